@@ -1,0 +1,60 @@
+"""fusionrec: multimodal recommendation, from raw logs and content to evaluated, served recommendations.
+
+Importing ``fusionrec`` is cheap: submodules (and numpy, pandas, torch ...) load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # errors
+    "FusionRecError": "fusionrec.errors",
+    "DataError": "fusionrec.errors",
+    "ConfigError": "fusionrec.errors",
+    "NotFittedError": "fusionrec.errors",
+    # data
+    "IdMap": "fusionrec.data",
+    "Interactions": "fusionrec.data",
+    "Dataset": "fusionrec.data",
+    "Modality": "fusionrec.data",
+    "Split": "fusionrec.data",
+    "load_split_file": "fusionrec.data",
+    "read_interactions": "fusionrec.data",
+    # models
+    "Recommender": "fusionrec.models",
+    "SideInfo": "fusionrec.models",
+    "load_model": "fusionrec.models",
+    "make_model": "fusionrec.models",
+    # evaluation
+    "evaluate_ranking": "fusionrec.evaluation",
+    "evaluate_ratings": "fusionrec.evaluation",
+    "paired_ttest": "fusionrec.evaluation",
+    "wilcoxon_test": "fusionrec.evaluation",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fusionrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fusionrec.data import Dataset, IdMap, Interactions, Modality, Split, load_split_file, read_interactions
+    from fusionrec.errors import ConfigError, DataError, FusionRecError, NotFittedError
+    from fusionrec.evaluation import evaluate_ranking, evaluate_ratings, paired_ttest, wilcoxon_test
+    from fusionrec.models import Recommender, SideInfo, load_model, make_model

@@ -1,0 +1,189 @@
+"""One evaluation loop: full (or candidate-set) ranking in user batches, and rating evaluation.
+
+Memory is bounded by ``batch_size x n_items`` scores; never users x items.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec._progress import progress
+from fusionrec._ranking import mask_rows, topk
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError
+from fusionrec.evaluation import metrics as M
+from fusionrec.models.base import Recommender
+
+__all__ = ["RankingResult", "evaluate_ranking", "evaluate_ratings"]
+
+DEFAULT_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "f1")
+
+
+@dataclass
+class RankingResult:
+    """Outcome of :func:`evaluate_ranking`.
+
+    ``metrics`` maps ``"NDCG@20"``-style names to means over evaluated users; ``per_user`` holds
+    the per-user arrays (aligned with ``users``) for significance tests and group breakdowns;
+    ``recommendations`` the top-``max(k)`` lists (item indices).
+    """
+
+    metrics: dict[str, float]
+    per_user: dict[str, np.ndarray]
+    users: np.ndarray
+    recommendations: np.ndarray
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _relevant_matrix(test: Interactions, threshold: float | None) -> sp.csr_matrix:
+    m = test.matrix
+    if threshold is not None:
+        m = m.multiply(m >= threshold).tocsr()
+        m.eliminate_zeros()
+    out = m.copy()
+    out.data = np.ones_like(out.data, dtype=np.float32)
+    return out.tocsr()
+
+
+def evaluate_ranking(
+    model: Recommender,
+    train: Interactions,
+    test: Interactions,
+    *,
+    k: int | Sequence[int] = (10, 20),
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    exclude: Sequence[Interactions] | None = None,
+    candidates: np.ndarray | None = None,
+    users: np.ndarray | None = None,
+    relevance_threshold: float | None = None,
+    compute_auc: bool = False,
+    item_features: np.ndarray | None = None,
+    batch_size: int = 1024,
+) -> RankingResult:
+    """Rank items for every user with test interactions and score the lists.
+
+    Parameters
+    ----------
+    model
+        A fitted recommender.
+    train
+        The training interactions: masked from the rankings and used for popularity statistics.
+    test
+        Held-out interactions; each one is a relevant item (or those rated >= ``relevance_threshold``).
+    exclude
+        Interactions to mask from rankings; defaults to ``[train]``.  Pass ``[train, valid]`` when
+        testing a model tuned on a validation part that is not in its training data.
+    candidates
+        Item indices to rank among (e.g. the cold test items); relevance is restricted to them.
+    item_features
+        Dense item features for intra-list diversity.
+    batch_size
+        Users scored at once; peak memory is about ``batch_size x n_items x 8`` bytes.
+    """
+    ks = sorted({int(x) for x in np.atleast_1d(k)})
+    if not ks or ks[0] < 1:
+        raise ConfigError("k must hold positive integers")
+    unknown = set(metrics) - set(M.RANKING)
+    if unknown:
+        raise ConfigError(f"unknown ranking metric(s) {sorted(unknown)}; choose from {sorted(M.RANKING)}")
+    if test.shape != train.shape:
+        raise ConfigError(
+            f"train {train.shape} and test {test.shape} must share id maps (use a Split)"
+        )
+    start = time.perf_counter()
+    masks = [train] if exclude is None else list(exclude)
+    relevant = _relevant_matrix(test, relevance_threshold)
+    cand = None if candidates is None else np.unique(np.asarray(candidates, dtype=np.int64))
+    if cand is not None:
+        keep = np.zeros(train.n_items, dtype=np.float32)
+        keep[cand] = 1.0
+        relevant = (relevant @ sp.diags(keep)).tocsr()
+        relevant.eliminate_zeros()
+    n_rel_all = np.diff(relevant.indptr)
+    eval_users = np.flatnonzero(n_rel_all > 0) if users is None else np.asarray(users, dtype=np.int64)
+    eval_users = eval_users[n_rel_all[eval_users] > 0]
+    kmax = ks[-1]
+    recs = np.full((len(eval_users), kmax), -1, dtype=np.int64)
+    hits = np.zeros((len(eval_users), kmax), dtype=bool)
+    auc_vals = np.full(len(eval_users), np.nan)
+    batches = range(0, len(eval_users), batch_size)
+    for s in progress(batches, total=len(batches), desc="ranking"):
+        batch = eval_users[s : s + batch_size]
+        scores = np.array(model.score(batch), dtype=np.float64, copy=True)
+        if scores.shape != (len(batch), train.n_items):
+            raise ConfigError(
+                f"{type(model).__name__}.score returned shape {scores.shape}, expected {(len(batch), train.n_items)}"
+            )
+        for m in masks:
+            mask_rows(scores, m.matrix, batch)
+        rel_dense = relevant[batch].toarray().astype(bool)
+        if cand is not None:
+            scores_c = scores[:, cand]
+            idx, val = topk(scores_c, kmax)
+            idx = cand[idx]
+        else:
+            idx, val = topk(scores, kmax)
+        idx[~np.isfinite(val)] = -1
+        recs[s : s + len(batch), : idx.shape[1]] = idx
+        safe = np.where(idx >= 0, idx, 0)
+        hits[s : s + len(batch), : idx.shape[1]] = np.take_along_axis(rel_dense, safe, axis=1) & (idx >= 0)
+        if compute_auc:
+            valid = np.isfinite(scores)
+            if cand is not None:
+                cmask = np.zeros(train.n_items, dtype=bool)
+                cmask[cand] = True
+                valid &= cmask[None, :]
+            auc_vals[s : s + len(batch)] = M.auc(np.where(valid, scores, 0.0), rel_dense, valid)
+    n_rel = n_rel_all[eval_users]
+    per_user: dict[str, np.ndarray] = {}
+    for kk in ks:
+        fns = {
+            "precision": lambda: M.precision_at_k(hits, kk),
+            "recall": lambda: M.recall_at_k(hits, n_rel, kk),
+            "f1": lambda: M.f1_at_k(hits, n_rel, kk),
+            "hit_rate": lambda: M.hit_rate_at_k(hits, kk),
+            "ndcg": lambda: M.ndcg_at_k(hits, n_rel, kk),
+            "map": lambda: M.average_precision_at_k(hits, n_rel, kk),
+            "mrr": lambda: M.reciprocal_rank_at_k(hits, kk),
+        }
+        for name in metrics:
+            per_user[f"{M.RANKING[name]}@{kk}"] = fns[name]()
+    if compute_auc:
+        per_user["AUC"] = auc_vals
+    summary = {name: float(np.nanmean(v)) if len(v) else float("nan") for name, v in per_user.items()}
+    counts = train.item_counts()
+    top = recs[:, :kmax]
+    summary[f"Coverage@{kmax}"] = M.catalog_coverage(top, train.n_items)
+    summary[f"Novelty@{kmax}"] = M.novelty(top, counts, train.n_users)
+    summary[f"Gini@{kmax}"] = M.gini_index(top, train.n_items)
+    summary[f"ARP@{kmax}"] = M.average_recommendation_popularity(top, counts)
+    if item_features is not None:
+        ild = M.intra_list_diversity(top, item_features)
+        per_user[f"ILD@{kmax}"] = ild
+        summary[f"ILD@{kmax}"] = float(ild.mean()) if len(ild) else float("nan")
+    return RankingResult(
+        metrics=summary,
+        per_user=per_user,
+        users=eval_users,
+        recommendations=recs,
+        seconds=time.perf_counter() - start,
+        info={"n_users": len(eval_users), "k": ks, "candidates": None if cand is None else len(cand)},
+    )
+
+
+def evaluate_ratings(model: Recommender, test: Interactions) -> dict[str, float]:
+    """RMSE and MAE of ``model.predict`` on the test ratings (explicit data)."""
+    if not test.explicit:
+        raise ConfigError("rating evaluation needs explicit ratings; this test set is implicit")
+    users = test.row_indices()
+    items = test.matrix.indices.astype(np.int64)
+    pred = model.predict(users, items)
+    truth = test.matrix.data
+    return {"RMSE": M.rmse(truth, pred), "MAE": M.mae(truth, pred), "n": float(len(truth))}

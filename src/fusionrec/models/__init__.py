@@ -1,0 +1,17 @@
+"""Recommender models (imported lazily by name through :mod:`fusionrec.models.registry`)."""
+
+from fusionrec.models.base import Recommender, SideInfo, load_model
+from fusionrec.models.baselines import BiasBaseline, MostPopular, Random
+from fusionrec.models.registry import available_models, get_model_class, make_model
+
+__all__ = [
+    "BiasBaseline",
+    "MostPopular",
+    "Random",
+    "Recommender",
+    "SideInfo",
+    "available_models",
+    "get_model_class",
+    "load_model",
+    "make_model",
+]

@@ -1,0 +1,1 @@
+"""Small numba / torch kernels: arrays in, arrays out."""

@@ -1,0 +1,104 @@
+"""Non-personalised and bias baselines: most popular, random, global mean + user/item biases."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError
+from fusionrec.models.base import Recommender, SideInfo
+
+__all__ = ["BiasBaseline", "MostPopular", "Random"]
+
+
+def _items(items: np.ndarray | None, n: int) -> np.ndarray:
+    return np.arange(n) if items is None else np.asarray(items, dtype=np.int64)
+
+
+class MostPopular(Recommender):
+    """Rank items by their number of training interactions (the same list for everyone)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        self.popularity_ = train.item_counts().astype(np.float32)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        self._check_fitted()
+        users = np.atleast_1d(users)
+        row = self.popularity_[_items(items, self.n_items_)]
+        return np.broadcast_to(row, (len(users), len(row))).copy()
+
+
+class Random(Recommender):
+    """Uniformly random scores; ``seed`` makes them reproducible (per user, independent of batching)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        self.fitted_seed_ = int(self.seed)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        cols = _items(items, self.n_items_)
+        out = np.empty((len(users), len(cols)), dtype=np.float32)
+        for j, u in enumerate(users.tolist()):
+            rng = np.random.default_rng([self.fitted_seed_, u])
+            out[j] = rng.random(self.n_items_, dtype=np.float32)[cols]
+        return out
+
+
+class BiasBaseline(Recommender):
+    """``r_ui = mu + b_u + b_i`` with L2-regularised biases, fitted by alternating least squares.
+
+    Minimises ``sum (r - mu - b_u - b_i)^2 + reg_user * sum b_u^2 + reg_item * sum b_i^2``
+    (Koren 2010, the "baseline predictor"; Surprise's ``BaselineOnly`` with ALS).
+
+    Parameters
+    ----------
+    reg_user, reg_item
+        L2 penalties on user and item biases.
+    n_iters
+        Alternating passes (each is exact given the other biases).
+    """
+
+    predicts_ratings = True
+
+    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_iters: int = 10) -> None:
+        self.reg_user = reg_user
+        self.reg_item = reg_item
+        self.n_iters = n_iters
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        if self.reg_user < 0 or self.reg_item < 0 or self.n_iters < 1:
+            raise ConfigError("reg_user and reg_item must be >= 0 and n_iters >= 1")
+        m = train.matrix
+        rows = train.row_indices()
+        cols = m.indices
+        r = m.data.astype(np.float64)
+        mu = float(r.mean())
+        bu = np.zeros(train.n_users)
+        bi = np.zeros(train.n_items)
+        nu = np.bincount(rows, minlength=train.n_users)
+        ni = np.bincount(cols, minlength=train.n_items)
+        for _ in range(self.n_iters):
+            bi = np.bincount(cols, weights=r - mu - bu[rows], minlength=train.n_items) / (ni + self.reg_item)
+            bu = np.bincount(rows, weights=r - mu - bi[cols], minlength=train.n_users) / (nu + self.reg_user)
+        self.global_mean_ = mu
+        self.user_bias_ = bu.astype(np.float32)
+        self.item_bias_ = bi.astype(np.float32)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        cols = _items(items, self.n_items_)
+        return (self.global_mean_ + self.user_bias_[users, None] + self.item_bias_[None, cols]).astype(np.float32)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        return (self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Matrix factorisation models: SVD family, NMF, PMF, FM (ratings) and ALS, BPR (implicit)."""

@@ -1,0 +1,68 @@
+"""Name -> model class registry, imported lazily so that heavy models load only when used.
+
+Configs, bundles and the CLI refer to models by these names.  A new model family adds one line.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from fusionrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fusionrec.models.base import Recommender
+
+__all__ = ["MODELS", "available_models", "get_model_class", "make_model", "registered_name"]
+
+#: name -> "module:Class"
+MODELS: dict[str, str] = {
+    "MostPopular": "fusionrec.models.baselines:MostPopular",
+    "Random": "fusionrec.models.baselines:Random",
+    "BiasBaseline": "fusionrec.models.baselines:BiasBaseline",
+    # neighbourhood models (knn.py)
+    "UserKNN": "fusionrec.models.knn:UserKNN",
+    "ItemKNN": "fusionrec.models.knn:ItemKNN",
+    "KNNBaseline": "fusionrec.models.knn:KNNBaseline",
+    # rating matrix factorisation (mf/)
+    "SVD": "fusionrec.models.mf.svd:SVD",
+    "SVDpp": "fusionrec.models.mf.svd:SVDpp",
+    "TimeSVDpp": "fusionrec.models.mf.svd:TimeSVDpp",
+    "NMF": "fusionrec.models.mf.nmf:NMF",
+    "PMF": "fusionrec.models.mf.pmf:PMF",
+    "BayesianFM": "fusionrec.models.mf.fm:BayesianFM",
+    # implicit feedback (mf/, linear.py)
+    "ALS": "fusionrec.models.mf.als:ALS",
+    "BPR": "fusionrec.models.mf.bpr:BPR",
+    "EASE": "fusionrec.models.linear:EASE",
+    # content and multimodal
+    "ContentKNN": "fusionrec.models.content:ContentKNN",
+}
+
+
+def available_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def get_model_class(name: str) -> type[Recommender]:
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; available: {available_models()}")
+    module, _, cls = MODELS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def registered_name(cls: type) -> str:
+    target = f"{cls.__module__}:{cls.__qualname__}"
+    for name, path in MODELS.items():
+        if path == target:
+            return name
+    raise ConfigError(f"{cls.__qualname__} is not registered in fusionrec.models.registry.MODELS")
+
+
+def make_model(name: str, **params: object) -> Recommender:
+    """Instantiate a registered model by name with hyper-parameters."""
+    cls = get_model_class(name)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ConfigError(f"bad hyper-parameters for {name}: {exc}") from exc

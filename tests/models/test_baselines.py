@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import numpy as np
+
+from fusionrec.data import Interactions
+from fusionrec.models import BiasBaseline, MostPopular, Random
+
+from .contract import RecommenderContract
+
+
+class TestMostPopular(RecommenderContract):
+    seeded = False
+
+    def make_model(self) -> MostPopular:
+        return MostPopular()
+
+
+class TestRandom(RecommenderContract):
+    def make_model(self) -> Random:
+        return Random(seed=7)
+
+
+class TestBiasBaseline(RecommenderContract):
+    seeded = False
+
+    def make_model(self) -> BiasBaseline:
+        return BiasBaseline()
+
+
+def test_most_popular_orders_by_count(interactions: Interactions) -> None:
+    model = MostPopular().fit(interactions)
+    items, _ = model.recommend([0], k=interactions.n_items, exclude_seen=False)
+    counts = interactions.item_counts()[items[0]]
+    assert np.all(np.diff(counts) <= 0)
+
+
+def test_random_independent_of_batching(interactions: Interactions) -> None:
+    model = Random(seed=1).fit(interactions)
+    np.testing.assert_array_equal(model.score([3, 4])[1], model.score([4])[0])
+
+
+def test_bias_baseline_matches_dense_least_squares() -> None:
+    # tiny problem: the alternating solution converges to the joint ridge solution
+    users = np.array([0, 0, 1, 1, 2, 2, 2])
+    items = np.array([0, 1, 0, 2, 0, 1, 2])
+    r = np.array([5, 3, 4, 1, 2, 2, 4], dtype=float)
+    x = Interactions.from_arrays(users, items, r)
+    lam_u, lam_i = 2.0, 3.0
+    m = BiasBaseline(reg_user=lam_u, reg_item=lam_i, n_iters=500).fit(x)
+    mu = r.mean()
+    A = np.zeros((7, 6))
+    A[np.arange(7), users] = 1
+    A[np.arange(7), 3 + items] = 1
+    reg = np.diag([lam_u] * 3 + [lam_i] * 3)
+    sol = np.linalg.solve(A.T @ A + reg, A.T @ (r - mu))
+    np.testing.assert_allclose(m.user_bias_, sol[:3], atol=1e-4)
+    np.testing.assert_allclose(m.item_bias_, sol[3:], atol=1e-4)
