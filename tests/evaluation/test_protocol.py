@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fusionrec.data import Interactions, Split
+from fusionrec.errors import ConfigError
+from fusionrec.evaluation import evaluate_ranking, evaluate_ratings, paired_ttest, wilcoxon_test
+from fusionrec.models import BiasBaseline, MostPopular, Recommender, SideInfo
+
+
+class FixedScores(Recommender):
+    """Scores from a given dense matrix (for checking the evaluator against brute force)."""
+
+    def __init__(self, table: np.ndarray | None = None) -> None:
+        self.table = table
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        self.scores_ = np.asarray(self.table, dtype=np.float32)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        s = self.scores_[np.asarray(users)]
+        return s if items is None else s[:, items]
+
+
+def _brute_force(scores: np.ndarray, train: sp.csr_matrix, test: sp.csr_matrix, k: int, cand: np.ndarray | None = None):
+    recalls, ndcgs = [], []
+    for u in range(scores.shape[0]):
+        rel = set(test[u].indices.tolist())
+        if cand is not None:
+            rel &= set(cand.tolist())
+        if not rel:
+            continue
+        seen = set(train[u].indices.tolist())
+        pool = [i for i in range(scores.shape[1]) if i not in seen and (cand is None or i in set(cand.tolist()))]
+        ranked = sorted(pool, key=lambda i: (-scores[u, i], i))[:k]
+        hits = [1.0 if i in rel else 0.0 for i in ranked]
+        recalls.append(sum(hits) / len(rel))
+        dcg = sum(h / np.log2(r + 2) for r, h in enumerate(hits))
+        idcg = sum(1 / np.log2(r + 2) for r in range(min(len(rel), k)))
+        ndcgs.append(dcg / idcg)
+    return float(np.mean(recalls)), float(np.mean(ndcgs))
+
+
+@pytest.mark.parametrize("batch_size", [7, 1000])
+@pytest.mark.parametrize("use_candidates", [False, True])
+def test_recall_ndcg_equal_brute_force(interactions: Interactions, batch_size: int, use_candidates: bool) -> None:
+    rng = np.random.default_rng(5)
+    mask = rng.random(interactions.nnz) < 0.25
+    split = Split(train=interactions.select(~mask), test=interactions.select(mask))
+    scores = rng.normal(size=interactions.shape)
+    model = FixedScores(scores).fit(split.train)
+    cand = np.sort(rng.choice(interactions.n_items, 25, replace=False)) if use_candidates else None
+    res = evaluate_ranking(model, split.train, split.test, k=20, batch_size=batch_size, candidates=cand)
+    recall, ndcg = _brute_force(scores, split.train.matrix, split.test.matrix, 20, cand)
+    assert res.metrics["Recall@20"] == pytest.approx(recall)
+    assert res.metrics["NDCG@20"] == pytest.approx(ndcg)
+    # recommendations never include training items
+    for row, u in zip(res.recommendations, res.users):
+        assert not set(row.tolist()) & set(split.train.matrix[u].indices.tolist())
+
+
+def test_auc_and_significance(small_split: Split) -> None:
+    pop = MostPopular().fit(small_split.train)
+    bias = BiasBaseline().fit(small_split.train)
+    a = evaluate_ranking(pop, small_split.train, small_split.test, compute_auc=True, item_features=np.eye(40))
+    b = evaluate_ranking(bias, small_split.train, small_split.test, compute_auc=True)
+    assert 0.0 <= a.metrics["AUC"] <= 1.0
+    assert "ILD@20" in a.metrics and "Coverage@20" in a.metrics
+    np.testing.assert_array_equal(a.users, b.users)
+    t = paired_ttest(a.per_user["NDCG@20"], b.per_user["NDCG@20"])
+    w = wilcoxon_test(a.per_user["NDCG@20"], b.per_user["NDCG@20"])
+    assert 0 <= t.p_value <= 1 and 0 <= w.p_value <= 1 and t.n == len(a.users)
+    same = paired_ttest(a.per_user["NDCG@20"], a.per_user["NDCG@20"])
+    assert same.p_value == 1.0 and not same.significant()
+    with pytest.raises(ConfigError):
+        paired_ttest(np.ones(3), np.ones(4))
+
+
+def test_rating_evaluation(small_split: Split) -> None:
+    model = BiasBaseline().fit(small_split.train)
+    out = evaluate_ratings(model, small_split.test)
+    assert out["n"] == small_split.test.nnz and 0 < out["MAE"] <= out["RMSE"] < 2.5
+    with pytest.raises(ConfigError, match="explicit"):
+        evaluate_ratings(model, small_split.test.binarize())
+
+
+def test_bad_arguments(small_split: Split) -> None:
+    model = MostPopular().fit(small_split.train)
+    with pytest.raises(ConfigError, match="unknown ranking metric"):
+        evaluate_ranking(model, small_split.train, small_split.test, metrics=["bogus"])
+    with pytest.raises(ConfigError, match="positive"):
+        evaluate_ranking(model, small_split.train, small_split.test, k=0)
+
+
+@pytest.mark.realdata
+def test_most_popular_on_ml_latest_small_takes_seconds(data_dir) -> None:  # type: ignore[no-untyped-def]
+    from fusionrec.data import load_split_file
+
+    s = load_split_file(data_dir / "splits" / "ml-latest-small.random811.csv")
+    model = MostPopular().fit(s.train)
+    res = evaluate_ranking(model, s.train, s.test, exclude=[s.train, s.valid])
+    assert res.info["n_users"] > 500
+    assert res.seconds < 30  # about 0.5 s here; the bound only catches a quadratic regression
+    assert 0.05 < res.metrics["NDCG@20"] < 0.3
