@@ -50,8 +50,8 @@ class Recommender:
 
     #: True when :meth:`predict` returns values on the rating scale (rating-prediction models).
     predicts_ratings: ClassVar[bool] = False
-    #: Name used in configs, bundles and reports (defaults to the class name).
-    name: ClassVar[str] = ""
+    #: True when :meth:`fit` uses :class:`SideInfo` (experiments then build it from the dataset's modalities).
+    uses_side_info: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ parameters
     @classmethod

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up everything the tests use (torch CPU first, then the optional extras) and run the test suite.
+# Real-data tests run when FUSIONREC_DATA_DIR points at the shared datasets; they skip otherwise.
+source "$(dirname "$0")/_venv.sh"
+# torch first, pinned to the CPU build on this machine's disk (a bare 'torch' can pull a multi-GB CUDA build)
+python -m pip install -q "torch==2.13.0"
+python -m pip install -q "setuptools>=77.0.3,<81" wheel
+python -m pip install -q -e ".[dev,deep,text,audio,serve,image]"
+python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

@@ -1,0 +1,249 @@
+"""The ``fusionrec`` command: datasets, evaluate, quickstart (and features, serve when installed)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fusionrec.errors import FusionRecError
+
+app = typer.Typer(
+    name="fusionrec",
+    help="Multimodal recommendation: load data, train, evaluate, report, recommend and serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+datasets_app = typer.Typer(help="List, describe and download datasets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+err = Console(stderr=True)
+
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="directory with the datasets (default: $FUSIONREC_DATA_DIR)", envvar="FUSIONREC_DATA_DIR"),
+]
+
+# Models tried by the quickstart, fastest first; those not installed are skipped.
+QUICKSTART_MODELS: list[tuple[str, dict[str, Any]]] = [
+    ("MostPopular", {}),
+    ("BiasBaseline", {}),
+    ("ItemKNN", {"k": 50}),
+    ("EASE", {"reg": 200.0}),
+    ("ALS", {"factors": 32, "iterations": 10, "seed": 0}),
+    ("BPR", {"factors": 32, "epochs": 30, "seed": 0}),
+    ("ContentKNN", {}),
+]
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def _setup() -> None:
+    from fusionrec._progress import set_progress
+
+    set_progress(True)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.simplefilter("default")
+
+
+def _metrics_table(rows: list[dict[str, Any]], keys: list[str], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("model", style="bold")
+    for k in keys:
+        table.add_column(k, justify="right")
+    for row in rows:
+        table.add_row(row["model"], *[f"{row[k]:.4f}" if isinstance(row.get(k), float) else "–" for k in keys])
+    return table
+
+
+# ---------------------------------------------------------------------- datasets
+@datasets_app.command("list")
+def datasets_list(data_dir: DataDirOpt = None) -> None:
+    """List the datasets fusionrec can load and whether they are present."""
+    from fusionrec.data.datasets import list_datasets
+
+    table = Table(title="datasets")
+    for col in ("name", "present", "description"):
+        table.add_column(col)
+    for info in list_datasets(data_dir=data_dir):
+        d = info if isinstance(info, dict) else vars(info)
+        table.add_row(str(d.get("name")), "yes" if d.get("present") else "no", str(d.get("description", "")))
+    console.print(table)
+
+
+@datasets_app.command("info")
+def datasets_info(name: str, data_dir: DataDirOpt = None) -> None:
+    """Load a dataset and print its size and modalities."""
+    _setup()
+    from fusionrec.data.datasets import load_dataset
+
+    try:
+        ds = load_dataset(name, data_dir=data_dir)
+    except FusionRecError as exc:
+        _fail(exc)
+    console.print_json(json.dumps(ds.summary(), default=str))
+
+
+@datasets_app.command("fetch")
+def datasets_fetch(
+    name: str,
+    cache_dir: Annotated[Path | None, typer.Option(help="where to store it (default: the user cache dir)")] = None,
+) -> None:
+    """Download a public dataset into the cache, verifying its sha256."""
+    _setup()
+    from fusionrec.data.datasets.download import fetch
+
+    try:
+        path = fetch(name, cache_dir=cache_dir)
+    except FusionRecError as exc:
+        _fail(exc)
+    console.print(f"[green]ok[/] {name} -> {path}")
+
+
+# ---------------------------------------------------------------------- evaluate
+@app.command()
+def evaluate(
+    config: Annotated[Path, typer.Argument(help="experiment config (JSON or TOML)")],
+    out: Annotated[Path, typer.Option(help="directory for results.json and report.html")] = Path("fusionrec-output"),
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run an experiment config: dataset, split, models, metrics -> table, JSON and HTML report."""
+    _setup()
+    from fusionrec.evaluation.experiment import load_config, run_experiment
+    from fusionrec.evaluation.report import write_report
+
+    try:
+        cfg = load_config(config)
+        result = run_experiment(cfg, data_dir=data_dir, on_event=lambda m: console.log(m))
+    except FusionRecError as exc:
+        _fail(exc)
+    _print_result(result)
+    paths = write_report(result, out)
+    console.print(f"report: {paths['html']}\nresults: {paths['json']}")
+
+
+def _print_result(result: Any) -> None:
+    kmax = max(result.config.k)
+    rows = result.table()
+    keys = [f"{m}@{kmax}" for m in ("Precision", "Recall", "NDCG", "MAP", "MRR")]
+    keys += [k for k in ("AUC", f"Coverage@{kmax}", "RMSE", "MAE", "fit_s") if any(k in r for r in rows)]
+    console.print(_metrics_table(rows, [k for k in keys if any(k in r for r in rows)], result.config.name))
+    for s in result.significance:
+        console.print(
+            f"{s['best']} vs {s['other']}: {s['metric']} diff {s['mean_difference']:+.4f}, "
+            f"t-test p={s['t_p_value']:.3g}, Wilcoxon p={s['wilcoxon_p_value']:.3g} ({s['n_users']} users)"
+        )
+
+
+# ---------------------------------------------------------------------- quickstart
+def _available(models: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    from fusionrec.models.registry import get_model_class
+
+    out = []
+    for name, params in models:
+        try:
+            get_model_class(name)
+        except ImportError:
+            continue
+        out.append({"name": name, "params": params})
+    return out
+
+
+@app.command()
+def quickstart(
+    out: Annotated[Path, typer.Option(help="directory for the report")] = Path("fusionrec-output/quickstart"),
+    users: Annotated[int, typer.Option(help="synthetic users")] = 600,
+    items: Annotated[int, typer.Option(help="synthetic items")] = 400,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    user: Annotated[str | None, typer.Option(help="raw user id to recommend for (default: the first)")] = None,
+) -> None:
+    """The main job on the built-in synthetic dataset: fit the available models, evaluate, report, recommend."""
+    _setup()
+    from fusionrec.data.datasets import load_dataset
+    from fusionrec.data.splits import make_split
+    from fusionrec.evaluation.experiment import ExperimentConfig, run_experiment
+    from fusionrec.evaluation.report import write_report
+
+    console.rule("fusionrec quickstart")
+    ds = load_dataset("synthetic", n_users=users, n_items=items, seed=seed)
+    summary = ds.summary()
+    console.print(
+        f"synthetic dataset: {summary['users']} users, {summary['items']} items, {summary['interactions']} "
+        f"interactions; item modalities {summary['item_modalities']}; social links {summary['social_links']}"
+    )
+    cfg = ExperimentConfig.from_dict(
+        {
+            "name": "quickstart (synthetic)",
+            "dataset": {"name": "synthetic", "params": {"n_users": users, "n_items": items, "seed": seed}},
+            "split": {"strategy": "per_user", "params": {"ratios": [0.8, 0.1, 0.1], "seed": seed}},
+            "models": _available(QUICKSTART_MODELS),
+        }
+    )
+    split = make_split(ds.interactions, "per_user", ratios=(0.8, 0.1, 0.1), seed=seed)
+    result = run_experiment(cfg, dataset=ds, split=split, on_event=lambda m: console.log(m))
+    _print_result(result)
+    paths = write_report(result, out)
+    console.print(f"report: {paths['html']}")
+
+    kmax = max(cfg.k)
+    best = max(result.models, key=lambda m: m.ranking.metrics[f"NDCG@{kmax}"])
+    uid = user if user is not None else ds.user_ids.ids[0]
+    try:
+        u = int(ds.user_ids.to_index([uid])[0])
+    except FusionRecError as exc:
+        _fail(exc)
+    rec_items, rec_scores = best.model.recommend([u], k=10, seen=split.train.matrix)
+    titles = None
+    title_mod = ds.item_modalities.get("title") or ds.item_modalities.get("text")
+    if title_mod is not None:
+        titles, _ = title_mod.align(ds.item_ids)
+    table = Table(title=f"top 10 for user {uid} by {best.label}")
+    table.add_column("rank", justify="right")
+    table.add_column("item")
+    table.add_column("score", justify="right")
+    if titles is not None:
+        table.add_column("title")
+    for r, (i, s) in enumerate(zip(rec_items[0], rec_scores[0]), 1):
+        if i < 0:
+            continue
+        row = [str(r), str(ds.item_ids.to_id([i])[0]), f"{s:.3f}"]
+        if titles is not None:
+            row.append(str(titles[i])[:60])
+        table.add_row(*row)
+    console.print(table)
+
+
+def _mount_optional() -> None:
+    """Attach sub-apps from optional modules (features, serving) when they import."""
+    try:
+        from fusionrec.features.cli import app as features_app
+    except ImportError:
+        pass
+    else:
+        app.add_typer(features_app, name="features")
+    try:
+        from fusionrec.serving.cli import register as register_serving
+    except ImportError:
+        pass
+    else:
+        register_serving(app)
+
+
+_mount_optional()
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
