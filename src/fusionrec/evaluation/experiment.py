@@ -217,16 +217,16 @@ def run_experiment(
     not used for fitting.  A model that fails is reported with its error; the others go on.
     """
     say = on_event or (lambda _msg: None)
-    if split is None:
-        dataset, split = build_dataset_and_split(config, data_dir)
-    say(f"split: {split.summary()}")
     side: SideInfo | None = None
     needs_side = False
     models: list[tuple[ModelSpec, Recommender]] = []
-    for spec in config.models:
+    for spec in config.models:  # bad model names fail before any data is loaded
         model = make_model(spec.name, **spec.params)
         needs_side |= type(model).uses_side_info
         models.append((spec, model))
+    if split is None:
+        dataset, split = build_dataset_and_split(config, data_dir)
+    say(f"split: {split.summary()}")
     if needs_side:
         say("encoding side information")
         side = _side_info(dataset, split)
