@@ -213,7 +213,11 @@ def write_results(
     section = "\n".join(lines) + "\n"
 
     start_tag, end_tag = f"<!-- begin {name} -->", f"<!-- end {name} -->"
-    text = RESULTS_MD.read_text() if RESULTS_MD.exists() else "# Benchmark results\n\nEach section is rewritten by its benchmark script.\n"
+    text = (
+        RESULTS_MD.read_text()
+        if RESULTS_MD.exists()
+        else "# Benchmark results\n\nEach section is rewritten by its benchmark script.\n"
+    )
     block = f"{start_tag}\n{section}{end_tag}"
     if start_tag in text and end_tag in text:
         before, rest = text.split(start_tag, 1)
@@ -222,5 +226,3 @@ def write_results(
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     RESULTS_MD.write_text(text)
-
-

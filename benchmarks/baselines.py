@@ -11,11 +11,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PeakRSS, Record, library_version, parse_args, timed, write_results  # noqa: E402
+from _common import PeakRSS, Record, library_version, parse_args, timed, write_results
 
-from fusionrec.data import load_split_file  # noqa: E402
-from fusionrec.evaluation import evaluate_ranking, evaluate_ratings  # noqa: E402
-from fusionrec.models import make_model  # noqa: E402
+from fusionrec.data import load_split_file
+from fusionrec.evaluation import evaluate_ranking, evaluate_ratings
+from fusionrec.models import make_model
 
 SPLITS = ["ml-latest-small.random811", "ml-100k.random811"]
 MODELS = [("MostPopular", {}), ("Random", {"seed": 0}), ("BiasBaseline", {"reg_user": 15.0, "reg_item": 10.0})]
@@ -42,11 +42,23 @@ def main() -> None:
                 if model.predicts_ratings:
                     metrics.update(evaluate_ratings(model, split.test))
             records.append(
-                Record("fusionrec", version, name, dataset, split_name, params, metrics,
-                       t_fit["seconds"], t_pred["seconds"], mem.delta_mb)
+                Record(
+                    "fusionrec",
+                    version,
+                    name,
+                    dataset,
+                    split_name,
+                    params,
+                    metrics,
+                    t_fit["seconds"],
+                    t_pred["seconds"],
+                    mem.delta_mb,
+                )
             )
-            print(f"{split_name:28s} {name:14s} NDCG@20={metrics['NDCG@20']:.4f} fit={t_fit['seconds']:.2f}s "
-                  f"eval={t_pred['seconds']:.2f}s")
+            print(
+                f"{split_name:28s} {name:14s} NDCG@20={metrics['NDCG@20']:.4f} fit={t_fit['seconds']:.2f}s "
+                f"eval={t_pred['seconds']:.2f}s"
+            )
     write_results(
         "baselines",
         records,

@@ -47,9 +47,7 @@ def make_interactions(
     ts = rng.integers(1_000_000_000, 1_100_000_000, size=len(u))
     users = np.array([f"u{x}" for x in u])
     items = np.array([f"i{x}" for x in i])
-    return Interactions.from_arrays(
-        users, items, ratings if explicit else None, ts, explicit=explicit
-    )
+    return Interactions.from_arrays(users, items, ratings if explicit else None, ts, explicit=explicit)
 
 
 @pytest.fixture

@@ -19,8 +19,11 @@ def test_all_matches_public_names(name: str) -> None:
         assert getattr(module, attr) is not None, f"{name}.{attr} in __all__ but missing"
     if name != "fusionrec":  # the root module is lazy: its __all__ is the whole public surface
         public = {
-            k for k, v in vars(module).items()
-            if not k.startswith("_") and getattr(v, "__module__", "").startswith("fusionrec") and not isinstance(v, type(sys))
+            k
+            for k, v in vars(module).items()
+            if not k.startswith("_")
+            and getattr(v, "__module__", "").startswith("fusionrec")
+            and not isinstance(v, type(sys))
         }
         assert public <= exported | {"annotations"}, f"public but not in __all__: {public - exported}"
     assert sorted(exported) == sorted(set(module.__all__)), "duplicates in __all__"

@@ -79,7 +79,11 @@ def test_iso_dates_parse_to_epoch_seconds() -> None:
         (pd.DataFrame({"user": [1], "rating": [1.0]}), MissingColumnError, "item"),
         (pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": ["5", "good"]}), InvalidValueError, "non-numeric"),
         (pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": [5.0, np.nan]}), InvalidValueError, "NaN"),
-        (pd.DataFrame({"user": [1, 1], "item": [2, 2], "rating": [5.0, 4.0]}), DuplicateInteractionError, "duplicates="),
+        (
+            pd.DataFrame({"user": [1, 1], "item": [2, 2], "rating": [5.0, 4.0]}),
+            DuplicateInteractionError,
+            "duplicates=",
+        ),
         (pd.DataFrame({"user": [], "item": [], "rating": []}), EmptyDataError, "no rows"),
     ],
 )
@@ -93,7 +97,9 @@ def test_explicit_column_name_missing_is_reported() -> None:
         Interactions.from_frame(pd.DataFrame({"user": [1], "item": [1]}), rating="stars")
 
 
-@pytest.mark.parametrize(("policy", "expected"), [("first", 5.0), ("last", 3.0), ("sum", 12.0), ("mean", 4.0), ("max", 5.0)])
+@pytest.mark.parametrize(
+    ("policy", "expected"), [("first", 5.0), ("last", 3.0), ("sum", 12.0), ("mean", 4.0), ("max", 5.0)]
+)
 def test_duplicates_policies_report_the_count(policy: str, expected: float) -> None:
     df = pd.DataFrame({"user": [1, 1, 1, 2], "item": [9, 9, 9, 9], "rating": [5.0, 4.0, 3.0, 1.0], "ts": [1, 2, 3, 4]})
     with pytest.warns(DataWarning, match="merged 2 duplicate"):

@@ -27,7 +27,9 @@ err = Console(stderr=True)
 
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="directory with the datasets (default: $FUSIONREC_DATA_DIR)", envvar="FUSIONREC_DATA_DIR"),
+    typer.Option(
+        "--data-dir", help="directory with the datasets (default: $FUSIONREC_DATA_DIR)", envvar="FUSIONREC_DATA_DIR"
+    ),
 ]
 
 # Models tried by the quickstart, fastest first; those not installed are skipped.

@@ -54,11 +54,11 @@ class Dataset:
                 raise DataError(f"social matrix must be {n} x {n} (users x users), got {self.social.shape}")
 
     @property
-    def user_ids(self):  # noqa: ANN201 - IdMap
+    def user_ids(self):
         return self.interactions.user_ids
 
     @property
-    def item_ids(self):  # noqa: ANN201 - IdMap
+    def item_ids(self):
         return self.interactions.item_ids
 
     def item_features(self, name: str) -> tuple[np.ndarray, np.ndarray]:

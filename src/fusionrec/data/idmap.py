@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -102,9 +103,7 @@ class IdMap:
         head = ", ".join(map(repr, self._ids[:3].tolist()))
         return f"IdMap(n={len(self)}, ids=[{head}{', ...' if len(self) > 3 else ''}])"
 
-    def to_index(
-        self, ids: Any, missing: Literal["raise", "ignore"] = "raise"
-    ) -> np.ndarray:
+    def to_index(self, ids: Any, missing: Literal["raise", "ignore"] = "raise") -> np.ndarray:
         """Map raw ids to indices.
 
         ``missing="raise"`` raises :class:`UnknownIdError` naming unknown ids;
@@ -115,10 +114,8 @@ class IdMap:
         if self._ids.dtype == object and arr.dtype != object:
             arr = arr.astype(str).astype(object)
         elif self._ids.dtype != object and arr.dtype == object:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 arr = arr.astype(np.int64)
-            except (TypeError, ValueError):
-                pass
         idx = self._index.get_indexer(arr).astype(np.int64)
         if missing == "raise" and (idx < 0).any():
             unknown = arr[idx < 0]

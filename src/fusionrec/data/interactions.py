@@ -38,12 +38,12 @@ class DataWarning(UserWarning):
     """Rows were dropped or merged because the caller asked for it; the message gives the count."""
 
 
-def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, required: bool) -> str | None:
+def _pick(
+    columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, required: bool
+) -> str | None:
     if wanted is not None:
         if wanted not in columns:
-            raise MissingColumnError(
-                f"the {what} column {wanted!r} is missing; columns present: {list(columns)}"
-            )
+            raise MissingColumnError(f"the {what} column {wanted!r} is missing; columns present: {list(columns)}")
         return wanted
     for name in candidates:
         if name in columns:
@@ -244,8 +244,8 @@ class Interactions:
         *,
         user: str | None = None,
         item: str | None = None,
-        rating: str | None | Literal[False] = None,
-        timestamp: str | None | Literal[False] = None,
+        rating: str | Literal[False] | None = None,
+        timestamp: str | Literal[False] | None = None,
         **kwargs: Any,
     ) -> Interactions:
         """Build from a DataFrame.
@@ -318,9 +318,7 @@ class Interactions:
         rows = self.row_indices()[mask]
         indptr = np.zeros(self.n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=self.n_users), out=indptr[1:])
-        m = sp.csr_matrix(
-            (self.matrix.data[mask], self.matrix.indices[mask], indptr), shape=self.shape
-        )
+        m = sp.csr_matrix((self.matrix.data[mask], self.matrix.indices[mask], indptr), shape=self.shape)
         m.has_sorted_indices = True
         ts = None if self.timestamps is None else self.timestamps[mask]
         return Interactions(m, self.user_ids, self.item_ids, ts, self.explicit, dict(self.meta))
@@ -337,8 +335,13 @@ class Interactions:
         u = user_ids.to_index(self.user_ids.ids)[self.row_indices()]
         i = item_ids.to_index(self.item_ids.ids)[self.matrix.indices]
         return Interactions.from_arrays(
-            user_ids.to_id(u), item_ids.to_id(i), self.matrix.data, self.timestamps,
-            user_ids=user_ids, item_ids=item_ids, explicit=self.explicit,
+            user_ids.to_id(u),
+            item_ids.to_id(i),
+            self.matrix.data,
+            self.timestamps,
+            user_ids=user_ids,
+            item_ids=item_ids,
+            explicit=self.explicit,
         )
 
     @staticmethod
@@ -358,8 +361,13 @@ class Interactions:
         has_ts = all(p.timestamps is not None for p in parts)
         ts = np.concatenate([p.timestamps for p in parts]) if has_ts else None  # type: ignore[misc]
         return Interactions.from_arrays(
-            first.user_ids.to_id(rows), first.item_ids.to_id(cols), vals, ts,
-            user_ids=first.user_ids, item_ids=first.item_ids, explicit=first.explicit,
+            first.user_ids.to_id(rows),
+            first.item_ids.to_id(cols),
+            vals,
+            ts,
+            user_ids=first.user_ids,
+            item_ids=first.item_ids,
+            explicit=first.explicit,
         )
 
     def to_frame(self, raw_ids: bool = True) -> pd.DataFrame:

@@ -68,9 +68,7 @@ def split_from_frame(
     of the test part exist in the map with no training rows.
     """
     if label not in frame.columns:
-        raise MissingColumnError(
-            f"split table has no {label!r} column; columns: {list(frame.columns)}"
-        )
+        raise MissingColumnError(f"split table has no {label!r} column; columns: {list(frame.columns)}")
     labels = frame[label].to_numpy()
     if labels.dtype.kind not in "iu":
         mapping = {"train": 0, "valid": 1, "validation": 1, "val": 1, "test": 2}
@@ -81,12 +79,9 @@ def split_from_frame(
     bad = ~np.isin(coded, [0, 1, 2])
     if bad.any():
         raise DataError(
-            f"{int(bad.sum())} row(s) have a {label} outside 0/1/2 (train/valid/test), "
-            f"e.g. {labels[bad][:3].tolist()}"
+            f"{int(bad.sum())} row(s) have a {label} outside 0/1/2 (train/valid/test), e.g. {labels[bad][:3].tolist()}"
         )
-    whole = Interactions.from_frame(
-        frame.drop(columns=[label]), user_ids=user_ids, item_ids=item_ids, **kwargs
-    )
+    whole = Interactions.from_frame(frame.drop(columns=[label]), user_ids=user_ids, item_ids=item_ids, **kwargs)
     # rebuild each part on the shared maps, keeping the frame's row order semantics
     parts: dict[int, Interactions] = {}
     for code in (0, 1, 2):

@@ -12,9 +12,7 @@ from fusionrec.errors import DataError
 
 __all__ = ["Modality", "ModalityKind"]
 
-ModalityKind = Literal[
-    "text", "image", "audio", "video", "tabular", "categorical", "features", "sequence"
-]
+ModalityKind = Literal["text", "image", "audio", "video", "tabular", "categorical", "features", "sequence"]
 KINDS = ("text", "image", "audio", "video", "tabular", "categorical", "features", "sequence")
 
 
@@ -48,9 +46,7 @@ class Modality:
         if self.target not in ("item", "user"):
             raise DataError("Modality.target must be 'item' or 'user'")
         if len(self.data) != len(self.ids):
-            raise DataError(
-                f"a {self.kind} modality has {len(self.data)} rows for {len(self.ids)} ids"
-            )
+            raise DataError(f"a {self.kind} modality has {len(self.data)} rows for {len(self.ids)} ids")
         if self.kind == "features":
             arr = np.asarray(self.data)
             if arr.ndim != 2 or not np.isfinite(arr).all():

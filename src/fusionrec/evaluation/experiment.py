@@ -69,7 +69,15 @@ class ExperimentConfig:
         if not isinstance(raw, Mapping):
             raise ConfigError("an experiment config must be a mapping (JSON object / TOML table)")
         unknown = set(raw) - {
-            "name", "dataset", "split", "models", "metrics", "k", "rating_metrics", "significance", "compute_auc",
+            "name",
+            "dataset",
+            "split",
+            "models",
+            "metrics",
+            "k",
+            "rating_metrics",
+            "significance",
+            "compute_auc",
         }
         if unknown:
             raise ConfigError(f"unknown config key(s) {sorted(unknown)}")
@@ -166,7 +174,9 @@ class ExperimentResult:
         }
 
 
-def build_dataset_and_split(config: ExperimentConfig, data_dir: str | Path | None = None) -> tuple[Dataset | None, Split]:
+def build_dataset_and_split(
+    config: ExperimentConfig, data_dir: str | Path | None = None
+) -> tuple[Dataset | None, Split]:
     """Load the configured dataset and split it."""
     from fusionrec.config import data_dir as configured_data_dir
     from fusionrec.data.datasets import load_benchmark_split, load_dataset
@@ -189,7 +199,9 @@ def build_dataset_and_split(config: ExperimentConfig, data_dir: str | Path | Non
         return None, load_split_file(path)
     dataset = load_dataset(config.dataset["name"], data_dir=data_dir, **config.dataset.get("params", {}))
     if "strategy" not in spec:
-        raise ConfigError("split needs a 'strategy' (random, per_user, leave_last, temporal, cold_items, ...) or a 'file'")
+        raise ConfigError(
+            "split needs a 'strategy' (random, per_user, leave_last, temporal, cold_items, ...) or a 'file'"
+        )
     split = make_split(dataset.interactions, spec["strategy"], **spec.get("params", {}))
     return dataset, split
 
@@ -250,8 +262,14 @@ def run_experiment(
         fit_s = time.perf_counter() - t0
         say(f"evaluating {spec.display}")
         ranking = evaluate_ranking(
-            model, split.train, split.test, k=config.k, metrics=config.metrics, exclude=exclude,
-            candidates=candidates, compute_auc=config.compute_auc,
+            model,
+            split.train,
+            split.test,
+            k=config.k,
+            metrics=config.metrics,
+            exclude=exclude,
+            candidates=candidates,
+            compute_auc=config.compute_auc,
         )
         ratings = None
         if config.rating_metrics and split.test.explicit and type(model).predicts_ratings:
@@ -278,7 +296,14 @@ def significance_table(results: list[ModelResult], metric: str) -> list[dict[str
             continue
         t, w = paired_ttest(a, b), wilcoxon_test(a, b)
         rows.append(
-            {"best": best.label, "other": other.label, "metric": metric, "mean_difference": t.mean_difference,
-             "t_p_value": t.p_value, "wilcoxon_p_value": w.p_value, "n_users": t.n}
+            {
+                "best": best.label,
+                "other": other.label,
+                "metric": metric,
+                "mean_difference": t.mean_difference,
+                "t_p_value": t.p_value,
+                "wilcoxon_p_value": w.p_value,
+                "n_users": t.n,
+            }
         )
     return rows

@@ -106,7 +106,7 @@ def average_precision_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> 
 def reciprocal_rank_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     h = _hits(hits, k)
     first = np.argmax(h, axis=1)
-    return np.where(h.any(axis=1), 1.0 / (first + 1), 0.0)
+    return np.asarray(np.where(h.any(axis=1), 1.0 / (first + 1), 0.0))
 
 
 def auc(scores: np.ndarray, relevant: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:

@@ -24,6 +24,17 @@ __all__ = ["RankingResult", "evaluate_ranking", "evaluate_ratings"]
 
 DEFAULT_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "f1")
 
+# name -> f(hits, n_relevant, k) -> per-user values
+_RANKING_FNS = {
+    "precision": lambda h, n, k: M.precision_at_k(h, k),
+    "recall": M.recall_at_k,
+    "f1": M.f1_at_k,
+    "hit_rate": lambda h, n, k: M.hit_rate_at_k(h, k),
+    "ndcg": M.ndcg_at_k,
+    "map": M.average_precision_at_k,
+    "mrr": lambda h, n, k: M.reciprocal_rank_at_k(h, k),
+}
+
 
 @dataclass
 class RankingResult:
@@ -94,9 +105,7 @@ def evaluate_ranking(
     if unknown:
         raise ConfigError(f"unknown ranking metric(s) {sorted(unknown)}; choose from {sorted(M.RANKING)}")
     if test.shape != train.shape:
-        raise ConfigError(
-            f"train {train.shape} and test {test.shape} must share id maps (use a Split)"
-        )
+        raise ConfigError(f"train {train.shape} and test {test.shape} must share id maps (use a Split)")
     start = time.perf_counter()
     masks = [train] if exclude is None else list(exclude)
     relevant = _relevant_matrix(test, relevance_threshold)
@@ -144,17 +153,8 @@ def evaluate_ranking(
     n_rel = n_rel_all[eval_users]
     per_user: dict[str, np.ndarray] = {}
     for kk in ks:
-        fns = {
-            "precision": lambda: M.precision_at_k(hits, kk),
-            "recall": lambda: M.recall_at_k(hits, n_rel, kk),
-            "f1": lambda: M.f1_at_k(hits, n_rel, kk),
-            "hit_rate": lambda: M.hit_rate_at_k(hits, kk),
-            "ndcg": lambda: M.ndcg_at_k(hits, n_rel, kk),
-            "map": lambda: M.average_precision_at_k(hits, n_rel, kk),
-            "mrr": lambda: M.reciprocal_rank_at_k(hits, kk),
-        }
         for name in metrics:
-            per_user[f"{M.RANKING[name]}@{kk}"] = fns[name]()
+            per_user[f"{M.RANKING[name]}@{kk}"] = _RANKING_FNS[name](hits, n_rel, kk)
     if compute_auc:
         per_user["AUC"] = auc_vals
     summary = {name: float(np.nanmean(v)) if len(v) else float("nan") for name, v in per_user.items()}

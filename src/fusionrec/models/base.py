@@ -216,4 +216,3 @@ def load_model(path: str | Path) -> Recommender:
     from fusionrec.models._persist import read_bundle
 
     return read_bundle(Path(path))
-
