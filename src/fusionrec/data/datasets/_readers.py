@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PathLike = str | os.PathLike[str]
+WHITESPACE = r"\s+"  # any run of spaces / tabs (leading whitespace ignored)
 
 
 def check_file(path: PathLike, what: str = "file") -> Path:
@@ -89,8 +90,8 @@ def read_delimited(
     path
         The file (``.gz`` is decompressed).
     sep
-        Field separator; multi-character separators such as ``"::"`` are supported without the slow
-        python engine (they are replaced by a tab first).
+        Field separator; ``r"\\s+"`` for runs of whitespace; other multi-character separators such as
+        ``"::"`` are supported without the slow python engine (they are replaced by a tab first).
     names
         Column names when the file has no header.
     header
@@ -124,9 +125,10 @@ def read_delimited(
     p = check_file(path, what)
     raw: Any = p
     use_sep = sep
-    if len(sep) > 1 or p.suffix == ".gz":
+    literal_multi = len(sep) > 1 and sep != WHITESPACE
+    if literal_multi or p.suffix == ".gz":
         data = open_bytes(p)
-        if len(sep) > 1:
+        if literal_multi:
             data = data.replace(sep.encode(), b"\t")
             use_sep = "\t"
         raw = io.BytesIO(data)
