@@ -231,3 +231,127 @@ def multi_labels(values: Any, sep: str, drop: Sequence[str] = ()) -> list[list[s
 def id_map_of(values: Any) -> IdMap:
     """An :class:`IdMap` of the distinct values, sorted (the order ``Interactions.from_arrays`` uses)."""
     return IdMap.factorize(values)[0]
+
+
+def _parse_line(text: str, literal: bool) -> Any:
+    import ast
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        if not literal:
+            raise
+    # the 2014 Amazon metadata is written with Python's repr (single quotes, True/None): a literal, never code
+    return ast.literal_eval(text)
+
+
+def read_json_lines(
+    path: PathLike,
+    *,
+    required: Sequence[str] = (),
+    literal: bool = False,
+    what: str = "JSON-lines file",
+) -> pd.DataFrame:
+    """Read one JSON object per line (plain or ``.gz``) into a DataFrame of raw values (no type inference).
+
+    Parameters
+    ----------
+    path
+        The file.
+    required
+        Keys that every object must hold (non-null).
+    literal
+        Also accept Python-literal lines (``{'asin': '...'}``, the 2014 Amazon metadata), parsed with
+        :func:`ast.literal_eval` -- never ``eval``.
+    what
+        A short description used in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-blank line; ``frame.index`` is the 0-based line number.
+
+    Raises
+    ------
+    DatasetNotFoundError, EmptyDataError, DataError, MissingColumnError
+        Naming the file and the first bad line.
+    """
+    import pandas as pd
+
+    p = check_file(path, what)
+    data = open_bytes(p)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{what} {p} is not valid UTF-8 ({exc}); re-download it") from exc
+    lines = text.splitlines()
+    keep = [i for i, line in enumerate(lines) if line.strip()]
+    if not keep:
+        raise EmptyDataError(f"{what} {p} holds no records; it should hold one JSON object per line")
+    frame = None
+    if not literal:
+        try:  # fast path: one C-level parse of the whole file
+            frame = pd.read_json(io.StringIO(text), lines=True, dtype=False)
+        except ValueError:
+            frame = None
+        if frame is not None and len(frame) != len(keep):
+            frame = None
+        elif frame is not None:
+            frame.index = pd.Index(keep)
+    if frame is None:
+        records = []
+        for i in keep:
+            try:
+                obj = _parse_line(lines[i], literal)
+            except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+                raise DataError(
+                    f"{what} {p}, line {i + 1}: not a valid JSON object ({type(exc).__name__}: {exc}); "
+                    "every line must hold one complete object; fix or remove that line"
+                ) from exc
+            if not isinstance(obj, dict):
+                raise DataError(f"{what} {p}, line {i + 1}: expected an object {{...}}, got {type(obj).__name__}")
+            records.append(obj)
+        frame = pd.DataFrame.from_records(records, index=pd.Index(keep))
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise MissingColumnError(
+            f"{what} {p} lacks key(s) {missing} (keys present: {sorted(map(str, frame.columns))[:20]}); "
+            "check that this is the right file"
+        )
+    for col in required:
+        na = frame[col].isna().to_numpy()
+        if na.any():
+            pos = int(np.flatnonzero(na)[0])
+            raise DataError(
+                f"{what} {p}, line {int(frame.index[pos]) + 1}: key {col!r} is missing or null "
+                f"({int(na.sum())} line(s) in all); every record needs it"
+            )
+    return frame
+
+
+def json_numeric(frame: pd.DataFrame, col: str, path: PathLike, what: str = "file") -> np.ndarray:
+    """A JSON column as finite numbers, or :class:`InvalidValueError` naming the file and line."""
+    import pandas as pd
+
+    values = frame[col].to_numpy()
+    conv = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(conv)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise InvalidValueError(
+            f"{what} {path}, line {int(frame.index[pos]) + 1}: {col!r} must be a finite number, got "
+            f"{values[pos]!r} ({int(bad.sum())} such line(s)); fix or remove those records"
+        )
+    return conv
+
+
+def join_texts(keys: Any, texts: Any, sep: str = "\n") -> tuple[np.ndarray, list[str]]:
+    """Concatenate the non-empty ``texts`` per key (groupby, sorted keys): ``(keys, joined texts)``."""
+    import pandas as pd
+
+    s = pd.Series(texts, dtype=object).fillna("").astype(str).str.strip()
+    k = pd.Series(keys)
+    nonempty = (s != "").to_numpy()
+    grouped = s[nonempty].groupby(k[nonempty].to_numpy(), sort=True).agg(sep.join)
+    return grouped.index.to_numpy(), grouped.tolist()

@@ -1,0 +1,172 @@
+"""The Yelp Open Dataset JSON files: ``review.json`` (ratings), ``business.json`` (items), ``user.json`` (friends).
+
+Ratings are review ``stars`` with the review ``date`` as timestamp.  Item modalities: ``name`` (text),
+``categories`` (categorical; ``"Bars, Pubs"`` strings or lists), ``attributes`` (tabular: one column per
+attribute, raw string values), ``location`` (tabular: city, state, latitude, longitude, stars, review_count),
+``reviews`` (text, the business's reviews joined).  User modality ``profile`` (tabular: the numeric columns
+of ``user.json``).  ``friends`` (``"id1, id2"``, a list, or ``"None"``) becomes the social CSR; users known
+only from ``user.json`` are appended to the user map, links to users in neither file are dropped (counted in
+``meta["dropped_friend_links"]``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusionrec.data.dataset import Dataset
+from fusionrec.data.datasets._readers import build_interactions, join_texts, json_numeric, read_json_lines
+from fusionrec.data.datasets.social import build_social
+from fusionrec.data.idmap import IdMap
+from fusionrec.data.interactions import Duplicates
+from fusionrec.data.modalities import Modality
+from fusionrec.errors import DatasetNotFoundError
+
+__all__ = ["load_yelp", "parse_friends"]
+
+PathLike = str | os.PathLike[str]
+_EMPTY = {"", "none", "null", "nan"}
+
+
+def _labels(value: Any) -> list[str]:
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    elif isinstance(value, str):
+        items = value.split(",")
+    else:
+        return []
+    return [s.strip() for s in items if s.strip() and s.strip().lower() not in _EMPTY]
+
+
+def parse_friends(value: Any) -> list[str]:
+    """``"id1, id2"`` / ``["id1", "id2"]`` / ``"None"`` -> list of friend ids."""
+    return _labels(value)
+
+
+def _find(root: Path, stem: str) -> Path:
+    for name in (f"{stem}.json", f"{stem}.json.gz", f"yelp_academic_dataset_{stem}.json"):
+        if (root / name).is_file():
+            return root / name
+    raise DatasetNotFoundError(
+        f"no {stem}.json (or yelp_academic_dataset_{stem}.json) in {root}; point at the unpacked Yelp folder"
+    )
+
+
+def load_yelp(
+    path: PathLike,
+    *,
+    duplicates: Duplicates = "raise",
+    review_text: bool = True,
+    name: str = "yelp",
+) -> Dataset:
+    """Load the Yelp dataset folder.
+
+    Parameters
+    ----------
+    path
+        Folder with ``review.json`` and optional ``business.json`` and ``user.json`` (the
+        ``yelp_academic_dataset_*.json`` names and ``.gz`` are accepted).
+    duplicates
+        Yelp users often review a business twice: ``"raise"`` (default, with the count) or a merge rule of
+        :meth:`Interactions.from_arrays`, e.g. ``"last"`` (the later review; a ``DataWarning`` reports the count).
+    review_text
+        Add the ``reviews`` item text modality.
+    name
+        Dataset name.
+    """
+    import pandas as pd
+
+    root = Path(path)
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"Yelp directory {root} does not exist; it must hold review.json")
+    review_path = _find(root, "review")
+    what = "Yelp review file"
+    reviews = read_json_lines(review_path, required=("user_id", "business_id", "stars"), what=what)
+    stars = json_numeric(reviews, "stars", review_path, what)
+    users_raw = reviews["user_id"].astype(str).to_numpy()
+    items_raw = reviews["business_id"].astype(str).to_numpy()
+    ts = reviews["date"].to_numpy() if "date" in reviews.columns else None
+
+    user_ids, _ = IdMap.factorize(users_raw)
+    user_mods: dict[str, Modality] = {}
+    social = None
+    meta: dict[str, Any] = {"path": str(root)}
+    try:
+        user_path: Path | None = _find(root, "user")
+    except DatasetNotFoundError:
+        user_path = None
+    if user_path is not None:
+        users = read_json_lines(user_path, required=("user_id",), what="Yelp user file")
+        users = users[~users["user_id"].astype(str).duplicated(keep="first").to_numpy()]
+        uid = users["user_id"].astype(str).to_numpy()
+        extra = np.sort(uid[user_ids.to_index(uid, missing="ignore") < 0])
+        if len(extra):
+            user_ids = user_ids.extend(extra)
+        meta["profile_only_users"] = len(extra)
+        numeric = [
+            c
+            for c in users.columns
+            if c not in ("user_id", "friends", "name", "elite", "yelping_since")
+            and pd.api.types.is_numeric_dtype(pd.to_numeric(users[c], errors="coerce"))
+            and pd.to_numeric(users[c], errors="coerce").notna().any()
+        ]
+        table = pd.DataFrame({c: pd.to_numeric(users[c], errors="coerce").to_numpy(np.float64) for c in numeric})
+        if "yelping_since" in users.columns:
+            table["yelping_since"] = pd.to_datetime(users["yelping_since"], errors="coerce").to_numpy()
+        user_mods["profile"] = Modality("tabular", IdMap(uid), table, target="user")
+        if "friends" in users.columns:
+            friend_lists = [parse_friends(v) for v in users["friends"].tolist()]  # per user, not per rating
+            counts = np.array([len(f) for f in friend_lists], dtype=np.int64)
+            src = np.repeat(uid, counts)
+            dst = np.array([f for fl in friend_lists for f in fl], dtype=object)
+            known = (user_ids.to_index(dst, missing="ignore") >= 0) if len(dst) else np.zeros(0, dtype=bool)
+            meta["dropped_friend_links"] = int((~known).sum())
+            social = build_social(src[known], dst[known], user_ids)
+            meta["friend_links"] = int(social.nnz)
+
+    inter = build_interactions(review_path, users_raw, items_raw, stars, ts, user_ids=user_ids, duplicates=duplicates)
+    item_mods: dict[str, Modality] = {}
+    if review_text and "text" in reviews.columns:
+        keys, joined = join_texts(items_raw, reviews["text"].to_numpy())
+        if len(keys):
+            item_mods["reviews"] = Modality("text", IdMap(keys), joined)
+    try:
+        business_path: Path | None = _find(root, "business")
+    except DatasetNotFoundError:
+        business_path = None
+    if business_path is not None:
+        item_mods.update(_business_modalities(business_path))
+    return Dataset(
+        name=name, interactions=inter, item_modalities=item_mods, user_modalities=user_mods, social=social, meta=meta
+    )
+
+
+def _business_modalities(path: Path) -> dict[str, Modality]:
+    import pandas as pd
+
+    frame = read_json_lines(path, required=("business_id",), what="Yelp business file")
+    frame = frame[~frame["business_id"].astype(str).duplicated(keep="first").to_numpy()]
+    ids = IdMap(frame["business_id"].astype(str).to_numpy())
+    out: dict[str, Modality] = {}
+    if "name" in frame.columns:
+        out["name"] = Modality("text", ids, frame["name"].astype(object).fillna("").astype(str).tolist())
+    if "categories" in frame.columns:
+        out["categories"] = Modality("categorical", ids, [_labels(v) for v in frame["categories"].tolist()])
+    if "attributes" in frame.columns:
+        records = [v if isinstance(v, dict) else {} for v in frame["attributes"].tolist()]
+        attrs = pd.DataFrame(records, index=range(len(records)))
+        attrs = attrs.astype(object).where(attrs.notna(), None).map(lambda v: None if v is None else str(v))
+        out["attributes"] = Modality("tabular", ids, attrs.reset_index(drop=True))
+    loc_cols = [c for c in ("city", "state", "latitude", "longitude", "stars", "review_count") if c in frame.columns]
+    if loc_cols:
+        loc = pd.DataFrame(index=range(len(frame)))
+        for c in loc_cols:
+            if c in ("city", "state"):
+                loc[c] = pd.Categorical(frame[c].astype(object).fillna("").astype(str).to_numpy())
+            else:
+                loc[c] = pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
+        out["location"] = Modality("tabular", ids, loc)
+    return out
