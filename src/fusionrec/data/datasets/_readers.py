@@ -175,7 +175,7 @@ def read_delimited(
         if col_na.any():
             pos = int(np.flatnonzero(col_na)[0])
             raise DataError(
-                f"{what} {p}, line {line_of(frame, pos, header)}: the {col!r} field is missing "
+                f"{what} {p}, line {line_of(frame, pos, header)}: the {col!r} field is missing or NaN "
                 f"({int(col_na.sum())} line(s) in all); each line needs every field separated by {sep!r}"
             )
     for col in numeric:
