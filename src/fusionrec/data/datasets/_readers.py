@@ -65,6 +65,11 @@ def open_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def show(value: Any) -> str:
+    """``repr`` of a value for error messages, numpy scalars shown as plain Python values."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def line_of(frame: pd.DataFrame, position: int, header: bool) -> int:
     """1-based line number in the file of the row at ``position`` (blank lines counted)."""
     return int(frame.index[position]) + 1 + (1 if header else 0)
@@ -203,7 +208,7 @@ def numeric_column(frame: pd.DataFrame, col: str, path: Path, header: bool, what
         pos = int(np.flatnonzero(bad)[0])
         raise InvalidValueError(
             f"{what} {path}, line {line_of(frame, pos, header)}: {col!r} must be a finite number, got "
-            f"{values[pos]!r} ({int(bad.sum())} such line(s)); fix or remove those lines"
+            f"{show(values[pos])} ({int(bad.sum())} such line(s)); fix or remove those lines"
         )
     if np.all(arr == np.round(arr)) and np.abs(arr).max(initial=0) < 2**62:
         return arr.astype(np.int64)
@@ -341,7 +346,7 @@ def json_numeric(frame: pd.DataFrame, col: str, path: PathLike, what: str = "fil
         pos = int(np.flatnonzero(bad)[0])
         raise InvalidValueError(
             f"{what} {path}, line {int(frame.index[pos]) + 1}: {col!r} must be a finite number, got "
-            f"{values[pos]!r} ({int(bad.sum())} such line(s)); fix or remove those records"
+            f"{show(values[pos])} ({int(bad.sum())} such line(s)); fix or remove those records"
         )
     return conv
 

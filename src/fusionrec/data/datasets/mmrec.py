@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.datasets._readers import build_interactions, check_file, read_delimited
+from fusionrec.data.datasets._readers import build_interactions, check_file, read_delimited, show
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Duplicates
 from fusionrec.data.modalities import Modality
@@ -98,7 +98,7 @@ def load_mmrec(
         pos = int(np.flatnonzero(bad)[0])
         raise DataError(
             f"{inter_path}, line {int(frame.index[pos]) + 2}: x_label must be 0 (train), 1 (valid) or 2 (test), "
-            f"got {labels[pos]!r}; fix the label column"
+            f"got {show(labels[pos])}; fix the label column"
         )
     users = frame["userID"].to_numpy()
     items = frame["itemID"].to_numpy()

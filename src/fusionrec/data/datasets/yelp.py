@@ -23,7 +23,7 @@ from fusionrec.data.datasets.social import build_social
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Duplicates
 from fusionrec.data.modalities import Modality
-from fusionrec.errors import DatasetNotFoundError
+from fusionrec.errors import DatasetNotFoundError, InvalidValueError
 
 __all__ = ["load_yelp", "parse_friends"]
 
@@ -88,7 +88,7 @@ def load_yelp(
     stars = json_numeric(reviews, "stars", review_path, what)
     users_raw = reviews["user_id"].astype(str).to_numpy()
     items_raw = reviews["business_id"].astype(str).to_numpy()
-    ts = reviews["date"].to_numpy() if "date" in reviews.columns else None
+    ts = _review_times(reviews, review_path) if "date" in reviews.columns else None
 
     user_ids, _ = IdMap.factorize(users_raw)
     user_mods: dict[str, Modality] = {}
@@ -144,6 +144,25 @@ def load_yelp(
     )
 
 
+def _review_times(reviews: Any, path: Path) -> np.ndarray | None:
+    """Review ``date`` strings (``"2016-03-09 00:00:00"`` or ISO dates) as epoch seconds; ``None`` if all absent."""
+    import pandas as pd
+
+    raw = reviews["date"]
+    given = raw.notna().to_numpy()
+    if not given.any():
+        return None
+    parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce", utc=True)
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise InvalidValueError(
+            f"Yelp review file {path}, line {int(reviews.index[pos]) + 1}: 'date' must be a date like "
+            f"'2016-03-09 00:00:00', got {raw.iloc[pos]!r} ({int(bad.sum())} such line(s)); fix or remove them"
+        )
+    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy().astype(np.int64)
+
+
 def _business_modalities(path: Path) -> dict[str, Modality]:
     import pandas as pd
 
@@ -157,8 +176,11 @@ def _business_modalities(path: Path) -> dict[str, Modality]:
         out["categories"] = Modality("categorical", ids, [_labels(v) for v in frame["categories"].tolist()])
     if "attributes" in frame.columns:
         records = [v if isinstance(v, dict) else {} for v in frame["attributes"].tolist()]
-        attrs = pd.DataFrame(records, index=range(len(records)))
-        attrs = attrs.astype(object).where(attrs.notna(), None).map(lambda v: None if v is None else str(v))
+        names = sorted({k for r in records for k in r})
+        attrs = pd.DataFrame(
+            {k: pd.Series([None if r.get(k) is None else str(r[k]) for r in records], dtype=object) for k in names},
+            index=range(len(records)),
+        )
         out["attributes"] = Modality("tabular", ids, attrs.reset_index(drop=True))
     loc_cols = [c for c in ("city", "state", "latitude", "longitude", "stars", "review_count") if c in frame.columns]
     if loc_cols:
