@@ -17,6 +17,7 @@ review summaries and texts).  User modality ``reviews`` (text: the user's review
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,7 +57,7 @@ def _flat_labels(value: Any) -> list[str]:
     return out
 
 
-def _urls(row: dict[str, Any]) -> list[str]:
+def _urls(row: Mapping[Any, Any]) -> list[str]:
     urls: list[str] = []
     for key in ("imageURLHighRes", "image", "imageURL", "imUrl"):
         v = row.get(key)
