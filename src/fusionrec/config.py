@@ -24,13 +24,14 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
     return path if path.is_dir() else None
 
 
-def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """Return (and create) the cache directory for downloads and features."""
+def cache_dir(override: str | os.PathLike[str] | None = None, create: bool = True) -> Path:
+    """Return the cache directory for downloads and features (created unless ``create=False``)."""
     value = override if override is not None else os.environ.get(CACHE_DIR_ENV)
     if value:
         path = Path(value).expanduser()
     else:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         path = Path(base) / "fusionrec"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path

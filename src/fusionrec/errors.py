@@ -13,6 +13,7 @@ __all__ = [
     "CorruptArchiveError",
     "DataError",
     "DatasetNotFoundError",
+    "DownloadError",
     "DuplicateInteractionError",
     "EmptyDataError",
     "FusionRecError",
@@ -54,6 +55,10 @@ class UnknownIdError(DataError):
 
 class DatasetNotFoundError(FusionRecError, FileNotFoundError):
     """Dataset files are not where they were expected."""
+
+
+class DownloadError(FusionRecError, ConnectionError):
+    """A download failed (network unreachable, HTTP error, timeout)."""
 
 
 class ChecksumError(FusionRecError):

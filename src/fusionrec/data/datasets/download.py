@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from fusionrec._progress import progress
-from fusionrec.errors import ChecksumError, ConfigError, CorruptArchiveError, DatasetNotFoundError
+from fusionrec.errors import ChecksumError, ConfigError, CorruptArchiveError, DownloadError
 
 __all__ = ["ARCHIVES", "Archive", "cached_path", "fetch"]
 
@@ -112,11 +112,12 @@ ARCHIVES: dict[str, Archive] = {
 }
 
 
-def _root(cache_dir: PathLike | None) -> Path:
+def _root(cache_dir: PathLike | None, create: bool = True) -> Path:
     from fusionrec.config import cache_dir as configured
 
-    root = configured(cache_dir) / "datasets"
-    root.mkdir(parents=True, exist_ok=True)
+    root = configured(cache_dir, create=create) / "datasets"
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
     return root
 
 
@@ -131,7 +132,7 @@ def _result_path(target: Path, folder: str | None) -> Path:
 
 def cached_path(name: str, cache_dir: PathLike | None = None) -> Path | None:
     """The verified extracted folder of a fetched archive, or ``None`` when it is not in the cache."""
-    target = _root(cache_dir) / name
+    target = _root(cache_dir, create=False) / name
     marker = target / MARKER
     if not marker.is_file():
         return None
@@ -186,7 +187,7 @@ def _download(archive: Archive, root: Path, timeout: float) -> Path:
                         digest.update(block)
                         out.write(block)
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
-                raise DatasetNotFoundError(
+                raise DownloadError(
                     f"could not download {archive.url} ({exc}); check the network, or download the archive "
                     f"yourself and unpack it into the data directory"
                 ) from exc
@@ -269,7 +270,7 @@ def fetch(
         The download does not match the sha256 (the partial file is deleted, the cache is untouched).
     CorruptArchiveError
         Not a zip, a CRC failure, or a member that escapes the target folder.
-    DatasetNotFoundError
+    DownloadError
         The network request failed.
     """
     archive = _resolve(name, url, sha256)
