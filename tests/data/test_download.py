@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fusionrec.data.datasets.download import ARCHIVES, cached_path, fetch
-from fusionrec.errors import ChecksumError, ConfigError, CorruptArchiveError, DatasetNotFoundError
+from fusionrec.errors import ChecksumError, ConfigError, CorruptArchiveError, DownloadError
 
 
 def make_zip(members: dict[str, bytes]) -> bytes:
@@ -120,7 +120,7 @@ def test_sha_required_and_errors(server: Server, tmp_path: Path) -> None:
         fetch("toy", tmp_path, url=server.url("/toy.zip"), sha256="abc")
     with pytest.raises(ConfigError, match="unknown dataset archive"):
         fetch("nope", tmp_path)
-    with pytest.raises(DatasetNotFoundError, match="could not download"):
+    with pytest.raises(DownloadError, match="could not download"):
         fetch("missing", tmp_path, url=server.url("/missing.zip"), sha256=sha(b""))
     with pytest.raises(ConfigError, match="http"):
         fetch("f", tmp_path, url="file:///etc/passwd", sha256=sha(b""))
