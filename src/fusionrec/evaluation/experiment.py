@@ -181,7 +181,6 @@ def build_dataset_and_split(
     from fusionrec.config import data_dir as configured_data_dir
     from fusionrec.data.datasets import load_benchmark_split, load_dataset
     from fusionrec.data.io import load_split_file
-    from fusionrec.data.splits import make_split
 
     spec = config.split
     if "benchmark" in spec:
@@ -197,6 +196,8 @@ def build_dataset_and_split(
         if not path.is_absolute() and root is not None:
             path = root / path
         return None, load_split_file(path)
+    from fusionrec.data.splits import make_split
+
     dataset = load_dataset(config.dataset["name"], data_dir=data_dir, **config.dataset.get("params", {}))
     if "strategy" not in spec:
         raise ConfigError(
