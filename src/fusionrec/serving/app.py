@@ -1,0 +1,408 @@
+"""The HTTP API: ``create_app(settings)`` builds a FastAPI app (nothing happens at import).
+
+Reads: ``GET /recommend``, ``/similar/{item}``, ``/explain``, ``/users``, ``/users/{user}/history``,
+``/health``, ``/metrics`` (Prometheus text), ``/`` (the web page).  Writes (``X-API-Key`` when configured):
+``POST /events``, ``/items``, ``/users``, ``/admin/retrain``.  Every event is committed to the store before
+the 2xx answer.
+"""
+
+import hmac
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fusionrec.serving.settings import ServingSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from fusionrec.serving.online import OnlineModel, ServingEngine
+
+__all__ = ["Metrics", "create_app"]
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+RESERVED_QUERY = {"user", "k", "exclude_seen", "candidates"}
+
+
+class Metrics:
+    """Request counters and latency histograms by route, rendered in the Prometheus text format."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self.buckets: dict[tuple[str, str], list[int]] = {}
+        self.sums: dict[tuple[str, str], float] = defaultdict(float)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self.requests[(method, route, status)] += 1
+            b = self.buckets.setdefault((method, route), [0] * (len(LATENCY_BUCKETS) + 1))
+            for j, edge in enumerate(LATENCY_BUCKETS):
+                if seconds <= edge:
+                    b[j] += 1
+            b[-1] += 1
+            self.sums[(method, route)] += seconds
+
+    def render(self, gauges: dict[str, tuple[str, float]]) -> str:
+        lines = [
+            "# HELP fusionrec_http_requests_total HTTP requests by method, route and status.",
+            "# TYPE fusionrec_http_requests_total counter",
+        ]
+        with self._lock:
+            for (m, r, s), n in sorted(self.requests.items()):
+                lines.append(f'fusionrec_http_requests_total{{method="{m}",route="{r}",status="{s}"}} {n}')
+            lines += [
+                "# HELP fusionrec_http_request_duration_seconds Request latency.",
+                "# TYPE fusionrec_http_request_duration_seconds histogram",
+            ]
+            for (m, r), b in sorted(self.buckets.items()):
+                lab = f'method="{m}",route="{r}"'
+                for edge, n in zip(LATENCY_BUCKETS, b):
+                    lines.append(f'fusionrec_http_request_duration_seconds_bucket{{{lab},le="{edge}"}} {n}')
+                lines.append(f'fusionrec_http_request_duration_seconds_bucket{{{lab},le="+Inf"}} {b[-1]}')
+                lines.append(f"fusionrec_http_request_duration_seconds_sum{{{lab}}} {self.sums[(m, r)]:.6f}")
+                lines.append(f"fusionrec_http_request_duration_seconds_count{{{lab}}} {b[-1]}")
+        for name, (help_, value) in gauges.items():
+            lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {value}"]
+        return "\n".join(lines) + "\n"
+
+
+class _Edge:
+    """Pure ASGI middleware: refuses bodies over ``max_body`` with 413 and records metrics."""
+
+    def __init__(self, app: Any, max_body: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await self._too_large(send)
+            self.metrics.observe(scope["method"], "(body too large)", 413, time.perf_counter() - start)
+            return
+        seen = {"n": 0, "too_big": False}
+
+        async def limited_receive() -> dict[str, Any]:
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request":
+                seen["n"] += len(message.get("body", b""))
+                if seen["n"] > self.max_body:
+                    seen["too_big"] = True
+                    raise _BodyTooLargeError
+            return message
+
+        async def capture_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, capture_send)
+        except _BodyTooLargeError:
+            await self._too_large(send)
+            status["code"] = 413
+        route = scope.get("route")
+        name = getattr(route, "path", None) or "(unmatched)"
+        self.metrics.observe(scope["method"], name, status["code"], time.perf_counter() - start)
+
+    async def _too_large(self, send: Any) -> None:
+        body = b'{"detail":"request body too large; send smaller batches"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None) -> "FastAPI":
+    """Build the FastAPI application serving ``settings.bundle_path``.
+
+    Parameters
+    ----------
+    settings
+        See :class:`ServingSettings`.
+    engine
+        An existing :class:`~fusionrec.serving.online.ServingEngine` (tests); by default one is built from the
+        bundle and the store named in ``settings``.
+    """
+    try:
+        from contextlib import asynccontextmanager
+
+        from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+        from fastapi import Path as PathParam
+        from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError('serving needs the serve extra: pip install "fusionrec[serve]"') from exc
+
+    from fusionrec.errors import ConfigError, FusionRecError
+    from fusionrec.serving import schemas as S
+    from fusionrec.serving.online import ServingEngine, UnknownItemError, UnknownUserError
+    from fusionrec.serving.store import Event, open_store
+
+    if engine is None:
+        engine = ServingEngine(
+            settings.bundle_path,
+            open_store(settings.resolved_store_url),
+            index=settings.index,
+            ann_threshold=settings.ann_threshold,
+            retrain_params=settings.retrain_params,
+        )
+    eng = engine
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: "FastAPI") -> Any:
+        eng.start_background(settings.retrain_interval_s, settings.sync_interval_s)
+        yield
+        eng.close()
+
+    app = FastAPI(
+        title="fusionrec",
+        version=_version(),
+        description="Recommendations, similar items, explanations; events and new items folded in online.",
+        lifespan=lifespan,
+    )
+    app.state.engine = eng
+    app.state.metrics = metrics
+    app.state.settings = settings
+
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+        )
+
+    def _check_key(key: str | None) -> None:
+        if settings.api_key is None:
+            return
+        if key is None or not hmac.compare_digest(key.encode(), settings.api_key.encode()):
+            raise HTTPException(status_code=401, detail="missing or wrong X-API-Key header")
+
+    def write_auth(x_api_key: str | None = Header(None, alias="X-API-Key")) -> None:
+        _check_key(x_api_key)
+
+    def read_auth(x_api_key: str | None = Header(None, alias="X-API-Key")) -> None:
+        if settings.read_requires_key:
+            _check_key(x_api_key)
+
+    @app.exception_handler(UnknownUserError)
+    async def _unknown_user(request: Request, exc: UnknownUserError) -> JSONResponse:
+        return JSONResponse(
+            status_code=404,
+            content={"detail": str(exc), "hint": "POST /events or POST /users creates a user; GET /users lists some"},
+        )
+
+    @app.exception_handler(UnknownItemError)
+    async def _unknown_item(request: Request, exc: UnknownItemError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc), "hint": "POST /items adds an item"})
+
+    @app.exception_handler(ConfigError)
+    async def _bad_request(request: Request, exc: ConfigError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(FusionRecError)
+    async def _fusionrec_error(request: Request, exc: FusionRecError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    def _items_out(state: "OnlineModel", idx: Any, scores: Any = None) -> list[S.ItemOut]:
+        titles = state.item_meta.get("title")
+        posters = state.item_meta.get("poster")
+        out = []
+        for j, i in enumerate(list(idx)):
+            i = int(i)
+            poster = posters[i] if posters else None
+            out.append(
+                S.ItemOut(
+                    item=state.item_raw[i],
+                    score=None if scores is None else float(scores[j]),
+                    title=(titles[i] or None) if titles else None,
+                    poster=(_poster_url(state.item_raw[i], poster) if poster else None),
+                )
+            )
+        return out
+
+    K = Query(settings.default_k, ge=1, le=settings.max_k, description=f"list length, 1..{settings.max_k}")
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, Any]:
+        st = eng.state
+        return {
+            "status": "ok",
+            "model": st.bundle.model_name,
+            "fingerprint": st.bundle.fingerprint,
+            "users": st.n_users,
+            "items": st.n_items,
+            "events_applied": st.applied_seq,
+            "index": "model-scores" if st.index is None else st.index.kind,
+            "retrain": eng.retrain_status,
+        }
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        st = eng.state
+        gauges = {
+            "fusionrec_events_stored": ("Events in the store.", float(eng.store.count())),
+            "fusionrec_users": ("Users known (bundle + online).", float(st.n_users)),
+            "fusionrec_items": ("Items known (bundle + online).", float(st.n_items)),
+            "fusionrec_retrains_total": ("Retrains run.", float(eng.retrain_status["runs"])),
+        }
+        return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
+
+    @app.get("/recommend", tags=["recommend"], response_model=S.RecommendOut, dependencies=[Depends(read_auth)])
+    def recommend(
+        request: Request,
+        user: str = Query(..., description="raw user id"),
+        k: int = K,
+        exclude_seen: bool = Query(True, description="leave out items the user already interacted with"),
+        candidates: str | None = Query(None, description="comma-separated raw item ids to rank among"),
+    ) -> S.RecommendOut:
+        """Top-k items for a user; other query parameters filter by item attribute (``?genres=Comedy``)."""
+        filters = {k_: v for k_, v in request.query_params.items() if k_ not in RESERVED_QUERY}
+        cand = None if candidates is None else [c for c in candidates.split(",") if c]
+        st = eng.state
+        idx, scores = st.recommend(user, k, exclude_seen=exclude_seen, candidates=cand, filters=filters)
+        return S.RecommendOut(
+            user=st.user_raw[st.require_user(user)],
+            k=k,
+            items=_items_out(st, idx, scores),
+            index="model-scores" if st.index is None else st.index.kind,
+        )
+
+    @app.get("/similar/{item}", tags=["recommend"], response_model=S.SimilarOut, dependencies=[Depends(read_auth)])
+    def similar(item: str = PathParam(..., description="raw item id"), k: int = K) -> S.SimilarOut:
+        """Items most similar to ``item`` (cosine of item factors, else co-occurrence)."""
+        st = eng.state
+        idx, scores = st.similar(item, k)
+        return S.SimilarOut(item=st.item_raw[int(st.require_items([item])[0])], items=_items_out(st, idx, scores))
+
+    @app.get("/explain", tags=["recommend"], response_model=S.ExplainOut, dependencies=[Depends(read_auth)])
+    def explain(user: str = Query(...), item: str = Query(...), n: int = Query(5, ge=1, le=50)) -> S.ExplainOut:
+        """Why ``item`` for ``user``: the user's history items most similar to it and the top factors."""
+        st = eng.state
+        out = st.explain(user, item, n)
+        titles = st.item_meta.get("title")
+        if titles:
+            for h in out["similar_history"]:
+                h["title"] = titles[st.item_lookup[str(h["item"])]]
+        return S.ExplainOut(
+            user=st.user_raw[st.require_user(user)], item=st.item_raw[int(st.require_items([item])[0])], **out
+        )
+
+    @app.get("/users", tags=["users"], dependencies=[Depends(read_auth)])
+    def list_users(limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
+        """Some user ids (for the web page)."""
+        st = eng.state
+        return {"total": st.n_users, "users": st.user_raw[offset : offset + limit]}
+
+    @app.get("/users/{user}/history", tags=["users"], response_model=S.HistoryOut, dependencies=[Depends(read_auth)])
+    def history(user: str, limit: int = Query(50, ge=1, le=10_000)) -> S.HistoryOut:
+        """The user's items (training data and online events), highest value first."""
+        st = eng.state
+        with st.lock:
+            u = st.require_user(user)
+            items, values = st.history_arrays(u)
+            attrs = st.user_attrs.get(u, {})
+        order = sorted(range(len(items)), key=lambda j: -values[j])[:limit]
+        return S.HistoryOut(user=st.user_raw[u], items=_items_out(st, items[order], values[order]), attributes=attrs)
+
+    @app.post("/events", tags=["write"], response_model=S.EventsOut, dependencies=[Depends(write_auth)])
+    def post_events(body: S.EventsIn) -> S.EventsOut:
+        """Store a batch of events (one transaction, durable before the answer) and fold them in at once."""
+        if len(body.events) > settings.max_events_per_request:
+            raise HTTPException(
+                status_code=413, detail=f"at most {settings.max_events_per_request} events per request; split the batch"
+            )
+        now = int(time.time())
+        events = [Event(str(e.user), str(e.item), e.value, e.timestamp or now) for e in body.events]
+        seqs = eng.post_events(events)
+        return S.EventsOut(stored=len(seqs), seqs=seqs)
+
+    @app.post("/items", tags=["write"], response_model=S.Created, status_code=201, dependencies=[Depends(write_auth)])
+    def post_item(body: S.ItemIn) -> S.Created:
+        """Add an item, recommendable at once (placed by its features or text next to similar items)."""
+        meta: dict[str, Any] = dict(body.meta)
+        if body.title is not None:
+            meta["title"] = body.title
+        if body.poster is not None:
+            meta["poster"] = body.poster
+        idx = eng.post_item(body.item, meta, body.features, body.text)
+        return S.Created(id=body.item, index=idx)
+
+    @app.post("/users", tags=["write"], response_model=S.Created, status_code=201, dependencies=[Depends(write_auth)])
+    def post_user(body: S.UserIn) -> S.Created:
+        """Create a user or update its profile; profile-only users get popular, attribute-matching items."""
+        return S.Created(id=body.user, index=eng.post_user(body.user, body.attributes))
+
+    @app.post("/admin/retrain", tags=["ops"], status_code=202, dependencies=[Depends(write_auth)])
+    def retrain(wait: bool = Query(False, description="block until the new bundle is live")) -> dict[str, Any]:
+        """Refit on the bundle's data plus every stored event in the background, then swap it in."""
+        started = eng.retrain(wait=wait)
+        return {"started": started, "status": eng.retrain_status}
+
+    @app.get("/admin/retrain", tags=["ops"], dependencies=[Depends(read_auth)])
+    def retrain_status() -> dict[str, Any]:
+        return dict(eng.retrain_status)
+
+    @app.get("/posters/{item}", tags=["web"], include_in_schema=False)
+    def poster(item: str) -> Any:
+        st = eng.state
+        posters = st.item_meta.get("poster")
+        i = st.item_index(item)
+        if not posters or i is None or not posters[i]:
+            raise HTTPException(status_code=404, detail="no poster for this item")
+        ref = posters[i]
+        if ref.startswith(("http://", "https://")):
+            return RedirectResponse(ref)
+        path = Path(ref)
+        if not path.is_file() or path.suffix.lower() not in (".jpg", ".jpeg", ".png", ".gif", ".webp"):
+            raise HTTPException(status_code=404, detail="poster file not found")
+        return FileResponse(path)
+
+    @app.get("/", include_in_schema=False)
+    def index_page() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    @app.get("/web/{name}", include_in_schema=False)
+    def web_asset(name: str) -> FileResponse:
+        allowed = {"app.js": "text/javascript", "style.css": "text/css"}
+        if name not in allowed:
+            raise HTTPException(status_code=404, detail="not found")
+        return FileResponse(WEB_DIR / name, media_type=allowed[name])
+
+    app.add_middleware(_Edge, max_body=settings.max_body_bytes, metrics=metrics)
+    return app
+
+
+def _poster_url(raw_item: Any, ref: str) -> str:
+    from urllib.parse import quote
+
+    if ref.startswith(("http://", "https://")):
+        return ref
+    return f"/posters/{quote(str(raw_item), safe='')}"
+
+
+def _version() -> str:
+    from fusionrec import __version__
+
+    return __version__

@@ -1,0 +1,363 @@
+"""Event stores: append-only interaction events plus added users and items, durable before the HTTP 2xx.
+
+:class:`SQLiteStore` (default; WAL journal, ``synchronous=FULL``: a committed event survives ``kill -9`` and
+power loss) and :class:`PostgresStore` (psycopg 3, a DSN) implement :class:`EventStore`.  Ids are stored as
+text; the serving layer maps them through the bundle's :class:`~fusionrec.data.IdMap`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fusionrec.errors import ConfigError
+
+__all__ = ["Event", "EventStore", "PostgresStore", "SQLiteStore", "StoredItem", "StoredUser", "open_store"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One interaction: raw user id, raw item id, value (rating, weight or 1) and unix time (seconds).
+
+    ``seq`` is the store's sequence number (0 before the event is stored).
+    """
+
+    user: str
+    item: str
+    value: float = 1.0
+    timestamp: int = 0
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    item: str
+    meta: dict[str, Any]
+    features: list[float] | None
+    seq: int
+
+
+@dataclass(frozen=True)
+class StoredUser:
+    user: str
+    attributes: dict[str, Any]
+    seq: int
+
+
+class EventStore(ABC):
+    """Where events, new items and new users live between retrains."""
+
+    @abstractmethod
+    def append(self, events: Sequence[Event]) -> list[int]:
+        """Store ``events`` in one transaction, committed durably before returning; their sequence numbers."""
+
+    @abstractmethod
+    def events_since(self, seq: int = 0, limit: int | None = None) -> list[Event]:
+        """Events with sequence number ``> seq``, in order."""
+
+    @abstractmethod
+    def history(self, users: Sequence[str]) -> dict[str, list[Event]]:
+        """Each user's stored events, oldest first."""
+
+    @abstractmethod
+    def add_items(self, items: Sequence[tuple[str, dict[str, Any], list[float] | None]]) -> None:
+        """Insert or replace items ``(raw id, metadata, feature vector or None)``."""
+
+    @abstractmethod
+    def add_users(self, users: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Insert or replace users ``(raw id, attributes)``."""
+
+    @abstractmethod
+    def items(self) -> list[StoredItem]:
+        """Every added item, in insertion order."""
+
+    @abstractmethod
+    def users(self) -> list[StoredUser]:
+        """Every added user, in insertion order."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Number of stored events."""
+
+    @abstractmethod
+    def last_seq(self) -> int:
+        """The highest event sequence number (0 when empty)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _normalise(events: Iterable[Event]) -> list[tuple[str, str, float, int]]:
+    rows = []
+    for e in events:
+        rows.append((str(e.user), str(e.item), float(e.value), int(e.timestamp or _now())))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ SQLite
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, item_id TEXT NOT NULL,
+    value REAL NOT NULL, ts INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_user ON events(user_id, seq);
+CREATE TABLE IF NOT EXISTS items (
+    item_id TEXT PRIMARY KEY, meta TEXT NOT NULL, features TEXT, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, seq INTEGER NOT NULL);
+"""
+
+
+class SQLiteStore(EventStore):
+    """SQLite event store (WAL, ``synchronous=FULL``); safe across threads and processes.
+
+    Parameters
+    ----------
+    path
+        Database file (created with its folder); ``":memory:"`` for tests.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            self._conn.executescript(_SQLITE_SCHEMA)
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> list[int]:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                ids = []
+                for row in rows:
+                    cur.execute(sql, row)
+                    ids.append(int(cur.lastrowid or 0))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            return ids
+
+    def append(self, events: Sequence[Event]) -> list[int]:
+        rows = _normalise(events)
+        if not rows:
+            return []
+        return self._write("INSERT INTO events(user_id, item_id, value, ts) VALUES (?, ?, ?, ?)", rows)
+
+    def events_since(self, seq: int = 0, limit: int | None = None) -> list[Event]:
+        sql = "SELECT seq, user_id, item_id, value, ts FROM events WHERE seq > ? ORDER BY seq"
+        args: tuple[Any, ...] = (int(seq),)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args += (int(limit),)
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [Event(u, i, v, t, s) for s, u, i, v, t in rows]
+
+    def history(self, users: Sequence[str]) -> dict[str, list[Event]]:
+        out: dict[str, list[Event]] = {str(u): [] for u in users}
+        if not out:
+            return out
+        marks = ",".join("?" * len(out))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT seq, user_id, item_id, value, ts FROM events WHERE user_id IN ({marks}) ORDER BY seq",
+                tuple(out),
+            ).fetchall()
+        for s, u, i, v, t in rows:
+            out[u].append(Event(u, i, v, t, s))
+        return out
+
+    def add_items(self, items: Sequence[tuple[str, dict[str, Any], list[float] | None]]) -> None:
+        rows = [
+            (str(i), json.dumps(m or {}), None if f is None else json.dumps([float(x) for x in f]), time.time_ns())
+            for i, m, f in items
+        ]
+        self._write("INSERT OR REPLACE INTO items(item_id, meta, features, seq) VALUES (?, ?, ?, ?)", rows)
+
+    def add_users(self, users: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        rows = [(str(u), json.dumps(a or {}), time.time_ns()) for u, a in users]
+        self._write("INSERT OR REPLACE INTO users(user_id, attributes, seq) VALUES (?, ?, ?)", rows)
+
+    def items(self) -> list[StoredItem]:
+        with self._lock:
+            rows = self._conn.execute("SELECT item_id, meta, features, seq FROM items ORDER BY seq").fetchall()
+        return [StoredItem(i, json.loads(m), None if f is None else json.loads(f), s) for i, m, f, s in rows]
+
+    def users(self) -> list[StoredUser]:
+        with self._lock:
+            rows = self._conn.execute("SELECT user_id, attributes, seq FROM users ORDER BY seq").fetchall()
+        return [StoredUser(u, json.loads(a), s) for u, a, s in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+# ------------------------------------------------------------------------------------------ PostgreSQL
+_PG_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS {p}events (
+        seq BIGSERIAL PRIMARY KEY, user_id TEXT NOT NULL, item_id TEXT NOT NULL,
+        value DOUBLE PRECISION NOT NULL, ts BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS {p}events_user ON {p}events(user_id, seq)",
+    """CREATE TABLE IF NOT EXISTS {p}items (
+        item_id TEXT PRIMARY KEY, meta TEXT NOT NULL, features TEXT, seq BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {p}users (
+        user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, seq BIGINT NOT NULL)""",
+]
+
+
+class PostgresStore(EventStore):
+    """PostgreSQL event store through psycopg 3 (``pip install "psycopg[binary]"``).
+
+    Parameters
+    ----------
+    dsn
+        ``postgresql://user:password@host:port/db``.
+    table_prefix
+        Prefix of the three tables (lets tests use a fresh namespace).
+    """
+
+    def __init__(self, dsn: str, table_prefix: str = "fusionrec_") -> None:
+        try:
+            import psycopg
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ConfigError('PostgreSQL stores need psycopg 3: pip install "psycopg[binary]"') from exc
+        if not table_prefix.replace("_", "").isalnum():
+            raise ConfigError("table_prefix must be letters, digits and underscores")
+        self.dsn = dsn
+        self.prefix = table_prefix
+        self._lock = threading.RLock()
+        try:
+            self._conn = psycopg.connect(dsn, autocommit=False)
+        except psycopg.OperationalError as exc:
+            raise ConfigError(f"cannot connect to PostgreSQL ({exc}); check the DSN and that the server runs") from exc
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            for stmt in _PG_SCHEMA:
+                cur.execute(stmt.format(p=self.prefix))  # type: ignore[arg-type]
+
+    def _q(self, sql: str) -> Any:
+        return sql.format(p=self.prefix)
+
+    def append(self, events: Sequence[Event]) -> list[int]:
+        rows = _normalise(events)
+        if not rows:
+            return []
+        sql = self._q("INSERT INTO {p}events(user_id, item_id, value, ts) VALUES (%s, %s, %s, %s) RETURNING seq")
+        out = []
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            for row in rows:
+                cur.execute(sql, row)
+                out.append(int(cur.fetchone()[0]))  # type: ignore[index]
+        return out
+
+    def _select(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(self._q(sql), args)
+            return list(cur.fetchall())
+
+    def events_since(self, seq: int = 0, limit: int | None = None) -> list[Event]:
+        sql = "SELECT seq, user_id, item_id, value, ts FROM {p}events WHERE seq > %s ORDER BY seq"
+        args: tuple[Any, ...] = (int(seq),)
+        if limit is not None:
+            sql += " LIMIT %s"
+            args += (int(limit),)
+        return [Event(u, i, float(v), int(t), int(s)) for s, u, i, v, t in self._select(sql, args)]
+
+    def history(self, users: Sequence[str]) -> dict[str, list[Event]]:
+        out: dict[str, list[Event]] = {str(u): [] for u in users}
+        if not out:
+            return out
+        rows = self._select(
+            "SELECT seq, user_id, item_id, value, ts FROM {p}events WHERE user_id = ANY(%s) ORDER BY seq",
+            (list(out),),
+        )
+        for s, u, i, v, t in rows:
+            out[u].append(Event(u, i, float(v), int(t), int(s)))
+        return out
+
+    def add_items(self, items: Sequence[tuple[str, dict[str, Any], list[float] | None]]) -> None:
+        sql = self._q(
+            "INSERT INTO {p}items(item_id, meta, features, seq) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (item_id) DO UPDATE SET meta = EXCLUDED.meta, features = EXCLUDED.features, seq = EXCLUDED.seq"
+        )
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            for i, m, f in items:
+                feats = None if f is None else json.dumps([float(x) for x in f])
+                cur.execute(sql, (str(i), json.dumps(m or {}), feats, time.time_ns()))
+
+    def add_users(self, users: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        sql = self._q(
+            "INSERT INTO {p}users(user_id, attributes, seq) VALUES (%s, %s, %s) "
+            "ON CONFLICT (user_id) DO UPDATE SET attributes = EXCLUDED.attributes, seq = EXCLUDED.seq"
+        )
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            for u, a in users:
+                cur.execute(sql, (str(u), json.dumps(a or {}), time.time_ns()))
+
+    def items(self) -> list[StoredItem]:
+        rows = self._select("SELECT item_id, meta, features, seq FROM {p}items ORDER BY seq", ())
+        return [StoredItem(i, json.loads(m), None if f is None else json.loads(f), int(s)) for i, m, f, s in rows]
+
+    def users(self) -> list[StoredUser]:
+        rows = self._select("SELECT user_id, attributes, seq FROM {p}users ORDER BY seq", ())
+        return [StoredUser(u, json.loads(a), int(s)) for u, a, s in rows]
+
+    def count(self) -> int:
+        return int(self._select("SELECT COUNT(*) FROM {p}events", ())[0][0])
+
+    def last_seq(self) -> int:
+        return int(self._select("SELECT COALESCE(MAX(seq), 0) FROM {p}events", ())[0][0])
+
+    def drop(self) -> None:
+        """Drop this store's tables (tests)."""
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            for t in ("events", "items", "users"):
+                cur.execute(self._q(f"DROP TABLE IF EXISTS {{p}}{t}"))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def open_store(url: str) -> EventStore:
+    """Open a store from a URL: ``sqlite:///path``, a bare file path, or ``postgresql://`` / ``postgres://``."""
+    if url.startswith(("postgresql://", "postgres://")) or url.startswith("host="):
+        return PostgresStore(url)
+    if url.startswith("sqlite://"):
+        # SQLAlchemy spelling: sqlite:///relative.db, sqlite:////absolute/path.db, sqlite:// for memory
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        return SQLiteStore(path or ":memory:")
+    if "://" in url:
+        raise ConfigError(f"unsupported store URL {url!r}; use sqlite:///path/events.db or postgresql://...")
+    return SQLiteStore(url)

@@ -1,0 +1,36 @@
+"""A tiny factor model used only by the serving tests (truncated SVD of the interaction matrix)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fusionrec.data.interactions import Interactions
+from fusionrec.models.base import Recommender, SideInfo
+
+TINY_NAME = "TinyMF"
+TINY_PATH = "tests.serving._models:TinyMF"
+
+
+class TinyMF(Recommender):
+    """``score(u, i) = p_u . q_i`` from a rank-``factors`` SVD of the (implicit) matrix."""
+
+    def __init__(self, factors: int = 8, regularization: float = 0.1) -> None:
+        self.factors = factors
+        self.regularization = regularization
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        m = train.matrix.toarray().astype(np.float64)
+        m = (m > 0).astype(np.float64)
+        u, s, vt = np.linalg.svd(m, full_matrices=False)
+        d = min(self.factors, len(s))
+        self.user_factors_ = (u[:, :d] * np.sqrt(s[:d])).astype(np.float32)
+        self.item_factors_ = (vt[:d].T * np.sqrt(s[:d])).astype(np.float32)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        q = self.item_factors_ if items is None else self.item_factors_[np.asarray(items, dtype=np.int64)]
+        return (self.user_factors_[users] @ q.T).astype(np.float32)
+
+    def item_embeddings(self) -> np.ndarray:
+        return self.item_factors_
