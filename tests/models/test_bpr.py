@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fusionrec.data import IdMap, Interactions
+from fusionrec.errors import ConfigError
+from fusionrec.evaluation import evaluate_ranking
+from fusionrec.models import make_model
+from fusionrec.models._kernels.bpr import bpr_epoch, bpr_step
+from fusionrec.models.mf.bpr import BPR, sample_triples
+
+from .contract import RecommenderContract
+
+
+class TestBPRContract(RecommenderContract):
+    implicit = True
+
+    def make_model(self) -> BPR:
+        return BPR(factors=8, epochs=5, seed=2)
+
+
+def _interactions(mask: np.ndarray) -> Interactions:
+    m = sp.csr_matrix(mask.astype(np.float32))
+    m.sort_indices()
+    return Interactions(m, IdMap(np.arange(m.shape[0])), IdMap(np.arange(m.shape[1])), explicit=False)
+
+
+def planted_split(seed: int = 0, n_users: int = 150, n_items: int = 120, rank: int = 3) -> tuple[Interactions, ...]:
+    """A planted low-rank implicit matrix (top 15% of each user's affinities observed), split 80/20."""
+    rng = np.random.default_rng(seed)
+    aff = rng.normal(size=(n_users, rank)) @ rng.normal(size=(rank, n_items))
+    full = _interactions(aff >= np.quantile(aff, 0.85, axis=1, keepdims=True))
+    test_mask = rng.random(full.nnz) < 0.2
+    return full.select(~test_mask), full.select(test_mask)
+
+
+def _params(seed: int, n_users: int = 4, n_items: int = 5, f: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n_users, f)), rng.normal(size=(n_items, f)), rng.normal(size=n_items)
+
+
+def _numpy_step(U, V, b, u, i, j, lr, reg):  # type: ignore[no-untyped-def]
+    x = b[i] - b[j] + U[u] @ (V[i] - V[j])
+    z = 1.0 / (1.0 + np.exp(x))
+    gu = z * (V[i] - V[j]) - reg * U[u]
+    gi = z * U[u] - reg * V[i]
+    gj = -z * U[u] - reg * V[j]
+    gbi, gbj = z - reg * b[i], -z - reg * b[j]
+    U[u] += lr * gu
+    V[i] += lr * gi
+    V[j] += lr * gj
+    b[i] += lr * gbi
+    b[j] += lr * gbj
+
+
+def test_sgd_steps_equal_numpy_reference() -> None:
+    U, V, b = _params(0)
+    Ur, Vr, br = U.copy(), V.copy(), b.copy()
+    users = np.array([0, 2, 0, 3], dtype=np.int32)
+    pos = np.array([1, 4, 2, 1], dtype=np.int32)
+    neg = np.array([3, 0, 1, 2], dtype=np.int32)  # item 1 is a positive, then a negative: order matters
+    bpr_epoch(U, V, b, users, pos, neg, 0.1, 0.02)
+    for u, i, j in zip(users, pos, neg):
+        _numpy_step(Ur, Vr, br, u, i, j, 0.1, 0.02)
+    np.testing.assert_allclose(U, Ur, rtol=1e-12)
+    np.testing.assert_allclose(V, Vr, rtol=1e-12)
+    np.testing.assert_allclose(b, br, rtol=1e-12)
+
+
+def _objective(U, V, b, u, i, j, reg):  # type: ignore[no-untyped-def]
+    x = b[i] - b[j] + U[u] @ (V[i] - V[j])
+    penalty = U[u] @ U[u] + V[i] @ V[i] + V[j] @ V[j] + b[i] ** 2 + b[j] ** 2
+    return -np.log1p(np.exp(-x)) - reg / 2 * penalty
+
+
+def test_step_is_gradient_of_bpr_objective() -> None:
+    """The update divided by the learning rate equals the finite-difference gradient of l(u, i, j)."""
+    U, V, b = _params(1)
+    u, i, j, reg, lr = 2, 1, 3, 0.05, 1e-3
+    U1, V1, b1 = U.copy(), V.copy(), b.copy()
+    loglik = bpr_step(U1, V1, b1, u, i, j, lr, reg)
+    x = b[i] - b[j] + U[u] @ (V[i] - V[j])
+    assert loglik == pytest.approx(-np.log1p(np.exp(-x)), rel=1e-12)
+    eps = 1e-6
+    before = {"U": U, "V": V, "b": b}
+    after = {"U": U1, "V": V1, "b": b1}
+    for name, arr in before.items():
+        for idx in np.ndindex(arr.shape):
+            plus, minus = dict(before), dict(before)
+            plus[name], minus[name] = arr.copy(), arr.copy()
+            plus[name][idx] += eps
+            minus[name][idx] -= eps
+            fd = (_objective(**plus, u=u, i=i, j=j, reg=reg) - _objective(**minus, u=u, i=i, j=j, reg=reg)) / (2 * eps)
+            assert (after[name][idx] - arr[idx]) / lr == pytest.approx(fd, abs=1e-6)
+
+
+def test_sampled_negatives_are_verified() -> None:
+    rng = np.random.default_rng(0)
+    mask = rng.random((30, 12)) < 0.6
+    m = _interactions(mask).matrix
+    users, pos, neg = sample_triples(m, 5000, np.random.default_rng(1))
+    assert mask[users, pos].all()
+    assert not mask[users, neg].any()
+    # users are drawn in proportion to their activity
+    np.testing.assert_allclose(np.bincount(users, minlength=30) / 5000, mask.sum(1) / mask.sum(), atol=0.02)
+
+
+def test_users_with_every_item_are_skipped() -> None:
+    mask = np.zeros((5, 6), dtype=bool)
+    mask[0] = True  # no possible negative
+    mask[1:, :2] = True
+    model = BPR(factors=4, epochs=3).fit(_interactions(mask))
+    assert np.isfinite(model.user_factors_).all()
+    with pytest.raises(ConfigError, match="unobserved"):
+        BPR(epochs=1).fit(_interactions(np.ones((3, 4), dtype=bool)))
+
+
+def test_auc_on_planted_low_rank_matrix() -> None:
+    train, test = planted_split()
+    model = BPR(factors=8, epochs=60, learning_rate=0.05, regularization=0.001).fit(train)
+    res = evaluate_ranking(model, train, test, k=10, compute_auc=True)
+    assert res.metrics["AUC"] > 0.8
+    pop = evaluate_ranking(make_model("MostPopular").fit(train), train, test, k=10, compute_auc=True)
+    assert res.metrics["NDCG@10"] > pop.metrics["NDCG@10"]
+    assert model.loss_history_[-1] < model.loss_history_[0]
+
+
+def test_seeds_reproduce_and_differ() -> None:
+    train, _ = planted_split(seed=1, n_users=50, n_items=40)
+    a = BPR(factors=4, epochs=3, seed=3).fit(train)
+    b = BPR(factors=4, epochs=3, seed=3).fit(train)
+    c = BPR(factors=4, epochs=3, seed=4).fit(train)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    np.testing.assert_array_equal(a.item_bias_, b.item_bias_)
+    assert not np.allclose(a.item_factors_, c.item_factors_)
+
+
+def test_hogwild_learns() -> None:
+    train, test = planted_split(seed=2)
+    model = BPR(factors=8, epochs=40, hogwild=True).fit(train)
+    res = evaluate_ranking(model, train, test, k=10, compute_auc=True)
+    assert res.metrics["AUC"] > 0.8
+
+
+@pytest.mark.parametrize("params", [{"factors": 0}, {"learning_rate": 0.0}, {"regularization": -1.0}, {"epochs": 0}])
+def test_bad_params_raise(params: dict[str, object]) -> None:
+    train, _ = planted_split(n_users=20, n_items=10)
+    with pytest.raises(ConfigError):
+        BPR(**params).fit(train)  # type: ignore[arg-type]
