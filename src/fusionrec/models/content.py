@@ -1,0 +1,168 @@
+"""Content-based k-NN: cosine similarity of item features, user profiles from the items they rated.
+
+Shapes: ``U`` users, ``I`` items, ``D`` the concatenated feature width.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError, DataError
+from fusionrec.models.base import Recommender, SideInfo
+
+__all__ = ["ContentKNN", "fuse_item_features"]
+
+
+def _l2_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def fuse_item_features(
+    features: dict[str, np.ndarray], modalities: list[str], weights: dict[str, float] | None = None
+) -> np.ndarray:
+    """``concat_m sqrt(w_m) * x_m / ||x_m||`` so that ``<f(a), f(b)> = sum_m w_m cos_m(a, b)``.
+
+    Each modality's rows are L2-normalised first (zero rows stay zero), so no modality dominates through
+    its scale or width; ``weights`` (default 1 each) then set their share of the similarity.
+    """
+    parts = []
+    for name in modalities:
+        if name not in features:
+            raise DataError(f"no item features {name!r}; available: {sorted(features)}")
+        w = 1.0 if weights is None else float(weights.get(name, 1.0))
+        if w < 0:
+            raise ConfigError(f"modality weight of {name!r} must be >= 0")
+        x = np.asarray(features[name], dtype=np.float32)
+        if x.ndim != 2:
+            raise DataError(f"item features {name!r} must be 2-D [n_items, d]")
+        parts.append(_l2_rows(x) * np.float32(np.sqrt(w)))
+    if not parts:
+        raise ConfigError("ContentKNN needs at least one item feature modality")
+    n = {p.shape[0] for p in parts}
+    if len(n) != 1:
+        raise DataError(f"item feature modalities have different row counts {sorted(n)}")
+    return np.hstack(parts).astype(np.float32)
+
+
+class ContentKNN(Recommender):
+    """Content-based recommender: a user's profile is the weighted mean of the features of the items they rated.
+
+    Item vectors ``x_i`` come from :func:`fuse_item_features` over ``SideInfo.item_features`` (one or several
+    modalities, per-modality L2 normalisation, ``weights``).  The profile of user ``u`` is
+    ``p_u = sum_{i in I_u} w_ui x_i / sum |w_ui|`` and the score ``s_ui = cos(p_u, x_i)``, where ``w_ui`` is 1
+    (``weighting="none"``), the rating (``"rating"``), or the rating minus the user's mean rating
+    (``"centered"``, Rocchio-style: disliked items push away).  Only items rated ``>= min_rating`` count when it
+    is set.  Items with features but no training interactions (cold items) are scored like any other, which
+    is the point of this model; :meth:`add_items` appends new ones after fitting.  ``similar_items`` ranks by
+    the cosine of the fused vectors.
+
+    Parameters
+    ----------
+    modalities
+        Names in ``SideInfo.item_features`` to use (default: all, sorted by name).
+    weights
+        Per-modality weight ``w_m`` (default 1).
+    weighting
+        ``"rating"`` (default), ``"centered"`` or ``"none"``.
+    min_rating
+        Ignore training entries below this value (``None``: use all).
+    """
+
+    uses_side_info = True
+
+    def __init__(
+        self,
+        modalities: list[str] | None = None,
+        weights: dict[str, float] | None = None,
+        weighting: str = "rating",
+        min_rating: float | None = None,
+    ) -> None:
+        self.modalities = modalities
+        self.weights = weights
+        self.weighting = weighting
+        self.min_rating = min_rating
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        if self.weighting not in ("rating", "centered", "none"):
+            raise ConfigError(f"weighting must be 'rating', 'centered' or 'none', got {self.weighting!r}")
+        if side is None or not side.item_features:
+            raise ConfigError(
+                "ContentKNN needs item features: fit(train, side) with side.item_features, e.g. from "
+                "fusionrec.features.build_side_info(dataset)"
+            )
+        names = list(self.modalities) if self.modalities is not None else sorted(side.item_features)
+        items = fuse_item_features(side.item_features, names, self.weights)
+        if items.shape[0] != train.n_items:
+            raise DataError(
+                f"item features have {items.shape[0]} rows for {train.n_items} items; align them with the train id map"
+            )
+        self.modalities_ = np.array(names, dtype=str)
+        self.items_ = items
+        self.profiles_ = self._profiles(train.matrix)
+
+    def _entry_weights(self, m: sp.csr_matrix) -> sp.csr_matrix:
+        w = m.astype(np.float32).tocsr(copy=True)
+        if self.min_rating is not None:
+            w.data = np.where(m.data >= float(self.min_rating), w.data, 0.0).astype(np.float32)
+        if self.weighting == "none":
+            w.data = (w.data != 0).astype(np.float32)
+        elif self.weighting == "centered":
+            counts = np.maximum(np.diff(w.indptr), 1)
+            means = np.asarray(w.sum(1)).ravel() / counts
+            w.data = w.data - np.repeat(means, np.diff(w.indptr)).astype(np.float32)
+            # a user whose ratings are all equal keeps uniform weights instead of none
+            flat = np.repeat(np.abs(np.asarray(w.multiply(w).sum(1)).ravel()) < 1e-12, np.diff(w.indptr))
+            w.data[flat] = 1.0
+        w.eliminate_zeros()
+        return w
+
+    def _profiles(self, m: sp.csr_matrix) -> np.ndarray:
+        w = self._entry_weights(m)
+        total = np.asarray(np.abs(w).sum(1)).ravel()
+        prof = np.asarray(w @ self.items_, dtype=np.float32) / np.maximum(total, 1e-12)[:, None].astype(np.float32)
+        return _l2_rows(prof)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        cand = self.items_ if items is None else self.items_[np.asarray(items, dtype=np.int64)]
+        return np.asarray(self.profiles_[users] @ cand.T, dtype=np.float32)
+
+    def item_embeddings(self) -> np.ndarray:
+        self._check_fitted()
+        return self.items_
+
+    def fold_in_user(self, row: sp.csr_matrix | np.ndarray) -> np.ndarray:
+        """Profile ``float32 [D]`` of a new user from a ``1 x n_items`` (sparse or dense) rating row."""
+        self._check_fitted()
+        m = sp.csr_matrix(row, dtype=np.float32)
+        if m.shape != (1, self.n_items_):
+            raise DataError(f"the rating row must have shape (1, {self.n_items_})")
+        return self._profiles(m)[0]
+
+    def add_items(self, features: dict[str, np.ndarray] | np.ndarray) -> np.ndarray:
+        """Append new items (cold start) and return their indices.
+
+        ``features`` maps each fitted modality name to ``[m, d_modality]`` rows (normalised and weighted as at
+        fit time), or is an already fused ``[m, D]`` matrix.
+        """
+        self._check_fitted()
+        if isinstance(features, dict):
+            names = self.modalities_.tolist()
+            missing = [n for n in names if n not in features]
+            if missing:
+                raise DataError(f"add_items needs features for every fitted modality; missing {missing}")
+            new = fuse_item_features(features, names, self.weights)
+        else:
+            new = np.asarray(features, dtype=np.float32)
+        if new.ndim != 2 or new.shape[1] != self.items_.shape[1]:
+            raise DataError(f"new item features must be [m, {self.items_.shape[1]}], got {new.shape}")
+        start = self.n_items_
+        self.items_ = np.vstack([self.items_, new]).astype(np.float32)
+        self.n_items_ = self.items_.shape[0]
+        seen = sp.csr_matrix(self.seen_)
+        self.seen_ = sp.csr_matrix((seen.data, seen.indices, seen.indptr), shape=(seen.shape[0], self.n_items_))
+        return np.arange(start, self.n_items_, dtype=np.int64)
