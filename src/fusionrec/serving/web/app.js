@@ -1,0 +1,106 @@
+// fusionrec web page: pick a user, see the history, the recommendations and why.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+async function api(path) {
+  const res = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    throw new Error((body.detail || res.statusText) + (body.hint ? " (" + body.hint + ")" : ""));
+  }
+  return body;
+}
+
+function card(item, onClick) {
+  const li = document.createElement("li");
+  li.dataset.item = String(item.item);
+  if (item.poster) {
+    const img = document.createElement("img");
+    img.src = item.poster;
+    img.alt = "";
+    img.loading = "lazy";
+    li.appendChild(img);
+  }
+  const name = document.createElement("span");
+  name.className = "title";
+  name.textContent = item.title || String(item.item);
+  li.appendChild(name);
+  if (item.score !== null && item.score !== undefined) {
+    const s = document.createElement("span");
+    s.className = "score";
+    s.textContent = Number(item.score).toFixed(3);
+    li.appendChild(s);
+  }
+  if (onClick) li.addEventListener("click", () => onClick(item));
+  return li;
+}
+
+function fill(listId, items, onClick) {
+  const ol = $(listId);
+  ol.replaceChildren(...items.map((it) => card(it, onClick)));
+}
+
+function setStatus(text, isError) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+async function explain(user, item) {
+  const box = $("explain");
+  try {
+    const e = await api(`/explain?user=${encodeURIComponent(user)}&item=${encodeURIComponent(item.item)}`);
+    const ul = document.createElement("ul");
+    ul.id = "because";
+    for (const h of e.similar_history) {
+      const li = document.createElement("li");
+      li.textContent = `${h.title || h.item} (similarity ${h.similarity.toFixed(2)})`;
+      ul.appendChild(li);
+    }
+    const head = document.createElement("p");
+    head.textContent = `${item.title || item.item}: score ${e.score.toFixed(3)}, because you liked`;
+    box.replaceChildren(head, ul);
+    if (e.factors.length) {
+      const f = document.createElement("p");
+      f.className = "hint";
+      f.textContent = "top factors: " + e.factors.map((x) => `#${x.factor} ${x.contribution.toFixed(2)}`).join(", ");
+      box.appendChild(f);
+    }
+  } catch (err) {
+    box.textContent = String(err.message || err);
+  }
+}
+
+async function show(user, k) {
+  setStatus("loading…");
+  try {
+    const [hist, recs] = await Promise.all([
+      api(`/users/${encodeURIComponent(user)}/history?limit=20`),
+      api(`/recommend?user=${encodeURIComponent(user)}&k=${k}`),
+    ]);
+    fill("history", hist.items);
+    fill("recs", recs.items, (item) => explain(user, item));
+    setStatus(`${recs.items.length} recommendations for ${user} (${recs.index})`);
+  } catch (err) {
+    fill("history", []);
+    fill("recs", []);
+    setStatus(String(err.message || err), true);
+  }
+}
+
+async function init() {
+  try {
+    const u = await api("/users?limit=200");
+    $("users").replaceChildren(...u.users.map((id) => Object.assign(document.createElement("option"), { value: String(id) })));
+    if (u.users.length && !$("user").value) $("user").value = String(u.users[0]);
+  } catch (err) {
+    setStatus(String(err.message || err), true);
+  }
+  $("pick").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    show($("user").value.trim(), Number($("k").value) || 10);
+  });
+  document.body.dataset.ready = "1";
+}
+
+init();

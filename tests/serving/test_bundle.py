@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fusionrec.data import Interactions
+from fusionrec.errors import BundleError, ConfigError, IncompatibleBundleError
+from fusionrec.models import BiasBaseline
+from fusionrec.serving import load_bundle, save_bundle
+from tests.conftest import make_interactions
+from tests.serving._models import TinyMF
+
+
+def test_roundtrip_str_ids_meta_features_no_pickle(tiny_bundle: Path, implicit_train: Interactions) -> None:
+    b = load_bundle(tiny_bundle)
+    assert b.user_ids == implicit_train.user_ids and b.item_ids == implicit_train.item_ids
+    assert b.fingerprint == implicit_train.fingerprint()
+    assert b.model_name == "TinyMF" and b.format_version == 1
+    assert b.item_meta["genres"][0] == ["Comedy"] and b.item_meta["title"][0].startswith("Movie")
+    assert b.item_features is not None and b.item_features.shape == (implicit_train.n_items, 5)
+    with np.load(tiny_bundle / "serving.npz", allow_pickle=False) as npz:
+        assert all(npz[k].dtype != object for k in npz.files)
+    np.testing.assert_allclose(b.model.score([0, 1]), TinyMF(factors=6).fit(implicit_train).score([0, 1]), atol=1e-5)
+
+
+def test_int_ids_roundtrip(tmp_path: Path) -> None:
+    tr = Interactions.from_arrays([1, 1, 2, 3], [10, 20, 20, 30], [4.0, 3.0, 5.0, 1.0])
+    b = load_bundle(save_bundle(tmp_path / "b", BiasBaseline().fit(tr), tr))
+    assert b.user_ids.ids.dtype == np.int64 and b.item_ids.ids.tolist() == [10, 20, 30]
+    assert b.item_meta == {}
+
+
+def test_tampered_truncated_newer_and_mismatch(tiny_bundle: Path, implicit_train: Interactions) -> None:
+    arrays = tiny_bundle / "serving.npz"
+    blob = arrays.read_bytes()
+    arrays.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(BundleError, match="checksum"):
+        load_bundle(tiny_bundle)
+    arrays.write_bytes(blob)
+    model_arrays = tiny_bundle / "model" / "arrays.npz"
+    mblob = model_arrays.read_bytes()
+    model_arrays.write_bytes(mblob[:-10] + b"0123456789")
+    with pytest.raises(BundleError, match="model inside"):
+        load_bundle(tiny_bundle)
+    model_arrays.write_bytes(mblob)
+    manifest = json.loads((tiny_bundle / "bundle.json").read_text())
+    manifest["format_version"] = 99
+    (tiny_bundle / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(IncompatibleBundleError, match="upgrade"):
+        load_bundle(tiny_bundle)
+    with pytest.raises(BundleError, match="not a serving bundle"):
+        load_bundle(tiny_bundle.parent / "absent")
+    other = make_interactions(n_users=20, n_items=10, seed=1, explicit=False)
+    with pytest.raises(ConfigError, match="fitted on"):
+        save_bundle(tiny_bundle.parent / "x", TinyMF().fit(other), implicit_train)
+    with pytest.raises(ConfigError, match="values for"):
+        save_bundle(tiny_bundle.parent / "y", TinyMF().fit(other), other, {"title": ["a"]})
+
+
+def test_overwrite_is_atomic(tiny_bundle: Path, implicit_train: Interactions) -> None:
+    save_bundle(tiny_bundle, TinyMF(factors=3).fit(implicit_train), implicit_train)
+    assert load_bundle(tiny_bundle).model.factors == 3
+    assert sorted(p.name for p in tiny_bundle.parent.iterdir() if p.name.startswith(".")) == []
