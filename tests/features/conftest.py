@@ -51,7 +51,7 @@ def image_files(tmp_path: Path) -> dict[str, Path]:
     files["png_as_jpg"] = d / "g.jpg"
     rgb.save(files["png_as_jpg"], format="PNG")
     files["grey16"] = d / "h.png"
-    Image.fromarray((_gradient()[:, :, 0].astype(np.uint16) * 200)).save(files["grey16"])
+    Image.fromarray(_gradient()[:, :, 0].astype(np.uint16) * 200).save(files["grey16"])
     files["corrupt"] = d / "bad.jpg"
     files["corrupt"].write_bytes(b"this is not an image at all")
     full = files["jpeg"].read_bytes()
@@ -60,10 +60,12 @@ def image_files(tmp_path: Path) -> dict[str, Path]:
     return files
 
 
-def write_wav(path: Path, seconds: float = 1.0, rate: int = 16000, freq: float = 440.0, channels: int = 1) -> Path:
-    """A sine tone as 16-bit PCM through the stdlib wave module."""
+def write_wav(
+    path: Path, seconds: float = 1.0, rate: int = 16000, freq: float = 440.0, channels: int = 1, noise: float = 0.05
+) -> Path:
+    """A sine tone plus seeded white noise as 16-bit PCM through the stdlib wave module."""
     t = np.arange(int(seconds * rate)) / rate
-    y = 0.5 * np.sin(2 * np.pi * freq * t) + 0.05 * np.sin(2 * np.pi * 3 * freq * t)
+    y = 0.5 * np.sin(2 * np.pi * freq * t) + noise * np.random.default_rng(0).standard_normal(len(t))
     pcm = (y * 32767).astype("<i2")
     if channels == 2:
         pcm = np.stack([pcm, pcm], axis=1).reshape(-1)

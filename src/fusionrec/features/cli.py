@@ -17,6 +17,12 @@ __all__ = ["app", "write_features"]
 
 app = typer.Typer(help="Extract dense features from dataset modalities or files.", no_args_is_help=True)
 
+
+@app.callback()
+def _features() -> None:
+    """Feature extraction commands (keeps ``extract`` a sub-command even while it is the only one)."""
+
+
 _KIND_BY_SUFFIX = {
     **dict.fromkeys((".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"), "image"),
     **dict.fromkeys((".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"), "audio"),

