@@ -10,7 +10,7 @@ Fold-in (a user's new events, no refit)
     Explicit models: ridge least squares against the fixed item vectors,
     ``[p_u, b_u] = argmin sum_i (r_ui - mu - b_i - p_u.q_i - b_u)^2 + lam ||[p_u, b_u]||^2``.
     Implicit models (Hu, Koren & Volinsky 2008): ``p_u = (Q^T Q + Q^T (C_u - I) Q + lam I)^-1 Q^T C_u 1`` with
-    confidence ``c_ui = 1 + alpha r_ui`` on the user's items.  A model method ``fold_in_user`` /
+    confidence ``c_ui = 1 + alpha r_ui`` on the user's items.  A model method ``fold_in`` / ``fold_in_user`` /
     ``recalculate_user`` is used instead when present.  Models without a factor form (MostPopular, ItemKNN ...)
     only update the user's seen set; new users of such models get popularity scores.
 
@@ -427,7 +427,7 @@ class OnlineModel:
 
     def _model_fold_in(self, items: np.ndarray, values: np.ndarray) -> np.ndarray | None:
         assert self.view is not None
-        for name in ("fold_in_user", "recalculate_user"):
+        for name in ("fold_in", "fold_in_user", "recalculate_user"):
             fn = getattr(self.model, name, None)
             if not callable(fn) or (items >= self.n_base_items).any():
                 continue
