@@ -67,6 +67,9 @@ class FaissIndex:
         (``IndexIVFFlat`` with ``sqrt(n)`` lists, ``nprobe`` probed).
     ef_search, nprobe
         Search-time accuracy knobs (larger: better recall, slower).
+    threads
+        OpenMP threads faiss may use per search (1 by default: a server answers one query per request from
+        many threads, and OpenMP teams per request oversubscribe the cores; ``None`` leaves faiss's setting).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class FaissIndex:
         ef_search: int = 128,
         nprobe: int = 16,
         seed: int = 0,
+        threads: int | None = 1,
     ) -> None:
         try:
             import faiss
@@ -103,6 +107,8 @@ class FaissIndex:
             raise ConfigError(f"unknown ANN method {method!r}; use 'hnsw' or 'ivf'")
         index.add(x)
         self.index = index
+        self.threads = threads
+        self._faiss = faiss
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
@@ -113,6 +119,8 @@ class FaissIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = int(min(k, len(self)))
+        if self.threads is not None:
+            self._faiss.omp_set_num_threads(self.threads)
         scores, ids = self.index.search(q, k)
         ids = ids.astype(np.int64)
         scores = scores.astype(np.float32)
