@@ -207,7 +207,8 @@ class AisfxEncoder(Encoder):
             from aisfx import inference
         except ImportError as exc:
             raise ConfigError("AisfxEncoder needs the aisfx package: pip install --no-deps aisfx") from exc
-        safe = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype, type(np.dtype(np.int64))]
+        scalar = np._core.multiarray.scalar  # type: ignore[attr-defined]
+        safe: list[Any] = [(scalar, "numpy.core.multiarray.scalar"), np.dtype, type(np.dtype(np.int64))]
         with torch.serialization.safe_globals(safe):
             weights, ds_dict = torch.load(inference.get_path_modelWeights(), map_location="cpu", weights_only=True)
         model = inference.load_bestModel(weights, ds_dict, self.device)

@@ -233,15 +233,20 @@ def _preprocess(img: Any, size: int, resize: str, mean: tuple[float, ...], std: 
         img = img.crop((left, top, left + size, top + size))
     else:
         img = img.resize((size, size), Image.Resampling.BILINEAR)
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    arr = (arr - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+    pixels = np.asarray(img, dtype=np.float32) / np.float32(255.0)
+    scaled = (pixels - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return np.ascontiguousarray(scaled.transpose(2, 0, 1), dtype=np.float32)
 
 
 class _BatchedImageEncoder(Encoder):
     """Decode + preprocess every image, run the network in batches; unreadable images get zero rows."""
 
     item_kind = "file"
+    batch_size: int
+    image_size: int
+    resize: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -44,6 +44,12 @@ class _SparseTextEncoder(Encoder):
     """Shared fit / transform of the bag-of-words encoders: sparse weights, L2 rows, optional SVD."""
 
     stateless = False
+    max_features: int | None
+    ngram_range: tuple[int, int]
+    min_df: int | float
+    lowercase: bool
+    svd_components: int | None
+    seed: int
 
     def _vectorizer(self) -> Any:
         from sklearn.feature_extraction.text import CountVectorizer
