@@ -104,3 +104,14 @@ def test_encode_modality_uses_default_cache_dir() -> None:
     assert enc.calls == 3  # only the failed item again
     _, r = encode_modality(mod, enc, cache=False)
     assert r.n_cached == 0 and enc.calls == 5
+
+
+def test_chunked_commits(tmp_path: Path) -> None:
+    cache = FeatureCache(tmp_path, chunk_size=2)
+    enc = CountingEncoder()
+    texts = ["a", "bb", "BAD", "dddd", "eeeee"]
+    rows, report = cache.transform(enc, texts)
+    assert report.n_computed == 5 and [f.position for f in report.failures] == [2]
+    again, r2 = FeatureCache(tmp_path).transform(enc, texts)
+    assert r2.n_cached == 4 and enc.calls == 6
+    np.testing.assert_array_equal(rows, again)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from fusionrec.errors import ConfigError
 from fusionrec.features.base import Encoder, FeatureReport
 
 __all__ = ["FeatureCache", "content_hash"]
@@ -76,11 +77,16 @@ class FeatureCache:
     ----------
     root
         Cache root; defaults to :func:`fusionrec.config.cache_dir`.  Rows go under ``root/features/``.
+    chunk_size
+        Items encoded and committed at a time (an interrupted run keeps the finished chunks).
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, chunk_size: int = 512) -> None:
         from fusionrec.config import cache_dir
 
+        if int(chunk_size) < 1:
+            raise ConfigError("chunk_size must be >= 1")
+        self.chunk_size = int(chunk_size)
         self.root = Path(root) if root is not None else cache_dir()
         self.base = self.root / "features"
 
@@ -129,11 +135,13 @@ class FeatureCache:
                     missing.append(j)
             report.n_cached = len(items) - len(missing)
             report.n_computed = len(missing)
-            if missing:
-                rows, errors = encoder._encode_batch([items[j] for j in missing])
-                out[missing] = rows
+            # misses are computed and committed in chunks, so an interrupted run keeps what it finished
+            for s in range(0, len(missing), self.chunk_size):
+                part = missing[s : s + self.chunk_size]
+                rows, errors = encoder._encode_batch([items[j] for j in part])
+                out[part] = rows
                 new = []
-                for m, j in enumerate(missing):
+                for m, j in enumerate(part):
                     if m in errors:
                         report.add_failure(j, errors[m])
                     elif hashes[j] is not None:
