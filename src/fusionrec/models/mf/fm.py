@@ -93,9 +93,7 @@ def _implicit(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(scale) @ pattern)
 
 
-def _side_parts(
-    wanted: Any, available: dict[str, np.ndarray], n: int, target: str
-) -> list[tuple[str, sp.csr_matrix]]:
+def _side_parts(wanted: Any, available: dict[str, np.ndarray], n: int, target: str) -> list[tuple[str, sp.csr_matrix]]:
     if wanted is None:
         return []
     if isinstance(wanted, str):
@@ -114,7 +112,9 @@ def _side_parts(
     for name in names:
         arr = np.asarray(available[name], dtype=np.float64)
         if arr.ndim != 2 or arr.shape[0] != n:
-            raise DataError(f"{target} feature {name!r} has shape {arr.shape}; expected ({n}, d) aligned with the id map")
+            raise DataError(
+                f"{target} feature {name!r} has shape {arr.shape}; expected ({n}, d) aligned with the id map"
+            )
         if not np.isfinite(arr).all():
             raise DataError(f"{target} feature {name!r} holds NaN or infinite values; fill them before fitting")
         if arr.shape[1]:
