@@ -393,13 +393,15 @@ def _audio(rng: np.random.Generator, view: np.ndarray, seconds: float, sr: int) 
     amps = _softmax(1.5 * proj[:, 2:])  # [n, H]
     harm = np.arange(1, H + 1)
     amps = amps * (harm[None, :] * f0[:, None] < sr / 2)  # nothing above Nyquist
-    phase = rng.uniform(0, 2 * np.pi, (n, H))
-    t = np.arange(max(1, round(seconds * sr))) / sr
-    out = np.zeros((n, len(t)), dtype=np.float64)
+    phase = rng.uniform(0, 2 * np.pi, (n, H)).astype(np.float32)
+    f0, amps = f0.astype(np.float32), amps.astype(np.float32)
+    t = (np.arange(max(1, round(seconds * sr))) / sr).astype(np.float32)
+    out = np.zeros((n, len(t)), dtype=np.float32)
     for h in range(H):
-        out += amps[:, h, None] * np.sin(2 * np.pi * (h + 1) * f0[:, None] * t[None, :] + phase[:, h, None])
-    env = (1.0 - np.exp(-t / 0.01))[None, :] * np.exp(-decay[:, None] * t[None, :])
-    out = out * env + 0.01 * rng.standard_normal(out.shape)
+        cycles = ((h + 1) * f0[:, None] * t[None, :]) % 1.0  # float32 phase stays exact after the modulo
+        out += amps[:, h, None] * np.sin(np.float32(2 * np.pi) * cycles + phase[:, h, None])
+    env = (1.0 - np.exp(-t / 0.01))[None, :] * np.exp(-decay.astype(np.float32)[:, None] * t[None, :])
+    out = out * env + rng.standard_normal(out.shape, dtype=np.float32) * np.float32(0.01)
     peak = np.abs(out).max(axis=1, keepdims=True)
     return (0.8 * out / np.where(peak > 0, peak, 1.0)).astype(np.float32)
 
@@ -476,6 +478,19 @@ def _social(rng: np.random.Generator, P: np.ndarray, c: float, degree: float) ->
     a = ((a + a.T) > 0).astype(np.float32).tocsr()
     a.sort_indices()
     return a
+
+
+def _to_interactions(
+    u: np.ndarray, i: np.ndarray, r: np.ndarray, ts: np.ndarray, user_ids: IdMap, item_ids: IdMap
+) -> Interactions:
+    """CSR straight from distinct index pairs (no raw-id round trip; the sampler never repeats a pair)."""
+    n_users, n_items = len(user_ids), len(item_ids)
+    order = np.argsort(u * n_items + i, kind="stable")
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(np.bincount(u, minlength=n_users), out=indptr[1:])
+    m = sp.csr_matrix((r[order].astype(np.float32), i[order].astype(np.int32), indptr), shape=(n_users, n_items))
+    m.has_sorted_indices = True
+    return Interactions(m, user_ids, item_ids, ts[order].astype(np.int64), explicit=True)
 
 
 def _params_hash(params: dict[str, Any]) -> str:
@@ -595,15 +610,7 @@ def make_synthetic(
 
     user_ids = IdMap([f"u{j:0{len(str(n_users - 1))}d}" for j in range(n_users)])
     item_ids = IdMap([f"i{j:0{len(str(n_items - 1))}d}" for j in range(n_items)])
-    x = Interactions.from_arrays(
-        user_ids.to_id(inter["u"]),
-        item_ids.to_id(inter["i"]),
-        inter["r"],
-        inter["ts"],
-        user_ids=user_ids,
-        item_ids=item_ids,
-        explicit=True,
-    )
+    x = _to_interactions(inter["u"], inter["i"], inter["r"], inter["ts"], user_ids, item_ids)
 
     topic_names = [GENRE_NAMES[k] if k < len(GENRE_NAMES) else f"genre_{k}" for k in range(K)]
     vocab = _vocabulary(r_text, K, words_per_topic)
