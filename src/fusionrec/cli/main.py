@@ -57,13 +57,21 @@ def _setup() -> None:
     warnings.simplefilter("default")
 
 
+SHORT = {"Precision": "P", "Recall": "R", "Coverage": "Cov", "HitRate": "HR"}
+
+
+def _short(key: str) -> str:
+    name, _, k = key.partition("@")
+    return f"{SHORT.get(name, name)}@{k}" if k else key.replace("_s", " s")
+
+
 def _metrics_table(rows: list[dict[str, Any]], keys: list[str], title: str) -> Table:
     table = Table(title=title)
-    table.add_column("model", style="bold")
+    table.add_column("model", style="bold", no_wrap=True)
     for k in keys:
-        table.add_column(k, justify="right")
+        table.add_column(_short(k), justify="right", no_wrap=True, min_width=len(_short(k)))
     for row in rows:
-        table.add_row(row["model"], *[f"{row[k]:.4f}" if isinstance(row.get(k), float) else "–" for k in keys])
+        table.add_row(row["model"], *[f"{row[k]:.3f}" if isinstance(row.get(k), float) else "–" for k in keys])
     return table
 
 
@@ -136,8 +144,8 @@ def evaluate(
 def _print_result(result: Any) -> None:
     kmax = max(result.config.k)
     rows = result.table()
-    keys = [f"{m}@{kmax}" for m in ("Precision", "Recall", "NDCG", "MAP", "MRR")]
-    keys += [k for k in ("AUC", f"Coverage@{kmax}", "RMSE", "MAE", "fit_s") if any(k in r for r in rows)]
+    keys = [f"{m}@{kmax}" for m in ("Precision", "Recall", "NDCG")]
+    keys += [k for k in ("AUC", f"Coverage@{kmax}", "RMSE", "fit_s") if any(k in r for r in rows)]
     console.print(_metrics_table(rows, [k for k in keys if any(k in r for r in rows)], result.config.name))
     for s in result.significance:
         console.print(

@@ -29,6 +29,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "–"
+        if v != 0 and abs(v) < 1e-3:
+            return f"{v:.2e}"
         return f"{v:.4f}" if abs(v) < 100 else f"{v:.1f}"
     return html.escape(str(v))
 
@@ -48,7 +50,7 @@ def _plots(result: ExperimentResult) -> list[tuple[str, str]]:
     names = [m.label for m in models]
     keys = [f"{M}@{kmax}" for M in ("Precision", "Recall", "NDCG", "MAP", "MRR", "HitRate")]
     keys = [k for k in keys if k in models[0].ranking.metrics]
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(keys) * max(1, len(models)) / 2), 3.6))
+    fig, ax = plt.subplots(figsize=(9, 3.6))
     width = 0.8 / len(models)
     x = np.arange(len(keys))
     for j, m in enumerate(models):
@@ -128,13 +130,14 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width
 table {{ border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }}
 th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }}
 th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
-figure {{ display: inline-block; margin: 0.5rem; }} figcaption {{ font-size: 0.8rem; color: #555; }}
+figure {{ display: inline-block; margin: 0.5rem; max-width: 100%; }} img {{ max-width: 100%; }}
+.scroll {{ overflow-x: auto; }} figcaption {{ font-size: 0.8rem; color: #555; }}
 code {{ background: #f6f6f6; padding: 0.1rem 0.3rem; }}
 </style></head><body>
 <h1>fusionrec report: {html.escape(result.config.name)}</h1>
 <p>Dataset <code>{data_info}</code>; split <code>{split_info}</code>.
 Rankings cover all items with training (and validation) items masked; every held-out interaction is relevant.</p>
-<h2>Results</h2><table><tr>{head}</tr>{body}</table>
+<h2>Results</h2><div class="scroll"><table><tr>{head}</tr>{body}</table></div>
 {sig}
 <h2>Plots</h2>{figs}
 </body></html>
