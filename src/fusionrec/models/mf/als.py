@@ -33,9 +33,14 @@ def confidence_matrix(matrix: sp.csr_matrix, alpha: float, binarize: bool) -> sp
 
     Raises :class:`~fusionrec.errors.InvalidValueError` on negative or non-finite values.
     """
-    m = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
-    m.sum_duplicates()
-    m.sort_indices()
+    m = sp.csr_matrix(matrix)
+    if m.has_canonical_format:
+        # share indptr/indices with the input (saves a copy on large matrices); only data is new
+        m = sp.csr_matrix((m.data, m.indices, m.indptr), shape=m.shape, copy=False)
+        m.has_canonical_format = True
+    else:
+        m = m.copy()
+        m.sum_duplicates()
     if m.nnz and (not np.isfinite(m.data).all() or m.data.min() < 0):
         raise InvalidValueError(
             "ALS needs non-negative finite interaction values (counts, ratings or ones); "
