@@ -51,3 +51,14 @@ def test_evaluate_on_a_real_split(data_dir: Path, tmp_path: Path) -> None:
     data = json.loads((tmp_path / "o" / "results.json").read_text())
     assert {r["model"] for r in data["results"]} == {"MostPopular", "BiasBaseline"}
     assert (tmp_path / "o" / "report.html").exists()
+
+
+def test_quickstart_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUSIONREC_CACHE_DIR", str(tmp_path / "cache"))
+    out = runner.invoke(app, ["quickstart", "--out", str(tmp_path / "qs"), "--users", "80", "--items", "60"])
+    assert out.exit_code == 0, out.output
+    assert "top 10 for user" in out.output
+    data = json.loads((tmp_path / "qs" / "results.json").read_text())
+    names = {r["model"] for r in data["results"]}
+    assert {"MostPopular", "BiasBaseline"} <= names and len(names) >= 3
+    assert (tmp_path / "qs" / "report.html").stat().st_size > 10_000

@@ -6,6 +6,17 @@ from fusionrec.data.interactions import DataWarning, Interactions
 from fusionrec.data.io import load_split_file, read_interactions, read_table, split_from_frame
 from fusionrec.data.modalities import Modality
 from fusionrec.data.split import Split
+from fusionrec.data.splits import (
+    cold_items_split,
+    cold_users_split,
+    kfold,
+    leave_last_out,
+    make_split,
+    per_user_split,
+    predefined_split,
+    random_split,
+    temporal_split,
+)
 
 __all__ = [
     "DataWarning",
@@ -14,8 +25,17 @@ __all__ = [
     "Interactions",
     "Modality",
     "Split",
+    "cold_items_split",
+    "cold_users_split",
+    "kfold",
+    "leave_last_out",
     "load_split_file",
+    "make_split",
+    "per_user_split",
+    "predefined_split",
+    "random_split",
     "read_interactions",
     "read_table",
     "split_from_frame",
+    "temporal_split",
 ]
