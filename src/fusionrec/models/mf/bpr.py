@@ -19,24 +19,34 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError
 from fusionrec.models.base import Recommender, SideInfo
 
-__all__ = ["BPR", "sample_triples"]
+__all__ = ["BPR", "entry_keys", "sample_triples"]
 
 #: triples drawn and applied per kernel call (bounds the sampling memory to ~24 bytes x this)
 _CHUNK = 1 << 20
 
 
+def entry_keys(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Row of every stored entry and its sorted key ``row * n_cols + col`` (CSR with sorted indices)."""
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    return rows, rows * matrix.shape[1] + matrix.indices
+
+
 def sample_triples(
-    matrix: sp.csr_matrix, n: int, rng: np.random.Generator, eligible: np.ndarray | None = None
+    matrix: sp.csr_matrix,
+    n: int,
+    rng: np.random.Generator,
+    eligible: np.ndarray | None = None,
+    keys: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` BPR triples ``(users, positives, negatives)`` (int32) from a CSR with sorted indices.
 
     ``(u, i)`` is a uniform draw among the stored entries listed in ``eligible`` (all by default);
     ``j`` is uniform over the columns, redrawn (vectorised) until ``(u, j)`` is not stored.  Entries
-    of users who have every item must be left out of ``eligible`` (no negative exists).
+    of users who have every item must be left out of ``eligible`` (no negative exists).  ``keys`` is
+    :func:`entry_keys` of ``matrix``, passed to avoid recomputing it on every call.
     """
     n_items = matrix.shape[1]
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    keys = rows * n_items + matrix.indices  # sorted: CSR rows in order, sorted indices within
+    rows, keys_sorted = entry_keys(matrix) if keys is None else keys
     pick = rng.integers(0, matrix.nnz if eligible is None else len(eligible), size=n)
     if eligible is not None:
         pick = eligible[pick]
@@ -46,8 +56,8 @@ def sample_triples(
     todo = np.arange(n)
     while todo.size:
         k = users[todo] * n_items + neg[todo]
-        at = np.minimum(np.searchsorted(keys, k), len(keys) - 1)
-        todo = todo[keys[at] == k]
+        at = np.minimum(np.searchsorted(keys_sorted, k), len(keys_sorted) - 1)
+        todo = todo[keys_sorted[at] == k]
         neg[todo] = rng.integers(0, n_items, size=todo.size)
     return users.astype(np.int32), pos.astype(np.int32), neg.astype(np.int32)
 
@@ -138,12 +148,13 @@ class BPR(Recommender):
             import numba
 
             n_threads = numba.get_num_threads()
+        keys = entry_keys(m)
         losses = []
         for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc="BPR"):
             total = 0.0
             for start in range(0, n_eligible, _CHUNK):
                 size = min(_CHUNK, n_eligible - start)
-                users, pos, neg = sample_triples(m, size, rng, eligible)
+                users, pos, neg = sample_triples(m, size, rng, eligible, keys)
                 if self.hogwild and n_threads > 1:
                     total += bpr_epoch_hogwild(U, V, b, users, pos, neg, lr, reg, n_threads)
                 else:
