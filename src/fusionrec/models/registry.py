@@ -37,6 +37,15 @@ MODELS: dict[str, str] = {
     "EASE": "fusionrec.models.linear:EASE",
     # content and multimodal
     "ContentKNN": "fusionrec.models.content:ContentKNN",
+    "HybridMF": "fusionrec.models.hybrid:HybridMF",
+    "VBPR": "fusionrec.models.vbpr:VBPR",
+    "DeepFusion": "fusionrec.models.fusion.model:DeepFusion",
+    "GraphFusion": "fusionrec.models.graph:GraphFusion",
+    # score-level ensembles
+    "WeightedBlend": "fusionrec.ensemble.blend:WeightedBlend",
+    "Stacking": "fusionrec.ensemble.stacking:Stacking",
+    "ReciprocalRankFusion": "fusionrec.ensemble.rankfusion:ReciprocalRankFusion",
+    "Switching": "fusionrec.ensemble.switching:Switching",
 }
 
 
