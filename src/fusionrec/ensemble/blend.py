@@ -185,8 +185,8 @@ class Ensemble(Recommender):
         """Learn only the combiner, on ``valid``, using the already fitted instances in ``models``."""
         self._check_models()
         self._check_params()
-        members = list(self.models)
-        if not all(isinstance(m, Recommender) for m in members):
+        members = [m for m in self.models if isinstance(m, Recommender)]
+        if len(members) != len(self.models):
             raise ConfigError("fit_blend needs fitted model instances in models; use fit(train) for names / specs")
         for m in members:
             try:

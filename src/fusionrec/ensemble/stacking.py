@@ -189,8 +189,12 @@ class Stacking(Ensemble):
                 raise ConfigError(f"bad gbm meta_params: {exc}") from exc
             gbr.fit(Z, y)
             trees = _tree_arrays(gbr)
-            for key, arr in trees.items():
-                setattr(self, f"tree_{key}_", arr)
+            self.tree_feature_ = trees["feature"]
+            self.tree_threshold_ = trees["threshold"]
+            self.tree_left_ = trees["left"]
+            self.tree_right_ = trees["right"]
+            self.tree_value_ = trees["value"]
+            self.tree_offsets_ = trees["offsets"]
             self.gbm_learning_rate_ = float(gbr.learning_rate)
             probe = Z[:1]
             self.gbm_baseline_ = float(gbr.predict(probe)[0] - self.gbm_learning_rate_ * self._trees(probe)[0])
