@@ -313,7 +313,7 @@ class BayesianFM(Recommender):
     user_factors_, item_factors_ : ndarray
         Kept samples of ``Q_u`` / ``Q_i`` concatenated and scaled by ``1/sqrt(S)``.
     weights_mean_ : ndarray
-        Posterior mean of ``w`` over the features (in ``feature_groups_`` order).
+        Posterior mean of ``w`` (user-block features, then item-block features; see ``feature_group_``).
     V_last_, w_last_ : ndarray
         The last sample of ``V`` and ``w``.
     feature_group_, group_names_ : ndarray
