@@ -12,8 +12,11 @@ Run: python benchmarks/topn_implicit.py [--data-dir ../shared/data] [--quick]
 
 from __future__ import annotations
 
+import argparse
+import gc
 import inspect
 import itertools
+import json
 import sys
 import warnings
 from collections import OrderedDict
@@ -25,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import scipy.sparse as sp
-from _common import PeakRSS, Record, library_version, parse_args, timed, write_results
+from _common import RESULTS_DIR, PeakRSS, Record, library_version, parse_args, timed, write_results
 
 from fusionrec.data import Interactions, load_split_file
 from fusionrec.evaluation import evaluate_ranking
@@ -71,6 +74,17 @@ class ScoreAdapter(Recommender):
         assert self.fn is not None
         s = np.asarray(self.fn(np.asarray(users, dtype=np.int64)), dtype=np.float32)
         return s if items is None else s[:, items]
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the OS, so the next PeakRSS base is honest."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _dense(x: Any) -> np.ndarray:
@@ -204,11 +218,22 @@ def tune(build: Callable[..., Recommender], space: list[dict[str, Any]], train: 
     return best, best_ndcg
 
 
+def _extra(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--republish", action="store_true", help="rewrite the RESULTS.md section from the stored JSON (no run)"
+    )
+
+
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    args = parse_args(__doc__ or "", _extra)
     warnings.filterwarnings("ignore", module="implicit")  # BLAS-thread advice and CSR-conversion notices
     spaces = grids(args.quick)
     optional, notes = fusionrec_optional()
+    if args.republish:
+        name = "topn_implicit" + ("_quick" if args.quick else "")
+        stored = json.loads((RESULTS_DIR / f"{name}.json").read_text())["records"]
+        publish([Record(**r) for r in stored], args.quick, spaces, notes)
+        return
     fr_version = library_version("fusionrec")
     versions = {"implicit": library_version("implicit"), "cornac": library_version("cornac")}
     # (library, model label, family, builder)
@@ -243,6 +268,7 @@ def main() -> None:
             if lib == "fusionrec" and family == "BPR":
                 runs.append(("BPR (hogwild, 2 threads)", lambda p, t: fusionrec_bpr(p, t, hogwild=True)))
             for run_label, run_build in runs:
+                release_memory()
                 with PeakRSS() as mem:
                     with timed() as t_fit:
                         model = run_build(best, train)
@@ -273,13 +299,21 @@ def main() -> None:
                     f"peak={mem.delta_mb}MB best={best}",
                     flush=True,
                 )
-    grid_lines = [f"{fam}: {len(space)} settings {space}" for fam, space in spaces.items()]
+    publish(records, args.quick, spaces, notes)
+
+
+def publish(records: list[Record], quick: bool, spaces: dict[str, list[dict[str, Any]]], notes: list[str]) -> None:
+    """Write the JSON records and this benchmark's RESULTS.md section."""
+    grid_lines = [
+        f"{fam} ({len(space)}): " + " x ".join(f"{k} {sorted({p[k] for p in space})}" for k in space[0])
+        for fam, space in spaces.items()
+    ]
     write_results(
-        "topn_implicit" + ("_quick" if args.quick else ""),
+        "topn_implicit" + ("_quick" if quick else ""),
         records,
         metric_columns=METRICS,
-        title="Top-N on implicit feedback (ALS, BPR, EASE, item kNN)" + (" — quick grid" if args.quick else ""),
-        command="python benchmarks/topn_implicit.py --data-dir ../shared/data" + (" --quick" if args.quick else ""),
+        title="Top-N on implicit feedback (ALS, BPR, EASE, item kNN)" + (" — quick grid" if quick else ""),
+        command="python benchmarks/topn_implicit.py --data-dir ../shared/data" + (" --quick" if quick else ""),
         notes=(
             "Every rating is an implicit 1 (train binarised; every valid/test interaction relevant). "
             "Each library's grid (same size within a family) was tuned on valid by NDCG@20 (fit on train, train "
@@ -289,7 +323,8 @@ def main() -> None:
             "c = alpha*r (both tuned over the same alpha values). implicit fits with BLAS at 1 thread (its advice) "
             "and its own 2 threads; fusionrec ALS uses 2 numba threads; fusionrec BPR is single-threaded and "
             "deterministic by default (the hogwild row uses 2 threads, like implicit's BPR). 'fit s' is the refit, "
-            "'predict s' the whole test evaluation, 'peak MB' the RSS growth over fit+evaluation. "
+            "'predict s' the whole test evaluation, 'peak MB' the RSS growth over fit+evaluation (0 means the "
+            "allocator reused memory the process already held). "
             "Grids: " + "; ".join(grid_lines) + ". " + " ".join(notes)
         ),
     )
