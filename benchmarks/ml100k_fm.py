@@ -8,8 +8,8 @@ n_iter and burn-in (myfm keeps the last n_iter - burn_in samples).  myfm gets th
 relation blocks, its fastest form.  Predictions are clipped to 1..5 for both.
 
 On u1 a WeightedBlend (non-negative least squares + intercept) of BayesianFM with fusionrec SVD /
-SVD++ (when fusionrec.models.mf.svd exists), a second FM chain without side features and the bias
-baseline is learned on a seeded 10% of u1.base; the members are then refitted on all of u1.base.
+SVD++ (when fusionrec.models.mf.svd exists), two more FM chains (rank 20 without side features, rank 32)
+and the bias baseline is learned on a seeded 10% of u1.base; the members are then refitted on all of u1.base.
 
 Run: python benchmarks/ml100k_fm.py [--data-dir ../shared/data] [--quick]
 """
@@ -157,6 +157,7 @@ def main() -> None:
         {"name": "BayesianFM", "params": fm_params},
         {"name": "BayesianFM", "params": {**fm_params, "rank": 20, "seed": 1, "user_features": None,
                                           "item_features": None}},
+        {"name": "BayesianFM", "params": {**fm_params, "rank": 32, "seed": 2}},
         {"name": "BiasBaseline", "params": {}},
     ]  # fmt: skip
     if importlib.util.find_spec("fusionrec.models.mf.svd") is not None:
@@ -164,7 +165,11 @@ def main() -> None:
     blend_params = {"models": members, "valid_fraction": 0.1, "seed": 0, "refit": True}
     blend = WeightedBlend(**blend_params)  # type: ignore[arg-type]
     rec = fusionrec_record("WeightedBlend", blend, split.train, split.test, side, "u1", blend_params)
-    names = [m["name"] + ("(r20,no side)" if m["params"].get("rank") == 20 else "") for m in members]
+    names = [
+        m["name"] + (f"(rank {m['params']['rank']}{', no side' if m['params'].get('user_features') is None else ''})"
+                     if m["name"] == "BayesianFM" else "")
+        for m in members
+    ]  # fmt: skip
     weights = ", ".join(f"{n}={w:.3f}" for n, w in zip(names, blend.weights_))
     rec.notes = f"weights: {weights}; intercept {blend.intercept_:.3f}; valid RMSE {blend.valid_rmse_:.4f}"
     print(rec.notes)
