@@ -123,6 +123,10 @@ def read_bundle(path: Path) -> Recommender:
     from fusionrec.models.registry import get_model_class
 
     manifest = read_manifest(path)
+    cls = get_model_class(manifest["model"])
+    from_bundle = getattr(cls, "_from_bundle", None)
+    if from_bundle is not None:  # composite models (ensembles) read their own layout
+        return from_bundle(Path(path), manifest)  # type: ignore[no-any-return]
     apath = Path(path) / ARRAYS
     if not apath.exists():
         raise BundleError(f"{apath} is missing; the bundle is incomplete")
@@ -134,7 +138,6 @@ def read_bundle(path: Path) -> Recommender:
             arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise BundleError(f"{apath} cannot be read ({exc})") from exc
-    cls = get_model_class(manifest["model"])
     model = cls(**manifest.get("params", {}))
     state: dict[str, Any] = dict(manifest.get("scalars", {}))
     for key in manifest.get("sparse", []):
