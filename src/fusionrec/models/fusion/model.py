@@ -1,0 +1,530 @@
+"""DeepFusion: per-modality towers + item/user id embeddings, a fusion layer and a rating or ranking head.
+
+Shapes: ``U`` users, ``I`` items, ``B`` a batch, ``M`` fused inputs (the item-id embedding, one per dense
+modality, the learned text tower), ``D`` the tower width, ``V`` the item-vector width (``D``, or ``M * D``
+for late fusion).
+
+The item vector ``v_i = fuse(h_i^1 .. h_i^M, mask_i) [V]`` does not depend on the user, so the score is
+
+``s_ui = p_u . v_i + b_u + b_i + mu``,  ``b_i = m_i^id beta_i + w . v_i``
+
+with ``p_u [V]`` a user embedding, ``beta_i`` a per-item bias used only for items seen in training, and
+``w . v_i`` a content bias.  Items with no training interaction (cold items, items added later) have
+their id input masked (``m_i^id = 0``), so they are scored from their content towers alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from fusionrec._progress import progress
+from fusionrec._ranking import mask_rows, topk
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError, DataError, NotFittedError
+from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.fusion.layers import FUSIONS, make_fusion
+from fusionrec.models.fusion.towers import (
+    TEXT_ENCODERS,
+    DenseTower,
+    DenseTowerConfig,
+    TextTower,
+    TextTowerConfig,
+    hash_tokenize,
+)
+
+__all__ = ["DeepFusion", "FusionNet", "FusionNetConfig"]
+
+_LOSSES = ("mse", "bce", "bpr")
+_NET = "net."
+ID = "id"
+TEXT = "text_tower"
+
+
+@dataclass(frozen=True)
+class FusionNetConfig:
+    """Everything needed to rebuild a :class:`FusionNet` (its weights come separately)."""
+
+    n_users: int
+    n_items: int
+    dim: int
+    dense: tuple[tuple[str, int], ...]
+    fusion: str = "attention"
+    item_ids: bool = True
+    hidden: int = 64
+    dropout: float = 0.0
+    text: TextTowerConfig | None = None
+
+    @property
+    def inputs(self) -> list[str]:
+        """Names of the fused inputs, in order."""
+        return [ID] * self.item_ids + [name for name, _ in self.dense] + [TEXT] * (self.text is not None)
+
+    @property
+    def vector_dim(self) -> int:
+        return self.dim * len(self.inputs) if self.fusion == "late" else self.dim
+
+
+class FusionNet(nn.Module):
+    """Towers + fusion + biases; :meth:`item_vectors` gives ``(v [B, V], b [B])`` and users are embeddings."""
+
+    def __init__(self, config: FusionNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        d, v = config.dim, config.vector_dim
+        self.user_emb = nn.Embedding(config.n_users, v)
+        self.user_bias = nn.Embedding(config.n_users, 1)
+        self.item_bias = nn.Embedding(config.n_items, 1)
+        self.global_bias = nn.Parameter(torch.zeros(1))
+        self.content_bias = nn.Linear(v, 1, bias=False)
+        nn.init.normal_(self.user_emb.weight, std=0.1)
+        nn.init.zeros_(self.user_bias.weight)
+        nn.init.zeros_(self.item_bias.weight)
+        nn.init.zeros_(self.content_bias.weight)
+        self.item_emb: nn.Embedding | None = None
+        if config.item_ids:
+            self.item_emb = nn.Embedding(config.n_items, d)
+            nn.init.normal_(self.item_emb.weight, std=0.1)
+        self.towers = nn.ModuleDict(
+            {name: DenseTower(DenseTowerConfig(f, d, config.hidden, config.dropout)) for name, f in config.dense}
+        )
+        self.text = TextTower(config.text) if config.text is not None else None
+        self.fusion = make_fusion(config.fusion, len(config.inputs), d)
+
+    def item_vectors(
+        self,
+        items: torch.Tensor,
+        dense: dict[str, torch.Tensor],
+        tokens: torch.Tensor | None,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Item vectors and biases.
+
+        ``items int64 [B]`` (ids; any value when the id input is masked), ``dense[name] [B, F]``,
+        ``tokens int64 [B, L]``, ``mask [B, M]`` -> ``(v [B, V], b [B])``.
+        """
+        hs = []
+        if self.item_emb is not None:
+            hs.append(self.item_emb(items.clamp_max(self.config.n_items - 1)))
+        for name, _ in self.config.dense:
+            hs.append(self.towers[name](dense[name]))
+        if self.text is not None and tokens is not None:
+            hs.append(self.text(tokens))
+        h = torch.stack(hs, dim=1)  # [B, M, D]
+        vec = self.fusion(h, mask)
+        bias = self.content_bias(vec).squeeze(-1)
+        if self.item_emb is not None:
+            bias = bias + self.item_bias(items.clamp_max(self.config.n_items - 1)).squeeze(-1) * mask[:, 0]
+        return vec, bias
+
+    def forward(self, users: torch.Tensor, vec: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Pairwise scores ``s_j = p_{u_j} . v_j + b_{u_j} + b_j + mu`` for ``users [B]``, ``vec [B, V]``."""
+        p = self.user_emb(users)
+        return (p * vec).sum(-1) + self.user_bias(users).squeeze(-1) + bias + self.global_bias
+
+
+def _l2_rows(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class DeepFusion(Recommender):
+    """Deep multimodal fusion network for ratings or top-N ranking.
+
+    Each dense modality of ``SideInfo.item_features`` (rows L2-normalised) passes through its own MLP
+    tower; optionally raw item texts pass through a learned CNN / LSTM / CNN+LSTM tower over hashed word
+    ids; the item-id embedding is one more input.  A fusion layer combines the ``M`` inputs (``"concat"``
+    early fusion, ``"gated"``, ``"attention"`` over the modality vectors, or ``"late"``: per-modality
+    scores summed with learned weights) into ``v_i`` and ``s_ui = p_u . v_i + b_u + b_i + mu`` (see the
+    module docstring).  Missing modality rows (``item_present[name]`` False) are masked out.
+
+    Losses: ``"mse"`` on the observed values (rating prediction), ``"bce"`` (observed = 1 against
+    ``negatives`` uniformly sampled training items = 0) or ``"bpr"`` (``-log sigmoid(s_ui - s_uj)`` with one
+    sampled negative).  Adam with L2 ``weight_decay``.  With a ``valid`` Interactions, training keeps the
+    epoch with the best validation RMSE (mse) or Recall@``valid_k`` (ranking losses) and stops after
+    ``patience`` epochs without improvement.
+
+    Parameters
+    ----------
+    modalities
+        Item feature names to use (default: all, sorted); ``[]`` gives a behaviour-only model.
+    fusion
+        ``"concat"``, ``"gated"``, ``"attention"`` (default) or ``"late"``.
+    item_ids
+        Use item-id embeddings (False: content only).
+    dim, hidden, dropout
+        Tower width ``D``, MLP hidden width, dropout in the towers.
+    text_tower
+        ``None``, ``"cnn"``, ``"lstm"`` or ``"cnn+lstm"``: learned tower over ``fit(..., texts=...)``.
+    text_vocab, text_len
+        Hashing vocabulary size and tokens kept per text.
+    loss
+        ``"bpr"`` (default), ``"bce"`` or ``"mse"``.
+    negatives
+        Sampled negatives per positive for ``"bce"``.
+    epochs, batch_size, lr, weight_decay
+        Optimisation.
+    patience, valid_k
+        Early stopping (used only when ``fit`` gets ``valid``).
+    seed
+        Seeds the initial weights, shuffling and negative sampling (the fit is reproducible).
+
+    Attributes
+    ----------
+    user_factors_ ``[U, V]``, user_bias_ ``[U]``, item_vectors_ ``[I, V]``, item_bias_ ``[I]``, global_bias_
+        What :meth:`score` uses: ``user_factors_ @ item_vectors_.T + biases``.
+    valid_history_
+        Validation metric after each epoch (empty without ``valid``); ``best_epoch_`` the kept one.
+    """
+
+    uses_side_info = True
+
+    def __init__(
+        self,
+        modalities: list[str] | None = None,
+        fusion: str = "attention",
+        item_ids: bool = True,
+        dim: int = 32,
+        hidden: int = 64,
+        dropout: float = 0.0,
+        text_tower: str | None = None,
+        text_vocab: int = 4096,
+        text_len: int = 48,
+        loss: str = "bpr",
+        negatives: int = 4,
+        epochs: int = 20,
+        batch_size: int = 512,
+        lr: float = 5e-3,
+        weight_decay: float = 1e-5,
+        patience: int = 3,
+        valid_k: int = 20,
+        seed: int = 0,
+    ) -> None:
+        self.modalities = modalities
+        self.fusion = fusion
+        self.item_ids = item_ids
+        self.dim = dim
+        self.hidden = hidden
+        self.dropout = dropout
+        self.text_tower = text_tower
+        self.text_vocab = text_vocab
+        self.text_len = text_len
+        self.loss = loss
+        self.negatives = negatives
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.valid_k = valid_k
+        self.seed = seed
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ConfigError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.loss not in _LOSSES:
+            raise ConfigError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
+        if self.text_tower is not None and self.text_tower not in TEXT_ENCODERS:
+            raise ConfigError(f"text_tower must be None or one of {TEXT_ENCODERS}, got {self.text_tower!r}")
+        for name in ("dim", "hidden", "epochs", "batch_size", "negatives", "valid_k", "text_vocab", "text_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.patience, int | np.integer) or self.patience < 0:
+            raise ConfigError(f"patience must be a non-negative integer, got {self.patience!r}")
+        if not (0.0 <= float(self.dropout) < 1.0):
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not (float(self.lr) > 0 and float(self.weight_decay) >= 0):
+            raise ConfigError("lr must be > 0 and weight_decay >= 0")
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        train: Interactions,
+        side: SideInfo | None = None,
+        valid: Interactions | None = None,
+        texts: Sequence[str | None] | None = None,
+    ) -> Self:
+        """Learn from ``train``; ``valid`` enables early stopping; ``texts`` (one per item) feed the text tower."""
+        self._valid = valid
+        self._texts = texts
+        try:
+            return super().fit(train, side)
+        finally:
+            del self._valid, self._texts
+
+    def _inputs(
+        self, side: SideInfo | None, n_items: int, texts: Sequence[str | None] | None
+    ) -> tuple[list[str], dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+        feats = {} if side is None else side.item_features
+        names = sorted(feats) if self.modalities is None else list(self.modalities)
+        dense: dict[str, np.ndarray] = {}
+        present = []
+        for name in names:
+            if name not in feats:
+                raise DataError(f"no item features {name!r}; available: {sorted(feats)}")
+            x = np.asarray(feats[name], dtype=np.float32)
+            if x.ndim != 2 or x.shape[0] != n_items:
+                raise DataError(f"item features {name!r} must be [{n_items}, d], got {x.shape}")
+            have = np.asarray(side.item_present.get(name), dtype=bool) if side and name in side.item_present else None
+            ok = np.isfinite(x).all(1) & (np.abs(x).sum(1) > 0)
+            if have is not None:
+                ok &= have
+            dense[name] = np.where(ok[:, None], _l2_rows(np.nan_to_num(x)), 0.0).astype(np.float32)
+            present.append(ok)
+        tokens = None
+        if self.text_tower is not None:
+            if texts is None:
+                raise ConfigError(f"text_tower={self.text_tower!r} needs fit(train, side, texts=[one text per item])")
+            if len(texts) != n_items:
+                raise DataError(f"texts has {len(texts)} entries for {n_items} items")
+            tokens = hash_tokenize(texts, int(self.text_vocab), int(self.text_len))
+            present.append(tokens[:, 0] > 0)
+        if not names and tokens is None and not self.item_ids:
+            raise ConfigError("DeepFusion needs item_ids=True, at least one modality or a text tower")
+        pres = np.stack(present, axis=1) if present else np.zeros((n_items, 0), dtype=bool)
+        return names, dense, pres, tokens
+
+    def _config(self, names: list[str], dims: list[int]) -> FusionNetConfig:
+        text = None
+        if self.text_tower is not None:
+            text = TextTowerConfig(int(self.text_vocab), int(self.dim), encoder=self.text_tower)
+        return FusionNetConfig(
+            n_users=int(self.n_users_),
+            n_items=int(self.n_fit_items_),
+            dim=int(self.dim),
+            dense=tuple(zip(names, dims, strict=True)),
+            fusion=self.fusion,
+            item_ids=bool(self.item_ids),
+            hidden=int(self.hidden),
+            dropout=float(self.dropout),
+            text=text,
+        )
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        self._check_params()
+        valid, texts = self._valid, self._texts
+        if valid is not None and valid.shape != train.shape:
+            raise DataError(f"valid {valid.shape} must share the train id maps {train.shape} (use a Split)")
+        n_items = train.n_items
+        names, dense, pres, tokens = self._inputs(side, n_items, texts)
+        self.n_fit_items_ = n_items
+        self.modalities_ = np.array(names, dtype=str)
+        self.feature_dims_ = np.array([dense[n].shape[1] for n in names], dtype=np.int64)
+        warm = train.item_counts() > 0
+        mask = np.hstack([warm[:, None], pres]) if self.item_ids else pres
+        m = train.matrix.tocsr()
+        rows = train.row_indices().astype(np.int64)
+        cols = m.indices.astype(np.int64)
+        values = m.data.astype(np.float32)
+        if self.loss == "mse" and not len(values):
+            raise DataError("DeepFusion needs at least one training interaction")
+        warm_items = np.flatnonzero(warm)
+        rng = np.random.default_rng(self.seed)
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.seed))
+            net = FusionNet(self._config(names, [int(d) for d in self.feature_dims_]))
+            if self.loss == "mse" and len(values):
+                with torch.no_grad():
+                    net.global_bias.fill_(float(values.mean()))
+            opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+            t_dense = {n: torch.from_numpy(x) for n, x in dense.items()}
+            t_tokens = None if tokens is None else torch.from_numpy(tokens)
+            t_mask = torch.from_numpy(mask.astype(np.float32))
+
+            def vectors(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+                it = torch.from_numpy(idx)
+                return net.item_vectors(
+                    it,
+                    {n: x[it] for n, x in t_dense.items()},
+                    None if t_tokens is None else t_tokens[it],
+                    t_mask[it],
+                )
+
+            history: list[float] = []
+            best, best_state, best_epoch, bad = -np.inf, None, int(self.epochs) - 1, 0
+            bs = int(self.batch_size)
+            for epoch in progress(range(int(self.epochs)), total=int(self.epochs), desc="DeepFusion"):
+                net.train()
+                order = rng.permutation(len(rows))
+                for start in range(0, len(order), bs):
+                    sel = order[start : start + bs]
+                    u = rows[sel]
+                    i = cols[sel]
+                    if self.loss == "mse":
+                        vec, b = vectors(i)
+                        pred = net(torch.from_numpy(u), vec, b)
+                        loss = ((pred - torch.from_numpy(values[sel])) ** 2).mean()
+                    elif self.loss == "bpr":
+                        j = warm_items[rng.integers(0, len(warm_items), size=len(sel))]
+                        vec, b = vectors(np.concatenate([i, j]))
+                        ut = torch.from_numpy(np.concatenate([u, u]))
+                        s = net(ut, vec, b)
+                        loss = -torch.nn.functional.logsigmoid(s[: len(sel)] - s[len(sel) :]).mean()
+                    else:
+                        k = int(self.negatives)
+                        j = warm_items[rng.integers(0, len(warm_items), size=len(sel) * k)]
+                        vec, b = vectors(np.concatenate([i, j]))
+                        ut = torch.from_numpy(np.concatenate([u, np.repeat(u, k)]))
+                        s = net(ut, vec, b)
+                        target = torch.cat([torch.ones(len(sel)), torch.zeros(len(j))])
+                        loss = torch.nn.functional.binary_cross_entropy_with_logits(s, target)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                if valid is not None and valid.nnz:
+                    self._export(net, vectors)
+                    metric = self._valid_metric(train, valid)
+                    history.append(metric)
+                    if metric > best + 1e-6:
+                        best, best_epoch, bad = metric, epoch, 0
+                        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                    else:
+                        bad += 1
+                        if bad > int(self.patience):
+                            break
+            if best_state is not None:
+                net.load_state_dict(best_state)
+            self._export(net, vectors)
+        self.valid_history_ = np.array(history, dtype=np.float64)
+        self.best_epoch_ = int(best_epoch)
+        self.item_mask_ = mask.astype(np.float32)
+        self.tokens_ = tokens if tokens is not None else np.zeros((0, 0), dtype=np.int64)
+        self._net: FusionNet | None = net
+        self._net_arrays = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+
+    def _export(self, net: FusionNet, vectors: Any) -> None:
+        net.eval()
+        with torch.no_grad():
+            vecs, biases = [], []
+            for start in range(0, int(self.n_fit_items_), 4096):
+                v, b = vectors(np.arange(start, min(start + 4096, int(self.n_fit_items_)), dtype=np.int64))
+                vecs.append(v.numpy())
+                biases.append(b.numpy())
+            self.item_vectors_ = np.vstack(vecs).astype(np.float32)
+            self.item_bias_ = np.concatenate(biases).astype(np.float32)
+            self.user_factors_ = net.user_emb.weight.detach().numpy().astype(np.float32, copy=True)
+            self.user_bias_ = net.user_bias.weight.detach().numpy()[:, 0].astype(np.float32, copy=True)
+            self.global_bias_ = float(net.global_bias.item())
+
+    def _valid_metric(self, train: Interactions, valid: Interactions) -> float:
+        """RMSE (negated) for ``mse``, else mean Recall@``valid_k`` of the validation items, train items masked."""
+        vm = valid.matrix.tocsr()
+        users = np.flatnonzero(np.diff(vm.indptr) > 0)
+        if self.loss == "mse":
+            r = valid.row_indices()
+            pred = self.predict(r, vm.indices)
+            return -float(np.sqrt(np.mean((pred - vm.data) ** 2)))
+        recalls = []
+        for start in range(0, len(users), 1024):
+            batch = users[start : start + 1024]
+            s = self.score(batch).astype(np.float32, copy=True)
+            mask_rows(s, train.matrix, batch)
+            idx, _ = topk(s, int(self.valid_k))
+            rel = vm[batch]
+            for row in range(len(batch)):
+                truth = rel.indices[rel.indptr[row] : rel.indptr[row + 1]]
+                recalls.append(np.isin(idx[row], truth).sum() / min(len(truth), int(self.valid_k)))
+        return float(np.mean(recalls)) if recalls else 0.0
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        vec, bias = self.item_vectors_, self.item_bias_
+        if items is not None:
+            items = np.asarray(items, dtype=np.int64)
+            vec, bias = vec[items], bias[items]
+        s = self.user_factors_[users] @ vec.T + bias[None, :] + self.user_bias_[users, None] + self.global_bias_
+        return np.asarray(s, dtype=np.float32)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        s = (self.user_factors_[users] * self.item_vectors_[items]).sum(1)
+        return (s + self.item_bias_[items] + self.user_bias_[users] + self.global_bias_).astype(np.float32)
+
+    def item_embeddings(self) -> np.ndarray:
+        self._check_fitted()
+        return self.item_vectors_
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self) -> dict[str, Any]:
+        state = super()._get_state()
+        for key, value in getattr(self, "_net_arrays", {}).items():
+            state[f"{_NET}{key}_"] = value
+        return state
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        arrays = {k[len(_NET) : -1]: np.asarray(v) for k, v in state.items() if k.startswith(_NET)}
+        super()._set_state({k: v for k, v in state.items() if not k.startswith(_NET)})
+        self._net_arrays = arrays
+        self._net = None
+
+    def _network(self) -> FusionNet:
+        net = getattr(self, "_net", None)
+        if net is None:
+            if not getattr(self, "_net_arrays", None):
+                raise NotFittedError("DeepFusion has no network weights; fit it (or load a complete bundle) first")
+            net = FusionNet(self._config(self.modalities_.tolist(), [int(d) for d in self.feature_dims_]))
+            net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self._net_arrays.items()})
+            self._net = net
+        net.eval()
+        return net
+
+    # ------------------------------------------------------------------ cold start
+    def add_items(self, features: dict[str, np.ndarray], texts: Sequence[str | None] | None = None) -> np.ndarray:
+        """Append new items scored from their content; returns their indices.
+
+        ``features`` maps fitted modality names to ``[m, d]`` rows (a modality left out, or an all-zero
+        row, counts as missing); ``texts`` feeds the text tower when there is one.
+        """
+        self._check_fitted()
+        names = self.modalities_.tolist()
+        unknown = sorted(set(features) - set(names))
+        if unknown:
+            raise DataError(f"add_items got features {unknown} the model was not fitted with; fitted: {names}")
+        sizes = {np.asarray(x).shape[0] for x in features.values()} | ({len(texts)} if texts is not None else set())
+        if len(sizes) != 1:
+            raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
+        n_new = sizes.pop()
+        dense, present = {}, []
+        for name, d in zip(names, self.feature_dims_, strict=True):
+            x = np.asarray(features.get(name, np.zeros((n_new, int(d)))), dtype=np.float32)
+            if x.shape != (n_new, int(d)):
+                raise DataError(f"add_items: {name!r} must be [{n_new}, {int(d)}], got {x.shape}")
+            ok = np.isfinite(x).all(1) & (np.abs(x).sum(1) > 0)
+            dense[name] = torch.from_numpy(np.where(ok[:, None], _l2_rows(np.nan_to_num(x)), 0.0).astype(np.float32))
+            present.append(ok)
+        tokens = None
+        if self.text_tower is not None:
+            tok = hash_tokenize(
+                list(texts) if texts is not None else [None] * n_new, int(self.text_vocab), int(self.text_len)
+            )
+            tokens = torch.from_numpy(tok)
+            present.append(tok[:, 0] > 0)
+            self.tokens_ = np.vstack([self.tokens_, tok])
+        mask = np.stack(present, axis=1) if present else np.zeros((n_new, 0), dtype=bool)
+        if self.item_ids:
+            mask = np.hstack([np.zeros((n_new, 1), dtype=bool), mask])
+        net = self._network()
+        with torch.no_grad():
+            vec, b = net.item_vectors(
+                torch.zeros(n_new, dtype=torch.int64), dense, tokens, torch.from_numpy(mask.astype(np.float32))
+            )
+        start = int(self.n_items_)
+        self.item_vectors_ = np.vstack([self.item_vectors_, vec.numpy()]).astype(np.float32)
+        self.item_bias_ = np.concatenate([self.item_bias_, b.numpy()]).astype(np.float32)
+        self.item_mask_ = np.vstack([self.item_mask_, mask.astype(np.float32)])
+        self.n_items_ = self.item_vectors_.shape[0]
+        seen = sp.csr_matrix(self.seen_)
+        self.seen_ = sp.csr_matrix((seen.data, seen.indices, seen.indptr), shape=(seen.shape[0], self.n_items_))
+        return np.arange(start, self.n_items_, dtype=np.int64)

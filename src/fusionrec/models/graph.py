@@ -1,0 +1,357 @@
+"""GraphFusion: LightGCN on the user-item graph plus frozen item-item modality kNN graphs (FREEDOM / LATTICE).
+
+Shapes: ``U`` users, ``I`` items, ``N = U + I`` graph nodes, ``f`` factors, ``M`` modalities, ``k`` neighbours.
+
+* User-item graph: ``A = [[0, R], [R^T, 0]]`` with ``R`` the binarised training matrix and
+  ``A_hat = D^-1/2 A D^-1/2`` (He et al. 2020, LightGCN).  From ego embeddings ``E^0 [N, f]``,
+  ``E^(l+1) = A_hat E^l`` and ``E = mean_{l=0..L} E^l``.
+* Item-item graphs (Zhang et al. 2021, LATTICE; Zhou & Shen 2023, FREEDOM): for each modality ``m``, the
+  top-``k`` cosine neighbours of every item, symmetrised (``max(K, K^T)``) and normalised
+  ``S_m = D_m^-1/2 K_m D_m^-1/2``; built once from the features and frozen.  They are combined with
+  learned weights ``w = softmax(alpha)``: ``H^(l+1) = sum_m w_m S_m H^l`` from ``H^0`` the item ego
+  embeddings, ``L_i`` layers.
+* Final vectors: ``x_u = E_u``, ``y_i = E_i + H_i``; ``s_ui = x_u . y_i``.  Items with no training
+  interaction have a zero ego embedding, so a cold item is scored from its content neighbours.
+* Loss: BPR ``-log sigmoid(s_ui - s_uj)`` over (user, positive, sampled training item) triples plus
+  ``reg * (|e_u^0|^2 + |e_i^0|^2 + |e_j^0|^2) / batch``.  Optional degree-sensitive edge dropout (FREEDOM):
+  each epoch keeps ``(1 - edge_dropout) nnz`` edges sampled with probability ``~ 1/sqrt(d_u d_i)``.
+
+Memory is ``O(nnz + I k M + N f)``: the graphs are sparse CSR and the kNN search runs in row blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec._progress import progress
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError, DataError
+from fusionrec.models.base import Recommender, SideInfo
+
+__all__ = ["GraphFusion", "knn_graph", "normalized_adjacency", "sym_normalize"]
+
+
+def sym_normalize(a: sp.spmatrix) -> sp.csr_matrix:
+    """``D^-1/2 A D^-1/2`` with ``D = diag(row sums of A)`` (zero-degree rows stay zero), float32 CSR."""
+    a = sp.csr_matrix(a, dtype=np.float64)
+    deg = np.asarray(a.sum(1)).ravel()
+    inv = np.zeros_like(deg)
+    np.divide(1.0, np.sqrt(deg), out=inv, where=deg > 0)
+    d = sp.diags(inv)
+    out = (d @ a @ d).tocsr().astype(np.float32)
+    out.sort_indices()
+    return out
+
+
+def normalized_adjacency(matrix: sp.spmatrix, keep: np.ndarray | None = None) -> sp.csr_matrix:
+    """LightGCN's ``A_hat = D^-1/2 [[0, R], [R^T, 0]] D^-1/2`` over ``U + I`` nodes from the ``U x I`` matrix.
+
+    ``R`` is ``matrix`` binarised; ``keep`` (bool over ``R``'s stored entries, CSR order) drops edges.
+    """
+    r = sp.csr_matrix(matrix)
+    indices, indptr = r.indices, r.indptr
+    if keep is not None:
+        keep = np.asarray(keep, dtype=bool)
+        rows = np.repeat(np.arange(r.shape[0]), np.diff(indptr))
+        indices = indices[keep]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=r.shape[0]))])
+    # new arrays (never edits the caller's matrix in place)
+    r = sp.csr_matrix((np.ones(len(indices)), indices.copy(), indptr.copy()), shape=r.shape)
+    a = sp.bmat([[None, r], [r.T, None]], format="csr")
+    return sym_normalize(a)
+
+
+def knn_graph(features: np.ndarray, k: int, present: np.ndarray | None = None, block: int = 1024) -> sp.csr_matrix:
+    """Symmetric-normalised cosine top-``k`` item graph ``S = D^-1/2 max(K, K^T) D^-1/2`` (CSR, ``I x I``).
+
+    ``K_ij = 1`` when ``j`` is among the ``k`` most cosine-similar items to ``i`` (``j != i``, both present,
+    ties broken by index).  Items that are absent (``present`` False or an all-zero row) get no edges.
+    Runs in blocks of ``block`` rows, so memory is ``O(block * I + I * k)``.
+    """
+    x = np.asarray(features, dtype=np.float32)
+    n = x.shape[0]
+    norms = np.linalg.norm(x, axis=1)
+    ok = (norms > 0) & np.isfinite(norms)
+    if present is not None:
+        ok &= np.asarray(present, dtype=bool)
+    xn = np.where(ok[:, None], x / np.maximum(norms, 1e-12)[:, None], 0.0).astype(np.float32)
+    cand = np.flatnonzero(ok)
+    kk = min(int(k), max(len(cand) - 1, 0))
+    rows, cols = [], []
+    if kk > 0:
+        for start in range(0, len(cand), block):
+            idx = cand[start : start + block]
+            sims = xn[idx] @ xn[cand].T
+            sims[np.arange(len(idx)), np.arange(start, start + len(idx))] = -np.inf
+            part = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+            rows.append(np.repeat(idx, kk))
+            cols.append(cand[part].ravel())
+    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    kmat = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
+    kmat = kmat.maximum(kmat.T)
+    return sym_normalize(kmat)
+
+
+def _torch_csr(m: sp.csr_matrix) -> Any:
+    import warnings
+
+    import torch
+
+    m = sp.csr_matrix(m, dtype=np.float32)
+    with warnings.catch_warnings():
+        # torch flags sparse CSR as beta on first use; CSR @ dense (and its autograd) is what we rely on
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int64)),
+            torch.from_numpy(m.indices.astype(np.int64)),
+            torch.from_numpy(m.data),
+            size=m.shape,
+            check_invariants=False,
+        )
+
+
+def _l2_rows(x: np.ndarray) -> np.ndarray:
+    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+class GraphFusion(Recommender):
+    """LightGCN + frozen modality kNN item graphs with learned modality weights, trained with BPR.
+
+    See the module docstring for the definitions.
+
+    Parameters
+    ----------
+    modalities
+        Item feature names of ``SideInfo.item_features`` to build graphs from (default: all, sorted);
+        ``[]`` gives plain LightGCN.
+    factors
+        Embedding width ``f``.
+    layers
+        LightGCN layers ``L`` on the user-item graph.
+    item_layers
+        Propagation steps ``L_i`` on the combined item-item graph.
+    knn_k
+        Neighbours per item in each modality graph.
+    learn_weights
+        Learn the modality weights ``softmax(alpha)`` (LATTICE); False keeps them uniform (FREEDOM).
+    reg
+        L2 weight on the ego embeddings of each BPR triple.
+    edge_dropout
+        Share of user-item edges dropped each epoch, degree-sensitively (0 = off).
+    epochs, batch_size, lr
+        Adam optimisation over BPR triples (one per training interaction and epoch).
+    seed
+        Seeds initialisation, sampling and dropout (the fit is reproducible).
+
+    Attributes
+    ----------
+    user_factors_ ``[U, f]``, item_factors_ ``[I, f]``
+        Final vectors; ``score = user_factors_ @ item_factors_.T``.
+    modality_weights_
+        ``softmax(alpha)`` per modality (order of ``modalities_``).
+    """
+
+    uses_side_info = True
+
+    def __init__(
+        self,
+        modalities: list[str] | None = None,
+        factors: int = 64,
+        layers: int = 2,
+        item_layers: int = 1,
+        knn_k: int = 10,
+        learn_weights: bool = True,
+        reg: float = 1e-4,
+        edge_dropout: float = 0.0,
+        epochs: int = 30,
+        batch_size: int = 2048,
+        lr: float = 5e-3,
+        seed: int = 0,
+    ) -> None:
+        self.modalities = modalities
+        self.factors = factors
+        self.layers = layers
+        self.item_layers = item_layers
+        self.knn_k = knn_k
+        self.learn_weights = learn_weights
+        self.reg = reg
+        self.edge_dropout = edge_dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        for name in ("factors", "knn_k", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("layers", "item_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 0:
+                raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+        if not (0.0 <= float(self.edge_dropout) < 1.0):
+            raise ConfigError(f"edge_dropout must be in [0, 1), got {self.edge_dropout!r}")
+        if not (float(self.lr) > 0 and float(self.reg) >= 0):
+            raise ConfigError("lr must be > 0 and reg >= 0")
+
+    def _graphs(self, side: SideInfo | None, n_items: int) -> tuple[list[str], list[sp.csr_matrix], list[np.ndarray]]:
+        feats = {} if side is None else side.item_features
+        names = sorted(feats) if self.modalities is None else list(self.modalities)
+        graphs, normed = [], []
+        for name in names:
+            if name not in feats:
+                raise DataError(f"no item features {name!r}; available: {sorted(feats)}")
+            x = np.nan_to_num(np.asarray(feats[name], dtype=np.float32))
+            if x.ndim != 2 or x.shape[0] != n_items:
+                raise DataError(f"item features {name!r} must be [{n_items}, d], got {x.shape}")
+            present = side.item_present.get(name) if side is not None else None
+            if present is not None:
+                x = np.where(np.asarray(present, dtype=bool)[:, None], x, 0.0).astype(np.float32)
+            graphs.append(knn_graph(x, int(self.knn_k)))
+            normed.append(_l2_rows(x))
+        return names, graphs, normed
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        import torch
+
+        self._check_params()
+        n_users, n_items = train.n_users, train.n_items
+        names, graphs, normed = self._graphs(side, n_items)
+        r = sp.csr_matrix(train.matrix)
+        r.sum_duplicates()
+        rows = np.repeat(np.arange(n_users), np.diff(r.indptr)).astype(np.int64)
+        cols = r.indices.astype(np.int64)
+        warm = np.asarray(np.diff(r.tocsc().indptr) > 0)
+        warm_items = np.flatnonzero(warm)
+        if not len(warm_items):
+            raise DataError("GraphFusion needs at least one training interaction")
+        rng = np.random.default_rng(self.seed)
+        f = int(self.factors)
+        deg_u = np.diff(r.indptr).astype(np.float64)
+        deg_i = np.bincount(cols, minlength=n_items).astype(np.float64)
+        edge_p = 1.0 / np.sqrt(deg_u[rows] * deg_i[cols])
+        edge_p /= edge_p.sum()
+        s_graphs = [_torch_csr(g) for g in graphs]
+        a_full = _torch_csr(normalized_adjacency(r))
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.seed))
+            emb = torch.nn.Parameter(torch.randn(n_users + n_items, f) * 0.1)
+            alpha = torch.nn.Parameter(torch.zeros(len(names)))
+            params = [emb] + ([alpha] if self.learn_weights and names else [])
+            opt = torch.optim.Adam(params, lr=float(self.lr))
+            item_mask = torch.from_numpy(np.concatenate([np.ones(n_users), warm.astype(np.float64)]).astype(np.float32))
+
+            def propagate(adj: Any) -> tuple[Any, Any]:
+                ego = emb * item_mask[:, None]
+                out, cur = ego, ego
+                for _ in range(int(self.layers)):
+                    cur = adj @ cur
+                    out = out + cur
+                out = out / (int(self.layers) + 1)
+                users, items = out[:n_users], out[n_users:]
+                if s_graphs:
+                    w = torch.softmax(alpha, 0)
+                    h = ego[n_users:]
+                    for _ in range(int(self.item_layers)):
+                        h = sum(w[m] * (s_graphs[m] @ h) for m in range(len(s_graphs)))
+                    items = items + h
+                return users, items
+
+            bs = int(self.batch_size)
+            for _epoch in progress(range(int(self.epochs)), total=int(self.epochs), desc="GraphFusion"):
+                adj = a_full
+                if float(self.edge_dropout) > 0:
+                    n_keep = max(1, round((1 - float(self.edge_dropout)) * len(rows)))
+                    kept = rng.choice(len(rows), size=n_keep, replace=False, p=edge_p)
+                    keep = np.zeros(len(rows), dtype=bool)
+                    keep[kept] = True
+                    adj = _torch_csr(normalized_adjacency(r, keep))
+                order = rng.permutation(len(rows))
+                for start in range(0, len(order), bs):
+                    sel = order[start : start + bs]
+                    u = torch.from_numpy(rows[sel])
+                    i = torch.from_numpy(cols[sel])
+                    j = torch.from_numpy(warm_items[rng.integers(0, len(warm_items), size=len(sel))])
+                    users, items = propagate(adj)
+                    xu = users[u]
+                    diff = (xu * items[i]).sum(1) - (xu * items[j]).sum(1)
+                    ego_u, ego_i, ego_j = emb[u], emb[n_users + i], emb[n_users + j]
+                    l2 = (ego_u.pow(2).sum() + ego_i.pow(2).sum() + ego_j.pow(2).sum()) / len(sel)
+                    loss = -torch.nn.functional.logsigmoid(diff).mean() + float(self.reg) * l2
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+            with torch.no_grad():
+                users, items = propagate(a_full)
+                self.user_factors_ = users.numpy().astype(np.float32, copy=True)
+                self.item_factors_ = items.numpy().astype(np.float32, copy=True)
+                self.item_ego_ = (emb[n_users:] * item_mask[n_users:, None]).numpy().astype(np.float32, copy=True)
+                self.modality_weights_ = torch.softmax(alpha, 0).numpy().astype(np.float32, copy=True)
+        self.modalities_ = np.array(names, dtype=str)
+        self.warm_items_ = warm_items.astype(np.int64)
+        for m, x in enumerate(normed):
+            setattr(self, f"features_{m}_", x)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        y = self.item_factors_ if items is None else self.item_factors_[np.asarray(items, dtype=np.int64)]
+        return np.asarray(self.user_factors_[users] @ y.T, dtype=np.float32)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        return (self.user_factors_[users] * self.item_factors_[items]).sum(1).astype(np.float32)
+
+    def item_embeddings(self) -> np.ndarray:
+        self._check_fitted()
+        return self.item_factors_
+
+    def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Append new items placed by their content neighbours among the training items; returns their indices.
+
+        A new item's vector is ``sum_m w_m mean_{j in kNN_m(new)} y^ego_j`` over the modalities given (a
+        one-step approximation of the item-graph propagation; the new items do not join others' neighbour
+        lists).  Modalities left out or all-zero rows are skipped for that item.
+        """
+        self._check_fitted()
+        names = self.modalities_.tolist()
+        unknown = sorted(set(features) - set(names))
+        if unknown or not features:
+            raise DataError(f"add_items needs features of fitted modalities {names}; got {sorted(features)}")
+        sizes = {np.asarray(x).shape[0] for x in features.values()}
+        if len(sizes) != 1:
+            raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
+        n_new = sizes.pop()
+        warm = self.warm_items_
+        kk = min(int(self.knn_k), len(warm))
+        out = np.zeros((n_new, self.item_factors_.shape[1]), dtype=np.float32)
+        for m, name in enumerate(names):
+            if name not in features:
+                continue
+            base = getattr(self, f"features_{m}_")
+            x = np.nan_to_num(np.asarray(features[name], dtype=np.float32))
+            if x.shape != (n_new, base.shape[1]):
+                raise DataError(f"add_items: {name!r} must be [{n_new}, {base.shape[1]}], got {x.shape}")
+            ok = np.abs(x).sum(1) > 0
+            sims = _l2_rows(x) @ base[warm].T
+            nb = warm[np.argpartition(-sims, kk - 1, axis=1)[:, :kk]]
+            out += np.where(ok[:, None], self.modality_weights_[m] * self.item_ego_[nb].mean(1), 0.0).astype(np.float32)
+        start = int(self.n_items_)
+        self.item_factors_ = np.vstack([self.item_factors_, out])
+        self.item_ego_ = np.vstack([self.item_ego_, np.zeros_like(out)])
+        for m, name in enumerate(names):
+            base = getattr(self, f"features_{m}_")
+            x = np.nan_to_num(np.asarray(features.get(name, np.zeros((n_new, base.shape[1]))), dtype=np.float32))
+            setattr(self, f"features_{m}_", np.vstack([base, _l2_rows(x)]))
+        self.n_items_ = self.item_factors_.shape[0]
+        seen = sp.csr_matrix(self.seen_)
+        self.seen_ = sp.csr_matrix((seen.data, seen.indices, seen.indptr), shape=(seen.shape[0], self.n_items_))
+        return np.arange(start, self.n_items_, dtype=np.int64)
