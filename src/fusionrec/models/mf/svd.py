@@ -1,0 +1,530 @@
+"""Rating matrix factorisation trained by SGD: SVD (Funk / Koren biased MF), SVD++ and TimeSVD++.
+
+The updates are those of Surprise's ``SVD`` and ``SVDpp`` (same hyper-parameter names and defaults), run
+by numba kernels in :mod:`fusionrec.models._kernels.sgd`; SVD++ uses the exact O(|R| f) form of the
+per-rating SGD described there, so it is as fast as SVD.  Ratings are visited in a fresh seeded random
+order every epoch (grouped by user for SVD++ / TimeSVD++), so fits are reproducible for a seed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError, DataError
+from fusionrec.models.base import Recommender, SideInfo
+
+__all__ = ["SVD", "SVDpp", "TimeSVDpp"]
+
+SECONDS_PER_DAY = 86_400
+
+
+def _items(items: np.ndarray | None, n: int) -> np.ndarray:
+    return np.arange(n) if items is None else np.asarray(items, dtype=np.int64)
+
+
+def _resolve(value: float | None, default: float) -> float:
+    return float(default if value is None else value)
+
+
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_nonneg(**values: float) -> None:
+    for name, value in values.items():
+        if not np.isfinite(value) or value < 0:
+            raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _explicit_entries(train: Interactions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(users int64, items int64, ratings float64)`` of every stored entry, CSR order."""
+    if train.nnz == 0:
+        raise DataError("the training interactions are empty; nothing to fit")
+    return (
+        train.row_indices(),
+        train.matrix.indices.astype(np.int64),
+        train.matrix.data.astype(np.float64),
+    )
+
+
+def user_block_order(rng: np.random.Generator, indptr: np.ndarray, shuffle: bool) -> np.ndarray:
+    """Entry order of one epoch: the users' CSR blocks in a seeded random order (CSR order without ``shuffle``).
+
+    Each user's ratings stay consecutive and in stored order.  On ML-100K this orders as well as a full
+    shuffle (same test RMSE) while keeping ``p_u`` in cache, which makes an SGD epoch about 2.5x faster.
+    """
+    n = int(indptr[-1])
+    if not shuffle:
+        return np.arange(n, dtype=np.int64)
+    perm = rng.permutation(len(indptr) - 1)
+    starts = indptr[perm].astype(np.int64)
+    lens = (indptr[perm + 1] - indptr[perm]).astype(np.int64)
+    new_starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    return np.arange(n, dtype=np.int64) + np.repeat(starts - new_starts, lens)
+
+
+class FactorRatingModel(Recommender):
+    """Shared scoring of biased factor models: ``r_hat = offset + b_u + b_i + v_u . q_i``, clipped.
+
+    Subclasses set ``global_mean_``, ``offset_`` (``global_mean_`` when biased, else 0),
+    ``user_bias_``, ``item_bias_``, ``user_vectors_`` (the effective user vectors), ``item_factors_``,
+    ``user_known_`` / ``item_known_`` (rows with training ratings) and ``rating_min_`` / ``rating_max_``.
+    A pair whose user or item has no training rating gets ``global_mean_ + b_u + b_i`` (Surprise's
+    fallback), and every prediction is clipped to the training rating range.
+    """
+
+    predicts_ratings = True
+
+    global_mean_: float
+    offset_: float
+    rating_min_: float
+    rating_max_: float
+    user_bias_: np.ndarray
+    item_bias_: np.ndarray
+    user_vectors_: np.ndarray
+    item_factors_: np.ndarray
+    user_known_: np.ndarray
+    item_known_: np.ndarray
+
+    def _set_scale(self, train: Interactions, ratings: np.ndarray) -> None:
+        self.global_mean_ = float(ratings.mean())
+        self.rating_min_ = float(ratings.min())
+        self.rating_max_ = float(ratings.max())
+        self.user_known_ = train.user_counts() > 0
+        self.item_known_ = train.item_counts() > 0
+
+    def _bias_terms(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``b_u + b_i`` broadcast for ``users[:, None]`` x ``items[None, :]`` or pairwise (same shape)."""
+        return self.user_bias_[users] + self.item_bias_[items]
+
+    def _finish(self, est: np.ndarray, fallback: np.ndarray, known: np.ndarray) -> np.ndarray:
+        est = np.where(known, est, fallback)
+        return np.clip(est, self.rating_min_, self.rating_max_).astype(np.float32)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Predicted ratings ``float32 [U, I]`` (all items when ``items`` is None)."""
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        cols = _items(items, self.n_items_)
+        bias = self._bias_terms(users[:, None], cols[None, :])
+        dot = self.user_vectors_[users] @ self.item_factors_[cols].T
+        known = self.user_known_[users][:, None] & self.item_known_[cols][None, :]
+        return self._finish(self.offset_ + bias + dot, self.global_mean_ + bias, known)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predicted rating of each ``(users[j], items[j])`` pair, ``float32 [n]`` (vectorised)."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        bias = self._bias_terms(users, items)
+        dot = np.einsum("ij,ij->i", self.user_vectors_[users], self.item_factors_[items])
+        known = self.user_known_[users] & self.item_known_[items]
+        return self._finish(self.offset_ + bias + dot, self.global_mean_ + bias, known)
+
+    def item_embeddings(self) -> np.ndarray:
+        """The item factors ``q_i``, ``[n_items, n_factors]``."""
+        self._check_fitted()
+        return self.item_factors_
+
+
+class _SGDBase(FactorRatingModel):
+    """Hyper-parameter checks and initialisation shared by SVD, SVD++ and TimeSVD++."""
+
+    n_factors: int
+    n_epochs: int
+    init_mean: float
+    init_std: float
+    lr_all: float
+    reg_all: float
+    seed: int | None
+    shuffle: bool
+
+    def _rates(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        lr = np.array([_resolve(getattr(self, n), self.lr_all) for n in names])
+        reg = np.array([_resolve(getattr(self, "reg" + n[2:]), self.reg_all) for n in names])
+        _check_nonneg(**dict(zip(names, lr.tolist())), **{"reg" + n[2:]: v for n, v in zip(names, reg.tolist())})
+        return lr, reg
+
+    def _check_common(self) -> None:
+        _check_positive_int("n_factors", self.n_factors)
+        _check_positive_int("n_epochs", self.n_epochs, minimum=0)
+        _check_nonneg(init_std=self.init_std, lr_all=self.lr_all, reg_all=self.reg_all)
+        if not np.isfinite(self.init_mean):
+            raise ConfigError("init_mean must be a finite number")
+
+    def _init_factors(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.normal(self.init_mean, self.init_std, size=(n, self.n_factors))
+
+    def _store_factors(self, bu: np.ndarray, bi: np.ndarray, V: np.ndarray, Q: np.ndarray) -> None:
+        V = np.where(self.user_known_[:, None], V, 0.0)
+        Q = np.where(self.item_known_[:, None], Q, 0.0)
+        self.user_bias_ = bu.astype(np.float32)
+        self.item_bias_ = bi.astype(np.float32)
+        self.user_vectors_ = V.astype(np.float32)
+        self.item_factors_ = Q.astype(np.float32)
+
+
+class SVD(_SGDBase):
+    """Biased matrix factorisation trained by SGD, as Surprise's ``SVD`` (Koren, Bell & Volinsky 2009).
+
+    ``r_hat_ui = mu + b_u + b_i + q_i . p_u`` minimising, over the training ratings,
+    ``sum (r_ui - r_hat_ui)^2 + reg_bu b_u^2 + reg_bi b_i^2 + reg_pu |p_u|^2 + reg_qi |q_i|^2``
+    by SGD: for each rating ``e = r - r_hat``, ``b_u += lr_bu (e - reg_bu b_u)``,
+    ``b_i += lr_bi (e - reg_bi b_i)``, ``p_u += lr_pu (e q_i - reg_pu p_u)``,
+    ``q_i += lr_qi (e p_u - reg_qi q_i)``.  With ``biased=False``, ``r_hat = q_i . p_u`` (no mean, no biases).
+
+    Parameters
+    ----------
+    n_factors, n_epochs
+        Rank and number of SGD passes over the training ratings.
+    biased
+        Use the global mean and biases.
+    init_mean, init_std
+        Factors start ~ Normal(init_mean, init_std); biases start at 0.
+    lr_all, reg_all
+        Learning rate and L2 weight of every parameter, unless the per-parameter value
+        (``lr_bu``, ``lr_bi``, ``lr_pu``, ``lr_qi``, ``reg_bu``, ...) is given.
+    seed
+        Seeds the initial factors and the per-epoch order of the ratings.
+    shuffle
+        Visit the users in a fresh random order each epoch, each user's ratings together
+        (``False``: CSR order, like Surprise).
+    """
+
+    def __init__(
+        self,
+        n_factors: int = 100,
+        n_epochs: int = 20,
+        biased: bool = True,
+        init_mean: float = 0.0,
+        init_std: float = 0.1,
+        lr_all: float = 0.005,
+        reg_all: float = 0.02,
+        lr_bu: float | None = None,
+        lr_bi: float | None = None,
+        lr_pu: float | None = None,
+        lr_qi: float | None = None,
+        reg_bu: float | None = None,
+        reg_bi: float | None = None,
+        reg_pu: float | None = None,
+        reg_qi: float | None = None,
+        seed: int | None = 0,
+        shuffle: bool = True,
+    ) -> None:
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.biased = biased
+        self.init_mean = init_mean
+        self.init_std = init_std
+        self.lr_all = lr_all
+        self.reg_all = reg_all
+        self.lr_bu = lr_bu
+        self.lr_bi = lr_bi
+        self.lr_pu = lr_pu
+        self.lr_qi = lr_qi
+        self.reg_bu = reg_bu
+        self.reg_bi = reg_bi
+        self.reg_pu = reg_pu
+        self.reg_qi = reg_qi
+        self.seed = seed
+        self.shuffle = shuffle
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        from fusionrec.models._kernels.sgd import svd_epoch
+
+        self._check_common()
+        lr, reg = self._rates(("lr_bu", "lr_bi", "lr_pu", "lr_qi"))
+        users, items, ratings = _explicit_entries(train)
+        self._set_scale(train, ratings)
+        rng = np.random.default_rng(self.seed)
+        P = self._init_factors(rng, train.n_users)
+        Q = self._init_factors(rng, train.n_items)
+        bu = np.zeros(train.n_users)
+        bi = np.zeros(train.n_items)
+        biased = bool(self.biased)
+        mu = self.global_mean_ if biased else 0.0
+        sse = 0.0
+        indptr = train.matrix.indptr
+        for _ in range(self.n_epochs):
+            order = user_block_order(rng, indptr, bool(self.shuffle))
+            sse = svd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, biased)
+        self.offset_ = mu
+        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.n_epochs else float("nan")
+        self._store_factors(bu, bi, P, Q)
+        self.user_factors_ = self.user_vectors_
+
+
+class SVDpp(_SGDBase):
+    """SVD++ (Koren 2008): SVD plus implicit feedback from the set ``N(u)`` of items the user rated.
+
+    ``r_hat_ui = mu + b_u + b_i + q_i . (p_u + |N(u)|^-1/2 sum_{j in N(u)} y_j)`` with ``N(u)`` the user's
+    training items, trained by the SGD of Surprise's ``SVDpp`` (``y_j += lr_yj (e |N(u)|^-1/2 q_i -
+    reg_yj y_j)`` for every ``j in N(u)`` after each rating of ``u``; the other steps as :class:`SVD`, with
+    ``q_i`` moving along ``e (p_u + z_u)``).
+
+    Efficient form: ratings are processed user by user (users in a seeded random order); the implicit sum is computed once per user per epoch and the ``y`` steps are
+    accumulated and written once per user.  Because every ``y_j`` of a user receives the same step, this is
+    the exact per-rating SGD (see :mod:`fusionrec.models._kernels.sgd`), at O(|R| f) per epoch instead of
+    O(sum_u |R(u)| |N(u)| f).
+
+    Parameters
+    ----------
+    n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, seed, shuffle
+        As :class:`SVD`; the defaults are Surprise's SVDpp ones (20 factors, ``lr_all=0.007``).
+    lr_bu, lr_bi, lr_pu, lr_qi, lr_yj, reg_bu, reg_bi, reg_pu, reg_qi, reg_yj
+        Per-parameter learning rates and L2 weights (default ``lr_all`` / ``reg_all``).
+    """
+
+    def __init__(
+        self,
+        n_factors: int = 20,
+        n_epochs: int = 20,
+        init_mean: float = 0.0,
+        init_std: float = 0.1,
+        lr_all: float = 0.007,
+        reg_all: float = 0.02,
+        lr_bu: float | None = None,
+        lr_bi: float | None = None,
+        lr_pu: float | None = None,
+        lr_qi: float | None = None,
+        lr_yj: float | None = None,
+        reg_bu: float | None = None,
+        reg_bi: float | None = None,
+        reg_pu: float | None = None,
+        reg_qi: float | None = None,
+        reg_yj: float | None = None,
+        seed: int | None = 0,
+        shuffle: bool = True,
+    ) -> None:
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.init_mean = init_mean
+        self.init_std = init_std
+        self.lr_all = lr_all
+        self.reg_all = reg_all
+        self.lr_bu = lr_bu
+        self.lr_bi = lr_bi
+        self.lr_pu = lr_pu
+        self.lr_qi = lr_qi
+        self.lr_yj = lr_yj
+        self.reg_bu = reg_bu
+        self.reg_bi = reg_bi
+        self.reg_pu = reg_pu
+        self.reg_qi = reg_qi
+        self.reg_yj = reg_yj
+        self.seed = seed
+        self.shuffle = shuffle
+
+    _names: tuple[str, ...] = ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "lr_yj")
+
+    def _prepare(self, train: Interactions) -> dict[str, Any]:
+        """Extra per-entry arrays of subclasses (none for SVD++)."""
+        return {}
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        from fusionrec.models._kernels.sgd import timesvdpp_epoch, user_implicit
+
+        self._check_common()
+        lr, reg = self._rates(self._names)
+        users, items, ratings = _explicit_entries(train)
+        extra = self._prepare(train)
+        self._set_scale(train, ratings)
+        rng = np.random.default_rng(self.seed)
+        P = self._init_factors(rng, train.n_users)
+        Q = self._init_factors(rng, train.n_items)
+        Y = self._init_factors(rng, train.n_items)
+        bu = np.zeros(train.n_users)
+        bi = np.zeros(train.n_items)
+        indptr = train.matrix.indptr.astype(np.int64)
+        indices = train.matrix.indices.astype(np.int64)
+        timed = bool(extra)
+        empty_i = np.zeros(0, dtype=np.int64)
+        t_args = (
+            extra.get("alpha", np.zeros(0)),
+            extra.get("dev", np.zeros(0)),
+            extra.get("but", np.zeros(0)),
+            extra.get("bibin", np.zeros((0, 0))),
+            extra.get("day_index", empty_i),
+            extra.get("bins", empty_i),
+        )
+        mu = self.global_mean_
+        sse = 0.0
+        for _ in range(self.n_epochs):
+            order = user_block_order(rng, indptr, bool(self.shuffle))
+            sse = timesvdpp_epoch(
+                users, items, ratings, order, indptr, indices, mu, bu, bi, P, Q, Y, *t_args, lr, reg, timed
+            )
+        self.offset_ = mu
+        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.n_epochs else float("nan")
+        Y = np.where(self.item_known_[:, None], Y, 0.0)
+        self.implicit_factors_ = Y.astype(np.float32)
+        self.user_factors_ = np.where(self.user_known_[:, None], P, 0.0).astype(np.float32)
+        self._store_factors(bu, bi, P + user_implicit(indptr, indices, Y), Q)
+        if timed:
+            self._store_time(extra)
+
+    def _store_time(self, extra: dict[str, Any]) -> None:  # pragma: no cover - TimeSVDpp overrides
+        pass
+
+
+class TimeSVDpp(SVDpp):
+    """TimeSVD++ (Koren 2009): SVD++ with time-dependent user and item biases.
+
+    ``r_hat_ui(t) = mu + b_i + b_{i,Bin(t)} + b_u + alpha_u dev_u(t) + b_{u,t} + q_i . (p_u + z_u)``
+
+    with ``t`` the day of the rating (``timestamp // 86400``), ``dev_u(t) = sign(t - t_u) |t - t_u|^beta``
+    around the user's mean training day ``t_u``, ``b_{u,t}`` one parameter per (user, day) seen in
+    training, and ``Bin(t)`` one of ``n_bins`` equal slices of the training time range.  Each time
+    parameter has its own learning rate and L2 weight; the rest is trained as :class:`SVDpp`.
+
+    Prediction needs the time of each pair: :meth:`predict` takes ``timestamps`` (seconds); without them
+    (and in :meth:`score`) each user's mean training day is used.  A (user, day) not seen in training has
+    ``b_{u,t} = 0`` (the static part); days outside the training range fall in the first / last bin.
+
+    Parameters
+    ----------
+    n_factors ... reg_yj, seed, shuffle
+        As :class:`SVDpp`.
+    beta
+        Exponent of the drift ``dev_u(t)``.
+    n_bins
+        Number of item-bias time bins.
+    lr_alpha, reg_alpha, lr_but, reg_but, lr_bibin, reg_bibin
+        Learning rates / L2 weights of ``alpha_u``, ``b_{u,t}`` and ``b_{i,Bin(t)}``.
+    """
+
+    def __init__(
+        self,
+        n_factors: int = 20,
+        n_epochs: int = 20,
+        init_mean: float = 0.0,
+        init_std: float = 0.1,
+        lr_all: float = 0.007,
+        reg_all: float = 0.02,
+        lr_bu: float | None = None,
+        lr_bi: float | None = None,
+        lr_pu: float | None = None,
+        lr_qi: float | None = None,
+        lr_yj: float | None = None,
+        reg_bu: float | None = None,
+        reg_bi: float | None = None,
+        reg_pu: float | None = None,
+        reg_qi: float | None = None,
+        reg_yj: float | None = None,
+        beta: float = 0.4,
+        n_bins: int = 30,
+        lr_alpha: float = 1e-5,
+        reg_alpha: float = 50.0,
+        lr_but: float = 0.005,
+        reg_but: float = 0.05,
+        lr_bibin: float = 0.005,
+        reg_bibin: float = 0.1,
+        seed: int | None = 0,
+        shuffle: bool = True,
+    ) -> None:
+        super().__init__(
+            n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, lr_bu, lr_bi, lr_pu, lr_qi, lr_yj,
+            reg_bu, reg_bi, reg_pu, reg_qi, reg_yj, seed, shuffle,
+        )  # fmt: skip
+        self.beta = beta
+        self.n_bins = n_bins
+        self.lr_alpha = lr_alpha
+        self.reg_alpha = reg_alpha
+        self.lr_but = lr_but
+        self.reg_but = reg_but
+        self.lr_bibin = lr_bibin
+        self.reg_bibin = reg_bibin
+
+    _names = ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "lr_yj", "lr_alpha", "lr_but", "lr_bibin")
+
+    # ------------------------------------------------------------------ time features
+    def _bin(self, days: np.ndarray) -> np.ndarray:
+        span = self.day_max_ - self.day_min_ + 1
+        b = (np.asarray(days, dtype=np.int64) - self.day_min_) * self.n_bins_ // span
+        return np.clip(b, 0, self.n_bins_ - 1).astype(np.int64)
+
+    def _dev(self, users: np.ndarray, days: np.ndarray) -> np.ndarray:
+        delta = np.asarray(days, dtype=np.float64) - self.user_mean_day_[users]
+        return np.sign(delta) * np.abs(delta) ** self.beta_
+
+    def _prepare(self, train: Interactions) -> dict[str, Any]:
+        if train.timestamps is None:
+            raise ConfigError(
+                "TimeSVDpp needs rating times: build the training Interactions with a timestamp column (or use SVDpp)"
+            )
+        _check_positive_int("n_bins", self.n_bins)
+        _check_nonneg(beta=self.beta)
+        users = train.row_indices()
+        days = np.asarray(train.timestamps, dtype=np.int64) // SECONDS_PER_DAY
+        counts = np.maximum(train.user_counts(), 1)
+        sums = np.bincount(users, weights=days.astype(np.float64), minlength=train.n_users)
+        mean_day = np.where(train.user_counts() > 0, sums / counts, days.mean())
+        self.beta_ = float(self.beta)
+        self.n_bins_ = int(self.n_bins)
+        self.day_min_ = int(days.min())
+        self.day_max_ = int(days.max())
+        self.user_mean_day_ = mean_day
+        keys = users * (self.day_max_ + 1) + days
+        self.user_day_keys_ = np.unique(keys)
+        return {
+            "alpha": np.zeros(train.n_users),
+            "dev": self._dev(users, days),
+            "but": np.zeros(len(self.user_day_keys_)),
+            "bibin": np.zeros((train.n_items, self.n_bins_)),
+            "day_index": np.searchsorted(self.user_day_keys_, keys).astype(np.int64),
+            "bins": self._bin(days),
+        }
+
+    def _store_time(self, extra: dict[str, Any]) -> None:
+        self.user_alpha_ = extra["alpha"].astype(np.float32)
+        self.user_day_bias_ = extra["but"].astype(np.float32)
+        self.item_bin_bias_ = extra["bibin"].astype(np.float32)
+
+    def _days(self, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
+        if timestamps is None:
+            return np.rint(self.user_mean_day_[users]).astype(np.int64)
+        ts = np.asarray(timestamps, dtype=np.int64)
+        if ts.shape != users.shape:
+            raise ConfigError(f"timestamps must have one value per pair ({users.shape[0]}), got shape {ts.shape}")
+        return ts // SECONDS_PER_DAY
+
+    def _user_day_bias(self, users: np.ndarray, days: np.ndarray) -> np.ndarray:
+        keys = users * (self.day_max_ + 1) + days
+        pos = np.searchsorted(self.user_day_keys_, keys)
+        pos = np.minimum(pos, len(self.user_day_keys_) - 1)
+        valid = (days >= 0) & (days <= self.day_max_) & (self.user_day_keys_[pos] == keys)
+        return np.where(valid, self.user_day_bias_[pos], 0.0)
+
+    def _time_bias(self, users: np.ndarray, items: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """``alpha_u dev_u(t) + b_{u,t} + b_{i,Bin(t)}`` (``users``, ``days`` broadcast against ``items``)."""
+        user_part = self.user_alpha_[users] * self._dev(users, days) + self._user_day_bias(users, days)
+        return user_part + self.item_bin_bias_[items, self._bin(days)]
+
+    # ------------------------------------------------------------------ scoring
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Predicted ratings ``float32 [U, I]`` at each user's mean training day."""
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        cols = _items(items, self.n_items_)
+        days = self._days(users, None)
+        bias = self._bias_terms(users[:, None], cols[None, :])
+        bias = bias + self._time_bias(users[:, None], cols[None, :], days[:, None])
+        dot = self.user_vectors_[users] @ self.item_factors_[cols].T
+        known = self.user_known_[users][:, None] & self.item_known_[cols][None, :]
+        return self._finish(self.offset_ + bias + dot, self.global_mean_ + bias, known)
+
+    def predict(self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None) -> np.ndarray:
+        """Predicted rating of each pair at ``timestamps`` (seconds; each user's mean training day if None)."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        days = self._days(users, timestamps)
+        bias = self._bias_terms(users, items) + self._time_bias(users, items, days)
+        dot = np.einsum("ij,ij->i", self.user_vectors_[users], self.item_factors_[items])
+        known = self.user_known_[users] & self.item_known_[items]
+        return self._finish(self.offset_ + bias + dot, self.global_mean_ + bias, known)
