@@ -1,0 +1,564 @@
+"""Hybrid matrix factorisation over identity and content features (the LightFM family, Kula 2015).
+
+Shapes: ``U`` users, ``I`` items, ``f`` factors, ``D`` the width of the concatenated side features.
+
+Users and items are represented by the sum of the embeddings of their features.  An item's features are
+its identity (a one-hot column, weight ``w_i``) and the dense rows of one or several named
+``SideInfo.item_features`` modalities (each row L2-normalised and multiplied by the modality weight, then the
+whole row ``[w_i, x_i]`` normalised, see ``normalize``); users likewise with ``SideInfo.user_features``:
+
+``r_i = w_i ID_i + sum_d x_id E_d``,  ``b_i = w_i IDb_i + sum_d x_id Eb_d``,  ``s_ui = r_u . r_i + b_i``.
+
+Because an item is its features, an item with no interactions (cold) is scored from its content, and so is
+a user known only by profile attributes.  Identity embeddings of items and users without training
+interactions are never updated and are set to zero, so such entities are scored from content alone.
+
+Missing modalities: an item without (say) a poster has a zero row and ``SideInfo.item_present[name]`` False;
+with ``impute="mean"`` (default) its row is replaced by the mean raw row of the items that have the modality
+(so the missing term contributes the "average item" instead of nothing), with ``impute="zero"`` the term is
+masked (left out).
+
+The cold-start API (the contract for content-aware models)
+----------------------------------------------------------
+``add_items(features: dict[str, ndarray]) -> ndarray``
+    Appends new items described by ``{modality: float [m, d]}`` (every fitted modality; all-zero rows mean
+    "missing" and are imputed as at fit time) and returns their indices ``n_items .. n_items + m - 1``.
+    They are recommendable at once (content only; no identity term).
+``fold_in_user(items, values=None, *, user_features=None, user=None) -> ndarray``
+    A user's free vector (identity embedding) is learned from their interacted ``items`` against the fixed
+    item representations (:func:`fold_in_vector`, convex BPR log-loss + L2, no refit); ``user_features``
+    (``{modality: float [d]}``) give the profile part.  ``items=[]`` with ``user_features`` makes a
+    profile-only user.  Returns ``int64 [1]``: the new user's index (appended), or ``user`` when an
+    existing index is given (re-folded in place).  The items become that user's seen items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec._progress import progress
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError, DataError
+from fusionrec.models.base import Recommender, SideInfo
+
+__all__ = ["HybridMF", "fold_in_vector", "side_matrix"]
+
+LOSSES = ("warp", "bpr")
+SCHEDULES = ("adagrad", "sgd")
+NORMALIZE = ("l2", "l1", "none")
+IMPUTE = ("mean", "zero")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def side_matrix(
+    features: dict[str, np.ndarray],
+    names: list[str],
+    *,
+    weights: dict[str, float] | None = None,
+    impute: str = "mean",
+    present: dict[str, np.ndarray] | None = None,
+    means: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate modalities into ``float32 [n, D]``: impute missing rows, L2-normalise rows, weight.
+
+    For each modality ``m`` (raw rows ``x``, presence from ``present[m]`` or "row is not all zero"):
+    missing rows become the modality's raw mean over present rows (``impute="mean"``; ``means`` given:
+    use those stored means, as :meth:`add_items` does) or stay zero (``"zero"``); then every row is divided
+    by its L2 norm and multiplied by ``sqrt(w_m)`` (so ``w_m`` is the modality's share of a dot product).
+
+    Returns ``(matrix, dims int64 [M], raw means float32 [sum d_m])``.
+    """
+    parts, dims, mean_parts = [], [], []
+    offset = 0
+    for name in names:
+        if name not in features:
+            raise DataError(f"no features {name!r}; available: {sorted(features)}")
+        x = np.asarray(features[name], dtype=np.float32)
+        if x.ndim != 2:
+            raise DataError(f"features {name!r} must be 2-D [n, d], got shape {x.shape}")
+        if not np.isfinite(x).all():
+            raise DataError(f"features {name!r} hold NaN or infinite values; clean or impute them first")
+        d = x.shape[1]
+        if present is not None and name in present:
+            mask = np.asarray(present[name], dtype=bool)
+            if mask.shape != (x.shape[0],):
+                raise DataError(f"presence mask of {name!r} must have {x.shape[0]} entries")
+        else:
+            mask = np.abs(x).sum(axis=1) > 0
+        if means is not None:
+            mu = np.asarray(means[offset : offset + d], dtype=np.float32)
+            if mu.shape != (d,):
+                raise DataError(f"features {name!r} must have {d} columns as at fit time, got {x.shape[1]}")
+        else:
+            mu = x[mask].mean(axis=0).astype(np.float32) if mask.any() else np.zeros(d, np.float32)
+        if impute == "mean" and not mask.all():
+            x = x.copy()
+            x[~mask] = mu
+        elif impute == "zero":
+            x = np.where(mask[:, None], x, np.float32(0.0))
+        w = 1.0 if weights is None else float(weights.get(name, 1.0))
+        if not (np.isfinite(w) and w >= 0):
+            raise ConfigError(f"feature weight of {name!r} must be a finite number >= 0, got {w!r}")
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        parts.append((x / np.maximum(norms, 1e-12) * np.float32(np.sqrt(w))).astype(np.float32))
+        dims.append(d)
+        mean_parts.append(mu)
+        offset += d
+    n = parts[0].shape[0] if parts else 0
+    if any(p.shape[0] != n for p in parts):
+        raise DataError(f"feature modalities have different row counts {sorted({p.shape[0] for p in parts})}")
+    matrix = np.hstack(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
+    means_out = np.concatenate(mean_parts).astype(np.float32) if mean_parts else np.zeros(0, np.float32)
+    return matrix, np.asarray(dims, dtype=np.int64), means_out
+
+
+def _normalise_rows(identity: np.ndarray, x: np.ndarray, how: str) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Scale each row ``[identity_e, x_e]`` to unit L2 / L1 norm (or leave it); returns ``(w, CSR of x)``."""
+    identity = identity.astype(np.float64)
+    if how == "l2":
+        norm = np.sqrt(identity**2 + np.square(x, dtype=np.float64).sum(axis=1))
+    elif how == "l1":
+        norm = np.abs(identity) + np.abs(x).sum(axis=1, dtype=np.float64)
+    else:
+        norm = np.ones(len(identity))
+    norm = np.where(norm > 0, norm, 1.0)
+    w = (identity / norm).astype(np.float32)
+    csr = sp.csr_matrix((x / norm[:, None]).astype(np.float32))
+    csr.eliminate_zeros()
+    csr.sort_indices()
+    return w, csr
+
+
+def fold_in_vector(
+    item_vecs: np.ndarray,
+    item_bias: np.ndarray,
+    items: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    base: np.ndarray | None = None,
+    reg: float = 0.01,
+    negatives: np.ndarray | None = None,
+    max_negatives: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """A user's free vector ``v`` against fixed item vectors by pairwise (BPR) log-loss, no refit.
+
+    Minimises the convex ``L(v) = sum_p w_p mean_n softplus(-(s_p - s_n)) / sum_p w_p + reg |v|^2`` with
+    ``s_i = (base + v) . item_vecs_i + item_bias_i``, positives ``p`` in ``items`` and negatives ``n`` the
+    other items of ``negatives`` (default all; a seeded sample of ``max_negatives`` when more), by L-BFGS.
+    Returns ``float32 [f]`` (zero when ``items`` is empty).
+    """
+    from scipy.optimize import minimize
+
+    f = item_vecs.shape[1]
+    items = np.unique(np.asarray(items, dtype=np.int64))
+    if items.size == 0:
+        return np.zeros(f, dtype=np.float32)
+    w = np.ones(len(items)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != items.shape:
+        # weights came aligned with the (unsorted, possibly repeated) input; realign by item
+        raise DataError("values must have one entry per item")
+    w = np.maximum(w, 0.0)
+    if w.sum() <= 0:
+        w = np.ones(len(items))
+    pool = np.arange(item_vecs.shape[0]) if negatives is None else np.asarray(negatives, dtype=np.int64)
+    pool = pool[~np.isin(pool, items)]
+    if pool.size == 0:
+        return np.zeros(f, dtype=np.float32)
+    if pool.size > max_negatives:
+        pool = np.sort(np.random.default_rng(seed).choice(pool, max_negatives, replace=False))
+    V = np.asarray(item_vecs, dtype=np.float64)
+    b = np.asarray(item_bias, dtype=np.float64)
+    P, N = V[items], V[pool]
+    b0 = np.zeros(f) if base is None else np.asarray(base, dtype=np.float64)
+    sp_ = P @ b0 + b[items]
+    sn_ = N @ b0 + b[pool]
+    wn = w / w.sum() / len(pool)
+
+    def loss(v: np.ndarray) -> tuple[float, np.ndarray]:
+        d = (sp_ + P @ v)[:, None] - (sn_ + N @ v)[None, :]
+        # softplus(-d) and its derivative -sigma(-d), computed stably
+        val = np.logaddexp(0.0, -d)
+        z = np.exp(-np.logaddexp(0.0, d))  # sigma(-d)
+        wz = wn[:, None] * z
+        grad = -(wz.sum(axis=1) @ P - wz.sum(axis=0) @ N) + 2.0 * reg * v
+        return float((wn[:, None] * val).sum() + reg * v @ v), grad
+
+    res = minimize(loss, np.zeros(f), jac=True, method="L-BFGS-B", options={"maxiter": 200})
+    return np.asarray(res.x, dtype=np.float32)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def _grow_seen(seen: sp.csr_matrix, n_users: int, n_items: int) -> sp.csr_matrix:
+    seen = sp.csr_matrix(seen)
+    indptr = np.concatenate([seen.indptr, np.full(n_users - seen.shape[0], seen.indptr[-1])])
+    return sp.csr_matrix((seen.data, seen.indices, indptr), shape=(n_users, n_items))
+
+
+def append_seen_row(seen: sp.csr_matrix, items: np.ndarray, values: np.ndarray, row: int | None) -> sp.csr_matrix:
+    """``seen`` with ``row`` replaced by (or, when ``None``, a new last row holding) ``items`` / ``values``."""
+    seen = sp.csr_matrix(seen)
+    new = sp.csr_matrix(
+        (values.astype(seen.dtype), items.astype(np.int32), np.array([0, len(items)])), shape=(1, seen.shape[1])
+    )
+    new.sum_duplicates()
+    if row is None:
+        out = sp.vstack([seen, new], format="csr")
+    else:
+        out = sp.vstack([seen[:row], new, seen[row + 1 :]], format="csr")
+    out.sort_indices()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- model
+class HybridMF(Recommender):
+    """LightFM-style hybrid factorisation: entities are sums of feature embeddings (module notes).
+
+    Trained on the stored entries of ``train`` as positives (values ignored) with the WARP or BPR loss,
+    per-parameter Adagrad or SGD, numba kernels (:mod:`fusionrec.models._kernels.hybrid`).  Negatives are
+    drawn among the items that have training interactions.
+
+    Parameters
+    ----------
+    factors
+        Embedding dimension ``f``.
+    loss
+        ``"warp"`` (default; draws up to ``max_sampled`` negatives per positive until one violates the
+        margin, weight ``ln floor((I - 1) / N)``) or ``"bpr"``.
+    learning_schedule
+        ``"adagrad"`` (default) or ``"sgd"``.
+    learning_rate
+        Step size.
+    item_alpha, user_alpha
+        L2 penalty on the item / user parameters a step touches.
+    max_sampled
+        WARP's largest number of negatives drawn for one positive.
+    epochs
+        Passes over the positives (shuffled each epoch).
+    item_features, user_features
+        Names in ``SideInfo.item_features`` / ``user_features`` (``None``: all present; ``[]``: none).
+    feature_weights
+        Per-modality weight ``w_m`` (default 1), users and items alike.
+    item_identity, user_identity
+        Include the identity feature (pure collaborative part).  With both False and no features there is
+        nothing to learn.
+    normalize
+        Row normalisation of ``[identity, features]``: ``"l2"`` (default), ``"l1"`` (LightFM's) or ``"none"``.
+    impute
+        Missing modality rows: ``"mean"`` (default) or ``"zero"``.
+    seed
+        Seeds the initial embeddings, the epoch orders and the negative draws.
+
+    Attributes
+    ----------
+    item_id_weight_, item_identity_, item_identity_bias_
+        ``float32 [I]``, ``[I, f]``, ``[I]``: identity weight and embeddings.
+    item_x_ : csr_matrix
+        ``float32 [I, D]`` normalised item side features; ``item_emb_`` ``[D, f]``, ``item_emb_bias_`` ``[D]``.
+    user_id_weight_, user_identity_, user_x_, user_emb_
+        The same for users (no user bias: it does not change a ranking).
+    item_modalities_, item_modality_dims_, item_modality_means_ (and ``user_*``)
+        Names, widths and raw means of the modalities, reused by :meth:`add_items` / :meth:`fold_in_user`.
+    loss_history_
+        ``float64 [epochs]`` mean loss per positive.
+    """
+
+    uses_side_info = True
+
+    def __init__(
+        self,
+        factors: int = 32,
+        loss: str = "warp",
+        learning_schedule: str = "adagrad",
+        learning_rate: float = 0.05,
+        item_alpha: float = 0.0,
+        user_alpha: float = 0.0,
+        max_sampled: int = 10,
+        epochs: int = 20,
+        item_features: list[str] | None = None,
+        user_features: list[str] | None = None,
+        feature_weights: dict[str, float] | None = None,
+        item_identity: bool = True,
+        user_identity: bool = True,
+        normalize: str = "l2",
+        impute: str = "mean",
+        seed: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.loss = loss
+        self.learning_schedule = learning_schedule
+        self.learning_rate = learning_rate
+        self.item_alpha = item_alpha
+        self.user_alpha = user_alpha
+        self.max_sampled = max_sampled
+        self.epochs = epochs
+        self.item_features = item_features
+        self.user_features = user_features
+        self.feature_weights = feature_weights
+        self.item_identity = item_identity
+        self.user_identity = user_identity
+        self.normalize = normalize
+        self.impute = impute
+        self.seed = seed
+
+    # ------------------------------------------------------------------ fitting
+    def _check_params(self) -> None:
+        for name in ("factors", "max_sampled", "epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("learning_schedule", self.learning_schedule, SCHEDULES)
+        _check_choice("normalize", self.normalize, NORMALIZE)
+        _check_choice("impute", self.impute, IMPUTE)
+        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        for name in ("item_alpha", "user_alpha"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be >= 0, got {v!r}")
+
+    def _side(
+        self, n: int, names: list[str] | None, store: dict[str, np.ndarray], present: dict[str, np.ndarray], what: str
+    ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        chosen = sorted(store) if names is None else list(names)
+        if not chosen:
+            return [], np.zeros((n, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        x, dims, means = side_matrix(store, chosen, weights=self.feature_weights, impute=self.impute, present=present)
+        if x.shape[0] != n:
+            raise DataError(f"{what} features have {x.shape[0]} rows for {n} {what}s; align them with the train id map")
+        return chosen, x, dims, means
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        self._check_params()
+        side = side if side is not None else SideInfo()
+        if self.item_features and not side.item_features:
+            raise ConfigError(
+                f"HybridMF was asked for item features {self.item_features} but got none: pass "
+                "fit(train, side) with side.item_features (fusionrec.features.build_side_info(dataset))"
+            )
+        i_names, i_x, i_dims, i_means = self._side(
+            train.n_items, self.item_features, side.item_features, side.item_present, "item"
+        )
+        u_names, u_x, u_dims, u_means = self._side(
+            train.n_users, self.user_features, side.user_features, side.user_present, "user"
+        )
+        if not self.item_identity and i_x.shape[1] == 0:
+            raise ConfigError("items have neither identity nor side features; set item_identity=True or pass features")
+        if not self.user_identity and u_x.shape[1] == 0:
+            raise ConfigError("users have neither identity nor side features; set user_identity=True or pass features")
+        self.item_modalities_ = np.array(i_names, dtype=str)
+        self.item_modality_dims_ = i_dims
+        self.item_modality_means_ = i_means
+        self.user_modalities_ = np.array(u_names, dtype=str)
+        self.user_modality_dims_ = u_dims
+        self.user_modality_means_ = u_means
+
+        f = int(self.factors)
+        rng = np.random.default_rng(self.seed)
+        n_u, n_i = train.n_users, train.n_items
+        self.item_id_weight_, self.item_x_ = _normalise_rows(
+            np.full(n_i, float(bool(self.item_identity))), i_x, str(self.normalize)
+        )
+        self.user_id_weight_, self.user_x_ = _normalise_rows(
+            np.full(n_u, float(bool(self.user_identity))), u_x, str(self.normalize)
+        )
+
+        def init(rows: int) -> np.ndarray:
+            return ((rng.random((rows, f), dtype=np.float32) - 0.5) / f).astype(np.float32)
+
+        I_ID, I_E = init(n_i), init(i_x.shape[1])
+        U_ID, U_E = init(n_u), init(u_x.shape[1])
+        I_IDb = np.zeros(n_i, np.float32)
+        I_Eb = np.zeros(i_x.shape[1], np.float32)
+
+        m = sp.csr_matrix(train.matrix, copy=True)
+        m.sum_duplicates()
+        m.eliminate_zeros()
+        m.sort_indices()
+        users = np.repeat(np.arange(n_u, dtype=np.int32), np.diff(m.indptr))
+        items = m.indices.astype(np.int32)
+        negatives = np.flatnonzero(np.diff(m.tocsc().indptr) > 0).astype(np.int32)
+        losses: list[float] = []
+        if len(items) and len(negatives) > 1:
+            from fusionrec.models._kernels.hybrid import hybrid_epoch
+
+            acc = [np.ones_like(a) for a in (I_ID, I_IDb, I_E, I_Eb, U_ID, U_E)]
+            ix, ux = self.item_x_, self.user_x_
+            for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc="HybridMF"):
+                order = rng.permutation(len(items))
+                total = hybrid_epoch(
+                    users[order], items[order], m.indptr, m.indices, negatives,
+                    self.item_id_weight_, I_ID, I_IDb, ix.indptr, ix.indices, ix.data, I_E, I_Eb,
+                    acc[0], acc[1], acc[2], acc[3],
+                    self.user_id_weight_, U_ID, ux.indptr, ux.indices, ux.data, U_E, acc[4], acc[5],
+                    self.loss == "warp", int(self.max_sampled), float(self.learning_rate),
+                    float(self.item_alpha), float(self.user_alpha), self.learning_schedule == "adagrad",
+                    int(rng.integers(2**31 - 1)),
+                )  # fmt: skip
+                losses.append(total / len(items))
+        if not all(np.isfinite(a).all() for a in (I_ID, I_E, U_ID, U_E, I_IDb, I_Eb)):
+            raise ConfigError("HybridMF diverged (non-finite embeddings); lower learning_rate")
+        # identities never trained (no interactions) carry no information: zero them
+        I_ID[np.diff(m.tocsc().indptr) == 0] = 0.0
+        I_IDb[np.diff(m.tocsc().indptr) == 0] = 0.0
+        U_ID[np.diff(m.indptr) == 0] = 0.0
+        self.item_identity_, self.item_identity_bias_ = I_ID, I_IDb
+        self.item_emb_, self.item_emb_bias_ = I_E, I_Eb
+        self.user_identity_, self.user_emb_ = U_ID, U_E
+        self.loss_history_ = np.asarray(losses, dtype=np.float64)
+        self._reps = None
+
+    # ------------------------------------------------------------------ representations
+    def item_representations(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(r float32 [I, f], b float32 [I])``: item vectors and biases (cached until the model changes)."""
+        self._check_fitted()
+        reps = getattr(self, "_reps", None)
+        if reps is None or reps[0].shape[0] != self.n_items_:
+            w = self.item_id_weight_[:, None]
+            r = w * self.item_identity_ + np.asarray(self.item_x_ @ self.item_emb_)
+            b = self.item_id_weight_ * self.item_identity_bias_ + np.asarray(self.item_x_ @ self.item_emb_bias_)
+            reps = (r.astype(np.float32), np.asarray(b, dtype=np.float32).ravel())
+            self._reps = reps
+        return reps
+
+    def user_representations(self, users: np.ndarray | None = None) -> np.ndarray:
+        """User vectors ``float32 [U, f]`` (all users when ``None``)."""
+        self._check_fitted()
+        sel = np.arange(self.n_users_) if users is None else np.atleast_1d(np.asarray(users, dtype=np.int64))
+        w = self.user_id_weight_[sel, None]
+        return (w * self.user_identity_[sel] + np.asarray(self.user_x_[sel] @ self.user_emb_)).astype(np.float32)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """``r_u . r_i + b_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        r, b = self.item_representations()
+        if items is not None:
+            cols = np.asarray(items, dtype=np.int64)
+            r, b = r[cols], b[cols]
+        return np.asarray(self.user_representations(users) @ r.T + b[None, :], dtype=np.float32)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        r, b = self.item_representations()
+        return (np.einsum("nf,nf->n", self.user_representations(users), r[items]) + b[items]).astype(np.float32)
+
+    def item_embeddings(self) -> np.ndarray:
+        return self.item_representations()[0]
+
+    # ------------------------------------------------------------------ cold start
+    def _new_rows(
+        self, features: dict[str, np.ndarray], names: np.ndarray, dims: np.ndarray, means: np.ndarray, what: str
+    ) -> np.ndarray:
+        names_l = [str(n) for n in names]
+        unknown = sorted(set(features) - set(names_l))
+        if unknown:
+            raise DataError(f"{what} features {unknown} were not used at fit time; fitted: {names_l}")
+        sizes = {np.atleast_2d(np.asarray(v)).shape[0] for v in features.values()}
+        if len(sizes) > 1:
+            raise DataError(f"every {what} modality needs the same number of rows, got {sorted(sizes)}")
+        n = sizes.pop() if sizes else 1
+        full = {}
+        for name, d in zip(names_l, dims.tolist()):
+            x = features.get(name)
+            x = np.zeros((n, d), np.float32) if x is None else np.atleast_2d(np.asarray(x, dtype=np.float32))
+            if x.shape != (n, d):
+                raise DataError(f"{what} features {name!r} must be [{n}, {d}], got {x.shape}")
+            full[name] = x
+        if not names_l:
+            return np.zeros((n, 0), np.float32)
+        x, _, _ = side_matrix(full, names_l, weights=self.feature_weights, impute=str(self.impute), means=means)
+        return x
+
+    def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Append new items from their content; returns their indices (module notes, cold-start API).
+
+        A modality left out of ``features`` (or an all-zero row) counts as missing and is imputed.
+        """
+        self._check_fitted()
+        if not isinstance(features, dict) or not features:
+            raise DataError("add_items expects {modality: float [m, d]} for the fitted item modalities")
+        if len(self.item_modalities_) == 0:
+            raise ConfigError("this HybridMF was fitted without item features; new items cannot be described")
+        x = self._new_rows(features, self.item_modalities_, self.item_modality_dims_, self.item_modality_means_, "item")
+        m = x.shape[0]
+        w, csr = _normalise_rows(np.full(m, float(bool(self.item_identity))), x, str(self.normalize))
+        f = self.item_identity_.shape[1]
+        start = self.n_items_
+        self.item_id_weight_ = np.concatenate([self.item_id_weight_, w])
+        self.item_identity_ = np.vstack([self.item_identity_, np.zeros((m, f), np.float32)])
+        self.item_identity_bias_ = np.concatenate([self.item_identity_bias_, np.zeros(m, np.float32)])
+        self.item_x_ = sp.vstack([self.item_x_, csr], format="csr")
+        self.n_items_ = start + m
+        self.seen_ = _grow_seen(self.seen_, self.n_users_, self.n_items_)
+        self._reps = None
+        return np.arange(start, self.n_items_, dtype=np.int64)
+
+    def fold_in_user(
+        self,
+        items: np.ndarray | list[int],
+        values: np.ndarray | None = None,
+        *,
+        user_features: dict[str, np.ndarray] | None = None,
+        user: int | None = None,
+        reg: float = 0.01,
+    ) -> np.ndarray:
+        """Add (or re-fold) a user from their items and/or profile features; returns ``int64 [1]`` (module notes).
+
+        ``values`` weight the positives (default 1); ``reg`` is the L2 penalty of :func:`fold_in_vector`.
+        """
+        self._check_fitted()
+        items = np.asarray(items, dtype=np.int64).ravel()
+        vals = np.ones(len(items)) if values is None else np.asarray(values, dtype=np.float64).ravel()
+        if vals.shape != items.shape:
+            raise DataError(f"values must have one entry per item ({len(items)}), got {vals.shape}")
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise DataError(f"item index out of range (0..{self.n_items_ - 1}); add_items first")
+        if user is not None and not 0 <= int(user) < self.n_users_:
+            raise DataError(f"user index {user} out of range (0..{self.n_users_ - 1})")
+        if user_features is not None and len(self.user_modalities_) == 0:
+            raise ConfigError("this HybridMF was fitted without user features; pass none or refit with them")
+        if user_features is not None:
+            x = self._new_rows(
+                {k: np.atleast_2d(v) for k, v in user_features.items()},
+                self.user_modalities_, self.user_modality_dims_, self.user_modality_means_, "user",
+            )  # fmt: skip
+        else:
+            x = np.zeros((1, int(self.user_modality_dims_.sum())), np.float32)
+            if user is not None:
+                x = np.asarray(self.user_x_[int(user)].todense(), np.float32)
+        uniq, inv = np.unique(items, return_inverse=True)
+        weights = np.bincount(inv, weights=vals, minlength=len(uniq)) if items.size else np.zeros(0)
+        identity = 1.0 if self.user_identity and items.size else 0.0
+        w, csr = _normalise_rows(np.array([identity]), x, str(self.normalize))
+        if user is not None and self.user_identity:
+            w = self.user_id_weight_[[int(user)]]
+        base = np.asarray(csr @ self.user_emb_).ravel() if csr.shape[1] else None
+        r, b = self.item_representations()
+        vec = np.zeros(self.user_identity_.shape[1], np.float32)
+        if items.size and w[0] > 0:
+            observed = np.flatnonzero(np.diff(sp.csc_matrix(self.seen_).indptr) > 0)
+            v = fold_in_vector(r, b, uniq, weights, base=base, reg=reg, negatives=observed, seed=int(self.seed))
+            vec = (v / w[0]).astype(np.float32)  # r_u = w * ID_u + base, so ID_u = v / w
+        if user is None:
+            self.user_id_weight_ = np.concatenate([self.user_id_weight_, w.astype(np.float32)])
+            self.user_identity_ = np.vstack([self.user_identity_, vec[None, :]])
+            self.user_x_ = sp.vstack([self.user_x_, csr], format="csr")
+            self.seen_ = append_seen_row(self.seen_, uniq, weights, None)
+            self.n_users_ += 1
+            return np.array([self.n_users_ - 1], dtype=np.int64)
+        u = int(user)
+        self.user_identity_[u] = vec
+        self.user_x_ = sp.vstack([self.user_x_[:u], csr, self.user_x_[u + 1 :]], format="csr")
+        self.seen_ = append_seen_row(self.seen_, uniq, weights, u)
+        return np.array([u], dtype=np.int64)

@@ -1,0 +1,323 @@
+"""VBPR: visual Bayesian personalised ranking (He & McAuley 2016), generalised to any content modality.
+
+Shapes: ``U`` users, ``I`` items, ``K`` latent factors, ``K2`` content factors, ``F`` content width.
+
+``x_ui = b_i + gamma_u . gamma_i + theta_u . (E f_i) + beta . f_i``
+
+where ``f_i`` ``[F]`` concatenates one or several named ``SideInfo.item_features`` modalities (each row
+imputed when missing, L2-normalised and weighted as in :func:`fusionrec.models.hybrid.side_matrix`),
+``E`` ``[K2, F]`` projects content into the user's content-taste space ``theta_u`` and ``beta`` is a
+content bias.  Trained by BPR (SGD on sampled triples, :mod:`fusionrec.models._kernels.vbpr`).
+
+Cold items (no training interactions) have ``gamma_i = 0`` and ``b_i = 0`` (they are never sampled: negatives
+are drawn among items with interactions), so they are scored from content,
+``theta_u . (E f_i) + beta . f_i``.  The cold-start API is the one documented in
+:mod:`fusionrec.models.hybrid` (``add_items``, ``fold_in_user``); VBPR has no user features, so a user with
+no items gets the non-personalised ``b_i + beta . f_i``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec._progress import progress
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError, DataError
+from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.hybrid import IMPUTE, _check_choice, _grow_seen, append_seen_row, fold_in_vector, side_matrix
+
+__all__ = ["VBPR", "sample_negatives"]
+
+_CHUNK = 1 << 18
+
+
+def sample_negatives(
+    users: np.ndarray, keys_sorted: np.ndarray, n_items: int, pool: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """One negative per user drawn uniformly from ``pool``, redrawn while ``users * n_items + j`` is in ``keys_sorted``."""
+    neg = pool[rng.integers(0, len(pool), size=len(users))].astype(np.int64)
+    todo = np.arange(len(users))
+    for _ in range(1000):
+        if not todo.size:
+            break
+        k = users[todo].astype(np.int64) * n_items + neg[todo]
+        at = np.minimum(np.searchsorted(keys_sorted, k), len(keys_sorted) - 1)
+        todo = todo[keys_sorted[at] == k]
+        neg[todo] = pool[rng.integers(0, len(pool), size=todo.size)]
+    return neg
+
+
+class VBPR(Recommender):
+    """VBPR over content features of any modality (module notes).
+
+    Parameters
+    ----------
+    factors
+        ``K``, the collaborative factors ``gamma``.
+    content_factors
+        ``K2``, the width of ``theta_u`` and of ``E f_i``.
+    learning_rate
+        SGD step size.
+    regularization
+        L2 penalty ``reg`` on ``gamma`` and ``theta``.
+    bias_regularization
+        L2 penalty on the item biases ``b``.
+    content_regularization
+        L2 penalty on ``E`` and ``beta``.
+    epochs
+        Passes of ``nnz`` sampled triples each.
+    modalities
+        Names in ``SideInfo.item_features`` (``None``: all, sorted).
+    feature_weights
+        Per-modality weight (default 1).
+    impute
+        Missing modality rows: ``"mean"`` (default) or ``"zero"``.
+    seed
+        Seeds the initial parameters and the triples.
+
+    Attributes
+    ----------
+    user_factors_, item_factors_, item_bias_
+        ``gamma_u [U, K]``, ``gamma_i [I, K]``, ``b [I]``.
+    user_content_factors_, projection_, content_bias_
+        ``theta [U, K2]``, ``E [K2, F]``, ``beta [F]``.
+    item_content_
+        ``f [I, F]`` (prepared content rows).
+    modalities_, modality_dims_, modality_means_
+        For :meth:`add_items`.
+    loss_history_
+        ``float64 [epochs]``: mean ``-ln sigma(x_uij)``.
+    """
+
+    uses_side_info = True
+
+    def __init__(
+        self,
+        factors: int = 32,
+        content_factors: int = 32,
+        learning_rate: float = 0.01,
+        regularization: float = 0.001,
+        bias_regularization: float = 0.001,
+        content_regularization: float = 0.0001,
+        epochs: int = 30,
+        modalities: list[str] | None = None,
+        feature_weights: dict[str, float] | None = None,
+        impute: str = "mean",
+        seed: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.content_factors = content_factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.bias_regularization = bias_regularization
+        self.content_regularization = content_regularization
+        self.epochs = epochs
+        self.modalities = modalities
+        self.feature_weights = feature_weights
+        self.impute = impute
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        for name in ("factors", "content_factors", "epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        for name in ("regularization", "bias_regularization", "content_regularization"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be >= 0, got {v!r}")
+        _check_choice("impute", self.impute, IMPUTE)
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        self._check_params()
+        if side is None or not side.item_features:
+            raise ConfigError(
+                "VBPR needs item content: fit(train, side) with side.item_features "
+                "(e.g. fusionrec.features.build_side_info(dataset))"
+            )
+        names = sorted(side.item_features) if self.modalities is None else list(self.modalities)
+        if not names:
+            raise ConfigError("modalities must name at least one item feature modality")
+        content, dims, means = side_matrix(
+            side.item_features, names, weights=self.feature_weights, impute=str(self.impute), present=side.item_present
+        )
+        if content.shape[0] != train.n_items:
+            raise DataError(
+                f"item features have {content.shape[0]} rows for {train.n_items} items; align them with the train id map"
+            )
+        from fusionrec.models._kernels.vbpr import vbpr_epoch
+        from fusionrec.models.mf.bpr import entry_keys
+
+        m = sp.csr_matrix(train.matrix, copy=True)
+        m.sum_duplicates()
+        m.eliminate_zeros()
+        m.sort_indices()
+        counts_i = np.diff(m.tocsc().indptr)
+        pool = np.flatnonzero(counts_i > 0)
+        counts_u = np.diff(m.indptr)
+        # users who have every item of the pool have no negative: leave their entries out
+        full = counts_u >= len(pool)
+        eligible = np.flatnonzero(np.repeat(~full, counts_u))
+        k1, k2, nf = int(self.factors), int(self.content_factors), content.shape[1]
+        rng = np.random.default_rng(self.seed)
+
+        def init(*shape: int) -> np.ndarray:
+            return ((rng.random(shape, dtype=np.float32) - 0.5) / max(shape[-1], 1)).astype(np.float32)
+
+        G_u, G_i = init(train.n_users, k1), init(train.n_items, k1)
+        T = init(train.n_users, k2)
+        E = ((rng.random((k2, nf), dtype=np.float32) - 0.5) / k2).astype(np.float32)
+        b = np.zeros(train.n_items, np.float32)
+        beta = np.zeros(nf, np.float32)
+        lr = float(self.learning_rate)
+        reg, reg_b, reg_e = (
+            float(self.regularization),
+            float(self.bias_regularization),
+            float(self.content_regularization),
+        )
+        rows, keys = entry_keys(m)
+        losses: list[float] = []
+        if len(eligible) and len(pool) > 1:
+            for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc="VBPR"):
+                total = 0.0
+                for start in range(0, len(eligible), _CHUNK):
+                    size = min(_CHUNK, len(eligible) - start)
+                    pick = eligible[rng.integers(0, len(eligible), size=size)]
+                    users = rows[pick]
+                    pos = m.indices[pick].astype(np.int64)
+                    neg = sample_negatives(users, keys, m.shape[1], pool, rng)
+                    total += vbpr_epoch(
+                        G_u, G_i, b, T, E, beta, content,
+                        users.astype(np.int32), pos.astype(np.int32), neg.astype(np.int32), lr, reg, reg_b, reg_e,
+                    )  # fmt: skip
+                losses.append(-total / len(eligible))
+        if not all(np.isfinite(a).all() for a in (G_u, G_i, T, E, b, beta)):
+            raise ConfigError("VBPR diverged (non-finite parameters); lower learning_rate")
+        G_i[counts_i == 0] = 0.0
+        b[counts_i == 0] = 0.0
+        self.user_factors_, self.item_factors_, self.item_bias_ = G_u, G_i, b
+        self.user_content_factors_, self.projection_, self.content_bias_ = T, E, beta
+        self.item_content_ = content
+        self.modalities_ = np.array(names, dtype=str)
+        self.modality_dims_ = dims
+        self.modality_means_ = means
+        self.loss_history_ = np.asarray(losses, dtype=np.float64)
+        self._reps = None
+
+    # ------------------------------------------------------------------ scoring
+    def item_representations(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(q float32 [I, K + K2], c float32 [I])``: ``[gamma_i, E f_i]`` and ``b_i + beta . f_i``."""
+        self._check_fitted()
+        reps = getattr(self, "_reps", None)
+        if reps is None or reps[0].shape[0] != self.n_items_:
+            proj = self.item_content_ @ self.projection_.T
+            q = np.hstack([self.item_factors_, proj]).astype(np.float32)
+            c = (self.item_bias_ + self.item_content_ @ self.content_bias_).astype(np.float32)
+            reps = (q, c)
+            self._reps = reps
+        return reps
+
+    def user_representations(self, users: np.ndarray | None = None) -> np.ndarray:
+        """``[gamma_u, theta_u]`` ``float32 [U, K + K2]`` (all users when ``None``)."""
+        self._check_fitted()
+        sel = np.arange(self.n_users_) if users is None else np.atleast_1d(np.asarray(users, dtype=np.int64))
+        return np.hstack([self.user_factors_[sel], self.user_content_factors_[sel]]).astype(np.float32)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """``x_ui`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
+        self._check_fitted()
+        q, c = self.item_representations()
+        if items is not None:
+            cols = np.asarray(items, dtype=np.int64)
+            q, c = q[cols], c[cols]
+        return np.asarray(self.user_representations(users) @ q.T + c[None, :], dtype=np.float32)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        items = np.asarray(items, dtype=np.int64)
+        q, c = self.item_representations()
+        return (np.einsum("nf,nf->n", self.user_representations(users), q[items]) + c[items]).astype(np.float32)
+
+    def item_embeddings(self) -> np.ndarray:
+        return self.item_representations()[0]
+
+    # ------------------------------------------------------------------ cold start
+    def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Append new items from their content; returns their indices (cold-start API, :mod:`~fusionrec.models.hybrid`).
+
+        A modality left out of ``features`` (or an all-zero row) counts as missing and is imputed.
+        """
+        self._check_fitted()
+        if not isinstance(features, dict) or not features:
+            raise DataError("add_items expects {modality: float [m, d]} for the fitted modalities")
+        names = [str(n) for n in self.modalities_]
+        unknown = sorted(set(features) - set(names))
+        if unknown:
+            raise DataError(f"add_items got features {unknown} the model was not fitted with; fitted: {names}")
+        sizes = {np.atleast_2d(np.asarray(v)).shape[0] for v in features.values()}
+        if len(sizes) != 1:
+            raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
+        n = sizes.pop()
+        full = {}
+        for name, d in zip(names, self.modality_dims_.tolist()):
+            x = features.get(name)
+            x = np.zeros((n, d), np.float32) if x is None else np.atleast_2d(np.asarray(x, dtype=np.float32))
+            if x.shape != (n, d):
+                raise DataError(f"add_items: {name!r} must be [{n}, {d}], got {x.shape}")
+            full[name] = x
+        new, _, _ = side_matrix(
+            full, names, weights=self.feature_weights, impute=str(self.impute), means=self.modality_means_
+        )
+        start = self.n_items_
+        self.item_content_ = np.vstack([self.item_content_, new]).astype(np.float32)
+        self.item_factors_ = np.vstack([self.item_factors_, np.zeros((n, self.item_factors_.shape[1]), np.float32)])
+        self.item_bias_ = np.concatenate([self.item_bias_, np.zeros(n, np.float32)])
+        self.n_items_ = start + n
+        self.seen_ = _grow_seen(self.seen_, self.n_users_, self.n_items_)
+        self._reps = None
+        return np.arange(start, self.n_items_, dtype=np.int64)
+
+    def fold_in_user(
+        self,
+        items: np.ndarray | list[int],
+        values: np.ndarray | None = None,
+        *,
+        user_features: dict[str, np.ndarray] | None = None,
+        user: int | None = None,
+        reg: float = 0.01,
+    ) -> np.ndarray:
+        """Add (or re-fold) a user from their items: ``[gamma_u, theta_u]`` by :func:`fold_in_vector`.
+
+        Returns ``int64 [1]``, the user's index.  VBPR has no user features (``user_features`` raises).
+        """
+        self._check_fitted()
+        if user_features is not None:
+            raise ConfigError("VBPR has no user features; use HybridMF(user_features=...) for profile-only users")
+        items = np.asarray(items, dtype=np.int64).ravel()
+        vals = np.ones(len(items)) if values is None else np.asarray(values, dtype=np.float64).ravel()
+        if vals.shape != items.shape:
+            raise DataError(f"values must have one entry per item ({len(items)}), got {vals.shape}")
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise DataError(f"item index out of range (0..{self.n_items_ - 1}); add_items first")
+        if user is not None and not 0 <= int(user) < self.n_users_:
+            raise DataError(f"user index {user} out of range (0..{self.n_users_ - 1})")
+        uniq, inv = np.unique(items, return_inverse=True)
+        weights = np.bincount(inv, weights=vals, minlength=len(uniq)) if items.size else np.zeros(0)
+        q, c = self.item_representations()
+        observed = np.flatnonzero(np.diff(sp.csc_matrix(self.seen_).indptr) > 0)
+        v = fold_in_vector(q, c, uniq, weights, reg=reg, negatives=observed, seed=int(self.seed))
+        k1 = self.user_factors_.shape[1]
+        if user is None:
+            self.user_factors_ = np.vstack([self.user_factors_, v[None, :k1]])
+            self.user_content_factors_ = np.vstack([self.user_content_factors_, v[None, k1:]])
+            self.seen_ = append_seen_row(self.seen_, uniq, weights, None)
+            self.n_users_ += 1
+            return np.array([self.n_users_ - 1], dtype=np.int64)
+        u = int(user)
+        self.user_factors_[u] = v[:k1]
+        self.user_content_factors_[u] = v[k1:]
+        self.seen_ = append_seen_row(self.seen_, uniq, weights, u)
+        return np.array([u], dtype=np.int64)
