@@ -122,3 +122,25 @@ def test_cli_extract_files_and_dataset(image_files: dict[str, Path], tmp_path: P
     assert res.exit_code != 0 and "title" in res.output
     res = runner.invoke(app, ["extract", *files, "--output", str(tmp_path / "x.csv")])
     assert res.exit_code != 0
+
+
+def test_missing_optional_package_skips_a_default_modality(
+    image_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A default encoder whose package is absent skips its modality with an install hint; a chosen one raises."""
+    import fusionrec.features.pipeline as pipeline
+
+    real = pipeline.encode_modality
+
+    def fake(mod, enc, cache=True):  # type: ignore[no-untyped-def]
+        if mod.kind == "text":
+            raise ImportError("No module named 'sentence_transformers'")
+        return real(mod, enc, cache=cache)
+
+    monkeypatch.setattr(pipeline, "encode_modality", fake)
+    ds = _dataset(image_files)
+    side, report = build_side_info(ds, cache=False)
+    assert "title" not in side.item_features and "genres" in side.item_features
+    assert any("pip install 'fusionrec[text]'" in n for n in report.notes)
+    with pytest.raises(ImportError):
+        build_side_info(ds, {"title": TfidfEncoder()}, cache=False)

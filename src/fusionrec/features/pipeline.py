@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -141,6 +142,13 @@ def encode_modality(
     return Modality("features", modality.ids, rows, target=modality.target), report
 
 
+_EXTRA_HINTS = {
+    "audio": "Install the audio extra: pip install 'fusionrec[audio]'.",
+    "video": "Install the video extra: pip install 'fusionrec[video]'.",
+    "text": "Install the text extra: pip install 'fusionrec[text]'.",
+}
+
+
 def build_side_info(
     dataset: Dataset,
     encoders: dict[str, Encoder | None] | None = None,
@@ -187,7 +195,17 @@ def build_side_info(
             if enc is None and mod.kind != "features":
                 report.notes.append(f"{target} modality {name!r} ({mod.kind}) skipped: no default encoder")
                 continue
-            feats, sub = encode_modality(mod, enc, cache=store if store is not None else False)
+            chosen = name in encoders or mod.kind in encoders
+            try:
+                feats, sub = encode_modality(mod, enc, cache=store if store is not None else False)
+            except ImportError as exc:
+                if chosen:  # the caller asked for this encoder: its missing package is their error to see
+                    raise
+                hint = _EXTRA_HINTS.get(mod.kind, "")
+                msg = f"{target} modality {name!r} ({mod.kind}) skipped: {exc}. {hint}".strip()
+                logging.getLogger(__name__).warning(msg)
+                report.notes.append(msg)
+                continue
             report.merge(sub, modality=name)
             arr, present = feats.align(idmap)
             if target == "item":
