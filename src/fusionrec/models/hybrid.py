@@ -271,6 +271,8 @@ class HybridMF(Recommender):
     """
 
     uses_side_info = True
+    #: cached item representations (not persisted; rebuilt when the items change)
+    _reps: tuple[np.ndarray, np.ndarray] | None = None
 
     def __init__(
         self,

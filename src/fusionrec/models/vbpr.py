@@ -91,6 +91,8 @@ class VBPR(Recommender):
     """
 
     uses_side_info = True
+    #: cached item representations (not persisted; rebuilt when the items change)
+    _reps: tuple[np.ndarray, np.ndarray] | None = None
 
     def __init__(
         self,
