@@ -325,12 +325,15 @@ def nmf_epoch(
     reg_pu: float,
     reg_qi: float,
     biased: bool,
+    alternating: bool,
 ) -> float:
     """One epoch of Surprise's NMF (Luo et al. 2014): bias SGD, then multiplicative factor updates.
 
     ``p_uf <- p_uf * sum_i q_if r_ui / (sum_i q_if r_hat_ui + |I_u| reg_pu p_uf)`` and symmetrically for
     ``q_if``, with the sums over the epoch's ratings and ``r_hat`` the estimate before the bias step.
-    Factors stay non-negative when they start so.  Returns the SSE.
+    Factors stay non-negative when they start so.  With ``alternating`` the item sums are taken in a
+    second pass with the updated ``p_u`` (Lee & Seung's alternating order) instead of from the same pass
+    (Surprise).  Returns the SSE of the first pass.
     """
     n_users, f = P.shape
     n_items = Q.shape[0]
@@ -363,6 +366,20 @@ def nmf_epoch(
             den = uden[u, k] + user_counts[u] * reg_pu * P[u, k]
             if den > 0.0:
                 P[u, k] *= unum[u, k] / den
+    if alternating:
+        inum[:] = 0.0
+        iden[:] = 0.0
+        for e in range(users.shape[0]):
+            u = users[e]
+            i = items[e]
+            est = 0.0
+            for k in range(f):
+                est += P[u, k] * Q[i, k]
+            if biased:
+                est += mu + bu[u] + bi[i]
+            for k in range(f):
+                inum[i, k] += P[u, k] * ratings[e]
+                iden[i, k] += P[u, k] * est
     for i in range(n_items):
         for k in range(f):
             den = iden[i, k] + item_counts[i] * reg_qi * Q[i, k]
