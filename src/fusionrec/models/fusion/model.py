@@ -38,6 +38,7 @@ from fusionrec.models.fusion.towers import (
     TextTowerConfig,
     hash_tokenize,
 )
+from fusionrec.models.graph import torch_threads
 
 __all__ = ["DeepFusion", "FusionNet", "FusionNetConfig"]
 
@@ -173,6 +174,9 @@ class DeepFusion(Recommender):
         Early stopping (used only when ``fit`` gets ``valid``).
     seed
         Seeds the initial weights, shuffling and negative sampling (the fit is reproducible).
+    threads
+        torch intra-op threads during fit (restored afterwards).  Small models train fastest on one thread,
+        and on a shared machine more threads oversubscribe the cores (20x slower measured on 2 busy cores).
 
     Attributes
     ----------
@@ -204,6 +208,7 @@ class DeepFusion(Recommender):
         patience: int = 3,
         valid_k: int = 20,
         seed: int = 0,
+        threads: int = 1,
     ) -> None:
         self.modalities = modalities
         self.fusion = fusion
@@ -223,6 +228,7 @@ class DeepFusion(Recommender):
         self.patience = patience
         self.valid_k = valid_k
         self.seed = seed
+        self.threads = threads
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
@@ -232,7 +238,17 @@ class DeepFusion(Recommender):
             raise ConfigError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
         if self.text_tower is not None and self.text_tower not in TEXT_ENCODERS:
             raise ConfigError(f"text_tower must be None or one of {TEXT_ENCODERS}, got {self.text_tower!r}")
-        for name in ("dim", "hidden", "epochs", "batch_size", "negatives", "valid_k", "text_vocab", "text_len"):
+        for name in (
+            "dim",
+            "hidden",
+            "epochs",
+            "batch_size",
+            "negatives",
+            "valid_k",
+            "text_vocab",
+            "text_len",
+            "threads",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -328,7 +344,7 @@ class DeepFusion(Recommender):
         warm_items = np.flatnonzero(warm)
         rng = np.random.default_rng(self.seed)
 
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), torch_threads(int(self.threads)):
             torch.manual_seed(int(self.seed))
             net = FusionNet(self._config(names, [int(d) for d in self.feature_dims_]))
             if self.loss == "mse" and len(values):
