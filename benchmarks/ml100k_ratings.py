@@ -1,0 +1,255 @@
+"""Rating prediction on the official ML-100K folds u1..u5: fusionrec vs Surprise, same run, same settings.
+
+Pairs (same hyper-parameters, Surprise's defaults): SVD / SVD, SVDpp / SVDpp, NMF / NMF, BiasBaseline /
+BaselineOnly (ALS, reg_u 15, reg_i 10, 10 epochs) and, when ``fusionrec.models.knn`` exists, KNNBaseline /
+KNNBaseline (item-based pearson_baseline, k 40).  Both sides see the same train ratings (``uN.base``) and
+are scored on the same ``uN.test`` pairs with the same RMSE / MAE code, predictions clipped to 1..5.
+Fit time is the model's ``fit`` only (Surprise's Trainset and fusionrec's Interactions are built before;
+numba kernels are compiled before timing); predict time scores the whole test fold.
+
+Then fusionrec settings tuned on a seeded 10% validation part of u1.base (never on a test fold): SVD,
+SVD++ and TimeSVD++ with more factors / epochs, lower learning rate and more regularisation, and the
+plain average of their predictions (TimeSVD++ gets each test rating's timestamp).
+
+Run: python benchmarks/ml100k_ratings.py [--data-dir ../shared/data] [--quick]   (--quick: fold u1 only)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np
+from _common import PeakRSS, Record, library_version, parse_args, write_results
+
+from fusionrec.data import Interactions
+from fusionrec.data.datasets.movielens import load_ml100k_fold
+from fusionrec.models import BiasBaseline, Recommender
+
+HAVE_KNN = importlib.util.find_spec("fusionrec.models.knn") is not None
+
+#: fusionrec settings tuned on 10% of u1.base (see TUNING in the notes)
+TUNED: dict[str, dict[str, Any]] = {
+    "SVD": {"n_factors": 100, "n_epochs": 100, "lr_all": 0.005, "reg_all": 0.12},
+    "SVDpp": {"n_factors": 100, "n_epochs": 100, "lr_all": 0.003, "reg_all": 0.1, "reg_yj": 0.01},
+    "TimeSVDpp": {
+        "n_factors": 100, "n_epochs": 100, "lr_all": 0.003, "reg_all": 0.1, "reg_yj": 0.01,
+        "lr_but": 0.003, "reg_but": 3.0, "n_bins": 10, "lr_bibin": 0.003, "reg_bibin": 5.0,
+        "lr_alpha": 1e-4, "reg_alpha": 10.0,
+    },
+}  # fmt: skip
+
+
+def errors(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    pred = np.clip(np.asarray(pred, dtype=np.float64), 1.0, 5.0)
+    d = pred - truth
+    return {"RMSE": float(np.sqrt(np.mean(d * d))), "MAE": float(np.mean(np.abs(d)))}
+
+
+# ---------------------------------------------------------------------------------------------- Surprise
+def surprise_data(train: Interactions, test: Interactions) -> tuple[Any, list[tuple[int, int, float]]]:
+    import pandas as pd
+    from surprise import Dataset, Reader
+
+    frame = pd.DataFrame(
+        {"u": train.row_indices(), "i": train.matrix.indices.astype(np.int64), "r": train.matrix.data.astype(float)}
+    )
+    trainset = Dataset.load_from_df(frame, Reader(rating_scale=(1, 5))).build_full_trainset()
+    testset = list(zip(test.row_indices().tolist(), test.matrix.indices.tolist(), test.matrix.data.tolist()))
+    return trainset, testset
+
+
+def surprise_models() -> dict[str, tuple[str, Any, dict[str, Any]]]:
+    """fusionrec name -> (Surprise class name, factory, params as given to Surprise)."""
+    import surprise
+
+    out: dict[str, tuple[str, Any, dict[str, Any]]] = {
+        "SVD": ("SVD", surprise.SVD, {"random_state": 0}),
+        "SVDpp": ("SVDpp", surprise.SVDpp, {"random_state": 0}),
+        "NMF": ("NMF", surprise.NMF, {"random_state": 0}),
+        "BiasBaseline": (
+            "BaselineOnly",
+            surprise.BaselineOnly,
+            {"bsl_options": {"method": "als", "reg_u": 15, "reg_i": 10, "n_epochs": 10}, "verbose": False},
+        ),
+    }
+    if HAVE_KNN:
+        out["KNNBaseline"] = (
+            "KNNBaseline",
+            surprise.KNNBaseline,
+            {"k": 40, "sim_options": {"name": "pearson_baseline", "user_based": False}, "verbose": False},
+        )
+    return out
+
+
+def run_surprise(name: str, factory: Any, params: dict[str, Any], trainset: Any, testset: list) -> tuple:
+    algo = factory(**params)
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        algo.fit(trainset)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pred = np.array([p.est for p in algo.test(testset)])
+        pred_s = time.perf_counter() - t0
+    truth = np.array([r for _, _, r in testset])
+    return errors(pred, truth), fit_s, pred_s, mem.delta_mb
+
+
+# ---------------------------------------------------------------------------------------------- fusionrec
+def fusionrec_models() -> dict[str, tuple[type[Recommender], dict[str, Any]]]:
+    from fusionrec.models.mf.nmf import NMF
+    from fusionrec.models.mf.svd import SVD, SVDpp
+
+    out: dict[str, tuple[type[Recommender], dict[str, Any]]] = {
+        "SVD": (SVD, {"seed": 0}),
+        "SVDpp": (SVDpp, {"seed": 0}),
+        "NMF": (NMF, {"seed": 0}),
+        "BiasBaseline": (BiasBaseline, {"reg_user": 15.0, "reg_item": 10.0, "n_iters": 10}),
+    }
+    if HAVE_KNN:
+        from fusionrec.models.knn import KNNBaseline
+
+        out["KNNBaseline"] = (KNNBaseline, {"k": 40})
+    return out
+
+
+def predict(model: Recommender, test: Interactions) -> np.ndarray:
+    users, items = test.row_indices(), test.matrix.indices.astype(np.int64)
+    from fusionrec.models.mf.svd import TimeSVDpp
+
+    if isinstance(model, TimeSVDpp):
+        return model.predict(users, items, timestamps=test.timestamps)
+    return model.predict(users, items)
+
+
+def run_fusionrec(model: Recommender, train: Interactions, test: Interactions) -> tuple:
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        model.fit(train)
+        fit_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pred = predict(model, test)
+        pred_s = time.perf_counter() - t0
+    return pred, errors(pred, test.matrix.data), fit_s, pred_s, mem.delta_mb
+
+
+def warm_up(train: Interactions) -> None:
+    """Load / compile every numba kernel once, outside the timed runs."""
+    from fusionrec.models.mf.nmf import NMF
+    from fusionrec.models.mf.svd import SVD, SVDpp, TimeSVDpp
+
+    for model in (SVD(n_epochs=1), SVDpp(n_epochs=1), TimeSVDpp(n_epochs=1), NMF(n_epochs=1)):
+        model.fit(train)
+    if HAVE_KNN:
+        from fusionrec.models.knn import KNNBaseline
+
+        KNNBaseline().fit(train)
+
+
+# ---------------------------------------------------------------------------------------------- main
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    root = args.data_dir / "ml-100k"
+    folds = [1] if args.quick else [1, 2, 3, 4, 5]
+    ours = fusionrec_models()
+    theirs = surprise_models()
+    records: list[Record] = []
+    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in ours}  # (fit ratio, RMSE diff)
+    tuned_rmse: dict[str, list[float]] = {}
+    fr_version, sp_version = library_version("fusionrec"), library_version("scikit-surprise")
+
+    def add(lib: str, ver: str, model: str, split: str, params: dict, m: dict, fit: float, pred: float, mem: float,
+            notes: str = "") -> Record:  # fmt: skip
+        rec = Record(lib, ver, model, "ml-100k", split, params, m, round(fit, 4), round(pred, 4), mem, notes)
+        records.append(rec)
+        print(f"{split} {lib:9s} {model:28s} RMSE={m['RMSE']:.4f} MAE={m['MAE']:.4f} fit={fit:.2f}s", flush=True)
+        return rec
+
+    for fold in folds:
+        split = load_ml100k_fold(root, fold)
+        name = f"u{fold}"
+        train, test = split.train, split.test
+        if fold == folds[0]:
+            warm_up(train)
+        trainset, testset = surprise_data(train, test)
+        for key, (cls, params) in ours.items():
+            _, m, fit_s, pred_s, mem = run_fusionrec(cls(**params), train, test)
+            rec = add("fusionrec", fr_version, key, name, params, m, fit_s, pred_s, mem)
+            sname, factory, sparams = theirs[key]
+            sm, sfit, spred, smem = run_surprise(sname, factory, sparams, trainset, testset)
+            ratio, diff = sfit / fit_s, m["RMSE"] - sm["RMSE"]
+            pairs[key].append((ratio, diff))
+            rec.notes = f"vs Surprise {sname}: fit {ratio:.1f}x faster, RMSE {diff:+.4f}"
+            add("surprise", sp_version, sname, name, sparams, sm, sfit, spred, smem)
+
+        # tuned fusionrec models and their average
+        from fusionrec.models.mf.svd import SVD, SVDpp, TimeSVDpp
+
+        preds = []
+        for key, cls in (("SVD", SVD), ("SVDpp", SVDpp), ("TimeSVDpp", TimeSVDpp)):
+            params = {**TUNED[key], "seed": 0}
+            pred, m, fit_s, pred_s, mem = run_fusionrec(cls(**params), train, test)
+            preds.append((pred, fit_s, pred_s))
+            add("fusionrec", fr_version, f"{key} (tuned)", name, params, m, fit_s, pred_s, mem)
+            tuned_rmse.setdefault(f"{key} (tuned)", []).append(m["RMSE"])
+        avg = np.mean([p for p, _, _ in preds], axis=0)
+        m = errors(avg, test.matrix.data)
+        members = "SVD (tuned) + SVDpp (tuned) + TimeSVDpp (tuned)"
+        add("fusionrec", fr_version, "Average (tuned MF)", name, {"members": members}, m,
+            sum(f for _, f, _ in preds), sum(p for _, _, p in preds), 0.0, notes=f"plain mean of {members}")  # fmt: skip
+        tuned_rmse.setdefault("Average (tuned MF)", []).append(m["RMSE"])
+
+    # mean rows over the folds
+    if len(folds) > 1:
+        by_key: dict[tuple[str, str], list[Record]] = {}
+        for r in records:
+            by_key.setdefault((r.library, r.model), []).append(r)
+        for (lib, model), rs in list(by_key.items()):
+            metrics = {k: float(np.mean([r.metrics[k] for r in rs])) for k in ("RMSE", "MAE")}
+            records.append(
+                Record(lib, rs[0].library_version, model, "ml-100k", f"mean u1-u{len(folds)}", rs[0].params, metrics,
+                       round(float(np.mean([r.fit_seconds or 0 for r in rs])), 4),
+                       round(float(np.mean([r.predict_seconds or 0 for r in rs])), 4),
+                       float(np.mean([r.peak_memory_mb or 0 for r in rs])))
+            )  # fmt: skip
+
+    lines = []
+    for key, vals in pairs.items():
+        ratios = [v[0] for v in vals]
+        diffs = [v[1] for v in vals]
+        lines.append(
+            f"{key}: Surprise/fusionrec fit time {np.mean(ratios):.1f}x (per fold "
+            + ", ".join(f"{x:.1f}" for x in ratios)
+            + f"), RMSE difference fusionrec - Surprise {np.mean(diffs):+.4f} (per fold "
+            + ", ".join(f"{x:+.4f}" for x in diffs)
+            + ")"
+        )
+    best = min(tuned_rmse, key=lambda k: tuned_rmse[k][0])
+    cmd = "python benchmarks/ml100k_ratings.py --data-dir ../shared/data" + (" --quick" if args.quick else "")
+    notes = (
+        "Same hyper-parameters on both sides (Surprise's defaults; fusionrec seeds 0, Surprise random_state 0). "
+        "Per pair: " + "; ".join(lines) + ". "
+        f"Best fusionrec model on u1: {best} RMSE {tuned_rmse[best][0]:.4f}. "
+        "Tuned settings were chosen on a seeded 10% validation part of u1.base: "
+        + "; ".join(f"{k}: {v}" for k, v in TUNED.items())
+        + ". fusionrec SGD models visit users in a seeded random order per epoch (each user's ratings together); "
+        "Surprise visits them in a fixed order. The average's fit time is the sum of its members'."
+        + ("" if HAVE_KNN else " fusionrec.models.knn was not available in this run, so KNNBaseline is absent.")
+    )
+    write_results(
+        "ml100k_ratings",
+        records,
+        metric_columns=["RMSE", "MAE"],
+        title="Rating prediction on ML-100K u1..u5 (fusionrec vs Surprise)",
+        command=cmd,
+        notes=notes,
+    )
+
+
+if __name__ == "__main__":
+    main()
