@@ -306,3 +306,32 @@ def test_timesvdpp_time_arguments() -> None:
     np.testing.assert_allclose(model.predict(u, i, timestamps=far), np.clip(expected, 1, 5), rtol=1e-5)
     with pytest.raises(ConfigError):
         model.predict(u, i, timestamps=far[:3])
+
+
+def test_svd_fit_epochs_equal_numpy_sgd_with_the_same_seeded_order() -> None:
+    """SVD.fit = a plain numpy SGD loop with the same seed: same init draws, same per-epoch user order."""
+    train = make_interactions(seed=7)
+    f, seed, lr, reg, epochs = 3, 11, 0.01, 0.05, 2
+    model = SVD(n_factors=f, n_epochs=epochs, lr_all=lr, reg_all=reg, seed=seed).fit(train)
+    users, items = train.row_indices(), train.matrix.indices.astype(np.int64)
+    ratings = train.matrix.data.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    P = rng.normal(0.0, 0.1, (train.n_users, f))
+    Q = rng.normal(0.0, 0.1, (train.n_items, f))
+    bu, bi, mu = np.zeros(train.n_users), np.zeros(train.n_items), ratings.mean()
+    for _ in range(epochs):
+        for e in user_block_order(rng, train.matrix.indptr, True):
+            u, i = users[e], items[e]
+            err = ratings[e] - (mu + bu[u] + bi[i] + P[u] @ Q[i])
+            bu[u] += lr * (err - reg * bu[u])
+            bi[i] += lr * (err - reg * bi[i])
+            pu, qi = P[u].copy(), Q[i].copy()
+            P[u] += lr * (err * qi - reg * pu)
+            Q[i] += lr * (err * pu - reg * qi)
+    known_u, known_i = train.user_counts() > 0, train.item_counts() > 0
+    np.testing.assert_allclose(model.user_bias_, bu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.item_bias_, bi, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.user_vectors_[known_u], P[known_u], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.item_factors_[known_i], Q[known_i], rtol=1e-5, atol=1e-6)
+    want = np.clip(mu + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items]), 1, 5)
+    np.testing.assert_allclose(model.predict(users, items), want, rtol=1e-5, atol=1e-5)
