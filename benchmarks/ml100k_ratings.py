@@ -54,6 +54,9 @@ TUNED: dict[str, dict[str, Any]] = {
         "lr_but": 0.003, "reg_but": 1.0, "lr_bibin": 0.0, "lr_alpha": 1e-4, "reg_alpha": 10.0,
     },
 }  # fmt: skip
+#: best of a small grid in the suggested range (f 20-200, 20-100 epochs, lr 0.003-0.007, reg 0.02-0.05) on the
+#: u1.base validation part; it reaches only about 0.93 on u1.test, the higher-reg TUNED settings about 0.91
+SUGGESTED: dict[str, Any] = {"n_factors": 100, "n_epochs": 40, "lr_all": 0.007, "reg_all": 0.05}
 
 
 def errors(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -276,6 +279,11 @@ def main() -> None:
             preds.append((pred, fit_s, pred_s))
             add("fusionrec", fr_version, f"{key} (tuned)", name, params, m, fit_s, pred_s, mem)
             tuned_rmse.setdefault(f"{key} (tuned)", []).append(m["RMSE"])
+        if fold == 1:  # the range first suggested for the 0.885 target (reg 0.02-0.05 is too weak on u1)
+            params = {**SUGGESTED, "seed": 0}
+            _, m, fit_s, pred_s, mem = run_fusionrec(SVDpp(**params), train, test)
+            add("fusionrec", fr_version, "SVDpp (lr 0.007, reg 0.05)", name, params, m, fit_s, pred_s, mem)
+            tuned_rmse["SVDpp (lr 0.007, reg 0.05)"] = [m["RMSE"]]
         avg = np.mean([p for p, _, _ in preds], axis=0)
         m = errors(avg, test.matrix.data)
         members = "SVD (tuned) + SVDpp (tuned) + TimeSVDpp (tuned)"

@@ -303,7 +303,8 @@ def test_timesvdpp_time_arguments() -> None:
         + model.item_bin_bias_[i, -1]
         + np.einsum("ij,ij->i", model.user_vectors_[u], model.item_factors_[i])
     )  # fmt: skip
-    np.testing.assert_allclose(model.predict(u, i, timestamps=far), np.clip(expected, 1, 5), rtol=1e-5)
+    clipped = np.clip(expected, model.rating_min_, model.rating_max_)
+    np.testing.assert_allclose(model.predict(u, i, timestamps=far), clipped, rtol=1e-5)
     with pytest.raises(ConfigError):
         model.predict(u, i, timestamps=far[:3])
 

@@ -395,7 +395,11 @@ class TimeSVDpp(SVDpp):
     n_bins
         Number of item-bias time bins.
     lr_alpha, reg_alpha, lr_but, reg_but, lr_bibin, reg_bibin
-        Learning rates / L2 weights of ``alpha_u``, ``b_{u,t}`` and ``b_{i,Bin(t)}``.
+        Learning rates / L2 weights of ``alpha_u``, ``b_{u,t}`` and ``b_{i,Bin(t)}``.  The SGD step applies
+        the L2 term once per rating, so a parameter seen in few ratings is shrunk by about
+        ``1 / (1 + reg)`` whatever its count: the (user, day) and (item, bin) parameters, each seen in few
+        ratings, need much larger weights than Koren's Netflix values (the defaults were chosen on a
+        validation part of ML-100K u1.base, where item time bins did not help: set ``lr_bibin=0`` there).
     """
 
     def __init__(
@@ -418,12 +422,12 @@ class TimeSVDpp(SVDpp):
         reg_yj: float | None = None,
         beta: float = 0.4,
         n_bins: int = 30,
-        lr_alpha: float = 1e-5,
-        reg_alpha: float = 50.0,
+        lr_alpha: float = 1e-4,
+        reg_alpha: float = 10.0,
         lr_but: float = 0.005,
-        reg_but: float = 0.05,
+        reg_but: float = 1.0,
         lr_bibin: float = 0.005,
-        reg_bibin: float = 0.1,
+        reg_bibin: float = 5.0,
         seed: int | None = 0,
         shuffle: bool = True,
     ) -> None:
