@@ -6,7 +6,7 @@ import pytest
 from fusionrec.data import Interactions
 from fusionrec.errors import ConfigError
 from fusionrec.models import make_model
-from fusionrec.models._kernels.sgd import sample_grad, sample_loss, svd_epoch, timesvdpp_epoch, user_implicit
+from fusionrec.models._kernels.sgd import implicit_epoch, sample_grad, sample_loss, svd_epoch, user_implicit
 from fusionrec.models.mf.svd import SVD, SVDpp, TimeSVDpp, user_block_order
 
 from ..conftest import make_interactions
@@ -21,6 +21,16 @@ class TestSVDContract(RecommenderContract):
 class TestSVDppContract(RecommenderContract):
     def make_model(self) -> SVDpp:
         return SVDpp(n_factors=4, n_epochs=5, seed=1)
+
+
+class TestTwoSidedSVDppContract(RecommenderContract):
+    def make_model(self) -> SVDpp:
+        return SVDpp(n_factors=4, n_epochs=5, implicit="both", seed=1)
+
+
+class TestTwoSidedTimeSVDppContract(RecommenderContract):
+    def make_model(self) -> TimeSVDpp:
+        return TimeSVDpp(n_factors=4, n_epochs=4, n_bins=3, implicit="both", seed=1)
 
 
 class TestTimeSVDppContract(RecommenderContract):
@@ -38,7 +48,7 @@ def _from_dense(R: np.ndarray, mask: np.ndarray, days: np.ndarray | None = None)
 def _fd_grad(theta: dict, r: float, mu: float, reg: dict, eps: float = 1e-6) -> dict:
     out = {}
     for key, value in theta.items():
-        if key == "dev":
+        if key in ("dev", "w"):
             continue
         g = np.zeros_like(np.asarray(value, dtype=float))
         flat = g.reshape(-1)
@@ -100,7 +110,7 @@ def _tiny_csr() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndar
     return indptr, indices, users, indices.copy(), ratings
 
 
-def _time_step(timed: bool) -> None:
+def _time_step(timed: bool, with_w: bool = False) -> None:
     indptr, indices, users, items, ratings = _tiny_csr()
     rng = np.random.default_rng(3)
     f = 3
@@ -114,6 +124,9 @@ def _time_step(timed: bool) -> None:
     u, i = int(users[e]), int(items[e])
     nu = indices[indptr[u] : indptr[u + 1]]
     theta = {"bu": np.array(bu[u]), "bi": np.array(bi[i]), "pu": P[u].copy(), "qi": Q[i].copy(), "Y": Y[nu].copy()}
+    W = rng.normal(size=(6, f)) if with_w else np.zeros((0, 0))
+    if with_w:
+        theta["w"] = W[i].copy()
     names = ["bu", "bi", "pu", "qi", "yj"]
     if timed:
         theta |= {"alpha": np.array(alpha[u]), "dev": np.array(dev[e]), "but": np.array(but[e])}
@@ -123,9 +136,9 @@ def _time_step(timed: bool) -> None:
     regs = np.array([REG[f"reg_{n}"] for n in names])
     before = {k: v.copy() for k, v in {"P": P, "Q": Q, "Y": Y, "alpha": alpha, "but": but, "bibin": bibin}.items()}
     bu0, bi0 = bu.copy(), bi.copy()
-    timesvdpp_epoch(
-        users, items, ratings, np.array([e]), indptr, indices, mu, bu, bi, P, Q, Y,
-        alpha, dev, but, bibin, day_index, bins, np.full(len(names), lr), regs, timed,
+    implicit_epoch(
+        users, items, ratings, np.array([e]), indptr, indices, mu, bu, bi, P, Q, Y, W,
+        alpha, users, dev, but, day_index, bibin.reshape(-1), items * 2 + bins, np.full(len(names), lr), regs, timed,
     )  # fmt: skip
     np.testing.assert_allclose((bu[u] - bu0[u]) / -lr, fd["bu"], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose((bi[i] - bi0[i]) / -lr, fd["bi"], rtol=1e-6, atol=1e-7)
@@ -151,7 +164,12 @@ def test_timesvdpp_kernel_step_is_minus_lr_times_gradient() -> None:
     _time_step(timed=True)
 
 
-def test_svdpp_user_blocks_equal_literal_per_rating_sgd() -> None:
+def test_two_sided_kernel_step_is_minus_lr_times_gradient() -> None:
+    _time_step(timed=True, with_w=True)
+
+
+@pytest.mark.parametrize("with_w", [False, True])
+def test_svdpp_user_blocks_equal_literal_per_rating_sgd(with_w: bool) -> None:
     """The O(|R| f) kernel reproduces Surprise's SVDpp loop (every y_j updated after every rating)."""
     indptr, indices, users, items, ratings = _tiny_csr()
     rng = np.random.default_rng(4)
@@ -160,13 +178,15 @@ def test_svdpp_user_blocks_equal_literal_per_rating_sgd() -> None:
     bu, bi = np.zeros(4), np.zeros(6)
     lr = np.array([0.01, 0.02, 0.03, 0.04, 0.05])
     reg = np.array([0.02, 0.03, 0.05, 0.07, 0.11])
+    W = rng.normal(0, 0.3, (6, f)) if with_w else np.zeros((0, 0))
+    Wr = W if with_w else np.zeros((6, f))
     ref = [a.copy() for a in (P, Q, Y, bu, bi)]
     orders = [user_block_order(np.random.default_rng(s), indptr, True) for s in range(3)]
-    e0 = np.empty(0)
+    e0, i0 = np.empty(0), np.zeros(0, np.int64)
     for order in orders:
-        timesvdpp_epoch(
-            users, items, ratings, order, indptr, indices, mu, bu, bi, P, Q, Y,
-            e0, e0, e0, np.zeros((0, 0)), np.zeros(0, np.int64), np.zeros(0, np.int64), lr, reg, False,
+        implicit_epoch(
+            users, items, ratings, order, indptr, indices, mu, bu, bi, P, Q, Y, W,
+            e0, i0, e0, e0, i0, e0, i0, lr, reg, False,
         )  # fmt: skip
     rP, rQ, rY, rbu, rbi = ref
     for order in orders:
@@ -175,13 +195,14 @@ def test_svdpp_user_blocks_equal_literal_per_rating_sgd() -> None:
             nu = indices[indptr[u] : indptr[u + 1]]
             s = 1 / np.sqrt(len(nu))
             z = rY[nu].sum(0) * s
-            err = r - (mu + rbu[u] + rbi[i] + rQ[i] @ (rP[u] + z))
+            q = rQ[i] + Wr[i]
+            err = r - (mu + rbu[u] + rbi[i] + q @ (rP[u] + z))
             rbu[u] += lr[0] * (err - reg[0] * rbu[u])
             rbi[i] += lr[1] * (err - reg[1] * rbi[i])
             pu, qi = rP[u].copy(), rQ[i].copy()
-            rP[u] += lr[2] * (err * qi - reg[2] * pu)
+            rP[u] += lr[2] * (err * q - reg[2] * pu)
             rQ[i] += lr[3] * (err * (pu + z) - reg[3] * qi)
-            rY[nu] += lr[4] * (err * s * qi - reg[4] * rY[nu])
+            rY[nu] += lr[4] * (err * s * q - reg[4] * rY[nu])
     for got, want in zip((P, Q, Y, bu, bi), (rP, rQ, rY, rbu, rbi)):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
 
@@ -209,10 +230,9 @@ def _rank1(seed: int = 0, n_users: int = 40, n_items: int = 30) -> tuple[np.ndar
     return R, rng.random(R.shape) < 0.7
 
 
-@pytest.mark.parametrize("cls", [SVD, SVDpp])
-def test_rank1_matrix_is_recovered(cls: type) -> None:
+@pytest.mark.parametrize(("cls", "kw"), [(SVD, {"biased": False}), (SVDpp, {}), (SVDpp, {"implicit": "both"})])
+def test_rank1_matrix_is_recovered(cls: type, kw: dict) -> None:
     R, mask = _rank1()
-    kw = {"biased": False} if cls is SVD else {}
     model = cls(n_factors=2, n_epochs=300, lr_all=0.01, reg_all=0.0, init_std=0.3, seed=0, **kw)
     model.fit(_from_dense(R, mask))
     u, i = np.nonzero(~mask)
@@ -249,6 +269,20 @@ def test_bad_hyper_parameters_raise_config_error(params: dict) -> None:
         SVD(**params).fit(make_interactions())
     with pytest.raises(ConfigError):
         SVDpp(**params).fit(make_interactions())
+
+
+def test_two_sided_item_vectors_include_the_raters_implicit_sum() -> None:
+    train = make_interactions(seed=7)
+    model = SVDpp(n_factors=3, n_epochs=4, implicit="both", seed=0).fit(train)
+    m = train.matrix.tocsc()
+    i = 5
+    raters = m.indices[m.indptr[i] : m.indptr[i + 1]]
+    w = model.user_implicit_factors_[raters].astype(np.float64).sum(0) / np.sqrt(len(raters))
+    q_plain = model.item_factors_[i] - w
+    assert np.abs(w).max() > 1e-3
+    assert np.isfinite(q_plain).all()
+    with pytest.raises(ConfigError, match="implicit"):
+        SVDpp(implicit="items").fit(train)
 
 
 def test_registry_names() -> None:

@@ -12,6 +12,9 @@ parameters before the step, as in Surprise):
   plus ``1/2 reg_yj sum_{j in N(u)} |y_j|^2``.
 * TimeSVD++: as SVD++ with the biases ``b_u + alpha_u dev_u(t) + b_{u,day}`` and ``b_i + b_{i,bin}``, each
   extra parameter with its own L2 term.
+* Two-sided SVD++: ``q_i`` is replaced by ``q_i + w_i``, ``w_i = |N(i)|^-1/2 sum_{v in N(i)} x_v`` (the users
+  who rated ``i``); passes grouped by user update ``y`` (``w`` held fixed), passes grouped by item run
+  the same kernel on the transposed problem and update ``x`` (``z`` held fixed).
 
 :func:`sample_loss` / :func:`sample_grad` are the plain numpy forms of these (tests check the kernels
 against them by finite differences).
@@ -34,12 +37,12 @@ import numpy as np
 from numba import njit
 
 __all__ = [
+    "implicit_epoch",
     "nmf_epoch",
     "sample_grad",
     "sample_loss",
     "svd_epoch",
     "svdpp_epoch",
-    "timesvdpp_epoch",
     "user_implicit",
 ]
 
@@ -50,14 +53,14 @@ def sample_loss(theta: dict[str, np.ndarray], r: float, mu: float, reg: dict[str
 
     ``theta`` holds ``bu``, ``bi``, ``pu``, ``qi`` (scalars as 0-d arrays, vectors ``[f]``) and optionally
     ``Y`` (``[|N(u)|, f]``, the implicit factors of the user's items), ``alpha`` with ``dev``, ``but``
-    and ``bibin``.  ``reg`` holds the matching L2 weights (``reg_bu`` ...).
+    and ``bibin``, and ``w`` (the item-side implicit sum of two-sided SVD++, a constant here).  ``reg`` holds the matching L2 weights (``reg_bu`` ...).
     """
     bu = theta["bu"] + theta.get("alpha", 0.0) * theta.get("dev", 0.0) + theta.get("but", 0.0)
     bi = theta["bi"] + theta.get("bibin", 0.0)
     user = theta["pu"].copy()
     if "Y" in theta:
         user = user + theta["Y"].sum(0) / np.sqrt(len(theta["Y"]))
-    err = r - (mu + bu + bi + float(theta["qi"] @ user))
+    err = r - (mu + bu + bi + float((theta["qi"] + theta.get("w", 0.0)) @ user))
     loss = 0.5 * err**2
     loss += 0.5 * reg["reg_bu"] * float(theta["bu"]) ** 2 + 0.5 * reg["reg_bi"] * float(theta["bi"]) ** 2
     loss += 0.5 * reg["reg_pu"] * float(theta["pu"] @ theta["pu"]) + 0.5 * reg["reg_qi"] * float(
@@ -72,20 +75,21 @@ def sample_loss(theta: dict[str, np.ndarray], r: float, mu: float, reg: dict[str
 
 
 def sample_grad(theta: dict[str, np.ndarray], r: float, mu: float, reg: dict[str, float]) -> dict[str, np.ndarray]:
-    """Analytic gradient of :func:`sample_loss` with respect to every entry of ``theta`` but ``dev``."""
+    """Analytic gradient of :func:`sample_loss` with respect to every entry of ``theta`` but ``dev`` / ``w``."""
     s = 1.0 / np.sqrt(len(theta["Y"])) if "Y" in theta else 0.0
     z = theta["Y"].sum(0) * s if "Y" in theta else 0.0
     bu = theta["bu"] + theta.get("alpha", 0.0) * theta.get("dev", 0.0) + theta.get("but", 0.0)
     bi = theta["bi"] + theta.get("bibin", 0.0)
-    err = float(r - (mu + bu + bi + theta["qi"] @ (theta["pu"] + z)))
+    q = theta["qi"] + theta.get("w", 0.0)
+    err = float(r - (mu + bu + bi + q @ (theta["pu"] + z)))
     g = {
         "bu": np.asarray(-err + reg["reg_bu"] * theta["bu"]),
         "bi": np.asarray(-err + reg["reg_bi"] * theta["bi"]),
-        "pu": -err * theta["qi"] + reg["reg_pu"] * theta["pu"],
+        "pu": -err * q + reg["reg_pu"] * theta["pu"],
         "qi": -err * (theta["pu"] + z) + reg["reg_qi"] * theta["qi"],
     }
     if "Y" in theta:
-        g["Y"] = -err * s * np.broadcast_to(theta["qi"], theta["Y"].shape) + reg["reg_yj"] * theta["Y"]
+        g["Y"] = -err * s * np.broadcast_to(q, theta["Y"].shape) + reg["reg_yj"] * theta["Y"]
     if "alpha" in theta:
         g["alpha"] = np.asarray(-err * theta["dev"] + reg["reg_alpha"] * theta["alpha"])
     for name in ("but", "bibin"):
@@ -212,47 +216,56 @@ def svdpp_epoch(
     ``indptr`` / ``indices`` give ``N(u)`` (the training CSR); ``lr`` / ``reg`` are ``[bu, bi, pu, qi, yj]``.
     Returns the sum of squared errors.  See the module docstring for the ``(c, d)`` bookkeeping.
     """
-    return timesvdpp_epoch(
-        users, items, ratings, order, indptr, indices, mu, bu, bi, P, Q, Y,
-        np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, 0)), np.zeros(0, np.int64), np.zeros(0, np.int64),
-        lr, reg, False,
+    e0 = np.zeros(0)
+    i0 = np.zeros(0, np.int64)
+    return implicit_epoch(
+        users, items, ratings, order, indptr, indices, mu, bu, bi, P, Q, Y, np.zeros((0, 0)),
+        e0, i0, e0, e0, i0, e0, i0, lr, reg, False,
     )  # fmt: skip
 
 
 @njit(cache=True, fastmath=True)
-def timesvdpp_epoch(
-    users: np.ndarray,
-    items: np.ndarray,
+def implicit_epoch(
+    rows: np.ndarray,
+    cols: np.ndarray,
     ratings: np.ndarray,
     order: np.ndarray,
     indptr: np.ndarray,
     indices: np.ndarray,
     mu: float,
-    bu: np.ndarray,
-    bi: np.ndarray,
+    b_row: np.ndarray,
+    b_col: np.ndarray,
     P: np.ndarray,
     Q: np.ndarray,
     Y: np.ndarray,
+    W: np.ndarray,
     alpha: np.ndarray,
+    alpha_index: np.ndarray,
     dev: np.ndarray,
-    but: np.ndarray,
-    bibin: np.ndarray,
+    b_day: np.ndarray,
     day_index: np.ndarray,
-    bins: np.ndarray,
+    b_bin: np.ndarray,
+    bin_index: np.ndarray,
     lr: np.ndarray,
     reg: np.ndarray,
     timed: bool,
 ) -> float:
-    """One SGD pass of TimeSVD++ (SVD++ when ``timed`` is False) over ``order`` grouped by user.
+    """One SGD pass of (Time)SVD++ over ``order`` grouped by row (in place); returns the SSE.
 
-    Per entry ``e``: ``dev[e] = dev_u(t)``, ``day_index[e]`` the position of its (user, day) in ``but``,
-    ``bins[e]`` its time bin (column of ``bibin``).  ``lr`` / ``reg`` are
-    ``[bu, bi, pu, qi, yj, alpha, but, bibin]`` (the first five when untimed).  Returns the SSE.
+    ``r_hat = mu + b_row[r] + b_col[c] + (Q[c] + W[c]) . (P[r] + z_r)`` with ``z_r = |N(r)|^-1/2 sum_{j in
+    N(r)} Y[j]`` (``N(r)`` from ``indptr`` / ``indices``) and, when ``timed``, plus
+    ``alpha[alpha_index[e]] dev[e] + b_day[day_index[e]] + b_bin[bin_index[e]]``.  Rows are users (SVD++)
+    or, for the item side of two-sided SVD++, items (then ``P``, ``Q``, ``Y`` are the item, user and item
+    -side implicit factors).  ``W`` (``[n_cols, f]`` or empty) is a fixed add-on to the column vectors
+    (the other side's implicit sum, held constant during the pass).  ``lr`` / ``reg`` are
+    ``[b_row, b_col, P, Q, Y, alpha, b_day, b_bin]`` (the first five when untimed).
     """
     f = P.shape[1]
+    has_w = W.shape[0] > 0
     z0 = np.zeros(f)
     z = np.zeros(f)
     d = np.zeros(f)
+    qw = np.zeros(f)
     lr_pu, lr_qi, lr_yj = lr[2], lr[3], lr[4]
     reg_pu, reg_qi = reg[2], reg[3]
     decay = 1.0 - lr[4] * reg[4]
@@ -263,8 +276,8 @@ def timesvdpp_epoch(
     s = 0.0
     for t in range(order.shape[0]):
         e = order[t]
-        u = users[e]
-        i = items[e]
+        u = rows[e]
+        i = cols[e]
         if u != cur:
             if cur >= 0:
                 _user_block_end(indptr, indices, Y, cur, c, d)
@@ -275,31 +288,35 @@ def timesvdpp_epoch(
             for k in range(f):
                 d[k] = 0.0
         # current implicit sum: s * sum_j (c y_j^0 + d) = c z0 + n s d
-        est = mu + bu[u] + bi[i]
+        est = mu + b_row[u] + b_col[i]
         if timed:
-            est += alpha[u] * dev[e] + but[day_index[e]] + bibin[i, bins[e]]
+            est += alpha[alpha_index[e]] * dev[e] + b_day[day_index[e]] + b_bin[bin_index[e]]
         pu = P[u]
         qi = Q[i]
         ns = n * s
         for k in range(f):
             z[k] = c * z0[k] + ns * d[k]
-            est += qi[k] * (pu[k] + z[k])
+            qw[k] = qi[k] + W[i, k] if has_w else qi[k]
+            est += qw[k] * (pu[k] + z[k])
         err = ratings[e] - est
         sse += err * err
-        bu[u] += lr[0] * (err - reg[0] * bu[u])
-        bi[i] += lr[1] * (err - reg[1] * bi[i])
+        b_row[u] += lr[0] * (err - reg[0] * b_row[u])
+        b_col[i] += lr[1] * (err - reg[1] * b_col[i])
         if timed:
-            alpha[u] += lr[5] * (err * dev[e] - reg[5] * alpha[u])
-            but[day_index[e]] += lr[6] * (err - reg[6] * but[day_index[e]])
-            bibin[i, bins[e]] += lr[7] * (err - reg[7] * bibin[i, bins[e]])
+            a = alpha_index[e]
+            alpha[a] += lr[5] * (err * dev[e] - reg[5] * alpha[a])
+            g = day_index[e]
+            b_day[g] += lr[6] * (err - reg[6] * b_day[g])
+            h = bin_index[e]
+            b_bin[h] += lr[7] * (err - reg[7] * b_bin[h])
         c *= decay
         step_y = lr_yj * err * s
         for k in range(f):
             puf = pu[k]
             qif = qi[k]
-            pu[k] = puf + lr_pu * (err * qif - reg_pu * puf)
+            pu[k] = puf + lr_pu * (err * qw[k] - reg_pu * puf)
             qi[k] = qif + lr_qi * (err * (puf + z[k]) - reg_qi * qif)
-            d[k] = decay * d[k] + step_y * qif
+            d[k] = decay * d[k] + step_y * qw[k]
     if cur >= 0:
         _user_block_end(indptr, indices, Y, cur, c, d)
     return sse

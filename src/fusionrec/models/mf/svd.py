@@ -267,7 +267,8 @@ class SVDpp(_SGDBase):
     reg_yj y_j)`` for every ``j in N(u)`` after each rating of ``u``; the other steps as :class:`SVD`, with
     ``q_i`` moving along ``e (p_u + z_u)``).
 
-    Efficient form: ratings are processed user by user (users in a seeded random order); the implicit sum is computed once per user per epoch and the ``y`` steps are
+    Efficient form: ratings are processed user by user (users in a seeded random order); the implicit
+    sum is computed once per user per epoch and the ``y`` steps are
     accumulated and written once per user.  Because every ``y_j`` of a user receives the same step, this is
     the exact per-rating SGD (see :mod:`fusionrec.models._kernels.sgd`), at O(|R| f) per epoch instead of
     O(sum_u |R(u)| |N(u)| f).
@@ -277,7 +278,14 @@ class SVDpp(_SGDBase):
     n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, seed, shuffle
         As :class:`SVD`; the defaults are Surprise's SVDpp ones (20 factors, ``lr_all=0.007``).
     lr_bu, lr_bi, lr_pu, lr_qi, lr_yj, reg_bu, reg_bi, reg_pu, reg_qi, reg_yj
-        Per-parameter learning rates and L2 weights (default ``lr_all`` / ``reg_all``).
+        Per-parameter learning rates and L2 weights (default ``lr_all`` / ``reg_all``); ``lr_yj`` /
+        ``reg_yj`` also serve the item-side ``x_v`` of ``implicit="both"``.
+    implicit
+        ``"user"``: Koren's SVD++.  ``"both"``: two-sided SVD++, the item vector becomes
+        ``q_i + |N(i)|^-1/2 sum_{v in N(i)} x_v`` over the users who rated ``i`` (the implicit-feedback
+        design of "SVD++ flipped" / Bayesian FMs).  Epochs then alternate: even ones grouped by user
+        update everything but ``x`` (the item-side sums held fixed), odd ones grouped by item update
+        everything but ``y``; both are exact SGD on the same objective.
     """
 
     def __init__(
@@ -298,6 +306,7 @@ class SVDpp(_SGDBase):
         reg_pu: float | None = None,
         reg_qi: float | None = None,
         reg_yj: float | None = None,
+        implicit: str = "user",
         seed: int | None = 0,
         shuffle: bool = True,
     ) -> None:
@@ -317,19 +326,22 @@ class SVDpp(_SGDBase):
         self.reg_pu = reg_pu
         self.reg_qi = reg_qi
         self.reg_yj = reg_yj
+        self.implicit = implicit
         self.seed = seed
         self.shuffle = shuffle
 
     _names: tuple[str, ...] = ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "lr_yj")
 
     def _prepare(self, train: Interactions) -> dict[str, Any]:
-        """Extra per-entry arrays of subclasses (none for SVD++)."""
+        """Per-entry time arrays of subclasses (none for SVD++)."""
         return {}
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        from fusionrec.models._kernels.sgd import timesvdpp_epoch, user_implicit
+        from fusionrec.models._kernels.sgd import implicit_epoch, user_implicit
 
         self._check_common()
+        if self.implicit not in ("user", "both"):
+            raise ConfigError(f"implicit must be 'user' or 'both', got {self.implicit!r}")
         lr, reg = self._rates(self._names)
         users, items, ratings = _explicit_entries(train)
         extra = self._prepare(train)
@@ -343,28 +355,51 @@ class SVDpp(_SGDBase):
         indptr = train.matrix.indptr.astype(np.int64)
         indices = train.matrix.indices.astype(np.int64)
         timed = bool(extra)
-        empty_i = np.zeros(0, dtype=np.int64)
-        t_args = (
-            extra.get("alpha", np.zeros(0)),
-            extra.get("dev", np.zeros(0)),
-            extra.get("but", np.zeros(0)),
-            extra.get("bibin", np.zeros((0, 0))),
-            extra.get("day_index", empty_i),
-            extra.get("bins", empty_i),
+        e0, i0, none = np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros((0, 0))
+        per_entry = (  # alpha_index, dev, day_index, bin_index
+            (users, extra["dev"], extra["day_index"], extra["bin_index"]) if timed else (i0, e0, i0, i0)
         )
+        params = (extra["alpha"], extra["but"], extra["bibin"]) if timed else (e0, e0, e0)
+        two_sided = self.implicit == "both"
+        if two_sided:
+            X = self._init_factors(rng, train.n_users)
+            by_item = np.argsort(items, kind="stable")  # the entries grouped by item, users ascending
+            indptr_t = np.zeros(train.n_items + 1, dtype=np.int64)
+            np.cumsum(np.bincount(items, minlength=train.n_items), out=indptr_t[1:])
+            indices_t = users[by_item]
+            per_entry_t = tuple(a[by_item] if len(a) else a for a in per_entry)
+            swap = [1, 0, 3, 2, 4, 5, 6, 7][: len(lr)]
+            lr_t, reg_t = lr[swap], reg[swap]
         mu = self.global_mean_
         sse = 0.0
-        for _ in range(self.n_epochs):
+        for epoch in range(self.n_epochs):
+            if two_sided and epoch % 2 == 1:  # item side: rows = items, x updated, z held fixed
+                Z = user_implicit(indptr, indices, Y)
+                order = user_block_order(rng, indptr_t, bool(self.shuffle))
+                sse = implicit_epoch(
+                    items[by_item], indices_t, ratings[by_item], order, indptr_t, indices_t, mu, bi, bu, Q, P, X, Z,
+                    params[0], per_entry_t[0], per_entry_t[1], params[1], per_entry_t[2], params[2], per_entry_t[3],
+                    lr_t, reg_t, timed,
+                )  # fmt: skip
+                continue
+            W = user_implicit(indptr_t, indices_t, X) if two_sided else none
             order = user_block_order(rng, indptr, bool(self.shuffle))
-            sse = timesvdpp_epoch(
-                users, items, ratings, order, indptr, indices, mu, bu, bi, P, Q, Y, *t_args, lr, reg, timed
-            )
+            sse = implicit_epoch(
+                users, items, ratings, order, indptr, indices, mu, bu, bi, P, Q, Y, W,
+                params[0], per_entry[0], per_entry[1], params[1], per_entry[2], params[2], per_entry[3],
+                lr, reg, timed,
+            )  # fmt: skip
         self.offset_ = mu
         self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.n_epochs else float("nan")
         Y = np.where(self.item_known_[:, None], Y, 0.0)
         self.implicit_factors_ = Y.astype(np.float32)
         self.user_factors_ = np.where(self.user_known_[:, None], P, 0.0).astype(np.float32)
-        self._store_factors(bu, bi, P + user_implicit(indptr, indices, Y), Q)
+        item_vectors = Q
+        if two_sided:
+            X = np.where(self.user_known_[:, None], X, 0.0)
+            self.user_implicit_factors_ = X.astype(np.float32)
+            item_vectors = Q + user_implicit(indptr_t, indices_t, X)
+        self._store_factors(bu, bi, P + user_implicit(indptr, indices, Y), item_vectors)
         if timed:
             self._store_time(extra)
 
@@ -388,7 +423,7 @@ class TimeSVDpp(SVDpp):
 
     Parameters
     ----------
-    n_factors ... reg_yj, seed, shuffle
+    n_factors ... reg_yj, implicit, seed, shuffle
         As :class:`SVDpp`.
     beta
         Exponent of the drift ``dev_u(t)``.
@@ -428,12 +463,13 @@ class TimeSVDpp(SVDpp):
         reg_but: float = 1.0,
         lr_bibin: float = 0.005,
         reg_bibin: float = 5.0,
+        implicit: str = "user",
         seed: int | None = 0,
         shuffle: bool = True,
     ) -> None:
         super().__init__(
             n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, lr_bu, lr_bi, lr_pu, lr_qi, lr_yj,
-            reg_bu, reg_bi, reg_pu, reg_qi, reg_yj, seed, shuffle,
+            reg_bu, reg_bi, reg_pu, reg_qi, reg_yj, implicit, seed, shuffle,
         )  # fmt: skip
         self.beta = beta
         self.n_bins = n_bins
@@ -479,15 +515,15 @@ class TimeSVDpp(SVDpp):
             "alpha": np.zeros(train.n_users),
             "dev": self._dev(users, days),
             "but": np.zeros(len(self.user_day_keys_)),
-            "bibin": np.zeros((train.n_items, self.n_bins_)),
+            "bibin": np.zeros(train.n_items * self.n_bins_),
             "day_index": np.searchsorted(self.user_day_keys_, keys).astype(np.int64),
-            "bins": self._bin(days),
+            "bin_index": train.matrix.indices.astype(np.int64) * self.n_bins_ + self._bin(days),
         }
 
     def _store_time(self, extra: dict[str, Any]) -> None:
         self.user_alpha_ = extra["alpha"].astype(np.float32)
         self.user_day_bias_ = extra["but"].astype(np.float32)
-        self.item_bin_bias_ = extra["bibin"].astype(np.float32)
+        self.item_bin_bias_ = extra["bibin"].reshape(-1, self.n_bins_).astype(np.float32)
 
     def _days(self, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
         if timestamps is None:
