@@ -202,9 +202,19 @@ def blend_members() -> list[tuple[str, Any]]:
 
         return (lambda tr: model.fit(transpose(tr))), pred
 
+    def bagged() -> tuple[Any, Any]:
+        models = [tuned_model("TimeSVDpp two-sided", seed=seed) for seed in (1, 2, 3)]
+
+        def fit(tr: Interactions) -> None:
+            for model in models:
+                model.fit(tr)
+
+        return fit, (lambda te: np.mean([predict(model, te) for model in models], axis=0))
+
     members: list[tuple[str, Any]] = [
         *[(f"{key} (tuned)", plain(lambda key=key: tuned_model(key))) for key in TUNED],
         ("flipped SVDpp (tuned, on items x users)", flipped),
+        ("TimeSVDpp two-sided (tuned), mean of seeds 1-3", bagged),
         ("NMF", plain(lambda: NMF(seed=0))),
         ("PMF", plain(lambda: PMF(seed=0))),
         ("BiasBaseline", plain(lambda: BiasBaseline())),
