@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -313,7 +315,7 @@ def _drifting(seed: int = 0, n_users: int = 80, n_items: int = 60) -> tuple[Inte
 
 def test_timesvdpp_fits_time_drift_better_than_svdpp() -> None:
     train, test = _drifting()
-    kw = {"n_factors": 3, "n_epochs": 40, "lr_all": 0.01, "seed": 0}
+    kw: dict[str, Any] = {"n_factors": 3, "n_epochs": 40, "lr_all": 0.01, "seed": 0}
     u, i, r = test.row_indices(), test.matrix.indices, test.matrix.data
     plain = SVDpp(**kw).fit(train)
     timed = TimeSVDpp(**kw, lr_but=0.05, reg_but=0.01).fit(train)
