@@ -1,0 +1,97 @@
+"""Numba kernels of neighbourhood (k-NN) rating prediction: arrays in, arrays out.
+
+Notation (item-based case; the user-based case swaps the roles of users and items).  ``x`` is the
+entity whose neighbours are used (the target item ``i``), ``y`` the entity that supplies the known
+values (the user ``u``).  The neighbour matrix is a CSR ``(nb_indptr, nb_indices, nb_sims)`` over
+``x`` holding the stored (positive) similarities ``s_xj``; the residual matrix is a CSR
+``(y_indptr, y_indices, y_resid)`` over ``y`` holding, for every known value of ``y``, the residual
+``r_yj - base_yj`` (the value minus its baseline or mean).  The correction of a pair ``(x, y)`` is
+
+``c_xy = sum_{j in N} s_xj e_yj / sum_{j in N} s_xj``
+
+where ``N`` holds the ``k`` largest stored similarities ``s_xj`` among the ``j`` known to ``y``
+(ties broken by the lower index ``j``); ``c_xy = 0`` when ``|N| < min_k``.  This is the
+neighbourhood term of Surprise's ``KNNWithMeans`` / ``KNNBaseline`` (which use only positive
+similarities).
+
+Pairs are processed grouped by ``y``: each group scatters its known residuals into a dense marker
+of length ``n_x`` once, then walks each target's neighbour row.  Groups run in ``prange`` and
+write only their own output slots, so the result does not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["knn_corrections"]
+
+
+@njit(cache=True, parallel=True)
+def knn_corrections(
+    pair_x: np.ndarray,
+    pair_y: np.ndarray,
+    order: np.ndarray,
+    bounds: np.ndarray,
+    nb_indptr: np.ndarray,
+    nb_indices: np.ndarray,
+    nb_sims: np.ndarray,
+    y_indptr: np.ndarray,
+    y_indices: np.ndarray,
+    y_resid: np.ndarray,
+    n_x: int,
+    k: int,
+    min_k: int,
+    max_row: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbourhood corrections ``c`` (``float64 [n_pairs]``) and neighbour counts (``int32``).
+
+    ``order`` sorts the pairs by ``pair_y``; group ``g`` is ``order[bounds[g]:bounds[g + 1]]``.
+    ``max_row`` is the longest neighbour row (buffer size).
+    """
+    n_pairs = pair_x.shape[0]
+    out = np.zeros(n_pairs, dtype=np.float64)
+    used = np.zeros(n_pairs, dtype=np.int32)
+    n_groups = bounds.shape[0] - 1
+    for g in prange(n_groups):
+        start = bounds[g]
+        end = bounds[g + 1]
+        if start == end:
+            continue
+        y = pair_y[order[start]]
+        mark = np.zeros(n_x, dtype=np.bool_)
+        resid = np.zeros(n_x, dtype=np.float64)
+        for p in range(y_indptr[y], y_indptr[y + 1]):
+            mark[y_indices[p]] = True
+            resid[y_indices[p]] = y_resid[p]
+        buf_s = np.empty(max(max_row, 1), dtype=np.float64)
+        buf_r = np.empty(max(max_row, 1), dtype=np.float64)
+        for q in range(start, end):
+            pidx = order[q]
+            x = pair_x[pidx]
+            cnt = 0
+            for p in range(nb_indptr[x], nb_indptr[x + 1]):
+                j = nb_indices[p]
+                if mark[j]:
+                    buf_s[cnt] = nb_sims[p]
+                    buf_r[cnt] = resid[j]
+                    cnt += 1
+            if cnt == 0:
+                continue
+            num = 0.0
+            den = 0.0
+            if cnt <= k:
+                for a in range(cnt):
+                    num += buf_s[a] * buf_r[a]
+                    den += buf_s[a]
+                actual = cnt
+            else:
+                sel = np.argsort(-buf_s[:cnt], kind="mergesort")[:k]
+                for a in sel:
+                    num += buf_s[a] * buf_r[a]
+                    den += buf_s[a]
+                actual = k
+            used[pidx] = actual
+            if actual >= min_k and den > 0.0:
+                out[pidx] = num / den
+    return out, used

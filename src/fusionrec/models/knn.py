@@ -1,0 +1,603 @@
+"""Neighbourhood models: item- and user-based k-NN and Koren's k-NN with baselines.
+
+Similarities (between the rows ``a``, ``b`` of a sparse matrix; ``C`` is the set of columns both
+rows store, the *common support*, ``n = |C|``):
+
+* ``"cosine"``: ``a . b / (|a| |b|)`` over the full vectors (missing values are zeros), as in
+  implicit's ``CosineRecommender`` and Sarwar et al. (2001).
+* ``"pearson"``: Pearson correlation over ``C`` (each side centred on its mean over ``C``), as
+  Surprise's ``pearson``.
+* ``"adjusted_cosine"``: cosine over ``C`` of the values centred on the *other* side's mean
+  (ratings minus the user mean for item similarities; Sarwar et al. 2001).
+* ``"pearson_baseline"``: cosine over ``C`` of the baseline residuals ``r - (mu + b_u + b_i)``
+  (Koren 2010; Surprise's ``pearson_baseline``), the baselines being fitted as
+  :class:`~fusionrec.models.baselines.BiasBaseline`.
+
+Shrinkage ``lambda`` multiplies a similarity by ``n / (n + lambda)``; ``pearson_baseline`` uses
+Surprise's ``(n - 1) / (n - 1 + lambda)``.  Pairs with ``n < min_support`` get similarity 0.  Only
+positive similarities are kept (Surprise's predictions ignore the others), at most ``k`` per row
+(the largest, ties by lower index): the neighbour matrix is a CSR of ``O(n_rows * k)`` entries,
+computed in row blocks of sparse products so no dense ``n x n`` matrix is ever formed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec._progress import progress
+from fusionrec._ranking import topk
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError
+from fusionrec.models.base import Recommender, SideInfo
+
+__all__ = ["ItemKNN", "KNNBaseline", "UserKNN", "bm25_weight", "neighbour_matrix", "tfidf_weight"]
+
+SIMILARITIES = ("cosine", "pearson", "adjusted_cosine", "pearson_baseline")
+WEIGHTINGS = (None, "bm25", "tfidf")
+#: cells of one dense similarity block (block rows x n); about 32 MB per float64 array
+_BLOCK_CELLS = 1 << 22
+
+
+# ---------------------------------------------------------------------- weighting
+def tfidf_weight(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """TF-IDF weighting of the rows of ``matrix`` (documents x terms), as implicit's.
+
+    ``w_dt = sqrt(x_dt) * idf_t`` with ``idf_t = log(N) - log(1 + df_t)``, ``N`` the number of rows
+    and ``df_t`` the number of rows storing term ``t``.
+    """
+    m = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    n = float(m.shape[0])
+    idf = np.log(n) - np.log1p(np.bincount(m.indices, minlength=m.shape[1]))
+    m.data = np.sqrt(m.data) * idf[m.indices]
+    return m
+
+
+def bm25_weight(matrix: sp.csr_matrix, k1: float = 1.2, b: float = 0.75) -> sp.csr_matrix:
+    """Okapi BM25 weighting of the rows of ``matrix`` (documents x terms), as implicit's.
+
+    ``w_dt = x_dt (k1 + 1) / (k1 L_d + x_dt) * idf_t`` with the length norm
+    ``L_d = 1 - b + b |d| / mean |d|`` (``|d|`` the row sum) and ``idf_t = log(N) - log(1 + df_t)``.
+    """
+    m = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    n = float(m.shape[0])
+    idf = np.log(n) - np.log1p(np.bincount(m.indices, minlength=m.shape[1]))
+    row_sums = np.asarray(m.sum(axis=1)).ravel()
+    avg = row_sums.mean() if row_sums.size else 1.0
+    norm = (1.0 - b) + b * row_sums / (avg if avg > 0 else 1.0)
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    m.data = m.data * (k1 + 1.0) / (k1 * norm[rows] + m.data) * idf[m.indices]
+    return m
+
+
+# ---------------------------------------------------------------------- similarities
+def _block_similarity(
+    A: sp.csr_matrix,
+    AT: sp.csr_matrix,
+    BT: sp.csr_matrix,
+    A2T: sp.csr_matrix,
+    s: int,
+    e: int,
+    kind: str,
+    norms: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ``[e - s, n]`` similarity block and common-support counts."""
+    Ab = A[s:e]
+    Bb = Ab.copy()
+    Bb.data = np.ones_like(Bb.data)
+    nc = (Bb @ BT).toarray()
+    P = (Ab @ AT).toarray()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "cosine":
+            assert norms is not None
+            den = norms[s:e, None] * norms[None, :]
+            sim = np.where(den > 0, P / np.where(den > 0, den, 1.0), 0.0)
+        else:
+            A2b = Ab.multiply(Ab).tocsr()
+            Sii = (A2b @ BT).toarray()
+            Sjj = (Bb @ A2T).toarray()
+            if kind == "pearson":
+                Si = (Ab @ BT).toarray()
+                Sj = (Bb @ AT).toarray()
+                num = nc * P - Si * Sj
+                den = (nc * Sii - Si * Si) * (nc * Sjj - Sj * Sj)
+            else:
+                num = P
+                den = Sii * Sjj
+            ok = den > 0
+            sim = np.clip(np.where(ok, num / np.sqrt(np.where(ok, den, 1.0)), 0.0), -1.0, 1.0)
+    return sim, nc
+
+
+def neighbour_matrix(
+    vectors: sp.csr_matrix,
+    similarity: str = "cosine",
+    *,
+    shrinkage: float = 0.0,
+    min_support: int = 1,
+    k: int | None = 40,
+    desc: str = "similarities",
+) -> sp.csr_matrix:
+    """Top-``k`` positive similarities between the rows of ``vectors``, as a CSR ``[n, n]``.
+
+    ``vectors`` holds the values to compare (for ``"adjusted_cosine"`` already centred, for
+    ``"pearson_baseline"`` already baseline residuals; both are then compared by cosine over the
+    common support).  Row ``a`` of the result stores ``s_ab > 0`` for its (at most) ``k`` most
+    similar rows ``b != a`` (all positive ones when ``k`` is None), indices sorted.
+
+    Rows are processed in blocks of ``B`` rows with sparse products, so peak memory is
+    ``O(nnz + B n + n k)``.
+    """
+    if similarity not in SIMILARITIES:
+        raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+    A = sp.csr_matrix(vectors, dtype=np.float64)
+    A.sort_indices()
+    n = A.shape[0]
+    AT = A.T.tocsr()
+    B = A.copy()
+    B.data = np.ones_like(B.data)
+    BT = B.T.tocsr()
+    A2T = A.multiply(A).T.tocsr()
+    kind = {"cosine": "cosine", "pearson": "pearson"}.get(similarity, "common")
+    norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel()) if kind == "cosine" else None
+    offset = 1.0 if similarity == "pearson_baseline" else 0.0
+    block = max(1, min(n, _BLOCK_CELLS // max(n, 1)))
+    min_sup = max(int(min_support), 1)
+    rows_out: list[np.ndarray] = []
+    cols_out: list[np.ndarray] = []
+    vals_out: list[np.ndarray] = []
+    starts = range(0, n, block)
+    for s in progress(starts, total=len(starts), desc=desc):
+        e = min(n, s + block)
+        sim, nc = _block_similarity(A, AT, BT, A2T, s, e, kind, norms)
+        if shrinkage > 0:
+            sup = np.maximum(nc - offset, 0.0)
+            sim *= sup / (sup + shrinkage)
+        sim[nc < min_sup] = 0.0
+        sim[np.arange(e - s), np.arange(s, e)] = 0.0
+        if k is not None and k < n:
+            idx, val = topk(sim, int(k))
+            r = np.repeat(np.arange(s, e), idx.shape[1])
+            keep = val.ravel() > 0
+            rows_out.append(r[keep])
+            cols_out.append(idx.ravel()[keep])
+            vals_out.append(val.ravel()[keep])
+        else:
+            rr, cc = np.nonzero(sim > 0)
+            rows_out.append(rr + s)
+            cols_out.append(cc)
+            vals_out.append(sim[rr, cc])
+    if rows_out:
+        rows = np.concatenate(rows_out)
+        cols = np.concatenate(cols_out)
+        vals = np.concatenate(vals_out)
+    else:
+        rows = cols = np.empty(0, dtype=np.int64)
+        vals = np.empty(0)
+    out = sp.csr_matrix((vals.astype(np.float32), (rows, cols)), shape=(n, n))
+    out.sort_indices()
+    return out
+
+
+def _centred_by_other_side(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Values minus their row mean (rows = the *other* side; used for adjusted cosine)."""
+    m = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    counts = np.diff(m.indptr)
+    sums = np.add.reduceat(m.data, m.indptr[:-1]) if m.nnz else np.zeros(m.shape[0])
+    sums = np.where(counts > 0, sums, 0.0)
+    means = sums / np.maximum(counts, 1)
+    m.data = m.data - np.repeat(means, counts)
+    return m
+
+
+def _similarity_vectors(
+    m: sp.csr_matrix, resid: sp.csr_matrix | None, similarity: str, user_based: bool
+) -> sp.csr_matrix:
+    """Rows to compare: users (``user_based``) or items, holding the values the similarity uses.
+
+    ``m`` is the users x items value matrix, ``resid`` its baseline residuals (needed by
+    ``"pearson_baseline"``).
+    """
+    if similarity == "adjusted_cosine":
+        other = m.T.tocsr() if user_based else m
+        return _centred_by_other_side(other).T.tocsr()
+    src = resid if similarity == "pearson_baseline" else m
+    if src is None:
+        raise ConfigError("pearson_baseline needs the baseline residuals")
+    return src if user_based else src.T.tocsr()
+
+
+def _means(matrix: sp.csr_matrix, fallback: float) -> np.ndarray:
+    """Mean stored value of each row (``fallback`` for empty rows)."""
+    counts = np.diff(matrix.indptr)
+    sums = np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+    return np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
+
+
+def _check_common(model: Any) -> None:
+    if model.similarity not in SIMILARITIES:
+        raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {model.similarity!r}")
+    if model.k is None or not isinstance(model.k, int | np.integer) or model.k < 1:
+        raise ConfigError(f"k (neighbours) must be a positive integer, got {model.k!r}")
+    if not isinstance(model.min_k, int | np.integer) or model.min_k < 0:
+        raise ConfigError(f"min_k must be a non-negative integer, got {model.min_k!r}")
+    if not (np.isfinite(model.shrinkage) and model.shrinkage >= 0):
+        raise ConfigError(f"shrinkage must be >= 0, got {model.shrinkage!r}")
+    if not isinstance(model.min_support, int | np.integer) or model.min_support < 0:
+        raise ConfigError(f"min_support must be a non-negative integer, got {model.min_support!r}")
+
+
+# ---------------------------------------------------------------------- shared machinery
+class _NeighbourModel(Recommender):
+    """Shared scoring of the k-NN models (state set by the subclasses' ``_fit``).
+
+    Learned state: ``neighbours_`` (CSR over the neighbour side), ``residuals_`` (CSR over the
+    other side: residual ``r - base`` of every known value), ``user_based_``, ``implicit_mode_``,
+    ``rating_min_``/``rating_max_`` and the base terms of :meth:`_base`.
+    """
+
+    k: int
+    min_k: int
+    neighbours_: sp.csr_matrix
+    residuals_: sp.csr_matrix
+    user_based_: bool
+    implicit_mode_: bool
+    rating_min_: float
+    rating_max_: float
+
+    def _base(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _corrections(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Neighbourhood corrections of each ``(users[j], items[j])`` pair (numba kernel)."""
+        from fusionrec.models._kernels.knn import knn_corrections
+
+        if self.user_based_:
+            x, y, n_x = users, items, self.n_users_
+        else:
+            x, y, n_x = items, users, self.n_items_
+        order = np.argsort(y, kind="stable")
+        ys = y[order]
+        bounds = np.flatnonzero(np.diff(ys)) + 1
+        bounds = np.concatenate([[0], bounds, [len(ys)]]).astype(np.int64) if len(ys) else np.zeros(1, np.int64)
+        nb = self.neighbours_
+        max_row = int(np.diff(nb.indptr).max()) if nb.shape[0] else 0
+        res = self.residuals_
+        corr, _ = knn_corrections(
+            x.astype(np.int64),
+            y.astype(np.int64),
+            order.astype(np.int64),
+            bounds,
+            nb.indptr.astype(np.int64),
+            nb.indices.astype(np.int64),
+            nb.data.astype(np.float64),
+            res.indptr.astype(np.int64),
+            res.indices.astype(np.int64),
+            res.data.astype(np.float64),
+            int(n_x),
+            int(self.k),
+            int(self.min_k),
+            max_row,
+        )
+        return corr
+
+    def _rating_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        est = self._base(users, items) + self._corrections(users, items)
+        return np.clip(est, self.rating_min_, self.rating_max_).astype(np.float32)
+
+    def _implicit_scores(self, users: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        X = self.seen_
+        W = self.neighbours_
+        if self.user_based_:
+            s = W[users] @ X[:, cols]
+        else:
+            s = X[users] @ W[:, cols]
+        return np.asarray(s.toarray() if sp.issparse(s) else s, dtype=np.float32)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Scores ``float32 [U, I]``: predicted ratings (rating mode) or neighbourhood sums (implicit)."""
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        cols = np.arange(self.n_items_) if items is None else np.asarray(items, dtype=np.int64)
+        if self.implicit_mode_:
+            return self._implicit_scores(users, cols)
+        uu = np.repeat(users, len(cols))
+        ii = np.tile(cols, len(users))
+        return self._rating_pairs(uu, ii).reshape(len(users), len(cols))
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Score of each ``(users[j], items[j])`` pair; in rating mode one pass of the numba kernel."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        if self.implicit_mode_:
+            return super().predict(users, items)
+        return self._rating_pairs(users, items)
+
+    def similar_items(self, items: np.ndarray | int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most similar items from the item neighbour matrix (``-1`` / ``-inf`` pads)."""
+        self._check_fitted()
+        if self.user_based_:
+            raise NotImplementedError(f"{type(self).__name__} is user-based; use ItemKNN for similar_items")
+        items = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        W = self.neighbours_
+        dense = np.full((len(items), self.n_items_), -np.inf, dtype=np.float32)
+        for j, i in enumerate(items.tolist()):
+            lo, hi = W.indptr[i], W.indptr[i + 1]
+            dense[j, W.indices[lo:hi]] = W.data[lo:hi]
+        idx, val = topk(dense, k)
+        idx[~np.isfinite(val)] = -1
+        return idx, val
+
+
+class _KNN(_NeighbourModel):
+    """Item- or user-based k-NN (``KNNWithMeans`` in rating mode, implicit-style in implicit mode)."""
+
+    _user_based: bool = False
+
+    def __init__(
+        self,
+        k: int = 40,
+        similarity: str = "cosine",
+        shrinkage: float = 0.0,
+        min_support: int = 1,
+        min_k: int = 1,
+        implicit: bool = False,
+        weighting: str | None = None,
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
+        reg_user: float = 15.0,
+        reg_item: float = 10.0,
+        n_epochs: int = 10,
+    ) -> None:
+        self.k = k
+        self.similarity = similarity
+        self.shrinkage = shrinkage
+        self.min_support = min_support
+        self.min_k = min_k
+        self.implicit = implicit
+        self.weighting = weighting
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
+        self.reg_user = reg_user
+        self.reg_item = reg_item
+        self.n_epochs = n_epochs
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        _check_common(self)
+        if self.weighting not in WEIGHTINGS:
+            raise ConfigError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
+        user_based = self._user_based
+        implicit_mode = bool(self.implicit) or not train.explicit
+        m = sp.csr_matrix(train.matrix, dtype=np.float64)
+        m.sort_indices()
+        mu = float(m.data.mean()) if m.nnz else 0.0
+        resid = None
+        if self.similarity == "pearson_baseline":
+            resid = _baseline_residuals(train, self.reg_user, self.reg_item, int(self.n_epochs))[0]
+        vectors = _similarity_vectors(m, resid, self.similarity, user_based)
+        if self.weighting == "bm25":
+            vectors = bm25_weight(vectors, self.bm25_k1, self.bm25_b)
+        elif self.weighting == "tfidf":
+            vectors = tfidf_weight(vectors)
+        self.neighbours_ = neighbour_matrix(
+            vectors,
+            self.similarity,
+            shrinkage=float(self.shrinkage),
+            min_support=int(self.min_support),
+            k=int(self.k),
+            desc=type(self).__name__,
+        )
+        self.user_based_ = user_based
+        self.implicit_mode_ = implicit_mode
+        self.global_mean_ = mu
+        self.rating_min_ = float(m.data.min()) if m.nnz else 0.0
+        self.rating_max_ = float(m.data.max()) if m.nnz else 0.0
+        self.user_mean_ = _means(m, mu).astype(np.float64)
+        self.item_mean_ = _means(m.T.tocsr(), mu).astype(np.float64)
+        if implicit_mode:
+            self.residuals_ = sp.csr_matrix((0, 0), dtype=np.float64)
+            return
+        if user_based:  # known values of each item: r_vi - mu_v over users v
+            res = m.T.tocsr()
+            res.data = res.data - self.user_mean_[res.indices]
+        else:  # known values of each user: r_uj - mu_j over items j
+            res = m.copy()
+            res.data = res.data - self.item_mean_[res.indices]
+        self.residuals_ = res
+
+    def _base(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self.user_mean_[users] if self.user_based_ else self.item_mean_[items]
+
+
+class ItemKNN(_KNN):
+    """Item-based k-nearest-neighbours.
+
+    Rating mode (explicit data and ``implicit=False``; Surprise's ``KNNWithMeans``, item-based):
+
+    ``r_ui = mu_i + sum_{j in N_k(i) ∩ I(u)} s_ij (r_uj - mu_j) / sum_{j in N_k(i) ∩ I(u)} s_ij``
+
+    with ``mu_i`` the item mean, ``N_k(i)`` the ``k`` items most similar to ``i`` (positive
+    similarities only) and ``I(u)`` the items rated by ``u``; the prediction falls back to ``mu_i``
+    when fewer than ``min_k`` neighbours are rated, and is clipped to the training rating range.
+
+    Implicit mode (``train.explicit`` False or ``implicit=True``; implicit's ``ItemItemRecommender``):
+    ``score_u = x_u @ W`` with ``x_u`` the user's stored values and ``W`` the neighbour matrix.
+
+    Parameters
+    ----------
+    k
+        Neighbours kept per item.
+    similarity
+        ``"cosine"``, ``"pearson"``, ``"adjusted_cosine"`` or ``"pearson_baseline"`` (module docs).
+    shrinkage
+        ``lambda`` in ``s * n / (n + lambda)`` (``n`` common raters).
+    min_support
+        Pairs with fewer common raters get similarity 0.
+    min_k
+        Minimum number of rated neighbours for a neighbourhood term (rating mode).
+    implicit
+        Force implicit mode on explicit data.
+    weighting
+        ``None``, ``"bm25"`` or ``"tfidf"``: weighting of the item vectors (documents = items,
+        terms = users) before the similarity, as implicit's ``BM25Recommender`` / ``TFIDFRecommender``.
+    bm25_k1, bm25_b
+        BM25 parameters.
+    reg_user, reg_item, n_epochs
+        Baseline fit for ``"pearson_baseline"`` (as :class:`~fusionrec.models.baselines.BiasBaseline`).
+
+    Attributes
+    ----------
+    neighbours_
+        CSR ``float32 [n_items, n_items]``: row ``i`` holds ``s_ij > 0`` of its ``k`` neighbours.
+    """
+
+    _user_based = False
+
+
+class UserKNN(_KNN):
+    """User-based k-nearest-neighbours.
+
+    Rating mode (Surprise's ``KNNWithMeans``, user-based):
+
+    ``r_ui = mu_u + sum_{v in N_k(u) ∩ U(i)} s_uv (r_vi - mu_v) / sum_{v in N_k(u) ∩ U(i)} s_uv``
+
+    with ``mu_u`` the user mean, ``N_k(u)`` the ``k`` most similar users (positive similarities)
+    and ``U(i)`` the raters of ``i``; falls back to ``mu_u`` with fewer than ``min_k`` neighbours,
+    clipped to the rating range.  Implicit mode: ``score_u = sum_v s_uv x_v`` (``W[u] @ X``).
+
+    Parameters are those of :class:`ItemKNN`, with users and items swapped (``weighting`` treats
+    users as documents and items as terms).
+
+    Attributes
+    ----------
+    neighbours_
+        CSR ``float32 [n_users, n_users]`` of the top-``k`` positive user similarities.
+    """
+
+    _user_based = True
+
+
+# ---------------------------------------------------------------------- KNNBaseline
+def _baseline_residuals(
+    train: Interactions, reg_user: float, reg_item: float, n_epochs: int
+) -> tuple[sp.csr_matrix, Any]:
+    """Users x items CSR of ``r_ui - (mu + b_u + b_i)`` and the fitted :class:`BiasBaseline`."""
+    from fusionrec.models.baselines import BiasBaseline
+
+    base = BiasBaseline(reg_user=reg_user, reg_item=reg_item, n_iters=n_epochs).fit(train)
+    m = sp.csr_matrix(train.matrix, dtype=np.float64, copy=True)
+    m.sort_indices()
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    m.data = m.data - (
+        base.global_mean_ + base.user_bias_[rows].astype(np.float64) + base.item_bias_[m.indices].astype(np.float64)
+    )
+    return m, base
+
+
+class KNNBaseline(_NeighbourModel):
+    """k-NN on baseline residuals (Koren 2010; Surprise's ``KNNBaseline``).
+
+    Item-based (default):
+
+    ``r_ui = b_ui + sum_{j in N^k_u(i)} s_ij (r_uj - b_uj) / sum_{j in N^k_u(i)} s_ij``
+
+    with the baseline ``b_ui = mu + b_u + b_i`` (fitted as
+    :class:`~fusionrec.models.baselines.BiasBaseline`, Surprise's ALS defaults) and
+    ``N^k_u(i)`` the ``k`` items rated by ``u`` with the largest positive similarity to ``i``
+    (Surprise's semantics: neighbours are chosen among the user's items, not from a fixed list).
+    With fewer than ``min_k`` such neighbours the prediction is ``b_ui``.  Predictions are clipped
+    to the training rating range.  ``user_based=True`` swaps the roles of users and items.
+
+    Parameters
+    ----------
+    k
+        Neighbours used per prediction.
+    min_k
+        Minimum number of neighbours for the neighbourhood term.
+    similarity
+        One of the module's similarities; ``"pearson_baseline"`` (default) uses the baseline
+        residuals.
+    shrinkage
+        Similarity shrinkage (default 100 as Surprise).
+    min_support
+        Pairs with fewer common raters get similarity 0.
+    user_based
+        Neighbours are users instead of items.
+    reg_user, reg_item, n_epochs
+        Baseline ALS: penalties of the user / item biases and alternating passes.
+    max_neighbors
+        Similarities stored per row (the largest positive ones).  ``None`` stores all positive
+        similarities, which reproduces Surprise exactly at ``O(n^2)`` worst-case memory; an
+        integer bounds the neighbour matrix to ``n * max_neighbors`` entries (candidates for
+        ``N^k_u(i)`` are then taken from those).
+
+    Attributes
+    ----------
+    neighbours_
+        CSR ``float32 [n, n]`` of the stored similarities (``n`` items, or users when user-based).
+    global_mean_, user_bias_, item_bias_
+        Baseline terms.
+    """
+
+    predicts_ratings = True
+
+    def __init__(
+        self,
+        k: int = 40,
+        min_k: int = 1,
+        similarity: str = "pearson_baseline",
+        shrinkage: float = 100.0,
+        min_support: int = 1,
+        user_based: bool = False,
+        reg_user: float = 15.0,
+        reg_item: float = 10.0,
+        n_epochs: int = 10,
+        max_neighbors: int | None = None,
+    ) -> None:
+        self.k = k
+        self.min_k = min_k
+        self.similarity = similarity
+        self.shrinkage = shrinkage
+        self.min_support = min_support
+        self.user_based = user_based
+        self.reg_user = reg_user
+        self.reg_item = reg_item
+        self.n_epochs = n_epochs
+        self.max_neighbors = max_neighbors
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        _check_common(self)
+        if self.max_neighbors is not None and (
+            not isinstance(self.max_neighbors, int | np.integer) or self.max_neighbors < 1
+        ):
+            raise ConfigError(f"max_neighbors must be None or a positive integer, got {self.max_neighbors!r}")
+        if self.reg_user < 0 or self.reg_item < 0 or self.n_epochs < 1:
+            raise ConfigError("reg_user and reg_item must be >= 0 and n_epochs >= 1")
+        user_based = bool(self.user_based)
+        resid, base = _baseline_residuals(train, self.reg_user, self.reg_item, int(self.n_epochs))
+        m = sp.csr_matrix(train.matrix, dtype=np.float64)
+        m.sort_indices()
+        vectors = _similarity_vectors(m, resid, self.similarity, user_based)
+        self.neighbours_ = neighbour_matrix(
+            vectors,
+            self.similarity,
+            shrinkage=float(self.shrinkage),
+            min_support=int(self.min_support),
+            k=None if self.max_neighbors is None else int(self.max_neighbors),
+            desc="KNNBaseline",
+        )
+        self.user_based_ = user_based
+        self.implicit_mode_ = False
+        self.global_mean_ = float(base.global_mean_)
+        self.user_bias_ = base.user_bias_.astype(np.float64)
+        self.item_bias_ = base.item_bias_.astype(np.float64)
+        self.rating_min_ = float(m.data.min()) if m.nnz else 0.0
+        self.rating_max_ = float(m.data.max()) if m.nnz else 0.0
+        # residuals r - b over the "y" side (users for item-based, items for user-based)
+        self.residuals_ = resid.T.tocsr() if user_based else resid
+
+    def _base(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
