@@ -231,6 +231,32 @@ def test_itemknn_rating_prediction_matches_reference() -> None:
         assert g == pytest.approx(np.clip(est, 1, 5), abs=1e-4)
 
 
+@pytest.mark.parametrize("user_based", [False, True])
+def test_rated_neighbourhood_matches_reference(user_based: bool) -> None:
+    # KNNWithMeans semantics: the k most similar among the raters / rated items, positive sims
+    train = make_interactions(n_users=30, n_items=15, density=0.35, seed=13)
+    cls = UserKNN if user_based else ItemKNN
+    k = 3
+    model = cls(k=k, similarity="pearson", neighbourhood="rated").fit(train)
+    r = train.matrix.toarray()
+    known = r > 0
+    if user_based:
+        r, known = r.T, known.T  # rows: the side supplying values; columns: neighbours
+    full = neighbour_matrix(sp.csr_matrix(r.T), "pearson", k=None).toarray()
+    mu = known.sum(0)
+    mu = np.where(mu > 0, r.sum(0) / np.maximum(mu, 1), r[known].mean())
+    ys, xs = np.nonzero(~known)
+    users, items = (xs, ys) if user_based else (ys, xs)
+    got = model.predict(users, items)
+    for g, y, x in zip(got, ys, xs, strict=True):
+        cand = np.flatnonzero(known[y] & (full[x] > 0))
+        cand = cand[np.lexsort((cand, -full[x, cand]))][:k]
+        est = mu[x]
+        if len(cand):
+            est += (full[x, cand] * (r[y, cand] - mu[cand])).sum() / full[x, cand].sum()
+        assert g == pytest.approx(np.clip(est, 1, 5), abs=1e-4)
+
+
 def test_implicit_itemknn_scores_are_user_row_times_neighbours() -> None:
     train = make_interactions(seed=8, explicit=False)
     model = ItemKNN(k=5).fit(train)
@@ -252,7 +278,7 @@ def test_implicit_flag_on_explicit_data() -> None:
 def test_similar_items_from_neighbours() -> None:
     train = make_interactions(seed=10)
     model = ItemKNN(k=3).fit(train)
-    items, sims = model.similar_items([0, 1], k=5)
+    items, sims = model.similar_items(np.array([0, 1]), k=5)
     assert items.shape == (2, 5)
     W = model.neighbours_.toarray()
     for row, i in enumerate([0, 1]):
@@ -278,6 +304,8 @@ def test_determinism() -> None:
         ItemKNN(k=0),
         ItemKNN(shrinkage=-1.0),
         ItemKNN(weighting="bm"),
+        ItemKNN(neighbourhood="all"),
+        ItemKNN(neighbourhood="rated", max_neighbors=0),
         UserKNN(min_support=-1),
         KNNBaseline(max_neighbors=0),
         KNNBaseline(reg_user=-1.0),

@@ -73,6 +73,6 @@ def test_ease_memory_guard_and_params() -> None:
 
 def test_ease_similar_items() -> None:
     model = EASE(reg=10.0).fit(make_interactions(seed=5, explicit=False))
-    items, _ = model.similar_items([0, 3], k=4)
+    items, _ = model.similar_items(np.array([0, 3]), k=4)
     assert items.shape == (2, 4)
     assert 0 not in items[0] and 3 not in items[1]
