@@ -85,7 +85,9 @@ def _reference_similarity(dense: np.ndarray, mask: np.ndarray, name: str, shrink
             nc = int(c.sum())
             if nc < max(min_support, 1):
                 continue
-            if name == "cosine":
+            if name == "dot":
+                s = dense[a] @ dense[b]
+            elif name == "cosine":
                 den = np.linalg.norm(dense[a]) * np.linalg.norm(dense[b])
                 s = dense[a] @ dense[b] / den if den > 0 else 0.0
             elif name == "pearson":
@@ -104,7 +106,7 @@ def _reference_similarity(dense: np.ndarray, mask: np.ndarray, name: str, shrink
     return out
 
 
-@pytest.mark.parametrize("name", ["cosine", "pearson", "adjusted_cosine", "pearson_baseline"])
+@pytest.mark.parametrize("name", ["cosine", "pearson", "adjusted_cosine", "pearson_baseline", "dot"])
 @pytest.mark.parametrize("shrinkage", [0.0, 3.0])
 def test_similarity_matches_dense_reference(name: str, shrinkage: float) -> None:
     m = _tiny(seed=1)
@@ -138,7 +140,7 @@ def test_block_processing_equals_single_block(monkeypatch: pytest.MonkeyPatch) -
 
     m = _tiny(seed=3, n_rows=25, n_cols=15)
     one = neighbour_matrix(m, "pearson", shrinkage=2.0, k=5).toarray()
-    monkeypatch.setattr(knn, "_BLOCK_CELLS", 25 * 3)  # blocks of 3 rows
+    monkeypatch.setattr(knn, "_BLOCK_CELLS", 3 * 5)  # blocks of 3 rows of k = 5
     many = neighbour_matrix(m, "pearson", shrinkage=2.0, k=5).toarray()
     np.testing.assert_array_equal(one, many)
 
@@ -314,6 +316,14 @@ def test_determinism() -> None:
 def test_bad_params_raise_config_error(model) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError):
         model.fit(make_interactions(seed=12))
+
+
+def test_predict_checks_indices() -> None:
+    model = KNNBaseline(k=5).fit(make_interactions(seed=14))
+    with pytest.raises(ConfigError, match="out of range"):
+        model.predict(np.array([0, model.n_users_]), np.array([0, 1]))
+    with pytest.raises(ConfigError, match="out of range"):
+        model.predict(np.array([0]), np.array([-1]))
 
 
 @pytest.mark.slow

@@ -30,15 +30,15 @@ import scipy.sparse as sp
 from fusionrec._progress import progress
 from fusionrec._ranking import topk
 from fusionrec.data.interactions import Interactions
-from fusionrec.errors import ConfigError
+from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.base import Recommender, SideInfo
 
 __all__ = ["ItemKNN", "KNNBaseline", "UserKNN", "bm25_weight", "neighbour_matrix", "tfidf_weight"]
 
-SIMILARITIES = ("cosine", "pearson", "adjusted_cosine", "pearson_baseline")
+SIMILARITIES = ("cosine", "pearson", "adjusted_cosine", "pearson_baseline", "dot")
 WEIGHTINGS = (None, "bm25", "tfidf")
 NEIGHBOURHOODS = ("fixed", "rated")
-#: cells of one dense similarity block (block rows x n); about 32 MB per float64 array
+#: cells of one block of kept neighbours (block rows x k); about 32 MB per float64 array
 _BLOCK_CELLS = 1 << 22
 
 
@@ -90,60 +90,39 @@ def neighbour_matrix(
     common support).  Row ``a`` of the result stores ``s_ab > 0`` for its (at most) ``k`` most
     similar rows ``b != a`` (all positive ones when ``k`` is None), indices sorted.
 
-    Rows are processed in blocks of ``B`` rows by a numba kernel that accumulates the sums over
-    the common support from the co-occurrences (a fused sparse product), so peak memory is
-    ``O(nnz + B n + n k)``.
+    Rows are processed in blocks by a numba kernel that accumulates the sums over the common
+    support from the co-occurrences (a fused sparse product) and keeps each row's top ``k``, so
+    besides the output only ``O(n)`` scratch per thread and ``O(B k)`` per block are used.
     """
     if similarity not in SIMILARITIES:
         raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
-    from fusionrec.models._kernels.knn import similarity_block
+    from fusionrec.models._kernels.knn import similarity_topk
 
     A = sp.csr_matrix(vectors, dtype=np.float64)
     A.sort_indices()
     n = A.shape[0]
     AT = A.T.tocsr()
     AT.sort_indices()
-    kind = {"cosine": 0, "pearson": 1}.get(similarity, 2)
+    kind = {"cosine": 0, "pearson": 1, "dot": 3}.get(similarity, 2)
     norms = np.sqrt(np.asarray(A.multiply(A).sum(axis=1), dtype=np.float64).ravel())
     i64 = np.int64
     offset = 1.0 if similarity == "pearson_baseline" else 0.0
-    block = max(1, min(n, _BLOCK_CELLS // max(n, 1)))
-    min_sup = max(int(min_support), 1)
+    keep = n if k is None else max(1, min(int(k), n))
+    block = max(1, min(n, _BLOCK_CELLS // max(keep, 1)))
+    args = (A.indptr.astype(i64), A.indices.astype(i64), A.data, AT.indptr.astype(i64), AT.indices.astype(i64), AT.data)
     rows_out: list[np.ndarray] = []
     cols_out: list[np.ndarray] = []
     vals_out: list[np.ndarray] = []
     starts = range(0, n, block)
     for s in progress(starts, total=len(starts), desc=desc):
         e = min(n, s + block)
-        sim, nc = similarity_block(
-            A.indptr.astype(i64),
-            A.indices.astype(i64),
-            A.data,
-            AT.indptr.astype(i64),
-            AT.indices.astype(i64),
-            AT.data,
-            norms,
-            s,
-            e,
-            kind,
+        idx, val, cnt = similarity_topk(
+            *args, norms, s, e, kind, float(shrinkage), offset, max(int(min_support), 1), keep
         )
-        if shrinkage > 0:
-            sup = np.maximum(nc - offset, 0.0)
-            sim *= sup / (sup + shrinkage)
-        sim[nc < min_sup] = 0.0
-        sim[np.arange(e - s), np.arange(s, e)] = 0.0
-        if k is not None and k < n:
-            idx, val = topk(sim, int(k))
-            r = np.repeat(np.arange(s, e), idx.shape[1])
-            keep = val.ravel() > 0
-            rows_out.append(r[keep])
-            cols_out.append(idx.ravel()[keep])
-            vals_out.append(val.ravel()[keep])
-        else:
-            rr, cc = np.nonzero(sim > 0)
-            rows_out.append(rr + s)
-            cols_out.append(cc)
-            vals_out.append(sim[rr, cc])
+        valid = np.arange(keep)[None, :] < cnt[:, None]
+        rows_out.append(np.repeat(np.arange(s, e), cnt))
+        cols_out.append(idx[valid])
+        vals_out.append(val[valid])
     if rows_out:
         rows = np.concatenate(rows_out)
         cols = np.concatenate(cols_out)
@@ -191,7 +170,9 @@ def _means(matrix: sp.csr_matrix, fallback: float) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
 
 
-def _check_common(model: Any) -> None:
+def _check_common(model: Any, train: Interactions) -> None:
+    if train.nnz == 0:
+        raise DataError("the training interactions are empty; nothing to fit")
     if model.similarity not in SIMILARITIES:
         raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {model.similarity!r}")
     if model.k is None or not isinstance(model.k, int | np.integer) or model.k < 1:
@@ -264,6 +245,12 @@ class _NeighbourModel(Recommender):
         return corr
 
     def _rating_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        if users.shape != items.shape:
+            raise ConfigError(f"users and items must have the same length, got {users.shape} and {items.shape}")
+        if users.size and (users.min() < 0 or users.max() >= self.n_users_):
+            raise ConfigError(f"user index out of range (0..{self.n_users_ - 1}); fold in new users first")
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise ConfigError(f"item index out of range (0..{self.n_items_ - 1})")
         est = self._base(users, items) + self._corrections(users, items)
         return np.clip(est, self.rating_min_, self.rating_max_).astype(np.float32)
 
@@ -350,7 +337,7 @@ class _KNN(_NeighbourModel):
         self.n_epochs = n_epochs
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        _check_common(self)
+        _check_common(self, train)
         if self.weighting not in WEIGHTINGS:
             raise ConfigError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.neighbourhood not in NEIGHBOURHOODS:
@@ -569,7 +556,7 @@ class KNNBaseline(_NeighbourModel):
         self.max_neighbors = max_neighbors
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        _check_common(self)
+        _check_common(self, train)
         _check_max_neighbors(self.max_neighbors)
         if self.reg_user < 0 or self.reg_item < 0 or self.n_epochs < 1:
             raise ConfigError("reg_user and reg_item must be >= 0 and n_epochs >= 1")

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.data.interactions import Interactions
-from fusionrec.errors import ConfigError
+from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.base import Recommender, SideInfo
 
 __all__ = ["EASE"]
@@ -49,6 +49,8 @@ class EASE(Recommender):
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         if not (np.isfinite(self.reg) and self.reg > 0):
             raise ConfigError(f"reg must be > 0 (X^T X + reg I must be invertible), got {self.reg!r}")
+        if train.nnz == 0:
+            raise DataError("the training interactions are empty; nothing to fit")
         n = train.n_items
         need_gb = 3 * 8 * n * n / 1e9
         if need_gb > self.max_memory_gb:

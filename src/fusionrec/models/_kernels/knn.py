@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["knn_corrections", "similarity_block"]
+__all__ = ["knn_corrections", "similarity_topk"]
 
 
 @njit(cache=True, parallel=True)
@@ -98,7 +98,7 @@ def knn_corrections(
 
 
 @njit(cache=True, parallel=True)
-def similarity_block(
+def similarity_topk(
     indptr: np.ndarray,
     indices: np.ndarray,
     data: np.ndarray,
@@ -109,34 +109,45 @@ def similarity_block(
     start: int,
     end: int,
     kind: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Similarities of rows ``start..end`` of a CSR ``A`` with every row, and common-support counts.
+    shrinkage: float,
+    offset: float,
+    min_support: int,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-``k`` positive similarities of rows ``start..end`` of a CSR ``A`` with every other row.
 
     ``(indptr, indices, data)`` is ``A`` (``n`` rows compared over ``m`` columns) and
     ``(t_indptr, t_indices, t_data)`` its transpose.  For rows ``a``, ``b`` with common support
     ``C`` (``n_ab = |C|``) the sums over ``C`` are accumulated in one pass over the co-occurrences
     (the fused equivalent of six sparse products), then
 
-    * ``kind = 0`` (cosine): ``sum x_a x_b / (norms[a] norms[b])`` (full-vector norms);
+    * ``kind = 0`` (cosine): ``S_ab / (norms[a] norms[b])`` (full-vector norms);
     * ``kind = 1`` (pearson over ``C``): ``(n S_ab - S_a S_b) / sqrt((n S_aa - S_a^2)(n S_bb - S_b^2))``;
-    * ``kind = 2`` (cosine over ``C``): ``S_ab / sqrt(S_aa S_bb)``.
+    * ``kind = 2`` (cosine over ``C``): ``S_ab / sqrt(S_aa S_bb)``;
+    * ``kind = 3`` (dot): ``S_ab``.
 
-    Returns ``(sim float64 [end - start, n], n_common float64 [end - start, n])``; undefined
-    values (zero denominators) are 0 and similarities are clipped to ``[-1, 1]``.  Rows are
-    independent (``prange``), so the result does not depend on the number of threads.
+    Normalised similarities are clipped to ``[-1, 1]`` (0 when a denominator is 0), multiplied by
+    ``(n_ab - offset) / (n_ab - offset + shrinkage)`` when ``shrinkage > 0``, and set to 0 when
+    ``n_ab < min_support`` or ``b == a``.  Of the positive ones, the ``k`` largest are kept (ties
+    by lower ``b``), in increasing ``b``.
+
+    Returns ``(cols int64 [rows, k], sims float64 [rows, k], counts int64 [rows])``; row ``r`` is
+    valid up to ``counts[r]``.  Rows are independent (``prange``), so the result does not depend
+    on the number of threads.
     """
     n = indptr.shape[0] - 1
     rows = end - start
-    sim = np.zeros((rows, n), dtype=np.float64)
-    cnt = np.zeros((rows, n), dtype=np.float64)
+    out_c = np.zeros((rows, k), dtype=np.int64)
+    out_s = np.zeros((rows, k), dtype=np.float64)
+    counts = np.zeros(rows, dtype=np.int64)
     for r in prange(rows):
         a = start + r
+        nc = np.zeros(n, dtype=np.float64)
         sab = np.zeros(n, dtype=np.float64)
         saa = np.zeros(n, dtype=np.float64)
         sbb = np.zeros(n, dtype=np.float64)
         sa = np.zeros(n, dtype=np.float64)
         sb = np.zeros(n, dtype=np.float64)
-        nc = cnt[r]
         for p in range(indptr[a], indptr[a + 1]):
             col = indices[p]
             x = data[p]
@@ -145,28 +156,63 @@ def similarity_block(
                 y = t_data[q]
                 nc[b] += 1.0
                 sab[b] += x * y
-                if kind != 0:
+                if kind == 1 or kind == 2:
                     saa[b] += x * x
                     sbb[b] += y * y
                     if kind == 1:
                         sa[b] += x
                         sb[b] += y
-        out = sim[r]
+        # similarities of the co-occurring rows (stored back into sab), then keep the positive ones
+        cand = np.empty(n, dtype=np.int64)
+        n_pos = 0
         for b in range(n):
-            if nc[b] == 0.0:
+            if nc[b] == 0.0 or b == a or nc[b] < min_support:
                 continue
-            if kind == 0:
-                den = norms[a] * norms[b]
-                num = sab[b]
-            elif kind == 1:
-                num = nc[b] * sab[b] - sa[b] * sb[b]
-                den = (nc[b] * saa[b] - sa[b] * sa[b]) * (nc[b] * sbb[b] - sb[b] * sb[b])
-                den = np.sqrt(den) if den > 0.0 else 0.0
+            if kind == 3:
+                v = sab[b]
             else:
-                num = sab[b]
-                den = saa[b] * sbb[b]
-                den = np.sqrt(den) if den > 0.0 else 0.0
-            if den > 0.0:
-                v = num / den
-                out[b] = min(1.0, max(-1.0, v))
-    return sim, cnt
+                if kind == 0:
+                    den = norms[a] * norms[b]
+                    num = sab[b]
+                elif kind == 1:
+                    num = nc[b] * sab[b] - sa[b] * sb[b]
+                    den = (nc[b] * saa[b] - sa[b] * sa[b]) * (nc[b] * sbb[b] - sb[b] * sb[b])
+                    den = np.sqrt(den) if den > 0.0 else 0.0
+                else:
+                    num = sab[b]
+                    den = saa[b] * sbb[b]
+                    den = np.sqrt(den) if den > 0.0 else 0.0
+                if den <= 0.0:
+                    continue
+                v = min(1.0, max(-1.0, num / den))
+            if shrinkage > 0.0:
+                sup = max(nc[b] - offset, 0.0)
+                v *= sup / (sup + shrinkage)
+            if v > 0.0:
+                sab[n_pos] = v  # safe: n_pos <= b, and sab[b] is not read again
+                cand[n_pos] = b
+                n_pos += 1
+        if n_pos <= k:
+            for t in range(n_pos):
+                out_c[r, t] = cand[t]
+                out_s[r, t] = sab[t]
+            counts[r] = n_pos
+            continue
+        # k-th largest value, then everything above it plus the lowest-index ties
+        thr = np.partition(sab[:n_pos].copy(), n_pos - k)[n_pos - k]
+        n_above = 0
+        for t in range(n_pos):
+            if sab[t] > thr:
+                n_above += 1
+        ties = k - n_above
+        w = 0
+        for t in range(n_pos):
+            v = sab[t]
+            if v > thr or (v == thr and ties > 0):
+                if v == thr:
+                    ties -= 1
+                out_c[r, w] = cand[t]
+                out_s[r, w] = v
+                w += 1
+        counts[r] = w
+    return out_c, out_s, counts
