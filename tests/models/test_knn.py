@@ -29,6 +29,20 @@ class TestItemKNNImplicit(RecommenderContract):
         return ItemKNN(k=10)
 
 
+class TestItemKNNImplicitFlag(RecommenderContract):
+    seeded = False
+
+    def make_model(self) -> ItemKNN:
+        return ItemKNN(k=10, implicit=True, similarity="adjusted_cosine")
+
+
+class TestItemKNNRated(RecommenderContract):
+    seeded = False
+
+    def make_model(self) -> ItemKNN:
+        return ItemKNN(k=10, similarity="pearson_baseline", shrinkage=5.0, neighbourhood="rated", max_neighbors=15)
+
+
 class TestItemKNNBM25(RecommenderContract):
     seeded = False
     implicit = True
@@ -316,6 +330,15 @@ def test_determinism() -> None:
 def test_bad_params_raise_config_error(model) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError):
         model.fit(make_interactions(seed=12))
+
+
+def test_score_chunking_matches_single_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fusionrec.models.knn as knn
+
+    model = KNNBaseline(k=5).fit(make_interactions(seed=15))
+    whole = model.score(np.arange(7))
+    monkeypatch.setattr(knn, "_SCORE_PAIRS", 50)  # one user per kernel call
+    np.testing.assert_array_equal(model.score(np.arange(7)), whole)
 
 
 def test_predict_checks_indices() -> None:

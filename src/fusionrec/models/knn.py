@@ -40,6 +40,8 @@ WEIGHTINGS = (None, "bm25", "tfidf")
 NEIGHBOURHOODS = ("fixed", "rated")
 #: cells of one block of kept neighbours (block rows x k); about 32 MB per float64 array
 _BLOCK_CELLS = 1 << 22
+#: (user, item) pairs per kernel call when scoring full rows in rating mode
+_SCORE_PAIRS = 1 << 21
 
 
 # ---------------------------------------------------------------------- weighting
@@ -270,9 +272,14 @@ class _NeighbourModel(Recommender):
         cols = np.arange(self.n_items_) if items is None else np.asarray(items, dtype=np.int64)
         if self.implicit_mode_:
             return self._implicit_scores(users, cols)
-        uu = np.repeat(users, len(cols))
-        ii = np.tile(cols, len(users))
-        return self._rating_pairs(uu, ii).reshape(len(users), len(cols))
+        out = np.empty((len(users), len(cols)), dtype=np.float32)
+        step = max(1, _SCORE_PAIRS // max(len(cols), 1))  # bounds the pair arrays of one kernel call
+        for s in range(0, len(users), step):
+            chunk = users[s : s + step]
+            uu = np.repeat(chunk, len(cols))
+            ii = np.tile(cols, len(chunk))
+            out[s : s + len(chunk)] = self._rating_pairs(uu, ii).reshape(len(chunk), len(cols))
+        return out
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Score of each ``(users[j], items[j])`` pair; in rating mode one pass of the numba kernel."""
