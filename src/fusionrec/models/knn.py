@@ -503,7 +503,8 @@ class KNNBaseline(_NeighbourModel):
     ``N^k_u(i)`` the ``k`` items rated by ``u`` with the largest positive similarity to ``i``
     (Surprise's semantics: neighbours are chosen among the user's items, not from a fixed list).
     With fewer than ``min_k`` such neighbours the prediction is ``b_ui``.  Predictions are clipped
-    to the training rating range.  ``user_based=True`` swaps the roles of users and items.
+    to the training rating range.  Users or items without training ratings keep their (zero)
+    bias, so they get ``mu + b_u`` / ``mu + b_i`` where Surprise falls back to ``mu``.  ``user_based=True`` swaps the roles of users and items.
 
     Parameters
     ----------
