@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusionrec.data import Interactions, Split
+# Each xdist worker gets its own numba cache directory: two processes compiling the same cached function (ours or
+# librosa's) at once can leave one of them loading a half-written cache entry and crashing.  Set before anything
+# imports numba (which reads the setting once).
+# (The controller process sets it too, and its workers inherit that, so a worker always picks its own.)
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _worker or "NUMBA_CACHE_DIR" not in os.environ:
+    _root = Path(os.environ.get("FUSIONREC_CACHE_DIR") or Path(__file__).resolve().parents[1] / ".cache")
+    os.environ["NUMBA_CACHE_DIR"] = str(_root / "numba" / (_worker or "main"))
+
+from fusionrec.data import Interactions, Split  # noqa: E402
 
 
 def real_data_dir() -> Path | None:
