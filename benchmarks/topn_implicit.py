@@ -1,4 +1,4 @@
-"""Top-N on implicit feedback: fusionrec ALS/BPR (and EASE/ItemKNN when present) vs implicit and cornac.
+"""Top-N on implicit feedback: fusionrec ALS, BPR, EASE and item kNN vs implicit and cornac.
 
 Data: ml-latest-small.random811 and ml-100k.random811 (x_label 0 train, 1 valid, 2 test).  Every
 rating, whatever its value, is an implicit 1 (the train part is binarised; every valid/test
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import inspect
 import itertools
 import json
 import sys
@@ -175,36 +174,23 @@ def cornac_ease(p: dict[str, Any], train: Interactions) -> Recommender:
     return ScoreAdapter(lambda u: _dense(X[u] @ B), train.n_items)
 
 
-def _pick_param(cls: type, names: tuple[str, ...]) -> str | None:
-    params = inspect.signature(cls.__init__).parameters
-    return next((n for n in names if n in params), None)
+def fusionrec_ease(p: dict[str, Any], train: Interactions) -> Recommender:
+    from fusionrec.models.linear import EASE
+
+    return EASE(reg=p["lam"]).fit(train)
 
 
-def fusionrec_optional() -> tuple[dict[str, Callable[..., Recommender]], list[str]]:
-    """fusionrec EASE and ItemKNN when their modules exist (written in parallel by another engineer)."""
-    out: dict[str, Callable[..., Recommender]] = {}
-    notes: list[str] = []
-    try:
-        from fusionrec.models.linear import EASE
+def fusionrec_itemknn(p: dict[str, Any], train: Interactions) -> Recommender:
+    from fusionrec.models.knn import ItemKNN
 
-        name = _pick_param(EASE, ("regularization", "lambda_", "lam", "lamb", "l2", "reg"))
-        if name:
-            out["EASE"] = lambda p, train: EASE(**{name: p["lam"]}).fit(train)
-        else:
-            notes.append("fusionrec EASE found but its L2 parameter name is unknown: skipped")
-    except ImportError:
-        notes.append("fusionrec EASE not available yet (fusionrec.models.linear): peers only")
-    try:
-        from fusionrec.models.knn import ItemKNN
+    return ItemKNN(k=p["k"], similarity="cosine", implicit=True).fit(train)
 
-        name = _pick_param(ItemKNN, ("k", "n_neighbors", "neighbors", "K"))
-        if name:
-            out["ItemKNN"] = lambda p, train: ItemKNN(**{name: p["k"]}).fit(train)
-        else:
-            notes.append("fusionrec ItemKNN found but its neighbourhood-size parameter is unknown: skipped")
-    except ImportError:
-        notes.append("fusionrec ItemKNN not available yet (fusionrec.models.knn): peers only")
-    return out, notes
+
+def fusionrec_itemknn_bm25(p: dict[str, Any], train: Interactions) -> Recommender:
+    # similarity="dot" on BM25-weighted rows is implicit's BM25Recommender
+    from fusionrec.models.knn import ItemKNN
+
+    return ItemKNN(k=p["k"], similarity="dot", weighting="bm25", implicit=True).fit(train)
 
 
 # ---------------------------------------------------------------------------------------- run
@@ -228,7 +214,7 @@ def main() -> None:
     args = parse_args(__doc__ or "", _extra)
     warnings.filterwarnings("ignore", module="implicit")  # BLAS-thread advice and CSR-conversion notices
     spaces = grids(args.quick)
-    optional, notes = fusionrec_optional()
+    notes: list[str] = []
     if args.republish:
         name = "topn_implicit" + ("_quick" if args.quick else "")
         stored = json.loads((RESULTS_DIR / f"{name}.json").read_text())["records"]
@@ -243,13 +229,12 @@ def main() -> None:
         ("fusionrec", "BPR", "BPR", fusionrec_bpr),
         ("implicit", "BayesianPersonalizedRanking", "BPR", implicit_bpr),
     ]
-    if "EASE" in optional:
-        entries.append(("fusionrec", "EASE", "EASE", optional["EASE"]))
-    entries.append(("cornac", "EASE", "EASE", cornac_ease))
-    if "ItemKNN" in optional:
-        entries.append(("fusionrec", "ItemKNN", "ItemKNN", optional["ItemKNN"]))
     entries += [
+        ("fusionrec", "EASE", "EASE", fusionrec_ease),
+        ("cornac", "EASE", "EASE", cornac_ease),
+        ("fusionrec", "ItemKNN (cosine)", "ItemKNN", fusionrec_itemknn),
         ("implicit", "CosineRecommender", "ItemKNN", implicit_cosine),
+        ("fusionrec", "ItemKNN (bm25)", "ItemKNN", fusionrec_itemknn_bm25),
         ("implicit", "BM25Recommender", "ItemKNN", implicit_bm25),
     ]
     records: list[Record] = []

@@ -8,7 +8,14 @@ import pytest
 
 import fusionrec
 
-PUBLIC_MODULES = ["fusionrec", "fusionrec.data", "fusionrec.models", "fusionrec.evaluation", "fusionrec.errors"]
+PUBLIC_MODULES = [
+    "fusionrec",
+    "fusionrec.data",
+    "fusionrec.models",
+    "fusionrec.evaluation",
+    "fusionrec.errors",
+    "fusionrec.ensemble",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
@@ -40,3 +47,14 @@ def test_import_is_light() -> None:
 
 def test_version() -> None:
     assert fusionrec.__version__.count(".") == 2
+
+
+def test_every_registered_model_imports() -> None:
+    """Each registry name resolves to a Recommender class (a renamed module or class fails here, not at runtime)."""
+    from fusionrec.models import Recommender, available_models, get_model_class
+
+    names = available_models()
+    assert len(names) >= 20
+    for name in names:
+        cls = get_model_class(name)
+        assert isinstance(cls, type) and issubclass(cls, Recommender), name

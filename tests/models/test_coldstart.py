@@ -1,4 +1,4 @@
-"""The cold-start API shared by the content-aware factor models (HybridMF, VBPR).
+"""The cold-start API (fusionrec.models.coldstart) shared by ContentKNN, HybridMF, VBPR and (users only) ALS.
 
 ``add_items(features) -> new indices`` (recommendable at once from content), ``fold_in_user(items, values)
 -> [index]`` (a new user from their history, no refit) and missing modalities (zero rows, imputed).
@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 
 from fusionrec.data import IdMap, Interactions
-from fusionrec.errors import DataError
+from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import Recommender, SideInfo, load_model
+from fusionrec.models.coldstart import ItemColdStart, UserColdStart
+from fusionrec.models.content import ContentKNN
 from fusionrec.models.hybrid import HybridMF
+from fusionrec.models.mf.als import ALS
 from fusionrec.models.vbpr import VBPR
 
 N_USERS, N_ITEMS, N_WARM = 40, 30, 24
@@ -69,6 +72,11 @@ MODELS: dict[str, Callable[[], Recommender]] = {
     "hybrid-warp": lambda: HybridMF(factors=8, epochs=30, learning_rate=0.1, seed=1),
     "hybrid-bpr": lambda: HybridMF(factors=8, epochs=30, loss="bpr", learning_rate=0.1, seed=1),
     "vbpr": lambda: VBPR(factors=4, content_factors=4, epochs=40, learning_rate=0.05, seed=1),
+    "content": lambda: ContentKNN(),
+}
+#: models that place new users only (no content for new items)
+USER_ONLY: dict[str, Callable[[], Recommender]] = {
+    "als": lambda: ALS(factors=4, regularization=0.1, alpha=5.0, iterations=15, seed=1),
 }
 
 
@@ -76,6 +84,24 @@ MODELS: dict[str, Callable[[], Recommender]] = {
 def fitted(request: pytest.FixtureRequest) -> tuple[Recommender, Interactions, SideInfo]:
     train, side = genre_data()
     return MODELS[request.param]().fit(train, side), train, side
+
+
+@pytest.fixture(params=sorted(MODELS) + sorted(USER_ONLY))
+def user_fitted(request: pytest.FixtureRequest) -> tuple[Recommender, Interactions, SideInfo]:
+    train, side = genre_data()
+    factory = MODELS.get(request.param) or USER_ONLY[request.param]
+    return factory().fit(train, side), train, side
+
+
+def test_protocols() -> None:
+    train, _ = genre_data()
+    for name, factory in MODELS.items():
+        model = factory()
+        assert isinstance(model, ItemColdStart) and isinstance(model, UserColdStart), name
+    als = USER_ONLY["als"]()
+    assert isinstance(als, UserColdStart) and not isinstance(als, ItemColdStart)
+    with pytest.raises(ConfigError, match="user features"):
+        als.fit(train).fold_in_user([], user_features={"pref": np.eye(2)[0]})  # type: ignore[attr-defined]
 
 
 def test_cold_items_scored_from_content(fitted: tuple[Recommender, Interactions, SideInfo]) -> None:
@@ -113,8 +139,8 @@ def test_add_items_errors(fitted: tuple[Recommender, Interactions, SideInfo]) ->
         model.add_items({"text": np.zeros((2, 6)), "image": np.zeros((3, 4))})  # type: ignore[attr-defined]
 
 
-def test_fold_in_user_from_history(fitted: tuple[Recommender, Interactions, SideInfo]) -> None:
-    model, _, _ = fitted
+def test_fold_in_user_from_history(user_fitted: tuple[Recommender, Interactions, SideInfo]) -> None:
+    model, _, _ = user_fitted
     history = np.array([0, 2, 4, 6])  # genre 0
     idx = model.fold_in_user(history)  # type: ignore[attr-defined]
     np.testing.assert_array_equal(idx, [N_USERS])
@@ -132,6 +158,10 @@ def test_fold_in_user_from_history(fitted: tuple[Recommender, Interactions, Side
         model.fold_in_user(np.array([0, 1]), np.array([1.0]))  # type: ignore[attr-defined]
     with pytest.raises(DataError):
         model.fold_in_user(np.array([N_ITEMS + 10]))  # type: ignore[attr-defined]
+    with pytest.raises(DataError):
+        model.fold_in_user(np.array([0]), user=N_USERS + 5)  # type: ignore[attr-defined]
+    with pytest.raises(DataError):
+        model.fold_in_user(np.array([0]), np.array([np.nan]))  # type: ignore[attr-defined]
 
 
 def test_save_load_after_cold_start(fitted: tuple[Recommender, Interactions, SideInfo], tmp_path: Path) -> None:

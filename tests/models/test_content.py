@@ -84,7 +84,7 @@ def test_add_items_and_similar_items() -> None:
         model.add_items(np.zeros((1, 5), dtype=np.float32))
     with pytest.raises(DataError):
         model.add_items({"other": np.zeros((1, 2))})
-    prof = model.fold_in_user(np.eye(1, 10, 0, dtype=np.float32))
+    prof = model.user_profile(np.eye(1, 10, 0, dtype=np.float32))
     assert prof.shape == (2,) and prof[0] > prof[1]
 
 

@@ -211,7 +211,7 @@ def quickstart(
         u = int(ds.user_ids.to_index([uid])[0])
     except FusionRecError as exc:
         _fail(exc)
-    rec_items, rec_scores = best.model.recommend([u], k=10, seen=split.train.matrix)
+    rec_items, rec_scores = best.model.recommend(u, k=10, seen=split.train.matrix)
     titles = None
     title_mod = ds.item_modalities.get("title") or ds.item_modalities.get("text")
     if title_mod is not None:

@@ -75,12 +75,12 @@ def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
 def f1_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     p = precision_at_k(hits, k)
     r = recall_at_k(hits, n_relevant, k)
-    denom = p + r
-    return np.divide(2 * p * r, denom, out=np.zeros_like(denom), where=denom > 0)
+    denom = np.asarray(p + r, dtype=np.float64)
+    return np.asarray(np.divide(2 * p * r, denom, out=np.zeros_like(denom), where=denom > 0))
 
 
 def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
-    return _hits(hits, k).any(axis=1).astype(np.float64)
+    return np.asarray(_hits(hits, k).any(axis=1), dtype=np.float64)
 
 
 def _discounts(k: int) -> np.ndarray:

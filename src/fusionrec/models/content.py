@@ -5,12 +5,15 @@ Shapes: ``U`` users, ``I`` items, ``D`` the concatenated feature width.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.coldstart import append_seen_row, check_history
 
 __all__ = ["ContentKNN", "fuse_item_features"]
 
@@ -100,6 +103,7 @@ class ContentKNN(Recommender):
                 f"item features have {items.shape[0]} rows for {train.n_items} items; align them with the train id map"
             )
         self.modalities_ = np.array(names, dtype=str)
+        self.modality_dims_ = np.array([np.asarray(side.item_features[n]).shape[1] for n in names], dtype=np.int64)
         self.items_ = items
         self.profiles_ = self._profiles(train.matrix)
 
@@ -135,27 +139,75 @@ class ContentKNN(Recommender):
         self._check_fitted()
         return self.items_
 
-    def fold_in_user(self, row: sp.csr_matrix | np.ndarray) -> np.ndarray:
-        """Profile ``float32 [D]`` of a new user from a ``1 x n_items`` (sparse or dense) rating row."""
+    def user_profile(self, row: sp.csr_matrix | np.ndarray) -> np.ndarray:
+        """Profile ``float32 [D]`` of a user from a ``1 x n_items`` (sparse or dense) rating row; nothing stored."""
         self._check_fitted()
         m = sp.csr_matrix(row, dtype=np.float32)
         if m.shape != (1, self.n_items_):
             raise DataError(f"the rating row must have shape (1, {self.n_items_})")
         return self._profiles(m)[0]
 
+    def fold_in_user(
+        self,
+        items: np.ndarray | Sequence[int],
+        values: np.ndarray | None = None,
+        *,
+        user_features: dict[str, np.ndarray] | None = None,
+        user: int | None = None,
+    ) -> np.ndarray:
+        """Place a new user (``user=None``) or re-place user ``user`` from their history; returns ``int64 [1]``.
+
+        The cold-start contract of :mod:`fusionrec.models.coldstart`; ``values`` are ratings (default 1),
+        weighted as in :meth:`fit`.  Items added by :meth:`add_items` may be in the history.
+        """
+        self._check_fitted()
+        if user_features is not None:
+            raise ConfigError("ContentKNN profiles come from item content only; user_features are not used")
+        uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
+        row = sp.csr_matrix(
+            (weights.astype(np.float32), uniq.astype(np.int32), np.array([0, len(uniq)])), shape=(1, self.n_items_)
+        )
+        prof = self._profiles(row)
+        if user is None:
+            self.profiles_ = np.vstack([self.profiles_, prof]).astype(np.float32)
+            self.seen_ = append_seen_row(self.seen_, uniq, weights, None)
+            self.n_users_ += 1
+            return np.array([self.n_users_ - 1], dtype=np.int64)
+        u = int(user)
+        self.profiles_[u] = prof[0]
+        self.seen_ = append_seen_row(self.seen_, uniq, weights, u)
+        return np.array([u], dtype=np.int64)
+
+    def _modality_widths(self) -> dict[str, int]:
+        return dict(zip(self.modalities_.tolist(), self.modality_dims_.tolist(), strict=True))
+
     def add_items(self, features: dict[str, np.ndarray] | np.ndarray) -> np.ndarray:
         """Append new items (cold start) and return their indices.
 
-        ``features`` maps each fitted modality name to ``[m, d_modality]`` rows (normalised and weighted as at
-        fit time), or is an already fused ``[m, D]`` matrix.
+        ``features`` maps fitted modality names to ``[m, d_modality]`` rows (normalised and weighted as at
+        fit time; a modality left out is missing and contributes nothing), or is an already fused ``[m, D]`` matrix.
         """
         self._check_fitted()
         if isinstance(features, dict):
             names = self.modalities_.tolist()
-            missing = [n for n in names if n not in features]
-            if missing:
-                raise DataError(f"add_items needs features for every fitted modality; missing {missing}")
-            new = fuse_item_features(features, names, self.weights)
+            unknown = sorted(set(features) - set(names))
+            if unknown or not features:
+                raise DataError(f"add_items got features {unknown} the model was not fitted with; fitted: {names}")
+            sizes = {np.atleast_2d(np.asarray(v)).shape[0] for v in features.values()}
+            if len(sizes) != 1:
+                raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
+            n_new = sizes.pop()
+            # a modality left out is missing: a zero block (its part of the cosine is zero, like a zero row at fit)
+            widths = self._modality_widths()
+            full = {
+                n: np.atleast_2d(np.asarray(features[n], np.float32)) if n in features
+                else np.zeros((n_new, widths[n]), np.float32)
+                for n in names
+            }  # fmt: skip
+            for n in names:
+                if full[n].shape != (n_new, widths[n]):
+                    raise DataError(f"add_items: {n!r} must be [{n_new}, {widths[n]}], got {full[n].shape}")
+            new = fuse_item_features(full, names, self.weights)
         else:
             new = np.asarray(features, dtype=np.float32)
         if new.ndim != 2 or new.shape[1] != self.items_.shape[1]:

@@ -43,6 +43,7 @@ from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.coldstart import append_seen_row, check_history, grow_seen
 
 __all__ = ["HybridMF", "fold_in_vector", "side_matrix"]
 
@@ -194,27 +195,6 @@ def fold_in_vector(
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def _grow_seen(seen: sp.csr_matrix, n_users: int, n_items: int) -> sp.csr_matrix:
-    seen = sp.csr_matrix(seen)
-    indptr = np.concatenate([seen.indptr, np.full(n_users - seen.shape[0], seen.indptr[-1])])
-    return sp.csr_matrix((seen.data, seen.indices, indptr), shape=(n_users, n_items))
-
-
-def append_seen_row(seen: sp.csr_matrix, items: np.ndarray, values: np.ndarray, row: int | None) -> sp.csr_matrix:
-    """``seen`` with ``row`` replaced by (or, when ``None``, a new last row holding) ``items`` / ``values``."""
-    seen = sp.csr_matrix(seen)
-    new = sp.csr_matrix(
-        (values.astype(seen.dtype), items.astype(np.int32), np.array([0, len(items)])), shape=(1, seen.shape[1])
-    )
-    new.sum_duplicates()
-    if row is None:
-        out = sp.vstack([seen, new], format="csr")
-    else:
-        out = sp.vstack([seen[:row], new, seen[row + 1 :]], format="csr")
-    out.sort_indices()
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -502,7 +482,7 @@ class HybridMF(Recommender):
         self.item_identity_bias_ = np.concatenate([self.item_identity_bias_, np.zeros(m, np.float32)])
         self.item_x_ = sp.vstack([self.item_x_, csr], format="csr")
         self.n_items_ = start + m
-        self.seen_ = _grow_seen(self.seen_, self.n_users_, self.n_items_)
+        self.seen_ = grow_seen(self.seen_, self.n_users_, self.n_items_)
         self._reps = None
         return np.arange(start, self.n_items_, dtype=np.int64)
 
@@ -520,14 +500,7 @@ class HybridMF(Recommender):
         ``values`` weight the positives (default 1); ``reg`` is the L2 penalty of :func:`fold_in_vector`.
         """
         self._check_fitted()
-        items = np.asarray(items, dtype=np.int64).ravel()
-        vals = np.ones(len(items)) if values is None else np.asarray(values, dtype=np.float64).ravel()
-        if vals.shape != items.shape:
-            raise DataError(f"values must have one entry per item ({len(items)}), got {vals.shape}")
-        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
-            raise DataError(f"item index out of range (0..{self.n_items_ - 1}); add_items first")
-        if user is not None and not 0 <= int(user) < self.n_users_:
-            raise DataError(f"user index {user} out of range (0..{self.n_users_ - 1})")
+        uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
         if user_features is not None and len(self.user_modalities_) == 0:
             raise ConfigError("this HybridMF was fitted without user features; pass none or refit with them")
         if user_features is not None:
@@ -539,16 +512,14 @@ class HybridMF(Recommender):
             x = np.zeros((1, int(self.user_modality_dims_.sum())), np.float32)
             if user is not None:
                 x = np.asarray(self.user_x_[int(user)].todense(), np.float32)
-        uniq, inv = np.unique(items, return_inverse=True)
-        weights = np.bincount(inv, weights=vals, minlength=len(uniq)) if items.size else np.zeros(0)
-        identity = 1.0 if self.user_identity and items.size else 0.0
+        identity = 1.0 if self.user_identity and uniq.size else 0.0
         w, csr = _normalise_rows(np.array([identity]), x, str(self.normalize))
         if user is not None and self.user_identity:
             w = self.user_id_weight_[[int(user)]]
         base = np.asarray(csr @ self.user_emb_).ravel() if csr.shape[1] else None
         r, b = self.item_representations()
         vec = np.zeros(self.user_identity_.shape[1], np.float32)
-        if items.size and w[0] > 0:
+        if uniq.size and w[0] > 0:
             observed = np.flatnonzero(np.diff(sp.csc_matrix(self.seen_).indptr) > 0)
             v = fold_in_vector(r, b, uniq, weights, base=base, reg=reg, negatives=observed, seed=int(self.seed))
             vec = (v / w[0]).astype(np.float32)  # r_u = w * ID_u + base, so ID_u = v / w

@@ -25,7 +25,8 @@ from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.hybrid import IMPUTE, _check_choice, _grow_seen, append_seen_row, fold_in_vector, side_matrix
+from fusionrec.models.coldstart import append_seen_row, check_history, grow_seen
+from fusionrec.models.hybrid import IMPUTE, _check_choice, fold_in_vector, side_matrix
 
 __all__ = ["VBPR", "sample_negatives"]
 
@@ -278,7 +279,7 @@ class VBPR(Recommender):
         self.item_factors_ = np.vstack([self.item_factors_, np.zeros((n, self.item_factors_.shape[1]), np.float32)])
         self.item_bias_ = np.concatenate([self.item_bias_, np.zeros(n, np.float32)])
         self.n_items_ = start + n
-        self.seen_ = _grow_seen(self.seen_, self.n_users_, self.n_items_)
+        self.seen_ = grow_seen(self.seen_, self.n_users_, self.n_items_)
         self._reps = None
         return np.arange(start, self.n_items_, dtype=np.int64)
 
@@ -298,16 +299,7 @@ class VBPR(Recommender):
         self._check_fitted()
         if user_features is not None:
             raise ConfigError("VBPR has no user features; use HybridMF(user_features=...) for profile-only users")
-        items = np.asarray(items, dtype=np.int64).ravel()
-        vals = np.ones(len(items)) if values is None else np.asarray(values, dtype=np.float64).ravel()
-        if vals.shape != items.shape:
-            raise DataError(f"values must have one entry per item ({len(items)}), got {vals.shape}")
-        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
-            raise DataError(f"item index out of range (0..{self.n_items_ - 1}); add_items first")
-        if user is not None and not 0 <= int(user) < self.n_users_:
-            raise DataError(f"user index {user} out of range (0..{self.n_users_ - 1})")
-        uniq, inv = np.unique(items, return_inverse=True)
-        weights = np.bincount(inv, weights=vals, minlength=len(uniq)) if items.size else np.zeros(0)
+        uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
         q, c = self.item_representations()
         observed = np.flatnonzero(np.diff(sp.csc_matrix(self.seen_).indptr) > 0)
         v = fold_in_vector(q, c, uniq, weights, reg=reg, negatives=observed, seed=int(self.seed))

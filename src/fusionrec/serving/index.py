@@ -6,7 +6,7 @@ metric) above; :func:`recall_at_k` measures an approximate index against the exa
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -91,6 +91,7 @@ class FaissIndex:
         x = np.ascontiguousarray(vectors, dtype=np.float32)
         n, d = x.shape
         self.kind = f"faiss-{method}"
+        index: Any
         if method == "hnsw":
             index = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = ef_construction

@@ -10,14 +10,18 @@ Fold-in (a user's new events, no refit)
     Explicit models: ridge least squares against the fixed item vectors,
     ``[p_u, b_u] = argmin sum_i (r_ui - mu - b_i - p_u.q_i - b_u)^2 + lam ||[p_u, b_u]||^2``.
     Implicit models (Hu, Koren & Volinsky 2008): ``p_u = (Q^T Q + Q^T (C_u - I) Q + lam I)^-1 Q^T C_u 1`` with
-    confidence ``c_ui = 1 + alpha r_ui`` on the user's items.  A model method ``fold_in`` / ``fold_in_user`` /
-    ``recalculate_user`` is used instead when present.  Models without a factor form (MostPopular, ItemKNN ...)
-    only update the user's seen set; new users of such models get popularity scores.
+    confidence ``c_ui = 1 + alpha r_ui`` on the user's items.  A model method ``fold_in`` / ``recalculate_user``
+    (rows -> user vectors, e.g. ALS's exact half-step) is used instead when present.  Models without a factor
+    form (MostPopular, ItemKNN ...) only update the user's seen set; new users of such models get popularity
+    scores.
 
 New items
-    The model's ``add_items(features)`` when present; otherwise the item is placed at the mean of its ``m``
-    nearest existing items by content (posted feature vector vs the bundle's ``item_features``, or posted text
-    vs the titles by hashed bag-of-words cosine): its vector (or, without vectors, its score) is their average.
+    The item is placed at the mean of its ``m`` nearest existing items by content (posted feature vector vs
+    the bundle's ``item_features``, or posted text vs the titles by hashed bag-of-words cosine): its vector (or, without vectors, its score) is their average.
+
+The serving state keeps its own factor view and never mutates the bundle's model; the model-level cold-start
+contract (:mod:`fusionrec.models.coldstart`: ``add_items`` / ``fold_in_user``) is for library use and for the
+retrain that builds the next bundle.
 """
 
 from __future__ import annotations
@@ -89,7 +93,7 @@ def factor_view(model: Recommender, probe: int = 8) -> FactorView | None:
                 factors = (np.asarray(u), np.asarray(v))
     for ua, ia in _FACTOR_ATTRS:
         if factors is None and isinstance(getattr(model, ua, None), np.ndarray):
-            factors = (getattr(model, ua), getattr(model, ia, None))
+            factors = (getattr(model, ua), getattr(model, ia, None))  # type: ignore[assignment]
     if factors is not None and (factors[1] is None or factors[0].ndim != 2 or factors[1].ndim != 2):
         factors = None
     U = np.zeros((n_users, 0), np.float32) if factors is None else np.asarray(factors[0], np.float32)
@@ -321,9 +325,7 @@ class OnlineModel:
             self._set_meta(i, meta or {})
             self.popularity = np.append(self.popularity, 0.0)
             if self.view is not None:
-                vec = self._model_item_vector(features)
-                if vec is None:
-                    vec = self._average(self.view.item_vecs, nbrs, weights)
+                vec = self._average(self.view.item_vecs, nbrs, weights)
                 self.view.item_vecs = _append_row(self.view.item_vecs, vec)
                 self._gram = self._item_norm = None
                 if self.index is not None:
@@ -342,21 +344,6 @@ class OnlineModel:
                 self.item_meta[key] = [[] if multi else "" for _ in range(len(self.item_raw))]
             col = self.item_meta[key]
             col[i] = list(map(str, value)) if isinstance(value, list | tuple) else ("" if value is None else str(value))
-
-    def _model_item_vector(self, features: Sequence[float] | None) -> np.ndarray | None:
-        add = getattr(self.model, "add_items", None)
-        if features is None or not callable(add) or self.view is None:
-            return None
-        try:
-            out = np.asarray(add(np.asarray([features], np.float32)), np.float32)
-        except Exception as exc:
-            log.info("model add_items failed (%s); using the content fallback", exc)
-            return None
-        if out.ndim != 2 or out.shape[1] != self.view.n_factors:
-            return None
-        vec = self._average(self.view.item_vecs, np.empty(0, np.int64), np.empty(0))
-        vec[: self.view.n_factors] = out[0]
-        return vec
 
     @staticmethod
     def _average(vecs: np.ndarray, nbrs: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -427,7 +414,7 @@ class OnlineModel:
 
     def _model_fold_in(self, items: np.ndarray, values: np.ndarray) -> np.ndarray | None:
         assert self.view is not None
-        for name in ("fold_in", "fold_in_user", "recalculate_user"):
+        for name in ("fold_in", "recalculate_user"):  # vector-returning (ALS.fold_in, implicit's name)
             fn = getattr(self.model, name, None)
             if not callable(fn) or (items >= self.n_base_items).any():
                 continue
@@ -650,7 +637,7 @@ def _append_row(arr: np.ndarray, row: np.ndarray) -> np.ndarray:
 def _meta_text(meta: Mapping[str, Any] | None) -> str:
     if not meta:
         return ""
-    parts = []
+    parts: list[str] = []
     for v in meta.values():
         parts.extend(map(str, v) if isinstance(v, list | tuple) else [str(v)])
     return " ".join(parts)

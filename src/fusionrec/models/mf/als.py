@@ -15,6 +15,8 @@ weight unobserved cells by 1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -22,6 +24,7 @@ from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, InvalidValueError
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.coldstart import append_seen_row, check_history
 
 __all__ = ["ALS", "confidence_matrix"]
 
@@ -214,6 +217,37 @@ class ALS(Recommender):
         return out
 
     # ------------------------------------------------------------------ scoring
+    def fold_in_user(
+        self,
+        items: np.ndarray | Sequence[int],
+        values: np.ndarray | None = None,
+        *,
+        user_features: dict[str, np.ndarray] | None = None,
+        user: int | None = None,
+    ) -> np.ndarray:
+        """Place a new user (``user=None``) or re-place user ``user`` from their history; returns ``int64 [1]``.
+
+        The cold-start contract of :mod:`fusionrec.models.coldstart`: the factors come from :meth:`fold_in`
+        (exact least squares against the fixed item factors), the history becomes the user's seen row.
+        """
+        self._check_fitted()
+        if user_features is not None:
+            raise ConfigError("ALS has no user features; use HybridMF(user_features=...) for profile-only users")
+        uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
+        row = sp.csr_matrix(
+            (weights.astype(np.float32), uniq.astype(np.int32), np.array([0, len(uniq)])), shape=(1, self.n_items_)
+        )
+        vec = self.fold_in(row)[0]
+        if user is None:
+            self.user_factors_ = np.vstack([self.user_factors_, vec[None, :]])
+            self.seen_ = append_seen_row(self.seen_, uniq, weights, None)
+            self.n_users_ += 1
+            return np.array([self.n_users_ - 1], dtype=np.int64)
+        u = int(user)
+        self.user_factors_[u] = vec
+        self.seen_ = append_seen_row(self.seen_, uniq, weights, u)
+        return np.array([u], dtype=np.int64)
+
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """``x_u . y_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
         self._check_fitted()

@@ -1,0 +1,97 @@
+"""The cold-start contract: new items from content, new users from a history or a profile, no refit.
+
+Models that can place new entities without refitting implement one or both methods below (checked with
+``isinstance(model, ItemColdStart)`` / ``isinstance(model, UserColdStart)``).  Both mutate the fitted model
+and return the *indices* of the entities they placed, so the new ones are at once usable by ``score``,
+``recommend``, ``similar_items``, ``save`` and serving.
+
+``add_items(features) -> int64 [m]``
+    ``features`` maps fitted modality names to ``float [m, d]`` rows (a missing modality, or an all-zero row,
+    counts as missing and is imputed where the model supports that).  The new items get indices
+    ``n_items_ .. n_items_ + m - 1``.  Implemented by ContentKNN, HybridMF, VBPR, DeepFusion and GraphFusion.
+
+``fold_in_user(items, values=None, *, user_features=None, user=None) -> int64 [1]``
+    A new user (``user=None``: appended as index ``n_users_``) or a known one (``user=u``: re-placed) from the
+    item indices they interacted with (``values`` weight them, default 1), and/or from profile attributes
+    (``user_features``, for models fitted with user features: HybridMF).  Item factors stay fixed.
+    Implemented by ALS, ContentKNN, HybridMF and VBPR.
+
+Which models cannot and why: neighbourhood models (ItemKNN/UserKNN/EASE) score any user from the seen row
+alone (serving folds events in by updating that row); SVD-family rating models are placed by the generic
+ridge fold-in of :mod:`fusionrec.serving.online`; the graph model would need a re-propagation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec.errors import DataError
+
+__all__ = ["ItemColdStart", "UserColdStart", "append_seen_row", "check_history", "grow_seen"]
+
+
+@runtime_checkable
+class ItemColdStart(Protocol):
+    """A fitted model that makes new items recommendable from their content (module notes)."""
+
+    def add_items(self, features: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class UserColdStart(Protocol):
+    """A fitted model that places a new user from a history and/or profile, without refitting (module notes)."""
+
+    def fold_in_user(
+        self,
+        items: np.ndarray | Sequence[int],
+        values: np.ndarray | None = None,
+        *,
+        user_features: dict[str, np.ndarray] | None = None,
+        user: int | None = None,
+    ) -> np.ndarray: ...
+
+
+def check_history(
+    items: np.ndarray | Sequence[int], values: np.ndarray | Sequence[float] | None, n_items: int, n_users: int,
+    user: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Validate a history; return its unique item indices and their summed values (``int64``, ``float64``)."""
+    idx = np.asarray(items, dtype=np.int64).ravel()
+    vals = np.ones(len(idx)) if values is None else np.asarray(values, dtype=np.float64).ravel()
+    if vals.shape != idx.shape:
+        raise DataError(f"values must have one entry per item ({len(idx)}), got {vals.shape}")
+    if not np.isfinite(vals).all():
+        raise DataError("history values must be finite (no NaN or inf)")
+    if idx.size and (idx.min() < 0 or idx.max() >= n_items):
+        raise DataError(f"item index out of range (0..{n_items - 1}); add_items first for new items")
+    if user is not None and not 0 <= int(user) < n_users:
+        raise DataError(f"user index {user} out of range (0..{n_users - 1})")
+    uniq, inv = np.unique(idx, return_inverse=True)
+    weights = np.bincount(inv, weights=vals, minlength=len(uniq)) if idx.size else np.zeros(0)
+    return uniq, weights
+
+
+def grow_seen(seen: sp.csr_matrix, n_users: int, n_items: int) -> sp.csr_matrix:
+    """``seen`` padded with empty rows and columns to ``n_users x n_items``."""
+    seen = sp.csr_matrix(seen)
+    indptr = np.concatenate([seen.indptr, np.full(n_users - seen.shape[0], seen.indptr[-1])])
+    return sp.csr_matrix((seen.data, seen.indices, indptr), shape=(n_users, n_items))
+
+
+def append_seen_row(seen: sp.csr_matrix, items: np.ndarray, values: np.ndarray, row: int | None) -> sp.csr_matrix:
+    """``seen`` with ``row`` replaced by (or, when ``None``, a new last row holding) ``items`` / ``values``."""
+    seen = sp.csr_matrix(seen)
+    new = sp.csr_matrix(
+        (values.astype(seen.dtype), items.astype(np.int32), np.array([0, len(items)])), shape=(1, seen.shape[1])
+    )
+    new.sum_duplicates()
+    if row is None:
+        out = sp.vstack([seen, new], format="csr")
+    else:
+        out = sp.vstack([seen[:row], new, seen[row + 1 :]], format="csr")
+    out.sort_indices()
+    return out
