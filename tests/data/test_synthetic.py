@@ -271,3 +271,12 @@ def test_default_dataset_per_user_split_and_most_popular(default_ds: Dataset) ->
     assert pop.info["n_users"] == 500
     assert pop.metrics["NDCG@10"] > 2 * rnd.metrics["NDCG@10"] > 0
     assert isinstance(split.train.matrix, sp.csr_matrix)
+
+
+def test_dataset_repr_is_a_short_summary() -> None:
+    from fusionrec.data.datasets import load_dataset
+
+    ds = load_dataset("synthetic", n_users=40, n_items=30)
+    text = repr(ds)
+    assert text.startswith("Dataset('synthetic', users=40, items=30") and "text:" in text
+    assert len(text) < 400  # never the planted ground truth or raw content

@@ -100,3 +100,12 @@ class Dataset:
             "user_modalities": {k: m.kind for k, m in self.user_modalities.items()},
             "social_links": 0 if self.social is None else int(self.social.nnz),
         }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        mods = ", ".join(f"{k}:{v}" for k, v in {**s["item_modalities"], **s["user_modalities"]}.items())
+        social = f", social links={s['social_links']}" if self.social is not None else ""
+        return (
+            f"Dataset({s['name']!r}, users={s['users']}, items={s['items']}, interactions={s['interactions']}, "
+            f"modalities=[{mods}]{social})"
+        )
