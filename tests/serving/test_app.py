@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -139,12 +140,35 @@ def test_settings_from_env(tmp_path: Path) -> None:
             "FUSIONREC_SERVE_BUNDLE_PATH": str(tmp_path),
             "FUSIONREC_SERVE_MAX_K": "50",
             "FUSIONREC_SERVE_CORS_ORIGINS": "a,b",
+            "FUSIONREC_SERVE_COMPUTE_THREADS": "2",
         }
     )
     assert s.max_k == 50 and s.cors_origins == ("a", "b") and s.resolved_store_url.endswith(".events.sqlite")
+    assert s.compute_threads == 2 and ServingSettings(bundle_path=tmp_path).compute_threads == 1
+    with pytest.raises(ConfigError, match="compute_threads"):
+        ServingSettings(bundle_path=tmp_path, compute_threads=0)
     with pytest.raises(ConfigError, match="integer"):
         ServingSettings.from_env({"FUSIONREC_SERVE_BUNDLE_PATH": "x", "FUSIONREC_SERVE_MAX_K": "many"})
     with pytest.raises(ConfigError, match="BUNDLE_PATH"):
         ServingSettings.from_env({})
     with pytest.raises(ConfigError):
         ServingSettings(bundle_path=tmp_path, index="magic")
+
+
+def test_compute_threads_are_capped_in_the_process() -> None:
+    """The serving lifespan caps BLAS/OpenMP pools (no oversubscription between concurrent requests)."""
+    import numpy as np  # noqa: F401  (loads the BLAS the limit applies to)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from fusionrec.serving.app import limit_compute_threads
+
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+    try:
+        with threadpool_limits(limits=None):  # restores the BLAS/OpenMP pools afterwards
+            limit_compute_threads(1)
+            pools = [p for p in threadpool_info() if p["user_api"] in ("blas", "openmp")]
+            assert pools and all(p["num_threads"] == 1 for p in pools)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(torch_threads)

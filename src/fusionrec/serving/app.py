@@ -6,7 +6,9 @@ Reads: ``GET /recommend``, ``/similar/{item}``, ``/explain``, ``/users``, ``/use
 the 2xx answer.
 """
 
+import contextlib
 import hmac
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -131,6 +133,19 @@ class _BodyTooLargeError(Exception):
     pass
 
 
+def limit_compute_threads(n: int) -> None:
+    """Cap BLAS / OpenMP (numpy, faiss, torch) threads in this process (``ServingSettings.compute_threads``)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
+    with contextlib.suppress(ImportError):
+        import faiss
+
+        faiss.omp_set_num_threads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
 def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None) -> "FastAPI":
     """Build the FastAPI application serving ``settings.bundle_path``.
 
@@ -169,6 +184,7 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
     @asynccontextmanager
     async def lifespan(app: "FastAPI") -> Any:
+        limit_compute_threads(settings.compute_threads)
         eng.start_background(settings.retrain_interval_s, settings.sync_interval_s)
         yield
         eng.close()

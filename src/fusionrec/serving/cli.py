@@ -103,6 +103,7 @@ def register(app: typer.Typer) -> None:
         index: Annotated[str, typer.Option(help="auto, exact or ann")] = "auto",
         workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
         retrain_every: Annotated[float, typer.Option(help="retrain every N seconds (0: only on request)")] = 0.0,
+        threads: Annotated[int, typer.Option(help="BLAS/OpenMP threads per worker process")] = 1,
     ) -> None:
         """Serve a bundle over HTTP (uvicorn)."""
         import os
@@ -114,12 +115,18 @@ def register(app: typer.Typer) -> None:
         # validate now (clear errors before uvicorn starts), then hand over through the environment so that
         # every worker process builds the same app
         settings = ServingSettings.from_env(
-            bundle_path=bundle, store_url=store, api_key=api_key, index=index, retrain_interval_s=retrain_every
+            bundle_path=bundle,
+            store_url=store,
+            api_key=api_key,
+            index=index,
+            retrain_interval_s=retrain_every,
+            compute_threads=threads,
         )
         os.environ[ENV_PREFIX + "BUNDLE_PATH"] = str(settings.bundle_path)
         os.environ[ENV_PREFIX + "STORE_URL"] = settings.resolved_store_url
         os.environ[ENV_PREFIX + "INDEX"] = settings.index
         os.environ[ENV_PREFIX + "RETRAIN_INTERVAL_S"] = str(settings.retrain_interval_s)
+        os.environ[ENV_PREFIX + "COMPUTE_THREADS"] = str(settings.compute_threads)
         if settings.api_key:
             os.environ[ENV_PREFIX + "API_KEY"] = settings.api_key
         uvicorn.run(

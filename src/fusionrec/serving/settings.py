@@ -58,6 +58,11 @@ class ServingSettings:
         Allowed origins for CORS; empty (the default) leaves CORS off.
     retrain_interval_s
         Retrain from the store every so many seconds in a background thread (0: only on ``POST /admin/retrain``).
+    compute_threads
+        BLAS / OpenMP threads per serving process (default 1).  Requests run concurrently (threads, worker
+        processes); letting each matrix product or faiss search also fan out over every core oversubscribes
+        the machine: on 2 cores, exact top-k over 9.7k items took 0.13 ms with 1 thread and 0.4-8 ms with
+        the library default under load.
     sync_interval_s
         How often a worker folds in events written by other workers (multi-process serving).
     retrain_params
@@ -77,6 +82,7 @@ class ServingSettings:
     cors_origins: tuple[str, ...] = ()
     retrain_interval_s: float = DEFAULT_RETRAIN_INTERVAL_S
     sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S
+    compute_threads: int = 1
     retrain_params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,6 +93,8 @@ class ServingSettings:
             raise ConfigError("need 1 <= default_k <= max_k")
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes must be at least 1024")
+        if not isinstance(self.compute_threads, int) or self.compute_threads < 1:
+            raise ConfigError(f"compute_threads must be a positive integer, got {self.compute_threads!r}")
         if self.retrain_interval_s < 0 or self.sync_interval_s < 0:
             raise ConfigError("retrain_interval_s and sync_interval_s must be >= 0")
 
@@ -115,7 +123,7 @@ class ServingSettings:
 
 
 def _parse(name: str, raw: str) -> Any:
-    if name in ("max_body_bytes", "max_k", "default_k", "ann_threshold", "max_events_per_request"):
+    if name in ("max_body_bytes", "max_k", "default_k", "ann_threshold", "max_events_per_request", "compute_threads"):
         try:
             return int(raw)
         except ValueError as exc:
