@@ -24,14 +24,22 @@ ridge fold-in of :mod:`fusionrec.serving.online`; the graph model would need a r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.errors import DataError
 
-__all__ = ["ItemColdStart", "UserColdStart", "append_seen_row", "check_history", "grow_seen"]
+__all__ = [
+    "ItemColdStart",
+    "UserColdStart",
+    "append_seen_row",
+    "check_history",
+    "grow_seen",
+    "history_row",
+    "place_user",
+]
 
 
 @runtime_checkable
@@ -95,3 +103,32 @@ def append_seen_row(seen: sp.csr_matrix, items: np.ndarray, values: np.ndarray, 
         out = sp.vstack([seen[:row], new, seen[row + 1 :]], format="csr")
     out.sort_indices()
     return out
+
+
+def history_row(items: np.ndarray, weights: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """A ``1 x n_items`` float32 CSR row from :func:`check_history`'s output."""
+    return sp.csr_matrix(
+        (weights.astype(np.float32), items.astype(np.int32), np.array([0, len(items)])), shape=(1, n_items)
+    )
+
+
+def place_user(
+    model: Any, rows: Mapping[str, np.ndarray], items: np.ndarray, weights: np.ndarray, user: int | None
+) -> np.ndarray:
+    """Store a placed user: each ``model.<name>`` gets ``rows[name]`` as the user's row and ``seen_`` the history.
+
+    ``user=None`` appends (a new user, ``n_users_`` grows); otherwise row ``user`` is replaced.  Returns the
+    user's index as ``int64 [1]`` (the return value of ``fold_in_user``).
+    """
+    if user is None:
+        for name, row in rows.items():
+            current = getattr(model, name)
+            setattr(model, name, np.vstack([current, np.asarray(row, current.dtype)[None, :]]))
+        model.seen_ = append_seen_row(model.seen_, items, weights, None)
+        model.n_users_ += 1
+        return np.array([model.n_users_ - 1], dtype=np.int64)
+    u = int(user)
+    for name, row in rows.items():
+        getattr(model, name)[u] = row
+    model.seen_ = append_seen_row(model.seen_, items, weights, u)
+    return np.array([u], dtype=np.int64)

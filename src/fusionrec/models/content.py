@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.coldstart import append_seen_row, check_history
+from fusionrec.models.coldstart import check_history, history_row, place_user
 
 __all__ = ["ContentKNN", "fuse_item_features"]
 
@@ -164,19 +164,8 @@ class ContentKNN(Recommender):
         if user_features is not None:
             raise ConfigError("ContentKNN profiles come from item content only; user_features are not used")
         uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
-        row = sp.csr_matrix(
-            (weights.astype(np.float32), uniq.astype(np.int32), np.array([0, len(uniq)])), shape=(1, self.n_items_)
-        )
-        prof = self._profiles(row)
-        if user is None:
-            self.profiles_ = np.vstack([self.profiles_, prof]).astype(np.float32)
-            self.seen_ = append_seen_row(self.seen_, uniq, weights, None)
-            self.n_users_ += 1
-            return np.array([self.n_users_ - 1], dtype=np.int64)
-        u = int(user)
-        self.profiles_[u] = prof[0]
-        self.seen_ = append_seen_row(self.seen_, uniq, weights, u)
-        return np.array([u], dtype=np.int64)
+        prof = self._profiles(history_row(uniq, weights, self.n_items_))[0]
+        return place_user(self, {"profiles_": prof}, uniq, weights, user)
 
     def _modality_widths(self) -> dict[str, int]:
         return dict(zip(self.modalities_.tolist(), self.modality_dims_.tolist(), strict=True))

@@ -25,7 +25,7 @@ from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.coldstart import append_seen_row, check_history, grow_seen
+from fusionrec.models.coldstart import check_history, grow_seen, place_user
 from fusionrec.models.hybrid import IMPUTE, _check_choice, fold_in_vector, side_matrix
 
 __all__ = ["VBPR", "sample_negatives"]
@@ -304,14 +304,5 @@ class VBPR(Recommender):
         observed = np.flatnonzero(np.diff(sp.csc_matrix(self.seen_).indptr) > 0)
         v = fold_in_vector(q, c, uniq, weights, reg=reg, negatives=observed, seed=int(self.seed))
         k1 = self.user_factors_.shape[1]
-        if user is None:
-            self.user_factors_ = np.vstack([self.user_factors_, v[None, :k1]])
-            self.user_content_factors_ = np.vstack([self.user_content_factors_, v[None, k1:]])
-            self.seen_ = append_seen_row(self.seen_, uniq, weights, None)
-            self.n_users_ += 1
-            return np.array([self.n_users_ - 1], dtype=np.int64)
-        u = int(user)
-        self.user_factors_[u] = v[:k1]
-        self.user_content_factors_[u] = v[k1:]
-        self.seen_ = append_seen_row(self.seen_, uniq, weights, u)
-        return np.array([u], dtype=np.int64)
+        rows = {"user_factors_": v[:k1], "user_content_factors_": v[k1:]}
+        return place_user(self, rows, uniq, weights, user)

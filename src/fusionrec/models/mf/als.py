@@ -24,7 +24,7 @@ from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, InvalidValueError
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.coldstart import append_seen_row, check_history
+from fusionrec.models.coldstart import check_history, history_row, place_user
 
 __all__ = ["ALS", "confidence_matrix"]
 
@@ -234,19 +234,8 @@ class ALS(Recommender):
         if user_features is not None:
             raise ConfigError("ALS has no user features; use HybridMF(user_features=...) for profile-only users")
         uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
-        row = sp.csr_matrix(
-            (weights.astype(np.float32), uniq.astype(np.int32), np.array([0, len(uniq)])), shape=(1, self.n_items_)
-        )
-        vec = self.fold_in(row)[0]
-        if user is None:
-            self.user_factors_ = np.vstack([self.user_factors_, vec[None, :]])
-            self.seen_ = append_seen_row(self.seen_, uniq, weights, None)
-            self.n_users_ += 1
-            return np.array([self.n_users_ - 1], dtype=np.int64)
-        u = int(user)
-        self.user_factors_[u] = vec
-        self.seen_ = append_seen_row(self.seen_, uniq, weights, u)
-        return np.array([u], dtype=np.int64)
+        vec = self.fold_in(history_row(uniq, weights, self.n_items_))[0]
+        return place_user(self, {"user_factors_": vec}, uniq, weights, user)
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """``x_u . y_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
