@@ -2,10 +2,11 @@
 
 A synthetic factor model (100k users x 100k items, dim 64, clustered) is bundled and served by ``--workers``
 server processes (one uvicorn each, one port each; the client spreads requests over them, like a load balancer
-in front of uvicorn workers).  The client is httpx async, open loop at ``--rate`` requests/s, bounded in count
-and time.  Phases: in-process ANN (faiss HNSW) recall@10 and latency vs exact; /recommend with ANN; /recommend
-with exact search; /events (one event per request, committed with synchronous=FULL); a mixed soak sampling the
-servers' RSS.  Run: python benchmarks/serving_load.py [--quick] (the soak is 5 minutes, 20 s with --quick).
+in front of uvicorn workers).  The client (``_loadgen``: raw asyncio HTTP/1.1, keep-alive) runs an open loop
+at ``--rate`` requests/s, bounded in count and time; latency runs from each request's due time.  Phases:
+in-process ANN (faiss HNSW) recall@10 and latency vs exact; /recommend with ANN; /recommend with exact search;
+/events (one event per request, committed with synchronous=FULL); a mixed soak sampling the servers' RSS.
+Run: python benchmarks/serving_load.py [--quick] (the soak is 5 minutes, 20 s with --quick).
 """
 
 from __future__ import annotations
@@ -137,46 +138,19 @@ def rss_mb(pid: int) -> float:
 async def load(
     ports: list[int], make_request, rate: float, seconds: float, max_requests: int, sample_pids: list[int] | None = None
 ) -> dict[str, float]:
-    """Open-loop load: one request every 1/rate s (bounded by seconds and max_requests), latencies in ms."""
-    import httpx
+    """Open-loop load (``_loadgen``): one request every 1/rate s, bounded by seconds and max_requests."""
+    from _loadgen import run_open_loop
 
-    lat: list[float] = []
-    errors = 0
+    rng = np.random.default_rng(1)
     rss: list[float] = []
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
-        rng = np.random.default_rng(1)
 
-        async def one(j: int) -> None:
-            nonlocal errors
-            method, path, kw = make_request(rng, j)
-            url = f"http://127.0.0.1:{ports[j % len(ports)]}{path}"
-            t0 = time.perf_counter()
-            try:
-                r = await client.request(method, url, **kw)
-                ok = r.status_code < 400
-            except httpx.HTTPError:
-                ok = False
-            lat.append((time.perf_counter() - t0) * 1000)
-            if not ok:
-                errors += 1
+    def sample() -> None:
+        if sample_pids:
+            rss.append(sum(rss_mb(p) for p in sample_pids))
 
-        tasks = []
-        start = time.perf_counter()
-        next_sample = start
-        j = 0
-        while j < max_requests and time.perf_counter() - start < seconds:
-            target = start + j / rate
-            now = time.perf_counter()
-            if target > now:
-                await asyncio.sleep(target - now)
-            tasks.append(asyncio.create_task(one(j)))
-            j += 1
-            if sample_pids and time.perf_counter() >= next_sample:
-                rss.append(sum(rss_mb(p) for p in sample_pids))
-                next_sample += 2.0
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
+    lat, errors, elapsed = await run_open_loop(
+        ports, lambda j: make_request(rng, j), rate, seconds, max_requests, on_tick=sample
+    )
     arr = np.asarray(lat)
     out = {
         "requests": float(len(arr)),
@@ -251,11 +225,11 @@ def main() -> None:
         del b, exact, ann
 
         def rec_req(rng: np.random.Generator, j: int):
-            return "GET", "/recommend", {"params": {"user": int(rng.integers(args.users)), "k": 10}}
+            return "GET", "/recommend", {"user": int(rng.integers(args.users)), "k": 10}, None
 
         def ev_req(rng: np.random.Generator, j: int):
             ev = {"user": int(rng.integers(args.users)), "item": int(rng.integers(args.items))}
-            return "POST", "/events", {"json": {"events": [ev]}}
+            return "POST", "/events", None, {"events": [ev]}
 
         def mixed(rng: np.random.Generator, j: int):
             return ev_req(rng, j) if j % 10 == 0 else rec_req(rng, j)
@@ -315,7 +289,7 @@ def main() -> None:
         "serving_load",
         records,
         metric_columns=cols,
-        title="Serving load (127.0.0.1, httpx async open loop)",
+        title="Serving load (127.0.0.1, open-loop asyncio client)",
         command="python benchmarks/serving_load.py" + (" --quick" if args.quick else ""),
         notes=(
             "Client and servers share the same 2 cores (and other engineers' jobs), so the client's own CPU use is "
