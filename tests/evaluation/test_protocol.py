@@ -104,3 +104,34 @@ def test_most_popular_on_ml_latest_small_takes_seconds(data_dir) -> None:  # typ
     assert res.info["n_users"] > 500
     assert res.seconds < 30  # about 0.5 s here; the bound only catches a quadratic regression
     assert 0.05 < res.metrics["NDCG@20"] < 0.3
+
+
+class _TimeAware(Recommender):
+    """Predicts the pair's timestamp (in days) when given one, 0 otherwise: shows what reached predict."""
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        self.ok_ = np.ones(1)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        n = self.n_items_ if items is None else len(items)
+        return np.zeros((len(np.atleast_1d(users)), n), np.float32)
+
+    def predict(self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None) -> np.ndarray:
+        if timestamps is None:
+            return np.zeros(len(users), np.float32)
+        return (np.asarray(timestamps, np.float64) / 86400.0).astype(np.float32)
+
+
+def test_rating_evaluation_passes_timestamps_to_time_aware_models() -> None:
+    from fusionrec.ensemble import WeightedBlend
+
+    users = np.array([0, 0, 1, 1, 2])
+    items = np.array([0, 1, 0, 2, 1])
+    days = np.array([1, 2, 3, 4, 5], dtype=np.int64)
+    test = Interactions.from_arrays(users, items, days.astype(np.float32), timestamps=days * 86400)
+    res = evaluate_ratings(_TimeAware().fit(test), test)
+    assert res["RMSE"] == pytest.approx(0.0, abs=1e-6)  # predicted exactly the ratings = the days
+    blend = WeightedBlend(models=[_TimeAware(), BiasBaseline()], valid_fraction=0.4, refit=False, clip=False)
+    blend.fit(test)
+    pred = blend.member_predictions(test.row_indices(), test.matrix.indices, test.timestamps)
+    np.testing.assert_allclose(pred[0], test.matrix.data, atol=1e-6)  # the time-aware member saw the times

@@ -44,7 +44,7 @@ import numpy as np
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import BundleError, ConfigError, DataError, NotFittedError
-from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.base import Recommender, SideInfo, predict_pairs
 
 __all__ = [
     "Ensemble",
@@ -234,10 +234,14 @@ class Ensemble(Recommender):
         self._check_fitted()
         return np.stack([np.asarray(m.score(users, items), dtype=np.float32) for m in self.members_])
 
-    def member_predictions(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Every member's :meth:`predict` of the pairs, ``float32 [M, n]``."""
+    def member_predictions(
+        self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Every member's :meth:`predict` of the pairs, ``float32 [M, n]`` (``timestamps`` go to time-aware ones)."""
         self._check_fitted()
-        return np.stack([np.asarray(m.predict(users, items), dtype=np.float32) for m in self.members_])
+        return np.stack(
+            [np.asarray(predict_pairs(m, users, items, timestamps), dtype=np.float32) for m in self.members_]
+        )
 
     def combine(self, member_scores: np.ndarray, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Fuse ``member_scores [M, *shape]`` into ``float32 [*shape]``.
@@ -259,11 +263,12 @@ class Ensemble(Recommender):
         cols = np.arange(self.n_items_) if items is None else np.asarray(items, dtype=np.int64)
         return self._finish(self.combine(self.member_scores(users, cols), users[:, None], cols[None, :]))
 
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def predict(self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None) -> np.ndarray:
+        """Fused rating of each pair; ``timestamps`` (seconds, one per pair) reach time-aware members."""
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
-        return self._finish(self.combine(self.member_predictions(users, items), users, items))
+        return self._finish(self.combine(self.member_predictions(users, items, timestamps), users, items))
 
     # ------------------------------------------------------------------ persistence
     def _set_state(self, state: dict[str, Any]) -> None:
@@ -461,7 +466,7 @@ class WeightedBlend(Ensemble):
 
     def _fit_combiner(self, valid: Interactions) -> None:
         users, items, y = valid.row_indices(), valid.matrix.indices.astype(np.int64), valid.matrix.data
-        P = self.member_predictions(users, items).T
+        P = self.member_predictions(users, items, valid.timestamps).T
         w, b = blend_weights(
             P, y, nonnegative=bool(self.nonnegative), fit_intercept=bool(self.fit_intercept), l2=float(self.l2)
         )

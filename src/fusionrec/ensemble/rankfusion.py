@@ -94,7 +94,8 @@ class RankingEnsemble(Ensemble):
         fused = np.asarray(self.fuse(self.member_scores(users), users), dtype=np.float32)
         return fused if items is None else fused[:, np.asarray(items, dtype=np.int64)]
 
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def predict(self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None) -> np.ndarray:
+        """Fused rank scores of the pairs (ranks carry no time: ``timestamps`` is accepted and unused)."""
         return Recommender.predict(self, users, items)
 
     def _masked(self, scores: np.ndarray, users: np.ndarray) -> np.ndarray:

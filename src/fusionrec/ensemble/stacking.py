@@ -167,7 +167,7 @@ class Stacking(Ensemble):
 
     def _fit_combiner(self, valid: Interactions) -> None:
         users, items, y = valid.row_indices(), valid.matrix.indices.astype(np.int64), valid.matrix.data
-        Z = self._design(self.member_predictions(users, items), users, items).astype(np.float64)
+        Z = self._design(self.member_predictions(users, items, valid.timestamps), users, items).astype(np.float64)
         y = y.astype(np.float64)
         params = dict(self.meta_params or {})
         if self.meta == "ridge":

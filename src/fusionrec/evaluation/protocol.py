@@ -18,7 +18,7 @@ from fusionrec._ranking import mask_rows, topk
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError
 from fusionrec.evaluation import metrics as M
-from fusionrec.models.base import Recommender
+from fusionrec.models.base import Recommender, predict_pairs
 
 __all__ = ["RankingResult", "evaluate_ranking", "evaluate_ratings"]
 
@@ -184,6 +184,6 @@ def evaluate_ratings(model: Recommender, test: Interactions) -> dict[str, float]
         raise ConfigError("rating evaluation needs explicit ratings; this test set is implicit")
     users = test.row_indices()
     items = test.matrix.indices.astype(np.int64)
-    pred = model.predict(users, items)
+    pred = predict_pairs(model, users, items, test.timestamps)  # time-aware models see each rating's time
     truth = test.matrix.data
     return {"RMSE": M.rmse(truth, pred), "MAE": M.mae(truth, pred), "n": float(len(truth))}

@@ -18,7 +18,7 @@ from fusionrec._ranking import mask_rows, topk
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, NotFittedError
 
-__all__ = ["FORMAT_VERSION", "Recommender", "SideInfo", "load_model"]
+__all__ = ["FORMAT_VERSION", "Recommender", "SideInfo", "load_model", "predict_pairs"]
 
 FORMAT_VERSION = 1
 
@@ -216,3 +216,16 @@ def load_model(path: str | Path) -> Recommender:
     from fusionrec.models._persist import read_bundle
 
     return read_bundle(Path(path))
+
+
+def predict_pairs(
+    model: Recommender, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None
+) -> np.ndarray:
+    """``model.predict(users, items)``, passing each pair's ``timestamps`` to models whose ``predict`` takes them.
+
+    Time-aware models (TimeSVD++) predict a rating *at a time*; evaluation and ensembles call this so that such a
+    model sees the test timestamps and every other model is called as usual.
+    """
+    if timestamps is not None and "timestamps" in inspect.signature(model.predict).parameters:
+        return np.asarray(model.predict(users, items, timestamps=timestamps))  # type: ignore[call-arg]
+    return np.asarray(model.predict(users, items))
