@@ -1,4 +1,4 @@
-"""Linear item-item models: EASE (Steck 2019)."""
+"""Linear item-item models: EASE (Steck 2019) and its side-information form CEASE (Jeunen et al. 2020)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.base import Recommender, SideInfo
 
-__all__ = ["EASE"]
+__all__ = ["CEASE", "EASE"]
 
 
 class EASE(Recommender):
@@ -61,12 +61,16 @@ class EASE(Recommender):
             )
         X = self._input(train.matrix)
         G = (X.T @ X).toarray().astype(np.float64)
+        self._add_side(G, train, side)
         G[np.diag_indices(n)] += float(self.reg)
         P = np.linalg.inv(G)
         del G
         B = -P / np.diag(P)[None, :]
         B[np.diag_indices(n)] = 0.0
         self.weights_ = B.astype(np.float32)
+
+    def _add_side(self, G: np.ndarray, train: Interactions, side: SideInfo | None) -> None:
+        """Hook for :class:`CEASE`: add side-information rows' Gram to ``G`` in place."""
 
     def _input(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         X = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
@@ -86,3 +90,63 @@ class EASE(Recommender):
         """Rows of ``B`` (an item's weights on every other item) for :meth:`similar_items`."""
         self._check_fitted()
         return self.weights_
+
+
+class CEASE(EASE):
+    """EASE with item side information as extra rows of ``X`` (collective EASE, Jeunen et al. 2020).
+
+    Every item feature becomes a pseudo-user who "interacted" with the items that have it:
+    ``X' = [X; sqrt(side_weight) F^T]``, so the Gram matrix is ``X^T X + side_weight * F F^T`` and the closed form
+    is EASE's.  ``F`` stacks the chosen modalities of ``SideInfo.item_features``, each row L2-normalised per
+    modality and scaled by ``sqrt(modality_weights[m])`` (:func:`~fusionrec.models.content.fuse_item_features`),
+    so ``F F^T = sum_m w_m cos_m``: items with similar content are tied as if many users had both.
+    This is early (feature-level) fusion inside a collaborative model.  Items without interactions get
+    weights from their content neighbours, so cold items are ranked too; a missing modality (zero row) adds
+    nothing.  ``side_weight = 0`` is exactly :class:`EASE`.
+
+    Parameters
+    ----------
+    reg, binarize, max_memory_gb
+        As in :class:`EASE`.
+    side_weight
+        ``beta``: how many co-interactions one unit of content similarity is worth (tune on validation;
+        the diagonal of ``X^T X`` is each item's popularity).
+    modalities
+        Item feature names to use (default: all, sorted).
+    modality_weights
+        Relative weight ``w_m`` per modality (default 1).
+    """
+
+    uses_side_info = True
+
+    def __init__(
+        self,
+        reg: float = 500.0,
+        side_weight: float = 50.0,
+        modalities: list[str] | None = None,
+        modality_weights: dict[str, float] | None = None,
+        binarize: bool = True,
+        max_memory_gb: float = 8.0,
+    ) -> None:
+        super().__init__(reg=reg, binarize=binarize, max_memory_gb=max_memory_gb)
+        self.side_weight = side_weight
+        self.modalities = modalities
+        self.modality_weights = modality_weights
+
+    def _add_side(self, G: np.ndarray, train: Interactions, side: SideInfo | None) -> None:
+        from fusionrec.models.content import fuse_item_features
+
+        if not (np.isfinite(self.side_weight) and self.side_weight >= 0):
+            raise ConfigError(f"side_weight must be >= 0, got {self.side_weight!r}")
+        if side is None or not side.item_features:
+            raise ConfigError(
+                "CEASE needs item features: fit(train, side) with side.item_features (e.g. from "
+                "fusionrec.features.build_side_info(dataset)); use EASE without side information"
+            )
+        names = list(self.modalities) if self.modalities is not None else sorted(side.item_features)
+        F = fuse_item_features(side.item_features, names, self.modality_weights).astype(np.float64)
+        if F.shape[0] != train.n_items:
+            raise DataError(f"item features have {F.shape[0]} rows for {train.n_items} items; align them first")
+        self.modalities_ = np.array(names, dtype=str)
+        if self.side_weight > 0:
+            G += float(self.side_weight) * (F @ F.T)

@@ -35,6 +35,7 @@ MODELS: dict[str, str] = {
     "ALS": "fusionrec.models.mf.als:ALS",
     "BPR": "fusionrec.models.mf.bpr:BPR",
     "EASE": "fusionrec.models.linear:EASE",
+    "CEASE": "fusionrec.models.linear:CEASE",
     # content and multimodal
     "ContentKNN": "fusionrec.models.content:ContentKNN",
     "HybridMF": "fusionrec.models.hybrid:HybridMF",
