@@ -1,4 +1,4 @@
-"""Multimodal top-N on ml-posters.random811: HybridMF / VBPR / rank fusion with ALS vs ALS, cornac VBPR and LightFM.
+"""Multimodal top-N on ml-posters.random811: CEASE / HybridMF / VBPR / rank fusion vs ALS, EASE, cornac VBPR, LightFM.
 
 Data: ml-posters (ml-latest-small users with posters, titles, genres and tags), split random 8:1:1
 (x_label 0 train, 1 valid, 2 test).  Every rating is an implicit 1 (train binarised; every valid/test
@@ -7,7 +7,8 @@ interaction relevant).
 Features (the same matrices for every library): text = title + genres + tags embedded by MiniLM
 (all-MiniLM-L6-v2, 384-d), poster = EfficientNet-Lite0 (1280-d); both through the fusionrec feature cache,
 standardised per dimension and reduced to ``DIM`` principal components each (unsupervised, over all items).
-The factor models get ``side_matrix`` rows (per-modality L2 normalisation) and, for HybridMF / LightFM, the
+CEASE gets the same two feature blocks (per-modality L2, poster weight tuned).  The factor models get
+``side_matrix`` rows (per-modality L2 normalisation) and, for HybridMF / LightFM, the
 identity column, every row L2-normalised: LightFM receives exactly ``[diag(w), X]``.
 
 Protocol: each model's grid (equal sizes within a family) is tuned on valid by NDCG@20 (fit on train, train
@@ -40,6 +41,7 @@ from fusionrec.data import Interactions
 from fusionrec.evaluation import evaluate_ranking
 from fusionrec.models import Recommender, SideInfo
 from fusionrec.models.hybrid import HybridMF, _normalise_rows, side_matrix
+from fusionrec.models.linear import CEASE, EASE
 from fusionrec.models.mf.als import ALS
 from fusionrec.models.mf.bpr import BPR
 from fusionrec.models.vbpr import VBPR
@@ -140,6 +142,16 @@ def fr_bpr(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray])
     return BPR(seed=SEED, **p).fit(train)
 
 
+def fr_ease(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
+    return EASE(reg=p["reg"]).fit(train)
+
+
+def fr_cease(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
+    weights = {"poster": p["poster_weight"], "text": 1.0}
+    model = CEASE(reg=p["reg"], side_weight=p["side_weight"], modality_weights=weights)
+    return model.fit(train, SideInfo(item_features=feats))
+
+
 def fr_hybrid(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
     return HybridMF(seed=SEED, item_features=MODALITIES, **p).fit(train, SideInfo(item_features=feats))
 
@@ -237,6 +249,8 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
             "VBPR": grid(factors=[16], content_factors=[16], learning_rate=[0.05], epochs=[10]),
             "cornacVBPR": grid(k=[16], k2=[16], learning_rate=[0.01], lambda_w=[0.01], n_epochs=[5]),
             "RRF": grid(k=[60.0], weights=[[1.0, 1.0]]),
+            "EASE": grid(reg=[300.0]),
+            "CEASE": grid(reg=[300.0], side_weight=[50.0], poster_weight=[1.0]),
         }
     return {
         "ALS": grid(factors=[32, 64], regularization=[10.0], alpha=[5.0, 10.0]),
@@ -245,6 +259,8 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
         "VBPR": grid(factors=[32], content_factors=[32], learning_rate=[0.01, 0.05], epochs=[40]),
         "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005, 0.01], lambda_w=[0.01], n_epochs=[20]),
         "RRF": grid(k=[10.0, 60.0], weights=[[1.0, 1.0], [1.0, 2.0]]),
+        "EASE": grid(reg=[30.0, 100.0, 300.0, 1000.0]),
+        "CEASE": grid(reg=[30.0, 100.0, 300.0], side_weight=[10.0, 50.0, 200.0], poster_weight=[0.25, 1.0]),
     }
 
 
@@ -275,6 +291,8 @@ def main() -> None:
         ("fusionrec", "ALS (pure CF)", "ALS", fr_als),
         ("implicit", "AlternatingLeastSquares (pure CF)", "ALS", implicit_als),
         ("fusionrec", "BPR (pure CF)", "BPR", fr_bpr),
+        ("fusionrec", "EASE (pure CF)", "EASE", fr_ease),
+        ("fusionrec", "CEASE [poster+text]", "CEASE", fr_cease),
         ("fusionrec", "HybridMF warp [id+poster+text]", "HybridMF", fr_hybrid),
     ]
     if has_lightfm:
@@ -364,7 +382,8 @@ def main() -> None:
             "fusionrec evaluator. LightFM 1.17 was built from its sdist with its setup.py patched "
             "(`__builtins__.__LIGHTFM_SETUP__` fails under modern setuptools) and runs 2 OpenMP threads; fusionrec "
             "HybridMF/VBPR run 1 thread (deterministic). RRF = ReciprocalRankFusion of the tuned fusionrec ALS and "
-            "HybridMF (k and weights tuned on valid); its fit time is both members'. Grids: "
+            "HybridMF (k and weights tuned on valid); its fit time is both members'. CEASE = EASE whose Gram matrix "
+            "adds side_weight x the content-similarity Gram of the same text and poster rows (collective EASE). Grids: "
             + "; ".join(grid_lines)
             + ". "
             + " ".join(notes)
