@@ -11,7 +11,8 @@ __all__ = ["mask_rows", "topk"]
 def topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` columns of each row of ``scores``, best first.
 
-    Ties are broken by the lower column index, so results are deterministic.
+    Ties are broken by the lower column index (also at the k-th place), so results are deterministic.
+    NaN ranks below everything.  Memory: one int64 partition of ``scores`` and one boolean compare.
     Returns ``(indices int64 [n, k], values [n, k])``; ``k`` is clipped to the number of columns.
     """
     scores = np.asarray(scores)
@@ -21,8 +22,19 @@ def topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     k = int(min(k, m))
     if k <= 0:
         return np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=scores.dtype)
+    if scores.dtype.kind == "f" and np.isnan(scores).any():
+        scores = np.where(np.isnan(scores), -np.inf, scores)  # NaN ranks last (argpartition puts it on top)
     if k < m:
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        # the k largest sit past position m - k of an ascending partition (no negated copy of the scores)
+        part = np.argpartition(scores, m - k, axis=1)[:, m - k :]
+        vals = np.take_along_axis(scores, part, axis=1)
+        # the partition picks arbitrary members of a tie at the k-th value; take the lowest columns instead
+        thr = vals.min(axis=1)
+        short = np.flatnonzero((scores == thr[:, None]).sum(axis=1) > (vals == thr[:, None]).sum(axis=1))
+        for r in short:
+            row = scores[r]
+            above = np.flatnonzero(row > thr[r])
+            part[r] = np.concatenate([above, np.flatnonzero(row == thr[r])[: k - len(above)]])
     else:
         part = np.broadcast_to(np.arange(m), (n, m)).copy()
     vals = np.take_along_axis(scores, part, axis=1)

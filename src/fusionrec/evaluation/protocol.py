@@ -63,6 +63,15 @@ def _relevant_matrix(test: Interactions, threshold: float | None) -> sp.csr_matr
     return out.tocsr()
 
 
+def _is_relevant(relevant: sp.csr_matrix, batch: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``relevant[batch[j], idx[j, t]] != 0`` for the listed items (``-1`` = no item), without a dense block."""
+    n_items = np.int64(relevant.shape[1])
+    rows = relevant[batch]
+    rel_keys = np.repeat(np.arange(len(batch), dtype=np.int64), np.diff(rows.indptr)) * n_items + rows.indices
+    keys = np.arange(len(batch), dtype=np.int64)[:, None] * n_items + idx
+    return np.isin(keys, rel_keys) & (idx >= 0)
+
+
 def evaluate_ranking(
     model: Recommender,
     train: Interactions,
@@ -96,7 +105,9 @@ def evaluate_ranking(
     item_features
         Dense item features for intra-list diversity.
     batch_size
-        Users scored at once; peak memory is about ``batch_size x n_items x 8`` bytes.
+        Users scored at once.  Peak memory is about ``batch_size x n_items x 16`` bytes for a model that
+        scores in float32 (its output, the masked copy, the int64 partition of the top-k), 24 for float64,
+        never users x items; ``compute_auc`` adds a dense relevance block (1 byte per score).
     """
     ks = sorted({int(x) for x in np.atleast_1d(k)})
     if not ks or ks[0] < 1:
@@ -125,14 +136,16 @@ def evaluate_ranking(
     batches = range(0, len(eval_users), batch_size)
     for s in progress(batches, total=len(batches), desc="ranking"):
         batch = eval_users[s : s + batch_size]
-        scores = np.array(model.score(batch), dtype=np.float64, copy=True)
+        raw = np.asarray(model.score(batch))
+        # a writable copy for masking, in the model's precision (float32 stays float32: half the memory)
+        scores = np.array(raw, dtype=np.result_type(raw.dtype, np.float32), copy=True)
+        del raw
         if scores.shape != (len(batch), train.n_items):
             raise ConfigError(
                 f"{type(model).__name__}.score returned shape {scores.shape}, expected {(len(batch), train.n_items)}"
             )
         for m in masks:
             mask_rows(scores, m.matrix, batch)
-        rel_dense = relevant[batch].toarray().astype(bool)
         if cand is not None:
             scores_c = scores[:, cand]
             idx, val = topk(scores_c, kmax)
@@ -141,9 +154,9 @@ def evaluate_ranking(
             idx, val = topk(scores, kmax)
         idx[~np.isfinite(val)] = -1
         recs[s : s + len(batch), : idx.shape[1]] = idx
-        safe = np.where(idx >= 0, idx, 0)
-        hits[s : s + len(batch), : idx.shape[1]] = np.take_along_axis(rel_dense, safe, axis=1) & (idx >= 0)
+        hits[s : s + len(batch), : idx.shape[1]] = _is_relevant(relevant, batch, idx)
         if compute_auc:
+            rel_dense = relevant[batch].toarray().astype(bool)
             valid = np.isfinite(scores)
             if cand is not None:
                 cmask = np.zeros(train.n_items, dtype=bool)
