@@ -292,9 +292,12 @@ def main() -> None:
         title="Serving load (127.0.0.1, open-loop asyncio client)",
         command="python benchmarks/serving_load.py" + (" --quick" if args.quick else ""),
         notes=(
-            "Client and servers share the same 2 cores (and other engineers' jobs), so the client's own CPU use is "
-            "in every latency. 'fit s' of the index row is the HNSW build time. Target: p99 < 20 ms at 500 req/s "
-            "for /recommend on 2 cores."
+            "Client (raw asyncio HTTP/1.1, keep-alive, open loop timed from each request's due time) and the "
+            f"{args.workers} uvicorn server processes (httptools + uvloop, one BLAS/OpenMP thread each) share the "
+            "same 2 cores. 'fit s' of the index row is the HNSW build time. /events commits every request with "
+            "SQLite synchronous=FULL before answering, so its tail is the disk's fsync latency. The soak runs at "
+            "half the /recommend rate, 10% of requests being events. Target: p99 < 20 ms at 500 req/s for "
+            "/recommend on 2 cores."
         ),
     )
     for r in records:
