@@ -249,6 +249,7 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
             "VBPR": grid(factors=[16], content_factors=[16], learning_rate=[0.05], epochs=[10]),
             "cornacVBPR": grid(k=[16], k2=[16], learning_rate=[0.01], lambda_w=[0.01], n_epochs=[5]),
             "RRF": grid(k=[60.0], weights=[[1.0, 1.0]]),
+            "RRF3": grid(k=[10.0], weights=[[2.0, 1.0, 1.0]]),
             "EASE": grid(reg=[300.0]),
             "CEASE": grid(reg=[300.0], side_weight=[50.0], poster_weight=[1.0]),
         }
@@ -259,6 +260,7 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
         "VBPR": grid(factors=[32], content_factors=[32], learning_rate=[0.01, 0.05], epochs=[40]),
         "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005, 0.01], lambda_w=[0.01], n_epochs=[20]),
         "RRF": grid(k=[10.0, 60.0], weights=[[1.0, 1.0], [1.0, 2.0]]),
+        "RRF3": grid(k=[10.0, 60.0], weights=[[1.0, 1.0, 1.0], [2.0, 1.0, 1.0]]),
         "EASE": grid(reg=[30.0, 100.0, 300.0, 1000.0]),
         "CEASE": grid(reg=[30.0, 100.0, 300.0], side_weight=[10.0, 50.0, 200.0], poster_weight=[0.25, 1.0]),
     }
@@ -350,6 +352,26 @@ def main() -> None:
 
     run("fusionrec", "RRF(ALS, HybridMF)", {**best_rrf, "members": members_params}, best_score, fit_rrf)
 
+    # rank fusion of the tuned CEASE (behaviour + content in one closed form), HybridMF and ALS
+    members3 = [tuned["CEASE"][1], tuned["HybridMF"][1], tuned["ALS"][1]]
+    best_rrf3, best_score3 = spaces["RRF3"][0], -1.0
+    for p in spaces["RRF3"]:
+        score = ndcg(ReciprocalRankFusion(members3, **p).fit_blend(), train, valid)
+        print(f"    RRF3 {p} valid NDCG@20={score:.4f}", flush=True)
+        if score > best_score3:
+            best_rrf3, best_score3 = p, score
+    params3 = {"CEASE": tuned["CEASE"][0], "HybridMF": tuned["HybridMF"][0], "ALS": tuned["ALS"][0]}
+
+    def fit_rrf3() -> Recommender:
+        fresh = [
+            fr_cease(params3["CEASE"], train, feats),
+            fr_hybrid(params3["HybridMF"], train, feats),
+            fr_als(params3["ALS"], train, feats),
+        ]
+        return ReciprocalRankFusion(fresh, **best_rrf3).fit_blend()
+
+    run("fusionrec", "RRF(CEASE, HybridMF, ALS)", {**best_rrf3, "members": params3}, best_score3, fit_rrf3)
+
     cf = max(r.metrics["NDCG@20"] for r in records if "pure CF" in r.model)
     best_fr = max(
         (r for r in records if r.library == "fusionrec" and "pure CF" not in r.model),
@@ -382,7 +404,8 @@ def main() -> None:
             "fusionrec evaluator. LightFM 1.17 was built from its sdist with its setup.py patched "
             "(`__builtins__.__LIGHTFM_SETUP__` fails under modern setuptools) and runs 2 OpenMP threads; fusionrec "
             "HybridMF/VBPR run 1 thread (deterministic). RRF = ReciprocalRankFusion of the tuned fusionrec ALS and "
-            "HybridMF (k and weights tuned on valid); its fit time is both members'. CEASE = EASE whose Gram matrix "
+            "HybridMF (k and weights tuned on valid); its fit time is both members'; RRF3 likewise fuses the tuned "
+            "CEASE, HybridMF and ALS. CEASE = EASE whose Gram matrix "
             "adds side_weight x the content-similarity Gram of the same text and poster rows (collective EASE). Grids: "
             + "; ".join(grid_lines)
             + ". "
