@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["bpr_epoch", "bpr_epoch_hogwild", "bpr_step"]
+__all__ = ["bpr_epoch", "bpr_epoch_hogwild", "bpr_step", "verify_negatives"]
 
 
 @njit(cache=True, inline="always")
@@ -96,3 +96,37 @@ def bpr_epoch_hogwild(
             acc += bpr_step(U, V, b, users[s], pos[s], neg[s], lr, reg)
         sums[c] = acc
     return sums.sum()
+
+
+@njit(cache=True)
+def verify_negatives(
+    indptr: np.ndarray, indices: np.ndarray, users: np.ndarray, neg: np.ndarray, pool: np.ndarray
+) -> int:
+    """Redraw ``neg[s]`` from ``pool`` (in order) while ``(users[s], neg[s])`` is a stored entry (in place).
+
+    ``indptr`` / ``indices`` are a CSR with sorted indices; membership is a binary search in the user's row.
+    Returns the number of pool entries used, or ``-1`` when the pool ran out (call again with a new pool:
+    the negatives already verified stay valid).
+    """
+    used = 0
+    for s in range(users.shape[0]):
+        lo = indptr[users[s]]
+        hi = indptr[users[s] + 1]
+        while True:
+            j = neg[s]
+            a = lo
+            b = hi
+            while a < b:
+                mid = (a + b) // 2
+                if indices[mid] < j:
+                    a = mid + 1
+                else:
+                    b = mid
+            if a < hi and indices[a] == j:
+                if used >= pool.shape[0]:
+                    return -1
+                neg[s] = pool[used]
+                used += 1
+            else:
+                break
+    return used

@@ -41,25 +41,30 @@ def sample_triples(
     """``n`` BPR triples ``(users, positives, negatives)`` (int32) from a CSR with sorted indices.
 
     ``(u, i)`` is a uniform draw among the stored entries listed in ``eligible`` (all by default);
-    ``j`` is uniform over the columns, redrawn (vectorised) until ``(u, j)`` is not stored.  Entries
+    ``j`` is uniform over the columns, redrawn until ``(u, j)`` is not stored (a numba binary search in
+    the user's row, redraws from a seeded pool).  Entries
     of users who have every item must be left out of ``eligible`` (no negative exists).  ``keys`` is
     :func:`entry_keys` of ``matrix``, passed to avoid recomputing it on every call.
     """
     n_items = matrix.shape[1]
-    rows, keys_sorted = entry_keys(matrix) if keys is None else keys
+    rows = (entry_keys(matrix) if keys is None else keys)[0]
     pick = rng.integers(0, matrix.nnz if eligible is None else len(eligible), size=n)
     if eligible is not None:
         pick = eligible[pick]
     users = rows[pick]
     pos = matrix.indices[pick].astype(np.int64)
-    neg = rng.integers(0, n_items, size=n)
-    todo = np.arange(n)
-    while todo.size:
-        k = users[todo] * n_items + neg[todo]
-        at = np.minimum(np.searchsorted(keys_sorted, k), len(keys_sorted) - 1)
-        todo = todo[keys_sorted[at] == k]
-        neg[todo] = rng.integers(0, n_items, size=todo.size)
-    return users.astype(np.int32), pos.astype(np.int32), neg.astype(np.int32)
+    from fusionrec.models._kernels.bpr import verify_negatives
+
+    users = users.astype(np.int32)
+    neg = rng.integers(0, n_items, size=n).astype(np.int32)
+    # redraws come from a seeded pool (deterministic), sized at twice the expected need: a draw is rejected
+    # with probability deg_u / n_items, and u is picked in proportion to deg_u
+    deg = np.diff(matrix.indptr).astype(np.float64)
+    reject = float((deg * deg).sum() / max(1.0, deg.sum() * n_items))
+    pool_size = int(2 * n * reject / max(1e-9, 1 - reject)) + 1024
+    while verify_negatives(matrix.indptr, matrix.indices, users, neg, rng.integers(0, n_items, pool_size)) < 0:
+        pool_size *= 2
+    return users, pos.astype(np.int32), neg
 
 
 class BPR(Recommender):
