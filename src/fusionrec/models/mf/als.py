@@ -144,6 +144,8 @@ class ALS(Recommender):
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         self._check_params()
+        from threadpoolctl import threadpool_limits
+
         from fusionrec.models._kernels.als import als_row_losses
 
         cui = confidence_matrix(train.matrix, self.alpha, self.binarize)
@@ -154,15 +156,18 @@ class ALS(Recommender):
         X = (rng.random((train.n_users, f), dtype=np.float32) * np.float32(0.01)).astype(np.float32)
         Y = (rng.random((train.n_items, f), dtype=np.float32) * np.float32(0.01)).astype(np.float32)
         losses = []
-        for _ in progress(range(int(self.iterations)), total=int(self.iterations), desc="ALS"):
-            self._sweep(cui, Y, X)
-            self._sweep(ciu, X, Y)
-            if self.track_loss:
-                rows = als_row_losses(cui.indptr, cui.indices, cui.data, X, Y, _gram(Y))
-                reg = self.regularization * (
-                    float(np.square(X, dtype=np.float64).sum()) + float(np.square(Y, dtype=np.float64).sum())
-                )
-                losses.append(float(rows.sum()) + reg)
+        # the f x f Gram products are tiny; multi-threaded BLAS right after a numba parallel sweep fights the
+        # still-spinning numba threads (2 ms instead of 0.1 ms per product on ML-100K), so keep BLAS at 1 thread
+        with threadpool_limits(limits=1, user_api="blas"):
+            for _ in progress(range(int(self.iterations)), total=int(self.iterations), desc="ALS"):
+                self._sweep(cui, Y, X)
+                self._sweep(ciu, X, Y)
+                if self.track_loss:
+                    rows = als_row_losses(cui.indptr, cui.indices, cui.data, X, Y, _gram(Y))
+                    reg = self.regularization * (
+                        float(np.square(X, dtype=np.float64).sum()) + float(np.square(Y, dtype=np.float64).sum())
+                    )
+                    losses.append(float(rows.sum()) + reg)
         self.user_factors_ = X
         self.item_factors_ = Y
         self.loss_history_ = np.asarray(losses, dtype=np.float64)
