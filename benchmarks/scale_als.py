@@ -150,7 +150,7 @@ def main() -> None:
         f"peak +{imp_mem.delta_mb}MB | ratio fusionrec/implicit {fr_t['seconds'] / imp_t['seconds']:.2f}",
         flush=True,
     )
-    bound_mb = args.batch_size * n_items * 8 / 1e6
+    bound_mb = args.batch_size * n_items * 16 / 1e6  # evaluate_ranking's documented bound for float32 scores
     eval_users = np.unique(test.row_indices())
     n_test_users = len(eval_users)
     if 0 < args.eval_users < len(eval_users):
@@ -218,9 +218,9 @@ def main() -> None:
             f"confidence {CONFIDENCE:g} on observed cells, {iters} iterations, fitted one after the other in one "
             "process; fusionrec with 2 numba threads, implicit with its 2 threads and BLAS at 1 thread. 'peak MB' = "
             "RSS growth during fit; 'eval peak MB' = RSS growth while ranking the test users over all items with "
-            f"train masked (evaluate_ranking, batch_size={args.batch_size}); the documented score-buffer bound is "
-            f"batch_size x n_items x 8 bytes = {bound_mb:.0f} MB; the measured peak is higher because the float32 "
-            "scores, their float64 copy, argpartition's negated copy and int64 indices are alive together. "
+            f"train masked (evaluate_ranking, batch_size={args.batch_size}); the documented bound is batch_size x "
+            f"n_items x 16 bytes = {bound_mb:.0f} MB (the model's float32 scores, their masked copy and the int64 "
+            "top-k partition), plus the model's own scoring temporaries. "
             f"'predict s' is that whole evaluation, over {len(eval_users):,} test users "
             f"({'all' if len(eval_users) == n_test_users else f'a seeded random subset of {n_test_users:,}'}"
             "; ranking time is linear in the number of users)."
