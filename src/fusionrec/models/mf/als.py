@@ -221,7 +221,6 @@ class ALS(Recommender):
         als_cholesky_sweep(conf.indptr, conf.indices, conf.data, Y, A0, out)
         return out
 
-    # ------------------------------------------------------------------ scoring
     def fold_in_user(
         self,
         items: np.ndarray | Sequence[int],
@@ -241,6 +240,8 @@ class ALS(Recommender):
         uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
         vec = self.fold_in(history_row(uniq, weights, self.n_items_))[0]
         return place_user(self, {"user_factors_": vec}, uniq, weights, user)
+
+    # ------------------------------------------------------------------ scoring
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """``x_u . y_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
