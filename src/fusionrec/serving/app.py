@@ -6,7 +6,6 @@ Reads: ``GET /recommend``, ``/similar/{item}``, ``/explain``, ``/users``, ``/use
 the 2xx answer.
 """
 
-import contextlib
 import hmac
 import sys
 import threading
@@ -138,10 +137,8 @@ def limit_compute_threads(n: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n)
-    with contextlib.suppress(ImportError):
-        import faiss
-
-        faiss.omp_set_num_threads(n)
+    if "faiss" in sys.modules:  # loaded by the ANN index; not imported just for this
+        sys.modules["faiss"].omp_set_num_threads(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
 
