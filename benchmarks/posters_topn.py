@@ -334,43 +334,30 @@ def main() -> None:
             tuned[family] = (best, model, valid_ndcg)
         run(lib, label, best, valid_ndcg, lambda b=build, p=best: b(p, train, feats))  # type: ignore[misc]
 
-    # rank fusion of the tuned fusionrec ALS and HybridMF (members fitted on train)
+    # rank fusions of tuned fusionrec models (members fitted on train; k and weights tuned on valid)
     from fusionrec.ensemble.rankfusion import ReciprocalRankFusion
 
-    members = [tuned["ALS"][1], tuned["HybridMF"][1]]
-    best_rrf, best_score = spaces["RRF"][0], -1.0
-    for p in spaces["RRF"]:
-        score = ndcg(ReciprocalRankFusion(members, **p).fit_blend(), train, valid)
-        print(f"    RRF {p} valid NDCG@20={score:.4f}", flush=True)
-        if score > best_score:
-            best_rrf, best_score = p, score
-    members_params = {"ALS": tuned["ALS"][0], "HybridMF": tuned["HybridMF"][0]}
+    builders = {"ALS": fr_als, "HybridMF": fr_hybrid, "CEASE": fr_cease}
 
-    def fit_rrf() -> Recommender:
-        fresh = [fr_als(members_params["ALS"], train, feats), fr_hybrid(members_params["HybridMF"], train, feats)]
-        return ReciprocalRankFusion(fresh, **best_rrf).fit_blend()
+    def rank_fusion(label: str, space: str, families: list[str]) -> None:
+        members = [tuned[f][1] for f in families]
+        best_p, best_score = spaces[space][0], -1.0
+        for p in spaces[space]:
+            score = ndcg(ReciprocalRankFusion(members, **p).fit_blend(), train, valid)
+            print(f"    {space} {p} valid NDCG@20={score:.4f}", flush=True)
+            if score > best_score:
+                best_p, best_score = p, score
+        params = {f: tuned[f][0] for f in families}
 
-    run("fusionrec", "RRF(ALS, HybridMF)", {**best_rrf, "members": members_params}, best_score, fit_rrf)
+        def fit() -> Recommender:
+            fresh = [builders[f](params[f], train, feats) for f in families]
+            return ReciprocalRankFusion(fresh, **best_p).fit_blend()
 
-    # rank fusion of the tuned CEASE (behaviour + content in one closed form), HybridMF and ALS
-    members3 = [tuned["CEASE"][1], tuned["HybridMF"][1], tuned["ALS"][1]]
-    best_rrf3, best_score3 = spaces["RRF3"][0], -1.0
-    for p in spaces["RRF3"]:
-        score = ndcg(ReciprocalRankFusion(members3, **p).fit_blend(), train, valid)
-        print(f"    RRF3 {p} valid NDCG@20={score:.4f}", flush=True)
-        if score > best_score3:
-            best_rrf3, best_score3 = p, score
-    params3 = {"CEASE": tuned["CEASE"][0], "HybridMF": tuned["HybridMF"][0], "ALS": tuned["ALS"][0]}
+        run("fusionrec", label, {**best_p, "members": params}, best_score, fit)
 
-    def fit_rrf3() -> Recommender:
-        fresh = [
-            fr_cease(params3["CEASE"], train, feats),
-            fr_hybrid(params3["HybridMF"], train, feats),
-            fr_als(params3["ALS"], train, feats),
-        ]
-        return ReciprocalRankFusion(fresh, **best_rrf3).fit_blend()
-
-    run("fusionrec", "RRF(CEASE, HybridMF, ALS)", {**best_rrf3, "members": params3}, best_score3, fit_rrf3)
+    rank_fusion("RRF(ALS, HybridMF)", "RRF", ["ALS", "HybridMF"])
+    # CEASE brings behaviour + content in one closed form
+    rank_fusion("RRF(CEASE, HybridMF, ALS)", "RRF3", ["CEASE", "HybridMF", "ALS"])
 
     cf = max(r.metrics["NDCG@20"] for r in records if "pure CF" in r.model)
     best_fr = max(
