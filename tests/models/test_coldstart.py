@@ -1,4 +1,4 @@
-"""The cold-start API (fusionrec.models.coldstart) shared by ContentKNN, HybridMF, VBPR and (users only) ALS.
+"""The cold-start API (fusionrec.models.coldstart): ContentKNN, HybridMF, VBPR; users of ALS and GraphFusion.
 
 ``add_items(features) -> new indices`` (recommendable at once from content), ``fold_in_user(items, values)
 -> [index]`` (a new user from their history, no refit) and missing modalities (zero rows, imputed).
@@ -18,6 +18,7 @@ from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import Recommender, SideInfo, load_model
 from fusionrec.models.coldstart import ItemColdStart, UserColdStart
 from fusionrec.models.content import ContentKNN
+from fusionrec.models.graph import GraphFusion
 from fusionrec.models.hybrid import HybridMF
 from fusionrec.models.mf.als import ALS
 from fusionrec.models.vbpr import VBPR
@@ -77,6 +78,8 @@ MODELS: dict[str, Callable[[], Recommender]] = {
 #: models that place new users only (no content for new items)
 USER_ONLY: dict[str, Callable[[], Recommender]] = {
     "als": lambda: ALS(factors=4, regularization=0.1, alpha=5.0, iterations=15, seed=1),
+    # GraphFusion also adds items, but its add_items needs every fitted modality: only its users are tested here
+    "graph": lambda: GraphFusion(factors=8, epochs=30, lr=0.05, batch_size=64, seed=1),
 }
 
 

@@ -14,11 +14,11 @@ and return the *indices* of the entities they placed, so the new ones are at onc
     A new user (``user=None``: appended as index ``n_users_``) or a known one (``user=u``: re-placed) from the
     item indices they interacted with (``values`` weight them, default 1), and/or from profile attributes
     (``user_features``, for models fitted with user features: HybridMF).  Item factors stay fixed.
-    Implemented by ALS, ContentKNN, HybridMF and VBPR.
+    Implemented by ALS, ContentKNN, HybridMF, VBPR and GraphFusion.
 
 Which models cannot and why: neighbourhood models (ItemKNN/UserKNN/EASE) score any user from the seen row
 alone (serving folds events in by updating that row); SVD-family rating models are placed by the generic
-ridge fold-in of :mod:`fusionrec.serving.online`; the graph model would need a re-propagation.
+ridge fold-in of :mod:`fusionrec.serving.online`; DeepFusion's user tower is an embedding table (refit).
 """
 
 from __future__ import annotations

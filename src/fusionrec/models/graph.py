@@ -21,7 +21,7 @@ Memory is ``O(nnz + I k M + N f)``: the graphs are sparse CSR and the kNN search
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +32,7 @@ from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.coldstart import check_history, place_user
 
 __all__ = ["GraphFusion", "knn_graph", "normalized_adjacency", "sym_normalize", "torch_threads"]
 
@@ -317,6 +318,36 @@ class GraphFusion(Recommender):
         self.warm_items_ = warm_items.astype(np.int64)
         for m, x in enumerate(normed):
             setattr(self, f"features_{m}_", x)
+
+    def fold_in_user(
+        self,
+        items: np.ndarray | Sequence[int],
+        values: np.ndarray | None = None,
+        *,
+        user_features: dict[str, np.ndarray] | None = None,
+        user: int | None = None,
+        reg: float = 0.01,
+    ) -> np.ndarray:
+        """Place a new user (``user=None``) or re-place user ``user`` from their history; returns ``int64 [1]``.
+
+        The cold-start contract of :mod:`fusionrec.models.coldstart`.  The propagated item vectors stay fixed;
+        the user's final vector is fitted to them by the pairwise loss of
+        :func:`~fusionrec.models.hybrid.fold_in_vector` against the training items (no re-propagation, so the
+        new user does not change any item's vector until the next fit).
+        """
+        from fusionrec.models.hybrid import fold_in_vector
+
+        self._check_fitted()
+        if user_features is not None:
+            raise ConfigError(
+                "GraphFusion has no user features; use HybridMF(user_features=...) for profile-only users"
+            )
+        uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
+        zero_bias = np.zeros(self.n_items_, dtype=np.float32)
+        vec = fold_in_vector(
+            self.item_factors_, zero_bias, uniq, weights, reg=reg, negatives=self.warm_items_, seed=int(self.seed)
+        )
+        return place_user(self, {"user_factors_": vec}, uniq, weights, user)
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         self._check_fitted()
