@@ -50,6 +50,33 @@ def fuse_item_features(
     return np.hstack(parts).astype(np.float32)
 
 
+def fused_side_features(
+    side: SideInfo | None,
+    modalities: list[str] | None,
+    weights: dict[str, float] | None,
+    n_items: int,
+    model: str,
+    hint: str = "",
+) -> tuple[list[str], np.ndarray]:
+    """The modality names used (given, or all sorted) and :func:`fuse_item_features` of ``side``'s item features.
+
+    Raises :class:`ConfigError` when there are no item features and :class:`DataError` when the rows do not
+    match the ``n_items`` of the training id map.
+    """
+    if side is None or not side.item_features:
+        raise ConfigError(
+            f"{model} needs item features: fit(train, side) with side.item_features, e.g. from "
+            f"fusionrec.features.build_side_info(dataset){hint}"
+        )
+    names = list(modalities) if modalities is not None else sorted(side.item_features)
+    fused = fuse_item_features(side.item_features, names, weights)
+    if fused.shape[0] != n_items:
+        raise DataError(
+            f"item features have {fused.shape[0]} rows for {n_items} items; align them with the train id map"
+        )
+    return names, fused
+
+
 class ContentKNN(Recommender):
     """Content-based recommender: a user's profile is the weighted mean of the features of the items they rated.
 
@@ -91,17 +118,8 @@ class ContentKNN(Recommender):
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         if self.weighting not in ("rating", "centered", "none"):
             raise ConfigError(f"weighting must be 'rating', 'centered' or 'none', got {self.weighting!r}")
-        if side is None or not side.item_features:
-            raise ConfigError(
-                "ContentKNN needs item features: fit(train, side) with side.item_features, e.g. from "
-                "fusionrec.features.build_side_info(dataset)"
-            )
-        names = list(self.modalities) if self.modalities is not None else sorted(side.item_features)
-        items = fuse_item_features(side.item_features, names, self.weights)
-        if items.shape[0] != train.n_items:
-            raise DataError(
-                f"item features have {items.shape[0]} rows for {train.n_items} items; align them with the train id map"
-            )
+        names, items = fused_side_features(side, self.modalities, self.weights, train.n_items, "ContentKNN")
+        assert side is not None
         self.modalities_ = np.array(names, dtype=str)
         self.modality_dims_ = np.array([np.asarray(side.item_features[n]).shape[1] for n in names], dtype=np.int64)
         self.items_ = items

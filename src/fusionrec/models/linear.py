@@ -134,19 +134,14 @@ class CEASE(EASE):
         self.modality_weights = modality_weights
 
     def _add_side(self, G: np.ndarray, train: Interactions, side: SideInfo | None) -> None:
-        from fusionrec.models.content import fuse_item_features
+        from fusionrec.models.content import fused_side_features
 
         if not (np.isfinite(self.side_weight) and self.side_weight >= 0):
             raise ConfigError(f"side_weight must be >= 0, got {self.side_weight!r}")
-        if side is None or not side.item_features:
-            raise ConfigError(
-                "CEASE needs item features: fit(train, side) with side.item_features (e.g. from "
-                "fusionrec.features.build_side_info(dataset)); use EASE without side information"
-            )
-        names = list(self.modalities) if self.modalities is not None else sorted(side.item_features)
-        F = fuse_item_features(side.item_features, names, self.modality_weights).astype(np.float64)
-        if F.shape[0] != train.n_items:
-            raise DataError(f"item features have {F.shape[0]} rows for {train.n_items} items; align them first")
+        names, fused = fused_side_features(
+            side, self.modalities, self.modality_weights, train.n_items, "CEASE", "; use EASE without side information"
+        )
+        F = fused.astype(np.float64)
         self.modalities_ = np.array(names, dtype=str)
         if self.side_weight > 0:
             G += float(self.side_weight) * (F @ F.T)
