@@ -5,6 +5,7 @@ from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import DataWarning, Interactions
 from fusionrec.data.io import load_split_file, read_interactions, read_table, split_from_frame
 from fusionrec.data.modalities import Modality
+from fusionrec.data.side import SideInfo, fuse_modalities
 from fusionrec.data.split import Split
 from fusionrec.data.splits import (
     cold_items_split,
@@ -24,8 +25,10 @@ __all__ = [
     "IdMap",
     "Interactions",
     "Modality",
+    "SideInfo",
     "Split",
     "cold_items_split",
+    "fuse_modalities",
     "cold_users_split",
     "kfold",
     "leave_last_out",

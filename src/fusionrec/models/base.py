@@ -7,7 +7,6 @@ Everything here works on contiguous integer indices; raw ids live at the edges (
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -16,26 +15,12 @@ import scipy.sparse as sp
 
 from fusionrec._ranking import mask_rows, topk
 from fusionrec.data.interactions import Interactions
+from fusionrec.data.side import SideInfo  # the data layer owns it; re-exported here
 from fusionrec.errors import ConfigError, NotFittedError
 
 __all__ = ["FORMAT_VERSION", "Recommender", "SideInfo", "load_model", "predict_pairs"]
 
 FORMAT_VERSION = 1
-
-
-@dataclass(eq=False)
-class SideInfo:
-    """Dense side information aligned with the training id maps.
-
-    ``item_features[name]`` is ``float32 [n_items, d]`` (zero rows where ``item_present[name]`` is
-    False); ``user_features`` likewise for users; ``social`` is a users x users CSR.
-    """
-
-    item_features: dict[str, np.ndarray] = field(default_factory=dict)
-    user_features: dict[str, np.ndarray] = field(default_factory=dict)
-    item_present: dict[str, np.ndarray] = field(default_factory=dict)
-    user_present: dict[str, np.ndarray] = field(default_factory=dict)
-    social: sp.csr_matrix | None = None
 
 
 class Recommender:
