@@ -119,6 +119,26 @@ def datasets_fetch(
     console.print(f"[green]ok[/] {name} -> {path}")
 
 
+@datasets_app.command("export")
+def datasets_export(
+    out: Annotated[Path, typer.Argument(help="folder to write interactions.csv, items.csv, users.csv, social.csv")],
+    users: Annotated[int, typer.Option(help="synthetic users")] = 600,
+    items: Annotated[int, typer.Option(help="synthetic items")] = 400,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+) -> None:
+    """Write the built-in synthetic dataset as plain files (CSV + PNG images), the shape of a user's own data."""
+    _setup()
+    from fusionrec.data.datasets import load_dataset
+    from fusionrec.data.datasets.synthetic import write_files
+
+    try:
+        paths = write_files(load_dataset("synthetic", n_users=users, n_items=items, seed=seed), out)
+    except FusionRecError as exc:
+        _fail(exc)
+    for role, path in paths.items():
+        console.print(f"{role:>12}: {path}")
+
+
 # ---------------------------------------------------------------------- evaluate
 @app.command()
 def evaluate(

@@ -27,36 +27,97 @@ def _parse_params(params: list[str] | None) -> dict[str, Any]:
 
 
 def train_bundle(
-    source: str,
+    source: str | None,
     model: str,
     out: Path,
     *,
     params: dict[str, Any] | None = None,
     data_dir: Path | None = None,
     implicit: bool = False,
+    files: dict[str, Path | None] | None = None,
+    file_options: dict[str, Any] | None = None,
 ) -> Path:
-    """Fit ``model`` on a dataset name (all its interactions), a benchmark split name or a split file (its train
-    part) and write a serving bundle with the dataset's titles, genres and posters when known."""
+    """Fit ``model`` and write a serving bundle.
+
+    The training data is a dataset name (all its interactions), a benchmark split name or a split file (its
+    train part), or -- with ``files`` -- a user's own files (``{"interactions": ..., "items": ..., "users": ...,
+    "social": ...}``, read by :func:`fusionrec.data.from_files` with ``file_options``; every row is used). When the
+    dataset has content (item/user modalities), it is encoded once with the default encoders; content-aware models
+    are fitted with it, and the bundle keeps the features and the fitted encoders so that serving can place a new
+    item by its posted content and a retrain keeps the content.
+    """
     from fusionrec.data.datasets import load_dataset
     from fusionrec.data.datasets.registry import BENCHMARK_SPLITS, load_benchmark_split
     from fusionrec.data.io import load_split_file
+    from fusionrec.errors import ConfigError
     from fusionrec.models.registry import make_model
     from fusionrec.serving.bundle import item_meta_from_dataset, save_bundle
 
     dataset = None
-    if Path(source).is_file():
+    estimator = make_model(model, **(params or {}))  # a bad name or parameter fails before any data is read
+    if files and any(files.values()):
+        from fusionrec.data import from_files
+
+        if source is not None:
+            raise ConfigError("give either a dataset/split SOURCE or --interactions FILE (with --items ...), not both")
+        if files.get("interactions") is None:
+            raise ConfigError("--items/--users/--social need --interactions FILE (the behaviour log)")
+        dataset = from_files(**{k: v for k, v in files.items() if v is not None}, **(file_options or {}))
+        train = dataset.interactions
+        source_label = str(files["interactions"])
+    elif source is None:
+        raise ConfigError("name what to train on: a dataset, a benchmark split, a split file or --interactions FILE")
+    elif Path(source).is_file():
         train = load_split_file(source).train
+        source_label = source
     elif source in BENCHMARK_SPLITS:
         train = load_benchmark_split(source, data_dir=data_dir).train
         dataset = load_dataset(BENCHMARK_SPLITS[source], data_dir=data_dir)
+        source_label = source
     else:
         dataset = load_dataset(source, data_dir=data_dir)
         train = dataset.interactions
+        source_label = source
     if implicit:
         train = train.binarize()
-    fitted = make_model(model, **(params or {})).fit(train)
+    side = None
+    if dataset is not None and (dataset.item_modalities or dataset.user_modalities or dataset.social is not None):
+        side = _side_for(dataset, train)
+    if type(estimator).uses_side_info and (side is None or not (side.item_features or side.user_features)):
+        raise ConfigError(
+            f"{model} needs content (item or user features): train it on a dataset with content or on your own "
+            "files with --items FILE (text, image, categorical or numeric columns)"
+        )
+    fitted = estimator.fit(train, side)
     meta = item_meta_from_dataset(dataset, train.item_ids) if dataset is not None else None
-    return save_bundle(out, fitted, train, meta, extra={"source": source})
+    return save_bundle(out, fitted, train, meta, side=side, extra={"source": source_label})
+
+
+def _side_for(dataset: Any, train: Any) -> Any:
+    """The dataset's content encoded with the default encoders, aligned with ``train``'s id maps."""
+    import logging
+    from dataclasses import replace
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from fusionrec.features import build_side_info
+
+    if train is not dataset.interactions:  # a split's train part or a binarised copy: align content by raw ids
+        social = dataset.social
+        if social is not None and not np.array_equal(train.user_ids.ids, dataset.user_ids.ids):
+            rows = dataset.user_ids.to_index(train.user_ids.ids, missing="ignore")
+            keep = rows >= 0
+            take = sp.csr_matrix((np.ones(int(keep.sum())), (np.flatnonzero(keep), rows[keep])),
+                                 shape=(len(rows), social.shape[0]))  # fmt: skip
+            social = sp.csr_matrix(take @ social @ take.T)
+        dataset = replace(dataset, interactions=train, social=social)
+    side, report = build_side_info(dataset)
+    for failure in report.failures[:5]:
+        logging.getLogger(__name__).warning(
+            "%s content of %r could not be encoded: %s", failure.modality, failure.item_id, failure.reason
+        )
+    return side
 
 
 def register(app: typer.Typer) -> None:
@@ -64,26 +125,64 @@ def register(app: typer.Typer) -> None:
 
     @app.command("train")
     def train(
-        source: Annotated[str, typer.Argument(help="dataset name (ml-latest-small), benchmark split or split file")],
+        source: Annotated[
+            str | None,
+            typer.Argument(help="dataset name (ml-latest-small), benchmark split or split file; or use --interactions"),
+        ] = None,
         model: Annotated[str, typer.Option("--model", "-m", help="registered model name, e.g. ALS")] = "ALS",
         out: Annotated[Path, typer.Option("--out", "-o", help="bundle directory to write")] = Path("bundles/model"),
         param: Annotated[
             list[str] | None, typer.Option("--param", "-p", help="hyper-parameter name=value (JSON value), repeatable")
+        ] = None,
+        interactions: Annotated[
+            Path | None,
+            typer.Option(help="your behaviour log (CSV, TSV, Parquet, JSON lines): user, item[, rating][, timestamp]"),
+        ] = None,
+        items: Annotated[
+            Path | None, typer.Option(help="item table: id + content columns (text, image path, categories, numbers)")
+        ] = None,
+        users: Annotated[Path | None, typer.Option(help="user table: id + profile columns")] = None,
+        social: Annotated[Path | None, typer.Option(help="social links: user, friend[, weight]")] = None,
+        column_type: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--column-type",
+                help="declare an item column's kind: col=text|image|audio|categorical|numeric|ignore (repeatable)",
+            ),
         ] = None,
         data_dir: Annotated[
             Path | None, typer.Option("--data-dir", envvar="FUSIONREC_DATA_DIR", help="datasets directory")
         ] = None,
         implicit: Annotated[bool, typer.Option(help="binarize ratings to implicit feedback")] = False,
     ) -> None:
-        """Fit a model and write a serving bundle (model + id maps + titles/posters + data fingerprint)."""
+        """Fit a model and write a serving bundle (model + id maps + content features and encoders + metadata)."""
         from rich.console import Console
 
         from fusionrec._progress import set_progress
-        from fusionrec.errors import FusionRecError
+        from fusionrec.errors import ConfigError, FusionRecError
 
         set_progress(True)
         try:
-            path = train_bundle(source, model, out, params=_parse_params(param), data_dir=data_dir, implicit=implicit)
+            options: dict[str, Any] = {}
+            if column_type:
+                kinds = {}
+                for spec in column_type:
+                    col, sep, kind = spec.partition("=")
+                    if not sep or not col or not kind:
+                        raise ConfigError(f"--column-type {spec!r} must look like column=kind (e.g. blurb=text)")
+                    kinds[col] = kind
+                options["item_types"] = kinds
+            files = {"interactions": interactions, "items": items, "users": users, "social": social}
+            path = train_bundle(
+                source,
+                model,
+                out,
+                params=_parse_params(param),
+                data_dir=data_dir,
+                implicit=implicit,
+                files=files,
+                file_options=options,
+            )
         except FusionRecError as exc:
             Console(stderr=True).print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(code=2) from exc
@@ -109,11 +208,19 @@ def register(app: typer.Typer) -> None:
         import os
 
         import uvicorn
+        from rich.console import Console
 
+        from fusionrec.errors import FusionRecError
+        from fusionrec.serving.bundle import load_bundle
         from fusionrec.serving.settings import ENV_PREFIX, ServingSettings
 
         # validate now (clear errors before uvicorn starts), then hand over through the environment so that
         # every worker process builds the same app
+        try:
+            loaded = load_bundle(bundle)  # checksums, format version, model: refuse a bad bundle here
+        except FusionRecError as exc:
+            Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(code=2) from exc
         settings = ServingSettings.from_env(
             bundle_path=bundle,
             store_url=store,
@@ -129,6 +236,11 @@ def register(app: typer.Typer) -> None:
         os.environ[ENV_PREFIX + "COMPUTE_THREADS"] = str(settings.compute_threads)
         if settings.api_key:
             os.environ[ENV_PREFIX + "API_KEY"] = settings.api_key
+        Console().print(
+            f"serving [bold]{bundle}[/] ({loaded.model_name}, {len(loaded.user_ids)} users, {len(loaded.item_ids)} "
+            f"items) on http://{host}:{port}  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
+        )
+        del loaded
         uvicorn.run(
             "fusionrec.serving.asgi:app_from_env",
             factory=True,

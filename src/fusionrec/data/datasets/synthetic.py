@@ -696,3 +696,65 @@ def write_audio(dataset: Dataset, directory: str | os.PathLike[str], modality: s
             fh.writeframes(pcm.tobytes())
         paths.append(str(p))
     return Modality("audio", mod.ids, paths, target=mod.target)
+
+
+def write_files(dataset: Dataset, directory: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write a synthetic dataset as a user's own files would look: the input of :func:`fusionrec.data.from_files`.
+
+    ``interactions.csv`` (user, item, rating, timestamp), ``items.csv`` (item, title, description, genres as
+    ``a|b``, image: a PNG path relative to the folder, and the numeric attributes), ``users.csv`` (user and profile
+    columns) and ``social.csv`` (user, friend) when the dataset has links.  Returns the paths by role.
+    """
+    import pandas as pd
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    frame = dataset.interactions.to_frame()
+    paths["interactions"] = out / "interactions.csv"
+    frame.to_csv(paths["interactions"], index=False)
+    mods = dataset.item_modalities
+    ids = dataset.item_ids
+    items = pd.DataFrame({"item": ids.ids})
+    if "title" in mods:
+        items["title"] = mods["title"].align(ids)[0]
+    if "text" in mods:
+        texts = mods["text"].align(ids)[0]
+        titles = items["title"].tolist() if "title" in items else [""] * len(ids)
+        items["description"] = [str(x).removeprefix(f"{t}. ") for x, t in zip(texts, titles)]
+    if "genres" in mods:
+        items["genres"] = ["|".join(g or []) for g in mods["genres"].align(ids)[0]]
+    if "image" in mods:
+        src = mods["image"].align(ids)[0]
+        image_dir = out / "images"
+        image_dir.mkdir(exist_ok=True)
+        rel = []
+        for raw, p in zip(ids.ids.tolist(), src):
+            if p is None:
+                rel.append("")
+                continue
+            target = image_dir / f"{raw}.png"
+            shutil.copyfile(p, target)
+            rel.append(f"images/{raw}.png")
+        items["image"] = rel
+    if "attributes" in mods:
+        table, _ = mods["attributes"].align(ids)
+        for col in table.columns:
+            if col not in items.columns:
+                items[col] = table[col].to_numpy()
+    paths["items"] = out / "items.csv"
+    items.to_csv(paths["items"], index=False)
+    if "profile" in dataset.user_modalities:
+        table, _ = dataset.user_modalities["profile"].align(dataset.user_ids)
+        users = pd.DataFrame({"user": dataset.user_ids.ids})
+        for col in table.columns:
+            users[col] = table[col].to_numpy()
+        paths["users"] = out / "users.csv"
+        users.to_csv(paths["users"], index=False)
+    if dataset.social is not None and dataset.social.nnz:
+        coo = dataset.social.tocoo()
+        uids = dataset.user_ids.ids
+        links = pd.DataFrame({"user": uids[coo.row], "friend": uids[coo.col]})
+        paths["social"] = out / "social.csv"
+        links.to_csv(paths["social"], index=False)
+    return paths
