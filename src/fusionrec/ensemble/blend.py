@@ -31,12 +31,6 @@ persisted as ``{"name": <registered name>, "params": {...}}`` specs in the manif
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import os
-import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Self
 
@@ -280,65 +274,20 @@ class Ensemble(Recommender):
         super()._set_state(state)
 
     def save(self, path: str | Path) -> Path:
-        """Write ``path/{manifest.json, arrays.npz}`` and ``path/members/<k>/`` (one bundle per member)."""
-        from fusionrec import __version__
-        from fusionrec.models._persist import ARRAYS, MANIFEST, _jsonable, _rmtree
-        from fusionrec.models.base import FORMAT_VERSION
-        from fusionrec.models.registry import registered_name
+        """Write ``path/{manifest.json, arrays.npz}`` and ``path/members/<k>/`` (one bundle per member), atomically
+        and under one checksum (:func:`fusionrec._storage.write_dir`)."""
+        from fusionrec._storage import pack_state, write_dir
+        from fusionrec.models._persist import ARRAYS, MANIFEST, model_manifest
 
         self._check_fitted()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            names = []
-            for k, member in enumerate(self.members_):
-                name = f"{k:02d}"
-                member.save(tmp / MEMBERS_DIR / name)
-                names.append(name)
-            arrays: dict[str, np.ndarray] = {}
-            scalars: dict[str, Any] = {}
-            sparse_keys: list[str] = []
-            for key, value in self._get_state().items():
-                if key == "seen_":  # identical to the members' training matrix; rebuilt on load
-                    continue
-                if isinstance(value, np.ndarray):
-                    arrays[key] = value
-                else:
-                    scalars[key] = _jsonable(value)
-            buf = io.BytesIO()
-            np.savez(buf, allow_pickle=False, **arrays)  # type: ignore[arg-type]
-            blob = buf.getvalue()
-            params = self.get_params()
-            params["models"] = [member_spec(m) for m in self.models]
-            manifest = {
-                "format_version": FORMAT_VERSION,
-                "fusionrec_version": __version__,
-                "model": registered_name(type(self)),
-                "params": _jsonable(params),
-                "scalars": scalars,
-                "sparse": sparse_keys,
-                "arrays_sha256": hashlib.sha256(blob).hexdigest(),
-                "members": names,
-            }
-            (tmp / ARRAYS).write_bytes(blob)
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-            for f in (tmp / ARRAYS, tmp / MANIFEST):
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-        except BaseException:
-            _rmtree(tmp)
-            raise
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
-                _rmtree(old)
-            path.rename(old)
-            tmp.rename(path)
-            _rmtree(old)
-        else:
-            tmp.rename(path)
-        return path
+        # seen_ is identical to the members' training matrix; rebuilt on load
+        arrays, scalars, sparse_keys = pack_state({k: v for k, v in self._get_state().items() if k != "seen_"})
+        names = [f"{k:02d}" for k in range(len(self.members_))]
+        children = {f"{MEMBERS_DIR}/{name}": member.save for name, member in zip(names, self.members_)}
+        params = self.get_params()
+        params["models"] = [member_spec(m) for m in self.models]
+        manifest = {**model_manifest(self, scalars, sparse_keys, params), "members": names}
+        return write_dir(path, manifest, arrays, children=children, manifest_name=MANIFEST, arrays_name=ARRAYS)
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
@@ -350,24 +299,15 @@ class Ensemble(Recommender):
 
     @classmethod
     def _from_bundle(cls, path: Path, manifest: dict[str, Any]) -> Ensemble:
-        from fusionrec.models._persist import ARRAYS
+        from fusionrec._storage import unpack_state
+        from fusionrec.models._persist import read_arrays
         from fusionrec.models.base import load_model
         from fusionrec.models.registry import get_model_class
 
         target = get_model_class(manifest["model"])
         if not (isinstance(target, type) and issubclass(target, Ensemble)):
             raise BundleError(f"{path} holds a {manifest['model']} bundle, not an ensemble; use load_model(path)")
-        apath = path / ARRAYS
-        if not apath.exists():
-            raise BundleError(f"{apath} is missing; the bundle is incomplete")
-        blob = apath.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != manifest.get("arrays_sha256"):
-            raise BundleError(f"{apath} does not match the checksum in its manifest (truncated or tampered)")
-        try:
-            with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (zipfile.BadZipFile, ValueError, OSError) as exc:
-            raise BundleError(f"{apath} cannot be read ({exc})") from exc
+        arrays = read_arrays(path, manifest)
         members_dir = path / MEMBERS_DIR
         names = manifest.get("members")
         if not isinstance(names, list) or not names:
@@ -375,8 +315,7 @@ class Ensemble(Recommender):
         members = [load_model(members_dir / str(name)) for name in names]
         model = target(**manifest.get("params", {}))
         model.members_ = members
-        state: dict[str, Any] = dict(manifest.get("scalars", {}))
-        state.update(arrays)
+        state = unpack_state(arrays, manifest.get("scalars", {}), list(manifest.get("sparse", [])))
         state["seen_"] = members[0].seen_
         model._set_state(state)
         return model

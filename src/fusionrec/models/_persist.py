@@ -1,20 +1,14 @@
-"""Model persistence: ``manifest.json`` + ``arrays.npz``, no pickle, atomic, integrity-checked."""
+"""Model persistence: ``manifest.json`` + ``arrays.npz`` written by :mod:`fusionrec._storage` (no pickle, atomic,
+one checksum over the manifest and the arrays)."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import os
-import tempfile
-import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import scipy.sparse as sp
-
-from fusionrec.errors import BundleError, IncompatibleBundleError
+from fusionrec._storage import jsonable, pack_state, read_dir, unpack_state, write_dir
+from fusionrec._storage import read_manifest as _read_manifest
 
 if TYPE_CHECKING:
     from fusionrec.models.base import Recommender
@@ -22,101 +16,55 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float | int | str | bool) or value is None:
-        return value
-    raise BundleError(f"hyper-parameter value {value!r} cannot be stored in JSON")
+#: kept for callers of the former private name
+_jsonable = jsonable
 
 
-def write_bundle(model: Recommender, path: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` into directory ``path`` atomically (a temp dir renamed into place)."""
+def model_manifest(
+    model: Recommender, scalars: dict[str, Any], sparse_keys: list[str], params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The manifest fields every model directory has (format, versions, class, hyper-parameters, state layout);
+    ``params`` replaces ``model.get_params()`` (ensembles store their members' specs)."""
     from fusionrec import __version__
     from fusionrec.models.base import FORMAT_VERSION
     from fusionrec.models.registry import registered_name
 
-    model._check_fitted()
-    arrays: dict[str, np.ndarray] = {}
-    scalars: dict[str, Any] = {}
-    sparse_keys: list[str] = []
-    for key, value in model._get_state().items():
-        if sp.issparse(value):
-            csr = sp.csr_matrix(value)
-            arrays[f"{key}.data"] = csr.data
-            arrays[f"{key}.indices"] = csr.indices
-            arrays[f"{key}.indptr"] = csr.indptr
-            arrays[f"{key}.shape"] = np.asarray(csr.shape, dtype=np.int64)
-            sparse_keys.append(key)
-        elif isinstance(value, np.ndarray):
-            if value.dtype == object:
-                raise BundleError(f"state {key!r} is an object array; store it as numbers or str")
-            arrays[key] = value
-        else:
-            scalars[key] = _jsonable(value)
-    buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, **arrays)  # type: ignore[arg-type]
-    blob = buf.getvalue()
-    manifest = {
+    return {
         "format_version": FORMAT_VERSION,
         "fusionrec_version": __version__,
         "model": registered_name(type(model)),
-        "params": _jsonable(model.get_params()),
+        "params": jsonable(model.get_params() if params is None else params),
         "scalars": scalars,
         "sparse": sparse_keys,
-        "arrays_sha256": hashlib.sha256(blob).hexdigest(),
-        **(extra or {}),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    (tmp / ARRAYS).write_bytes(blob)
-    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    for f in (tmp / ARRAYS, tmp / MANIFEST):
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
-    if path.exists():
-        old = path.with_name(f".{path.name}.old")
-        if old.exists():
-            _rmtree(old)
-        path.rename(old)
-        tmp.rename(path)
-        _rmtree(old)
-    else:
-        tmp.rename(path)
-    return path
 
 
-def _rmtree(p: Path) -> None:
-    import shutil
-
-    shutil.rmtree(p, ignore_errors=True)
+def write_bundle(
+    model: Recommender,
+    path: Path,
+    extra: dict[str, Any] | None = None,
+    *,
+    children: dict[str, Callable[[Path], Any]] | None = None,
+) -> Path:
+    """Write ``model`` into directory ``path`` atomically (see :func:`fusionrec._storage.write_dir`)."""
+    model._check_fitted()
+    arrays, scalars, sparse_keys = pack_state(model._get_state())
+    manifest = {**model_manifest(model, scalars, sparse_keys), **(extra or {})}
+    return write_dir(path, manifest, arrays, children=children, manifest_name=MANIFEST, arrays_name=ARRAYS)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of a model directory; IncompatibleBundleError when a newer fusionrec wrote it."""
     from fusionrec.models.base import FORMAT_VERSION
 
-    mpath = Path(path) / MANIFEST
-    if not mpath.exists():
-        raise BundleError(f"{path} is not a fusionrec bundle (no {MANIFEST}); save one with model.save(path)")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{mpath} is not valid JSON ({exc}); the bundle is damaged, save it again") from exc
-    version = manifest.get("format_version")
-    if not isinstance(version, int):
-        raise BundleError(f"{mpath} has no format_version; the bundle is damaged")
-    if version > FORMAT_VERSION:
-        raise IncompatibleBundleError(
-            f"bundle format {version} is newer than this fusionrec reads ({FORMAT_VERSION}); "
-            "upgrade fusionrec to load it"
-        )
-    return manifest  # type: ignore[no-any-return]
+    return _read_manifest(
+        path, manifest_name=MANIFEST, max_version=FORMAT_VERSION, hint="save one with model.save(path)"
+    )
+
+
+def read_arrays(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The verified arrays of a model directory (checksum over manifest and arrays)."""
+    return read_dir(path, manifest, manifest_name=MANIFEST, arrays_name=ARRAYS)
 
 
 def read_bundle(path: Path) -> Recommender:
@@ -127,25 +75,7 @@ def read_bundle(path: Path) -> Recommender:
     from_bundle = getattr(cls, "_from_bundle", None)
     if from_bundle is not None:  # composite models (ensembles) read their own layout
         return from_bundle(Path(path), manifest)  # type: ignore[no-any-return]
-    apath = Path(path) / ARRAYS
-    if not apath.exists():
-        raise BundleError(f"{apath} is missing; the bundle is incomplete")
-    blob = apath.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != manifest.get("arrays_sha256"):
-        raise BundleError(f"{apath} does not match the checksum in its manifest (truncated or tampered)")
-    try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise BundleError(f"{apath} cannot be read ({exc})") from exc
+    arrays = read_arrays(Path(path), manifest)
     model = cls(**manifest.get("params", {}))
-    state: dict[str, Any] = dict(manifest.get("scalars", {}))
-    for key in manifest.get("sparse", []):
-        shape = tuple(int(x) for x in arrays.pop(f"{key}.shape"))
-        state[key] = sp.csr_matrix(
-            (arrays.pop(f"{key}.data"), arrays.pop(f"{key}.indices"), arrays.pop(f"{key}.indptr")),
-            shape=shape,
-        )
-    state.update(arrays)
-    model._set_state(state)
+    model._set_state(unpack_state(arrays, manifest.get("scalars", {}), list(manifest.get("sparse", []))))
     return model

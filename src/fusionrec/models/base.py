@@ -20,7 +20,7 @@ from fusionrec.errors import ConfigError, NotFittedError
 
 __all__ = ["FORMAT_VERSION", "Recommender", "SideInfo", "load_model", "predict_pairs"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one checksum over manifest and arrays (fusionrec._storage); 1 still loads
 
 
 class Recommender:
