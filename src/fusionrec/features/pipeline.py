@@ -16,7 +16,7 @@ from fusionrec.features.cache import FeatureCache
 
 if TYPE_CHECKING:
     from fusionrec.data.dataset import Dataset
-    from fusionrec.models.base import SideInfo
+    from fusionrec.data.side import SideInfo
 
 __all__ = ["ENCODERS", "available_encoders", "build_side_info", "default_encoder", "encode_modality", "make_encoder"]
 
@@ -170,9 +170,12 @@ def build_side_info(
     Returns
     -------
     (SideInfo, FeatureReport)
+        ``side.item_encoders[name]`` / ``user_encoders`` hold the fitted encoder of every encoded modality (so
+        ``side.encode_items({name: [raw value]})`` gives a new item the row it would have had), and
+        ``item_kinds`` / ``user_kinds`` every kept modality's raw kind (``"features"`` for dense ones).
         The report merges every modality's counts and failures (tagged with the modality name).
     """
-    from fusionrec.models.base import SideInfo
+    from fusionrec.data.side import SideInfo
 
     encoders = dict(encoders or {})
     side = SideInfo(social=dataset.social)
@@ -208,8 +211,13 @@ def build_side_info(
                 continue
             report.merge(sub, modality=name)
             arr, present = feats.align(idmap)
-            if target == "item":
-                side.item_features[name], side.item_present[name] = arr, present
-            else:
-                side.user_features[name], side.user_present[name] = arr, present
+            features, presence, fitted, kinds = (
+                (side.item_features, side.item_present, side.item_encoders, side.item_kinds)
+                if target == "item"
+                else (side.user_features, side.user_present, side.user_encoders, side.user_kinds)
+            )
+            features[name], presence[name] = arr, present
+            kinds[name] = mod.kind
+            if mod.kind != "features" and enc is not None:
+                fitted[name] = enc  # fitted by encode_modality: encodes new items / users the same way
     return side, report

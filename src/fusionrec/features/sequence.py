@@ -6,13 +6,14 @@ aligned with ``interactions.user_ids``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
-from fusionrec.errors import ConfigError, DataError
+from fusionrec.errors import BundleError, ConfigError, DataError
 from fusionrec.features.base import Encoder, FeatureReport
 
 __all__ = ["BEHAVIOUR_FEATURES", "BehaviourStatsEncoder", "GRUSequenceEncoder", "behaviour_stats", "user_sequences"]
@@ -108,6 +109,7 @@ class BehaviourStatsEncoder(Encoder):
     name = "behaviour-stats"
     stateless = False
     cacheable = False
+    state_attrs = ("dim_", "reference_time_", "mean_", "scale_")
 
     def __init__(self, session_gap: int = 1800, standardize: bool = True) -> None:
         self.session_gap = session_gap
@@ -156,6 +158,8 @@ class GRUSequenceEncoder(Encoder):
     stateless = False
     cacheable = False
     deterministic = True
+    state_attrs = ("dim_", "n_items_", "losses_")
+    custom_state_attrs = ("model_",)
 
     def __init__(
         self,
@@ -245,6 +249,31 @@ class GRUSequenceEncoder(Encoder):
         net.eval()
         self.model_ = net
         self.dim_ = int(self.embedding_dim)
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Adds the network weights as float arrays ``model.<parameter name>``."""
+        meta, arrays = super().get_state()
+        if hasattr(self, "model_"):
+            for key, value in self.model_.state_dict().items():
+                arrays[f"model.{key}"] = value.detach().cpu().numpy()
+        return meta, arrays
+
+    def set_state(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        import torch
+
+        super().set_state(meta, arrays)
+        net = self._module(int(self.n_items_))
+        weights = {
+            k[len("model.") :]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith("model.")
+        }
+        try:
+            net.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            raise BundleError(
+                f"the stored GRU weights do not fit the encoder ({exc}); refit the encoder and save it again"
+            ) from exc
+        net.eval()
+        self.model_ = net
 
     def _encode_batch(self, items: Any) -> tuple[np.ndarray, dict[int, str]]:
         import torch

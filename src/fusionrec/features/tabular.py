@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,23 +14,25 @@ __all__ = ["HashingEncoder", "MultiHotEncoder", "TabularEncoder"]
 
 
 def _labels(item: Any) -> list[str]:
+    """Labels of one item: a list of labels, or a string of ``|``-separated labels (``"drama|comedy"``)."""
     if item is None or (isinstance(item, float) and item != item):
         return []
     if isinstance(item, str):
-        return [item]
+        return [x for x in (part.strip() for part in item.split("|")) if x]
     return [str(x) for x in item]
 
 
 class MultiHotEncoder(Encoder):
     """Multi-hot label sets (scikit-learn ``MultiLabelBinarizer``): column ``c`` is 1 when label ``c`` is present.
 
-    Labels unseen at fit time are ignored.  ``normalize`` divides each row by the square root of its label
+    Each item is a list of labels or one ``"a|b"`` string.  Labels unseen at fit time are ignored.  ``normalize`` divides each row by the square root of its label
     count (unit L2 norm).  ``min_count`` drops labels seen fewer times in the fitting data.
     """
 
     name = "multihot"
     stateless = False
     cacheable = False
+    state_attrs = ("dim_", "classes_")
 
     def __init__(self, min_count: int = 1, normalize: bool = False) -> None:
         self.min_count = min_count
@@ -54,7 +57,7 @@ class MultiHotEncoder(Encoder):
 
 
 class HashingEncoder(Encoder):
-    """Label lists (or single strings) hashed into ``n_features`` signed buckets (scikit-learn ``FeatureHasher``).
+    """Label lists (or ``"a|b"`` strings) hashed into ``n_features`` signed buckets (scikit-learn ``FeatureHasher``).
 
     For high-cardinality categories (tags, authors, user ids): no vocabulary, fixed width, collisions
     partly cancelled by the sign hash.
@@ -86,7 +89,7 @@ class HashingEncoder(Encoder):
 
 
 class TabularEncoder(Encoder):
-    """A DataFrame of numeric and categorical columns -> one dense matrix.
+    """A DataFrame of numeric and categorical columns (or one ``{column: value}`` dict per item) -> a dense matrix.
 
     * numeric columns: missing values imputed with the training mean, then ``"standard"``
       (``(x - mean) / std``), ``"minmax"`` (to [0, 1]) or no scaling;
@@ -109,6 +112,7 @@ class TabularEncoder(Encoder):
     name = "tabular"
     stateless = False
     cacheable = False
+    state_attrs = ("dim_", "numeric_columns_", "numeric_stats_", "onehot_columns_", "categories_", "hash_columns_")
 
     def __init__(
         self, numeric: str = "standard", max_onehot: int = 50, n_hash: int = 32, columns: list[str] | None = None
@@ -127,8 +131,18 @@ class TabularEncoder(Encoder):
     def _frame(self, raw: Any) -> Any:
         import pandas as pd
 
+        if isinstance(raw, list | tuple) and raw and all(isinstance(r, Mapping) for r in raw):
+            # one {column: value} dict per item (a new item as posted); absent columns are missing values
+            raw = pd.DataFrame.from_records([dict(r) for r in raw])
+            fitted = [*self._fitted_columns(), *(self.columns or [])]
+            for col in fitted:
+                if col not in raw.columns:
+                    raw[col] = None
         if not isinstance(raw, pd.DataFrame):
-            raise DataError(f"{type(self).__name__} expects a pandas DataFrame, got {type(raw).__name__}")
+            raise DataError(
+                f"{type(self).__name__} expects a pandas DataFrame or a list of {{column: value}} dicts, "
+                f"got {type(raw).__name__}"
+            )
         if self.columns is not None:
             missing = [c for c in self.columns if c not in raw.columns]
             if missing:
@@ -138,6 +152,10 @@ class TabularEncoder(Encoder):
 
     def _as_items(self, raw: Any) -> Any:
         return self._frame(raw)
+
+    def _fitted_columns(self) -> list[str]:
+        names = ("numeric_columns_", "onehot_columns_", "hash_columns_")
+        return [str(c) for n in names if hasattr(self, n) for c in getattr(self, n).tolist()]
 
     def _fit(self, raw: Any) -> None:
         import pandas as pd

