@@ -1,6 +1,7 @@
 """Data model: id maps, interactions, modalities, datasets, splits and readers."""
 
 from fusionrec.data.dataset import Dataset
+from fusionrec.data.files import from_files
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import DataWarning, Interactions
 from fusionrec.data.io import load_split_file, read_interactions, read_table, split_from_frame
@@ -28,8 +29,9 @@ __all__ = [
     "SideInfo",
     "Split",
     "cold_items_split",
-    "fuse_modalities",
     "cold_users_split",
+    "from_files",
+    "fuse_modalities",
     "kfold",
     "leave_last_out",
     "load_split_file",

@@ -1,4 +1,5 @@
-"""Reading interactions from CSV / Parquet / DataFrames and predefined split files (x_label)."""
+"""Reading tables (CSV, TSV, JSON lines, Parquet; gzip), interactions from them or from DataFrames, and predefined
+split files (x_label)."""
 
 from __future__ import annotations
 
@@ -16,39 +17,101 @@ from fusionrec.errors import DataError, DatasetNotFoundError, EmptyDataError, Mi
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load_split_file", "read_interactions", "read_table", "split_from_frame"]
+__all__ = ["TABLE_SUFFIXES", "load_split_file", "read_interactions", "read_table", "split_from_frame", "table_format"]
 
 LABELS = {0: "train", 1: "valid", 2: "test"}
 
 
-def read_table(path: str | os.PathLike[str], **kwargs: Any) -> pd.DataFrame:
-    """Read a CSV / TSV / Parquet file into a DataFrame with clear errors."""
+TEXT_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".dat", ".jsonl", ".ndjson", ".json")
+TABLE_SUFFIXES = (*TEXT_SUFFIXES, ".parquet", ".pq")
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """The format of a table file from its name: ``csv``, ``tsv``, ``delimited`` (``.txt`` / ``.dat``, separator
+    sniffed), ``jsonl``, ``json`` or ``parquet``; text formats may end in ``.gz``.
+
+    Raises
+    ------
+    DataError
+        The suffix is none of those.
+    """
+    name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    for suffix, fmt in (
+        (".csv", "csv"), (".tsv", "tsv"), (".tab", "tsv"), (".txt", "delimited"), (".dat", "delimited"),
+        (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".parquet", "parquet"), (".pq", "parquet"),
+    ):  # fmt: skip
+        if name.endswith(suffix):
+            return fmt
+    raise DataError(
+        f"{path}: unknown table format; use one of {', '.join(TABLE_SUFFIXES)} "
+        "(the text formats may be gzipped: .csv.gz, .jsonl.gz, ...)"
+    )
+
+
+def read_table(path: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+    """Read a table file into a DataFrame with clear errors.
+
+    Formats by suffix (see :func:`table_format`): CSV, TSV, ``.txt`` / ``.dat`` (separator sniffed), JSON lines
+    (``.jsonl`` / ``.ndjson``), a JSON array of records (``.json``), Parquet; the text formats may be gzipped.
+    A DataFrame is returned as it is (after the empty check).  Keyword arguments go to the pandas reader
+    (``sep=`` overrides the separator of the delimited formats).
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The file does not exist.
+    EmptyDataError
+        The file or table holds no rows.
+    DataError
+        Unknown suffix, a folder instead of a file, or content that cannot be parsed.
+    """
     import pandas as pd
 
-    p = Path(path)
+    if isinstance(path, pd.DataFrame):
+        if len(path) == 0:
+            raise EmptyDataError("the table has no rows; pass a DataFrame with a header and rows")
+        return path
+    if not isinstance(path, str | os.PathLike):
+        raise DataError(f"expected a file path or a pandas DataFrame, got {type(path).__name__}")
+    p = Path(path).expanduser()
     if not p.exists():
         raise DatasetNotFoundError(f"{p} does not exist; check the path or the data directory setting")
+    if p.is_dir():
+        raise DataError(f"{p} is a folder; pass the table file inside it (.csv, .tsv, .parquet, .jsonl)")
     if p.stat().st_size == 0:
-        raise EmptyDataError(f"{p} is empty; it should hold a header and interaction rows")
-    suffix = "".join(p.suffixes[-2:]).lower()
+        raise EmptyDataError(f"{p} is empty; it should hold a header and rows")
+    fmt = table_format(p)
     try:
-        if suffix.endswith(".parquet") or suffix.endswith(".pq"):
+        if fmt == "parquet":
             frame = pd.read_parquet(p, **kwargs)
+        elif fmt in ("jsonl", "json"):
+            frame = pd.read_json(p, lines=fmt == "jsonl", compression="infer", **kwargs)
         else:
-            if "sep" not in kwargs and (suffix.endswith(".tsv") or suffix.endswith(".tsv.gz")):
-                kwargs["sep"] = "\t"
+            if kwargs.get("sep") is None:
+                kwargs.pop("sep", None)
+                if fmt == "tsv":
+                    kwargs["sep"] = "\t"
+                elif fmt == "delimited":
+                    kwargs["sep"], kwargs["engine"] = None, "python"  # sniffed: comma, tab, |, ;, space
+            if kwargs.get("engine") != "python":
+                kwargs.setdefault("low_memory", False)
             frame = pd.read_csv(p, **kwargs)
     except pd.errors.EmptyDataError as exc:
         raise EmptyDataError(f"{p} holds no data ({exc})") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
-        raise DataError(f"{p} could not be parsed ({exc}); check its format and encoding") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, ImportError) as exc:
+        raise DataError(f"{p} could not be parsed as {fmt} ({exc}); check its format and encoding") from exc
     if len(frame) == 0:
         raise EmptyDataError(f"{p} has a header but no rows")
     return frame
 
 
-def read_interactions(path: str | os.PathLike[str], **kwargs: Any) -> Interactions:
-    """Read interactions from a CSV or Parquet file; keyword arguments go to ``from_frame``."""
+def read_interactions(path: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any) -> Interactions:
+    """Read interactions from a table file (any :func:`read_table` format) or a DataFrame.
+
+    Keyword arguments go to :meth:`Interactions.from_frame` (``read_kwargs=`` to the reader).
+    """
     read_kwargs = kwargs.pop("read_kwargs", {})
     return Interactions.from_frame(read_table(path, **read_kwargs), **kwargs)
 

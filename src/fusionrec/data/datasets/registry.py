@@ -212,38 +212,67 @@ def _not_found(entry: _Entry, data_dir: PathLike | None, root: Path | None) -> D
     return DatasetNotFoundError(f"dataset {entry.name!r} not found: {where}{hint}")
 
 
-def load_dataset(name: str, data_dir: PathLike | None = None, **kwargs: Any) -> Dataset:
-    """Load a dataset by name.
+def load_dataset(name: PathLike, data_dir: PathLike | None = None, **kwargs: Any) -> Dataset:
+    """Load a dataset by name, or your own files by path.
 
     Parameters
     ----------
     name
-        ``"ml-100k"``, ``"ml-latest-small"``, ``"ml-posters"``, ``"filmtrust"``, ``"ml-1m"``, ``"ml-20m"``,
-        ``"ml-25m"`` or ``"synthetic"`` (see :func:`list_datasets`).
+        A registry name: ``"ml-100k"``, ``"ml-latest-small"``, ``"ml-posters"``, ``"filmtrust"``, ``"ml-1m"``,
+        ``"ml-20m"``, ``"ml-25m"`` or ``"synthetic"`` (see :func:`list_datasets`); or a path (absolute, relative
+        to the working directory, or to ``data_dir``): a table file of interactions, or a folder holding
+        ``interactions.*`` (or ``ratings.*``) and optional ``items.*``, ``users.*``, ``social.*`` (CSV, TSV,
+        Parquet, JSON lines), read by :func:`fusionrec.data.from_files`.
     data_dir
         Folder holding the dataset folders (default ``$FUSIONREC_DATA_DIR``); the download cache is searched next.
     **kwargs
         Passed to the loader (e.g. ``duplicates="mean"`` for FilmTrust, ``posters_dir=`` for MovieLens,
-        ``n_users=`` / ``seed=`` for synthetic).
+        ``n_users=`` / ``seed=`` for synthetic, ``item_types=`` / ``user_col=`` ... for a path).
 
     Raises
     ------
     ConfigError
-        Unknown name.
+        Neither a known name nor an existing path; the message lists the names and the path option.
     DatasetNotFoundError
         The files are neither in the data directory nor in the cache; the message names the directory and the
-        ``fusionrec datasets fetch`` command.
+        ``fusionrec datasets fetch`` command.  Also a path that looks like a file (``.csv``, ...) but is absent.
     """
-    if name == "synthetic":
+    key = os.fspath(name)
+    if key == "synthetic":
         return _synthetic(None, None, **kwargs)
-    entry = ENTRIES.get(name)
+    entry = ENTRIES.get(key)
     if entry is None:
-        raise ConfigError(f"unknown dataset {name!r}; known: {['synthetic', *ENTRIES]}")
+        return _load_path(key, data_dir, **kwargs)
     root = _data_dir(data_dir)
     where = _locate(entry, root)
     if where is None:
         raise _not_found(entry, data_dir, root)
     return entry.loader(where, root, **kwargs)
+
+
+def _load_path(name: str, data_dir: PathLike | None, **kwargs: Any) -> Dataset:
+    """``load_dataset`` of a file or folder path (see there)."""
+    from fusionrec.data.files import from_files
+    from fusionrec.data.io import TABLE_SUFFIXES
+
+    path = Path(name).expanduser()
+    candidates = [path]
+    root = _data_dir(data_dir)
+    if not path.is_absolute() and root is not None:
+        candidates.append(root / path)
+    for p in candidates:
+        if p.exists():
+            return from_files(p, **kwargs)
+    if any(path.name.lower().endswith((s, s + ".gz")) for s in TABLE_SUFFIXES):
+        raise DatasetNotFoundError(
+            f"{path} does not exist{f' (nor in {root})' if root is not None and len(candidates) > 1 else ''}; "
+            "check the path"
+        )
+    raise ConfigError(
+        f"unknown dataset {name!r}: neither a known name ({['synthetic', *ENTRIES]}) nor an existing path; "
+        "pass a name, or a path to an interactions file or to a folder holding interactions.csv (or ratings.*; "
+        ".tsv, .parquet, .jsonl too) and optional items.*, users.*, social.* tables"
+    )
 
 
 def load_benchmark_split(name: str, data_dir: PathLike | None = None) -> Split:
