@@ -6,23 +6,29 @@ import numpy as np
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
 TINY_NAME = "TinyMF"
 TINY_PATH = "tests.serving._models:TinyMF"
 
 
-class TinyMF(Recommender):
-    """``score(u, i) = p_u . q_i`` from a rank-``factors`` SVD of the (implicit) matrix."""
+class TinyMF(FactorFoldIn, Recommender):
+    """``score(u, i) = p_u . q_i`` from a rank-``n_factors`` SVD of the (implicit) matrix; the factor contract and the
+    generic confidence fold-in come from :class:`FactorFoldIn`."""
 
-    def __init__(self, factors: int = 8, regularization: float = 0.1) -> None:
-        self.factors = factors
+    factor_spec = FactorSpec(
+        user="user_factors_", item="item_factors_", fold_in="confidence", regularization="regularization", confidence=1.0
+    )
+
+    def __init__(self, n_factors: int = 8, regularization: float = 0.1) -> None:
+        self.n_factors = n_factors
         self.regularization = regularization
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         m = train.matrix.toarray().astype(np.float64)
         m = (m > 0).astype(np.float64)
         u, s, vt = np.linalg.svd(m, full_matrices=False)
-        d = min(self.factors, len(s))
+        d = min(self.n_factors, len(s))
         self.user_factors_ = (u[:, :d] * np.sqrt(s[:d])).astype(np.float32)
         self.item_factors_ = (vt[:d].T * np.sqrt(s[:d])).astype(np.float32)
 

@@ -37,7 +37,7 @@ def item_meta(train: Interactions) -> dict[str, list]:
 def tiny_bundle(tmp_path: Path, implicit_train: Interactions) -> Path:
     from fusionrec.serving import save_bundle
 
-    model = TinyMF(factors=6).fit(implicit_train)
+    model = TinyMF(n_factors=6).fit(implicit_train)
     rng = np.random.default_rng(0)
     feats = rng.normal(size=(implicit_train.n_items, 5)).astype(np.float32)
     return save_bundle(tmp_path / "tiny", model, implicit_train, item_meta(implicit_train), item_features=feats)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from tests.conftest import make_interactions
 
@@ -14,19 +13,18 @@ from tests.conftest import make_interactions
 def test_online_uses_als_fold_in(tmp_path: Path) -> None:
     als_mod = pytest.importorskip("fusionrec.models.mf.als")
     from fusionrec.serving import load_bundle, save_bundle
-    from fusionrec.serving.online import OnlineModel
+    from fusionrec.serving.engine import OnlineModel
     from fusionrec.serving.store import Event
 
     train = make_interactions(n_users=40, n_items=30, seed=5, explicit=False)
-    model = als_mod.ALS(factors=4, iterations=3, regularization=0.1, seed=0).fit(train)
+    model = als_mod.ALS(n_factors=4, iterations=3, regularization=0.1, seed=0).fit(train)
     state = OnlineModel(load_bundle(save_bundle(tmp_path / "als", model, train)))
-    assert state.view is not None and state.view.n_factors == 4
+    assert state.is_factor and state.index_kind == "exact"
     state.apply_events([Event("new", "i1", 1.0, 1, 1), Event("new", "i2", 1.0, 1, 2)])
-    row = sp.csr_matrix(
-        (np.ones(2, np.float32), [state.item_index("i1"), state.item_index("i2")], [0, 2]), shape=(1, train.n_items)
-    )
-    expected = model.fold_in(row)[0]
-    np.testing.assert_allclose(state.view.user_vecs[state.require_user("new")], expected, rtol=1e-4, atol=1e-5)
+    items = [state.item_index("i1"), state.item_index("i2")]
+    row = int(model.fold_in_user(items)[0])  # the model's own exact fold-in, on the original
+    got = state.model.factors().user[state.model_row(state.require_user("new"))]
+    np.testing.assert_allclose(got, model.factors().user[row], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow
@@ -52,7 +50,7 @@ def test_cli_train_then_serve_ml_latest_small(data_dir: Path, tmp_path: Path) ->
             "--out",
             str(out),
             "-p",
-            "factors=16",
+            "n_factors=16",
             "-p",
             "iterations=4",
             "--implicit",

@@ -80,7 +80,8 @@ def test_new_items_users_similar_explain(client: Any) -> None:
     assert len(sim) == 4 and "i3" not in {x["item"] for x in sim}
     assert client.get("/similar/zzz").status_code == 404
     ex = client.get("/explain", params={"user": "u1", "item": "i3"}).json()
-    assert ex["similar_history"] and ex["factors"] and "title" in ex["similar_history"][0]
+    assert ex["similar_history"] and "title" in ex["similar_history"][0]
+    assert "factors" not in ex and ex["content"]["modality"] == "features" and ex["content"]["items"]
     assert (
         client.post("/users", json={"user": "fan", "attributes": {"genres": ["Comedy"]}}, headers=KEY).status_code
         == 201

@@ -18,12 +18,12 @@ def test_roundtrip_str_ids_meta_features_no_pickle(tiny_bundle: Path, implicit_t
     b = load_bundle(tiny_bundle)
     assert b.user_ids == implicit_train.user_ids and b.item_ids == implicit_train.item_ids
     assert b.fingerprint == implicit_train.fingerprint()
-    assert b.model_name == "TinyMF" and b.format_version == 1
+    assert b.model_name == "TinyMF" and b.format_version == 2
     assert b.item_meta["genres"][0] == ["Comedy"] and b.item_meta["title"][0].startswith("Movie")
     assert b.item_features is not None and b.item_features.shape == (implicit_train.n_items, 5)
     with np.load(tiny_bundle / "serving.npz", allow_pickle=False) as npz:
         assert all(npz[k].dtype != object for k in npz.files)
-    np.testing.assert_allclose(b.model.score([0, 1]), TinyMF(factors=6).fit(implicit_train).score([0, 1]), atol=1e-5)
+    np.testing.assert_allclose(b.model.score([0, 1]), TinyMF(n_factors=6).fit(implicit_train).score([0, 1]), atol=1e-5)
 
 
 def test_int_ids_roundtrip(tmp_path: Path) -> None:
@@ -61,6 +61,6 @@ def test_tampered_truncated_newer_and_mismatch(tiny_bundle: Path, implicit_train
 
 
 def test_overwrite_is_atomic(tiny_bundle: Path, implicit_train: Interactions) -> None:
-    save_bundle(tiny_bundle, TinyMF(factors=3).fit(implicit_train), implicit_train)
-    assert load_bundle(tiny_bundle).model.factors == 3
+    save_bundle(tiny_bundle, TinyMF(n_factors=3).fit(implicit_train), implicit_train)
+    assert load_bundle(tiny_bundle).model.n_factors == 3
     assert sorted(p.name for p in tiny_bundle.parent.iterdir() if p.name.startswith(".")) == []

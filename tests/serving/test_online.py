@@ -1,3 +1,5 @@
+"""The serving engine over the model contract: fold-in per user, new items, top-k through model.recommend."""
+
 from __future__ import annotations
 
 import time
@@ -6,44 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from fusionrec.data import Interactions
-from fusionrec.models import BiasBaseline, MostPopular
+from fusionrec.models import BiasBaseline
 from fusionrec.serving import load_bundle, save_bundle
-from fusionrec.serving.online import OnlineModel, ServingEngine, factor_view, fold_in_ridge
+from fusionrec.serving.engine import OnlineModel, ServingEngine
 from fusionrec.serving.store import Event, SQLiteStore
 from tests.conftest import make_interactions
-from tests.serving._models import TinyMF
-
-
-def test_factor_view_is_checked_against_scores(implicit_train: Interactions) -> None:
-    tiny = TinyMF(factors=4).fit(implicit_train)
-    view = factor_view(tiny)
-    assert view is not None and view.n_factors == 4 and view.item_bias_col == -1
-    explicit = make_interactions(n_users=30, n_items=20, seed=2)
-    bias = BiasBaseline().fit(explicit)
-    bview = factor_view(bias)
-    assert bview is not None and bview.n_factors == 0
-    np.testing.assert_allclose(bview.user_vecs[:3] @ bview.item_vecs.T, bias.score([0, 1, 2]), atol=1e-4)
-    assert factor_view(MostPopular().fit(implicit_train)) is None
-
-
-def test_explicit_fold_in_recovers_a_planted_user() -> None:
-    rng = np.random.default_rng(0)
-    q = rng.normal(size=(40, 3)).astype(np.float32)
-    from fusionrec.serving.online import FactorView
-
-    view = FactorView(
-        np.zeros((1, 5), np.float32),
-        np.hstack([q, rng.normal(size=(40, 1)), np.ones((40, 1))]).astype(np.float32),
-        3,
-        3,
-        4,
-        3.0,
-    )
-    true = np.array([0.5, -1.0, 2.0, 1.0, 3.0 + 0.25], np.float32)  # factors, 1, b_u + mu
-    items = np.arange(25)
-    ratings = view.item_vecs[items] @ true
-    vec = fold_in_ridge(view, items, ratings, explicit=True, reg=1e-6)
-    np.testing.assert_allclose(vec, true, atol=1e-3)
 
 
 def test_events_fold_in_within_a_second_and_new_users(tiny_bundle: Path) -> None:
@@ -54,10 +23,37 @@ def test_events_fold_in_within_a_second_and_new_users(tiny_bundle: Path) -> None
     assert time.perf_counter() - start < 1.0
     assert not np.allclose(before, state.scores(0))
     f = state.require_user("fresh")
-    assert f == state.n_base_users and state.has_vector(f)
+    assert f == state.n_base_users and state.has_vector(f) and state.model_row(f) == state.n_base_users
     items, _ = state.recommend("fresh", 5)
     assert not set(items.tolist()) & {state.item_index("i1"), state.item_index("i2")}
     assert state.applied_seq == 3
+
+
+def test_one_fold_in_per_touched_user(tiny_bundle: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    state = OnlineModel(load_bundle(tiny_bundle))
+    calls: list[int | None] = []
+    original = state.model.fold_in_user  # type: ignore[attr-defined]
+
+    def spy(items, values=None, *, user_features=None, user=None):  # type: ignore[no-untyped-def]
+        calls.append(user)
+        return original(items, values, user_features=user_features, user=user)
+
+    monkeypatch.setattr(state.model, "fold_in_user", spy)
+    state.apply_events([Event("u0", f"i{j}", 1.0, 1, j + 1) for j in range(5)] + [Event("new", "i1", 1.0, 1, 9)])
+    assert calls == [0, None]
+
+
+def test_recommend_equals_model_recommend_including_short_lists(tiny_bundle: Path) -> None:
+    state = OnlineModel(load_bundle(tiny_bundle))
+    model = load_bundle(tiny_bundle).model
+    for u in (0, 7):
+        for k in (5, state.n_items):  # k = all items: the list is shorter (seen items are left out)
+            idx, val = state.recommend(state.user_raw[u], k)
+            ref_idx, ref_val = model.recommend(u, k)
+            keep = ref_idx[0] >= 0
+            np.testing.assert_array_equal(idx, ref_idx[0][keep])
+            np.testing.assert_allclose(val, ref_val[0][keep], rtol=1e-6)
+        assert len(state.recommend(state.user_raw[u], state.n_items)[0]) == state.n_items - model.seen_[u].nnz
 
 
 def test_new_item_by_features_sits_next_to_its_neighbours(tiny_bundle: Path) -> None:
@@ -65,17 +61,24 @@ def test_new_item_by_features_sits_next_to_its_neighbours(tiny_bundle: Path) -> 
     feats = state.bundle.item_features
     assert feats is not None
     i = state.add_item("clone-of-3", {"title": "Clone"}, feats[3].tolist())
-    assert i == state.n_base_items and state.item_meta["title"][i] == "Clone"
-    sims = state.item_similarity(i)
-    assert np.argsort(-sims)[0] in (i, 3)
-    # recommendable at once: with the item as the only candidate it comes back
+    assert i == state.n_base_items == state.model.n_items_ - 1 and state.item_meta["title"][i] == "Clone"
+    # placed at the similarity-weighted mean vector of its 10 nearest items by content (item 3 first)
+    norm = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    cos = norm @ norm[3]
+    nbrs = np.argsort(-cos, kind="stable")[:10]
+    nbrs = nbrs[cos[nbrs] > 0]
+    assert nbrs[0] == 3
+    item = state.model.factors().item
+    expected = cos[nbrs] @ item[nbrs] / cos[nbrs].sum()
+    np.testing.assert_allclose(item[i], expected, rtol=1e-4, atol=1e-5)
+    assert state.side is not None and state.side.n_items == state.n_items  # content kept for a retrain
     items, _ = state.recommend("u0", 3, candidates=["clone-of-3"])
     assert items.tolist() == [i]
 
 
 def test_non_factor_model_new_items_and_users(pop_bundle: Path) -> None:
     state = OnlineModel(load_bundle(pop_bundle))
-    assert state.view is None and state.index is None
+    assert not state.is_factor and state.index is None and state.index_kind == "model-scores"
     i = state.add_item("t", {"title": "Movie i3 the funny one"}, text="Movie the funny one")
     assert np.isfinite(state.scores(0)[i])
     state.apply_events([Event("x", "i3", 1.0, 1, 1)])
@@ -96,6 +99,7 @@ def test_engine_retrain_swaps_and_keeps_new_events(tiny_bundle: Path, tmp_path: 
     assert engine.state is not old and engine.retrain_status["last_error"] is None
     fresh = load_bundle(tiny_bundle)
     assert fresh.store_seq == 3 and "newbie" in fresh.user_ids
+    assert fresh.side is not None and fresh.item_features is not None  # the side information is kept
     assert engine.state.item_index("extra") is not None  # no events: replayed as a content item
     engine.post_events([Event("newbie", "i2")])
     assert engine.state.applied_seq == 4
@@ -125,3 +129,12 @@ def test_bias_model_fold_in_for_explicit(tmp_path: Path) -> None:
     state.apply_events([Event("critic", "i1", 1.0, 1, 1), Event("critic", "i2", 1.0, 1, 2)])
     u = state.require_user("critic")
     assert state.scores(u).mean() < state.scores(0).mean()  # a harsh rater gets a negative bias
+
+
+def test_the_bundle_on_disk_is_never_mutated(tiny_bundle: Path, implicit_train: Interactions) -> None:
+    before = {p.name: p.read_bytes() for p in tiny_bundle.rglob("*") if p.is_file()}
+    state = OnlineModel(load_bundle(tiny_bundle))
+    state.apply_events([Event("z", "i1", 1.0, 1, 1)])
+    state.add_item("zz", {"title": "z"}, [0.5] * 5)
+    after = {p.name: p.read_bytes() for p in tiny_bundle.rglob("*") if p.is_file()}
+    assert before == after and load_bundle(tiny_bundle).model.n_items_ == implicit_train.n_items

@@ -24,9 +24,10 @@ _EXPORTS: dict[str, str] = {
     "FaissIndex": "fusionrec.serving.index",
     "build_index": "fusionrec.serving.index",
     "recall_at_k": "fusionrec.serving.index",
-    "OnlineModel": "fusionrec.serving.online",
-    "ServingEngine": "fusionrec.serving.online",
-    "factor_view": "fusionrec.serving.online",
+    "OnlineModel": "fusionrec.serving.engine",
+    "ServingEngine": "fusionrec.serving.engine",
+    "retrain_bundle": "fusionrec.serving.engine",
+    "Catalogue": "fusionrec.serving.catalogue",
 }
 
 __all__ = sorted(_EXPORTS)

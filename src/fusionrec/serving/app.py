@@ -2,8 +2,8 @@
 
 Reads: ``GET /recommend``, ``/similar/{item}``, ``/explain``, ``/users``, ``/users/{user}/history``,
 ``/health``, ``/metrics`` (Prometheus text), ``/`` (the web page).  Writes (``X-API-Key`` when configured):
-``POST /events``, ``/items``, ``/users``, ``/admin/retrain``.  Every event is committed to the store before
-the 2xx answer.
+``POST /events``, ``/items`` (JSON with raw content per modality), ``/items/{item}/image`` (multipart upload),
+``/users``, ``/admin/retrain``.  Every event is committed to the store before the 2xx answer.
 """
 
 import hmac
@@ -19,13 +19,16 @@ from fusionrec.serving.settings import ServingSettings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from fusionrec.serving.online import OnlineModel, ServingEngine
+    from fusionrec.serving.engine import OnlineModel, ServingEngine
 
 __all__ = ["Metrics", "create_app"]
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 RESERVED_QUERY = {"user", "k", "exclude_seen", "candidates"}
+#: modality kinds whose raw content is a file (must resolve under ``ServingSettings.content_root``)
+FILE_KINDS = {"image", "audio", "video"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 
 
 class Metrics:
@@ -151,13 +154,13 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
     settings
         See :class:`ServingSettings`.
     engine
-        An existing :class:`~fusionrec.serving.online.ServingEngine` (tests); by default one is built from the
+        An existing :class:`~fusionrec.serving.engine.ServingEngine` (tests); by default one is built from the
         bundle and the store named in ``settings``.
     """
     try:
         from contextlib import asynccontextmanager
 
-        from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+        from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, Request, UploadFile
         from fastapi import Path as PathParam
         from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -165,7 +168,8 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
     from fusionrec.errors import ConfigError, FusionRecError
     from fusionrec.serving import schemas as S
-    from fusionrec.serving.online import ServingEngine, UnknownItemError, UnknownUserError
+    from fusionrec.serving.catalogue import UnknownItemError, UnknownUserError
+    from fusionrec.serving.engine import ServingEngine
     from fusionrec.serving.store import Event, open_store
 
     if engine is None:
@@ -267,7 +271,11 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
             "users": st.n_users,
             "items": st.n_items,
             "events_applied": st.applied_seq,
-            "index": "model-scores" if st.index is None else st.index.kind,
+            "index": st.index_kind,
+            "content": {
+                "modalities": {} if st.side is None else dict(st.side.item_kinds),
+                "placement": "content" if st.can_add_content else ("neighbours" if st.is_factor else "proxy"),
+            },
             "retrain": eng.retrain_status,
         }
 
@@ -299,7 +307,7 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
             user=st.user_raw[st.require_user(user)],
             k=k,
             items=_items_out(st, idx, scores),
-            index="model-scores" if st.index is None else st.index.kind,
+            index=st.index_kind,
         )
 
     @app.get("/similar/{item}", tags=["recommend"], response_model=S.SimilarOut, dependencies=[Depends(read_auth)])
@@ -311,13 +319,9 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
     @app.get("/explain", tags=["recommend"], response_model=S.ExplainOut, dependencies=[Depends(read_auth)])
     def explain(user: str = Query(...), item: str = Query(...), n: int = Query(5, ge=1, le=50)) -> S.ExplainOut:
-        """Why ``item`` for ``user``: the user's history items most similar to it and the top factors."""
+        """Why ``item`` for ``user``: the history items most similar to it, and the most similar content (words)."""
         st = eng.state
         out = st.explain(user, item, n)
-        titles = st.item_meta.get("title")
-        if titles:
-            for h in out["similar_history"]:
-                h["title"] = titles[st.item_lookup[str(h["item"])]]
         return S.ExplainOut(
             user=st.user_raw[st.require_user(user)], item=st.item_raw[int(st.require_items([item])[0])], **out
         )
@@ -351,16 +355,85 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         seqs = eng.post_events(events)
         return S.EventsOut(stored=len(seqs), seqs=seqs)
 
+    def _file_kind(modality: str) -> str | None:
+        side = eng.state.side
+        kind = None if side is None else side.item_kinds.get(modality)
+        return kind if kind in FILE_KINDS else None
+
+    def _resolve(value: Any, modality: str) -> str:
+        root = settings.content_root
+        if root is None:
+            raise HTTPException(
+                status_code=400,
+                detail=f"{modality!r} is file content; the server has no content root "
+                "(set FUSIONREC_SERVE_CONTENT_ROOT) to read it from",
+            )
+        if not isinstance(value, str) or not value.strip():
+            raise HTTPException(status_code=400, detail=f"{modality!r} needs a file path under the content root")
+        return str(resolve_under(root, value, modality))
+
+    def _add_item(item: Any, meta: dict[str, Any], content: dict[str, Any], features: Any, text: Any) -> S.Created:
+        for name, value in list(content.items()):
+            kind = _file_kind(name)
+            if kind is not None and value is not None:
+                content[name] = _resolve(value, name)
+                if kind == "image" and "poster" not in meta:
+                    meta["poster"] = content[name]
+        idx = eng.post_item(item, meta, features, text, content)
+        return S.Created(id=item, index=idx)
+
     @app.post("/items", tags=["write"], response_model=S.Created, status_code=201, dependencies=[Depends(write_auth)])
     def post_item(body: S.ItemIn) -> S.Created:
-        """Add an item, recommendable at once (placed by its features or text next to similar items)."""
+        """Add an item, recommendable at once: its raw ``content`` (per modality name: text, labels, an image path
+        under the content root) is encoded with the bundle's encoders and places it next to similar items."""
         meta: dict[str, Any] = dict(body.meta)
         if body.title is not None:
             meta["title"] = body.title
         if body.poster is not None:
             meta["poster"] = body.poster
-        idx = eng.post_item(body.item, meta, body.features, body.text)
-        return S.Created(id=body.item, index=idx)
+        return _add_item(body.item, meta, dict(body.content), body.features, body.text)
+
+    @app.post(
+        "/items/{item}/image",
+        tags=["write"],
+        response_model=S.Created,
+        status_code=201,
+        dependencies=[Depends(write_auth)],
+    )
+    async def post_item_image(
+        item: str,
+        file: UploadFile = File(..., description="the item's image (jpg, png, gif, webp)"),  # noqa: B008
+        modality: str | None = Form(None, description="image modality name (default: the bundle's first)"),
+        title: str | None = Form(None),
+    ) -> S.Created:
+        """Add an item from an uploaded image (multipart), stored under the content root and placed by it."""
+        import hashlib
+
+        root = settings.content_root
+        if root is None:
+            raise HTTPException(status_code=400, detail="uploads need a content root (FUSIONREC_SERVE_CONTENT_ROOT)")
+        side = eng.state.side
+        images = [k for k, v in ({} if side is None else side.item_kinds).items() if v == "image"]
+        name = modality or (images[0] if images else None)
+        if name is None or name not in images:
+            raise HTTPException(status_code=400, detail=f"no image modality {name!r} in the bundle; it has {images}")
+        suffix = Path(file.filename or "").suffix.lower()
+        if suffix not in IMAGE_SUFFIXES:
+            raise HTTPException(status_code=400, detail=f"upload an image file ({', '.join(IMAGE_SUFFIXES)})")
+        data = await file.read()
+        if not data:
+            raise HTTPException(status_code=400, detail="the uploaded file is empty")
+        folder = Path(root) / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
+        if not target.exists():
+            tmp = target.with_suffix(target.suffix + ".part")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        meta: dict[str, Any] = {} if title is None else {"title": title}
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(_add_item, item, meta, {name: str(target)}, None, None)
 
     @app.post("/users", tags=["write"], response_model=S.Created, status_code=201, dependencies=[Depends(write_auth)])
     def post_user(body: S.UserIn) -> S.Created:
@@ -405,6 +478,21 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
     app.add_middleware(_Edge, max_body=settings.max_body_bytes, metrics=metrics)
     return app
+
+
+def resolve_under(root: Path, value: str, what: str = "path") -> Path:
+    """``value`` (relative to ``root`` or absolute) resolved with symlinks; HTTP 400 when it leaves ``root`` or
+    is not a file."""
+    from fastapi import HTTPException
+
+    base = Path(root).resolve()
+    p = Path(value)
+    resolved = (p if p.is_absolute() else base / p).resolve()
+    if not resolved.is_relative_to(base):
+        raise HTTPException(status_code=400, detail=f"{what!r}: {value!r} is outside the content root")
+    if not resolved.is_file():
+        raise HTTPException(status_code=400, detail=f"{what!r}: no file {value!r} under the content root")
+    return resolved
 
 
 def _poster_url(raw_item: Any, ref: str) -> str:

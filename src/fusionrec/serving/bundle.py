@@ -1,22 +1,21 @@
-"""Serving bundles: a fitted model plus what the HTTP edge needs (raw id maps, item metadata, provenance).
+"""Serving bundles: a fitted model plus what the HTTP edge needs (raw id maps, item metadata, side information).
 
-Layout of a bundle directory (written atomically: a temp directory renamed into place)::
+Layout of a bundle directory (written by :func:`fusionrec._storage.write_dir`: atomic, one checksum)::
 
-    bundle.json    format version, training fingerprint, metadata columns, sha256 of serving.npz, store position
-    serving.npz    user_ids, item_ids (int64 or unicode, never object), meta.<column> (unicode)
+    bundle.json    format version, training fingerprint, metadata columns, side-information layout, store position,
+                   sha256 over itself and serving.npz, checksum of model/
+    serving.npz    user_ids, item_ids (int64 or unicode, never object), meta.<column> (unicode), side.<array>
     model/         the model as saved by Recommender.save (manifest.json + arrays.npz, itself checksummed)
+
+The side information (features by modality, presence, social links, fitted encoders, raw kinds) is stored with
+:func:`fusionrec.features.side_to_state`, so that serving can encode a new item's raw content with the encoders
+the model was trained with, and a retrain can refit a content-aware model with ``fit(train, side)``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
-import shutil
-import tempfile
 import time
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fusionrec.data.idmap import IdMap
+from fusionrec.data.side import SideInfo
 from fusionrec.errors import BundleError, ConfigError, FusionRecError, IncompatibleBundleError
 
 if TYPE_CHECKING:
@@ -34,17 +34,21 @@ if TYPE_CHECKING:
 
 __all__ = ["BUNDLE_FORMAT_VERSION", "Bundle", "item_meta_from_dataset", "load_bundle", "save_bundle"]
 
-BUNDLE_FORMAT_VERSION = 1
+#: 2: one checksum over bundle.json and serving.npz, side information stored; 1 still loads
+BUNDLE_FORMAT_VERSION = 2
 MANIFEST = "bundle.json"
 ARRAYS = "serving.npz"
 MODEL_DIR = "model"
+SIDE_PREFIX = "side."
+#: the modality name of dense features given to ``save_bundle(item_features=...)`` (and of format-1 bundles)
+DENSE_MODALITY = "features"
 #: metadata columns holding several labels per item are stored joined by this separator
 MULTI_SEP = "|"
 
 
 @dataclass(eq=False)
 class Bundle:
-    """A fitted model with its raw-id maps and display metadata.
+    """A fitted model with its raw-id maps, display metadata and training side information.
 
     Attributes
     ----------
@@ -57,13 +61,13 @@ class Bundle:
         (``genres``).  ``title`` and ``poster`` (a path or URL) are used by the web page.
     fingerprint
         :meth:`Interactions.fingerprint` of the training data.
-    item_features
-        Optional dense content features ``float32 [n_items, d]`` (new items posted with a feature vector are
-        placed next to their nearest neighbours in this space).
     store_seq
         Position in the event store up to which events were part of the training data (0: none).
     created
         Unix time the bundle was written.
+    side
+        The training :class:`~fusionrec.data.side.SideInfo` aligned with ``item_ids`` / ``user_ids`` (with its
+        fitted encoders), or ``None``.
     """
 
     model: Recommender
@@ -75,13 +79,20 @@ class Bundle:
     created: float = 0.0
     format_version: int = BUNDLE_FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
-    item_features: np.ndarray | None = None
+    side: SideInfo | None = None
 
     @property
     def model_name(self) -> str:
         from fusionrec.models.registry import registered_name
 
         return registered_name(type(self.model))
+
+    @property
+    def item_features(self) -> np.ndarray | None:
+        """Dense features of modality ``"features"`` (``save_bundle(item_features=...)``), else ``None``."""
+        if self.side is None:
+            return None
+        return self.side.item_features.get(DENSE_MODALITY)
 
 
 def _id_array(ids: IdMap) -> np.ndarray:
@@ -111,12 +122,28 @@ def _check_meta(item_meta: Mapping[str, Sequence[Any]] | None, n_items: int) -> 
     return arrays, multi
 
 
+def _check_side(side: SideInfo, n_users: int, n_items: int) -> None:
+    for what, feats, n in (("item", side.item_features, n_items), ("user", side.user_features, n_users)):
+        for name, x in feats.items():
+            x = np.asarray(x)
+            if x.ndim != 2 or x.shape[0] != n:
+                raise ConfigError(
+                    f"side {what} modality {name!r} has shape {x.shape}; it needs {n} rows aligned with the {what} "
+                    "ids of train (build the side information from the same interactions)"
+                )
+            if not np.isfinite(x).all():
+                raise ConfigError(f"side {what} modality {name!r} holds NaN or infinite values; clean them first")
+    if side.social is not None and side.social.shape != (n_users, n_users):
+        raise ConfigError(f"side.social is {side.social.shape}; it needs {n_users} x {n_users} (the train users)")
+
+
 def save_bundle(
     path: str | os.PathLike[str],
     model: Recommender,
     train: Interactions,
     item_meta: Mapping[str, Sequence[Any]] | None = None,
     *,
+    side: SideInfo | None = None,
     store_seq: int = 0,
     item_features: np.ndarray | None = None,
     extra: Mapping[str, Any] | None = None,
@@ -133,12 +160,17 @@ def save_bundle(
         The training interactions (their id maps and fingerprint go into the bundle).
     item_meta
         Optional display metadata aligned with ``train.item_ids`` (see :class:`Bundle`).
+    side
+        The side information the model was fitted with (aligned with ``train``), fitted encoders included; stored
+        so that serving encodes new items' raw content and retrains refit with it.
     store_seq
         Last event-store sequence number included in ``train`` (used when retraining from a store).
     item_features
-        Optional content features aligned with ``train.item_ids`` (see :class:`Bundle`).
+        Shorthand for ``side`` with one dense item modality named ``"features"`` (ignored when ``side`` is given).
     """
-    from fusionrec.models._persist import write_bundle
+    from fusionrec._storage import write_dir
+    from fusionrec.features import side_to_state
+    from fusionrec.models.registry import registered_name
 
     model._check_fitted()
     if (model.n_users_, model.n_items_) != train.shape:
@@ -147,17 +179,17 @@ def save_bundle(
             "pass the interactions the model was fitted on"
         )
     meta_arrays, multi = _check_meta(item_meta, train.n_items)
-    arrays = {"user_ids": _id_array(train.user_ids), "item_ids": _id_array(train.item_ids), **meta_arrays}
-    if item_features is not None:
+    if side is None and item_features is not None:
         feats = np.asarray(item_features, dtype=np.float32)
         if feats.ndim != 2 or len(feats) != train.n_items or not np.isfinite(feats).all():
             raise ConfigError(f"item_features must be a finite float array [{train.n_items}, d] aligned with item_ids")
-        arrays["item_features"] = feats
-    buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, **arrays)  # type: ignore[arg-type]
-    blob = buf.getvalue()
-    from fusionrec.models.registry import registered_name
-
+        side = SideInfo(item_features={DENSE_MODALITY: feats}, item_kinds={DENSE_MODALITY: "features"})
+    arrays = {"user_ids": _id_array(train.user_ids), "item_ids": _id_array(train.item_ids), **meta_arrays}
+    side_meta = None
+    if side is not None:
+        _check_side(side, train.n_users, train.n_items)
+        side_meta, side_arrays = side_to_state(side, prefix=SIDE_PREFIX)
+        arrays.update(side_arrays)
     manifest = {
         "format_version": BUNDLE_FORMAT_VERSION,
         "kind": "fusionrec-serving-bundle",
@@ -168,77 +200,43 @@ def save_bundle(
         "explicit": bool(train.explicit),
         "meta_columns": sorted(item_meta or {}),
         "multi_columns": multi,
+        "side": side_meta,
         "store_seq": int(store_seq),
         "created": time.time(),
-        "arrays_sha256": hashlib.sha256(blob).hexdigest(),
         "extra": dict(extra or {}),
     }
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        write_bundle(model, tmp / MODEL_DIR)
-        (tmp / ARRAYS).write_bytes(blob)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        for f in (tmp / ARRAYS, tmp / MANIFEST):
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        if target.exists():
-            old = target.with_name(f".{target.name}.old.{os.getpid()}")
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    return write_dir(
+        path, manifest, arrays, children={MODEL_DIR: model.save}, manifest_name=MANIFEST, arrays_name=ARRAYS
+    )
 
 
 def load_bundle(path: str | os.PathLike[str]) -> Bundle:
-    """Read a bundle written by :func:`save_bundle`.
+    """Read a bundle written by :func:`save_bundle` (format 1 bundles too).
 
     Raises
     ------
     BundleError
-        Missing, truncated or tampered files (checksums of both the model and the serving arrays are verified).
+        Missing, truncated, edited or tampered files (the checksums of the bundle and of its model are verified).
     IncompatibleBundleError
         The bundle was written by a newer format version.
     """
+    from fusionrec._storage import read_dir, read_manifest
     from fusionrec.models._persist import read_bundle
 
     root = Path(path)
-    mpath = root / MANIFEST
-    if not mpath.is_file():
-        raise BundleError(
-            f"{root} is not a serving bundle (no {MANIFEST}); create one with `fusionrec train` or save_bundle()"
-        )
-    try:
-        manifest = json.loads(mpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{mpath} is not valid JSON ({exc}); the bundle is damaged, write it again") from exc
-    version = manifest.get("format_version")
-    if not isinstance(version, int):
-        raise BundleError(f"{mpath} has no format_version; the bundle is damaged")
-    if version > BUNDLE_FORMAT_VERSION:
-        raise IncompatibleBundleError(
-            f"serving bundle format {version} is newer than this fusionrec reads ({BUNDLE_FORMAT_VERSION}); "
-            "upgrade fusionrec to load it"
-        )
+    manifest = read_manifest(
+        root,
+        manifest_name=MANIFEST,
+        max_version=BUNDLE_FORMAT_VERSION,
+        what="serving bundle",
+        hint="create one with `fusionrec train` or save_bundle()",
+    )
+    arrays = read_dir(root, manifest, manifest_name=MANIFEST, arrays_name=ARRAYS)
     apath = root / ARRAYS
-    if not apath.is_file():
-        raise BundleError(f"{apath} is missing; the bundle is incomplete")
-    blob = apath.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != manifest.get("arrays_sha256"):
-        raise BundleError(f"{apath} does not match the checksum in {MANIFEST} (truncated or tampered)")
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
         user_ids, item_ids = IdMap(arrays["user_ids"]), IdMap(arrays["item_ids"])
-    except (zipfile.BadZipFile, ValueError, OSError, KeyError) as exc:
-        raise BundleError(f"{apath} cannot be read ({exc})") from exc
+    except KeyError as exc:
+        raise BundleError(f"{apath} lacks {exc}; the bundle is damaged, write it again") from exc
     except FusionRecError as exc:
         raise BundleError(f"{apath} holds invalid id maps ({exc})") from exc
     try:
@@ -268,25 +266,53 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         fingerprint=str(manifest.get("fingerprint", "")),
         store_seq=int(manifest.get("store_seq", 0)),
         created=float(manifest.get("created", 0.0)),
-        format_version=version,
+        format_version=int(manifest["format_version"]),
         extra=dict(manifest.get("extra", {})),
-        item_features=arrays.get("item_features"),
+        side=_read_side(manifest, arrays, root),
     )
 
 
+def _read_side(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray], root: Path) -> SideInfo | None:
+    meta = manifest.get("side")
+    if meta is None:
+        legacy = arrays.get("item_features")  # format 1: one dense matrix
+        if legacy is None:
+            return None
+        feats = np.asarray(legacy, np.float32)
+        return SideInfo(item_features={DENSE_MODALITY: feats}, item_kinds={DENSE_MODALITY: "features"})
+    from fusionrec.features import side_from_state
+
+    try:
+        return side_from_state(meta, arrays)  # type: ignore[no-any-return]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise BundleError(f"the side information in {root} cannot be read ({exc}); write the bundle again") from exc
+
+
 def item_meta_from_dataset(dataset: Dataset, item_ids: IdMap | None = None) -> dict[str, list[Any]]:
-    """Display metadata from a dataset's item modalities: ``title``, ``genres`` and ``poster`` when present."""
+    """Display metadata from a dataset's item modalities: ``title``, ``genres`` and ``poster``.
+
+    A modality of that name and kind is used first; otherwise the first text modality is the title, the first
+    categorical one the genres and the first image one the poster (datasets loaded from users' own files name
+    their columns freely).
+    """
     ids = dataset.item_ids if item_ids is None else item_ids
+    mods = dataset.item_modalities
     out: dict[str, list[Any]] = {}
-    for name, kinds in (("title", ("text",)), ("genres", ("categorical",)), ("poster", ("image",))):
-        mod = dataset.item_modalities.get(name)
-        if mod is None or mod.kind not in kinds:
+    for column, kind in (("title", "text"), ("genres", "categorical"), ("poster", "image")):
+        mod = mods.get(column)
+        if mod is None or mod.kind != kind:
+            mod = next((m for m in mods.values() if m.kind == kind), None)
+        if mod is None:
             continue
         values, present = mod.align(ids)
-        if name == "genres":
-            out[name] = [list(v) if ok and v is not None else [] for v, ok in zip(values, present)]
+        if column == "genres":
+            out[column] = [
+                ([str(x) for x in v] if isinstance(v, list | tuple | np.ndarray) else [str(v)]) if ok and v is not None
+                else []
+                for v, ok in zip(values, present)
+            ]  # fmt: skip
         else:
-            out[name] = [
+            out[column] = [
                 str(v) if ok and v is not None and not isinstance(v, np.ndarray) else ""
                 for v, ok in zip(values, present)
             ]

@@ -33,8 +33,12 @@ class ItemIn(BaseModel):
     title: str | None = None
     poster: str | None = None
     meta: dict[str, str | list[str]] = Field(default_factory=dict, description="attributes, e.g. genres")
-    features: list[float] | None = Field(None, description="dense content features (the bundle's dimension)")
-    text: str | None = Field(None, max_length=100_000, description="raw text matched against the catalogue")
+    content: dict[str, str | list[str] | list[float] | None] = Field(
+        default_factory=dict,
+        description="raw content per item modality of the bundle: text, labels, an image path under the content root",
+    )
+    features: list[float] | None = Field(None, description="dense features of the bundle's 'features' modality")
+    text: str | None = Field(None, max_length=100_000, description="raw text matched against the catalogue titles")
 
 
 class UserIn(BaseModel):
@@ -72,10 +76,10 @@ class ExplainOut(BaseModel):
     user: Id
     item: Id
     score: float
-    similar_history: list[dict[str, Any]]
-    factors: list[dict[str, Any]]
-    item_bias: float | None = None
-    user_bias_plus_mean: float | None = None
+    similar_history: list[dict[str, Any]] = Field(description="history items most similar to the item")
+    content: dict[str, Any] | None = Field(
+        None, description="the modality with the most similar content: its history items and shared words"
+    )
 
 
 class Created(BaseModel):

@@ -67,6 +67,10 @@ class ServingSettings:
         How often a worker folds in events written by other workers (multi-process serving).
     retrain_params
         Hyper-parameters overriding the bundled model's on retrain.
+    content_root
+        Directory that image (and other file) content of new items must resolve under (``POST /items`` with a
+        path; uploads to ``POST /items/{item}/image`` are stored in it).  ``None`` (the default) refuses file
+        content.  Paths outside it, symlinks leading out of it and missing files are refused with 400.
     """
 
     bundle_path: Path
@@ -84,9 +88,12 @@ class ServingSettings:
     sync_interval_s: float = DEFAULT_SYNC_INTERVAL_S
     compute_threads: int = 1
     retrain_params: Mapping[str, Any] = field(default_factory=dict)
+    content_root: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle_path", Path(self.bundle_path))
+        if self.content_root is not None:
+            object.__setattr__(self, "content_root", Path(self.content_root))
         if self.index not in ("auto", "exact", "ann"):
             raise ConfigError(f"index must be 'auto', 'exact' or 'ann', not {self.index!r}")
         if self.max_k < 1 or self.default_k < 1 or self.default_k > self.max_k:
@@ -146,4 +153,6 @@ def _parse(name: str, raw: str) -> Any:
             raise ConfigError(f"{ENV_PREFIX}RETRAIN_PARAMS must be a JSON object ({exc})") from exc
     if name == "api_key":
         return raw or None
+    if name == "content_root":
+        return Path(raw) if raw else None
     return raw

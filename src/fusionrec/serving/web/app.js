@@ -60,10 +60,12 @@ async function explain(user, item) {
     const head = document.createElement("p");
     head.textContent = `${item.title || item.item}: score ${e.score.toFixed(3)}, because you liked`;
     box.replaceChildren(head, ul);
-    if (e.factors.length) {
+    if (e.content) {
       const f = document.createElement("p");
       f.className = "hint";
-      f.textContent = "top factors: " + e.factors.map((x) => `#${x.factor} ${x.contribution.toFixed(2)}`).join(", ");
+      const words = e.content.words.length ? ` (${e.content.words.join(", ")})` : "";
+      const items = e.content.items.map((x) => x.title || x.item).join(", ");
+      f.textContent = `most similar ${e.content.modality}${words}: ${items}`;
       box.appendChild(f);
     }
   } catch (err) {

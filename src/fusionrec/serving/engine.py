@@ -1,0 +1,707 @@
+"""The serving engine: a thin edge over the model contract.
+
+Serving never inspects model attributes.  It holds an in-memory copy of the bundle's model (mutating it is fine;
+the bundle on disk is never touched) and uses only the contracts of :mod:`fusionrec.models.coldstart` and
+:mod:`fusionrec.models.factors`:
+
+Users
+    A batch of events is stored, then every touched user is placed again with ONE
+    ``model.fold_in_user(history, values, user=u)`` (a new user: ``user=None``).  Models without a fold-in
+    (TimeSVD++, DeepFusion, ensembles) keep scoring known users from their training state, with the new items
+    excluded; their new users, and profile-only users (``POST /users``), get popular items matching the profile.
+New items
+    Content models (``add_items``) are given the item's content encoded with the bundle's fitted encoders
+    (``side.encode_items``); factor models (``add_item_vectors``) get the weighted mean vector of the item's ``m``
+    nearest items by content (side features, or posted text vs the titles); other models score the item as the
+    weighted mean of its neighbours' scores.  The side information grows with every item (``side.append_items``)
+    so that a retrain still sees the content.
+Top-k
+    ``model.recommend(u, k, seen=<the user's history>)`` (the library's one top-k and tie rule), or an ANN index
+    over ``Factors.augmented()`` item vectors for large catalogues.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec._ranking import topk
+from fusionrec.errors import ConfigError, DataError, FusionRecError
+from fusionrec.serving.catalogue import Catalogue, UnknownItemError, UnknownUserError, meta_text
+
+if TYPE_CHECKING:
+    from fusionrec.data.side import SideInfo
+    from fusionrec.serving.bundle import Bundle
+    from fusionrec.serving.store import Event, EventStore
+
+__all__ = [
+    "OnlineModel",
+    "ServingEngine",
+    "UnknownItemError",
+    "UnknownUserError",
+    "replay",
+    "retrain_bundle",
+]
+
+log = logging.getLogger(__name__)
+
+#: content neighbours averaged to place a new item
+N_NEIGHBOURS = 10
+#: keys of a stored item's meta that hold what was posted besides display metadata
+CONTENT_KEY, TEXT_KEY = "_content", "_text"
+
+
+def _hash_text(texts: Sequence[str], n_features: int = 2**16) -> sp.csr_matrix:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vec = HashingVectorizer(n_features=n_features, ngram_range=(1, 2), alternate_sign=False, norm="l2")
+    return vec.transform([t or "" for t in texts]).tocsr()
+
+
+def _nearest(sims: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    idx, val = topk(sims[None, :], m)
+    keep = np.isfinite(val[0]) & (val[0] > 0)
+    return idx[0][keep], val[0][keep].astype(np.float64)
+
+
+def _any_content(rows: Mapping[str, np.ndarray]) -> bool:
+    return any(np.abs(np.asarray(r)).sum() > 0 for r in rows.values())
+
+
+class OnlineModel:
+    """A bundle plus everything learned since: new users, new items, folded-in events, profiles.
+
+    Thread-safe: mutations hold ``lock``; readers take short consistent snapshots under it.
+    """
+
+    def __init__(self, bundle: Bundle, *, index: str = "auto", ann_threshold: int = 50_000) -> None:
+        from fusionrec.models.coldstart import ItemColdStart, UserColdStart
+        from fusionrec.models.factors import FactorModel
+
+        self.bundle = bundle
+        self.model = bundle.model
+        self.side: SideInfo | None = bundle.side
+        self.lock = threading.RLock()
+        self.catalogue = Catalogue(bundle.user_ids, bundle.item_ids, bundle.item_meta)
+        self.explicit = bool(getattr(self.model, "predicts_ratings", False))
+        # the training rows, copied: fold-ins replace rows of the model's own seen_
+        self.base_seen: sp.csr_matrix = sp.csr_matrix(self.model.seen_, copy=True)
+        self.seen_extra: dict[int, dict[int, float]] = {}
+        self.model_rows: dict[int, int] = {}  # online users -> model row (users placed by fold-in)
+        self.popularity = np.bincount(self.base_seen.indices, minlength=self.n_base_items).astype(np.float64)
+        self.proxies: list[tuple[np.ndarray, np.ndarray]] = []  # new items of models that cannot add items
+        self.applied_seq = int(bundle.store_seq)
+        self.n_events = 0
+        self.is_factor = isinstance(self.model, FactorModel)
+        self.can_fold = isinstance(self.model, UserColdStart)
+        self.can_add_content = (
+            isinstance(self.model, ItemColdStart) and self.side is not None and bool(self.side.item_features)
+        )
+        self._aug: tuple[np.ndarray, np.ndarray] | None = None
+        self._content: np.ndarray | None = None
+        self._text_index: sp.csr_matrix | None = None
+        self._seen_csc: sp.csc_matrix | None = None
+        self.index: Any = None
+        if self.is_factor and (index == "ann" or (index == "auto" and self.n_items >= ann_threshold)):
+            from fusionrec.serving.index import build_index
+
+            self.index = build_index(self.augmented()[1], "ann", ann_threshold=ann_threshold)
+
+    # ---------------------------------------------------------------- catalogue shortcuts
+    @property
+    def n_users(self) -> int:
+        return self.catalogue.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.catalogue.n_items
+
+    @property
+    def n_base_users(self) -> int:
+        return self.catalogue.n_base_users
+
+    @property
+    def n_base_items(self) -> int:
+        return self.catalogue.n_base_items
+
+    @property
+    def user_raw(self) -> list[Any]:
+        return self.catalogue.user_raw
+
+    @property
+    def item_raw(self) -> list[Any]:
+        return self.catalogue.item_raw
+
+    @property
+    def item_meta(self) -> dict[str, list[Any]]:
+        return self.catalogue.item_meta
+
+    @property
+    def user_attrs(self) -> dict[int, dict[str, Any]]:
+        return self.catalogue.user_attrs
+
+    @property
+    def index_kind(self) -> str:
+        """``faiss-...`` (ANN), ``exact`` (the model's factors, exact top-k) or ``model-scores``."""
+        if self.index is not None:
+            return str(self.index.kind)
+        return "exact" if self.is_factor else "model-scores"
+
+    def user_index(self, raw: Any) -> int | None:
+        return self.catalogue.user_index(raw)
+
+    def item_index(self, raw: Any) -> int | None:
+        return self.catalogue.item_index(raw)
+
+    def require_user(self, raw: Any) -> int:
+        return self.catalogue.require_user(raw)
+
+    def require_items(self, raws: Sequence[Any]) -> np.ndarray:
+        return self.catalogue.require_items(raws)
+
+    def model_row(self, u: int) -> int | None:
+        """The model's row of user ``u`` (``None``: the model does not know the user)."""
+        return u if u < self.n_base_users else self.model_rows.get(u)
+
+    def augmented(self) -> tuple[np.ndarray, np.ndarray]:
+        """``Factors.augmented()`` of the served model (cached until the next fold-in or new item)."""
+        if self._aug is None:
+            self._aug = self.model.factors().augmented()  # type: ignore[attr-defined]
+        return self._aug
+
+    # ---------------------------------------------------------------- users
+    def add_user(self, raw: Any, attributes: Mapping[str, Any] | None = None) -> int:
+        """Create (or update the profile of) a user; returns its index."""
+        with self.lock:
+            u = self.user_index(raw)
+            if u is None:
+                u = self.catalogue.add_user(raw)
+            if attributes:
+                self.catalogue.user_attrs[u] = dict(attributes)
+            return u
+
+    def apply_events(self, events: Sequence[Event]) -> None:
+        """Fold events (already stored) in: history first, then one fold-in per touched user."""
+        with self.lock:
+            touched: dict[int, None] = {}
+            for e in events:
+                i = self.item_index(e.item)
+                if i is None:
+                    log.warning("event for unknown item %r skipped", e.item)
+                    continue
+                u = self.user_index(e.user)
+                if u is None:
+                    u = self.catalogue.add_user(e.user)
+                self.seen_extra.setdefault(u, {})[i] = float(e.value)
+                self.popularity[i] += 1.0
+                touched[u] = None
+                self.applied_seq = max(self.applied_seq, int(e.seq))
+                self.n_events += 1
+            for u in touched:
+                self._fold_in(u)
+
+    def _fold_in(self, u: int) -> None:
+        if not self.can_fold:
+            return
+        items, values = self.history_arrays(u)
+        keep = items < int(self.model.n_items_)  # proxy items are unknown to the model
+        row = self.model_row(u)
+        try:
+            placed = self.model.fold_in_user(items[keep], values[keep], user=row)  # type: ignore[attr-defined]
+        except (FusionRecError, ValueError, np.linalg.LinAlgError) as exc:
+            log.warning("fold-in of user %r failed (%s); it keeps its previous placement", self.user_raw[u], exc)
+            return
+        if row is None:
+            self.model_rows[u] = int(np.asarray(placed).ravel()[0])
+        self._aug = None
+
+    # ---------------------------------------------------------------- items
+    def add_item(
+        self,
+        raw: Any,
+        meta: Mapping[str, Any] | None = None,
+        features: Sequence[float] | None = None,
+        text: str | None = None,
+        content: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Make a new item recommendable at once, placed by its content (module notes); returns its index.
+
+        ``content`` maps the bundle's item modality names to raw values (text, labels, an image path), encoded
+        with the bundle's fitted encoders; ``features`` is a dense vector for the bundle's ``"features"``
+        modality; ``text`` is matched against the catalogue's titles when there is no side information.
+        """
+        with self.lock:
+            known = self.item_index(raw)
+            if known is not None:
+                self.catalogue.set_meta(known, meta or {})
+                return known
+            rows = self._encode(content, features)
+            nbrs, weights = self._neighbours(rows, text or meta_text(meta))
+            expected = self.n_items
+            if self.can_add_content and (_any_content(rows) or not self.is_factor):
+                assert self.side is not None
+                given = {k: v for k, v in rows.items() if k in self.side.item_features}
+                if not given:  # no content at all: one all-zero (missing) row, imputed by the model
+                    name, x = next(iter(self.side.item_features.items()))
+                    given = {name: np.zeros((1, np.asarray(x).shape[1]), np.float32)}
+                placed = self.model.add_items(given)  # type: ignore[attr-defined]
+            elif self.is_factor:
+                f = self.model.factors()  # type: ignore[attr-defined]
+                vec = _average(f.item, nbrs, weights)
+                bias = None if f.item_bias is None else np.array([_average(f.item_bias[:, None], nbrs, weights)[0]])
+                placed = self.model.add_item_vectors(vec[None, :], bias)  # type: ignore[attr-defined]
+            else:
+                placed = None
+                self.proxies.append((nbrs, weights))
+            if placed is not None and int(np.asarray(placed).ravel()[0]) != expected:
+                raise FusionRecError(
+                    f"the model placed the new item at index {int(np.asarray(placed).ravel()[0])}, serving expected "
+                    f"{expected}; retrain the bundle (POST /admin/retrain) and restart"
+                )
+            i = self.catalogue.add_item(raw, meta)
+            if self.side is not None and self.side.item_features:
+                self.side.append_items({k: v for k, v in rows.items() if k in self.side.item_features}, 1)
+            self.popularity = np.append(self.popularity, 0.0)
+            self._aug = self._content = None
+            if self.index is not None:
+                self.index.add(self.augmented()[1][i : i + 1])
+            return i
+
+    def _encode(self, content: Mapping[str, Any] | None, features: Sequence[float] | None) -> dict[str, np.ndarray]:
+        from fusionrec.serving.bundle import DENSE_MODALITY
+
+        side = self.side
+        raw = {k: [v] for k, v in (content or {}).items() if v is not None}
+        if features is not None:
+            raw[DENSE_MODALITY] = [list(features)]
+        if not raw:
+            return {}
+        if side is None or not side.item_features:
+            raise ConfigError(
+                "this bundle holds no item side information, so content cannot be encoded; post title/text instead "
+                "or train the bundle with item content"
+            )
+        try:
+            return side.encode_items(raw)
+        except DataError as exc:
+            raise ConfigError(str(exc)) from exc
+
+    def _neighbours(self, rows: Mapping[str, np.ndarray], text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The nearest existing items by content, with their (positive) similarities as weights."""
+        n_model = min(self.n_items, int(self.model.n_items_))  # neighbours the model can score
+        names = [k for k, r in rows.items() if np.abs(r).sum() > 0]
+        side = self.side
+        if names and side is not None:
+            from fusionrec.data.side import fuse_modalities
+
+            catalogue, _, _ = fuse_modalities(side.item_features, names, present=side.item_present)
+            new, _, _ = fuse_modalities(rows, names)
+            sims = catalogue[:n_model] @ new[0]
+            return _nearest(sims, N_NEIGHBOURS)
+        titles = self.bundle.item_meta.get("title")
+        if text and titles:
+            if self._text_index is None:
+                genres = self.bundle.item_meta.get("genres")
+                docs = [f"{t} {' '.join(genres[j]) if genres else ''}" for j, t in enumerate(titles)]
+                self._text_index = _hash_text(docs)
+            sims = (self._text_index @ _hash_text([text]).T).toarray().ravel()
+            return _nearest(sims[:n_model], N_NEIGHBOURS)
+        return np.empty(0, np.int64), np.empty(0)
+
+    # ---------------------------------------------------------------- reading
+    def history_arrays(self, u: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item indices and values of user ``u`` (training row then online events, later values win)."""
+        merged: dict[int, float] = {}
+        if u < self.base_seen.shape[0]:
+            lo, hi = self.base_seen.indptr[u], self.base_seen.indptr[u + 1]
+            merged.update(zip(self.base_seen.indices[lo:hi].tolist(), self.base_seen.data[lo:hi].tolist()))
+        merged.update(self.seen_extra.get(u, {}))
+        items = np.fromiter(merged.keys(), dtype=np.int64, count=len(merged))
+        return items, np.fromiter(merged.values(), dtype=np.float64, count=len(merged))
+
+    def has_vector(self, u: int) -> bool:
+        """Whether the model scores user ``u`` itself (else: popularity and profile)."""
+        return self.model_row(u) is not None
+
+    def filter_items(self, filters: Mapping[str, str]) -> np.ndarray:
+        return self.catalogue.filter_items(filters)
+
+    def scores(self, u: int, items: np.ndarray | None = None) -> np.ndarray:
+        """Scores of ``items`` (all when None) for user ``u`` under the current state."""
+        row = self.model_row(u)
+        if row is not None:
+            base = np.asarray(self.model.score(np.array([row])), np.float32)[0]
+            full = self._extend_scores(base)
+        else:
+            full = self.catalogue.profile_scores(u, self.popularity)
+        return full if items is None else full[items]
+
+    def _extend_scores(self, base: np.ndarray) -> np.ndarray:
+        if not self.proxies:
+            return base
+        extra = np.array(
+            [float(base[n] @ w / w.sum()) if len(n) else float(base.mean()) for n, w in self.proxies], np.float32
+        )
+        return np.concatenate([base, extra])
+
+    def _seen_matrix(self, row: int, items: np.ndarray) -> sp.csr_matrix:
+        """A CSR whose row ``row`` holds ``items`` (the rows before it empty): ``seen=`` of ``model.recommend``."""
+        indptr = np.zeros(row + 2, dtype=np.int64)
+        indptr[-1] = len(items)
+        data = np.ones(len(items), np.float32)
+        return sp.csr_matrix((data, np.sort(items).astype(np.int32), indptr), shape=(row + 1, self.n_items))
+
+    def recommend(
+        self,
+        user: Any,
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        candidates: Sequence[Any] | None = None,
+        filters: Mapping[str, str] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores for a raw user id (shorter when fewer items qualify)."""
+        with self.lock:
+            u = self.require_user(user)
+            cand = None if candidates is None else np.unique(self.require_items(candidates))
+            if filters:
+                f = self.filter_items(filters)
+                cand = f if cand is None else np.intersect1d(cand, f)
+            if cand is not None and len(cand) == 0:
+                return np.empty(0, np.int64), np.empty(0, np.float32)
+            excluded = self.history_arrays(u)[0] if exclude_seen else np.empty(0, np.int64)
+            row = self.model_row(u)
+            if row is not None and not self.proxies:
+                if cand is None and self.index is not None:
+                    return self._search(row, k, excluded)
+                idx, val = self.model.recommend(
+                    row, k, exclude_seen=exclude_seen, candidates=cand, seen=self._seen_matrix(row, excluded)
+                )
+                keep = idx[0] >= 0
+                return idx[0][keep], val[0][keep]
+            s = self.scores(u)
+            s[excluded] = -np.inf
+            if cand is not None:
+                s = s[cand]
+        idx, val = topk(s, k)
+        keep = np.isfinite(val[0])
+        idx, val = idx[0][keep], val[0][keep]
+        return (idx if cand is None else cand[idx]), val
+
+    def _search(self, row: int, k: int, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        users, _ = self.augmented()
+        want = min(self.n_items, k + len(excluded))
+        ids, vals = self.index.search(users[row][None, :], want)
+        ids, vals = ids[0], vals[0]
+        keep = (ids >= 0) & np.isfinite(vals) & ~np.isin(ids, excluded)
+        return ids[keep][:k], vals[keep][:k]
+
+    def similar(self, item: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Most similar items: cosine of the model's item vectors, else of content, else co-occurrence."""
+        with self.lock:
+            i = int(self.require_items([item])[0])
+            sims = self.item_similarity(i)
+        sims[i] = -np.inf
+        idx, val = topk(sims, k)
+        keep = np.isfinite(val[0])
+        return idx[0][keep], val[0][keep]
+
+    def _item_vectors(self) -> np.ndarray | None:
+        if self.is_factor:
+            item = self.model.factors().item  # type: ignore[attr-defined]
+            if item.shape[1] > 0:
+                return np.asarray(item)
+        try:
+            emb = self.model.item_embeddings()
+        except NotImplementedError:
+            emb = None
+        if emb is not None and len(emb) == self.n_items:
+            return np.asarray(emb)
+        return self.content_matrix()
+
+    def content_matrix(self) -> np.ndarray | None:
+        """The fused (L2-normalised per modality) item content aligned with the catalogue, or ``None``."""
+        side = self.side
+        if side is None or not side.item_features or side.n_items != self.n_items:
+            return None
+        if self._content is None:
+            from fusionrec.data.side import fuse_modalities
+
+            self._content = fuse_modalities(side.item_features, list(side.item_features), present=side.item_present)[0]
+        return self._content
+
+    def item_similarity(self, i: int, others: np.ndarray | None = None) -> np.ndarray:
+        """Cosine similarity of item ``i`` to ``others`` (all items when None)."""
+        vecs = self._item_vectors()
+        if vecs is not None:
+            rows = vecs if others is None else vecs[others]
+            norms = np.linalg.norm(rows, axis=1) * max(float(np.linalg.norm(vecs[i])), 1e-12)
+            return (rows @ vecs[i] / np.maximum(norms, 1e-12)).astype(np.float32)
+        if self._seen_csc is None:
+            binary = self.base_seen.copy()
+            binary.data = np.ones_like(binary.data)
+            self._seen_csc = binary.tocsc()
+        csc = self._seen_csc
+        full = np.zeros(self.n_items, np.float32)
+        if i < self.n_base_items:
+            col = csc[:, i]
+            co = np.asarray((csc.T @ col).todense()).ravel()
+            counts = np.asarray(csc.sum(axis=0)).ravel()
+            full[: self.n_base_items] = co / np.maximum(np.sqrt(counts * max(1.0, float(counts[i]))), 1e-12)
+        elif i - self.n_base_items < len(self.proxies):
+            n, w = self.proxies[i - self.n_base_items]
+            full[n] = w
+        return full if others is None else full[others]
+
+    def explain(self, user: Any, item: Any, n: int = 5) -> dict[str, Any]:
+        """Why ``item`` for ``user`` (see :func:`fusionrec.serving.explain.explain`)."""
+        from fusionrec.serving.explain import explain
+
+        with self.lock:
+            return explain(self, self.require_user(user), int(self.require_items([item])[0]), n)
+
+    def train_interactions(self) -> Any:
+        """The bundle's training data (its seen matrix over its id maps)."""
+        from fusionrec.data.interactions import Interactions
+
+        return Interactions(self.base_seen, self.bundle.user_ids, self.bundle.item_ids, None, self.explicit)
+
+
+def _average(vecs: np.ndarray, nbrs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The ``weights``-weighted mean of rows ``nbrs`` of ``vecs`` (all rows' mean without neighbours)."""
+    vecs = np.asarray(vecs, np.float64)
+    if len(nbrs) == 0:
+        return vecs.mean(axis=0).astype(np.float32)
+    w = np.asarray(weights, np.float64)
+    return (w @ vecs[nbrs] / w.sum()).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------ replay, retrain
+def replay(state: OnlineModel, store: EventStore) -> None:
+    """Bring ``state`` up to date with the store: added items (with their posted content) and users, then events
+    after its position."""
+    with state.lock:
+        for it in store.items():
+            if state.item_index(it.item) is None:
+                meta = dict(it.meta)
+                text = meta.pop(TEXT_KEY, None)
+                content = meta.pop(CONTENT_KEY, None)
+                try:
+                    state.add_item(it.item, meta, it.features, text, content)
+                except FusionRecError as exc:  # e.g. content of a modality the retrained model lacks
+                    log.warning("stored item %r placed without its content (%s)", it.item, exc)
+                    state.add_item(it.item, meta, None, text or meta_text(meta))
+        for us in store.users():
+            state.add_user(us.user, us.attributes)
+        while True:
+            batch = store.events_since(state.applied_seq, limit=50_000)
+            if not batch:
+                break
+            state.apply_events(batch)
+
+
+def _side_for_retrain(side: SideInfo, item_rows: np.ndarray, n_users: int) -> SideInfo:
+    """``side`` re-aligned to the retrain's id maps: item rows taken by index, new users with empty rows."""
+    out = side.take_items(item_rows)
+    for name, x in list(out.user_features.items()):
+        x = np.asarray(x, np.float32)
+        extra = n_users - x.shape[0]
+        if extra > 0:
+            out.user_features[name] = np.vstack([x, np.zeros((extra, x.shape[1]), np.float32)])
+            present = out.user_present.get(name, np.abs(x).sum(axis=1) > 0)
+            out.user_present[name] = np.concatenate([np.asarray(present, bool), np.zeros(extra, bool)])
+    if out.social is not None and out.social.shape[0] < n_users:
+        s = sp.csr_matrix(out.social)
+        out.social = sp.csr_matrix((s.data, s.indices, np.concatenate(
+            [s.indptr, np.full(n_users - s.shape[0], s.indptr[-1])])), shape=(n_users, n_users))  # fmt: skip
+    return out
+
+
+def retrain_bundle(
+    state: OnlineModel, store: EventStore, path: str | Path, params: Mapping[str, Any] | None = None
+) -> Path:
+    """Refit the model on the bundle's training data plus every stored event; write a new bundle to ``path``.
+
+    Items added online that have events join the item map with their content rows; users added online get empty
+    user-feature rows and social links; a content-aware model is refit with ``fit(train, side)`` and the new bundle
+    stores that side information.  Items without events stay in the store and are placed again by their content
+    when the new bundle is served.
+    """
+    from fusionrec.data.interactions import DataWarning, Interactions
+    from fusionrec.serving.bundle import save_bundle
+
+    upto = store.last_seq()
+    with state.lock:
+        base = state.train_interactions()
+        meta = {k: list(v) for k, v in state.item_meta.items()}
+        item_raw = list(state.item_raw)
+        side = state.side
+        side_rows_src = None if side is None else side.take_items(np.arange(state.n_items))
+    events = [e for e in store.events_since(state.bundle.store_seq) if e.seq <= upto]
+    known_items = {str(x): i for i, x in enumerate(item_raw)}
+    events = [e for e in events if e.item in known_items]
+    frame = base.to_frame()
+    users = np.concatenate([frame["user"].to_numpy().astype(object), np.array([e.user for e in events], dtype=object)])
+    items = np.concatenate([frame["item"].to_numpy().astype(object), np.array([e.item for e in events], dtype=object)])
+    values = np.concatenate([frame["rating"].to_numpy(np.float64), np.array([e.value for e in events], np.float64)])
+    user_ids = base.user_ids.extend(np.array([e.user for e in events], dtype=object)) if events else base.user_ids
+    with_events = {e.item for e in events}
+    new_items = [x for x in item_raw[len(base.item_ids) :] if str(x) in with_events]
+    item_ids = base.item_ids.extend(np.array(new_items, dtype=object)) if new_items else base.item_ids
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        train = Interactions.from_arrays(
+            users,
+            items,
+            values,
+            user_ids=user_ids,
+            item_ids=item_ids,
+            explicit=base.explicit,
+            duplicates="last" if base.explicit else "sum",
+        )
+    rows = np.asarray([known_items[str(x)] for x in item_ids.ids.tolist()], dtype=np.int64)
+    new_side = None if side_rows_src is None else _side_for_retrain(side_rows_src, rows, train.n_users)
+    estimator = state.model.clone(**dict(params or {}))
+    model = estimator.fit(train, new_side if type(estimator).uses_side_info else None)
+    new_meta = {k: [col[r] for r in rows] for k, col in meta.items()}
+    return save_bundle(path, model, train, new_meta, side=new_side, store_seq=upto, extra=state.bundle.extra)
+
+
+# ------------------------------------------------------------------------------------------ engine
+class ServingEngine:
+    """The live service: the current :class:`OnlineModel` (swapped atomically), the store, background jobs."""
+
+    def __init__(
+        self,
+        bundle_path: str | Path,
+        store: EventStore,
+        *,
+        index: str = "auto",
+        ann_threshold: int = 50_000,
+        retrain_params: Mapping[str, Any] | None = None,
+    ) -> None:
+        from fusionrec.serving.bundle import load_bundle
+
+        self.bundle_path = Path(bundle_path)
+        self.store = store
+        self.index = index
+        self.ann_threshold = ann_threshold
+        self.retrain_params = dict(retrain_params or {})
+        self.write_lock = threading.RLock()
+        state = OnlineModel(load_bundle(self.bundle_path), index=index, ann_threshold=ann_threshold)
+        replay(state, store)
+        self.state = state
+        self.retrain_status: dict[str, Any] = {"state": "idle", "last_error": None, "last_finished": None, "runs": 0}
+        self._retrain_thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # writes: store first (durable), then fold in
+    def post_events(self, events: Sequence[Event]) -> list[int]:
+        from fusionrec.serving.store import Event as Ev
+
+        with self.write_lock:
+            state = self.state
+            state.require_items([e.item for e in events])
+            seqs = self.store.append(events)
+            state.apply_events([Ev(e.user, e.item, e.value, e.timestamp, s) for e, s in zip(events, seqs)])
+            return seqs
+
+    def post_item(
+        self,
+        raw: Any,
+        meta: Mapping[str, Any],
+        features: Sequence[float] | None = None,
+        text: str | None = None,
+        content: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Add an item (stored with its raw content, so a restart replays it) and place it at once."""
+        with self.write_lock:
+            state = self.state
+            if state.item_index(raw) is None:
+                state._encode(content, features)  # refuse bad content before anything is stored
+            stored: dict[str, Any] = dict(meta)
+            if text:
+                stored[TEXT_KEY] = text
+            if content:
+                stored[CONTENT_KEY] = dict(content)
+            self.store.add_items([(str(raw), stored, None if features is None else list(features))])
+            return state.add_item(raw, meta, features, text, content)
+
+    def post_user(self, raw: Any, attributes: Mapping[str, Any]) -> int:
+        with self.write_lock:
+            self.store.add_users([(str(raw), dict(attributes))])
+            return self.state.add_user(raw, attributes)
+
+    def sync(self) -> None:
+        """Fold in what other processes wrote to the store."""
+        with self.write_lock:
+            replay(self.state, self.store)
+
+    # retrain
+    def retrain(self, wait: bool = False) -> bool:
+        """Start a background retrain (False when one is running); ``wait`` blocks until it finishes."""
+        with self.write_lock:
+            if self._retrain_thread is not None and self._retrain_thread.is_alive():
+                return False
+            self.retrain_status["state"] = "running"
+            t = threading.Thread(target=self._retrain, name="fusionrec-retrain", daemon=True)
+            self._retrain_thread = t
+            t.start()
+        if wait:
+            t.join()
+        return True
+
+    def _retrain(self) -> None:
+        from fusionrec.serving.bundle import load_bundle
+
+        try:
+            path = retrain_bundle(self.state, self.store, self.bundle_path, self.retrain_params)
+            fresh = OnlineModel(load_bundle(path), index=self.index, ann_threshold=self.ann_threshold)
+            replay(fresh, self.store)  # most of the catch-up outside the write lock
+            with self.write_lock:
+                replay(fresh, self.store)
+                self.state = fresh  # atomic swap: readers hold the old state until they finish
+            self.retrain_status.update(state="idle", last_error=None)
+        except (FusionRecError, ValueError, OSError, np.linalg.LinAlgError) as exc:
+            log.exception("retrain failed")
+            self.retrain_status.update(state="failed", last_error=str(exc))
+        finally:
+            self.retrain_status["runs"] += 1
+            self.retrain_status["last_finished"] = time.time()
+
+    def start_background(self, retrain_interval_s: float = 0.0, sync_interval_s: float = 0.0) -> None:
+        """Periodic sync with the store and scheduled retrains (daemon threads, stopped by :meth:`close`)."""
+        if sync_interval_s > 0:
+            self._threads.append(_every(sync_interval_s, self.sync, self._stop, "fusionrec-sync"))
+        if retrain_interval_s > 0:
+            self._threads.append(_every(retrain_interval_s, self.retrain, self._stop, "fusionrec-retrain-schedule"))
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        if self._retrain_thread is not None:
+            self._retrain_thread.join(timeout=60)
+        self.store.close()
+
+
+def _every(interval: float, fn: Any, stop: threading.Event, name: str) -> threading.Thread:
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                fn()
+            except Exception:
+                log.exception("%s failed", name)
+
+    t = threading.Thread(target=loop, name=name, daemon=True)
+    t.start()
+    return t
