@@ -299,3 +299,34 @@ def test_text_ids_matching_integer_ids_and_undetected_paths(tmp_path: Path) -> N
 def _touch(p: Path) -> Path:
     p.write_text("a,b\n1,2\n")
     return p
+
+
+def test_audio_paths_placeholders_and_headerless_hint(tmp_path: Path) -> None:
+    import wave
+
+    (tmp_path / "a").mkdir()
+    for name in ("10.wav", "11.wav"):
+        with wave.open(str(tmp_path / "a" / name), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(np.zeros(800, np.int16).tobytes())
+    LOG.to_csv(tmp_path / "r.csv", index=False)
+    items = pd.DataFrame(
+        {
+            "movieId": list(range(10, 20)),
+            "clip": ["a/10.wav", str(tmp_path / "a" / "11.wav"), "a/missing.wav", *[None] * 7],
+            "budget": ["1.5", "unknown", *map(str, range(8))],  # numbers but for a placeholder: numeric, kept
+        }
+    )
+    items.to_csv(tmp_path / "items.tsv", sep="\t", index=False)
+    with pytest.warns(DataWarning, match=r"items\.clip: 1 file\(s\) not found"):
+        ds = from_files(tmp_path / "r.csv", tmp_path / "items.tsv")
+    assert ds.item_modalities["clip"].kind == "audio" and len(ds.item_modalities["clip"]) == 2
+    numeric = ds.item_modalities["numeric"]
+    assert len(numeric) == 9 and 11 not in numeric.ids  # "unknown" is a missing value
+    cols = ds.meta["ingest"]["items"]["columns"]
+    assert cols["budget"]["non_numeric_as_missing"] == 1 and cols["clip"]["missing_files"] == 1
+    (tmp_path / "noheader.csv").write_text("1,10,5\n2,11,3\n")
+    with pytest.raises(MissingColumnError, match="lack a header line"):
+        from_files(tmp_path / "noheader.csv")

@@ -82,6 +82,7 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?
 _LIST_SEP = "|"
 _MAX_LABEL_WORDS = 5  # a categorical label is a short string
 _MAX_CATEGORIES = 1000
+_NUMERIC_SHARE = 0.9  # a text column whose values are numbers but for a few placeholders ("N/A") is numeric
 
 
 @dataclass
@@ -315,18 +316,17 @@ def _find_column(
 
 def _require(found: str | None, table: _Table, role: str, option: str, candidates: tuple[str, ...]) -> str:
     if found is None:
+        cols = list(table.frame.columns)
+        headerless = all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in cols)
+        hint = "; the file seems to lack a header line: add one (e.g. user,item,rating)" if headerless else ""
         raise MissingColumnError(
-            f"{table.where}: no {role} column found among {list(table.frame.columns)}; name it one of "
-            f"{list(candidates)} (any case) or pass {option}=<column name>"
+            f"{table.where}: no {role} column found among {cols}; name it one of "
+            f"{list(candidates)} (any case) or pass {option}=<column name>{hint}"
         )
     return found
 
 
 # ------------------------------------------------------------------------------------------------ ids
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
-
-
 def _clean_ids(values: Any, where: str) -> np.ndarray:
     """Non-missing raw ids as int64 or str (object); DataError for ids that differ only by type (``1`` / ``"1"``)."""
     arr = np.asarray(values)
@@ -338,9 +338,14 @@ def _clean_ids(values: Any, where: str) -> np.ndarray:
         if np.all(arr == np.round(arr)):
             return arr.astype(np.int64)
         raise DataError(f"{where}: ids must be integers or text, got fractional numbers such as {arr[:3].tolist()}")
+    import pandas as pd
+
+    inferred = pd.api.types.infer_dtype(arr, skipna=False)
+    if inferred == "string":
+        return arr.astype(object)
+    if inferred == "integer":
+        return arr.astype(np.int64)
     objs = arr.tolist()
-    if all(_is_int(v) for v in objs):
-        return np.asarray(objs, dtype=np.int64)
     canon: list[str] = []
     for v in objs:
         if isinstance(v, float | np.floating) and float(v).is_integer():
@@ -377,14 +382,16 @@ def _media_kind(strings: list[str]) -> str | None:
     return None
 
 
-def _numeric_values(values: list[Any]) -> np.ndarray | None:
-    """Floats when every value is a finite number or numeric string, else None."""
+def _numeric_values(values: list[Any], share: float = 1.0) -> np.ndarray | None:
+    """Floats (NaN where not a number) when at least ``share`` of the values are finite numbers or numeric
+    strings, else None."""
     import pandas as pd
 
     if any(isinstance(v, list | tuple | dict | np.ndarray) for v in values):
         return None
     conv = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
-    return conv if np.isfinite(conv).all() else None
+    ok = np.isfinite(conv)
+    return conv if ok.all() or (ok.mean() >= share and ok.any()) else None
 
 
 def _dates(strings: list[str]) -> np.ndarray | None:
@@ -453,11 +460,15 @@ def _detect(col: str, series: pd.Series, base: Path) -> _Column:
         return _Column("ignored", reason="mixes lists and single values; make every value a list or a string")
     if all(isinstance(v, bool | np.bool_) for v in vals):
         return _numeric_column(col, series.map(lambda v: np.nan if v is None else float(v)).to_numpy(float), complete)
-    num = _numeric_values(vals)
+    num = _numeric_values(vals, share=_NUMERIC_SHARE)
     if num is not None:
         values = np.full(n, np.nan)
         values[notna] = num
-        return _numeric_column(col, values, complete)
+        out = _numeric_column(col, values, complete and bool(np.isfinite(num).all()))
+        bad = [v for v, x in zip(vals, num, strict=True) if not np.isfinite(x)]
+        if bad and out.kind == "numeric":
+            out.extra = {"non_numeric_as_missing": len(bad), "examples": [str(v) for v in bad[:3]]}
+        return out
     strings = [str(v).strip() for v in vals]
     dates = _dates(strings)
     if dates is not None:
@@ -503,10 +514,10 @@ def _numeric_column(col: str, values: np.ndarray, complete: bool, from_what: str
     if uniq.size == 1 and complete:
         return _Column("ignored", reason=f"constant ({uniq[0]:g} everywhere)")
     whole = bool(np.all(finite == np.round(finite)))
-    if not from_what and whole and complete and uniq.size == finite.size and finite.size > 1:
+    if not from_what and whole and uniq.size == finite.size and finite.size > 1:
         if _id_like_name(col):
             return _Column("ignored", reason="id-like (distinct integers in a column named like an id)")
-        if uniq[0] in (0, 1) and uniq[-1] - uniq[0] + 1 == uniq.size and uniq.size >= 3:
+        if complete and uniq[0] in (0, 1) and uniq[-1] - uniq[0] + 1 == uniq.size and uniq.size >= 3:
             return _Column("ignored", reason="a row number (the distinct integers 0/1..n)")
     return _Column("numeric", values, extra={"from": from_what} if from_what else None)
 
@@ -675,8 +686,10 @@ def _unify(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
     given = [a for a in arrays if a is not None]
     if all(a.dtype != object for a in given) or all(a.dtype == object for a in given):
         return list(arrays)
+    import pandas as pd
+
     texts = [a for a in given if a.dtype == object]
-    if all(re.fullmatch(r"-?(0|[1-9]\d*)", s) for a in texts for s in a.tolist()):
+    if all(pd.Series(a, dtype=object).str.fullmatch(r"-?(0|[1-9]\d*)").all() for a in texts):
         return [None if a is None else a.astype(np.int64) for a in arrays]
     return [None if a is None else (a if a.dtype == object else a.astype(str).astype(object)) for a in arrays]
 

@@ -87,6 +87,8 @@ def read_table(path: str | os.PathLike[str] | pd.DataFrame, **kwargs: Any) -> pd
         if fmt == "parquet":
             frame = pd.read_parquet(p, **kwargs)
         elif fmt in ("jsonl", "json"):
+            kwargs.pop("sep", None)
+            kwargs.setdefault("dtype", False)  # values as written: "0012" stays text, epoch numbers stay numbers
             frame = pd.read_json(p, lines=fmt == "jsonl", compression="infer", **kwargs)
         else:
             if kwargs.get("sep") is None:
