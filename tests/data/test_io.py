@@ -80,3 +80,32 @@ def test_real_split_files(data_dir: Path) -> None:
     s = load_split_file(data_dir / "splits" / "ml-100k.random811.csv")
     assert s.train.nnz + s.valid.nnz + s.test.nnz == 100_000  # type: ignore[union-attr]
     assert s.train.shape == (943, 1682)
+
+
+def test_read_table_formats_and_errors(tmp_path: Path) -> None:
+    import gzip
+
+    from fusionrec.data import read_table
+
+    frame = _frame().drop(columns="x_label")
+    with gzip.open(tmp_path / "x.jsonl.gz", "wt") as fh:
+        frame.to_json(fh, orient="records", lines=True)
+    frame.to_json(tmp_path / "x.json", orient="records")
+    frame.to_csv(tmp_path / "x.txt", sep="|", index=False)
+    frame.to_csv(tmp_path / "x.tsv.gz", sep="\t", index=False)
+    for name in ("x.jsonl.gz", "x.json", "x.txt", "x.tsv.gz"):
+        got = read_table(tmp_path / name)
+        assert list(got.columns) == list(frame.columns) and len(got) == 6, name
+    assert read_table(frame) is frame
+    (tmp_path / "ids.jsonl").write_text('{"user": "0012", "item": 1}\n')
+    assert read_table(tmp_path / "ids.jsonl")["user"].tolist() == ["0012"]  # JSON values as written
+    (tmp_path / "x.xls").write_text("user,item\n1,2\n")
+    with pytest.raises(DataError, match="unknown table format"):
+        read_table(tmp_path / "x.xls")
+    with pytest.raises(DataError, match="is a folder"):
+        read_table(tmp_path)
+    with pytest.raises(EmptyDataError):
+        read_table(frame.iloc[:0])
+    (tmp_path / "bad.jsonl").write_text('{"user": 1\n')
+    with pytest.raises(DataError, match="could not be parsed as jsonl"):
+        read_table(tmp_path / "bad.jsonl")

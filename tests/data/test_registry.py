@@ -110,3 +110,14 @@ def test_benchmark_splits_real(data_dir: Path) -> None:
 def test_list_datasets_real(data_dir: Path) -> None:
     present = {d.name for d in list_datasets(data_dir) if d.present}
     assert {"ml-100k", "ml-latest-small", "ml-posters", "filmtrust"} <= present
+
+
+def test_load_dataset_path_in_data_dir(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "ratings.csv").write_text("user,item,rating\n1,10,5\n2,10,3\n")
+    (mine / "items.csv").write_text("item,title\n10,A long story about a cat\n11,Another tale of two dogs\n")
+    ds = load_dataset("mine", tmp_path)  # relative to data_dir, not the working directory
+    assert ds.name == "mine" and ds.item_ids.ids.tolist() == [10, 11] and ds.interactions.explicit
+    with pytest.raises(ConfigError, match=r"neither a known name \(\['synthetic', 'ml-100k'.*or to a folder"):
+        load_dataset("yours", tmp_path)

@@ -407,10 +407,13 @@ def _dates(strings: list[str]) -> np.ndarray | None:
 
 
 def _labels(v: Any) -> list[str]:
+    """Labels of one value: a list as it is, ``"a|b"`` split, a number as text (``1995.0`` -> ``"1995"``)."""
     if isinstance(v, list | tuple | np.ndarray):
-        return [str(x).strip() for x in v if x is not None and str(x).strip()]
+        return [t for x in v if x is not None for t in _labels(x)]
     if isinstance(v, str):
         return [s.strip() for s in v.split(_LIST_SEP) if s.strip()]
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return [str(int(v))]
     return [str(v)]
 
 
