@@ -126,7 +126,10 @@ class Dataset:
 
     def __repr__(self) -> str:
         s = self.summary()
-        mods = ", ".join(f"{k}:{v}" for k, v in {**s["item_modalities"], **s["user_modalities"]}.items())
+        mods = ", ".join(
+            [f"{k}:{v}" for k, v in s["item_modalities"].items()]
+            + [f"user.{k}:{v}" for k, v in s["user_modalities"].items()]
+        )
         social = f", social links={s['social_links']}" if self.social is not None else ""
         return (
             f"Dataset({s['name']!r}, users={s['users']}, items={s['items']}, interactions={s['interactions']}, "

@@ -765,25 +765,7 @@ def _build(
     ingest: dict[str, Any] = {}
     notes: list[str] = []
     # ---- interactions: roles
-    taken: set[str] = set()
-    ucol = _require(
-        _find_column(log, user_col, USER_NAMES, "user", "user_col", taken), log, "user", "user_col", USER_NAMES
-    )
-    taken.add(ucol)
-    icol = _require(
-        _find_column(log, item_col, ITEM_NAMES, "item", "item_col", taken), log, "item", "item_col", ITEM_NAMES
-    )
-    taken.add(icol)
-    rcol = None
-    if rating_col is not False:
-        rcol = _find_column(log, rating_col, RATING_NAMES, "rating", "rating_col", taken)
-        if rcol:
-            taken.add(rcol)
-    tcol = None
-    if timestamp_col is not False:
-        tcol = _find_column(log, timestamp_col, TIME_NAMES, "timestamp", "timestamp_col", taken)
-        if tcol:
-            taken.add(tcol)
+    ucol, icol, rcol, tcol = _roles(log, user_col, item_col, rating_col, timestamp_col)
     frame = log.frame
     roles = [c for c in (ucol, icol, rcol, tcol) if c]
     keep = _present_rows(frame, roles)
@@ -924,37 +906,61 @@ def _build(
                 "link(s) dropped"
             )
 
-    # ---- report
+    _summarise(ingest, notes, name)
+    meta = {"source": ingest["interactions"]["path"] or "DataFrame", "ingest": ingest}
+    return Dataset(name, inter, item_mods, user_mods, matrix, meta)
+
+
+def _roles(
+    log: _Table, user_col: str | None, item_col: str | None, rating_col: Any, timestamp_col: Any
+) -> tuple[str, str, str | None, str | None]:
+    """The user, item, rating and timestamp columns of the interactions table (rating / timestamp optional)."""
+    taken: set[str] = set()
+    ucol = _require(
+        _find_column(log, user_col, USER_NAMES, "user", "user_col", taken), log, "user", "user_col", USER_NAMES
+    )
+    taken.add(ucol)
+    icol = _require(
+        _find_column(log, item_col, ITEM_NAMES, "item", "item_col", taken), log, "item", "item_col", ITEM_NAMES
+    )
+    taken.add(icol)
+    rcol = None
+    if rating_col is not False:
+        rcol = _find_column(log, rating_col, RATING_NAMES, "rating", "rating_col", taken)
+        taken.add(rcol or "")
+    tcol = None
+    if timestamp_col is not False:
+        tcol = _find_column(log, timestamp_col, TIME_NAMES, "timestamp", "timestamp_col", taken)
+    return ucol, icol, rcol, tcol
+
+
+def _summarise(ingest: dict[str, Any], notes: list[str], name: str) -> None:
+    """Add the ignored columns and notes to the report, and warn once (``DataWarning``) when there are any."""
     ignored = [
         f"{table}.{col} ({info['reason']})"
         for table in ("interactions", "items", "users")
         for col, info in ingest.get(table, {}).get("columns", {}).items()
         if info["kind"] == "ignored" and not info.get("declared")
     ]
-    for table in ("items", "users"):
+    for table in ("items", "users", "social"):
         for what, count in ingest.get(table, {}).get("rows_dropped", {}).items():
             notes.append(f"{table}: {count} row(s) dropped ({what})")
         for col, info in ingest.get(table, {}).get("columns", {}).items():
             if info.get("missing_files"):
                 notes.append(f"{table}.{col}: {info['missing_files']} file(s) not found (treated as missing)")
-    if "social" in ingest:
-        for what, count in ingest["social"].get("rows_dropped", {}).items():
-            notes.append(f"social: {count} row(s) dropped ({what})")
     ingest["ignored_columns"] = ignored
     ingest["notes"] = notes
+    order = ("interactions", "items", "users", "social", "ignored_columns", "notes")
+    ordered = {k: ingest.pop(k) for k in order if k in ingest}
+    ingest.update(ordered)
     if ignored or notes:
-        parts = []
-        if ignored:
-            parts.append(f"ignored {len(ignored)} column(s): {'; '.join(ignored)}")
-        parts.extend(notes)
+        parts = [f"ignored {len(ignored)} column(s): {'; '.join(ignored)}"] if ignored else []
         warnings.warn(
-            f"{name}: {'; '.join(parts)}. Declare a column's type with item_types= / user_types= to use it "
-            "(details in dataset.meta['ingest'])",
+            f"{name}: {'; '.join([*parts, *notes])}. Declare a column's type with item_types= / user_types= to "
+            "use it (details in dataset.meta['ingest'])",
             DataWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    meta = {"source": ingest["interactions"]["path"] or "DataFrame", "ingest": ingest}
-    return Dataset(name, inter, item_mods, user_mods, matrix, meta)
 
 
 def _unused(col: str, rating_col: Any, timestamp_col: Any) -> dict[str, Any]:
