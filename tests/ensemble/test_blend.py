@@ -17,7 +17,7 @@ from ._helpers import MEMBERS, Fixed, grid
 
 class TestWeightedBlendContract(RecommenderContract):
     def make_model(self) -> WeightedBlend:
-        return WeightedBlend(MEMBERS, seed=2)
+        return WeightedBlend(models=MEMBERS, seed=2)
 
     def test_save_load_roundtrip(self, train: Interactions, tmp_path: Path, registered: None) -> None:
         model = self._fit(train)
@@ -47,7 +47,7 @@ def _fixed_members(tables: list[np.ndarray], train: Interactions) -> list[Recomm
 @pytest.mark.parametrize("nonnegative", [False, True])
 def test_blend_weights_equal_least_squares(nonnegative: bool) -> None:
     _, tables, valid = _tables(0)
-    blend = WeightedBlend(_fixed_members(tables, valid), nonnegative=nonnegative).fit_blend(valid)
+    blend = WeightedBlend(models=_fixed_members(tables, valid), nonnegative=nonnegative).fit_blend(valid)
     u, i, y = valid.row_indices(), valid.matrix.indices, valid.matrix.data.astype(np.float64)
     P = np.stack([t[u, i] for t in tables], axis=1).astype(np.float32).astype(np.float64)
     if nonnegative:
@@ -74,16 +74,16 @@ def test_blend_weights_l2_and_no_intercept() -> None:
 
 
 def test_fit_carves_validation_and_refits(interactions: Interactions) -> None:
-    blend = WeightedBlend(MEMBERS, seed=0).fit(interactions)
+    blend = WeightedBlend(models=MEMBERS, seed=0).fit(interactions)
     assert np.all(blend.weights_ >= 0) and np.isfinite(blend.valid_rmse_)
     # refit=True: members end up trained on all of train
     assert blend.members_[0].seen_.nnz == interactions.nnz
-    kept = WeightedBlend(MEMBERS, seed=0, refit=False).fit(interactions)
+    kept = WeightedBlend(models=MEMBERS, seed=0, refit=False).fit(interactions)
     assert kept.members_[0].seen_.nnz < interactions.nnz
     np.testing.assert_allclose(kept.weights_, blend.weights_)
     # members given as instances are cloned, never fitted in place
     proto = BiasBaseline()
-    WeightedBlend([proto, "BiasBaseline"]).fit(interactions)
+    WeightedBlend(models=[proto, "BiasBaseline"]).fit(interactions)
     assert not hasattr(proto, "n_items_")
 
 
@@ -91,24 +91,24 @@ def test_fit_with_explicit_valid(interactions: Interactions) -> None:
     fit_part, valid = split_validation(interactions, 0.2, seed=1)
     assert fit_part.nnz + valid.nnz == interactions.nnz
     assert np.all(fit_part.user_counts() >= 1)
-    blend = WeightedBlend(MEMBERS).fit(fit_part, valid=valid)
+    blend = WeightedBlend(models=MEMBERS).fit(fit_part, valid=valid)
     assert blend.members_[0].seen_.nnz == fit_part.nnz
 
 
 def test_errors(interactions: Interactions, tmp_path: Path, registered: None) -> None:
     with pytest.raises(ConfigError):
-        WeightedBlend([]).fit(interactions)
+        WeightedBlend(models=[]).fit(interactions)
     with pytest.raises(ConfigError):
-        WeightedBlend([{"nam": "SVD"}]).fit(interactions)
+        WeightedBlend(models=[{"nam": "SVD"}]).fit(interactions)
     with pytest.raises(ConfigError):
-        WeightedBlend(MEMBERS, valid_fraction=1.5).fit(interactions)
+        WeightedBlend(models=MEMBERS, valid_fraction=1.5).fit(interactions)
     with pytest.raises(ConfigError):
-        WeightedBlend(["BiasBaseline"]).fit_blend(interactions)
+        WeightedBlend(models=["BiasBaseline"]).fit_blend(interactions)
     with pytest.raises(NotFittedError):
-        WeightedBlend([BiasBaseline()]).fit_blend(interactions)
+        WeightedBlend(models=[BiasBaseline()]).fit_blend(interactions)
     with pytest.raises(DataError):
-        WeightedBlend(MEMBERS).fit(interactions, valid=grid(np.array([0]), np.array([0]), np.array([3.0]), 2, 2))
-    blend = WeightedBlend(MEMBERS).fit(interactions)
+        WeightedBlend(models=MEMBERS).fit(interactions, valid=grid(np.array([0]), np.array([0]), np.array([3.0]), 2, 2))
+    blend = WeightedBlend(models=MEMBERS).fit(interactions)
     blend.save(tmp_path / "b")
     assert isinstance(load_model(tmp_path / "b"), WeightedBlend)  # the generic loader dispatches to ensembles
     assert isinstance(load_ensemble(tmp_path / "b"), WeightedBlend)

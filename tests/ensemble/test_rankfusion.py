@@ -23,7 +23,7 @@ class TestReciprocalRankFusionContract(RecommenderContract):
 
     def make_model(self) -> ReciprocalRankFusion:
         return ReciprocalRankFusion(
-            ["MostPopular", {"name": "BPR", "params": {"factors": 4, "epochs": 3, "seed": 1}}], k=10
+            models=["MostPopular", {"name": "BPR", "params": {"n_factors": 4, "epochs": 3, "seed": 1}}], k=10
         )
 
     def make_side(self, train: Interactions) -> SideInfo | None:
@@ -48,11 +48,11 @@ def test_exact_fusion_with_weights() -> None:
     a = np.array([[5.0, 4, 3, 2, 1], [1, 2, 3, 4, 5]])
     b = np.array([[0.0, 1, 2, 3, 4], [0, 1, 2, 3, 4]])
     members = [Fixed(a).fit(train), Fixed(b).fit(train)]
-    model = ReciprocalRankFusion(members, k=1.0, weights=[2.0, 1.0], rank_unseen=False).fit_blend()
+    model = ReciprocalRankFusion(models=members, k=1.0, weights=[2.0, 1.0], rank_unseen=False).fit_blend()
     ra, rb = row_ranks(a), row_ranks(b)
     np.testing.assert_allclose(model.score(np.array([0, 1])), 2.0 / (1 + ra) + 1.0 / (1 + rb), rtol=1e-6)
     # unseen-only ranking: user 0's seen item 0 goes last for every member, the others move up by one
-    unseen = ReciprocalRankFusion(members, k=1.0).fit_blend()
+    unseen = ReciprocalRankFusion(models=members, k=1.0).fit_blend()
     s = unseen.score(np.array([0]))[0]
     np.testing.assert_allclose(s[1:], 1 / (1 + np.array([1, 2, 3, 4])) + 1 / (1 + np.array([4, 3, 2, 1])), rtol=1e-6)
     items, _ = unseen.recommend(np.array([0]), k=4)
@@ -61,8 +61,8 @@ def test_exact_fusion_with_weights() -> None:
 
 
 def test_fit_fits_fresh_members_and_roundtrips(implicit_interactions: Interactions, tmp_path: Path) -> None:
-    bpr = BPR(factors=4, epochs=2, seed=0)
-    model = ReciprocalRankFusion([MostPopular(), bpr]).fit(implicit_interactions)
+    bpr = BPR(n_factors=4, epochs=2, seed=0)
+    model = ReciprocalRankFusion(models=[MostPopular(), bpr]).fit(implicit_interactions)
     assert not hasattr(bpr, "n_items_")  # instances are cloned, not fitted in place
     assert len(model.members_) == 2
     model.save(tmp_path / "rrf")
@@ -73,8 +73,8 @@ def test_fit_fits_fresh_members_and_roundtrips(implicit_interactions: Interactio
 
 def test_errors(implicit_interactions: Interactions) -> None:
     with pytest.raises(ConfigError):
-        ReciprocalRankFusion([]).fit(implicit_interactions)
+        ReciprocalRankFusion(models=[]).fit(implicit_interactions)
     with pytest.raises(ConfigError):
-        ReciprocalRankFusion(["MostPopular"], k=0).fit(implicit_interactions)
+        ReciprocalRankFusion(models=["MostPopular"], k=0).fit(implicit_interactions)
     with pytest.raises(ConfigError):
-        ReciprocalRankFusion(["MostPopular"], weights=[1.0, 2.0]).fit(implicit_interactions)
+        ReciprocalRankFusion(models=["MostPopular"], weights=[1.0, 2.0]).fit(implicit_interactions)

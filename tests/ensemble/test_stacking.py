@@ -16,7 +16,7 @@ from ._helpers import MEMBERS, Fixed, grid
 
 class TestStackingRidgeContract(RecommenderContract):
     def make_model(self) -> Stacking:
-        return Stacking(MEMBERS, meta="ridge", seed=1)
+        return Stacking(models=MEMBERS, meta="ridge", seed=1)
 
     def test_save_load_roundtrip(self, train: Interactions, tmp_path: Path, registered: None) -> None:
         model = self._fit(train)
@@ -28,7 +28,7 @@ class TestStackingRidgeContract(RecommenderContract):
 
 class TestStackingGBMContract(TestStackingRidgeContract):
     def make_model(self) -> Stacking:
-        return Stacking(MEMBERS, meta="gbm", meta_params={"n_estimators": 20, "max_depth": 2}, seed=1)
+        return Stacking(models=MEMBERS, meta="gbm", meta_params={"n_estimators": 20, "max_depth": 2}, seed=1)
 
 
 def _members_err_differently(seed: int = 0) -> tuple[list[Fixed], Interactions, Interactions, Interactions]:
@@ -56,8 +56,8 @@ def _rmse(model, test: Interactions) -> float:
 def test_stacking_beats_best_member_when_members_err_differently() -> None:
     members, _, valid, test = _members_err_differently()
     best = min(_rmse(m, test) for m in members)
-    gbm = Stacking(members, meta="gbm").fit_blend(valid)
-    blend = WeightedBlend(members).fit_blend(valid)
+    gbm = Stacking(models=members, meta="gbm").fit_blend(valid)
+    blend = WeightedBlend(models=members).fit_blend(valid)
     r_gbm, r_blend = _rmse(gbm, test), _rmse(blend, test)
     assert r_gbm < 0.6 * best
     assert r_gbm < 0.7 * r_blend
@@ -88,7 +88,7 @@ def test_tree_arrays_reproduce_sklearn() -> None:
 
 def test_ridge_meta_reduces_to_least_squares_without_penalty() -> None:
     members, _, valid, _ = _members_err_differently(1)
-    st = Stacking(members, meta="ridge", meta_params={"alpha": 0.0}, clip=False).fit_blend(valid)
+    st = Stacking(models=members, meta="ridge", meta_params={"alpha": 0.0}, clip=False).fit_blend(valid)
     u, i, y = valid.row_indices(), valid.matrix.indices, valid.matrix.data.astype(np.float64)
     Z = st._design(st.member_predictions(u, i), u, i).astype(np.float64)
     sol = np.linalg.lstsq(np.column_stack([np.ones(len(y)), Z]), y, rcond=None)[0]
@@ -102,4 +102,4 @@ def test_ridge_meta_reduces_to_least_squares_without_penalty() -> None:
 )
 def test_bad_meta_raises(interactions: Interactions, kwargs: dict) -> None:
     with pytest.raises(ConfigError):
-        Stacking(MEMBERS, **kwargs).fit(interactions)
+        Stacking(models=MEMBERS, **kwargs).fit(interactions)

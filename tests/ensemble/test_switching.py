@@ -19,7 +19,7 @@ class TestSwitchingContract(RecommenderContract):
 
     def make_model(self) -> Switching:
         return Switching(
-            [{"name": "BPR", "params": {"factors": 4, "epochs": 3, "seed": 1}}, "ContentKNN"],
+            models=[{"name": "BPR", "params": {"n_factors": 4, "epochs": 3, "seed": 1}}, "ContentKNN"],
             min_user_interactions=8,
         )
 
@@ -48,7 +48,7 @@ def test_routing(how: str) -> None:
     warm = np.array([[9.0, 8, 7, 6, 5], [1, 2, 3, 4, 5]])
     cold = np.array([[0.0, 1, 2, 3, 4], [4, 3, 2, 1, 0]])
     model = Switching(
-        [Fixed(warm).fit(train), Fixed(cold).fit(train)], min_user_interactions=2, normalization=how
+        models=[Fixed(warm).fit(train), Fixed(cold).fit(train)], min_user_interactions=2, normalization=how
     ).fit_blend()
     s = model.score(np.array([0, 1]))
     nw, nc = normalise_rows(warm, how), normalise_rows(cold, how)
@@ -62,8 +62,8 @@ def test_routing(how: str) -> None:
 
 def test_errors(implicit_interactions: Interactions) -> None:
     with pytest.raises(ConfigError):
-        Switching(["MostPopular"]).fit(implicit_interactions)
+        Switching(models=["MostPopular"]).fit(implicit_interactions)
     with pytest.raises(ConfigError):
-        Switching(["MostPopular", "Random"], normalization="minmax").fit(implicit_interactions)
+        Switching(models=["MostPopular", "Random"], normalization="minmax").fit(implicit_interactions)
     with pytest.raises(ConfigError):
-        Switching(["MostPopular", "Random"], min_user_interactions=-1).fit(implicit_interactions)
+        Switching(models=["MostPopular", "Random"], min_user_interactions=-1).fit(implicit_interactions)

@@ -19,14 +19,14 @@ class TestALSContract(RecommenderContract):
     implicit = True
 
     def make_model(self) -> ALS:
-        return ALS(factors=8, iterations=4, seed=1)
+        return ALS(n_factors=8, iterations=4, seed=1)
 
 
 class TestALSCholeskyContract(RecommenderContract):
     implicit = True
 
     def make_model(self) -> ALS:
-        return ALS(factors=6, iterations=3, solver="cholesky", alpha=2.0, regularization=0.1, seed=1)
+        return ALS(n_factors=6, iterations=3, solver="cholesky", alpha=2.0, regularization=0.1, seed=1)
 
 
 def _matrix_interactions(m: sp.csr_matrix) -> Interactions:
@@ -73,7 +73,7 @@ def _dense_loss(R: np.ndarray, X: np.ndarray, Y: np.ndarray, alpha: float, reg: 
 
 def test_cholesky_solutions_equal_dense_weighted_least_squares(tiny: sp.csr_matrix) -> None:
     alpha, reg = 3.0, 0.2
-    model = ALS(factors=4, iterations=3, solver="cholesky", alpha=alpha, regularization=reg).fit(
+    model = ALS(n_factors=4, iterations=3, solver="cholesky", alpha=alpha, regularization=reg).fit(
         _matrix_interactions(tiny)
     )
     R = tiny.toarray().astype(float)
@@ -112,7 +112,7 @@ def test_row_losses_match_dense_objective(tiny: sp.csr_matrix) -> None:
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
 def test_loss_decreases_every_iteration(solver: str) -> None:
     train, _ = planted_split(seed=2, n_users=60, n_items=50)
-    model = ALS(factors=6, iterations=8, alpha=4.0, regularization=0.05, solver=solver, track_loss=True).fit(train)
+    model = ALS(n_factors=6, iterations=8, alpha=4.0, regularization=0.05, solver=solver, track_loss=True).fit(train)
     hist = model.loss_history_
     assert len(hist) == 8
     assert np.all(np.diff(hist) <= 1e-6 * hist[:-1])
@@ -132,7 +132,7 @@ def test_binarize_uses_ones(tiny: sp.csr_matrix) -> None:
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
 def test_auc_on_planted_low_rank_matrix(solver: str) -> None:
     train, test = planted_split()
-    model = ALS(factors=6, iterations=10, alpha=5.0, regularization=0.1, solver=solver).fit(train)
+    model = ALS(n_factors=6, iterations=10, alpha=5.0, regularization=0.1, solver=solver).fit(train)
     res = evaluate_ranking(model, train, test, k=10, compute_auc=True)
     assert res.metrics["AUC"] > 0.8
     pop = evaluate_ranking(make_model("MostPopular").fit(train), train, test, k=10, compute_auc=True)
@@ -141,22 +141,22 @@ def test_auc_on_planted_low_rank_matrix(solver: str) -> None:
 
 def test_seed_reproducible_and_thread_independent() -> None:
     train, _ = planted_split(seed=3, n_users=80, n_items=60)
-    a = ALS(factors=5, iterations=3, seed=4).fit(train)
+    a = ALS(n_factors=5, iterations=3, seed=4).fit(train)
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        b = ALS(factors=5, iterations=3, seed=4).fit(train)
+        b = ALS(n_factors=5, iterations=3, seed=4).fit(train)
     finally:
         numba.set_num_threads(previous)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
-    c = ALS(factors=5, iterations=3, seed=5).fit(train)
+    c = ALS(n_factors=5, iterations=3, seed=5).fit(train)
     assert not np.allclose(a.user_factors_, c.user_factors_)
 
 
 def test_fold_in_accepts_interactions_and_checks_shape(tiny: sp.csr_matrix) -> None:
     x = _matrix_interactions(tiny)
-    model = ALS(factors=3, iterations=2).fit(x)
+    model = ALS(n_factors=3, iterations=2).fit(x)
     np.testing.assert_allclose(model.fold_in(x), model.fold_in(tiny))
     with pytest.raises(ConfigError, match="columns"):
         model.fold_in(sp.csr_matrix((2, tiny.shape[1] + 1), dtype=np.float32))
@@ -167,7 +167,7 @@ def test_fold_in_accepts_interactions_and_checks_shape(tiny: sp.csr_matrix) -> N
 @pytest.mark.parametrize(
     "params",
     [
-        {"factors": 0},
+        {"n_factors": 0},
         {"regularization": -1.0},
         {"alpha": -0.5},
         {"iterations": 0},

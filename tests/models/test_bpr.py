@@ -18,7 +18,7 @@ class TestBPRContract(RecommenderContract):
     implicit = True
 
     def make_model(self) -> BPR:
-        return BPR(factors=8, epochs=5, seed=2)
+        return BPR(n_factors=8, epochs=5, seed=2)
 
 
 def _interactions(mask: np.ndarray) -> Interactions:
@@ -111,7 +111,7 @@ def test_users_with_every_item_are_skipped() -> None:
     mask = np.zeros((5, 6), dtype=bool)
     mask[0] = True  # no possible negative
     mask[1:, :2] = True
-    model = BPR(factors=4, epochs=3).fit(_interactions(mask))
+    model = BPR(n_factors=4, epochs=3).fit(_interactions(mask))
     assert np.isfinite(model.user_factors_).all()
     with pytest.raises(ConfigError, match="unobserved"):
         BPR(epochs=1).fit(_interactions(np.ones((3, 4), dtype=bool)))
@@ -119,7 +119,7 @@ def test_users_with_every_item_are_skipped() -> None:
 
 def test_auc_on_planted_low_rank_matrix() -> None:
     train, test = planted_split()
-    model = BPR(factors=8, epochs=60, learning_rate=0.05, regularization=0.001).fit(train)
+    model = BPR(n_factors=8, epochs=60, learning_rate=0.05, regularization=0.001).fit(train)
     res = evaluate_ranking(model, train, test, k=10, compute_auc=True)
     assert res.metrics["AUC"] > 0.8
     pop = evaluate_ranking(make_model("MostPopular").fit(train), train, test, k=10, compute_auc=True)
@@ -129,9 +129,9 @@ def test_auc_on_planted_low_rank_matrix() -> None:
 
 def test_seeds_reproduce_and_differ() -> None:
     train, _ = planted_split(seed=1, n_users=50, n_items=40)
-    a = BPR(factors=4, epochs=3, seed=3).fit(train)
-    b = BPR(factors=4, epochs=3, seed=3).fit(train)
-    c = BPR(factors=4, epochs=3, seed=4).fit(train)
+    a = BPR(n_factors=4, epochs=3, seed=3).fit(train)
+    b = BPR(n_factors=4, epochs=3, seed=3).fit(train)
+    c = BPR(n_factors=4, epochs=3, seed=4).fit(train)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.item_bias_, b.item_bias_)
     assert not np.allclose(a.item_factors_, c.item_factors_)
@@ -139,12 +139,12 @@ def test_seeds_reproduce_and_differ() -> None:
 
 def test_hogwild_learns() -> None:
     train, test = planted_split(seed=2)
-    model = BPR(factors=8, epochs=40, hogwild=True).fit(train)
+    model = BPR(n_factors=8, epochs=40, hogwild=True).fit(train)
     res = evaluate_ranking(model, train, test, k=10, compute_auc=True)
     assert res.metrics["AUC"] > 0.8
 
 
-@pytest.mark.parametrize("params", [{"factors": 0}, {"learning_rate": 0.0}, {"regularization": -1.0}, {"epochs": 0}])
+@pytest.mark.parametrize("params", [{"n_factors": 0}, {"learning_rate": 0.0}, {"regularization": -1.0}, {"epochs": 0}])
 def test_bad_params_raise(params: dict[str, object]) -> None:
     train, _ = planted_split(n_users=20, n_items=10)
     with pytest.raises(ConfigError):

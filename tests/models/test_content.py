@@ -8,7 +8,8 @@ import pytest
 from fusionrec.data import IdMap, Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import SideInfo, make_model
-from fusionrec.models.content import ContentKNN, fuse_item_features
+from fusionrec.data.side import fuse_modalities
+from fusionrec.models.content import ContentKNN
 
 from .contract import RecommenderContract
 
@@ -27,7 +28,7 @@ class TestContentKNN(RecommenderContract):
     seeded = False
 
     def make_model(self) -> ContentKNN:
-        return ContentKNN(weights={"text": 1.0, "image": 0.5})
+        return ContentKNN(modality_weights={"text": 1.0, "image": 0.5})
 
     def make_side(self, train: Interactions) -> SideInfo:
         return _side(train.n_items)
@@ -40,7 +41,7 @@ def test_registry_name() -> None:
 def test_fusion_is_weighted_sum_of_cosines() -> None:
     side = _side(10)
     w = {"text": 2.0, "image": 0.5}
-    fused = fuse_item_features(side.item_features, ["text", "image"], w)
+    fused = fuse_modalities(side.item_features, ["text", "image"], modality_weights=w)[0]
     cos = {}
     for name, x in side.item_features.items():
         xn = x / np.linalg.norm(x, axis=1, keepdims=True)

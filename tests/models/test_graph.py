@@ -42,7 +42,7 @@ class TestGraphFusion(RecommenderContract):
     implicit = True
 
     def make_model(self) -> GraphFusion:
-        return GraphFusion(factors=8, epochs=3, knn_k=3, batch_size=256, edge_dropout=0.1)
+        return GraphFusion(n_factors=8, epochs=3, knn_k=3, batch_size=256, edge_dropout=0.1)
 
     def make_side(self, train: Interactions) -> SideInfo:
         return _side(train.n_items)
@@ -126,11 +126,11 @@ def test_warm_beats_random_and_weights_are_a_softmax(planted: tuple[object, Side
 
     s = per_user_split(planted[0], (0.8, 0.1, 0.1), seed=0)  # type: ignore[arg-type]
     split = Split(train=s.train.binarize(), test=s.test)
-    model = GraphFusion(factors=16, epochs=15, batch_size=256).fit(split.train, planted[1])
+    model = GraphFusion(n_factors=16, epochs=15, batch_size=256).fit(split.train, planted[1])
     assert _ndcg(model, split) > _ndcg(Random(seed=0).fit(split.train), split) + 0.05
     w = model.modality_weights_
     assert w.shape == (len(model.modalities_),) and abs(w.sum() - 1) < 1e-5 and (w > 0).all()
-    fixed = GraphFusion(factors=8, epochs=2, learn_weights=False).fit(split.train, planted[1])
+    fixed = GraphFusion(n_factors=8, epochs=2, learn_weights=False).fit(split.train, planted[1])
     np.testing.assert_allclose(fixed.modality_weights_, 1 / len(fixed.modalities_), rtol=1e-6)
 
 
@@ -142,11 +142,11 @@ def test_cold_items_scored_from_content_neighbours(planted: tuple[object, SideIn
     s = cold_items_split(ds, test=0.25, valid=0.0, seed=1)  # type: ignore[arg-type]
     split = Split(train=s.train.binarize(), test=s.test)
     cold = s.meta["test_items"]
-    model = GraphFusion(modalities=["genres", "text"], factors=16, epochs=15, batch_size=256).fit(split.train, side)
+    model = GraphFusion(modalities=["genres", "text"], n_factors=16, epochs=15, batch_size=256).fit(split.train, side)
     scores = model.score(np.arange(20), cold)
     assert np.isfinite(scores).all() and (scores.std(axis=1) > 1e-6).all()
     assert _ndcg(model, split, cold) > _ndcg(Random(seed=0).fit(split.train), split, cold) + 0.05
-    lightgcn = GraphFusion(modalities=[], factors=8, epochs=2).fit(split.train, side)
+    lightgcn = GraphFusion(modalities=[], n_factors=8, epochs=2).fit(split.train, side)
     np.testing.assert_allclose(lightgcn.score(np.arange(5), cold), 0.0, atol=1e-7)  # no content: nothing to go on
 
 
@@ -157,7 +157,7 @@ def test_add_items_and_missing_rows() -> None:
     side = _side(train.n_items)
     side.item_features["image"][:4] = 0.0
     side.item_present["image"] = np.arange(train.n_items) >= 4
-    model = GraphFusion(factors=8, epochs=3, knn_k=4).fit(train, side)
+    model = GraphFusion(n_factors=8, epochs=3, knn_k=4).fit(train, side)
     assert np.isfinite(model.score(np.arange(train.n_users))).all()
     old = model.score(np.arange(3))
     new = model.add_items({"text": side.item_features["text"][:2] + 0.01})
@@ -174,7 +174,7 @@ def test_bad_parameters_raise() -> None:
 
     train = make_interactions(seed=1, explicit=False)
     side = _side(train.n_items)
-    for bad in ({"factors": 0}, {"layers": -1}, {"edge_dropout": 1.0}, {"lr": 0.0}):
+    for bad in ({"n_factors": 0}, {"layers": -1}, {"edge_dropout": 1.0}, {"lr": 0.0}):
         with pytest.raises(ConfigError):
             GraphFusion(**bad).fit(train, side)  # type: ignore[arg-type]
     with pytest.raises(DataError, match="audio"):

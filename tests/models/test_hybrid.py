@@ -1,4 +1,4 @@
-"""HybridMF: contract, one kernel step against a numpy reference, side_matrix, profile-only users, errors."""
+"""HybridMF: contract, one kernel step against a numpy reference, fuse_modalities (mean imputation), profile-only users, errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import scipy.sparse as sp
 from fusionrec.data import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import SideInfo, make_model
-from fusionrec.models.hybrid import HybridMF, fold_in_vector, side_matrix
+from fusionrec.data.side import fuse_modalities
+from fusionrec.models.hybrid import HybridMF, fold_in_vector
 
 from .contract import RecommenderContract
 from .test_coldstart import N_ITEMS, N_USERS, N_WARM, genre_data, genre_margin
@@ -29,7 +30,7 @@ class TestHybridMFWarp(RecommenderContract):
     implicit = True
 
     def make_model(self) -> HybridMF:
-        return HybridMF(factors=8, epochs=3, seed=2)
+        return HybridMF(n_factors=8, epochs=3, seed=2)
 
     def make_side(self, train: Interactions) -> SideInfo:
         return _side(train)
@@ -39,7 +40,7 @@ class TestHybridMFBprSgd(RecommenderContract):
     implicit = True
 
     def make_model(self) -> HybridMF:
-        return HybridMF(factors=8, epochs=3, loss="bpr", learning_schedule="sgd", normalize="l1", seed=2)
+        return HybridMF(n_factors=8, epochs=3, loss="bpr", learning_schedule="sgd", normalize="l1", seed=2)
 
     def make_side(self, train: Interactions) -> SideInfo:
         return _side(train)
@@ -124,24 +125,25 @@ def test_kernel_step_equals_numpy_gradient(loss: str) -> None:
     np.testing.assert_allclose(p["U_E"], UE, rtol=1e-4, atol=1e-5)
 
 
-def test_side_matrix_imputes_normalises_and_weights() -> None:
+def test_fuse_modalities_imputes_normalises_and_weights() -> None:
     a = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, 0.0]], np.float32)
     b = np.array([[1.0], [2.0], [0.0]], np.float32)
-    x, dims, means = side_matrix(
-        {"a": a, "b": b}, ["a", "b"], weights={"a": 4.0}, present={"b": np.array([True, True, False])}
-    )
+    x, dims, means = fuse_modalities(
+        {"a": a, "b": b}, ["a", "b"], modality_weights={"a": 4.0}, impute="mean",
+        present={"b": np.array([True, True, False])},
+    )  # fmt: skip
     np.testing.assert_array_equal(dims, [2, 1])
     np.testing.assert_allclose(means, [2.0, 2.0, 1.5])  # a: mean of rows 0 and 2 (row 1 is all zero = absent)
     np.testing.assert_allclose(x[0], [2 * 0.6, 2 * 0.8, 1.0], atol=1e-6)
     np.testing.assert_allclose(x[1, :2], 2 * np.array([1.0, 1.0]) / np.sqrt(2), atol=1e-6)  # imputed mean row
     np.testing.assert_allclose(x[2, 2], 1.0)  # b absent for row 2: mean 1.5 normalised
-    xz, _, _ = side_matrix({"a": a}, ["a"], impute="zero")
+    xz, _, _ = fuse_modalities({"a": a}, ["a"], impute="zero")
     np.testing.assert_allclose(xz[1], 0.0)
 
 
 def test_identity_only_is_pure_collaborative_and_cold_items_are_zero() -> None:
     train, _ = genre_data()
-    model = HybridMF(factors=8, epochs=5, seed=0).fit(train)
+    model = HybridMF(n_factors=8, epochs=5, seed=0).fit(train)
     assert model.item_x_.shape == (N_ITEMS, 0)
     r, b = model.item_representations()
     np.testing.assert_array_equal(r[N_WARM:], 0.0)
@@ -150,7 +152,7 @@ def test_identity_only_is_pure_collaborative_and_cold_items_are_zero() -> None:
 
 def test_profile_only_user_from_user_features() -> None:
     train, side = genre_data()
-    model = HybridMF(factors=8, epochs=30, learning_rate=0.1, user_features=["pref"], seed=1).fit(train, side)
+    model = HybridMF(n_factors=8, epochs=30, learning_rate=0.1, user_features=["pref"], seed=1).fit(train, side)
     users = []
     for g in (0, 1):
         users.append(int(model.fold_in_user([], user_features={"pref": np.eye(2, dtype=np.float32)[g]})[0]))
@@ -175,7 +177,7 @@ def test_fold_in_vector_prefers_positives() -> None:
 
 def test_errors() -> None:
     train, side = genre_data()
-    for bad in ({"loss": "hinge"}, {"factors": 0}, {"learning_rate": 0.0}, {"normalize": "max"}, {"impute": "x"}):
+    for bad in ({"loss": "hinge"}, {"n_factors": 0}, {"learning_rate": 0.0}, {"normalize": "max"}, {"impute": "x"}):
         with pytest.raises(ConfigError):
             HybridMF(**bad).fit(train, side)  # type: ignore[arg-type]
     with pytest.raises(ConfigError):

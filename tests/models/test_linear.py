@@ -6,7 +6,7 @@ import pytest
 from fusionrec.data import IdMap, Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import SideInfo
-from fusionrec.models.content import fuse_item_features
+from fusionrec.data.side import fuse_modalities
 from fusionrec.models.linear import CEASE, EASE
 
 from ..conftest import make_interactions
@@ -103,7 +103,7 @@ def test_cease_is_ease_on_the_augmented_matrix() -> None:
     train = make_interactions(seed=3)
     side = _genre_side(train.n_items)
     X = (train.matrix.toarray() > 0).astype(np.float64)
-    F = fuse_item_features(side.item_features, ["genre", "text"], {"genre": 2.0}).astype(np.float64)
+    F = fuse_modalities(side.item_features, ["genre", "text"], modality_weights={"genre": 2.0})[0].astype(np.float64)
     beta = 7.0
     model = CEASE(reg=10.0, side_weight=beta, modality_weights={"genre": 2.0}).fit(train, side)
     B = _closed_form(np.vstack([X, np.sqrt(beta) * F.T]), 10.0)  # pseudo-users = feature dimensions

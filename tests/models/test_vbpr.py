@@ -18,7 +18,7 @@ class TestVBPR(RecommenderContract):
     implicit = True
 
     def make_model(self) -> VBPR:
-        return VBPR(factors=4, content_factors=3, epochs=3, seed=2)
+        return VBPR(n_factors=4, content_factors=3, epochs=3, seed=2)
 
     def make_side(self, train: Interactions) -> SideInfo:
         rng = np.random.default_rng(0)
@@ -69,7 +69,7 @@ def test_kernel_step_equals_analytic_gradient() -> None:
 
 def test_cold_items_have_content_scores_only() -> None:
     train, side = genre_data()
-    model = VBPR(factors=4, content_factors=4, epochs=5, seed=0).fit(train, side)
+    model = VBPR(n_factors=4, content_factors=4, epochs=5, seed=0).fit(train, side)
     np.testing.assert_array_equal(model.item_factors_[N_WARM:], 0.0)
     np.testing.assert_array_equal(model.item_bias_[N_WARM:], 0.0)
     s = model.score(np.arange(3), np.arange(N_WARM, N_ITEMS))
@@ -80,7 +80,7 @@ def test_cold_items_have_content_scores_only() -> None:
 
 def test_one_modality_and_weights() -> None:
     train, side = genre_data()
-    model = VBPR(epochs=2, modalities=["image"], feature_weights={"image": 4.0}).fit(train, side)
+    model = VBPR(epochs=2, modalities=["image"], modality_weights={"image": 4.0}).fit(train, side)
     assert model.item_content_.shape == (N_ITEMS, 4)
     np.testing.assert_allclose(np.linalg.norm(model.item_content_, axis=1), 2.0, rtol=1e-5)
 
@@ -95,7 +95,7 @@ def test_errors() -> None:
     train, side = genre_data()
     with pytest.raises(ConfigError):
         VBPR().fit(train)
-    for bad in ({"factors": 0}, {"content_factors": 1.5}, {"learning_rate": -1.0}, {"regularization": -1.0}):
+    for bad in ({"n_factors": 0}, {"content_factors": 1.5}, {"learning_rate": -1.0}, {"regularization": -1.0}):
         with pytest.raises(ConfigError):
             VBPR(**bad).fit(train, side)  # type: ignore[arg-type]
     with pytest.raises(DataError):

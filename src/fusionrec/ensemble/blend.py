@@ -32,12 +32,13 @@ persisted as ``{"name": <registered name>, "params": {...}}`` specs in the manif
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import BundleError, ConfigError, DataError, NotFittedError
+from fusionrec.models._params import BOOL, NONNEGATIVE, SEED, Interval
 from fusionrec.models.base import Recommender, SideInfo, predict_pairs
 
 __all__ = [
@@ -129,9 +130,17 @@ class Ensemble(Recommender):
 
     predicts_ratings = True
     uses_side_info = True
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "models": [list],
+        "valid_fraction": [Interval(float, 0.0, 1.0, closed="neither")],
+        "refit": [*BOOL],
+        "clip": [*BOOL],
+        "seed": [*SEED],
+    }
 
     def __init__(
         self,
+        *,
         models: list[MemberSpec],
         valid_fraction: float = 0.1,
         refit: bool = True,
@@ -148,6 +157,7 @@ class Ensemble(Recommender):
     def _check_models(self) -> None:
         if not isinstance(self.models, list | tuple) or not self.models:
             raise ConfigError("models must be a non-empty list of members (instances, names or specs)")
+        self._validate_params()
 
     def fit(self, train: Interactions, side: SideInfo | None = None, valid: Interactions | None = None) -> Self:
         """Fit fresh members on ``train`` and the combiner on ``valid`` (held out from ``train`` when absent)."""
@@ -195,6 +205,9 @@ class Ensemble(Recommender):
         self.n_users_ = first.n_users_
         self.n_items_ = first.n_items_
         self.seen_ = first.seen_
+        for what in ("user", "item"):  # the members' raw ids, when they have them
+            if hasattr(first, f"{what}_id_values_"):
+                setattr(self, f"{what}_id_values_", getattr(first, f"{what}_id_values_"))
         self._prepare_features(first.seen_)
         self._fit_combiner(valid)
         return self
@@ -203,6 +216,7 @@ class Ensemble(Recommender):
         self.n_users_ = train.n_users
         self.n_items_ = train.n_items
         self.seen_ = train.matrix
+        self._store_ids(train)
         self._prepare_features(train.matrix)
 
     def _prepare_features(self, matrix: Any) -> None:
@@ -383,8 +397,15 @@ class WeightedBlend(Ensemble):
         RMSE of the blend on the validation interactions (before clipping).
     """
 
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "nonnegative": [*BOOL],
+        "fit_intercept": [*BOOL],
+        "l2": [*NONNEGATIVE],
+    }
+
     def __init__(
         self,
+        *,
         models: list[MemberSpec],
         nonnegative: bool = True,
         fit_intercept: bool = True,
@@ -394,7 +415,7 @@ class WeightedBlend(Ensemble):
         clip: bool = True,
         seed: int = 0,
     ) -> None:
-        super().__init__(models, valid_fraction=valid_fraction, refit=refit, clip=clip, seed=seed)
+        super().__init__(models=models, valid_fraction=valid_fraction, refit=refit, clip=clip, seed=seed)
         self.nonnegative = nonnegative
         self.fit_intercept = fit_intercept
         self.l2 = l2

@@ -20,7 +20,7 @@ already fitted instances.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from fusionrec._ranking import mask_rows
 from fusionrec.data.interactions import Interactions
 from fusionrec.ensemble.blend import Ensemble, MemberSpec, _make_member
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import BOOL, Interval
 from fusionrec.models.base import Recommender, SideInfo
 
 __all__ = ["RankingEnsemble", "ReciprocalRankFusion", "row_ranks"]
@@ -121,14 +122,21 @@ class ReciprocalRankFusion(RankingEnsemble):
         Rank each user's unseen items only (training items ranked after them).
     """
 
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "k": [Interval(float, 0.0, None, closed="neither")],
+        "weights": [list, None],
+        "rank_unseen": [*BOOL],
+    }
+
     def __init__(
         self,
+        *,
         models: list[MemberSpec],
         k: float = 60.0,
         weights: list[float] | None = None,
         rank_unseen: bool = True,
     ) -> None:
-        super().__init__(models, refit=False, clip=False)
+        super().__init__(models=models, refit=False, clip=False)
         self.k = k
         self.weights = weights
         self.rank_unseen = rank_unseen

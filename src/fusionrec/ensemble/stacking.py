@@ -15,13 +15,14 @@ model for rare items), which a global linear blend cannot.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.ensemble.blend import Ensemble, MemberSpec
 from fusionrec.errors import ConfigError
+from fusionrec.models._params import Options
 
 __all__ = ["Stacking", "activity_features"]
 
@@ -124,8 +125,11 @@ class Stacking(Ensemble):
         RMSE of the meta-model on the validation interactions it was fitted on.
     """
 
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"meta": [Options(META_CHOICES)], "meta_params": [dict, None]}
+
     def __init__(
         self,
+        *,
         models: list[MemberSpec],
         meta: str = "ridge",
         meta_params: dict[str, Any] | None = None,
@@ -134,7 +138,7 @@ class Stacking(Ensemble):
         clip: bool = True,
         seed: int = 0,
     ) -> None:
-        super().__init__(models, valid_fraction=valid_fraction, refit=refit, clip=clip, seed=seed)
+        super().__init__(models=models, valid_fraction=valid_fraction, refit=refit, clip=clip, seed=seed)
         self.meta = meta
         self.meta_params = meta_params
 

@@ -16,7 +16,7 @@ keeps its model's ranking.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from fusionrec.ensemble.blend import MemberSpec
 from fusionrec.ensemble.rankfusion import RankingEnsemble, row_ranks
 from fusionrec.errors import ConfigError
+from fusionrec.models._params import NONNEGATIVE_INT, Options
 
 __all__ = ["Switching", "normalise_rows"]
 
@@ -65,15 +66,21 @@ class Switching(RankingEnsemble):
         ``int64 [U]``, ``[I]`` training interaction counts.
     """
 
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "min_user_interactions": [*NONNEGATIVE_INT],
+        "min_item_interactions": [*NONNEGATIVE_INT],
+        "normalization": [Options(NORMALIZATIONS)],
+    }
+
     def __init__(
         self,
-        models: list[MemberSpec],
         *,
+        models: list[MemberSpec],
         min_user_interactions: int = 5,
         min_item_interactions: int = 1,
         normalization: str = "zscore",
     ) -> None:
-        super().__init__(models, refit=False, clip=False)
+        super().__init__(models=models, refit=False, clip=False)
         self.min_user_interactions = min_user_interactions
         self.min_item_interactions = min_item_interactions
         self.normalization = normalization

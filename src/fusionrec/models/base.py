@@ -6,7 +6,9 @@ Everything here works on contiguous integer indices; raw ids live at the edges (
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -14,9 +16,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from fusionrec._ranking import mask_rows, topk
+from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import SideInfo  # the data layer owns it; re-exported here
-from fusionrec.errors import ConfigError, NotFittedError
+from fusionrec.errors import ConfigError, DataError, NotFittedError, UnknownIdError
+from fusionrec.models._params import check_names, validate_params
 
 __all__ = ["FORMAT_VERSION", "Recommender", "SideInfo", "load_model", "predict_pairs"]
 
@@ -26,17 +30,45 @@ FORMAT_VERSION = 2  # 2: one checksum over manifest and arrays (fusionrec._stora
 class Recommender:
     """Base class of all recommenders.
 
-    Subclasses store hyper-parameters unchanged in ``__init__`` (keyword arguments), check them
-    in ``fit``, end learned attributes with ``_``, and implement :meth:`_fit` and :meth:`score`.
+    Subclasses take keyword-only hyper-parameters in ``__init__`` (``def __init__(self, *, ...)``) and store
+    them unchanged, declare their allowed values in ``_param_constraints`` (:mod:`fusionrec.models._params`;
+    checked by :meth:`fit` before :meth:`_fit` and by ``make_model``), end learned attributes with ``_``, and
+    implement :meth:`_fit` and :meth:`score`.  Unknown parameter names raise :class:`ConfigError` with a
+    did-you-mean hint (``ALS(factor=8)``: "did you mean 'n_factors'?").
 
-    Attributes set by :meth:`fit`: ``n_users_``, ``n_items_`` and ``seen_`` (the training CSR,
-    used to exclude already-seen items).
+    Attributes set by :meth:`fit`: ``n_users_``, ``n_items_``, ``seen_`` (the training CSR, used to exclude
+    already-seen items) and ``user_id_values_`` / ``item_id_values_`` (the raw ids of the training id maps, int64
+    or unicode arrays, used by :meth:`recommend_ids` and :meth:`similar_items_ids`).
     """
 
     #: True when :meth:`predict` returns values on the rating scale (rating-prediction models).
     predicts_ratings: ClassVar[bool] = False
     #: True when :meth:`fit` uses :class:`SideInfo` (experiments then build it from the dataset's modalities).
     uses_side_info: ClassVar[bool] = False
+    #: allowed values of each hyper-parameter (:mod:`fusionrec.models._params`)
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {}
+    #: former parameter names -> current ones (named in the error when an old name is used)
+    _renamed_params: ClassVar[dict[str, str]] = {
+        "factors": "n_factors",
+        "feature_weights": "modality_weights",
+        "weights": "modality_weights",
+    }
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap each subclass's ``__init__`` so that an unknown keyword raises :class:`ConfigError` (did you mean)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_checks_params", False):
+            return
+        owner = cls
+
+        @functools.wraps(init)
+        def checked_init(self: Any, *args: Any, **params: Any) -> None:
+            check_names(type(self).__name__, params, owner._param_names(), owner._renamed_params)
+            init(self, *args, **params)
+
+        checked_init._checks_params = True  # type: ignore[attr-defined]
+        cls.__init__ = checked_init  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -48,17 +80,28 @@ class Recommender:
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
 
+    @classmethod
+    def _all_constraints(cls) -> dict[str, list[Any]]:
+        """``_param_constraints`` of the class and its bases (the subclass's entry wins)."""
+        out: dict[str, list[Any]] = {}
+        for klass in reversed(cls.__mro__):
+            out.update(vars(klass).get("_param_constraints", {}))
+        return out
+
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters as given to ``__init__``."""
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params: Any) -> Self:
-        valid = set(self._param_names())
+        """Set hyper-parameters (checked by the next :meth:`fit`); unknown names raise :class:`ConfigError`."""
+        check_names(type(self).__name__, params, self._param_names(), self._renamed_params)
         for key, value in params.items():
-            if key not in valid:
-                raise ConfigError(f"{type(self).__name__} has no parameter {key!r}; valid: {sorted(valid)}")
             setattr(self, key, value)
         return self
+
+    def _validate_params(self) -> None:
+        """Check every hyper-parameter against ``_param_constraints``; raises :class:`ConfigError`."""
+        validate_params(type(self).__name__, self.get_params(), self._all_constraints())
 
     def clone(self, **params: Any) -> Self:
         """A fresh, unfitted copy with the same (or overridden) hyper-parameters."""
@@ -73,11 +116,19 @@ class Recommender:
         """Learn from ``train`` (and optional side information); returns ``self``."""
         if not isinstance(train, Interactions):
             raise ConfigError("fit expects an fusionrec.data.Interactions; build one with Interactions.from_frame")
+        self._validate_params()
         self.n_users_ = train.n_users
         self.n_items_ = train.n_items
         self.seen_ = train.matrix
+        self._store_ids(train)
         self._fit(train, side)
         return self
+
+    def _store_ids(self, train: Interactions) -> None:
+        """Keep the training id maps as learned arrays (int64 or unicode, so that bundles hold no objects)."""
+        self.user_id_values_ = _id_values(train.user_ids.ids)
+        self.item_id_values_ = _id_values(train.item_ids.ids)
+        self._id_cache: dict[str, tuple[int, IdMap]] = {}
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         raise NotImplementedError
@@ -169,6 +220,111 @@ class Recommender:
         sims[np.arange(len(items)), items] = -np.inf
         return topk(sims, k)
 
+    # ------------------------------------------------------------------ raw ids
+    def _id_map(self, what: str) -> IdMap:
+        """The :class:`IdMap` of ``"user"`` or ``"item"`` raw ids (rebuilt lazily when ids were registered)."""
+        self._check_fitted()
+        values = getattr(self, f"{what}_id_values_", None)
+        if values is None:
+            raise ConfigError(
+                f"{type(self).__name__} holds no raw {what} ids (fitted or saved by an older fusionrec); refit it"
+            )
+        cache = vars(self).setdefault("_id_cache", {})
+        hit = cache.get(what)
+        if hit is None or hit[0] != len(values):
+            hit = (len(values), IdMap(values))
+            cache[what] = hit
+        return hit[1]
+
+    def _to_indices(self, raw: Any, what: str) -> np.ndarray:
+        idmap = self._id_map(what)
+        arr = np.atleast_1d(np.asarray(raw))
+        idx = idmap.to_index(arr, missing="ignore")
+        if (idx < 0).any():
+            unknown = arr[idx < 0][:5].tolist()
+            how = "fold_in_user" if what == "user" else "add_items / add_item_vectors"
+            raise UnknownIdError(
+                f"unknown {what} id(s) {unknown} ({int((idx < 0).sum())} in all): {type(self).__name__} knows the "
+                f"fitted {what}s and those named with register_ids; place new {what}s with {how} and name them with "
+                f"register_ids({what}s=[...]) first"
+            )
+        return idx
+
+    def _to_raw(self, idx: np.ndarray, what: str) -> np.ndarray:
+        values = getattr(self, f"{what}_id_values_")
+        pad = "" if values.dtype.kind == "U" else -1
+        out = np.full(idx.shape, pad, dtype=values.dtype)
+        ok = idx >= 0
+        out[ok] = values[idx[ok]]
+        return out
+
+    def register_ids(self, *, users: Sequence[Any] | None = None, items: Sequence[Any] | None = None) -> None:
+        """Name users / items placed after fitting (``fold_in_user``, ``add_items``) by raw ids.
+
+        The ids are given, in order, to the first indices without one (``len(user_id_values_)`` onwards), which
+        must exist already: ``u = model.fold_in_user(history); model.register_ids(users=["alice"])``.  Raw-id
+        methods (:meth:`recommend_ids`, :meth:`similar_items_ids`) cover the fitted catalogue plus these ids.
+        """
+        self._check_fitted()
+        for what, raw, n in (("user", users, self.n_users_), ("item", items, self.n_items_)):
+            if raw is None:
+                continue
+            values = getattr(self, f"{what}_id_values_", None)
+            if values is None:
+                raise ConfigError(f"{type(self).__name__} holds no raw {what} ids; refit it")
+            new = _id_values(np.atleast_1d(np.asarray(raw)))
+            if len(new) == 0:
+                continue
+            if (new.dtype.kind == "U") != (values.dtype.kind == "U"):
+                kind = "strings" if values.dtype.kind == "U" else "integers"
+                raise DataError(f"{what} ids must be {kind}, like the training ids; got {new[:3].tolist()}")
+            if len(values) + len(new) > n:
+                raise DataError(
+                    f"{len(new)} new {what} id(s) but only {n - len(values)} {what}(s) without an id; "
+                    f"place them first (fold_in_user / add_items)"
+                )
+            known = self._id_map(what).to_index(new, missing="ignore")
+            if (known >= 0).any() or len(np.unique(new)) != len(new):
+                dup = new[known >= 0][:5].tolist() or new[:5].tolist()
+                raise DataError(f"{what} ids must be new and distinct; already known or repeated: {dup}")
+            setattr(self, f"{what}_id_values_", np.concatenate([values, new.astype(values.dtype)]))
+
+    def recommend_ids(
+        self,
+        user_ids: Any,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`recommend` by raw ids: ``(raw item ids [U, K], scores float32 [U, K])``.
+
+        ``user_ids`` and ``candidates`` are raw ids; unknown ones raise :class:`~fusionrec.errors.UnknownIdError`.
+        Only items with a raw id are ranked.  Slots that cannot be filled hold score ``-inf`` and id ``-1`` (int
+        ids) or ``""`` (string ids).
+        """
+        users = self._to_indices(user_ids, "user")
+        n_named = len(self.item_id_values_)
+        if candidates is not None:
+            cand: np.ndarray | None = self._to_indices(candidates, "item")
+        else:
+            cand = None if n_named == self.n_items_ else np.arange(n_named)
+        idx, scores = self.recommend(users, k, exclude_seen=exclude_seen, candidates=cand)
+        return self._to_raw(idx, "item"), scores
+
+    def similar_items_ids(self, item_ids: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`similar_items` by raw ids: ``(raw item ids [U, K], scores float32 [U, K])`` (unnamed items skipped)."""
+        items = self._to_indices(item_ids, "item")
+        n_named = len(self.item_id_values_)
+        extra = int(self.n_items_) - n_named
+        idx, scores = self.similar_items(items, k + extra)
+        if extra:
+            keep = idx < n_named
+            order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+            idx = np.where(np.take_along_axis(keep, order, 1), np.take_along_axis(idx, order, 1), -1)
+            scores = np.where(idx >= 0, np.take_along_axis(scores, order, 1), -np.inf).astype(np.float32)
+        return self._to_raw(np.asarray(idx, np.int64), "item"), scores
+
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, Any]:
         """Learned state: every attribute ending in ``_`` (arrays, CSR matrices, scalars)."""
@@ -194,6 +350,14 @@ class Recommender:
     def load(cls, path: str | Path) -> Recommender:
         """Load a model saved by :meth:`save` (any registered class)."""
         return load_model(path)
+
+
+def _id_values(ids: np.ndarray) -> np.ndarray:
+    """Raw ids as an int64 or unicode array (never object)."""
+    arr = np.asarray(ids)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    return arr.astype(str)
 
 
 def load_model(path: str | Path) -> Recommender:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 
 from fusionrec.data.interactions import Interactions
-from fusionrec.errors import ConfigError
+from fusionrec.models._params import NONNEGATIVE, POSITIVE_INT, SEED
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.coldstart import HistoryFoldIn
+from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
 __all__ = ["BiasBaseline", "MostPopular", "Random"]
 
@@ -15,10 +19,10 @@ def _items(items: np.ndarray | None, n: int) -> np.ndarray:
     return np.arange(n) if items is None else np.asarray(items, dtype=np.int64)
 
 
-class MostPopular(Recommender):
+class MostPopular(HistoryFoldIn, Recommender):
     """Rank items by their number of training interactions (the same list for everyone)."""
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # no hyper-parameters
         pass
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
@@ -31,10 +35,12 @@ class MostPopular(Recommender):
         return np.broadcast_to(row, (len(users), len(row))).copy()
 
 
-class Random(Recommender):
+class Random(HistoryFoldIn, Recommender):
     """Uniformly random scores; ``seed`` makes them reproducible (per user, independent of batching)."""
 
-    def __init__(self, seed: int = 0) -> None:
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"seed": [*SEED]}
+
+    def __init__(self, *, seed: int = 0) -> None:
         self.seed = seed
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
@@ -51,7 +57,7 @@ class Random(Recommender):
         return out
 
 
-class BiasBaseline(Recommender):
+class BiasBaseline(FactorFoldIn, Recommender):
     """``r_ui = mu + b_u + b_i`` with L2-regularised biases, fitted by alternating least squares.
 
     Minimises ``sum (r - mu - b_u - b_i)^2 + reg_user * sum b_u^2 + reg_item * sum b_i^2``
@@ -66,15 +72,21 @@ class BiasBaseline(Recommender):
     """
 
     predicts_ratings = True
+    #: a factor model of width 0: ``score = global_mean_ + user_bias_ + item_bias_``; a new user's bias is the
+    #: ridge solution ``sum (r - mu - b_i) / (n + reg_user)``, exactly the model's user step
+    factor_spec = FactorSpec(
+        user=None, item=None, user_bias="user_bias_", item_bias="item_bias_", global_bias="global_mean_",
+        fold_in="ridge", regularization="reg_user",
+    )  # fmt: skip
 
-    def __init__(self, reg_user: float = 15.0, reg_item: float = 10.0, n_iters: int = 10) -> None:
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"reg_user": [*NONNEGATIVE], "reg_item": [*NONNEGATIVE], "n_iters": [*POSITIVE_INT]}
+
+    def __init__(self, *, reg_user: float = 15.0, reg_item: float = 10.0, n_iters: int = 10) -> None:
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.n_iters = n_iters
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        if self.reg_user < 0 or self.reg_item < 0 or self.n_iters < 1:
-            raise ConfigError("reg_user and reg_item must be >= 0 and n_iters >= 1")
         m = train.matrix
         rows = train.row_indices()
         cols = m.indices

@@ -24,14 +24,15 @@ ridge fold-in of :mod:`fusionrec.serving.online`; DeepFusion's user tower is an 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
 
-from fusionrec.errors import DataError
+from fusionrec.errors import ConfigError, DataError
 
 __all__ = [
+    "HistoryFoldIn",
     "ItemColdStart",
     "UserColdStart",
     "append_seen_row",
@@ -123,7 +124,8 @@ def place_user(
     if user is None:
         for name, row in rows.items():
             current = getattr(model, name)
-            setattr(model, name, np.vstack([current, np.asarray(row, current.dtype)[None, :]]))
+            block = np.asarray(row, current.dtype).reshape((1, *current.shape[1:]))
+            setattr(model, name, np.concatenate([current, block]))
         model.seen_ = append_seen_row(model.seen_, items, weights, None)
         model.n_users_ += 1
         return np.array([model.n_users_ - 1], dtype=np.int64)
@@ -132,3 +134,47 @@ def place_user(
         getattr(model, name)[u] = row
     model.seen_ = append_seen_row(model.seen_, items, weights, u)
     return np.array([u], dtype=np.int64)
+
+
+class HistoryFoldIn:
+    """``fold_in_user`` for models that score a user from their seen row (popularity, EASE, item k-NN).
+
+    The history becomes the user's row of ``seen_`` (appended or replaced); models that keep other per-user
+    state derived from the row (rating-mode k-NN residuals, user means) extend :meth:`_history_user_row`.
+    """
+
+    n_users_: int
+    n_items_: int
+    seen_: sp.csr_matrix
+
+    if TYPE_CHECKING:  # provided by Recommender
+
+        def _check_fitted(self) -> None: ...
+
+    def fold_in_user(
+        self,
+        items: np.ndarray | Sequence[int],
+        values: np.ndarray | None = None,
+        *,
+        user_features: dict[str, np.ndarray] | None = None,
+        user: int | None = None,
+    ) -> np.ndarray:
+        """Place a new user (``user=None``) or re-place user ``user`` from their history; returns ``int64 [1]``.
+
+        The cold-start contract of this module: the model scores the user from the history row alone.
+        """
+        self._check_fitted()
+        if user_features is not None:
+            raise ConfigError(
+                f"{type(self).__name__} has no user features; use HybridMF(user_features=...) for profile-only users"
+            )
+        uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
+        self._before_history_fold_in(user)
+        return place_user(self, self._history_user_row(uniq, weights, user), uniq, weights, user)
+
+    def _before_history_fold_in(self, user: int | None) -> None:
+        """Refuse the fold-in when the model cannot score a new row (raise :class:`ConfigError`)."""
+
+    def _history_user_row(self, items: np.ndarray, values: np.ndarray, user: int | None) -> dict[str, np.ndarray]:
+        """Rows of the other per-user learned arrays for the placed user (keyed by attribute name)."""
+        return {}

@@ -6,59 +6,31 @@ Shapes: ``U`` users, ``I`` items, ``D`` the concatenated feature width.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.data.interactions import Interactions
+from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import MODALITY_NAMES, MODALITY_WEIGHTS, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import check_history, history_row, place_user
 
-__all__ = ["ContentKNN", "fuse_item_features"]
-
-
-def _l2_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def fuse_item_features(
-    features: dict[str, np.ndarray], modalities: list[str], weights: dict[str, float] | None = None
-) -> np.ndarray:
-    """``concat_m sqrt(w_m) * x_m / ||x_m||`` so that ``<f(a), f(b)> = sum_m w_m cos_m(a, b)``.
-
-    Each modality's rows are L2-normalised first (zero rows stay zero), so no modality dominates through
-    its scale or width; ``weights`` (default 1 each) then set their share of the similarity.
-    """
-    parts = []
-    for name in modalities:
-        if name not in features:
-            raise DataError(f"no item features {name!r}; available: {sorted(features)}")
-        w = 1.0 if weights is None else float(weights.get(name, 1.0))
-        if w < 0:
-            raise ConfigError(f"modality weight of {name!r} must be >= 0")
-        x = np.asarray(features[name], dtype=np.float32)
-        if x.ndim != 2:
-            raise DataError(f"item features {name!r} must be 2-D [n_items, d]")
-        parts.append(_l2_rows(x) * np.float32(np.sqrt(w)))
-    if not parts:
-        raise ConfigError("ContentKNN needs at least one item feature modality")
-    n = {p.shape[0] for p in parts}
-    if len(n) != 1:
-        raise DataError(f"item feature modalities have different row counts {sorted(n)}")
-    return np.hstack(parts).astype(np.float32)
+__all__ = ["ContentKNN", "fused_side_features"]
 
 
 def fused_side_features(
     side: SideInfo | None,
     modalities: list[str] | None,
-    weights: dict[str, float] | None,
+    modality_weights: dict[str, float] | None,
     n_items: int,
     model: str,
     hint: str = "",
 ) -> tuple[list[str], np.ndarray]:
-    """The modality names used (given, or all sorted) and :func:`fuse_item_features` of ``side``'s item features.
+    """The modality names used (given, or all sorted) and ``side``'s item features fused by
+    :func:`~fusionrec.data.side.fuse_modalities` (zero imputation: a missing modality adds nothing).
 
     Raises :class:`ConfigError` when there are no item features and :class:`DataError` when the rows do not
     match the ``n_items`` of the training id map.
@@ -69,7 +41,9 @@ def fused_side_features(
             f"fusionrec.features.build_side_info(dataset){hint}"
         )
     names = list(modalities) if modalities is not None else sorted(side.item_features)
-    fused = fuse_item_features(side.item_features, names, weights)
+    if not names:
+        raise ConfigError(f"{model} needs at least one item feature modality")
+    fused = fuse_modalities(side.item_features, names, modality_weights=modality_weights, impute="zero")[0]
     if fused.shape[0] != n_items:
         raise DataError(
             f"item features have {fused.shape[0]} rows for {n_items} items; align them with the train id map"
@@ -80,8 +54,8 @@ def fused_side_features(
 class ContentKNN(Recommender):
     """Content-based recommender: a user's profile is the weighted mean of the features of the items they rated.
 
-    Item vectors ``x_i`` come from :func:`fuse_item_features` over ``SideInfo.item_features`` (one or several
-    modalities, per-modality L2 normalisation, ``weights``).  The profile of user ``u`` is
+    Item vectors ``x_i`` come from :func:`~fusionrec.data.side.fuse_modalities` over ``SideInfo.item_features``
+    (one or several modalities, per-modality L2 normalisation, ``modality_weights``).  The profile of user ``u`` is
     ``p_u = sum_{i in I_u} w_ui x_i / sum |w_ui|`` and the score ``s_ui = cos(p_u, x_i)``, where ``w_ui`` is 1
     (``weighting="none"``), the rating (``"rating"``), or the rating minus the user's mean rating
     (``"centered"``, Rocchio-style: disliked items push away).  Only items rated ``>= min_rating`` count when it
@@ -93,7 +67,7 @@ class ContentKNN(Recommender):
     ----------
     modalities
         Names in ``SideInfo.item_features`` to use (default: all, sorted by name).
-    weights
+    modality_weights
         Per-modality weight ``w_m`` (default 1).
     weighting
         ``"rating"`` (default), ``"centered"`` or ``"none"``.
@@ -102,23 +76,28 @@ class ContentKNN(Recommender):
     """
 
     uses_side_info = True
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "modalities": [*MODALITY_NAMES],
+        "modality_weights": [*MODALITY_WEIGHTS],
+        "weighting": [Options(("rating", "centered", "none"))],
+        "min_rating": [Interval(float, None, None), None],
+    }
 
     def __init__(
         self,
+        *,
         modalities: list[str] | None = None,
-        weights: dict[str, float] | None = None,
+        modality_weights: dict[str, float] | None = None,
         weighting: str = "rating",
         min_rating: float | None = None,
     ) -> None:
         self.modalities = modalities
-        self.weights = weights
+        self.modality_weights = modality_weights
         self.weighting = weighting
         self.min_rating = min_rating
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        if self.weighting not in ("rating", "centered", "none"):
-            raise ConfigError(f"weighting must be 'rating', 'centered' or 'none', got {self.weighting!r}")
-        names, items = fused_side_features(side, self.modalities, self.weights, train.n_items, "ContentKNN")
+        names, items = fused_side_features(side, self.modalities, self.modality_weights, train.n_items, "ContentKNN")
         assert side is not None
         self.modalities_ = np.array(names, dtype=str)
         self.modality_dims_ = np.array([np.asarray(side.item_features[n]).shape[1] for n in names], dtype=np.int64)
@@ -145,7 +124,8 @@ class ContentKNN(Recommender):
         w = self._entry_weights(m)
         total = np.asarray(np.abs(w).sum(1)).ravel()
         prof = np.asarray(w @ self.items_, dtype=np.float32) / np.maximum(total, 1e-12)[:, None].astype(np.float32)
-        return _l2_rows(prof)
+        norms = np.linalg.norm(prof, axis=1, keepdims=True)
+        return (prof / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         self._check_fitted()
@@ -214,7 +194,7 @@ class ContentKNN(Recommender):
             for n in names:
                 if full[n].shape != (n_new, widths[n]):
                     raise DataError(f"add_items: {n!r} must be [{n_new}, {widths[n]}], got {full[n].shape}")
-            new = fuse_item_features(full, names, self.weights)
+            new = fuse_modalities(full, names, modality_weights=self.modality_weights, impute="zero")[0]
         else:
             new = np.asarray(features, dtype=np.float32)
         if new.ndim != 2 or new.shape[1] != self.items_.shape[1]:

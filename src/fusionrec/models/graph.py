@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,8 +31,19 @@ import scipy.sparse as sp
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import (
+    BOOL,
+    MODALITY_NAMES,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    SEED,
+    Interval,
+)
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import check_history, place_user
+from fusionrec.models.factors import FactorMixin, FactorSpec
 
 __all__ = ["GraphFusion", "knn_graph", "normalized_adjacency", "sym_normalize", "torch_threads"]
 
@@ -134,7 +145,7 @@ def _l2_rows(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-class GraphFusion(Recommender):
+class GraphFusion(FactorMixin, Recommender):
     """LightGCN + frozen modality kNN item graphs with learned modality weights, trained with BPR.
 
     See the module docstring for the definitions.
@@ -144,7 +155,7 @@ class GraphFusion(Recommender):
     modalities
         Item feature names of ``SideInfo.item_features`` to build graphs from (default: all, sorted);
         ``[]`` gives plain LightGCN.
-    factors
+    n_factors
         Embedding width ``f``.
     layers
         LightGCN layers ``L`` on the user-item graph.
@@ -175,11 +186,24 @@ class GraphFusion(Recommender):
     """
 
     uses_side_info = True
+    factor_spec = FactorSpec(user="user_factors_", item="item_factors_")
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "modalities": [*MODALITY_NAMES],
+        **{name: [*POSITIVE_INT] for name in ("n_factors", "knn_k", "epochs", "batch_size", "threads")},
+        "layers": [*NONNEGATIVE_INT],
+        "item_layers": [*NONNEGATIVE_INT],
+        "learn_weights": [*BOOL],
+        "reg": [*NONNEGATIVE],
+        "edge_dropout": [Interval(float, 0.0, 1.0, closed="left")],
+        "lr": [*POSITIVE],
+        "seed": [*SEED],
+    }
 
     def __init__(
         self,
+        *,
         modalities: list[str] | None = None,
-        factors: int = 64,
+        n_factors: int = 64,
         layers: int = 2,
         item_layers: int = 1,
         knn_k: int = 10,
@@ -193,7 +217,7 @@ class GraphFusion(Recommender):
         threads: int = 1,
     ) -> None:
         self.modalities = modalities
-        self.factors = factors
+        self.n_factors = n_factors
         self.layers = layers
         self.item_layers = item_layers
         self.knn_k = knn_k
@@ -205,20 +229,6 @@ class GraphFusion(Recommender):
         self.lr = lr
         self.seed = seed
         self.threads = threads
-
-    def _check_params(self) -> None:
-        for name in ("factors", "knn_k", "epochs", "batch_size", "threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("layers", "item_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 0:
-                raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
-        if not (0.0 <= float(self.edge_dropout) < 1.0):
-            raise ConfigError(f"edge_dropout must be in [0, 1), got {self.edge_dropout!r}")
-        if not (float(self.lr) > 0 and float(self.reg) >= 0):
-            raise ConfigError("lr must be > 0 and reg >= 0")
 
     def _graphs(self, side: SideInfo | None, n_items: int) -> tuple[list[str], list[sp.csr_matrix], list[np.ndarray]]:
         feats = {} if side is None else side.item_features
@@ -240,7 +250,6 @@ class GraphFusion(Recommender):
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         import torch
 
-        self._check_params()
         n_users, n_items = train.n_users, train.n_items
         names, graphs, normed = self._graphs(side, n_items)
         r = sp.csr_matrix(train.matrix)
@@ -252,7 +261,7 @@ class GraphFusion(Recommender):
         if not len(warm_items):
             raise DataError("GraphFusion needs at least one training interaction")
         rng = np.random.default_rng(self.seed)
-        f = int(self.factors)
+        f = int(self.n_factors)
         deg_u = np.diff(r.indptr).astype(np.float64)
         deg_i = np.bincount(cols, minlength=n_items).astype(np.float64)
         edge_p = 1.0 / np.sqrt(deg_u[rows] * deg_i[cols])
@@ -364,6 +373,12 @@ class GraphFusion(Recommender):
     def item_embeddings(self) -> np.ndarray:
         self._check_fitted()
         return self.item_factors_
+
+    def _new_item_rows(self, m: int) -> dict[str, np.ndarray]:
+        rows = {"item_ego_": np.zeros((m, self.item_ego_.shape[1]), np.float32)}
+        for k in range(len(self.modalities_)):
+            rows[f"features_{k}_"] = np.zeros((m, getattr(self, f"features_{k}_").shape[1]), np.float32)
+        return rows
 
     def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Append new items placed by their content neighbours among the training items; returns their indices.

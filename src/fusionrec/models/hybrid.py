@@ -34,18 +34,30 @@ The cold-start API (the contract for content-aware models)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
+from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import (
+    BOOL,
+    MODALITY_NAMES,
+    MODALITY_WEIGHTS,
+    NONNEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    SEED,
+    Options,
+)
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import append_seen_row, check_history, grow_seen
+from fusionrec.models.factors import FactorMixin, Factors, append_rows
 
-__all__ = ["HybridMF", "fold_in_vector", "side_matrix"]
+__all__ = ["HybridMF", "fold_in_vector"]
 
 LOSSES = ("warp", "bpr")
 SCHEDULES = ("adagrad", "sgd")
@@ -54,68 +66,6 @@ IMPUTE = ("mean", "zero")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def side_matrix(
-    features: dict[str, np.ndarray],
-    names: list[str],
-    *,
-    weights: dict[str, float] | None = None,
-    impute: str = "mean",
-    present: dict[str, np.ndarray] | None = None,
-    means: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenate modalities into ``float32 [n, D]``: impute missing rows, L2-normalise rows, weight.
-
-    For each modality ``m`` (raw rows ``x``, presence from ``present[m]`` or "row is not all zero"):
-    missing rows become the modality's raw mean over present rows (``impute="mean"``; ``means`` given:
-    use those stored means, as :meth:`add_items` does) or stay zero (``"zero"``); then every row is divided
-    by its L2 norm and multiplied by ``sqrt(w_m)`` (so ``w_m`` is the modality's share of a dot product).
-
-    Returns ``(matrix, dims int64 [M], raw means float32 [sum d_m])``.
-    """
-    parts, dims, mean_parts = [], [], []
-    offset = 0
-    for name in names:
-        if name not in features:
-            raise DataError(f"no features {name!r}; available: {sorted(features)}")
-        x = np.asarray(features[name], dtype=np.float32)
-        if x.ndim != 2:
-            raise DataError(f"features {name!r} must be 2-D [n, d], got shape {x.shape}")
-        if not np.isfinite(x).all():
-            raise DataError(f"features {name!r} hold NaN or infinite values; clean or impute them first")
-        d = x.shape[1]
-        if present is not None and name in present:
-            mask = np.asarray(present[name], dtype=bool)
-            if mask.shape != (x.shape[0],):
-                raise DataError(f"presence mask of {name!r} must have {x.shape[0]} entries")
-        else:
-            mask = np.abs(x).sum(axis=1) > 0
-        if means is not None:
-            mu = np.asarray(means[offset : offset + d], dtype=np.float32)
-            if mu.shape != (d,):
-                raise DataError(f"features {name!r} must have {d} columns as at fit time, got {x.shape[1]}")
-        else:
-            mu = x[mask].mean(axis=0).astype(np.float32) if mask.any() else np.zeros(d, np.float32)
-        if impute == "mean" and not mask.all():
-            x = x.copy()
-            x[~mask] = mu
-        elif impute == "zero":
-            x = np.where(mask[:, None], x, np.float32(0.0))
-        w = 1.0 if weights is None else float(weights.get(name, 1.0))
-        if not (np.isfinite(w) and w >= 0):
-            raise ConfigError(f"feature weight of {name!r} must be a finite number >= 0, got {w!r}")
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        parts.append((x / np.maximum(norms, 1e-12) * np.float32(np.sqrt(w))).astype(np.float32))
-        dims.append(d)
-        mean_parts.append(mu)
-        offset += d
-    n = parts[0].shape[0] if parts else 0
-    if any(p.shape[0] != n for p in parts):
-        raise DataError(f"feature modalities have different row counts {sorted({p.shape[0] for p in parts})}")
-    matrix = np.hstack(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
-    means_out = np.concatenate(mean_parts).astype(np.float32) if mean_parts else np.zeros(0, np.float32)
-    return matrix, np.asarray(dims, dtype=np.int64), means_out
-
-
 def _normalise_rows(identity: np.ndarray, x: np.ndarray, how: str) -> tuple[np.ndarray, sp.csr_matrix]:
     """Scale each row ``[identity_e, x_e]`` to unit L2 / L1 norm (or leave it); returns ``(w, CSR of x)``."""
     identity = identity.astype(np.float64)
@@ -192,13 +142,8 @@ def fold_in_vector(
     return np.asarray(res.x, dtype=np.float32)
 
 
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {choices}, got {value!r}")
-
-
 # ---------------------------------------------------------------------------------------------- model
-class HybridMF(Recommender):
+class HybridMF(FactorMixin, Recommender):
     """LightFM-style hybrid factorisation: entities are sums of feature embeddings (module notes).
 
     Trained on the stored entries of ``train`` as positives (values ignored) with the WARP or BPR loss,
@@ -207,7 +152,7 @@ class HybridMF(Recommender):
 
     Parameters
     ----------
-    factors
+    n_factors
         Embedding dimension ``f``.
     loss
         ``"warp"`` (default; draws up to ``max_sampled`` negatives per positive until one violates the
@@ -224,7 +169,7 @@ class HybridMF(Recommender):
         Passes over the positives (shuffled each epoch).
     item_features, user_features
         Names in ``SideInfo.item_features`` / ``user_features`` (``None``: all present; ``[]``: none).
-    feature_weights
+    modality_weights
         Per-modality weight ``w_m`` (default 1), users and items alike.
     item_identity, user_identity
         Include the identity feature (pure collaborative part).  With both False and no features there is
@@ -254,9 +199,30 @@ class HybridMF(Recommender):
     #: cached item representations (not persisted; rebuilt when the items change)
     _reps: tuple[np.ndarray, np.ndarray] | None = None
 
+    factor_spec = None  # factors() and add_item_vectors are computed from the feature embeddings (below)
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_factors": [*POSITIVE_INT],
+        "loss": [Options(LOSSES)],
+        "learning_schedule": [Options(SCHEDULES)],
+        "learning_rate": [*POSITIVE],
+        "item_alpha": [*NONNEGATIVE],
+        "user_alpha": [*NONNEGATIVE],
+        "max_sampled": [*POSITIVE_INT],
+        "epochs": [*POSITIVE_INT],
+        "item_features": [*MODALITY_NAMES],
+        "user_features": [*MODALITY_NAMES],
+        "modality_weights": [*MODALITY_WEIGHTS],
+        "item_identity": [*BOOL],
+        "user_identity": [*BOOL],
+        "normalize": [Options(NORMALIZE)],
+        "impute": [Options(IMPUTE)],
+        "seed": [*SEED],
+    }
+
     def __init__(
         self,
-        factors: int = 32,
+        *,
+        n_factors: int = 32,
         loss: str = "warp",
         learning_schedule: str = "adagrad",
         learning_rate: float = 0.05,
@@ -266,14 +232,14 @@ class HybridMF(Recommender):
         epochs: int = 20,
         item_features: list[str] | None = None,
         user_features: list[str] | None = None,
-        feature_weights: dict[str, float] | None = None,
+        modality_weights: dict[str, float] | None = None,
         item_identity: bool = True,
         user_identity: bool = True,
         normalize: str = "l2",
         impute: str = "mean",
         seed: int = 0,
     ) -> None:
-        self.factors = factors
+        self.n_factors = n_factors
         self.loss = loss
         self.learning_schedule = learning_schedule
         self.learning_rate = learning_rate
@@ -283,7 +249,7 @@ class HybridMF(Recommender):
         self.epochs = epochs
         self.item_features = item_features
         self.user_features = user_features
-        self.feature_weights = feature_weights
+        self.modality_weights = modality_weights
         self.item_identity = item_identity
         self.user_identity = user_identity
         self.normalize = normalize
@@ -291,35 +257,20 @@ class HybridMF(Recommender):
         self.seed = seed
 
     # ------------------------------------------------------------------ fitting
-    def _check_params(self) -> None:
-        for name in ("factors", "max_sampled", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        _check_choice("loss", self.loss, LOSSES)
-        _check_choice("learning_schedule", self.learning_schedule, SCHEDULES)
-        _check_choice("normalize", self.normalize, NORMALIZE)
-        _check_choice("impute", self.impute, IMPUTE)
-        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        for name in ("item_alpha", "user_alpha"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v >= 0):
-                raise ConfigError(f"{name} must be >= 0, got {v!r}")
-
     def _side(
         self, n: int, names: list[str] | None, store: dict[str, np.ndarray], present: dict[str, np.ndarray], what: str
     ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         chosen = sorted(store) if names is None else list(names)
         if not chosen:
             return [], np.zeros((n, 0), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32)
-        x, dims, means = side_matrix(store, chosen, weights=self.feature_weights, impute=self.impute, present=present)
+        x, dims, means = fuse_modalities(
+            store, chosen, modality_weights=self.modality_weights, impute=str(self.impute), present=present
+        )
         if x.shape[0] != n:
             raise DataError(f"{what} features have {x.shape[0]} rows for {n} {what}s; align them with the train id map")
         return chosen, x, dims, means
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        self._check_params()
         side = side if side is not None else SideInfo()
         if self.item_features and not side.item_features:
             raise ConfigError(
@@ -343,7 +294,7 @@ class HybridMF(Recommender):
         self.user_modality_dims_ = u_dims
         self.user_modality_means_ = u_means
 
-        f = int(self.factors)
+        f = int(self.n_factors)
         rng = np.random.default_rng(self.seed)
         n_u, n_i = train.n_users, train.n_items
         self.item_id_weight_, self.item_x_ = _normalise_rows(
@@ -438,6 +389,22 @@ class HybridMF(Recommender):
     def item_embeddings(self) -> np.ndarray:
         return self.item_representations()[0]
 
+    def factors(self) -> Factors:
+        """``Factors(user_representations(), r, item_bias=b)`` (computed, cached for items; no user bias)."""
+        r, b = self.item_representations()
+        return Factors(self.user_representations(), r, None, b)
+
+    def add_item_vectors(self, vectors: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        """Append items whose representation is ``vectors`` (an identity embedding of weight 1, no content)."""
+        self._check_fitted()
+        vec, b = self._check_item_vectors(vectors, bias, has_bias=True)
+        m = len(vec)
+        append_rows(self, {
+            "item_id_weight_": np.ones(m, np.float32), "item_identity_": vec, "item_identity_bias_": b,
+        })  # fmt: skip
+        self.item_x_ = sp.vstack([self.item_x_, sp.csr_matrix((m, self.item_x_.shape[1]), dtype=np.float32)], "csr")
+        return self._grow_items(m)
+
     # ------------------------------------------------------------------ cold start
     def _new_rows(
         self, features: dict[str, np.ndarray], names: np.ndarray, dims: np.ndarray, means: np.ndarray, what: str
@@ -459,7 +426,9 @@ class HybridMF(Recommender):
             full[name] = x
         if not names_l:
             return np.zeros((n, 0), np.float32)
-        x, _, _ = side_matrix(full, names_l, weights=self.feature_weights, impute=str(self.impute), means=means)
+        x, _, _ = fuse_modalities(
+            full, names_l, modality_weights=self.modality_weights, impute=str(self.impute), means=means
+        )
         return x
 
     def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:

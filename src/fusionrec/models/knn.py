@@ -22,7 +22,7 @@ computed in row blocks of sparse products so no dense ``n x n`` matrix is ever f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,7 +31,9 @@ from fusionrec._progress import progress
 from fusionrec._ranking import topk
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE_INT, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.coldstart import HistoryFoldIn, append_seen_row
 
 __all__ = ["ItemKNN", "KNNBaseline", "UserKNN", "bm25_weight", "neighbour_matrix", "tfidf_weight"]
 
@@ -175,21 +177,19 @@ def _means(matrix: sp.csr_matrix, fallback: float) -> np.ndarray:
 def _check_common(model: Any, train: Interactions) -> None:
     if train.nnz == 0:
         raise DataError("the training interactions are empty; nothing to fit")
-    if model.similarity not in SIMILARITIES:
-        raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {model.similarity!r}")
-    if model.k is None or not isinstance(model.k, int | np.integer) or model.k < 1:
-        raise ConfigError(f"k (neighbours) must be a positive integer, got {model.k!r}")
-    if not isinstance(model.min_k, int | np.integer) or model.min_k < 0:
-        raise ConfigError(f"min_k must be a non-negative integer, got {model.min_k!r}")
-    if not (np.isfinite(model.shrinkage) and model.shrinkage >= 0):
-        raise ConfigError(f"shrinkage must be >= 0, got {model.shrinkage!r}")
-    if not isinstance(model.min_support, int | np.integer) or model.min_support < 0:
-        raise ConfigError(f"min_support must be a non-negative integer, got {model.min_support!r}")
 
 
-def _check_max_neighbors(value: Any) -> None:
-    if value is not None and (not isinstance(value, int | np.integer) or value < 1):
-        raise ConfigError(f"max_neighbors must be None or a positive integer, got {value!r}")
+_COMMON_CONSTRAINTS: dict[str, list[Any]] = {
+    "k": [*POSITIVE_INT],
+    "similarity": [Options(SIMILARITIES)],
+    "shrinkage": [*NONNEGATIVE],
+    "min_support": [*NONNEGATIVE_INT],
+    "min_k": [*NONNEGATIVE_INT],
+    "max_neighbors": [*POSITIVE_INT, None],
+    "reg_user": [*NONNEGATIVE],
+    "reg_item": [*NONNEGATIVE],
+    "n_epochs": [*POSITIVE_INT],
+}
 
 
 # ---------------------------------------------------------------------- shared machinery
@@ -310,9 +310,18 @@ class _KNN(_NeighbourModel):
     """Item- or user-based k-NN (``KNNWithMeans`` in rating mode, implicit-style in implicit mode)."""
 
     _user_based: bool = False
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_COMMON_CONSTRAINTS,
+        "implicit": [*BOOL],
+        "weighting": [Options(tuple(w for w in WEIGHTINGS if w is not None)), None],
+        "bm25_k1": [*NONNEGATIVE],
+        "bm25_b": [Interval(float, 0.0, 1.0)],
+        "neighbourhood": [Options(NEIGHBOURHOODS)],
+    }
 
     def __init__(
         self,
+        *,
         k: int = 40,
         similarity: str = "cosine",
         shrinkage: float = 0.0,
@@ -345,11 +354,6 @@ class _KNN(_NeighbourModel):
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         _check_common(self, train)
-        if self.weighting not in WEIGHTINGS:
-            raise ConfigError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
-        if self.neighbourhood not in NEIGHBOURHOODS:
-            raise ConfigError(f"neighbourhood must be one of {NEIGHBOURHOODS}, got {self.neighbourhood!r}")
-        _check_max_neighbors(self.max_neighbors)
         user_based = self._user_based
         implicit_mode = bool(self.implicit) or not train.explicit
         stored: int | None = int(self.k)
@@ -396,7 +400,7 @@ class _KNN(_NeighbourModel):
         return self.user_mean_[users] if self.user_based_ else self.item_mean_[items]
 
 
-class ItemKNN(_KNN):
+class ItemKNN(HistoryFoldIn, _KNN):
     """Item-based k-nearest-neighbours.
 
     Rating mode (explicit data and ``implicit=False``; Surprise's ``KNNWithMeans``, item-based):
@@ -450,6 +454,12 @@ class ItemKNN(_KNN):
 
     _user_based = False
 
+    def _history_user_row(self, items: np.ndarray, values: np.ndarray, user: int | None) -> dict[str, np.ndarray]:
+        mean = float(values.mean()) if len(values) else float(self.global_mean_)
+        if not self.implicit_mode_:  # rating mode scores from the user's residuals r_uj - mu_j
+            self.residuals_ = append_seen_row(self.residuals_, items, values - self.item_mean_[items], user)
+        return {"user_mean_": np.asarray(mean)}
+
 
 class UserKNN(_KNN):
     """User-based k-nearest-neighbours.
@@ -491,7 +501,7 @@ def _baseline_residuals(
     return m, base
 
 
-class KNNBaseline(_NeighbourModel):
+class KNNBaseline(HistoryFoldIn, _NeighbourModel):
     """k-NN on baseline residuals (Koren 2010; Surprise's ``KNNBaseline``).
 
     Item-based (default):
@@ -538,9 +548,11 @@ class KNNBaseline(_NeighbourModel):
     """
 
     predicts_ratings = True
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {**_COMMON_CONSTRAINTS, "user_based": [*BOOL]}
 
     def __init__(
         self,
+        *,
         k: int = 40,
         min_k: int = 1,
         similarity: str = "pearson_baseline",
@@ -565,9 +577,6 @@ class KNNBaseline(_NeighbourModel):
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         _check_common(self, train)
-        _check_max_neighbors(self.max_neighbors)
-        if self.reg_user < 0 or self.reg_item < 0 or self.n_epochs < 1:
-            raise ConfigError("reg_user and reg_item must be >= 0 and n_epochs >= 1")
         user_based = bool(self.user_based)
         resid, base = _baseline_residuals(train, self.reg_user, self.reg_item, int(self.n_epochs))
         m = sp.csr_matrix(train.matrix, dtype=np.float64)
@@ -593,3 +602,18 @@ class KNNBaseline(_NeighbourModel):
 
     def _base(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
+
+    # ------------------------------------------------------------------ cold start
+    def _before_history_fold_in(self, user: int | None) -> None:
+        if self.user_based_:
+            raise ConfigError(
+                "a user-based KNNBaseline has no neighbour list for a new user; refit, or use the item-based "
+                "KNNBaseline (user_based=False), which scores a user from their ratings alone"
+            )
+
+    def _history_user_row(self, items: np.ndarray, values: np.ndarray, user: int | None) -> dict[str, np.ndarray]:
+        """The user's bias by the baseline's user step, ``sum (r - mu - b_i) / (n + reg_user)``, and residuals."""
+        bu = float((values - self.global_mean_ - self.item_bias_[items]).sum() / (len(items) + float(self.reg_user)))
+        resid = values - (self.global_mean_ + bu + self.item_bias_[items])
+        self.residuals_ = append_seen_row(self.residuals_, items, resid, user)
+        return {"user_bias_": np.asarray(bu)}

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import BOOL, MODALITY_NAMES, MODALITY_WEIGHTS, NONNEGATIVE, POSITIVE
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.coldstart import HistoryFoldIn
 
 __all__ = ["CEASE", "EASE"]
 
 
-class EASE(Recommender):
+class EASE(HistoryFoldIn, Recommender):
     """Embarrassingly Shallow Autoencoder (Steck 2019).
 
     Solves ``min_B |X - X B|_F^2 + reg |B|_F^2`` subject to ``diag(B) = 0`` in closed form:
@@ -41,14 +45,14 @@ class EASE(Recommender):
         ``float32 [n_items, n_items]`` item-item weights ``B`` (zero diagonal).
     """
 
-    def __init__(self, reg: float = 500.0, binarize: bool = True, max_memory_gb: float = 8.0) -> None:
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"reg": [*POSITIVE], "binarize": [*BOOL], "max_memory_gb": [*POSITIVE]}
+
+    def __init__(self, *, reg: float = 500.0, binarize: bool = True, max_memory_gb: float = 8.0) -> None:
         self.reg = reg
         self.binarize = binarize
         self.max_memory_gb = max_memory_gb
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        if not (np.isfinite(self.reg) and self.reg > 0):
-            raise ConfigError(f"reg must be > 0 (X^T X + reg I must be invertible), got {self.reg!r}")
         if train.nnz == 0:
             raise DataError("the training interactions are empty; nothing to fit")
         n = train.n_items
@@ -98,7 +102,7 @@ class CEASE(EASE):
     Every item feature becomes a pseudo-user who "interacted" with the items that have it:
     ``X' = [X; sqrt(side_weight) F^T]``, so the Gram matrix is ``X^T X + side_weight * F F^T`` and the closed form
     is EASE's.  ``F`` stacks the chosen modalities of ``SideInfo.item_features``, each row L2-normalised per
-    modality and scaled by ``sqrt(modality_weights[m])`` (:func:`~fusionrec.models.content.fuse_item_features`),
+    modality and scaled by ``sqrt(modality_weights[m])`` (:func:`~fusionrec.data.side.fuse_modalities`),
     so ``F F^T = sum_m w_m cos_m``: items with similar content are tied as if many users had both.
     This is early (feature-level) fusion inside a collaborative model.  Items without interactions get
     weights from their content neighbours, so cold items are ranked too; a missing modality (zero row) adds
@@ -118,9 +122,15 @@ class CEASE(EASE):
     """
 
     uses_side_info = True
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "side_weight": [*NONNEGATIVE],
+        "modalities": [*MODALITY_NAMES],
+        "modality_weights": [*MODALITY_WEIGHTS],
+    }
 
     def __init__(
         self,
+        *,
         reg: float = 500.0,
         side_weight: float = 50.0,
         modalities: list[str] | None = None,
@@ -136,8 +146,6 @@ class CEASE(EASE):
     def _add_side(self, G: np.ndarray, train: Interactions, side: SideInfo | None) -> None:
         from fusionrec.models.content import fused_side_features
 
-        if not (np.isfinite(self.side_weight) and self.side_weight >= 0):
-            raise ConfigError(f"side_weight must be >= 0, got {self.side_weight!r}")
         names, fused = fused_side_features(
             side, self.modalities, self.modality_weights, train.n_items, "CEASE", "; use EASE without side information"
         )

@@ -70,9 +70,15 @@ def registered_name(cls: type) -> str:
 
 
 def make_model(name: str, **params: object) -> Recommender:
-    """Instantiate a registered model by name with hyper-parameters."""
+    """Instantiate a registered model by name with hyper-parameters, checked against its constraints.
+
+    Unknown names raise :class:`~fusionrec.errors.ConfigError` with a did-you-mean hint; invalid values raise it
+    naming the parameter, the value and the allowed range.
+    """
     cls = get_model_class(name)
     try:
-        return cls(**params)
+        model = cls(**params)
     except TypeError as exc:
         raise ConfigError(f"bad hyper-parameters for {name}: {exc}") from exc
+    model._validate_params()
+    return model

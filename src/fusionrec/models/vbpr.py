@@ -5,7 +5,7 @@ Shapes: ``U`` users, ``I`` items, ``K`` latent factors, ``K2`` content factors, 
 ``x_ui = b_i + gamma_u . gamma_i + theta_u . (E f_i) + beta . f_i``
 
 where ``f_i`` ``[F]`` concatenates one or several named ``SideInfo.item_features`` modalities (each row
-imputed when missing, L2-normalised and weighted as in :func:`fusionrec.models.hybrid.side_matrix`),
+imputed when missing, L2-normalised and weighted as in :func:`fusionrec.data.side.fuse_modalities`),
 ``E`` ``[K2, F]`` projects content into the user's content-taste space ``theta_u`` and ``beta`` is a
 content bias.  Trained by BPR (SGD on sampled triples, :mod:`fusionrec.models._kernels.vbpr`).
 
@@ -18,15 +18,28 @@ no items gets the non-personalised ``b_i + beta . f_i``.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
+from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import (
+    MODALITY_NAMES,
+    MODALITY_WEIGHTS,
+    NONNEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    SEED,
+    Options,
+)
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import check_history, grow_seen, place_user
-from fusionrec.models.hybrid import IMPUTE, _check_choice, fold_in_vector, side_matrix
+from fusionrec.models.factors import FactorMixin, Factors, append_rows
+from fusionrec.models.hybrid import IMPUTE, fold_in_vector
 
 __all__ = ["VBPR", "sample_negatives"]
 
@@ -49,12 +62,12 @@ def sample_negatives(
     return neg
 
 
-class VBPR(Recommender):
+class VBPR(FactorMixin, Recommender):
     """VBPR over content features of any modality (module notes).
 
     Parameters
     ----------
-    factors
+    n_factors
         ``K``, the collaborative factors ``gamma``.
     content_factors
         ``K2``, the width of ``theta_u`` and of ``E f_i``.
@@ -70,7 +83,7 @@ class VBPR(Recommender):
         Passes of ``nnz`` sampled triples each.
     modalities
         Names in ``SideInfo.item_features`` (``None``: all, sorted).
-    feature_weights
+    modality_weights
         Per-modality weight (default 1).
     impute
         Missing modality rows: ``"mean"`` (default) or ``"zero"``.
@@ -95,9 +108,25 @@ class VBPR(Recommender):
     #: cached item representations (not persisted; rebuilt when the items change)
     _reps: tuple[np.ndarray, np.ndarray] | None = None
 
+    factor_spec = None  # factors() and add_item_vectors are computed from the content projection (below)
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_factors": [*POSITIVE_INT],
+        "content_factors": [*POSITIVE_INT],
+        "learning_rate": [*POSITIVE],
+        "regularization": [*NONNEGATIVE],
+        "bias_regularization": [*NONNEGATIVE],
+        "content_regularization": [*NONNEGATIVE],
+        "epochs": [*POSITIVE_INT],
+        "modalities": [*MODALITY_NAMES],
+        "modality_weights": [*MODALITY_WEIGHTS],
+        "impute": [Options(IMPUTE)],
+        "seed": [*SEED],
+    }
+
     def __init__(
         self,
-        factors: int = 32,
+        *,
+        n_factors: int = 32,
         content_factors: int = 32,
         learning_rate: float = 0.01,
         regularization: float = 0.001,
@@ -105,11 +134,11 @@ class VBPR(Recommender):
         content_regularization: float = 0.0001,
         epochs: int = 30,
         modalities: list[str] | None = None,
-        feature_weights: dict[str, float] | None = None,
+        modality_weights: dict[str, float] | None = None,
         impute: str = "mean",
         seed: int = 0,
     ) -> None:
-        self.factors = factors
+        self.n_factors = n_factors
         self.content_factors = content_factors
         self.learning_rate = learning_rate
         self.regularization = regularization
@@ -117,25 +146,11 @@ class VBPR(Recommender):
         self.content_regularization = content_regularization
         self.epochs = epochs
         self.modalities = modalities
-        self.feature_weights = feature_weights
+        self.modality_weights = modality_weights
         self.impute = impute
         self.seed = seed
 
-    def _check_params(self) -> None:
-        for name in ("factors", "content_factors", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        for name in ("regularization", "bias_regularization", "content_regularization"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v >= 0):
-                raise ConfigError(f"{name} must be >= 0, got {v!r}")
-        _check_choice("impute", self.impute, IMPUTE)
-
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        self._check_params()
         if side is None or not side.item_features:
             raise ConfigError(
                 "VBPR needs item content: fit(train, side) with side.item_features "
@@ -144,9 +159,10 @@ class VBPR(Recommender):
         names = sorted(side.item_features) if self.modalities is None else list(self.modalities)
         if not names:
             raise ConfigError("modalities must name at least one item feature modality")
-        content, dims, means = side_matrix(
-            side.item_features, names, weights=self.feature_weights, impute=str(self.impute), present=side.item_present
-        )
+        content, dims, means = fuse_modalities(
+            side.item_features, names, modality_weights=self.modality_weights, impute=str(self.impute),
+            present=side.item_present,
+        )  # fmt: skip
         if content.shape[0] != train.n_items:
             raise DataError(
                 f"item features have {content.shape[0]} rows for {train.n_items} items; align them with the train id map"
@@ -164,7 +180,7 @@ class VBPR(Recommender):
         # users who have every item of the pool have no negative: leave their entries out
         full = counts_u >= len(pool)
         eligible = np.flatnonzero(np.repeat(~full, counts_u))
-        k1, k2, nf = int(self.factors), int(self.content_factors), content.shape[1]
+        k1, k2, nf = int(self.n_factors), int(self.content_factors), content.shape[1]
         rng = np.random.default_rng(self.seed)
 
         def init(*shape: int) -> np.ndarray:
@@ -247,6 +263,26 @@ class VBPR(Recommender):
     def item_embeddings(self) -> np.ndarray:
         return self.item_representations()[0]
 
+    def factors(self) -> Factors:
+        """``Factors([gamma_u, theta_u], [gamma_i, E f_i], item_bias=b_i + beta . f_i)`` (computed; items cached)."""
+        q, c = self.item_representations()
+        return Factors(self.user_representations(), q, None, c)
+
+    def add_item_vectors(self, vectors: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+        """Append items with effective vectors ``[gamma_i, E f_i]`` and biases ``b_i + beta . f_i``.
+
+        The content part is realised by the minimum-norm content row ``f = pinv(E) t`` (exact when ``E`` has full
+        row rank, i.e. the content is at least ``content_factors`` wide) and ``b_i`` absorbs ``beta . f``.
+        """
+        self._check_fitted()
+        vec, b = self._check_item_vectors(vectors, bias, has_bias=True)
+        k1 = self.user_factors_.shape[1]
+        f = np.linalg.lstsq(self.projection_.astype(np.float64), vec[:, k1:].T.astype(np.float64), rcond=None)[0].T
+        append_rows(self, {
+            "item_content_": f, "item_factors_": vec[:, :k1], "item_bias_": b - f @ self.content_bias_,
+        })  # fmt: skip
+        return self._grow_items(len(vec))
+
     # ------------------------------------------------------------------ cold start
     def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Append new items from their content; returns their indices (cold-start API, :mod:`~fusionrec.models.hybrid`).
@@ -271,8 +307,8 @@ class VBPR(Recommender):
             if x.shape != (n, d):
                 raise DataError(f"add_items: {name!r} must be [{n}, {d}], got {x.shape}")
             full[name] = x
-        new, _, _ = side_matrix(
-            full, names, weights=self.feature_weights, impute=str(self.impute), means=self.modality_means_
+        new, _, _ = fuse_modalities(
+            full, names, modality_weights=self.modality_weights, impute=str(self.impute), means=self.modality_means_
         )
         start = self.n_items_
         self.item_content_ = np.vstack([self.item_content_, new]).astype(np.float32)

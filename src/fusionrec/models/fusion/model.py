@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,7 +28,19 @@ from fusionrec._progress import progress
 from fusionrec._ranking import mask_rows, topk
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError, NotFittedError
+from fusionrec.models._params import (
+    BOOL,
+    MODALITY_NAMES,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    SEED,
+    Interval,
+    Options,
+)
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.factors import FactorMixin, FactorSpec
 from fusionrec.models.fusion.layers import FUSIONS, make_fusion
 from fusionrec.models.fusion.towers import (
     TEXT_ENCODERS,
@@ -134,7 +146,7 @@ def _l2_rows(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-class DeepFusion(Recommender):
+class DeepFusion(FactorMixin, Recommender):
     """Deep multimodal fusion network for ratings or top-N ranking.
 
     Each dense modality of ``SideInfo.item_features`` (rows L2-normalised) passes through its own MLP
@@ -187,9 +199,42 @@ class DeepFusion(Recommender):
     """
 
     uses_side_info = True
+    #: scores ``user_factors_ . item_vectors_ + user_bias_ + item_bias_ + global_bias_``; the user side is an
+    #: embedding table, so there is no fold-in of new users (refit)
+    factor_spec = FactorSpec(
+        user="user_factors_", item="item_vectors_", user_bias="user_bias_", item_bias="item_bias_",
+        global_bias="global_bias_",
+    )  # fmt: skip
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "modalities": [*MODALITY_NAMES],
+        "fusion": [Options(tuple(FUSIONS))],
+        "item_ids": [*BOOL],
+        **{
+            name: [*POSITIVE_INT]
+            for name in (
+                "dim",
+                "hidden",
+                "epochs",
+                "batch_size",
+                "negatives",
+                "valid_k",
+                "text_vocab",
+                "text_len",
+                "threads",
+            )
+        },
+        "dropout": [Interval(float, 0.0, 1.0, closed="left")],
+        "text_tower": [Options(tuple(TEXT_ENCODERS)), None],
+        "loss": [Options(_LOSSES)],
+        "lr": [*POSITIVE],
+        "weight_decay": [*NONNEGATIVE],
+        "patience": [*NONNEGATIVE_INT],
+        "seed": [*SEED],
+    }
 
     def __init__(
         self,
+        *,
         modalities: list[str] | None = None,
         fusion: str = "attention",
         item_ids: bool = True,
@@ -232,32 +277,7 @@ class DeepFusion(Recommender):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        if self.fusion not in FUSIONS:
-            raise ConfigError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
-        if self.loss not in _LOSSES:
-            raise ConfigError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
-        if self.text_tower is not None and self.text_tower not in TEXT_ENCODERS:
-            raise ConfigError(f"text_tower must be None or one of {TEXT_ENCODERS}, got {self.text_tower!r}")
-        for name in (
-            "dim",
-            "hidden",
-            "epochs",
-            "batch_size",
-            "negatives",
-            "valid_k",
-            "text_vocab",
-            "text_len",
-            "threads",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.patience, int | np.integer) or self.patience < 0:
-            raise ConfigError(f"patience must be a non-negative integer, got {self.patience!r}")
-        if not (0.0 <= float(self.dropout) < 1.0):
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not (float(self.lr) > 0 and float(self.weight_decay) >= 0):
-            raise ConfigError("lr must be > 0 and weight_decay >= 0")
+        pass  # every hyper-parameter is covered by _param_constraints
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -497,6 +517,12 @@ class DeepFusion(Recommender):
         return net
 
     # ------------------------------------------------------------------ cold start
+    def _new_item_rows(self, m: int) -> dict[str, np.ndarray]:
+        rows = {"item_mask_": np.zeros((m, self.item_mask_.shape[1]), np.float32)}
+        if self.text_tower is not None:
+            rows["tokens_"] = np.zeros((m, self.tokens_.shape[1]), self.tokens_.dtype)
+        return rows
+
     def add_items(self, features: dict[str, np.ndarray], texts: Sequence[str | None] | None = None) -> np.ndarray:
         """Append new items scored from their content; returns their indices.
 

@@ -16,6 +16,7 @@ weight unobserved cells by 1.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,8 +24,10 @@ import scipy.sparse as sp
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, InvalidValueError
+from fusionrec.models._params import BOOL, NONNEGATIVE, POSITIVE_INT, SEED, Options
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import check_history, history_row, place_user
+from fusionrec.models.factors import FactorMixin, FactorSpec
 
 __all__ = ["ALS", "confidence_matrix"]
 
@@ -59,7 +62,7 @@ def _gram(Y: np.ndarray) -> np.ndarray:
     return Y64.T @ Y64
 
 
-class ALS(Recommender):
+class ALS(FactorMixin, Recommender):
     """Weighted matrix factorisation for implicit feedback, solved by alternating least squares.
 
     Minimises ``sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + regularization (|X|^2 + |Y|^2)`` with
@@ -73,7 +76,7 @@ class ALS(Recommender):
 
     Parameters
     ----------
-    factors
+    n_factors
         Latent dimension ``f``.
     regularization
         L2 penalty ``reg`` on every user and item factor (not scaled by counts, as in implicit).
@@ -103,9 +106,28 @@ class ALS(Recommender):
         ``float64 [iterations]`` objective after each iteration (empty unless ``track_loss``).
     """
 
+    #: scores ``user_factors_ . item_factors_``; :meth:`fold_in_user` is the exact confidence-weighted solve
+    factor_spec = FactorSpec(
+        user="user_factors_", item="item_factors_", fold_in="confidence", regularization="regularization",
+        confidence="alpha",
+    )  # fmt: skip
+
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_factors": [*POSITIVE_INT],
+        "regularization": [*NONNEGATIVE],
+        "alpha": [*NONNEGATIVE],
+        "iterations": [*POSITIVE_INT],
+        "solver": [Options(_SOLVERS)],
+        "cg_steps": [*POSITIVE_INT],
+        "binarize": [*BOOL],
+        "seed": [*SEED],
+        "track_loss": [*BOOL],
+    }
+
     def __init__(
         self,
-        factors: int = 64,
+        *,
+        n_factors: int = 64,
         regularization: float = 0.01,
         alpha: float = 1.0,
         iterations: int = 15,
@@ -115,7 +137,7 @@ class ALS(Recommender):
         seed: int = 0,
         track_loss: bool = False,
     ) -> None:
-        self.factors = factors
+        self.n_factors = n_factors
         self.regularization = regularization
         self.alpha = alpha
         self.iterations = iterations
@@ -127,20 +149,8 @@ class ALS(Recommender):
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
-        if not isinstance(self.factors, int | np.integer) or self.factors < 1:
-            raise ConfigError(f"factors must be a positive integer, got {self.factors!r}")
-        if not (np.isfinite(self.regularization) and self.regularization >= 0):
-            raise ConfigError(f"regularization must be >= 0, got {self.regularization!r}")
         if self.solver == "cholesky" and self.regularization <= 0:
             raise ConfigError("the Cholesky solver needs regularization > 0 (the normal equations may be singular)")
-        if not (np.isfinite(self.alpha) and self.alpha >= 0):
-            raise ConfigError(f"alpha must be >= 0 (confidence c = 1 + alpha * r), got {self.alpha!r}")
-        if not isinstance(self.iterations, int | np.integer) or self.iterations < 1:
-            raise ConfigError(f"iterations must be a positive integer, got {self.iterations!r}")
-        if self.solver not in _SOLVERS:
-            raise ConfigError(f"solver must be one of {_SOLVERS}, got {self.solver!r}")
-        if not isinstance(self.cg_steps, int | np.integer) or self.cg_steps < 1:
-            raise ConfigError(f"cg_steps must be a positive integer, got {self.cg_steps!r}")
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         self._check_params()
@@ -151,7 +161,7 @@ class ALS(Recommender):
         cui = confidence_matrix(train.matrix, self.alpha, self.binarize)
         ciu = cui.T.tocsr()
         ciu.sort_indices()
-        f = int(self.factors)
+        f = int(self.n_factors)
         rng = np.random.default_rng(self.seed)
         X = (rng.random((train.n_users, f), dtype=np.float32) * np.float32(0.01)).astype(np.float32)
         Y = (rng.random((train.n_items, f), dtype=np.float32) * np.float32(0.01)).astype(np.float32)

@@ -11,13 +11,17 @@ are weighted by activity, as in LearnBPR and implicit), ``j`` uniform over items
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError
+from fusionrec.models._params import BOOL, NONNEGATIVE, POSITIVE, POSITIVE_INT, SEED
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
 __all__ = ["BPR", "entry_keys", "sample_triples"]
 
@@ -67,7 +71,7 @@ def sample_triples(
     return users, pos.astype(np.int32), neg
 
 
-class BPR(Recommender):
+class BPR(FactorFoldIn, Recommender):
     """Matrix factorisation with item biases trained by BPR (pairwise ranking, SGD).
 
     Score ``x_ui = b_i + U_u . V_i``.  Every epoch draws ``nnz`` triples (see :func:`sample_triples`)
@@ -76,7 +80,7 @@ class BPR(Recommender):
 
     Parameters
     ----------
-    factors
+    n_factors
         Latent dimension.
     learning_rate
         SGD step size.
@@ -85,7 +89,7 @@ class BPR(Recommender):
     epochs
         Passes of ``nnz`` sampled triples each.
     seed
-        Seeds the initial factors (uniform in ``[-0.5, 0.5) / factors``, biases 0) and the triples.
+        Seeds the initial factors (uniform in ``[-0.5, 0.5) / n_factors``, biases 0) and the triples.
     hogwild
         ``False`` (default): one thread applies the triples in the sampled order, so a seed
         reproduces the fit exactly.  ``True``: the triples of an epoch are split across the numba
@@ -100,34 +104,39 @@ class BPR(Recommender):
         ``float64 [epochs]``: mean ``-ln sigma(x_uij)`` over each epoch's triples (taken before each step).
     """
 
+    #: a new user is fitted by the pairwise (BPR) log-loss against the fixed item factors
+    factor_spec = FactorSpec(
+        user="user_factors_", item="item_factors_", item_bias="item_bias_", fold_in="pairwise",
+        regularization="regularization",
+    )  # fmt: skip
+
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_factors": [*POSITIVE_INT],
+        "learning_rate": [*POSITIVE],
+        "regularization": [*NONNEGATIVE],
+        "epochs": [*POSITIVE_INT],
+        "seed": [*SEED],
+        "hogwild": [*BOOL],
+    }
+
     def __init__(
         self,
-        factors: int = 64,
+        *,
+        n_factors: int = 64,
         learning_rate: float = 0.05,
         regularization: float = 0.001,
         epochs: int = 50,
         seed: int = 0,
         hogwild: bool = False,
     ) -> None:
-        self.factors = factors
+        self.n_factors = n_factors
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.epochs = epochs
         self.seed = seed
         self.hogwild = hogwild
 
-    def _check_params(self) -> None:
-        if not isinstance(self.factors, int | np.integer) or self.factors < 1:
-            raise ConfigError(f"factors must be a positive integer, got {self.factors!r}")
-        if not (np.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        if not (np.isfinite(self.regularization) and self.regularization >= 0):
-            raise ConfigError(f"regularization must be >= 0, got {self.regularization!r}")
-        if not isinstance(self.epochs, int | np.integer) or self.epochs < 1:
-            raise ConfigError(f"epochs must be a positive integer, got {self.epochs!r}")
-
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        self._check_params()
         from fusionrec.models._kernels.bpr import bpr_epoch, bpr_epoch_hogwild
 
         m = sp.csr_matrix(train.matrix, copy=True)
@@ -142,7 +151,7 @@ class BPR(Recommender):
         n_eligible = m.nnz if eligible is None else len(eligible)
         if n_eligible == 0:
             raise ConfigError("BPR needs at least one user with an observed and an unobserved item")
-        f = int(self.factors)
+        f = int(self.n_factors)
         rng = np.random.default_rng(self.seed)
         U = ((rng.random((train.n_users, f), dtype=np.float32) - 0.5) / f).astype(np.float32)
         V = ((rng.random((train.n_items, f), dtype=np.float32) - 0.5) / f).astype(np.float32)

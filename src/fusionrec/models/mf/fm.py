@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,7 +43,9 @@ import scipy.sparse as sp
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
 __all__ = ["BayesianFM", "sample_fm"]
 
@@ -274,7 +276,7 @@ def sample_fm(
 
 
 # ---------------------------------------------------------------------------------------------- model
-class BayesianFM(Recommender):
+class BayesianFM(FactorFoldIn, Recommender):
     """Second-order factorisation machine with MCMC inference (libFM / myfm ``MyFMRegressor``).
 
     See the module docstring for the model, the priors and what is stored.
@@ -324,9 +326,31 @@ class BayesianFM(Recommender):
 
     predicts_ratings = True
     uses_side_info = True
+    #: scores are ``global_bias_ + user_bias_ + item_bias_ + user_factors_ . item_factors_`` (clipped when
+    #: ``clip``); a new user is the ridge solution of their ratings with the prior precision 1 as L2 weight
+    factor_spec = FactorSpec(
+        user="user_factors_", item="item_factors_", user_bias="user_bias_", item_bias="item_bias_",
+        global_bias="global_bias_", fold_in="ridge", regularization=1.0,
+    )  # fmt: skip
+
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "rank": [*NONNEGATIVE_INT],
+        "n_iter": [*POSITIVE_INT],
+        "n_burn_in": [*NONNEGATIVE_INT],
+        "init_stdev": [*NONNEGATIVE],
+        "seed": [*NONNEGATIVE_INT],
+        "user_features": [Options(("all",)), list, None],
+        "item_features": [Options(("all",)), list, None],
+        "implicit_feedback": [Options(IMPLICIT_CHOICES)],
+        "max_kept_samples": [*POSITIVE_INT],
+        "clip": [*BOOL],
+        **{name: [*POSITIVE] for name in ("alpha_0", "beta_0", "alpha_lambda", "beta_lambda", "gamma_0")},
+        "mu_0": [Interval(float, None, None)],
+    }
 
     def __init__(
         self,
+        *,
         rank: int = 8,
         n_iter: int = 200,
         n_burn_in: int = 50,
@@ -362,24 +386,11 @@ class BayesianFM(Recommender):
         self.mu_0 = mu_0
 
     def _check_params(self) -> None:
-        if not isinstance(self.rank, int | np.integer) or self.rank < 0:
-            raise ConfigError(f"rank must be an integer >= 0, got {self.rank!r}")
-        if not isinstance(self.n_iter, int | np.integer) or not isinstance(self.n_burn_in, int | np.integer):
-            raise ConfigError("n_iter and n_burn_in must be integers")
-        if self.n_burn_in < 0 or self.n_iter <= self.n_burn_in:
+        if self.n_iter <= self.n_burn_in:
             raise ConfigError(
                 f"need 0 <= n_burn_in < n_iter (got n_burn_in={self.n_burn_in}, n_iter={self.n_iter}); "
                 "raise n_iter so that some samples follow the burn-in"
             )
-        if self.init_stdev < 0:
-            raise ConfigError("init_stdev must be >= 0")
-        if self.max_kept_samples < 1:
-            raise ConfigError("max_kept_samples must be >= 1")
-        if self.implicit_feedback not in IMPLICIT_CHOICES:
-            raise ConfigError(f"implicit_feedback must be one of {IMPLICIT_CHOICES}, got {self.implicit_feedback!r}")
-        for name in ("alpha_0", "beta_0", "alpha_lambda", "beta_lambda", "gamma_0"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be > 0 (a proper Gamma / Normal hyper-prior)")
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         self._check_params()

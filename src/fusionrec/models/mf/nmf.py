@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError
+from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE_INT, SEED, Interval
 from fusionrec.models.base import SideInfo
-from fusionrec.models.mf.svd import FactorRatingModel, _check_nonneg, _check_positive_int, _explicit_entries
+from fusionrec.models.factors import FactorSpec
+from fusionrec.models.mf.svd import FactorRatingModel, _explicit_entries
 
 __all__ = ["NMF"]
 
@@ -51,8 +55,25 @@ class NMF(FactorRatingModel):
         Seeds the initial factors.
     """
 
+    factor_spec = FactorSpec(
+        user="user_vectors_", item="item_factors_", user_bias="user_bias_", item_bias="item_bias_",
+        global_bias="offset_", fold_in="ridge", regularization="reg_pu", fit_user_bias="biased",
+        reg_per_rating=True, nonnegative=True,
+    )  # fmt: skip
+
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_factors": [*POSITIVE_INT],
+        "n_epochs": [*NONNEGATIVE_INT],
+        "biased": [*BOOL],
+        **{name: [*NONNEGATIVE] for name in ("reg_pu", "reg_qi", "reg_bu", "reg_bi", "lr_bu", "lr_bi", "init_low")},
+        "init_high": [Interval(float, None, None)],
+        "alternating": [*BOOL],
+        "seed": [*SEED],
+    }
+
     def __init__(
         self,
+        *,
         n_factors: int = 15,
         n_epochs: int = 50,
         biased: bool = False,
@@ -84,12 +105,6 @@ class NMF(FactorRatingModel):
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         from fusionrec.models._kernels.sgd import nmf_epoch
 
-        _check_positive_int("n_factors", self.n_factors)
-        _check_positive_int("n_epochs", self.n_epochs, minimum=0)
-        _check_nonneg(
-            reg_pu=self.reg_pu, reg_qi=self.reg_qi, reg_bu=self.reg_bu, reg_bi=self.reg_bi,
-            lr_bu=self.lr_bu, lr_bi=self.lr_bi, init_low=self.init_low,
-        )  # fmt: skip
         if not self.init_high > self.init_low:
             raise ConfigError(f"init_high ({self.init_high}) must exceed init_low ({self.init_low})")
         users, items, ratings = _explicit_entries(train)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.data.interactions import Interactions
-from fusionrec.errors import ConfigError
+from fusionrec.models._params import NONNEGATIVE, POSITIVE, POSITIVE_INT, SEED
 from fusionrec.models.base import SideInfo
-from fusionrec.models.mf.svd import FactorRatingModel, _check_positive_int, _explicit_entries
+from fusionrec.models.factors import FactorSpec
+from fusionrec.models.mf.svd import FactorRatingModel, _explicit_entries
 
 __all__ = ["PMF", "pmf_grad", "pmf_loss"]
 
@@ -70,8 +73,23 @@ class PMF(FactorRatingModel):
         Seeds the initial ``V``.
     """
 
+    factor_spec = FactorSpec(
+        user="user_vectors_", item="item_factors_", user_bias="user_bias_", item_bias="item_bias_",
+        global_bias="offset_", fold_in="ridge", regularization="reg_user", fit_user_bias=False,
+    )  # fmt: skip
+
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_factors": [*POSITIVE_INT],
+        "n_iters": [*POSITIVE_INT],
+        "reg_user": [*POSITIVE],
+        "reg_item": [*POSITIVE],
+        "init_std": [*NONNEGATIVE],
+        "seed": [*SEED],
+    }
+
     def __init__(
         self,
+        *,
         n_factors: int = 10,
         n_iters: int = 15,
         reg_user: float = 10.0,
@@ -87,14 +105,7 @@ class PMF(FactorRatingModel):
         self.seed = seed
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        f = _check_positive_int("n_factors", self.n_factors)
-        _check_positive_int("n_iters", self.n_iters)
-        for name in ("reg_user", "reg_item"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value <= 0:
-                raise ConfigError(f"{name} must be > 0 (it is sigma^2 / prior variance), got {value!r}")
-        if not np.isfinite(self.init_std) or self.init_std < 0:
-            raise ConfigError("init_std must be >= 0")
+        f = int(self.n_factors)
         _, _, ratings = _explicit_entries(train)
         self._set_scale(train, ratings)
         mu = self.global_mean_

@@ -8,13 +8,15 @@ order every epoch (grouped by user for SVD++ / TimeSVD++), so fits are reproduci
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE_INT, SEED, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
 __all__ = ["SVD", "SVDpp", "TimeSVDpp"]
 
@@ -27,18 +29,6 @@ def _items(items: np.ndarray | None, n: int) -> np.ndarray:
 
 def _resolve(value: float | None, default: float) -> float:
     return float(default if value is None else value)
-
-
-def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_nonneg(**values: float) -> None:
-    for name, value in values.items():
-        if not np.isfinite(value) or value < 0:
-            raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def _explicit_entries(train: Interactions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,8 +58,12 @@ def user_block_order(rng: np.random.Generator, indptr: np.ndarray, shuffle: bool
     return np.arange(n, dtype=np.int64) + np.repeat(starts - new_starts, lens)
 
 
-class FactorRatingModel(Recommender):
+class FactorRatingModel(FactorFoldIn, Recommender):
     """Shared scoring of biased factor models: ``r_hat = offset + b_u + b_i + v_u . q_i``, clipped.
+
+    A :class:`~fusionrec.models.factors.FactorModel` (``user_vectors_``, ``item_factors_``, the biases and
+    ``offset_``; scores are clipped to the rating range) with the ridge fold-in of
+    :mod:`fusionrec.models.factors` for new users.
 
     Subclasses set ``global_mean_``, ``offset_`` (``global_mean_`` when biased, else 0),
     ``user_bias_``, ``item_bias_``, ``user_vectors_`` (the effective user vectors), ``item_factors_``,
@@ -79,6 +73,11 @@ class FactorRatingModel(Recommender):
     """
 
     predicts_ratings = True
+    factor_spec = FactorSpec(
+        user="user_vectors_", item="item_factors_", user_bias="user_bias_", item_bias="item_bias_",
+        global_bias="offset_", fold_in="ridge", regularization=("reg_pu", "reg_all"), fit_user_bias="biased",
+        reg_per_rating=True,
+    )  # fmt: skip
 
     global_mean_: float
     offset_: float
@@ -131,6 +130,22 @@ class FactorRatingModel(Recommender):
         self._check_fitted()
         return self.item_factors_
 
+    def _new_item_rows(self, m: int) -> dict[str, np.ndarray]:
+        return {"item_known_": np.ones(m, dtype=bool)}
+
+    def _new_user_row(self, vector: np.ndarray, items: np.ndarray, values: np.ndarray) -> dict[str, np.ndarray]:
+        rows = {"user_known_": np.asarray(len(items) > 0)}
+        if "user_factors_" in vars(self):  # SVD / SVD++ keep the free part p_u beside the effective vector
+            rows["user_factors_"] = vector - self._implicit_sum(items)
+        return rows
+
+    def _implicit_sum(self, items: np.ndarray) -> np.ndarray:
+        """``|N(u)|^-1/2 sum_{j in N(u)} y_j`` of a history (zero for models without implicit factors)."""
+        y = getattr(self, "implicit_factors_", None)
+        if y is None or len(items) == 0:
+            return np.zeros(self.item_factors_.shape[1], np.float32)
+        return (y[items].sum(axis=0) / np.sqrt(len(items))).astype(np.float32)
+
 
 class _SGDBase(FactorRatingModel):
     """Hyper-parameter checks and initialisation shared by SVD, SVD++ and TimeSVD++."""
@@ -144,18 +159,24 @@ class _SGDBase(FactorRatingModel):
     seed: int | None
     shuffle: bool
 
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_factors": [*POSITIVE_INT],
+        "n_epochs": [*NONNEGATIVE_INT],
+        "biased": [*BOOL],
+        "init_mean": [Interval(float, None, None)],
+        "init_std": [*NONNEGATIVE],
+        "lr_all": [*NONNEGATIVE],
+        "reg_all": [*NONNEGATIVE],
+        **{f"{kind}_{p}": [*NONNEGATIVE, None] for kind in ("lr", "reg") for p in ("bu", "bi", "pu", "qi", "yj")},
+        "implicit": [Options(("user", "both"))],
+        "seed": [*SEED],
+        "shuffle": [*BOOL],
+    }
+
     def _rates(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         lr = np.array([_resolve(getattr(self, n), self.lr_all) for n in names])
         reg = np.array([_resolve(getattr(self, "reg" + n[2:]), self.reg_all) for n in names])
-        _check_nonneg(**dict(zip(names, lr.tolist())), **{"reg" + n[2:]: v for n, v in zip(names, reg.tolist())})
         return lr, reg
-
-    def _check_common(self) -> None:
-        _check_positive_int("n_factors", self.n_factors)
-        _check_positive_int("n_epochs", self.n_epochs, minimum=0)
-        _check_nonneg(init_std=self.init_std, lr_all=self.lr_all, reg_all=self.reg_all)
-        if not np.isfinite(self.init_mean):
-            raise ConfigError("init_mean must be a finite number")
 
     def _init_factors(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return rng.normal(self.init_mean, self.init_std, size=(n, self.n_factors))
@@ -198,6 +219,7 @@ class SVD(_SGDBase):
 
     def __init__(
         self,
+        *,
         n_factors: int = 100,
         n_epochs: int = 20,
         biased: bool = True,
@@ -237,7 +259,6 @@ class SVD(_SGDBase):
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         from fusionrec.models._kernels.sgd import svd_epoch
 
-        self._check_common()
         lr, reg = self._rates(("lr_bu", "lr_bi", "lr_pu", "lr_qi"))
         users, items, ratings = _explicit_entries(train)
         self._set_scale(train, ratings)
@@ -290,6 +311,7 @@ class SVDpp(_SGDBase):
 
     def __init__(
         self,
+        *,
         n_factors: int = 20,
         n_epochs: int = 20,
         init_mean: float = 0.0,
@@ -331,6 +353,22 @@ class SVDpp(_SGDBase):
         self.shuffle = shuffle
 
     _names: tuple[str, ...] = ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "lr_yj")
+    factor_spec = FactorSpec(
+        user="user_vectors_", item="item_factors_", user_bias="user_bias_", item_bias="item_bias_",
+        global_bias="offset_", fold_in="ridge", regularization=("reg_pu", "reg_all"), fit_user_bias=True,
+        reg_per_rating=True,
+    )  # fmt: skip
+
+    def _new_item_rows(self, m: int) -> dict[str, np.ndarray]:
+        rows = super()._new_item_rows(m)
+        rows["implicit_factors_"] = np.zeros((m, self.implicit_factors_.shape[1]), np.float32)
+        return rows
+
+    def _new_user_row(self, vector: np.ndarray, items: np.ndarray, values: np.ndarray) -> dict[str, np.ndarray]:
+        rows = super()._new_user_row(vector, items, values)
+        if "user_implicit_factors_" in vars(self):
+            rows["user_implicit_factors_"] = np.zeros(self.user_implicit_factors_.shape[1], np.float32)
+        return rows
 
     def _prepare(self, train: Interactions) -> dict[str, Any]:
         """Per-entry time arrays of subclasses (none for SVD++)."""
@@ -339,9 +377,6 @@ class SVDpp(_SGDBase):
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         from fusionrec.models._kernels.sgd import implicit_epoch, user_implicit
 
-        self._check_common()
-        if self.implicit not in ("user", "both"):
-            raise ConfigError(f"implicit must be 'user' or 'both', got {self.implicit!r}")
         lr, reg = self._rates(self._names)
         users, items, ratings = _explicit_entries(train)
         extra = self._prepare(train)
@@ -439,6 +474,7 @@ class TimeSVDpp(SVDpp):
 
     def __init__(
         self,
+        *,
         n_factors: int = 20,
         n_epochs: int = 20,
         init_mean: float = 0.0,
@@ -468,8 +504,9 @@ class TimeSVDpp(SVDpp):
         shuffle: bool = True,
     ) -> None:
         super().__init__(
-            n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, lr_bu, lr_bi, lr_pu, lr_qi, lr_yj,
-            reg_bu, reg_bi, reg_pu, reg_qi, reg_yj, implicit, seed, shuffle,
+            n_factors=n_factors, n_epochs=n_epochs, init_mean=init_mean, init_std=init_std, lr_all=lr_all,
+            reg_all=reg_all, lr_bu=lr_bu, lr_bi=lr_bi, lr_pu=lr_pu, lr_qi=lr_qi, lr_yj=lr_yj, reg_bu=reg_bu,
+            reg_bi=reg_bi, reg_pu=reg_pu, reg_qi=reg_qi, reg_yj=reg_yj, implicit=implicit, seed=seed, shuffle=shuffle,
         )  # fmt: skip
         self.beta = beta
         self.n_bins = n_bins
@@ -481,6 +518,16 @@ class TimeSVDpp(SVDpp):
         self.reg_bibin = reg_bibin
 
     _names = ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "lr_yj", "lr_alpha", "lr_but", "lr_bibin")
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "beta": [*NONNEGATIVE],
+        "n_bins": [*POSITIVE_INT],
+        **{name: [*NONNEGATIVE] for name in ("lr_alpha", "reg_alpha", "lr_but", "reg_but", "lr_bibin", "reg_bibin")},
+    }
+    # scores depend on the time of each pair: not a factor model, and a user cannot be folded in without the
+    # per-day biases (refit instead)
+    factors = None  # type: ignore[assignment]
+    add_item_vectors = None  # type: ignore[assignment]
+    fold_in_user = None  # type: ignore[assignment]
 
     # ------------------------------------------------------------------ time features
     def _bin(self, days: np.ndarray) -> np.ndarray:
@@ -497,8 +544,6 @@ class TimeSVDpp(SVDpp):
             raise ConfigError(
                 "TimeSVDpp needs rating times: build the training Interactions with a timestamp column (or use SVDpp)"
             )
-        _check_positive_int("n_bins", self.n_bins)
-        _check_nonneg(beta=self.beta)
         users = train.row_indices()
         days = np.asarray(train.timestamps, dtype=np.int64) // SECONDS_PER_DAY
         counts = np.maximum(train.user_counts(), 1)
