@@ -120,7 +120,7 @@ def main() -> None:
             text_image.append(
                 {
                     "modalities": ["minilm", "efficientnet"],
-                    "weights": dict(zip(["minilm", "efficientnet"], w)),
+                    "modality_weights": dict(zip(["minilm", "efficientnet"], w)),
                     "weighting": weighting,
                 }
             )
@@ -130,7 +130,7 @@ def main() -> None:
     for w in itertools.product(grid, repeat=4):
         if w[0] + w[1] == 0 or w[2] + w[3] == 0:
             continue  # fused = at least one text and one image modality
-        fused.append({"modalities": names, "weights": dict(zip(names, w)), "weighting": "rating"})
+        fused.append({"modalities": names, "modality_weights": dict(zip(names, w)), "weighting": "rating"})
     configs.append(("ContentKNN[text+image]", fused))
 
     version = library_version("fusionrec")

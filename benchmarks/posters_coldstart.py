@@ -59,18 +59,18 @@ def random_model(p: dict[str, Any], train: Interactions, feats: dict[str, np.nda
 def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     if quick:
         return {
-            "HybridMF": grid(factors=[32], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[5],
+            "HybridMF": grid(n_factors=[32], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[5],
                              item_identity=[True]),
-            "VBPR": grid(factors=[16], content_factors=[16], learning_rate=[0.05], epochs=[10]),
-            "ContentKNN": grid(weights=[None]),
+            "VBPR": grid(n_factors=[16], content_factors=[16], learning_rate=[0.05], epochs=[10]),
+            "ContentKNN": grid(modality_weights=[None]),
             "CEASE": grid(reg=[10000.0], side_weight=[50.0], poster_weight=[0.5]),
             "Random": [{}],
         }  # fmt: skip
     return {
-        "HybridMF": grid(factors=[64], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[20],
+        "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[20],
                          item_identity=[True, False]),
-        "VBPR": grid(factors=[32], content_factors=[32], learning_rate=[0.01, 0.05], epochs=[40]),
-        "ContentKNN": grid(weights=[None, {"poster": 0.5, "text": 1.0}]),
+        "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.01, 0.05], epochs=[40]),
+        "ContentKNN": grid(modality_weights=[None, {"poster": 0.5, "text": 1.0}]),
         # on cold items CEASE needs a large reg (valid NDCG@20 rose from 0.10 at reg 10 to 0.20 at reg 1e4)
         "CEASE": grid(reg=[10000.0, 30000.0], side_weight=[50.0], poster_weight=[0.5]),
         "Random": [{}],
@@ -88,8 +88,8 @@ def main() -> None:
     test_items = np.flatnonzero(test.item_counts() > 0)
     assert train.item_counts()[valid_items].sum() == 0 and train_valid.item_counts()[test_items].sum() == 0
     print(f"cold valid items {len(valid_items)}, cold test items {len(test_items)}", flush=True)
-    HybridMF(factors=4, epochs=1).fit(train, SideInfo(item_features=feats))  # numba warm-up
-    VBPR(factors=4, content_factors=4, epochs=1).fit(train, SideInfo(item_features=feats))
+    HybridMF(n_factors=4, epochs=1).fit(train, SideInfo(item_features=feats))  # numba warm-up
+    VBPR(n_factors=4, content_factors=4, epochs=1).fit(train, SideInfo(item_features=feats))
     fr = library_version("fusionrec")
     entries: list[tuple[str, str, str, Callable[..., Recommender]]] = [
         ("fusionrec", "Random", "Random", random_model),

@@ -8,7 +8,7 @@ Features (the same matrices for every library): text = title + genres + tags emb
 (all-MiniLM-L6-v2, 384-d), poster = EfficientNet-Lite0 (1280-d); both through the fusionrec feature cache,
 standardised per dimension and reduced to ``DIM`` principal components each (unsupervised, over all items).
 CEASE gets the same two feature blocks (per-modality L2, poster weight tuned).  The factor models get
-``side_matrix`` rows (per-modality L2 normalisation) and, for HybridMF / LightFM, the
+``fuse_modalities`` rows (per-modality L2 normalisation) and, for HybridMF / LightFM, the
 identity column, every row L2-normalised: LightFM receives exactly ``[diag(w), X]``.
 
 Protocol: each model's grid (equal sizes within a family) is tuned on valid by NDCG@20 (fit on train, train
@@ -40,7 +40,8 @@ from _common import PeakRSS, Record, library_version, parse_args, timed, write_r
 from fusionrec.data import Interactions
 from fusionrec.evaluation import evaluate_ranking
 from fusionrec.models import Recommender, SideInfo
-from fusionrec.models.hybrid import HybridMF, _normalise_rows, side_matrix
+from fusionrec.data.side import fuse_modalities
+from fusionrec.models.hybrid import HybridMF, _normalise_rows
 from fusionrec.models.linear import CEASE, EASE
 from fusionrec.models.mf.als import ALS
 from fusionrec.models.mf.bpr import BPR
@@ -124,7 +125,7 @@ def release_memory() -> None:
 
 def hybrid_feature_matrix(feats: dict[str, np.ndarray], identity: bool) -> sp.csr_matrix:
     """Exactly HybridMF's item feature rows: ``[w_i (identity), X_i]`` L2-normalised (for LightFM)."""
-    x, _, _ = side_matrix(feats, MODALITIES)
+    x, _, _ = fuse_modalities(feats, MODALITIES, impute="mean")
     n = x.shape[0]
     w, csr = _normalise_rows(np.full(n, float(identity)), x, "l2")
     return sp.hstack([sp.diags(w), csr], format="csr") if identity else csr
@@ -164,7 +165,8 @@ def implicit_als(p: dict[str, Any], train: Interactions, feats: dict[str, np.nda
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
-    m = AlternatingLeastSquares(iterations=15, use_cg=True, random_state=SEED, **p)
+    p = dict(p)
+    m = AlternatingLeastSquares(factors=p.pop("n_factors"), iterations=15, use_cg=True, random_state=SEED, **p)
     with threadpool_limits(1, "blas"):
         m.fit(train.matrix, show_progress=False)
     U, V = m.user_factors, m.item_factors
@@ -179,7 +181,7 @@ def lightfm_model(p: dict[str, Any], train: Interactions, feats: dict[str, np.nd
     identity = p.pop("item_identity", True)
     epochs = p.pop("epochs")
     m = LightFM(
-        no_components=p.pop("factors"),
+        no_components=p.pop("n_factors"),
         loss=p.pop("loss", "warp"),
         learning_rate=p.pop("learning_rate", 0.05),
         item_alpha=p.pop("item_alpha", 0.0),
@@ -208,7 +210,7 @@ def cornac_vbpr(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndar
     rows = train.row_indices()
     data = list(zip(rows.tolist(), train.matrix.indices.tolist(), train.matrix.data.tolist()))
     ds = Dataset.build(data, global_uid_map=uid, global_iid_map=iid, seed=SEED)
-    content, _, _ = side_matrix(feats, MODALITIES)
+    content, _, _ = fuse_modalities(feats, MODALITIES, impute="mean")
     image = ImageModality(features=content, ids=list(range(train.n_items)), normalized=True)
     image.build(id_map=ds.iid_map)
     ds.add_modalities(item_image=image)
@@ -243,10 +245,10 @@ def tune(
 def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     if quick:
         return {
-            "ALS": grid(factors=[32], regularization=[10.0], alpha=[5.0]),
-            "BPR": grid(factors=[32], learning_rate=[0.05], regularization=[0.01], epochs=[30]),
-            "HybridMF": grid(factors=[32], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[5]),
-            "VBPR": grid(factors=[16], content_factors=[16], learning_rate=[0.05], epochs=[10]),
+            "ALS": grid(n_factors=[32], regularization=[10.0], alpha=[5.0]),
+            "BPR": grid(n_factors=[32], learning_rate=[0.05], regularization=[0.01], epochs=[30]),
+            "HybridMF": grid(n_factors=[32], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[5]),
+            "VBPR": grid(n_factors=[16], content_factors=[16], learning_rate=[0.05], epochs=[10]),
             "cornacVBPR": grid(k=[16], k2=[16], learning_rate=[0.01], lambda_w=[0.01], n_epochs=[5]),
             "RRF": grid(k=[60.0], weights=[[1.0, 1.0]]),
             "RRF3": grid(k=[10.0], weights=[[2.0, 1.0, 1.0]]),
@@ -254,10 +256,10 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
             "CEASE": grid(reg=[300.0], side_weight=[50.0], poster_weight=[1.0]),
         }
     return {
-        "ALS": grid(factors=[32, 64], regularization=[10.0], alpha=[5.0, 10.0]),
-        "BPR": grid(factors=[64], learning_rate=[0.05], regularization=[0.001, 0.01], epochs=[50, 100]),
-        "HybridMF": grid(factors=[64], learning_rate=[0.05], item_alpha=[0.0, 1e-5], user_alpha=[1e-5], epochs=[20]),
-        "VBPR": grid(factors=[32], content_factors=[32], learning_rate=[0.01, 0.05], epochs=[40]),
+        "ALS": grid(n_factors=[32, 64], regularization=[10.0], alpha=[5.0, 10.0]),
+        "BPR": grid(n_factors=[64], learning_rate=[0.05], regularization=[0.001, 0.01], epochs=[50, 100]),
+        "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[0.0, 1e-5], user_alpha=[1e-5], epochs=[20]),
+        "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.01, 0.05], epochs=[40]),
         "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005, 0.01], lambda_w=[0.01], n_epochs=[20]),
         "RRF": grid(k=[10.0, 60.0], weights=[[1.0, 1.0], [1.0, 2.0]]),
         "RRF3": grid(k=[10.0, 60.0], weights=[[1.0, 1.0, 1.0], [2.0, 1.0, 1.0]]),
@@ -285,10 +287,10 @@ def main() -> None:
         has_lightfm = False
         notes.append("LightFM is not installed (its sdist fails to build here): no LightFM row.")
     # warm the numba caches outside the timed runs
-    ALS(factors=4, iterations=1).fit(train)
-    BPR(factors=4, epochs=1).fit(train)
-    HybridMF(factors=4, epochs=1).fit(train, SideInfo(item_features=feats))
-    VBPR(factors=4, content_factors=4, epochs=1).fit(train, SideInfo(item_features=feats))
+    ALS(n_factors=4, iterations=1).fit(train)
+    BPR(n_factors=4, epochs=1).fit(train)
+    HybridMF(n_factors=4, epochs=1).fit(train, SideInfo(item_features=feats))
+    VBPR(n_factors=4, content_factors=4, epochs=1).fit(train, SideInfo(item_features=feats))
     entries: list[tuple[str, str, str, Callable[..., Recommender]]] = [
         ("fusionrec", "ALS (pure CF)", "ALS", fr_als),
         ("implicit", "AlternatingLeastSquares (pure CF)", "ALS", implicit_als),
@@ -343,7 +345,7 @@ def main() -> None:
         members = [tuned[f][1] for f in families]
         best_p, best_score = spaces[space][0], -1.0
         for p in spaces[space]:
-            score = ndcg(ReciprocalRankFusion(members, **p).fit_blend(), train, valid)
+            score = ndcg(ReciprocalRankFusion(models=members, **p).fit_blend(), train, valid)
             print(f"    {space} {p} valid NDCG@20={score:.4f}", flush=True)
             if score > best_score:
                 best_p, best_score = p, score
@@ -351,7 +353,7 @@ def main() -> None:
 
         def fit() -> Recommender:
             fresh = [builders[f](params[f], train, feats) for f in families]
-            return ReciprocalRankFusion(fresh, **best_p).fit_blend()
+            return ReciprocalRankFusion(models=fresh, **best_p).fit_blend()
 
         run("fusionrec", label, {**best_p, "members": params}, best_score, fit)
 

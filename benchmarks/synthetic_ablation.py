@@ -59,7 +59,7 @@ def _make(model: str, variant: str, mods: list[str], quick: bool) -> Any:
             batch_size=256, patience=3, seed=0,
         )  # fmt: skip
     if model == "GraphFusion":
-        return GraphFusion(modalities=mods, factors=32, epochs=10 if quick else 25, knn_k=10, batch_size=1024, seed=0)
+        return GraphFusion(modalities=mods, n_factors=32, epochs=10 if quick else 25, knn_k=10, batch_size=1024, seed=0)
     return ContentKNN(modalities=mods, weighting="none")
 
 

@@ -49,14 +49,14 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     """One grid per family, the same for every library of the family (names mapped per library)."""
     if quick:
         return {
-            "ALS": grid(factors=[32], regularization=[1.0], alpha=[1.0, 10.0], iterations=[10]),
-            "BPR": grid(factors=[32], learning_rate=[0.05], regularization=[0.001, 0.01], epochs=[30]),
+            "ALS": grid(n_factors=[32], regularization=[1.0], alpha=[1.0, 10.0], iterations=[10]),
+            "BPR": grid(n_factors=[32], learning_rate=[0.05], regularization=[0.001, 0.01], epochs=[30]),
             "EASE": grid(lam=[200.0, 1000.0]),
             "ItemKNN": grid(k=[50, 200]),
         }
     return {
-        "ALS": grid(factors=[32, 64], regularization=[0.1, 1.0, 10.0], alpha=[1.0, 10.0], iterations=[15]),
-        "BPR": grid(factors=[32, 64], learning_rate=[0.01, 0.05, 0.1], regularization=[0.001, 0.01], epochs=[100]),
+        "ALS": grid(n_factors=[32, 64], regularization=[0.1, 1.0, 10.0], alpha=[1.0, 10.0], iterations=[15]),
+        "BPR": grid(n_factors=[32, 64], learning_rate=[0.01, 0.05, 0.1], regularization=[0.001, 0.01], epochs=[100]),
         "EASE": grid(lam=[100.0, 300.0, 1000.0, 3000.0]),
         "ItemKNN": grid(k=[20, 50, 100, 200]),
     }
@@ -107,7 +107,7 @@ def implicit_als(p: dict[str, Any], train: Interactions) -> Recommender:
     from threadpoolctl import threadpool_limits
 
     m = AlternatingLeastSquares(
-        factors=p["factors"],
+        factors=p["n_factors"],
         regularization=p["regularization"],
         alpha=p["alpha"],
         iterations=p["iterations"],
@@ -125,7 +125,7 @@ def implicit_bpr(p: dict[str, Any], train: Interactions) -> Recommender:
     from threadpoolctl import threadpool_limits
 
     m = BayesianPersonalizedRanking(
-        factors=p["factors"],
+        factors=p["n_factors"],
         learning_rate=p["learning_rate"],
         regularization=p["regularization"],
         iterations=p["epochs"],
@@ -244,9 +244,9 @@ def main() -> None:
         valid, test = split.valid.binarize(), split.test.binarize()
         dataset = split_name.split(".")[0]
         # warm the numba caches outside the timed runs
-        ALS(factors=4, iterations=1).fit(train)
-        BPR(factors=4, epochs=1).fit(train)
-        BPR(factors=4, epochs=1, hogwild=True).fit(train)
+        ALS(n_factors=4, iterations=1).fit(train)
+        BPR(n_factors=4, epochs=1).fit(train)
+        BPR(n_factors=4, epochs=1, hogwild=True).fit(train)
         for lib, label, family, build in entries:
             best, valid_ndcg = tune(build, spaces[family], train, valid)
             runs = [(label, build)]
