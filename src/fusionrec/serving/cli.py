@@ -203,6 +203,13 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
         retrain_every: Annotated[float, typer.Option(help="retrain every N seconds (0: only on request)")] = 0.0,
         threads: Annotated[int, typer.Option(help="BLAS/OpenMP threads per worker process")] = 1,
+        content_root: Annotated[
+            Path | None,
+            typer.Option(
+                envvar="FUSIONREC_SERVE_CONTENT_ROOT",
+                help="folder that posted image/audio paths must lie in (and where uploads go); unset: no file content",
+            ),
+        ] = None,
     ) -> None:
         """Serve a bundle over HTTP (uvicorn)."""
         import os
@@ -228,6 +235,7 @@ def register(app: typer.Typer) -> None:
             index=index,
             retrain_interval_s=retrain_every,
             compute_threads=threads,
+            content_root=content_root,
         )
         os.environ[ENV_PREFIX + "BUNDLE_PATH"] = str(settings.bundle_path)
         os.environ[ENV_PREFIX + "STORE_URL"] = settings.resolved_store_url
@@ -236,6 +244,8 @@ def register(app: typer.Typer) -> None:
         os.environ[ENV_PREFIX + "COMPUTE_THREADS"] = str(settings.compute_threads)
         if settings.api_key:
             os.environ[ENV_PREFIX + "API_KEY"] = settings.api_key
+        if settings.content_root is not None:
+            os.environ[ENV_PREFIX + "CONTENT_ROOT"] = str(settings.content_root.resolve())
         Console().print(
             f"serving [bold]{bundle}[/] ({loaded.model_name}, {len(loaded.user_ids)} users, {len(loaded.item_ids)} "
             f"items) on http://{host}:{port}  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
