@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -119,7 +120,7 @@ def test_new_item_from_text_and_image_is_served_by_its_content(
         r = client.post("/items", json=new, headers=KEY)
         assert r.status_code == 201, r.text
 
-        def look_alikes() -> list[str]:
+        def look_alikes(client: Any = client) -> list[str]:
             r = client.get("/similar/space-new", params={"k": 5})
             assert r.status_code == 200, r.text
             return [x["item"] for x in r.json()["items"]]
