@@ -23,11 +23,14 @@ _EXPORTS: dict[str, str] = {
     "Dataset": "fusionrec.data",
     "Modality": "fusionrec.data",
     "Split": "fusionrec.data",
+    "from_files": "fusionrec.data",
+    "load_dataset": "fusionrec.data.datasets",
     "load_split_file": "fusionrec.data",
     "read_interactions": "fusionrec.data",
+    "build_side_info": "fusionrec.features",
     # models
     "Recommender": "fusionrec.models",
-    "SideInfo": "fusionrec.models",
+    "SideInfo": "fusionrec.data",
     "load_model": "fusionrec.models",
     "make_model": "fusionrec.models",
     # evaluation
@@ -54,7 +57,19 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fusionrec.data import Dataset, IdMap, Interactions, Modality, Split, load_split_file, read_interactions
+    from fusionrec.data import (
+        Dataset,
+        IdMap,
+        Interactions,
+        Modality,
+        SideInfo,
+        Split,
+        from_files,
+        load_split_file,
+        read_interactions,
+    )
+    from fusionrec.data.datasets import load_dataset
     from fusionrec.errors import ConfigError, DataError, FusionRecError, NotFittedError
     from fusionrec.evaluation import evaluate_ranking, evaluate_ratings, paired_ttest, wilcoxon_test
-    from fusionrec.models import Recommender, SideInfo, load_model, make_model
+    from fusionrec.features import build_side_info
+    from fusionrec.models import Recommender, load_model, make_model
