@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Set up (core dependencies + the audio extra) and run the main job on the built-in synthetic dataset:
-# train the available models, evaluate them, write an HTML report and print recommendations.
+# One command on a fresh machine: set up, then run the main job on the built-in synthetic dataset — the CF
+# baselines (MostPopular, ItemKNN, EASE, ALS, BPR) beside the multimodal fusion models (HybridMF, VBPR, DeepFusion
+# early/late/attention, GraphFusion, CEASE) and a rank-fusion ensemble, a modality ablation, an HTML report
+# (fusionrec-output/quickstart/report.html) and recommendations.  Options: see `fusionrec quickstart --help`.
 source "$(dirname "$0")/_venv.sh"
-python -m pip install -q -e ".[audio]"
+# torch first and pinned: the CPU build (a bare `pip install torch` would pull a multi-GB CUDA build)
+python -m pip install -q "torch==2.13.0"
+# the deep extra (DeepFusion, GraphFusion) and the audio extra (the synthetic items' audio modality)
+python -m pip install -q -e ".[audio,deep]"
 fusionrec quickstart "$@"

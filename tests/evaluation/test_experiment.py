@@ -51,3 +51,83 @@ def test_run_and_report(small_split: Split, tmp_path: Path) -> None:
     assert "<table>" in page and "data:image/png;base64," in page and "bias" in page
     data = json.loads(paths["json"].read_text())
     assert data["results"][1]["model"] == "bias" and data["params"]["bias"]["reg_user"] == 5.0
+
+
+def _write_files(folder: Path) -> None:
+    """A small user dataset as files: ratings, item titles/genres, user profiles."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["user,item,rating,timestamp"]
+    for u in range(40):
+        for i in rng.choice(30, size=8, replace=False):
+            lines.append(f"u{u},i{i},{rng.integers(1, 6)},{1_600_000_000 + u * 100 + int(i)}")
+    (folder / "ratings.csv").write_text("\n".join(lines) + "\n")
+    genres = ["drama", "comedy|drama", "action", "action|scifi"]
+    items = ["item,title,genres"] + [f"i{i},Title number {i},{genres[i % 4]}" for i in range(30)]
+    (folder / "items.csv").write_text("\n".join(items) + "\n")
+
+
+def test_config_with_user_files_and_a_split_rule(tmp_path: Path) -> None:
+    _write_files(tmp_path / "data")
+    raw = {
+        "name": "own files",
+        "dataset": {
+            "name": "my-shop",
+            "files": {"interactions": "data/ratings.csv", "items": "data/items.csv"},
+            "options": {},
+        },
+        "split": {"strategy": "random", "params": {"test": 0.2, "seed": 0}},
+        "models": ["MostPopular", {"name": "ContentKNN", "params": {"weighting": "none"}}],
+        "k": [5],
+    }
+    (tmp_path / "exp.json").write_text(json.dumps(raw))
+    cfg = load_config(tmp_path / "exp.json")  # relative paths start at the config file's folder
+    assert cfg.dataset_files()["interactions"] == (tmp_path / "data" / "ratings.csv").resolve()
+    result = run_experiment(cfg)
+    assert result.dataset is not None and len(result.dataset.item_ids) == 30
+    assert [m.label for m in result.models] == ["MostPopular", "ContentKNN"]
+    assert sum(result.split.summary().values()) == 40 * 8
+    paths = write_report(result, tmp_path / "out")
+    assert "my-shop" in paths["html"].read_text()
+    # an absolute path works from anywhere
+    raw["dataset"]["files"] = {"interactions": str(tmp_path / "data" / "ratings.csv")}  # type: ignore[index]
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "exp.json").write_text(json.dumps(raw))
+    assert load_config(other / "exp.json").dataset_files()["interactions"].exists()
+
+
+def test_config_errors_before_training(tmp_path: Path) -> None:
+    base = {"dataset": "synthetic", "split": "random", "models": ["MostPopular"]}
+    with pytest.raises(ConfigError, match=r"unknown ranking metric 'ndgc'.*did you mean 'ndcg'"):
+        ExperimentConfig.from_dict({**base, "metrics": ["ndgc"]})
+    with pytest.raises(ConfigError, match="EASE has no parameter 'regg'"):
+        ExperimentConfig.from_dict({**base, "models": [{"name": "EASE", "params": {"regg": 1.0}}]})
+    with pytest.raises(ConfigError, match="member 1: CEASE has no parameter 'side_wieght'"):
+        ExperimentConfig.from_dict(
+            {
+                **base,
+                "models": [
+                    {
+                        "name": "ReciprocalRankFusion",
+                        "params": {"models": ["EASE", {"name": "CEASE", "params": {"side_wieght": 1.0}}]},
+                    }
+                ],
+            }
+        )
+    with pytest.raises(ConfigError, match="k must be"):
+        ExperimentConfig.from_dict({**base, "k": [0]})
+    files = {"name": "x", "files": {"interactions": "missing.csv"}}
+    (tmp_path / "c.json").write_text(json.dumps({**base, "dataset": files}))
+    with pytest.raises(ConfigError, match=r"missing.csv.*relative to the config file's folder"):
+        load_config(tmp_path / "c.json")
+    with pytest.raises(ConfigError, match="unknown dataset file kind"):
+        ExperimentConfig.from_dict({**base, "dataset": {"files": {"interactions": "a.csv", "itmes": "b.csv"}}})
+    with pytest.raises(ConfigError, match="from_files has no option 'seperator'"):
+        ExperimentConfig.from_dict({**base, "dataset": {"files": "a.csv", "options": {"seperator": ","}}})
+    with pytest.raises(ConfigError, match="split strategy 'random' has no parameter 'ratios'"):
+        ExperimentConfig.from_dict({**base, "split": {"strategy": "random", "params": {"ratios": [0.8, 0.2]}}})
+    with pytest.raises(ConfigError, match=r"unknown split strategy 'randon'.*did you mean 'random'"):
+        ExperimentConfig.from_dict({**base, "split": "randon"})

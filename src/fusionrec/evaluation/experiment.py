@@ -13,12 +13,25 @@ A config is a JSON or TOML file (or a dict)::
       "significance": true
     }
 
+``dataset`` may instead be a user's own files, read by :func:`fusionrec.data.from_files` (paths relative to
+the config file's folder, or absolute; ``options`` are its keyword arguments)::
+
+    "dataset": {"name": "my-shop",
+                "files": {"interactions": "ratings.csv", "items": "items.csv", "users": "users.csv",
+                          "social": "friends.csv"},
+                "options": {}}
+
 ``split`` may instead name a predefined file: ``{"file": "splits/ml-latest-small.random811.csv"}``
 (relative to the data directory) or a benchmark split ``{"benchmark": "ml-latest-small.random811"}``.
+
+Model names, model parameters (also those of ensemble members) and metric names are checked when the config
+is read, so that a typo is reported before any data is loaded or any model trained.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -31,12 +44,119 @@ import numpy as np
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.split import Split
 from fusionrec.errors import ConfigError
+from fusionrec.evaluation import metrics as M
 from fusionrec.evaluation.protocol import DEFAULT_METRICS, RankingResult, evaluate_ranking, evaluate_ratings
 from fusionrec.evaluation.stats import paired_ttest, wilcoxon_test
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.registry import make_model
 
-__all__ = ["ExperimentConfig", "ExperimentResult", "ModelResult", "load_config", "run_experiment"]
+__all__ = ["ExperimentConfig", "ExperimentResult", "ModelResult", "ModelSpec", "load_config", "run_experiment"]
+
+#: the keys of ``dataset["files"]`` (the arguments of :func:`fusionrec.data.from_files`)
+DATASET_FILES = ("interactions", "items", "users", "social")
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_model_params(name: str, params: Mapping[str, Any], where: str = "") -> None:
+    """Raise :class:`ConfigError` for an unknown model name, a parameter the model does not take or a bad value.
+
+    The model is built (not fitted) with :func:`~fusionrec.models.registry.make_model`, which checks the names
+    and values; ensemble members given as names or ``{"name", "params"}`` specs (``params["models"]``) are
+    checked the same way.  A model whose optional dependency is missing is not checked here (the experiment
+    reports it).
+    """
+    try:
+        make_model(name, **params)
+    except ImportError:
+        return
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from exc
+    members = params.get("models")
+    if isinstance(members, list | tuple):
+        for j, member in enumerate(members):
+            if isinstance(member, str):
+                check_model_params(member, {}, f"{where}{name} member {j}: ")
+            elif isinstance(member, Mapping) and isinstance(member.get("name"), str):
+                check_model_params(member["name"], dict(member.get("params") or {}), f"{where}{name} member {j}: ")
+
+
+def _check_metrics(metrics: Any) -> tuple[str, ...]:
+    if isinstance(metrics, str) or not isinstance(metrics, list | tuple):
+        raise ConfigError(f"metrics must be a list of names such as ['ndcg', 'recall'], got {metrics!r}")
+    for name in metrics:
+        if name not in M.RANKING:
+            raise ConfigError(
+                f"unknown ranking metric {name!r}{_did_you_mean(name, M.RANKING)}; choose from {sorted(M.RANKING)}"
+            )
+    return tuple(metrics)
+
+
+def _check_split(split: Mapping[str, Any]) -> None:
+    """A named split rule: the strategy and its parameter names (values are checked when splitting)."""
+    if "file" in split or "benchmark" in split:
+        return
+    if "strategy" not in split:
+        raise ConfigError(
+            "split needs a 'strategy' (random, per_user, leave_last, temporal, cold_items, ...) or a 'file'"
+        )
+    from fusionrec.data.splits import _ALIASES, STRATEGIES
+
+    key = str(split["strategy"]).strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    if key not in STRATEGIES:
+        raise ConfigError(
+            f"unknown split strategy {split['strategy']!r}{_did_you_mean(key, STRATEGIES)}; "
+            f"choose one of {sorted(STRATEGIES)}"
+        )
+    params = split.get("params", {})
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"split params must be a mapping, got {params!r}")
+    accepted = [p for p in inspect.signature(STRATEGIES[key]).parameters if p != "x"]
+    for name in params:
+        if name not in accepted:
+            raise ConfigError(
+                f"split strategy {key!r} has no parameter {name!r}{_did_you_mean(name, accepted)}; "
+                f"its parameters are {accepted}"
+            )
+
+
+def _check_dataset(dataset: Mapping[str, Any]) -> None:
+    unknown = set(dataset) - {"name", "params", "files", "options"}
+    if unknown:
+        raise ConfigError(
+            f"unknown dataset key(s) {sorted(unknown)}; use 'name' and 'params' for a registered dataset, "
+            "'files' and 'options' for your own files"
+        )
+    if "files" not in dataset:
+        if not dataset.get("name"):
+            raise ConfigError("the dataset needs a 'name' (see `fusionrec datasets list`) or 'files'")
+        return
+    files = dataset["files"]
+    if isinstance(files, str):
+        files = {"interactions": files}
+    if not isinstance(files, Mapping) or "interactions" not in files:
+        raise ConfigError('dataset files need at least {"interactions": "path/to/interactions.csv"}')
+    bad = set(files) - set(DATASET_FILES)
+    if bad:
+        raise ConfigError(
+            f"unknown dataset file kind(s) {sorted(bad)}{_did_you_mean(sorted(bad)[0], DATASET_FILES)}; "
+            f"use {list(DATASET_FILES)}"
+        )
+    options = dataset.get("options", {})
+    if not isinstance(options, Mapping):
+        raise ConfigError("dataset options must be a mapping of keyword arguments of fusionrec.data.from_files")
+    from fusionrec.data import from_files
+
+    accepted = [n for n in inspect.signature(from_files).parameters if n not in DATASET_FILES]
+    for key in options:
+        if key not in accepted:
+            raise ConfigError(
+                f"from_files has no option {key!r}{_did_you_mean(key, accepted)}; its options are {accepted}"
+            )
 
 
 @dataclass(frozen=True)
@@ -63,9 +183,12 @@ class ExperimentConfig:
     rating_metrics: bool = True
     significance: bool = True
     compute_auc: bool = True
+    #: folder that relative dataset file paths are read from (the config file's folder; ``None``: the cwd)
+    base_dir: Path | None = None
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> ExperimentConfig:
+    def from_dict(cls, raw: Mapping[str, Any], base_dir: str | Path | None = None) -> ExperimentConfig:
+        """Parse and check a config mapping; ``base_dir`` is where relative dataset file paths start."""
         if not isinstance(raw, Mapping):
             raise ConfigError("an experiment config must be a mapping (JSON object / TOML table)")
         unknown = set(raw) - {
@@ -87,32 +210,76 @@ class ExperimentConfig:
         dataset = raw["dataset"]
         if isinstance(dataset, str):
             dataset = {"name": dataset}
+        if not isinstance(dataset, Mapping):
+            raise ConfigError(f"dataset must be a name or a mapping, got {dataset!r}")
         split = raw["split"]
         if isinstance(split, str):
             split = {"strategy": split}
+        if not isinstance(split, Mapping):
+            raise ConfigError(f"split must be a strategy name or a mapping, got {split!r}")
+        if dataset and "benchmark" not in split and "file" not in split:
+            _check_dataset(dataset)
+        if split.get("strategy") != "given":  # "given": a Split passed to run_experiment (the ablation's)
+            _check_split(split)
         models = []
         for m in raw["models"]:
             if isinstance(m, str):
                 m = {"name": m}
             if "name" not in m:
                 raise ConfigError(f"each model needs a 'name'; got {m}")
+            extra = set(m) - {"name", "params", "label"}
+            if extra:
+                raise ConfigError(f"model {m['name']!r} has unknown key(s) {sorted(extra)}; use name, params, label")
+            check_model_params(m["name"], dict(m.get("params", {})))
             models.append(ModelSpec(m["name"], dict(m.get("params", {})), m.get("label", "")))
         if not models:
             raise ConfigError("the config lists no models")
         labels = [m.display for m in models]
         if len(set(labels)) != len(labels):
             raise ConfigError("two models share a name; give them distinct 'label's")
+        try:
+            ks = tuple(int(x) for x in np.atleast_1d(raw.get("k", (10, 20))))
+        except (TypeError, ValueError):
+            raise ConfigError(f"k must be a list of positive integers, got {raw.get('k')!r}") from None
+        if not ks or min(ks) < 1:
+            raise ConfigError(f"k must be a list of positive integers, got {raw.get('k')!r}")
         return cls(
             name=str(raw.get("name", "experiment")),
             dataset=dict(dataset),
             split=dict(split),
             models=tuple(models),
-            metrics=tuple(raw.get("metrics", DEFAULT_METRICS)),
-            k=tuple(int(x) for x in np.atleast_1d(raw.get("k", (10, 20)))),
+            metrics=_check_metrics(raw.get("metrics", DEFAULT_METRICS)),
+            k=ks,
             rating_metrics=bool(raw.get("rating_metrics", True)),
             significance=bool(raw.get("significance", True)),
             compute_auc=bool(raw.get("compute_auc", True)),
+            base_dir=None if base_dir is None else Path(base_dir),
         )
+
+    def dataset_files(self) -> dict[str, Path]:
+        """The configured dataset files resolved against :attr:`base_dir` (empty for a registered dataset).
+
+        Raises :class:`ConfigError` naming the config folder when a file does not exist.
+        """
+        files = self.dataset.get("files")
+        if not files:
+            return {}
+        if isinstance(files, str):
+            files = {"interactions": files}
+        base = self.base_dir if self.base_dir is not None else Path.cwd()
+        out = {}
+        for kind, value in files.items():
+            if value is None:
+                continue
+            path = Path(str(value)).expanduser()
+            path = path if path.is_absolute() else base / path
+            if not path.exists():
+                raise ConfigError(
+                    f"dataset {kind} file {value!r} not found (looked for {path}); paths are relative to the "
+                    f"config file's folder {base}"
+                )
+            out[kind] = path
+        return out
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
@@ -130,7 +297,12 @@ def load_config(path: str | Path) -> ExperimentConfig:
             raw = json.loads(text)
     except (ValueError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{p} is not valid {p.suffix.lstrip('.') or 'JSON'}: {exc}") from exc
-    return ExperimentConfig.from_dict(raw)
+    try:
+        cfg = ExperimentConfig.from_dict(raw, base_dir=p.resolve().parent)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from exc
+    cfg.dataset_files()  # a missing file is reported now, before anything is trained
+    return cfg
 
 
 @dataclass
@@ -150,6 +322,10 @@ class ExperimentResult:
     split: Split
     models: list[ModelResult]
     significance: list[dict[str, Any]] = field(default_factory=list)
+    #: rows of :func:`fusionrec.evaluation.ablation.modality_ablation` when one was run
+    ablation: list[dict[str, Any]] = field(default_factory=list)
+    #: label -> error message of the models that failed to fit (not in ``models``)
+    failed: dict[str, str] = field(default_factory=dict)
 
     def table(self) -> list[dict[str, Any]]:
         """One row per model: label, every metric, fit and evaluation seconds."""
@@ -164,7 +340,7 @@ class ExperimentResult:
         return rows
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.config.name,
             "dataset": self.config.dataset,
             "split": {**self.config.split, "sizes": self.split.summary()},
@@ -172,6 +348,11 @@ class ExperimentResult:
             "significance": self.significance,
             "params": {m.label: m.model.get_params() for m in self.models},
         }
+        if self.ablation:
+            out["ablation"] = self.ablation
+        if self.failed:
+            out["failed"] = self.failed
+        return out
 
 
 def build_dataset_and_split(
@@ -198,7 +379,19 @@ def build_dataset_and_split(
         return None, load_split_file(path)
     from fusionrec.data.splits import make_split
 
-    dataset = load_dataset(config.dataset["name"], data_dir=data_dir, **config.dataset.get("params", {}))
+    files = config.dataset_files()
+    if files:
+        from fusionrec.data import from_files
+
+        options = dict(config.dataset.get("options", {}))
+        if config.dataset.get("name") and "name" not in options:
+            options["name"] = config.dataset["name"]
+        dataset = from_files(
+            files["interactions"], items=files.get("items"), users=files.get("users"), social=files.get("social"),
+            **options,
+        )  # fmt: skip
+    else:
+        dataset = load_dataset(config.dataset["name"], data_dir=data_dir, **config.dataset.get("params", {}))
     if "strategy" not in spec:
         raise ConfigError(
             "split needs a 'strategy' (random, per_user, leave_last, temporal, cold_items, ...) or a 'file'"
@@ -223,14 +416,17 @@ def run_experiment(
     on_event: Callable[[str], None] | None = None,
     dataset: Dataset | None = None,
     split: Split | None = None,
+    side: SideInfo | None = None,
 ) -> ExperimentResult:
     """Fit every configured model on the train part and evaluate it on the test part.
 
-    Validation interactions (when the split has them) are masked from the test rankings but are
-    not used for fitting.  A model that fails is reported with its error; the others go on.
+    Validation interactions (when the split has them) are masked from the test rankings; they are given
+    to the models whose ``fit`` takes ``valid`` (early stopping of DeepFusion, the combiner of a blend) and
+    are not training data otherwise.  ``side`` is side information already built for ``dataset`` (it is
+    built from the dataset's modalities otherwise, when a model uses it).  A model that fails is reported
+    with its error; the others go on.
     """
     say = on_event or (lambda _msg: None)
-    side: SideInfo | None = None
     needs_side = False
     models: list[tuple[ModelSpec, Recommender]] = []
     for spec in config.models:  # bad model names fail before any data is loaded
@@ -240,7 +436,7 @@ def run_experiment(
     if split is None:
         dataset, split = build_dataset_and_split(config, data_dir)
     say(f"split: {split.summary()}")
-    if needs_side:
+    if needs_side and side is None:
         say("encoding side information")
         side = _side_info(dataset, split)
     exclude = [split.train] + ([split.valid] if split.valid is not None else [])
@@ -248,17 +444,22 @@ def run_experiment(
     if split.cold == "items" and "test_items" in split.meta:
         candidates = np.asarray(split.meta["test_items"])
     results: list[ModelResult] = []
+    failed: dict[str, str] = {}
     for spec, model in models:
         say(f"fitting {spec.display}")
         t0 = time.perf_counter()
         try:
-            model.fit(split.train, side)
+            if split.valid is not None and "valid" in inspect.signature(model.fit).parameters:
+                model.fit(split.train, side, valid=split.valid)  # type: ignore[call-arg]
+            else:
+                model.fit(split.train, side)
         except Exception as exc:  # one broken model must not sink the whole report
             from fusionrec.errors import FusionRecError
 
             if not isinstance(exc, FusionRecError | ValueError | NotImplementedError | ImportError):
                 raise
             say(f"  {spec.display} failed: {exc}")
+            failed[spec.display] = str(exc)
             continue
         fit_s = time.perf_counter() - t0
         say(f"evaluating {spec.display}")
@@ -276,7 +477,7 @@ def run_experiment(
         if config.rating_metrics and split.test.explicit and type(model).predicts_ratings:
             ratings = evaluate_ratings(model, split.test)
         results.append(ModelResult(spec.display, model, fit_s, ranking, ratings))
-    out = ExperimentResult(config, dataset, split, results)
+    out = ExperimentResult(config, dataset, split, results, failed=failed)
     if config.significance and len(results) > 1:
         out.significance = significance_table(results, f"NDCG@{max(config.k)}")
     return out

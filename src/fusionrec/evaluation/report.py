@@ -1,9 +1,14 @@
-"""Readable reports: a JSON file and a self-contained HTML page with tables and plots."""
+"""Readable reports: a JSON file and a self-contained HTML page with tables and plots.
+
+The page is rendered from the Jinja2 template ``templates/report.html.j2`` (autoescaped): a header with the
+dataset, split and run facts, the metrics table with the best value of each column highlighted, the modality
+ablation when one was run, the significance tests and the plots (inline PNGs), readable on a phone.
+"""
 
 from __future__ import annotations
 
 import base64
-import html
+import datetime as _dt
 import io
 import json
 import math
@@ -13,7 +18,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fusionrec.evaluation.experiment import ExperimentResult
 
-__all__ = ["write_report"]
+__all__ = ["LOWER_IS_BETTER", "best_cells", "render_html", "write_report"]
+
+#: metric names (before ``@k``) where a smaller value is better; every other numeric column is "higher is better"
+LOWER_IS_BETTER = frozenset({"RMSE", "MAE", "fit_s", "eval_s", "ARP", "Gini"})
 
 
 def _png(fig: Any) -> str:
@@ -32,7 +40,9 @@ def _fmt(v: Any) -> str:
         if v != 0 and abs(v) < 1e-3:
             return f"{v:.2e}"
         return f"{v:.4f}" if abs(v) < 100 else f"{v:.1f}"
-    return html.escape(str(v))
+    if v is None:
+        return "–"
+    return str(v)
 
 
 def _plots(result: ExperimentResult) -> list[tuple[str, str]]:
@@ -50,26 +60,30 @@ def _plots(result: ExperimentResult) -> list[tuple[str, str]]:
     names = [m.label for m in models]
     keys = [f"{M}@{kmax}" for M in ("Precision", "Recall", "NDCG", "MAP", "MRR", "HitRate")]
     keys = [k for k in keys if k in models[0].ranking.metrics]
+    colours = plt.get_cmap("tab20" if len(models) > 10 else "tab10")
     fig, ax = plt.subplots(figsize=(9, 3.6))
     width = 0.8 / len(models)
     x = np.arange(len(keys))
     for j, m in enumerate(models):
-        ax.bar(x + j * width, [m.ranking.metrics[k] for k in keys], width, label=m.label)
+        ax.bar(x + j * width, [m.ranking.metrics[k] for k in keys], width, label=m.label, color=colours(j))
     ax.set_xticks(x + 0.4 - width / 2, keys)
     ax.set_ylabel("mean over test users")
     ax.set_title(f"Accuracy at K={kmax}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2 if len(models) > 8 else 1)
     plots.append(("Accuracy by model", _png(fig)))
 
     ks = sorted(result.config.k)
     if len(ks) > 1:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
         for ax, metric in zip(axes, ("Recall", "NDCG")):
-            for m in models:
-                ax.plot(ks, [m.ranking.metrics.get(f"{metric}@{k}", np.nan) for k in ks], marker="o", label=m.label)
+            for j, m in enumerate(models):
+                ax.plot(
+                    ks, [m.ranking.metrics.get(f"{metric}@{k}", np.nan) for k in ks],
+                    marker="o", label=m.label, color=colours(j),
+                )  # fmt: skip
             ax.set_xlabel("K")
             ax.set_title(f"{metric}@K")
-        axes[0].legend(fontsize=8)
+        axes[0].legend(fontsize=7, ncol=2 if len(models) > 8 else 1)
         plots.append(("Metrics against list length", _png(fig)))
 
     key = f"NDCG@{kmax}"
@@ -77,7 +91,7 @@ def _plots(result: ExperimentResult) -> list[tuple[str, str]]:
     if data:
         fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(data)), 3.2))
         ax.boxplot(data, showmeans=True)
-        ax.set_xticks(range(1, len(data) + 1), names[: len(data)], rotation=20)
+        ax.set_xticks(range(1, len(data) + 1), names[: len(data)], rotation=30, ha="right", fontsize=8)
         ax.set_title(f"Per-user {key}")
         plots.append(("Distribution over users", _png(fig)))
 
@@ -90,7 +104,155 @@ def _plots(result: ExperimentResult) -> list[tuple[str, str]]:
     ax.set_ylabel(acc)
     ax.set_title("Accuracy against coverage")
     plots.append(("Beyond accuracy", _png(fig)))
+
+    rows = [r for r in result.ablation if isinstance(r.get(acc), float)]
+    if rows:
+        fig, ax = plt.subplots(figsize=(6, 0.3 * len(rows) + 1.2))
+        y = np.arange(len(rows))[::-1]
+        ax.barh(y, [r[acc] for r in rows], color=[colours(0) if r["variant"] == "all" else colours(1) for r in rows])
+        ax.set_yticks(y, [r["variant"] for r in rows], fontsize=8)
+        ax.axvline(rows[0][acc], color="k", lw=0.8, ls="--")
+        ax.set_xlabel(acc)
+        ax.set_title("Modality ablation")
+        plots.append(("Modality ablation (dashed: all modalities)", _png(fig)))
     return plots
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _lower_is_better(key: str) -> bool:
+    return key.partition("@")[0] in LOWER_IS_BETTER
+
+
+def best_cells(rows: list[dict[str, Any]], columns: list[str]) -> dict[str, float]:
+    """The best value of every numeric column (the lowest for :data:`LOWER_IS_BETTER` names, else the highest)."""
+    out: dict[str, float] = {}
+    for c in columns:
+        values = [float(r[c]) for r in rows if _is_number(r.get(c))]
+        if values:
+            out[c] = min(values) if _lower_is_better(c) else max(values)
+    return out
+
+
+def _cells(row: dict[str, Any], columns: list[str], best: dict[str, float]) -> list[dict[str, Any]]:
+    cells = []
+    for c in columns:
+        v: Any = row.get(c)
+        is_best = c in best and _is_number(v) and float(v) == best[c]
+        cells.append({"text": _fmt(v), "best": is_best})
+    return cells
+
+
+def _label(key: str) -> str:
+    return {"fit_s": "fit s", "eval_s": "eval s"}.get(key, key)
+
+
+def _facts(result: ExperimentResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    cfg = result.config
+    split = result.split
+    sizes = split.summary()
+    if result.dataset is not None:
+        summ = result.dataset.summary()
+        mods = [*summ.get("item_modalities", {}), *(f"user {m}" for m in summ.get("user_modalities", {}))]
+        dataset = {
+            "name": cfg.dataset.get("name") or summ.get("name") or "dataset",
+            "n_users": f"{summ['users']:,}",
+            "n_items": f"{summ['items']:,}",
+            "n_interactions": f"{summ['interactions']:,}",
+            "modalities": ", ".join(mods),
+        }
+    else:
+        dataset = {
+            "name": cfg.dataset.get("name") or Path(str(cfg.split.get("file", cfg.split.get("benchmark", "")))).name,
+            "n_users": f"{split.train.n_users:,}",
+            "n_items": f"{split.train.n_items:,}",
+            "n_interactions": f"{sum(sizes.values()):,}",
+            "modalities": "",
+        }
+    if cfg.split.get("strategy"):
+        params = cfg.split.get("params") or {}
+        strategy = str(cfg.split["strategy"]) + (
+            " (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else ""
+        )
+    else:
+        strategy = str(cfg.split.get("file") or cfg.split.get("benchmark") or "given")
+    split_facts = {
+        "strategy": strategy,
+        "sizes": " / ".join(f"{sizes[k]:,}" if k in sizes else "–" for k in ("train", "valid", "test")),
+    }
+    return dataset, split_facts
+
+
+def _ablation(result: ExperimentResult) -> dict[str, Any] | None:
+    rows = result.ablation
+    if not rows:
+        return None
+    skip = {"variant", "modalities", "delta", "error", "model"}
+    columns = [c for c in rows[0] if c not in skip]
+    for r in rows[1:]:
+        columns += [c for c in r if c not in skip and c not in columns]
+    best = best_cells(rows, columns)
+    kmax = max(result.config.k)
+    headline = next((c for c in columns if c.startswith("NDCG@")), columns[0] if columns else "")
+    if f"NDCG@{kmax}" in columns:
+        headline = f"NDCG@{kmax}"
+    out_rows = []
+    for r in rows:
+        d: Any = r.get("delta")
+        cells = _cells(r, columns, best) if "error" not in r else [{"text": "–", "best": False} for _ in columns]
+        out_rows.append(
+            {
+                "variant": r["variant"],
+                "cells": cells,
+                "delta": f"{d:+.4f}" if _is_number(d) else ("failed: " + str(r["error"]) if "error" in r else "–"),
+                "delta_class": "" if not _is_number(d) or d == 0 else ("up" if d > 0 else "down"),
+                "modalities": ", ".join(r.get("modalities", [])) or "none",
+            }
+        )
+    model = rows[0].get("model") or result.config.name
+    return {"model": model, "columns": columns, "rows": out_rows, "headline": headline}
+
+
+def render_html(result: ExperimentResult, plots: list[tuple[str, str]] | None = None) -> str:
+    """The report page of ``result`` (``plots``: ``(title, base64 PNG)`` pairs; drawn when ``None``)."""
+    import jinja2
+
+    from fusionrec import __version__
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("fusionrec.evaluation", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    rows = result.table()
+    columns = list(rows[0]) if rows else ["model"]
+    for r in rows[1:]:
+        columns += [c for c in r if c not in columns]
+    best = best_cells(rows, columns[1:])
+    dataset, split = _facts(result)
+    sig = [{k: _fmt(v) for k, v in s.items()} for s in result.significance]
+    n_test = max((m.ranking.info.get("n_users", 0) for m in result.models), default=0)
+    failed = [f"{label} ({msg})" for label, msg in result.failed.items()]
+    return env.get_template("report.html.j2").render(
+        name=result.config.name,
+        version=__version__,
+        date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        dataset=dataset,
+        split=split,
+        n_models=len(result.models),
+        n_test_users=f"{n_test:,}",
+        lower_better=[_label(c) for c in columns[1:] if _lower_is_better(c) and c in best],
+        columns=[{"key": c, "label": _label(c)} for c in columns],
+        rows=[_cells(r, columns, best) for r in rows],
+        failed=failed,
+        ablation=_ablation(result),
+        significance=sig,
+        plots=_plots(result) if plots is None else plots,
+    )
 
 
 def write_report(result: ExperimentResult, out_dir: str | Path) -> dict[str, Path]:
@@ -100,48 +262,6 @@ def write_report(result: ExperimentResult, out_dir: str | Path) -> dict[str, Pat
     payload = result.to_json()
     json_path = out / "results.json"
     json_path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-
-    rows = result.table()
-    cols = list(rows[0]) if rows else []
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
-    sig = ""
-    if result.significance:
-        sig_cols = list(result.significance[0])
-        sig = (
-            "<h2>Significance (paired over users)</h2><table><tr>"
-            + "".join(f"<th>{html.escape(c)}</th>" for c in sig_cols)
-            + "</tr>"
-            + "".join(
-                "<tr>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in sig_cols) + "</tr>" for r in result.significance
-            )
-            + "</table>"
-        )
-    figs = "".join(
-        f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b64}'/><figcaption>{html.escape(t)}</figcaption></figure>"
-        for t, b64 in _plots(result)
-    )
-    split_info = html.escape(json.dumps(payload["split"], default=str))
-    data_info = html.escape(json.dumps(payload["dataset"], default=str))
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>fusionrec report: {html.escape(result.config.name)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 1200px; }}
-table {{ border-collapse: collapse; font-size: 0.85rem; margin: 1rem 0; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }}
-th {{ background: #f3f3f3; }} td:first-child, th:first-child {{ text-align: left; }}
-figure {{ display: inline-block; margin: 0.5rem; max-width: 100%; }} img {{ max-width: 100%; }}
-.scroll {{ overflow-x: auto; }} figcaption {{ font-size: 0.8rem; color: #555; }}
-code {{ background: #f6f6f6; padding: 0.1rem 0.3rem; }}
-</style></head><body>
-<h1>fusionrec report: {html.escape(result.config.name)}</h1>
-<p>Dataset <code>{data_info}</code>; split <code>{split_info}</code>.
-Rankings cover all items with training (and validation) items masked; every held-out interaction is relevant.</p>
-<h2>Results</h2><div class="scroll"><table><tr>{head}</tr>{body}</table></div>
-{sig}
-<h2>Plots</h2>{figs}
-</body></html>
-"""
     html_path = out / "report.html"
-    html_path.write_text(page)
+    html_path.write_text(render_html(result))
     return {"json": json_path, "html": html_path}
