@@ -38,9 +38,9 @@ import scipy.sparse as sp
 from _common import PeakRSS, Record, library_version, parse_args, timed, write_results
 
 from fusionrec.data import Interactions
+from fusionrec.data.side import fuse_modalities
 from fusionrec.evaluation import evaluate_ranking
 from fusionrec.models import Recommender, SideInfo
-from fusionrec.data.side import fuse_modalities
 from fusionrec.models.hybrid import HybridMF, _normalise_rows
 from fusionrec.models.linear import CEASE, EASE
 from fusionrec.models.mf.als import ALS

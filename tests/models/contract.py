@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 from fusionrec.data import Interactions
-from fusionrec.errors import NotFittedError
+from fusionrec.errors import ConfigError, NotFittedError
 from fusionrec.models import Recommender, SideInfo, load_model
+from fusionrec.models.coldstart import UserColdStart
+from fusionrec.models.factors import FactorModel
 
 from ..conftest import make_interactions
 
@@ -26,6 +28,8 @@ class RecommenderContract:
     seeded: bool = True
     #: implicit models are fitted on binarised data
     implicit: bool = False
+    #: smallest top-10 overlap between a user and a folded-in copy of their history (0 for random scores)
+    fold_in_overlap: float = 0.5
 
     def make_model(self) -> Recommender:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -105,3 +109,53 @@ class RecommenderContract:
         a, _ = loaded.recommend(np.arange(5), k=5)
         b, _ = model.recommend(np.arange(5), k=5)
         np.testing.assert_array_equal(a, b)
+
+    # ------------------------------------------------------------------ factor and cold-start contracts
+    def test_factors_reproduce_scores(self, train: Interactions) -> None:
+        model = self._fit(train)
+        if not isinstance(model, FactorModel):
+            pytest.skip("not a factor model")
+        f = model.factors()
+        users = np.arange(min(12, train.n_users))
+        expected = f.scores(users)
+        if model.predicts_ratings and hasattr(model, "rating_min_") and getattr(model, "clip", True):
+            learned = vars(model)
+            expected = np.clip(expected, learned["rating_min_"], learned["rating_max_"])
+        np.testing.assert_allclose(model.score(users), expected, rtol=1e-4, atol=1e-4)
+        U, V = f.augmented()
+        assert U.dtype == np.float32 and V.dtype == np.float32 and U.shape[1] == V.shape[1]
+        np.testing.assert_allclose(U[users] @ V.T, f.scores(users), rtol=1e-4, atol=1e-4)
+
+    def test_add_item_vectors_scores_like_the_copied_item(self, train: Interactions) -> None:
+        model = self._fit(train)
+        if not isinstance(model, FactorModel):
+            pytest.skip("not a factor model")
+        f = model.factors()
+        i = 3
+        bias = None if f.item_bias is None else np.asarray(f.item_bias)[[i]].copy()
+        new = model.add_item_vectors(np.asarray(f.item)[[i]].copy(), bias)
+        assert new.dtype == np.int64 and new.tolist() == [train.n_items]
+        assert model.n_items_ == train.n_items + 1 and model.seen_.shape[1] == train.n_items + 1
+        s = model.score(np.arange(min(12, train.n_users)))
+        assert s.shape[1] == train.n_items + 1
+        np.testing.assert_allclose(s[:, -1], s[:, i], rtol=1e-4, atol=1e-4)
+
+    def test_folded_in_copy_of_a_user_ranks_like_them(self, train: Interactions) -> None:
+        model = self._fit(train)
+        if not isinstance(model, UserColdStart):
+            pytest.skip("no user cold start")
+        counts = np.diff(train.matrix.indptr)
+        u = int(np.argmax(counts[:20]))
+        row = train.matrix[u]
+        try:
+            placed = model.fold_in_user(row.indices, row.data)
+        except ConfigError:
+            pytest.skip("this configuration refuses fold-in")
+        assert placed.dtype == np.int64 and placed.tolist() == [train.n_users]
+        assert model.n_users_ == train.n_users + 1
+        items, _ = model.recommend(np.array([u, placed[0]]), k=10)
+        overlap = len(set(items[0].tolist()) & set(items[1].tolist())) / 10
+        assert overlap >= self.fold_in_overlap, overlap
+        # re-placing an existing user keeps the index and the count
+        assert model.fold_in_user(row.indices, row.data, user=0).tolist() == [0]
+        assert model.n_users_ == train.n_users + 1

@@ -287,7 +287,7 @@ class Recommender:
             if (known >= 0).any() or len(np.unique(new)) != len(new):
                 dup = new[known >= 0][:5].tolist() or new[:5].tolist()
                 raise DataError(f"{what} ids must be new and distinct; already known or repeated: {dup}")
-            setattr(self, f"{what}_id_values_", np.concatenate([values, new.astype(values.dtype)]))
+            setattr(self, f"{what}_id_values_", np.concatenate([values, new]))  # unicode widths promote
 
     def recommend_ids(
         self,

@@ -14,11 +14,17 @@ and return the *indices* of the entities they placed, so the new ones are at onc
     A new user (``user=None``: appended as index ``n_users_``) or a known one (``user=u``: re-placed) from the
     item indices they interacted with (``values`` weight them, default 1), and/or from profile attributes
     (``user_features``, for models fitted with user features: HybridMF).  Item factors stay fixed.
-    Implemented by ALS, ContentKNN, HybridMF, VBPR and GraphFusion.
+    Implemented by every registered model except TimeSVD++ (time-dependent biases), DeepFusion (its user tower
+    is an embedding table: refit), UserKNN (a new user has no fitted neighbour list) and the ensembles:
 
-Which models cannot and why: neighbourhood models (ItemKNN/UserKNN/EASE) score any user from the seen row
-alone (serving folds events in by updating that row); SVD-family rating models are placed by the generic
-ridge fold-in of :mod:`fusionrec.serving.online`; DeepFusion's user tower is an embedding table (refit).
+    * exact solves of their own: ALS, ContentKNN, HybridMF, VBPR, GraphFusion;
+    * the generic factor fold-in of :mod:`fusionrec.models.factors` (ridge for SVD, SVD++, NMF, PMF, BayesianFM
+      and BiasBaseline; pairwise for BPR), declared once per model;
+    * :class:`HistoryFoldIn` for models that score a user from their seen row (MostPopular, Random, ItemKNN,
+      item-based KNNBaseline, EASE, CEASE).
+
+Raw ids: the placed entities get no raw id; name them with ``model.register_ids(users=[...], items=[...])`` to
+use them with ``recommend_ids`` / ``similar_items_ids``.
 """
 
 from __future__ import annotations

@@ -321,8 +321,8 @@ class FactorMixin:
         start = int(self.n_items_)
         self.n_items_ = start + m
         self.seen_ = grow_seen(self.seen_, self.n_users_, self.n_items_)
-        if hasattr(self, "_reps"):
-            self._reps = None
+        if hasattr(type(self), "_reps"):  # models that cache their item representations
+            self.__dict__["_reps"] = None
         return np.arange(start, self.n_items_, dtype=np.int64)
 
 
