@@ -97,8 +97,8 @@ def _plots(result: ExperimentResult) -> list[tuple[str, str]]:
 
     cov, acc = f"Coverage@{kmax}", f"NDCG@{kmax}"
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    for m in models:
-        ax.scatter(m.ranking.metrics.get(cov, np.nan), m.ranking.metrics.get(acc, np.nan), s=40)
+    for j, m in enumerate(models):
+        ax.scatter(m.ranking.metrics.get(cov, np.nan), m.ranking.metrics.get(acc, np.nan), s=40, color=colours(j))
         ax.annotate(m.label, (m.ranking.metrics.get(cov, np.nan), m.ranking.metrics.get(acc, np.nan)), fontsize=8)
     ax.set_xlabel("catalogue coverage")
     ax.set_ylabel(acc)
@@ -212,7 +212,12 @@ def _ablation(result: ExperimentResult) -> dict[str, Any] | None:
             }
         )
     model = rows[0].get("model") or result.config.name
-    return {"model": model, "columns": columns, "rows": out_rows, "headline": headline}
+    return {
+        "model": model,
+        "columns": [{"key": c, "label": _label(c)} for c in columns],
+        "rows": out_rows,
+        "headline": headline,
+    }
 
 
 def render_html(result: ExperimentResult, plots: list[tuple[str, str]] | None = None) -> str:
