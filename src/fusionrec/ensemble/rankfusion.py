@@ -142,8 +142,6 @@ class ReciprocalRankFusion(RankingEnsemble):
         self.rank_unseen = rank_unseen
 
     def _check_params(self) -> None:
-        if not (isinstance(self.k, int | float) and np.isfinite(self.k) and self.k > 0):
-            raise ConfigError(f"k must be a number > 0, got {self.k!r}")
         if self.weights is not None:
             w = np.asarray(self.weights, dtype=np.float64)
             if w.shape != (len(self.models),) or not np.isfinite(w).all() or (w < 0).any():

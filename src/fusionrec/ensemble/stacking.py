@@ -143,10 +143,6 @@ class Stacking(Ensemble):
         self.meta_params = meta_params
 
     def _check_params(self) -> None:
-        if self.meta not in META_CHOICES:
-            raise ConfigError(f"meta must be one of {META_CHOICES}, got {self.meta!r}")
-        if self.meta_params is not None and not isinstance(self.meta_params, dict):
-            raise ConfigError("meta_params must be a dict of meta-model options or None")
         if self.meta == "ridge":
             extra = set(self.meta_params or {}) - {"alpha"}
             if extra:

@@ -90,14 +90,6 @@ class Switching(RankingEnsemble):
         if len(self.models) != 2:
             raise ConfigError("Switching takes exactly two members: models=[warm_model, cold_model]")
 
-    def _check_params(self) -> None:
-        for name in ("min_user_interactions", "min_item_interactions"):
-            v = getattr(self, name)
-            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 0:
-                raise ConfigError(f"{name} must be an integer >= 0, got {v!r}")
-        if self.normalization not in NORMALIZATIONS:
-            raise ConfigError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
-
     def _prepare_ranking(self, matrix: Any) -> None:
         m = sp.csr_matrix(matrix)
         self.user_counts_ = np.diff(m.indptr).astype(np.int64)

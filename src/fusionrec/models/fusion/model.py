@@ -275,10 +275,6 @@ class DeepFusion(FactorMixin, Recommender):
         self.seed = seed
         self.threads = threads
 
-    # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        pass  # every hyper-parameter is covered by _param_constraints
-
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
@@ -344,7 +340,6 @@ class DeepFusion(FactorMixin, Recommender):
         )
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        self._check_params()
         valid, texts = self._valid, self._texts
         if valid is not None and valid.shape != train.shape:
             raise DataError(f"valid {valid.shape} must share the train id maps {train.shape} (use a Split)")
