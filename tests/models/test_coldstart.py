@@ -16,10 +16,13 @@ import pytest
 from fusionrec.data import IdMap, Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import Recommender, SideInfo, load_model
+from fusionrec.models.baselines import BiasBaseline, MostPopular
 from fusionrec.models.coldstart import ItemColdStart, UserColdStart
 from fusionrec.models.content import ContentKNN
 from fusionrec.models.graph import GraphFusion
 from fusionrec.models.hybrid import HybridMF
+from fusionrec.models.knn import ItemKNN, KNNBaseline
+from fusionrec.models.linear import EASE
 from fusionrec.models.mf.als import ALS
 from fusionrec.models.vbpr import VBPR
 
@@ -196,3 +199,35 @@ def test_missing_modality_is_imputed(fitted: tuple[Recommender, Interactions, Si
     s = refit.score(users, cold)
     assert np.isfinite(s).all()
     assert genre_margin(s, users, cold) > 0.02
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ItemKNN(k=10, similarity="pearson"),
+        lambda: ItemKNN(k=10, implicit=True),
+        lambda: KNNBaseline(k=10),
+        lambda: EASE(reg=10.0),
+        lambda: MostPopular(),
+        lambda: BiasBaseline(),
+    ],
+    ids=["itemknn-rating", "itemknn-implicit", "knnbaseline", "ease", "mostpopular", "biasbaseline"],
+)
+def test_history_fold_in_scores_exactly_like_the_copied_user(make: Callable[[], Recommender]) -> None:
+    """Models that score a user from their ratings alone give a folded-in copy the very same scores."""
+    from ..conftest import make_interactions
+
+    train = make_interactions(seed=6)
+    model = make().fit(train)
+    for u in (0, 7):
+        row = train.matrix[u]
+        new = model.fold_in_user(row.indices, row.data)  # type: ignore[attr-defined]
+        np.testing.assert_allclose(model.score(new), model.score(np.array([u])), rtol=1e-5, atol=1e-5)
+
+
+def test_user_based_knnbaseline_refuses_fold_in() -> None:
+    from ..conftest import make_interactions
+
+    model = KNNBaseline(k=5, user_based=True).fit(make_interactions(seed=6))
+    with pytest.raises(ConfigError, match="item-based"):
+        model.fold_in_user([1, 2])

@@ -63,7 +63,9 @@ class FactorRatingModel(FactorFoldIn, Recommender):
 
     A :class:`~fusionrec.models.factors.FactorModel` (``user_vectors_``, ``item_factors_``, the biases and
     ``offset_``; scores are clipped to the rating range) with the ridge fold-in of
-    :mod:`fusionrec.models.factors` for new users.
+    :mod:`fusionrec.models.factors` for new users.  The factors reproduce the fallback of entities without
+    training ratings when the model is biased (their vectors are zero); unbiased models score such pairs
+    ``global_mean_`` instead of ``0``.
 
     Subclasses set ``global_mean_``, ``offset_`` (``global_mean_`` when biased, else 0),
     ``user_bias_``, ``item_bias_``, ``user_vectors_`` (the effective user vectors), ``item_factors_``,
