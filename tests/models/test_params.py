@@ -73,3 +73,11 @@ def test_constraint_objects() -> None:
 def test_positional_arguments_are_refused() -> None:
     with pytest.raises(TypeError):
         ALS(8)  # type: ignore[misc]
+
+
+def test_upgrade_params_maps_former_names() -> None:
+    assert ALS.upgrade_params({"factors": 8, "alpha": 2.0}) == {"n_factors": 8, "alpha": 2.0}
+    assert get_model_class("ContentKNN").upgrade_params({"weights": {"a": 1.0}}) == {"modality_weights": {"a": 1.0}}
+    rrf = get_model_class("ReciprocalRankFusion")
+    assert rrf.upgrade_params({"weights": [1.0]}) == {"weights": [1.0]}  # a valid name stays
+    assert ALS.upgrade_params({"factors": 8, "n_factors": 4}) == {"factors": 8, "n_factors": 4}

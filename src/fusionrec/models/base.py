@@ -88,6 +88,22 @@ class Recommender:
             out.update(vars(klass).get("_param_constraints", {}))
         return out
 
+    @classmethod
+    def upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` with former parameter names (``_renamed_params``) replaced by the current ones.
+
+        For configs and saved bundles written before a rename (``{"factors": 64}`` -> ``{"n_factors": 64}``);
+        names that are valid, unknown or whose new name is already given are left as they are.
+        """
+        valid = set(cls._param_names())
+        out: dict[str, Any] = {}
+        for key, value in params.items():
+            new = cls._renamed_params.get(key)
+            if key not in valid and new in valid and new not in params:
+                key = new
+            out[key] = value
+        return out
+
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters as given to ``__init__``."""
         return {name: getattr(self, name) for name in self._param_names()}

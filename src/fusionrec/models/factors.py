@@ -51,7 +51,7 @@ __all__ = [
 FOLD_IN_KINDS = ("ridge", "confidence", "pairwise")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Factors:
     """User and item factors and biases of a fitted model (views of its arrays; do not write to them).
 
