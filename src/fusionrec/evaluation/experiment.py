@@ -6,7 +6,7 @@ A config is a JSON or TOML file (or a dict)::
       "name": "baselines-on-synthetic",
       "dataset": {"name": "synthetic", "params": {"n_users": 300}},
       "split": {"strategy": "per_user", "params": {"ratios": [0.8, 0.1, 0.1], "seed": 0}},
-      "models": [{"name": "MostPopular"}, {"name": "ALS", "params": {"factors": 32}}],
+      "models": [{"name": "MostPopular"}, {"name": "ALS", "params": {"n_factors": 32}}],
       "metrics": ["precision", "recall", "ndcg", "map", "mrr"],
       "k": [10, 20],
       "rating_metrics": true,
