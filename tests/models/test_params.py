@@ -45,7 +45,9 @@ def test_renamed_names_say_so() -> None:
 
 
 def test_bad_values_name_parameter_value_and_range() -> None:
-    with pytest.raises(ConfigError, match=r"ALS: n_factors=0 is not allowed; n_factors must be an integer in \[1, inf\)"):
+    with pytest.raises(
+        ConfigError, match=r"ALS: n_factors=0 is not allowed; n_factors must be an integer in \[1, inf\)"
+    ):
         make_model("ALS", n_factors=0)
     with pytest.raises(ConfigError, match=r"solver='lu'.*one of 'cg', 'cholesky'"):
         make_model("ALS", solver="lu")
