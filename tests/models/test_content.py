@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fusionrec.data import IdMap, Interactions
+from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import SideInfo, make_model
-from fusionrec.data.side import fuse_modalities
 from fusionrec.models.content import ContentKNN
 
 from .contract import RecommenderContract

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from fusionrec.data import IdMap, Interactions
+from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import SideInfo
-from fusionrec.data.side import fuse_modalities
 from fusionrec.models.linear import CEASE, EASE
 
 from ..conftest import make_interactions
