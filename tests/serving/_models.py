@@ -17,7 +17,11 @@ class TinyMF(FactorFoldIn, Recommender):
     generic confidence fold-in come from :class:`FactorFoldIn`."""
 
     factor_spec = FactorSpec(
-        user="user_factors_", item="item_factors_", fold_in="confidence", regularization="regularization", confidence=1.0
+        user="user_factors_",
+        item="item_factors_",
+        fold_in="confidence",
+        regularization="regularization",
+        confidence=1.0,
     )
 
     def __init__(self, n_factors: int = 8, regularization: float = 0.1) -> None:

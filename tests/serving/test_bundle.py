@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fusionrec.data import Interactions
+from fusionrec.data.idmap import IdMap
 from fusionrec.errors import BundleError, ConfigError, IncompatibleBundleError
 from fusionrec.models import BiasBaseline
 from fusionrec.serving import load_bundle, save_bundle
@@ -64,3 +65,50 @@ def test_overwrite_is_atomic(tiny_bundle: Path, implicit_train: Interactions) ->
     save_bundle(tiny_bundle, TinyMF(n_factors=3).fit(implicit_train), implicit_train)
     assert load_bundle(tiny_bundle).model.n_factors == 3
     assert sorted(p.name for p in tiny_bundle.parent.iterdir() if p.name.startswith(".")) == []
+
+
+def test_item_meta_from_a_users_own_columns() -> None:
+    """Datasets from users' files name columns freely: first text = title, categorical = genres, image = poster."""
+    from fusionrec.data.dataset import Dataset
+    from fusionrec.data.modalities import Modality
+    from fusionrec.serving import item_meta_from_dataset
+
+    inter = make_interactions(n_users=12, n_items=4, seed=1)
+    items = inter.item_ids.ids.tolist()
+    ds = Dataset(
+        "own",
+        inter,
+        item_modalities={
+            "name": Modality("text", IdMap(items[:3]), ["Alpha", "Beta", "Gamma"]),
+            "blurb": Modality("text", IdMap(items), ["a", "b", "c", "d"]),
+            "tags": Modality("categorical", IdMap(items), [["x"], ["x", "y"], [], ["z"]]),
+            "cover": Modality("image", IdMap(items[:1]), ["/img/a.jpg"]),
+        },
+    )
+    meta = item_meta_from_dataset(ds)
+    assert meta["title"] == ["Alpha", "Beta", "Gamma", ""]
+    assert meta["genres"] == [["x"], ["x", "y"], [], ["z"]]
+    assert meta["poster"] == ["/img/a.jpg", "", "", ""]
+
+
+def test_side_information_with_social_roundtrips(tmp_path: Path, implicit_train: Interactions) -> None:
+    import scipy.sparse as sp
+
+    from fusionrec.data.side import SideInfo
+
+    n_u, n_i = implicit_train.n_users, implicit_train.n_items
+    rng = np.random.default_rng(0)
+    side = SideInfo(
+        item_features={"dense": rng.random((n_i, 3)).astype(np.float32)},
+        user_features={"age": rng.random((n_u, 1)).astype(np.float32)},
+        social=sp.csr_matrix(sp.random(n_u, n_u, density=0.1, random_state=0, format="csr", dtype=np.float32)),
+        item_kinds={"dense": "features"},
+    )
+    b = load_bundle(save_bundle(tmp_path / "s", TinyMF().fit(implicit_train), implicit_train, side=side))
+    assert b.side is not None and b.side.social is not None
+    np.testing.assert_array_equal(b.side.item_features["dense"], side.item_features["dense"])
+    np.testing.assert_array_equal(b.side.user_features["age"], side.user_features["age"])
+    assert (b.side.social != side.social).nnz == 0
+    with pytest.raises(ConfigError, match="rows"):
+        save_bundle(tmp_path / "bad", TinyMF().fit(implicit_train), implicit_train,
+                    side=SideInfo(item_features={"dense": np.ones((3, 2), np.float32)}))  # fmt: skip

@@ -373,6 +373,10 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         return str(resolve_under(root, value, modality))
 
     def _add_item(item: Any, meta: dict[str, Any], content: dict[str, Any], features: Any, text: Any) -> S.Created:
+        columns = eng.state.item_meta
+        for name, value in content.items():  # content named like a display column fills it (filters, page)
+            if name in columns and name not in meta and isinstance(value, str | list):
+                meta[name] = value
         for name, value in list(content.items()):
             kind = _file_kind(name)
             if kind is not None and value is not None:
