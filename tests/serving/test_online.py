@@ -138,3 +138,22 @@ def test_the_bundle_on_disk_is_never_mutated(tiny_bundle: Path, implicit_train: 
     state.add_item("zz", {"title": "z"}, [0.5] * 5)
     after = {p.name: p.read_bytes() for p in tiny_bundle.rglob("*") if p.is_file()}
     assert before == after and load_bundle(tiny_bundle).model.n_items_ == implicit_train.n_items
+
+
+def test_ann_index_over_augmented_factors(tiny_bundle: Path) -> None:
+    import pytest
+
+    pytest.importorskip("faiss")
+    exact = OnlineModel(load_bundle(tiny_bundle))
+    ann = OnlineModel(load_bundle(tiny_bundle), index="ann")
+    assert ann.index is not None and ann.index_kind != "exact" and exact.index_kind == "exact"
+    hits = [
+        len(set(ann.recommend(f"u{u}", 5)[0].tolist()) & set(exact.recommend(f"u{u}", 5)[0].tolist())) for u in range(20)
+    ]
+    assert sum(hits) >= 0.9 * 5 * 20
+    feats = ann.bundle.item_features
+    assert feats is not None
+    i = ann.add_item("n", {}, feats[0].tolist())
+    assert len(ann.index) == ann.n_items and i == ann.n_items - 1
+    ann.apply_events([Event("fresh", "i1", 1.0, 1, 1)])  # a folded-in user is searched with its new vector
+    assert len(ann.recommend("fresh", 5)[0]) == 5

@@ -231,19 +231,22 @@ class OnlineModel:
         features: Sequence[float] | None = None,
         text: str | None = None,
         content: Mapping[str, Any] | None = None,
+        *,
+        rows: Mapping[str, np.ndarray] | None = None,
     ) -> int:
         """Make a new item recommendable at once, placed by its content (module notes); returns its index.
 
         ``content`` maps the bundle's item modality names to raw values (text, labels, an image path), encoded
         with the bundle's fitted encoders; ``features`` is a dense vector for the bundle's ``"features"``
         modality; ``text`` is matched against the catalogue's titles when there is no side information.
+        ``rows`` are the already encoded content (:meth:`encode_content`), which then is not encoded again.
         """
         with self.lock:
             known = self.item_index(raw)
             if known is not None:
                 self.catalogue.set_meta(known, meta or {})
                 return known
-            rows = self._encode(content, features)
+            rows = dict(rows) if rows is not None else self.encode_content(content, features)
             nbrs, weights = self._neighbours(rows, text or meta_text(meta))
             expected = self.n_items
             if self.can_add_content and (_any_content(rows) or not self.is_factor):
@@ -275,7 +278,11 @@ class OnlineModel:
                 self.index.add(self.augmented()[1][i : i + 1])
             return i
 
-    def _encode(self, content: Mapping[str, Any] | None, features: Sequence[float] | None) -> dict[str, np.ndarray]:
+    def encode_content(
+        self, content: Mapping[str, Any] | None, features: Sequence[float] | None = None
+    ) -> dict[str, np.ndarray]:
+        """One new item's raw content as ``{modality: float32 [1, d]}`` with the bundle's fitted encoders
+        (``ConfigError`` for unknown modalities or wrong sizes)."""
         from fusionrec.serving.bundle import DENSE_MODALITY
 
         side = self.side
@@ -626,15 +633,15 @@ class ServingEngine:
         """Add an item (stored with its raw content, so a restart replays it) and place it at once."""
         with self.write_lock:
             state = self.state
-            if state.item_index(raw) is None:
-                state._encode(content, features)  # refuse bad content before anything is stored
+            # encoded once, before anything is stored: bad content is refused without a trace
+            rows = state.encode_content(content, features) if state.item_index(raw) is None else None
             stored: dict[str, Any] = dict(meta)
             if text:
                 stored[TEXT_KEY] = text
             if content:
                 stored[CONTENT_KEY] = dict(content)
             self.store.add_items([(str(raw), stored, None if features is None else list(features))])
-            return state.add_item(raw, meta, features, text, content)
+            return state.add_item(raw, meta, features, text, content, rows=rows)
 
     def post_user(self, raw: Any, attributes: Mapping[str, Any]) -> int:
         with self.write_lock:
