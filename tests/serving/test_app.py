@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.serving.conftest import make_client
@@ -173,3 +174,19 @@ def test_compute_threads_are_capped_in_the_process() -> None:
     finally:
         if torch is not None:
             torch.set_num_threads(torch_threads)
+
+
+def test_recommend_endpoint_equals_model_recommend(client: Any) -> None:
+    """One top-k for the library and the service: same items, scores and tie order, short lists included."""
+    from fusionrec.serving import load_bundle
+
+    bundle = load_bundle(client.app.state.settings.bundle_path)
+    model, users, items = bundle.model, bundle.user_ids.ids, bundle.item_ids.ids
+    for u in (1, 4):
+        for k in (7, len(items)):  # every item: the list is shorter than k (seen items left out)
+            got = client.get("/recommend", params={"user": users[u], "k": k}).json()["items"]
+            idx, val = model.recommend(u, k)
+            keep = idx[0] >= 0
+            assert [x["item"] for x in got] == [items[j] for j in idx[0][keep]]
+            np.testing.assert_allclose([x["score"] for x in got], val[0][keep], rtol=1e-6)
+        assert len(got) == len(items) - model.seen_[u].nnz < len(items)

@@ -53,10 +53,14 @@ def _side(train: Interactions) -> SideInfo:
     order = [int(str(x)[1:]) for x in train.item_ids.ids]
     titles, genres = [_title(j) for j in order], [[_genre(j)] for j in order]
     t_enc, g_enc = TfidfEncoder().fit(titles), MultiHotEncoder().fit(genres)
+    import scipy.sparse as sp
+
     age = np.random.default_rng(1).random((train.n_users, 2)).astype(np.float32)
+    friends = sp.csr_matrix(sp.random(train.n_users, train.n_users, density=0.05, random_state=0, dtype=np.float32))
     return SideInfo(
         item_features={"title": t_enc.transform(titles), "genres": g_enc.transform(genres)},
         user_features={"age": age},
+        social=friends,
         item_encoders={"title": t_enc, "genres": g_enc},
         item_kinds={"title": "text", "genres": "categorical"},
         user_kinds={"age": "tabular"},
@@ -171,4 +175,5 @@ def test_retrain_keeps_side_information(content_client: Any, content_bundle: Pat
     assert b.side.item_present["genres"][j]
     f = int(b.user_ids.to_index(["fresh"])[0])
     assert b.side.user_features["age"].shape[0] == len(b.user_ids) and not b.side.user_features["age"][f].any()
+    assert b.side.social is not None and b.side.social.shape == (len(b.user_ids),) * 2 and b.side.social[f].nnz == 0
     assert _placed_by_content(c, "new") and _placed_by_content(c, "later")
