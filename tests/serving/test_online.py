@@ -148,7 +148,8 @@ def test_ann_index_over_augmented_factors(tiny_bundle: Path) -> None:
     ann = OnlineModel(load_bundle(tiny_bundle), index="ann")
     assert ann.index is not None and ann.index_kind != "exact" and exact.index_kind == "exact"
     hits = [
-        len(set(ann.recommend(f"u{u}", 5)[0].tolist()) & set(exact.recommend(f"u{u}", 5)[0].tolist())) for u in range(20)
+        len(set(ann.recommend(f"u{u}", 5)[0].tolist()) & set(exact.recommend(f"u{u}", 5)[0].tolist()))
+        for u in range(20)
     ]
     assert sum(hits) >= 0.9 * 5 * 20
     feats = ann.bundle.item_features
