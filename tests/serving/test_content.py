@@ -177,3 +177,18 @@ def test_retrain_keeps_side_information(content_client: Any, content_bundle: Pat
     assert b.side.user_features["age"].shape[0] == len(b.user_ids) and not b.side.user_features["age"][f].any()
     assert b.side.social is not None and b.side.social.shape == (len(b.user_ids),) * 2 and b.side.social[f].nnz == 0
     assert _placed_by_content(c, "new") and _placed_by_content(c, "later")
+
+
+def test_a_model_fitted_on_some_modalities_gets_only_those(tmp_path: Path) -> None:
+    from fusionrec.models.content import ContentKNN
+    from fusionrec.serving import load_bundle, save_bundle
+    from fusionrec.serving.engine import OnlineModel
+
+    train = _train()
+    side = _side(train)
+    model = ContentKNN(modalities=["genres"]).fit(train, side)
+    state = OnlineModel(load_bundle(save_bundle(tmp_path / "knn", model, train, side=side)))
+    i = state.add_item("new", content=NEW)  # title is encoded and kept, but ContentKNN only sees genres
+    assert state.model.n_items_ == i + 1 and state.side is not None and state.side.item_present["title"][i]
+    top, _ = state.similar("new", 5)
+    assert all(_genre(int(str(state.item_raw[j])[1:])) == "Horror" for j in top.tolist())

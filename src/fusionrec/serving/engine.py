@@ -251,10 +251,12 @@ class OnlineModel:
             expected = self.n_items
             if self.can_add_content and (_any_content(rows) or not self.is_factor):
                 assert self.side is not None
-                given = {k: v for k, v in rows.items() if k in self.side.item_features}
+                used = self._model_item_modalities()
+                given = {k: v for k, v in rows.items() if k in used}
                 if not given:  # no content at all: one all-zero (missing) row, imputed by the model
-                    name, x = next(iter(self.side.item_features.items()))
-                    given = {name: np.zeros((1, np.asarray(x).shape[1]), np.float32)}
+                    name = used[0]
+                    d = np.asarray(self.side.item_features[name]).shape[1]
+                    given = {name: np.zeros((1, d), np.float32)}
                 placed = self.model.add_items(given)  # type: ignore[attr-defined]
             elif self.is_factor:
                 f = self.model.factors()  # type: ignore[attr-defined]
@@ -277,6 +279,19 @@ class OnlineModel:
             if self.index is not None:
                 self.index.add(self.augmented()[1][i : i + 1])
             return i
+
+    def _model_item_modalities(self) -> list[str]:
+        """The side modalities the model was fitted with: its ``modalities`` / ``item_features`` hyper-parameter
+        when set (a subset), else all of them (the models' default)."""
+        assert self.side is not None
+        params = self.model.get_params()
+        for key in ("modalities", "item_features", "item_modalities"):
+            value = params.get(key)
+            if isinstance(value, list | tuple) and value:
+                names = [str(v) for v in value if str(v) in self.side.item_features]
+                if names:
+                    return names
+        return sorted(self.side.item_features)
 
     def encode_content(
         self, content: Mapping[str, Any] | None, features: Sequence[float] | None = None
