@@ -11,7 +11,8 @@ read by :func:`read_dir`:
 * atomic: everything is written into a temporary sibling directory, files and directories are fsynced, then the
   directory is renamed into place.  Replacing an existing directory moves it aside to ``.<name>.old`` first; a
   crash between the two renames leaves that copy, which :func:`recover` (called by every read and write) puts
-  back, so there is always either the old or the new directory.
+  back, so there is always either the old or the new directory.  Temporary directories left by a writer killed
+  mid-write are removed by a later write once an hour old.
 
 Directories of format 1 (``arrays_sha256`` over the arrays only) are still read.
 """
@@ -132,6 +133,22 @@ def _aside(path: Path) -> Path:
     return path.with_name(f".{path.name}.old")
 
 
+#: temporary directories of writers killed mid-write are removed once older than this
+STALE_TMP_S = 3600.0
+
+
+def _remove_stale_temps(target: Path) -> None:
+    import time
+
+    now = time.time()
+    for p in target.parent.glob(f".{target.name}.*"):
+        if p == _aside(target) or not p.is_dir():
+            continue
+        with contextlib.suppress(OSError):
+            if now - p.stat().st_mtime > STALE_TMP_S:
+                shutil.rmtree(p, ignore_errors=True)
+
+
 def recover(path: str | os.PathLike[str]) -> None:
     """Undo a replacement interrupted between its two renames: put ``.<name>.old`` back when ``path`` is gone."""
     path = Path(path)
@@ -168,6 +185,7 @@ def write_dir(
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target)
+    _remove_stale_temps(target)
     for key, value in arrays.items():
         if np.asarray(value).dtype == object:
             raise BundleError(f"array {key!r} holds Python objects; store numbers or str")

@@ -98,3 +98,17 @@ def test_format_1_directories_still_load(tmp_path: Path, implicit_train: Interac
     assert b.format_version == 1 and b.item_features is not None and b.item_features.shape == (20, 4)
     np.testing.assert_allclose(b.model.score([0, 1]), model.score([0, 1]))
     np.testing.assert_allclose(load_model(path / "model").score([0]), model.score([0]))
+
+
+def test_temporary_directories_of_killed_writers_are_cleaned(tmp_path: Path) -> None:
+    import os
+    import time
+
+    path = _write(tmp_path / "d", 1.0)
+    stale, fresh = tmp_path / ".d.abc123", tmp_path / ".d.def456"
+    stale.mkdir()
+    fresh.mkdir()
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    _write(path, 2.0)
+    assert not stale.exists() and fresh.exists()  # a young one may belong to a writer still running
