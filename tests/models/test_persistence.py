@@ -47,3 +47,23 @@ def test_tampered_truncated_newer_and_missing(tmp_path: Path, interactions: Inte
         load_model(path)
     with pytest.raises(BundleError, match="not a fusionrec bundle"):
         load_model(tmp_path / "nothing")
+
+
+def test_a_bundle_saved_before_a_parameter_rename_still_loads(tmp_path: Path, interactions: Interactions) -> None:
+    """Format-1 bundles stored ALS's ``factors`` (now ``n_factors``); loading maps the old name."""
+    import hashlib
+
+    from fusionrec.models import make_model
+
+    model = make_model("ALS", n_factors=3, iterations=2, seed=0).fit(interactions)
+    path = model.save(tmp_path / "als")
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["params"]["factors"] = manifest["params"].pop("n_factors")
+    for key in ("sha256", "children"):
+        manifest.pop(key, None)
+    manifest["format_version"] = 1
+    manifest["arrays_sha256"] = hashlib.sha256((path / "arrays.npz").read_bytes()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    loaded = load_model(path)
+    assert loaded.get_params()["n_factors"] == 3
+    np.testing.assert_allclose(loaded.score([0, 1]), model.score([0, 1]))

@@ -76,6 +76,6 @@ def read_bundle(path: Path) -> Recommender:
     if from_bundle is not None:  # composite models (ensembles) read their own layout
         return from_bundle(Path(path), manifest)  # type: ignore[no-any-return]
     arrays = read_arrays(Path(path), manifest)
-    model = cls(**manifest.get("params", {}))
+    model = cls(**cls.upgrade_params(dict(manifest.get("params", {}))))  # bundles from before a parameter rename
     model._set_state(unpack_state(arrays, manifest.get("scalars", {}), list(manifest.get("sparse", []))))
     return model

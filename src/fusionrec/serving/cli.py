@@ -60,9 +60,16 @@ def train_bundle(
 
         if source is not None:
             raise ConfigError("give either a dataset/split SOURCE or --interactions FILE (with --items ...), not both")
-        if files.get("interactions") is None:
+        log = files.get("interactions")
+        if log is None:
             raise ConfigError("--items/--users/--social need --interactions FILE (the behaviour log)")
-        dataset = from_files(**{k: v for k, v in files.items() if v is not None}, **(file_options or {}))
+        dataset = from_files(
+            log,
+            items=files.get("items"),
+            users=files.get("users"),
+            social=files.get("social"),
+            **(file_options or {}),
+        )
         train = dataset.interactions
         source_label = str(files["interactions"])
     elif source is None:
