@@ -53,10 +53,21 @@ class Catalogue:
 
     @staticmethod
     def _coerce(raw: Any, as_int: bool) -> Any:
-        if as_int:
-            with contextlib.suppress(TypeError, ValueError):
+        """The raw id as stored: an int only when the bundle's ids are ints and ``raw`` is one written canonically
+        ("12", not "012", " 12", "12.0" or ``true``), so distinct ids never merge; otherwise its string."""
+        if as_int and not isinstance(raw, bool):
+            if isinstance(raw, int | np.integer):
                 return int(raw)
+            with contextlib.suppress(TypeError, ValueError):
+                if str(int(str(raw))) == str(raw):
+                    return int(str(raw))
         return str(raw)
+
+    def coerce_user(self, raw: Any) -> Any:
+        return self._coerce(raw, self._int_users)
+
+    def coerce_item(self, raw: Any) -> Any:
+        return self._coerce(raw, self._int_items)
 
     def user_index(self, raw: Any) -> int | None:
         return self.user_lookup.get(str(raw))

@@ -571,13 +571,19 @@ def retrain_bundle(
     known_items = {str(x): i for i, x in enumerate(item_raw)}
     events = [e for e in events if e.item in known_items]
     frame = base.to_frame()
-    users = np.concatenate([frame["user"].to_numpy().astype(object), np.array([e.user for e in events], dtype=object)])
-    items = np.concatenate([frame["item"].to_numpy().astype(object), np.array([e.item for e in events], dtype=object)])
-    values = np.concatenate([frame["rating"].to_numpy(np.float64), np.array([e.value for e in events], np.float64)])
-    user_ids = base.user_ids.extend(np.array([e.user for e in events], dtype=object)) if events else base.user_ids
+    cat = state.catalogue
+    ev_users = [cat.coerce_user(e.user) for e in events]
+    ev_items = [item_raw[known_items[e.item]] for e in events]
+    base_users, base_items = base.user_ids.ids.tolist(), base.item_ids.ids.tolist()
+    new_users = list(dict.fromkeys(u for u in ev_users if str(u) not in {str(x) for x in base_users}))
     with_events = {e.item for e in events}
     new_items = [x for x in item_raw[len(base.item_ids) :] if str(x) in with_events]
-    item_ids = base.item_ids.extend(np.array(new_items, dtype=object)) if new_items else base.item_ids
+    # one id type per map: ints stay ints until a non-integer id joins them, then every id is its string
+    user_ids, as_str_u = _id_map(base_users + new_users)
+    item_ids, as_str_i = _id_map(base_items + new_items)
+    users = _id_values(frame["user"].tolist() + ev_users, as_str_u)
+    items = _id_values(frame["item"].tolist() + ev_items, as_str_i)
+    values = np.concatenate([frame["rating"].to_numpy(np.float64), np.array([e.value for e in events], np.float64)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         train = Interactions.from_arrays(
@@ -595,6 +601,20 @@ def retrain_bundle(
     model = estimator.fit(train, new_side if type(estimator).uses_side_info else None)
     new_meta = {k: [col[r] for r in rows] for k, col in meta.items()}
     return save_bundle(path, model, train, new_meta, side=new_side, store_seq=upto, extra=state.bundle.extra)
+
+
+def _id_values(values: list[Any], as_str: bool) -> np.ndarray:
+    if as_str:
+        return np.asarray([str(v) for v in values], dtype=object)
+    return np.asarray(values, dtype=np.int64)
+
+
+def _id_map(values: list[Any]) -> tuple[Any, bool]:
+    """An IdMap of ``values`` (unique, in order) and whether it had to become string-typed."""
+    from fusionrec.data.idmap import IdMap
+
+    as_str = not all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    return IdMap(_id_values(values, as_str)), as_str
 
 
 # ------------------------------------------------------------------------------------------ engine
