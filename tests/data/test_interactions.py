@@ -144,3 +144,24 @@ def test_build_one_million_rows_is_vectorised() -> None:
     assert x.nnz == n
     # generous bound: the build is a handful of vectorised passes (about 0.3 s here); a per-row loop takes minutes
     assert elapsed < 10
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "match"),
+    [
+        ("rating", [4.0, 1e40, 3.0, -1e39], r"2 rating value\(s\) beyond .* at rows 1, 3"),
+        ("timestamp", [1.0, 2.0, 1e30, 4.0], r"1 timestamp\(s\) beyond .* at row 2"),
+        ("timestamp", np.array([1, 2, 3, 2**64 - 1], dtype=np.uint64), r"1 timestamp\(s\) beyond .* at row 3"),
+        ("timestamp", [1.0, float("nan"), 3.0, float("inf")], r"2 NaN or infinite timestamp\(s\) at rows 1, 3"),
+    ],
+)
+def test_out_of_range_values_are_refused_naming_the_rows(column: str, values: object, match: str) -> None:
+    """A rating of 1e40 would become inf in float32 and a timestamp of 1e30 garbage in int64: typed errors naming
+    the rows, not a numpy warning (issue 11)."""
+    frame = pd.DataFrame({"user": [1, 2, 3, 4], "item": [1, 2, 3, 4], "rating": [1.0, 2.0, 3.0, 4.0]})
+    frame["timestamp"] = [1, 2, 3, 4]
+    frame[column] = values
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warning on the way
+        with pytest.raises(InvalidValueError, match=match):
+            Interactions.from_frame(frame)

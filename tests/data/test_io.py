@@ -109,3 +109,20 @@ def test_read_table_formats_and_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"user": 1\n')
     with pytest.raises(DataError, match="could not be parsed as jsonl"):
         read_table(tmp_path / "bad.jsonl")
+
+
+def test_split_labels_written_as_floats() -> None:
+    """A label column that went through a float writer (0.0 / 1.0 / 2.0) is a valid split (issue 11)."""
+    f = _frame()
+    f["x_label"] = f["x_label"].astype(float)
+    assert split_from_frame(f).summary() == {"train": 3, "valid": 1, "test": 2}
+    f["x_label"] = ["0.0", "1.0", "2.0", "0", "2", "0"]  # the same, read back as text
+    assert split_from_frame(f).summary() == {"train": 3, "valid": 1, "test": 2}
+
+
+@pytest.mark.parametrize(("bad", "match"), [(0.5, "not a whole number, e.g. row 4: 0.5"), (float("nan"), "missing")])
+def test_split_labels_other_floats_are_named(bad: float, match: str) -> None:
+    f = _frame()
+    f["x_label"] = [0.0, 1.0, 2.0, 0.0, bad, 0.0]
+    with pytest.raises(DataError, match=match):
+        split_from_frame(f)

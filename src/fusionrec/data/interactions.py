@@ -34,6 +34,12 @@ RATING_COLUMNS = ("rating", "ratings", "score", "stars", "overall", "value")
 TIME_COLUMNS = ("timestamp", "time", "ts", "unixReviewTime", "date")
 
 
+#: largest absolute rating / weight: values are stored as float32, beyond this they would become infinite
+VALUE_LIMIT = float(np.finfo(np.float32).max)
+#: timestamps (seconds) must lie in (-2^63, 2^63): int64
+TIME_LIMIT = float(2**63)
+
+
 class DataWarning(UserWarning):
     """Rows were dropped or merged because the caller asked for it; the message gives the count."""
 
@@ -74,10 +80,24 @@ def _numeric(values: Any, what: str) -> np.ndarray:
     if arr.size and not np.isfinite(arr).all():
         bad = ~np.isfinite(arr)
         raise InvalidValueError(
-            f"{int(bad.sum())} NaN or infinite {what} value(s), first at row {int(np.flatnonzero(bad)[0])}; "
+            f"{int(bad.sum())} NaN or infinite {what} value(s) at {_rows(bad)}; "
             "drop or fill them before building interactions"
         )
+    if arr.size and (np.abs(arr) > VALUE_LIMIT).any():
+        bad = np.abs(arr) > VALUE_LIMIT
+        raise InvalidValueError(
+            f"{int(bad.sum())} {what} value(s) beyond +-{VALUE_LIMIT:.3g} (they would be stored as infinite), "
+            f"at {_rows(bad)}, e.g. {arr[bad][0]:g}; fix or drop those rows"
+        )
     return arr
+
+
+def _rows(bad: np.ndarray, limit: int = 5) -> str:
+    """``"row 3"`` / ``"rows 3, 7, ... (12 in all)"``: the 0-based positions of the ``True`` entries of ``bad``."""
+    pos = np.flatnonzero(bad)
+    shown = ", ".join(str(int(x)) for x in pos[:limit])
+    more = f", ... ({len(pos)} in all)" if len(pos) > limit else ""
+    return f"row{'s' if len(pos) > 1 else ''} {shown}{more}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -395,11 +415,19 @@ class Interactions:
 
 def _to_epoch_seconds(values: Any) -> np.ndarray:
     arr = np.asarray(values)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all():
-            raise InvalidValueError("timestamps contain NaN; fill or drop them first")
+    if arr.dtype.kind in "uf" and arr.size:
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            bad = ~np.isfinite(arr)
+            raise InvalidValueError(
+                f"{int(bad.sum())} NaN or infinite timestamp(s) at {_rows(bad)}; fill or drop them first"
+            )
+        bad = (arr >= TIME_LIMIT) if arr.dtype.kind == "u" else (np.abs(arr) >= TIME_LIMIT)
+        if bad.any():
+            raise InvalidValueError(
+                f"{int(bad.sum())} timestamp(s) beyond +-2^63 seconds at {_rows(bad)}, e.g. {arr[bad][0]:g}; "
+                "timestamps are seconds since 1970-01-01 (convert milliseconds or dates first)"
+            )
+    if arr.dtype.kind in "iuf":
         return arr.astype(np.int64)
     import pandas as pd
 

@@ -134,18 +134,7 @@ def split_from_frame(
     """
     if label not in frame.columns:
         raise MissingColumnError(f"split table has no {label!r} column; columns: {list(frame.columns)}")
-    labels = frame[label].to_numpy()
-    if labels.dtype.kind not in "iu":
-        mapping = {"train": 0, "valid": 1, "validation": 1, "val": 1, "test": 2}
-        lower = np.char.lower(labels.astype(str))
-        coded = np.array([mapping.get(x, -1) for x in lower.tolist()])
-    else:
-        coded = labels.astype(np.int64)
-    bad = ~np.isin(coded, [0, 1, 2])
-    if bad.any():
-        raise DataError(
-            f"{int(bad.sum())} row(s) have a {label} outside 0/1/2 (train/valid/test), e.g. {labels[bad][:3].tolist()}"
-        )
+    coded = _split_codes(frame[label].to_numpy(), label)
     whole = Interactions.from_frame(frame.drop(columns=[label]), user_ids=user_ids, item_ids=item_ids, **kwargs)
     # rebuild each part on the shared maps, keeping the frame's row order semantics
     parts: dict[int, Interactions] = {}
@@ -162,6 +151,43 @@ def split_from_frame(
     if 0 not in parts or 2 not in parts:
         raise DataError("a split file needs train (0) and test (2) rows")
     return Split(train=parts[0], valid=parts.get(1), test=parts[2], name=name)
+
+
+def _split_codes(labels: np.ndarray, label: str) -> np.ndarray:
+    """The 0 / 1 / 2 code of each row's label: integers, whole floats (``0.0``, as a column with a missing value or
+    a float writer leaves them) or the words train / valid / validation / val / test (any case)."""
+    words = {"train": 0, "valid": 1, "validation": 1, "val": 1, "test": 2}
+    if labels.dtype.kind in "iu":
+        coded = labels.astype(np.int64)
+    elif labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():
+            pos = np.flatnonzero(~whole)
+            raise DataError(
+                f"{len(pos)} row(s) have a {label} that is missing or not a whole number, e.g. row {int(pos[0])}: "
+                f"{labels[pos[0]].item()!r}; {label} must be 0 (train), 1 (valid) or 2 (test) (0.0 / 1.0 / 2.0 are fine)"
+            )
+        coded = labels.astype(np.int64)
+    else:
+        text = [str(x).strip().lower() for x in labels.tolist()]
+        coded = np.array([words.get(x, _whole(x)) for x in text], dtype=np.int64)
+    bad = ~np.isin(coded, [0, 1, 2])
+    if bad.any():
+        pos = np.flatnonzero(bad)
+        raise DataError(
+            f"{len(pos)} row(s) have a {label} outside 0/1/2 (train/valid/test), e.g. row {int(pos[0])}: "
+            f"{labels[pos[:1]].tolist()[0]!r}; use 0 / 1 / 2 or the words train / valid / test"
+        )
+    return coded
+
+
+def _whole(text: str) -> int:
+    """``"2"`` / ``"2.0"`` -> 2; anything else -> -1 (not a label)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return -1
+    return int(value) if np.isfinite(value) and value == int(value) else -1
 
 
 def load_split_file(path: str | os.PathLike[str], **kwargs: Any) -> Split:
