@@ -52,7 +52,10 @@ def test_recall_ndcg_equal_brute_force(interactions: Interactions, batch_size: i
     scores = rng.normal(size=interactions.shape)
     model = FixedScores(scores).fit(split.train)
     cand = np.sort(rng.choice(interactions.n_items, 25, replace=False)) if use_candidates else None
-    res = evaluate_ranking(model, split.train, split.test, k=20, batch_size=batch_size, candidates=cand)
+    # a random mask leaves some test users without training rows; the brute force counts them too
+    res = evaluate_ranking(
+        model, split.train, split.test, k=20, batch_size=batch_size, candidates=cand, cold_users=True
+    )
     recall, ndcg = _brute_force(scores, split.train.matrix, split.test.matrix, 20, cand)
     assert res.metrics["Recall@20"] == pytest.approx(recall)
     assert res.metrics["NDCG@20"] == pytest.approx(ndcg)
@@ -109,6 +112,8 @@ def test_most_popular_on_ml_latest_small_takes_seconds(data_dir) -> None:  # typ
 class _TimeAware(Recommender):
     """Predicts the pair's timestamp (in days) when given one, 0 otherwise: shows what reached predict."""
 
+    predicts_ratings = True
+
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         self.ok_ = np.ones(1)
 
@@ -135,3 +140,49 @@ def test_rating_evaluation_passes_timestamps_to_time_aware_models() -> None:
     blend.fit(test)
     pred = blend.member_predictions(test.row_indices(), test.matrix.indices, test.timestamps)
     np.testing.assert_allclose(pred[0], test.matrix.data, atol=1e-6)  # the time-aware member saw the times
+
+
+def _with_unseen_user(split: Split) -> tuple[Interactions, Interactions]:
+    """``split``'s train without user 0's rows, and its test with user 0 (so user 0 is unseen in training)."""
+    train, test = split.train, split.test
+    rows = train.row_indices()
+    if test.user_counts()[0] == 0:  # make sure user 0 is a test user
+        test = Interactions.concat([test, train.select(rows == 0)])
+    return train.select(rows != 0), test
+
+
+def test_test_users_unseen_in_training_are_reported(small_split: Split) -> None:
+    """Test users without training rows are counted and reported (issue 11), not silently evaluated."""
+    import warnings
+
+    from fusionrec.data import DataWarning
+
+    train, test = _with_unseen_user(small_split)
+    model = MostPopular().fit(train)
+    with pytest.warns(DataWarning, match=r"1 of the \d+ evaluated test users have no training interaction"):
+        res = evaluate_ranking(model, train, test, k=10)
+    assert res.unseen_users == 1 and res.info["unseen_users"] == 1
+    assert 0 in res.users  # still evaluated
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a cold-user evaluation says so: no warning, still counted
+        cold = evaluate_ranking(model, train, test, k=10, cold_users=True)
+    assert cold.unseen_users == 1
+    warm = evaluate_ranking(MostPopular().fit(small_split.train), small_split.train, small_split.test, k=10)
+    assert warm.unseen_users == 0
+
+
+def test_coverage_at_every_k(small_split: Split) -> None:
+    """Coverage is reported at each K, not only the largest (issue 10)."""
+    model = MostPopular().fit(small_split.train)
+    res = evaluate_ranking(model, small_split.train, small_split.test, k=(1, 5, 10))
+    cov = [res.metrics[f"Coverage@{k}"] for k in (1, 5, 10)]
+    assert cov[0] <= cov[1] <= cov[2]
+    n_items = small_split.train.n_items
+    assert cov[0] == pytest.approx(len(np.unique(res.recommendations[:, 0])) / n_items)
+
+
+def test_rating_evaluation_refuses_a_ranking_model(small_split: Split) -> None:
+    """RMSE of a model whose scores are not ratings is meaningless: a ConfigError naming the model (issue 10)."""
+    model = MostPopular().fit(small_split.train)
+    with pytest.raises(ConfigError, match=r"MostPopular does not predict ratings.*evaluate_ranking"):
+        evaluate_ratings(model, small_split.test)

@@ -472,6 +472,7 @@ def run_experiment(
             exclude=exclude,
             candidates=candidates,
             compute_auc=config.compute_auc,
+            cold_users=split.cold == "users",
         )
         ratings = None
         if config.rating_metrics and split.test.explicit and type(model).predicts_ratings:

@@ -6,6 +6,7 @@ Memory is bounded by ``batch_size x n_items`` scores; never users x items.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ import scipy.sparse as sp
 
 from fusionrec._progress import progress
 from fusionrec._ranking import mask_rows, topk
-from fusionrec.data.interactions import Interactions
+from fusionrec.data.interactions import DataWarning, Interactions
 from fusionrec.errors import ConfigError
 from fusionrec.evaluation import metrics as M
 from fusionrec.models.base import Recommender, predict_pairs
@@ -42,7 +43,8 @@ class RankingResult:
 
     ``metrics`` maps ``"NDCG@20"``-style names to means over evaluated users; ``per_user`` holds
     the per-user arrays (aligned with ``users``) for significance tests and group breakdowns;
-    ``recommendations`` the top-``max(k)`` lists (item indices).
+    ``recommendations`` the top-``max(k)`` lists (item indices); ``unseen_users`` how many of the evaluated users
+    have no training interaction (ranked without any history of theirs; also in ``info``).
     """
 
     metrics: dict[str, float]
@@ -51,6 +53,7 @@ class RankingResult:
     recommendations: np.ndarray
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    unseen_users: int = 0
 
 
 def _relevant_matrix(test: Interactions, threshold: float | None) -> sp.csr_matrix:
@@ -86,6 +89,7 @@ def evaluate_ranking(
     compute_auc: bool = False,
     item_features: np.ndarray | None = None,
     batch_size: int = 1024,
+    cold_users: bool = False,
 ) -> RankingResult:
     """Rank items for every user with test interactions and score the lists.
 
@@ -104,6 +108,10 @@ def evaluate_ranking(
         Item indices to rank among (e.g. the cold test items); relevance is restricted to them.
     item_features
         Dense item features for intra-list diversity.
+    cold_users
+        ``True`` when test users without training interactions are expected (a cold-user split).  Otherwise such
+        users are reported by a :class:`~fusionrec.data.DataWarning`; they are evaluated either way and counted
+        in ``RankingResult.unseen_users``.
     batch_size
         Users scored at once.  Peak memory is about ``batch_size x n_items x 16`` bytes for a model that
         scores in float32 (its output, the masked copy, the int64 partition of the top-k), 24 for float64,
@@ -129,6 +137,16 @@ def evaluate_ranking(
     n_rel_all = np.diff(relevant.indptr)
     eval_users = np.flatnonzero(n_rel_all > 0) if users is None else np.asarray(users, dtype=np.int64)
     eval_users = eval_users[n_rel_all[eval_users] > 0]
+    unseen = int((train.user_counts()[eval_users] == 0).sum())
+    if unseen and not cold_users:
+        warnings.warn(
+            f"{unseen} of the {len(eval_users)} evaluated test users have no training interaction (the model ranks "
+            "for them without any history of theirs); they are counted in the metrics. Split per user "
+            "(per_user, leave_last, temporal) so that every test user has training data, pass users= to evaluate "
+            "only some, or cold_users=True when a cold-user evaluation is meant",
+            DataWarning,
+            stacklevel=2,
+        )
     kmax = ks[-1]
     recs = np.full((len(eval_users), kmax), -1, dtype=np.int64)
     hits = np.zeros((len(eval_users), kmax), dtype=bool)
@@ -172,8 +190,9 @@ def evaluate_ranking(
         per_user["AUC"] = auc_vals
     summary = {name: float(np.nanmean(v)) if len(v) else float("nan") for name, v in per_user.items()}
     counts = train.item_counts()
+    for kk in ks:
+        summary[f"Coverage@{kk}"] = M.catalog_coverage(recs[:, :kk], train.n_items)
     top = recs[:, :kmax]
-    summary[f"Coverage@{kmax}"] = M.catalog_coverage(top, train.n_items)
     summary[f"Novelty@{kmax}"] = M.novelty(top, counts, train.n_users)
     summary[f"Gini@{kmax}"] = M.gini_index(top, train.n_items)
     summary[f"ARP@{kmax}"] = M.average_recommendation_popularity(top, counts)
@@ -187,12 +206,31 @@ def evaluate_ranking(
         users=eval_users,
         recommendations=recs,
         seconds=time.perf_counter() - start,
-        info={"n_users": len(eval_users), "k": ks, "candidates": None if cand is None else len(cand)},
+        info={
+            "n_users": len(eval_users),
+            "unseen_users": unseen,
+            "k": ks,
+            "candidates": None if cand is None else len(cand),
+        },
+        unseen_users=unseen,
     )
 
 
 def evaluate_ratings(model: Recommender, test: Interactions) -> dict[str, float]:
-    """RMSE and MAE of ``model.predict`` on the test ratings (explicit data)."""
+    """RMSE and MAE of ``model.predict`` on the test ratings (explicit data).
+
+    Raises
+    ------
+    ConfigError
+        The test set is implicit, or the model does not predict ratings (``predicts_ratings`` is false: its
+        scores rank items but are not on the rating scale).
+    """
+    if not getattr(model, "predicts_ratings", False):
+        raise ConfigError(
+            f"{type(model).__name__} does not predict ratings (its scores rank items, they are not on the rating "
+            "scale), so RMSE / MAE would be meaningless; evaluate it with evaluate_ranking, or use a rating model "
+            "(BiasBaseline, SVD, SVDpp, KNNBaseline, BayesianFM, WeightedBlend)"
+        )
     if not test.explicit:
         raise ConfigError("rating evaluation needs explicit ratings; this test set is implicit")
     users = test.row_indices()
