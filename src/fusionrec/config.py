@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "data_dir"]
+__all__ = ["cache_dir", "data_dir", "describe_missing_data_dir", "missing_data_dir"]
 
 DATA_DIR_ENV = "FUSIONREC_DATA_DIR"
 CACHE_DIR_ENV = "FUSIONREC_CACHE_DIR"
@@ -22,6 +22,29 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
         return None
     path = Path(value).expanduser()
     return path if path.is_dir() else None
+
+
+def missing_data_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
+    """The data directory that is set (``override``, else ``FUSIONREC_DATA_DIR``) but is not a folder, else ``None``.
+
+    :func:`data_dir` treats such a setting as unset; errors use this to say that the directory does not exist
+    rather than that none is set.
+    """
+    value = override if override is not None else os.environ.get(DATA_DIR_ENV)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return None if path.is_dir() else path
+
+
+def describe_missing_data_dir(override: str | os.PathLike[str] | None = None) -> str | None:
+    """``"the data directory X (FUSIONREC_DATA_DIR) does not exist"`` when :func:`missing_data_dir` finds one."""
+    path = missing_data_dir(override)
+    if path is None:
+        return None
+    source = "" if override is not None else f" ({DATA_DIR_ENV})"
+    what = "is not a folder" if path.exists() else "does not exist"
+    return f"the data directory {path}{source} {what}"
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None, create: bool = True) -> Path:

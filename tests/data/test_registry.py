@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from pathlib import Path
@@ -121,3 +122,21 @@ def test_load_dataset_path_in_data_dir(tmp_path: Path) -> None:
     assert ds.name == "mine" and ds.item_ids.ids.tolist() == [10, 11] and ds.interactions.explicit
     with pytest.raises(ConfigError, match=r"neither a known name \(\['synthetic', 'ml-100k'.*or to a folder"):
         load_dataset("yours", tmp_path)
+
+
+def test_a_configured_data_directory_that_does_not_exist_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FUSIONREC_DATA_DIR pointing nowhere: the error says so, not "no data directory is set" (issue 11)."""
+    missing = tmp_path / "gone"
+    monkeypatch.setenv("FUSIONREC_DATA_DIR", str(missing))
+    monkeypatch.setenv("FUSIONREC_CACHE_DIR", str(tmp_path / "cache"))
+    expected = f"the data directory {missing} (FUSIONREC_DATA_DIR) does not exist"
+    for load in (lambda: load_dataset("ml-100k"), lambda: load_benchmark_split("ml-100k.random811")):
+        with pytest.raises(DatasetNotFoundError, match=re.escape(expected)):
+            load()
+    with pytest.raises(DatasetNotFoundError, match=re.escape(f"the data directory {tmp_path / 'x'} does not exist")):
+        load_dataset("filmtrust", data_dir=tmp_path / "x")
+    monkeypatch.delenv("FUSIONREC_DATA_DIR")
+    with pytest.raises(DatasetNotFoundError, match="no data directory is set"):
+        load_dataset("filmtrust")

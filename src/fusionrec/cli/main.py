@@ -1,4 +1,8 @@
-"""The ``fusionrec`` command: datasets, evaluate, quickstart (and features, serve when installed)."""
+"""The ``fusionrec`` command: datasets, models, evaluate, quickstart, train, recommend, serve, features.
+
+Every error is one ``error: ...`` line on stderr with what to do (exit code 2), never a traceback
+(:mod:`fusionrec.cli._errors`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ import json
 import logging
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from fusionrec.cli._errors import ErrorHandlingGroup, fail
+from fusionrec.cli.models import app as models_app
 from fusionrec.errors import FusionRecError
 
 app = typer.Typer(
@@ -19,9 +25,11 @@ app = typer.Typer(
     help="Multimodal recommendation: load data, train, evaluate, report, recommend and serve.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=ErrorHandlingGroup,
 )
 datasets_app = typer.Typer(help="List, describe and download datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(models_app, name="models")
 console = Console()
 err = Console(stderr=True)
 
@@ -66,9 +74,26 @@ QUICKSTART_MODELS: list[dict[str, Any]] = [
 QUICKSTART_ABLATION = "HybridMF"
 
 
-def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=2)
+def _fail(exc: Exception) -> NoReturn:
+    fail(exc)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from fusionrec import __version__
+
+        typer.echo(f"fusionrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Multimodal recommendation: load data, train, evaluate, report, recommend and serve."""
 
 
 def _setup() -> None:
@@ -101,7 +126,14 @@ def _metrics_table(rows: list[dict[str, Any]], keys: list[str], title: str) -> T
 @datasets_app.command("list")
 def datasets_list(data_dir: DataDirOpt = None) -> None:
     """List the datasets fusionrec can load and whether they are present."""
+    from fusionrec.config import describe_missing_data_dir
     from fusionrec.data.datasets import list_datasets
+
+    missing = describe_missing_data_dir(data_dir)
+    if missing:
+        err.print(
+            f"note: {missing}; only the built-in and downloaded datasets can be present", markup=False, soft_wrap=True
+        )
 
     table = Table(title="datasets")
     for col in ("name", "present", "description"):

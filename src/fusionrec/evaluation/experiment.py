@@ -365,7 +365,8 @@ def build_dataset_and_split(
 
     spec = config.split
     if "benchmark" in spec:
-        root = configured_data_dir(data_dir)
+        # a given directory that does not exist goes on as it is, so that the error says so
+        root = configured_data_dir(data_dir) or data_dir
         split = load_benchmark_split(spec["benchmark"], data_dir=root)
         dataset = None
         if config.dataset.get("name"):

@@ -1,4 +1,5 @@
-"""``fusionrec train`` (dataset or split file -> serving bundle) and ``fusionrec serve BUNDLE`` (uvicorn)."""
+"""``fusionrec train`` (dataset or split file -> serving bundle), ``fusionrec recommend BUNDLE --user ID`` and
+``fusionrec serve BUNDLE`` (uvicorn)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["register"]
+__all__ = ["recommend_from_bundle", "register"]
 
 
 def _parse_params(params: list[str] | None) -> dict[str, Any]:
@@ -100,6 +101,50 @@ def train_bundle(
     return save_bundle(out, fitted, train, meta, side=side, extra={"source": source_label})
 
 
+def recommend_from_bundle(bundle: Any, user: str, k: int = 10) -> list[dict[str, Any]]:
+    """Top-``k`` items of the bundle user whose raw id is ``user``, as ``{"rank", "item", "score"[, "title"]}``.
+
+    ``user`` is matched against the bundle's raw ids by their text, so ``"1"`` finds the integer id ``1`` (and
+    ``"01"`` or ``" 1"`` do not), and a string id is found as written.  Items the user already has are excluded.
+
+    Raises
+    ------
+    UnknownIdError
+        The bundle has no such user.
+    ConfigError
+        ``k`` is not a positive integer.
+    """
+    import numpy as np
+
+    from fusionrec.errors import ConfigError, UnknownIdError
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    raw = bundle.user_ids.ids.tolist()
+    index = {str(x): i for i, x in enumerate(raw)}.get(str(user))
+    if index is None:
+        examples = ", ".join(repr(str(x)) for x in raw[:5])
+        raise UnknownIdError(
+            f"unknown user {user!r}: the bundle knows {len(raw)} users (e.g. {examples}); pass one of its raw ids "
+            "(users added to a running service exist only there: ask it with GET /recommend)"
+        )
+    model = bundle.model
+    n_named = len(bundle.item_ids)
+    candidates = None if n_named == model.n_items_ else np.arange(n_named)
+    items, scores = model.recommend(np.array([index]), k, candidates=candidates)
+    titles = bundle.item_meta.get("title")
+    item_raw = bundle.item_ids.ids
+    out: list[dict[str, Any]] = []
+    for i, score in zip(items[0].tolist(), scores[0].tolist()):
+        if i < 0 or not np.isfinite(score):
+            continue
+        row: dict[str, Any] = {"rank": len(out) + 1, "item": item_raw[i].item(), "score": float(score)}
+        if titles is not None and titles[i]:
+            row["title"] = str(titles[i])
+        out.append(row)
+    return out
+
+
 def _side_for(dataset: Any, train: Any) -> Any:
     """The dataset's content encoded with the default encoders, aligned with ``train``'s id maps."""
     import logging
@@ -128,7 +173,8 @@ def _side_for(dataset: Any, train: Any) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``train`` and ``serve`` commands to the ``fusionrec`` CLI."""
+    """Add the ``train``, ``recommend`` and ``serve`` commands to the ``fusionrec`` CLI."""
+    from fusionrec.cli._errors import fail
 
     @app.command("train")
     def train(
@@ -191,9 +237,38 @@ def register(app: typer.Typer) -> None:
                 file_options=options,
             )
         except FusionRecError as exc:
-            Console(stderr=True).print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(code=2) from exc
+            fail(exc)
         Console().print(f"[green]bundle written[/] {path}")
+
+    @app.command("recommend")
+    def recommend(
+        bundle: Annotated[Path, typer.Argument(help="bundle directory written by `fusionrec train`")],
+        user: Annotated[str, typer.Option("--user", "-u", help="the user's raw id, as in your data (e.g. 42 or fan)")],
+        k: Annotated[int, typer.Option("--k", "-k", min=1, help="number of items")] = 10,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    ) -> None:
+        """Recommend items for a user of a bundle, by the user's raw id (items they have are excluded)."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from fusionrec.errors import FusionRecError
+        from fusionrec.serving.bundle import load_bundle
+
+        try:
+            rows = recommend_from_bundle(load_bundle(bundle), user, k)
+        except FusionRecError as exc:
+            fail(exc)
+        if as_json:
+            typer.echo(json.dumps({"user": user, "items": rows}, ensure_ascii=False))
+            return
+        table = Table(title=f"top {k} for user {user}")
+        for col, justify in (("rank", "right"), ("item", "left"), ("score", "right"), ("title", "left")):
+            if col != "title" or any("title" in r for r in rows):
+                table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for r in rows:
+            cells = [str(r["rank"]), str(r["item"]), f"{r['score']:.4f}"]
+            table.add_row(*cells, *([r.get("title", "")] if len(table.columns) == 4 else []))
+        Console().print(table)
 
     @app.command("serve")
     def serve(
@@ -217,6 +292,13 @@ def register(app: typer.Typer) -> None:
                 help="folder that posted image/audio paths must lie in (and where uploads go); unset: no file content",
             ),
         ] = None,
+        private: Annotated[
+            bool,
+            typer.Option(
+                "--private",
+                help="reads need the API key too (users, histories, profiles, recommendations, explanations)",
+            ),
+        ] = False,
     ) -> None:
         """Serve a bundle over HTTP (uvicorn)."""
         import os
@@ -230,20 +312,25 @@ def register(app: typer.Typer) -> None:
 
         # validate now (clear errors before uvicorn starts), then hand over through the environment so that
         # every worker process builds the same app
+        if private and not api_key:
+            fail("--private needs an API key for the reads: pass --api-key KEY or set FUSIONREC_SERVE_API_KEY")
+        if workers < 1:
+            fail(f"--workers must be at least 1, got {workers}")
         try:
             loaded = load_bundle(bundle)  # checksums, format version, model: refuse a bad bundle here
+            overrides: dict[str, Any] = {"read_requires_key": True} if private else {}
+            settings = ServingSettings.from_env(
+                bundle_path=bundle,
+                store_url=store,
+                api_key=api_key,
+                index=index,
+                retrain_interval_s=retrain_every,
+                compute_threads=threads,
+                content_root=content_root,
+                **overrides,
+            )
         except FusionRecError as exc:
-            Console(stderr=True).print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(code=2) from exc
-        settings = ServingSettings.from_env(
-            bundle_path=bundle,
-            store_url=store,
-            api_key=api_key,
-            index=index,
-            retrain_interval_s=retrain_every,
-            compute_threads=threads,
-            content_root=content_root,
-        )
+            fail(exc)
         os.environ[ENV_PREFIX + "BUNDLE_PATH"] = str(settings.bundle_path)
         os.environ[ENV_PREFIX + "STORE_URL"] = settings.resolved_store_url
         os.environ[ENV_PREFIX + "INDEX"] = settings.index
@@ -251,11 +338,14 @@ def register(app: typer.Typer) -> None:
         os.environ[ENV_PREFIX + "COMPUTE_THREADS"] = str(settings.compute_threads)
         if settings.api_key:
             os.environ[ENV_PREFIX + "API_KEY"] = settings.api_key
+        if settings.read_requires_key:
+            os.environ[ENV_PREFIX + "READ_REQUIRES_KEY"] = "1"
         if settings.content_root is not None:
             os.environ[ENV_PREFIX + "CONTENT_ROOT"] = str(settings.content_root.resolve())
         Console().print(
             f"serving [bold]{bundle}[/] ({loaded.model_name}, {len(loaded.user_ids)} users, {len(loaded.item_ids)} "
             f"items) on http://{host}:{port}  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
+            + ("; reads need the API key (--private)" if settings.read_requires_key else "")
         )
         del loaded
         uvicorn.run(

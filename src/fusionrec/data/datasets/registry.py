@@ -196,11 +196,12 @@ def list_datasets(data_dir: PathLike | None = None) -> list[DatasetInfo]:
 
 
 def _not_found(entry: _Entry, data_dir: PathLike | None, root: Path | None) -> DatasetNotFoundError:
+    from fusionrec.config import describe_missing_data_dir
+
     if root is None:
         where = (
-            f"the data directory {data_dir} does not exist"
-            if data_dir is not None
-            else "no data directory is set (pass data_dir= or set FUSIONREC_DATA_DIR)"
+            describe_missing_data_dir(data_dir)
+            or "no data directory is set (pass data_dir= or --data-dir, or set FUSIONREC_DATA_DIR)"
         )
     else:
         where = f"{root} has no {' and '.join(repr(f) for f in entry.folders)} folder"
@@ -264,9 +265,12 @@ def _load_path(name: str, data_dir: PathLike | None, **kwargs: Any) -> Dataset:
         if p.exists():
             return from_files(p, **kwargs)
     if any(path.name.lower().endswith((s, s + ".gz")) for s in TABLE_SUFFIXES):
+        from fusionrec.config import describe_missing_data_dir
+
+        missing = None if path.is_absolute() else describe_missing_data_dir(data_dir)
         raise DatasetNotFoundError(
-            f"{path} does not exist{f' (nor in {root})' if root is not None and len(candidates) > 1 else ''}; "
-            "check the path"
+            f"{path} does not exist{f' (nor in {root})' if root is not None and len(candidates) > 1 else ''}"
+            f"{f'; {missing} either' if missing else ''}; check the path"
         )
     raise ConfigError(
         f"unknown dataset {name!r}: neither a known name ({['synthetic', *ENTRIES]}) nor an existing path; "
@@ -301,9 +305,13 @@ def load_benchmark_split(name: str, data_dir: PathLike | None = None) -> Split:
         return load_ml100k_fold(where, fold)
     path = None if root is None else root / "splits" / f"{name}.csv"
     if path is None or not path.is_file():
+        from fusionrec.config import describe_missing_data_dir
+
+        missing = describe_missing_data_dir(data_dir)
         raise DatasetNotFoundError(
-            f"split file {path if path is not None else f'splits/{name}.csv'} not found; benchmark split files live "
-            "in <data_dir>/splits/ (set FUSIONREC_DATA_DIR or pass data_dir=)"
+            f"split file {path if path is not None else f'splits/{name}.csv'} not found"
+            + (f" ({missing})" if missing else "")
+            + "; benchmark split files live in <data_dir>/splits/ (set FUSIONREC_DATA_DIR or pass data_dir=)"
         )
     inter = entry.loader(where, root).interactions
     split = load_split_file(path, user_ids=inter.user_ids, item_ids=inter.item_ids, name=name)
