@@ -96,9 +96,13 @@ def test_metrics_prometheus_text(client: Any) -> None:
     client.get("/recommend", params={"user": "u1"})
     client.post("/events", json={"events": [{"user": "u1", "item": "i1"}]}, headers=KEY)
     text = client.get("/metrics").text
-    assert 'fusionrec_http_requests_total{method="GET",route="/recommend",status="200"} 1' in text
-    assert 'fusionrec_http_request_duration_seconds_bucket{method="GET",route="/recommend",le="+Inf"} 1' in text
+    assert 'fusionrec_http_requests_total{method="GET",route="/recommend",status="200"} 1.0' in text
+    assert 'fusionrec_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/recommend"} 1.0' in text
     assert "fusionrec_events_stored 1.0" in text
+    from prometheus_client.parser import text_string_to_metric_families  # the official parser reads it
+
+    names = {f.name for f in text_string_to_metric_families(text)}
+    assert {"fusionrec_http_requests", "fusionrec_http_request_duration_seconds", "fusionrec_users"} <= names
 
 
 def test_retrain_endpoint_and_popularity_model(client: Any, pop_client: Any) -> None:

@@ -8,9 +8,7 @@ Reads: ``GET /recommend``, ``/similar/{item}``, ``/explain``, ``/users``, ``/use
 
 import hmac
 import sys
-import threading
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,46 +30,49 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 
 
 class Metrics:
-    """Request counters and latency histograms by route, rendered in the Prometheus text format."""
+    """Request counters and latency histograms by route (``prometheus_client``, one registry per app), plus gauges
+    read from the engine at each scrape."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.buckets: dict[tuple[str, str], list[int]] = {}
-        self.sums: dict[tuple[str, str], float] = defaultdict(float)
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "fusionrec_http_requests",
+            "HTTP requests by method, route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "fusionrec_http_request_duration_seconds",
+            "Request latency.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests[(method, route, status)] += 1
-            b = self.buckets.setdefault((method, route), [0] * (len(LATENCY_BUCKETS) + 1))
-            for j, edge in enumerate(LATENCY_BUCKETS):
-                if seconds <= edge:
-                    b[j] += 1
-            b[-1] += 1
-            self.sums[(method, route)] += seconds
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
 
-    def render(self, gauges: dict[str, tuple[str, float]]) -> str:
-        lines = [
-            "# HELP fusionrec_http_requests_total HTTP requests by method, route and status.",
-            "# TYPE fusionrec_http_requests_total counter",
-        ]
-        with self._lock:
-            for (m, r, s), n in sorted(self.requests.items()):
-                lines.append(f'fusionrec_http_requests_total{{method="{m}",route="{r}",status="{s}"}} {n}')
-            lines += [
-                "# HELP fusionrec_http_request_duration_seconds Request latency.",
-                "# TYPE fusionrec_http_request_duration_seconds histogram",
-            ]
-            for (m, r), b in sorted(self.buckets.items()):
-                lab = f'method="{m}",route="{r}"'
-                for edge, n in zip(LATENCY_BUCKETS, b):
-                    lines.append(f'fusionrec_http_request_duration_seconds_bucket{{{lab},le="{edge}"}} {n}')
-                lines.append(f'fusionrec_http_request_duration_seconds_bucket{{{lab},le="+Inf"}} {b[-1]}')
-                lines.append(f"fusionrec_http_request_duration_seconds_sum{{{lab}}} {self.sums[(m, r)]:.6f}")
-                lines.append(f"fusionrec_http_request_duration_seconds_count{{{lab}}} {b[-1]}")
-        for name, (help_, value) in gauges.items():
-            lines += [f"# HELP {name} {help_}", f"# TYPE {name} gauge", f"{name} {value}"]
-        return "\n".join(lines) + "\n"
+    def add_gauges(self, read: Any) -> None:
+        """Gauges from ``read()`` -> ``{name: (help, value)}``, evaluated at each scrape."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        class _Gauges:
+            def collect(self) -> Any:
+                for name, (help_, value) in read().items():
+                    yield GaugeMetricFamily(name, help_, value=value)
+
+            def describe(self) -> list[Any]:
+                return []
+
+        self.registry.register(_Gauges())
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return bytes(generate_latest(self.registry))
 
 
 class _Edge:
@@ -94,27 +95,40 @@ class _Edge:
             await self._too_large(send)
             self.metrics.observe(scope["method"], "(body too large)", 413, time.perf_counter() - start)
             return
-        seen = {"n": 0, "too_big": False}
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            # read the whole body here (at most max_body bytes): a chunked upload over the limit gets 413 too
+            chunks: list[bytes] = []
+            size = 0
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":  # the client went away
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    await self._too_large(send)
+                    self.metrics.observe(scope["method"], "(body too large)", 413, time.perf_counter() - start)
+                    return
+                chunks.append(chunk)
+                more = bool(message.get("more_body", False))
+            body = b"".join(chunks)
+            sent = {"done": False}
 
-        async def limited_receive() -> dict[str, Any]:
-            message: dict[str, Any] = await receive()
-            if message["type"] == "http.request":
-                seen["n"] += len(message.get("body", b""))
-                if seen["n"] > self.max_body:
-                    seen["too_big"] = True
-                    raise _BodyTooLargeError
-            return message
+            async def replay() -> dict[str, Any]:
+                if not sent["done"]:
+                    sent["done"] = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return dict(await receive())
+
+            receive = replay
 
         async def capture_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = int(message["status"])
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, capture_send)
-        except _BodyTooLargeError:
-            await self._too_large(send)
-            status["code"] = 413
+        await self.app(scope, receive, capture_send)
         route = scope.get("route")
         name = getattr(route, "path", None) or "(unmatched)"
         self.metrics.observe(scope["method"], name, status["code"], time.perf_counter() - start)
@@ -129,10 +143,6 @@ class _Edge:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLargeError(Exception):
-    pass
 
 
 def limit_compute_threads(n: int) -> None:
@@ -162,14 +172,15 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
         from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, Request, UploadFile
         from fastapi import Path as PathParam
-        from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
+        from fastapi.exceptions import RequestValidationError
+        from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError('serving needs the serve extra: pip install "fusionrec[serve]"') from exc
 
     from fusionrec.errors import ConfigError, FusionRecError
     from fusionrec.serving import schemas as S
     from fusionrec.serving.catalogue import UnknownItemError, UnknownUserError
-    from fusionrec.serving.engine import ServingEngine
+    from fusionrec.serving.engine import RetrainError, ServingEngine
     from fusionrec.serving.store import Event, open_store
 
     if engine is None:
@@ -182,6 +193,14 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         )
     eng = engine
     metrics = Metrics()
+    metrics.add_gauges(
+        lambda: {
+            "fusionrec_events_stored": ("Events in the store.", float(eng.store.count())),
+            "fusionrec_users": ("Users known (bundle + online).", float(eng.state.n_users)),
+            "fusionrec_items": ("Items known (bundle + online).", float(eng.state.n_items)),
+            "fusionrec_retrains_total": ("Retrains run.", float(eng.retrain_status["runs"])),
+        }
+    )
 
     @asynccontextmanager
     async def lifespan(app: "FastAPI") -> Any:
@@ -195,6 +214,8 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         version=_version(),
         description="Recommendations, similar items, explanations; events and new items folded in online.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the Swagger UI assets shipped in a package (works offline, no CDN)
+        redoc_url=None,
     )
     app.state.engine = eng
     app.state.metrics = metrics
@@ -227,20 +248,31 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
     async def _unknown_user(request: Request, exc: UnknownUserError) -> JSONResponse:
         return JSONResponse(
             status_code=404,
-            content={"detail": str(exc), "hint": "POST /events or POST /users creates a user; GET /users lists some"},
+            content={
+                "detail": _safe(str(exc)),
+                "hint": "POST /events or POST /users creates a user; GET /users lists some",
+            },
         )
 
     @app.exception_handler(UnknownItemError)
     async def _unknown_item(request: Request, exc: UnknownItemError) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc), "hint": "POST /items adds an item"})
+        return JSONResponse(status_code=404, content={"detail": _safe(str(exc)), "hint": "POST /items adds an item"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # the offending input is left out: it may be NaN or hold a lone surrogate, which JSON cannot carry back
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")} for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": _safe(errors)})
 
     @app.exception_handler(ConfigError)
     async def _bad_request(request: Request, exc: ConfigError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+        return JSONResponse(status_code=422, content={"detail": _safe(str(exc))})
 
     @app.exception_handler(FusionRecError)
     async def _fusionrec_error(request: Request, exc: FusionRecError) -> JSONResponse:
-        return JSONResponse(status_code=400, content={"detail": str(exc)})
+        return JSONResponse(status_code=400, content={"detail": _safe(str(exc))})
 
     def _items_out(state: "OnlineModel", idx: Any, scores: Any = None) -> list[S.ItemOut]:
         titles = state.item_meta.get("title")
@@ -259,9 +291,16 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
             )
         return out
 
+    def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+        return {c: {"model": S.Problem, "description": ANSWERS[c]} for c in codes}
+
+    READ = _answers(400, 401, 404)
+    WRITE = _answers(400, 401, 404, 413)
+    UserQ = Query(..., min_length=1, max_length=S.MAX_ID_LENGTH, description="raw user id")
+    ItemQ = Query(..., min_length=1, max_length=S.MAX_ID_LENGTH, description="raw item id")
     K = Query(settings.default_k, ge=1, le=settings.max_k, description=f"list length, 1..{settings.max_k}")
 
-    @app.get("/health", tags=["ops"])
+    @app.get("/health", tags=["ops"], responses=_answers(400))
     def health() -> dict[str, Any]:
         st = eng.state
         return {
@@ -279,21 +318,27 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
             "retrain": eng.retrain_status,
         }
 
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
-    def prometheus() -> PlainTextResponse:
-        st = eng.state
-        gauges = {
-            "fusionrec_events_stored": ("Events in the store.", float(eng.store.count())),
-            "fusionrec_users": ("Users known (bundle + online).", float(st.n_users)),
-            "fusionrec_items": ("Items known (bundle + online).", float(st.n_items)),
-            "fusionrec_retrains_total": ("Retrains run.", float(eng.retrain_status["runs"])),
-        }
-        return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}},
+    )
+    def prometheus() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-    @app.get("/recommend", tags=["recommend"], response_model=S.RecommendOut, dependencies=[Depends(read_auth)])
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get(
+        "/recommend",
+        tags=["recommend"],
+        response_model=S.RecommendOut,
+        dependencies=[Depends(read_auth)],
+        responses=READ,
+    )
     def recommend(
         request: Request,
-        user: str = Query(..., description="raw user id"),
+        user: str = UserQ,
         k: int = K,
         exclude_seen: bool = Query(True, description="leave out items the user already interacted with"),
         candidates: str | None = Query(None, description="comma-separated raw item ids to rank among"),
@@ -310,15 +355,25 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
             index=st.index_kind,
         )
 
-    @app.get("/similar/{item}", tags=["recommend"], response_model=S.SimilarOut, dependencies=[Depends(read_auth)])
-    def similar(item: str = PathParam(..., description="raw item id"), k: int = K) -> S.SimilarOut:
+    @app.get(
+        "/similar/{item}",
+        tags=["recommend"],
+        response_model=S.SimilarOut,
+        dependencies=[Depends(read_auth)],
+        responses=READ,
+    )
+    def similar(
+        item: str = PathParam(..., max_length=S.MAX_ID_LENGTH, description="raw item id"), k: int = K
+    ) -> S.SimilarOut:
         """Items most similar to ``item`` (cosine of item factors, else co-occurrence)."""
         st = eng.state
         idx, scores = st.similar(item, k)
         return S.SimilarOut(item=st.item_raw[int(st.require_items([item])[0])], items=_items_out(st, idx, scores))
 
-    @app.get("/explain", tags=["recommend"], response_model=S.ExplainOut, dependencies=[Depends(read_auth)])
-    def explain(user: str = Query(...), item: str = Query(...), n: int = Query(5, ge=1, le=50)) -> S.ExplainOut:
+    @app.get(
+        "/explain", tags=["recommend"], response_model=S.ExplainOut, dependencies=[Depends(read_auth)], responses=READ
+    )
+    def explain(user: str = UserQ, item: str = ItemQ, n: int = Query(5, ge=1, le=50)) -> S.ExplainOut:
         """Why ``item`` for ``user``: the history items most similar to it, and the most similar content (words)."""
         st = eng.state
         out = st.explain(user, item, n)
@@ -326,14 +381,22 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
             user=st.user_raw[st.require_user(user)], item=st.item_raw[int(st.require_items([item])[0])], **out
         )
 
-    @app.get("/users", tags=["users"], dependencies=[Depends(read_auth)])
+    @app.get("/users", tags=["users"], dependencies=[Depends(read_auth)], responses=READ)
     def list_users(limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
         """Some user ids (for the web page)."""
         st = eng.state
         return {"total": st.n_users, "users": st.user_raw[offset : offset + limit]}
 
-    @app.get("/users/{user}/history", tags=["users"], response_model=S.HistoryOut, dependencies=[Depends(read_auth)])
-    def history(user: str, limit: int = Query(50, ge=1, le=10_000)) -> S.HistoryOut:
+    @app.get(
+        "/users/{user}/history",
+        tags=["users"],
+        response_model=S.HistoryOut,
+        dependencies=[Depends(read_auth)],
+        responses=READ,
+    )
+    def history(
+        user: str = PathParam(..., max_length=S.MAX_ID_LENGTH), limit: int = Query(50, ge=1, le=10_000)
+    ) -> S.HistoryOut:
         """The user's items (training data and online events), highest value first."""
         st = eng.state
         with st.lock:
@@ -343,7 +406,9 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         order = sorted(range(len(items)), key=lambda j: -values[j])[:limit]
         return S.HistoryOut(user=st.user_raw[u], items=_items_out(st, items[order], values[order]), attributes=attrs)
 
-    @app.post("/events", tags=["write"], response_model=S.EventsOut, dependencies=[Depends(write_auth)])
+    @app.post(
+        "/events", tags=["write"], response_model=S.EventsOut, dependencies=[Depends(write_auth)], responses=WRITE
+    )
     def post_events(body: S.EventsIn) -> S.EventsOut:
         """Store a batch of events (one transaction, durable before the answer) and fold them in at once."""
         if len(body.events) > settings.max_events_per_request:
@@ -386,15 +451,27 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         idx = eng.post_item(item, meta, features, text, content)
         return S.Created(id=item, index=idx)
 
-    @app.post("/items", tags=["write"], response_model=S.Created, status_code=201, dependencies=[Depends(write_auth)])
+    @app.post(
+        "/items",
+        tags=["write"],
+        response_model=S.Created,
+        status_code=201,
+        dependencies=[Depends(write_auth)],
+        responses=WRITE,
+    )
     def post_item(body: S.ItemIn) -> S.Created:
         """Add an item, recommendable at once: its raw ``content`` (per modality name: text, labels, an image path
         under the content root) is encoded with the bundle's encoders and places it next to similar items."""
         meta: dict[str, Any] = dict(body.meta)
         if body.title is not None:
             meta["title"] = body.title
-        if body.poster is not None:
-            meta["poster"] = body.poster
+        if body.poster is not None:  # a URL given to clients as is, or an image file under the content root
+            if body.poster.startswith(("http://", "https://")):
+                meta["poster"] = body.poster
+            elif settings.content_root is None:
+                raise HTTPException(status_code=400, detail="'poster' must be an http(s) URL (no content root is set)")
+            else:
+                meta["poster"] = str(resolve_under(settings.content_root, body.poster, "poster"))
         return _add_item(body.item, meta, dict(body.content), body.features, body.text)
 
     @app.post(
@@ -403,9 +480,10 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         response_model=S.Created,
         status_code=201,
         dependencies=[Depends(write_auth)],
+        responses=WRITE,
     )
     async def post_item_image(
-        item: str,
+        item: str = PathParam(..., min_length=1, max_length=S.MAX_ID_LENGTH),
         file: UploadFile = File(..., description="the item's image (jpg, png, gif, webp)"),  # noqa: B008
         modality: str | None = Form(None, description="image modality name (default: the bundle's first)"),
         title: str | None = Form(None),
@@ -439,35 +517,86 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
         return await run_in_threadpool(_add_item, item, meta, {name: str(target)}, None, None)
 
-    @app.post("/users", tags=["write"], response_model=S.Created, status_code=201, dependencies=[Depends(write_auth)])
+    @app.post(
+        "/users",
+        tags=["write"],
+        response_model=S.Created,
+        status_code=201,
+        dependencies=[Depends(write_auth)],
+        responses=WRITE,
+    )
     def post_user(body: S.UserIn) -> S.Created:
         """Create a user or update its profile; profile-only users get popular, attribute-matching items."""
         return S.Created(id=body.user, index=eng.post_user(body.user, body.attributes))
 
-    @app.post("/admin/retrain", tags=["ops"], status_code=202, dependencies=[Depends(write_auth)])
-    def retrain(wait: bool = Query(False, description="block until the new bundle is live")) -> dict[str, Any]:
-        """Refit on the bundle's data plus every stored event in the background, then swap it in."""
-        started = eng.retrain(wait=wait)
-        return {"started": started, "status": eng.retrain_status}
+    @app.post(
+        "/admin/retrain",
+        tags=["ops"],
+        status_code=202,
+        response_model=S.RetrainOut,
+        dependencies=[Depends(write_auth)],
+        responses={
+            **_answers(400, 401, 413),
+            409: {"model": S.RetrainOut, "description": "a retrain is already running"},
+            422: {"model": S.RetrainOut, "description": "the retrain could not start or failed; status has the reason"},
+        },
+    )
+    def retrain(wait: bool = Query(False, description="block until the new bundle is live")) -> Any:
+        """Refit on the bundle's data plus every stored event in the background, then swap it in.
 
-    @app.get("/admin/retrain", tags=["ops"], dependencies=[Depends(read_auth)])
+        202: started (with ``wait``: finished and live); 409: one is already running; 422: it failed (its data
+        fail validation, or, with ``wait``, the fit failed) and ``status.last_error`` says why."""
+        try:
+            started = eng.retrain(wait=wait)
+        except RetrainError:
+            return JSONResponse(status_code=422, content=_safe({"started": False, "status": dict(eng.retrain_status)}))
+        if not started:
+            return JSONResponse(status_code=409, content=_safe({"started": False, "status": dict(eng.retrain_status)}))
+        return S.RetrainOut(started=True, status=dict(eng.retrain_status))
+
+    @app.get("/admin/retrain", tags=["ops"], dependencies=[Depends(read_auth)], responses=READ)
     def retrain_status() -> dict[str, Any]:
-        return dict(eng.retrain_status)
+        """The last retrain: state (idle, running, failed), last_error (the reason), runs, last_finished."""
+        return dict(_safe(dict(eng.retrain_status)))
 
     @app.get("/posters/{item}", tags=["web"], include_in_schema=False)
     def poster(item: str) -> Any:
+        """An item's poster image: only a regular image file under the content root (symlinks resolved, never
+        out of it); URL posters are given to clients as they are and never redirected to."""
         st = eng.state
         posters = st.item_meta.get("poster")
         i = st.item_index(item)
-        if not posters or i is None or not posters[i]:
-            raise HTTPException(status_code=404, detail="no poster for this item")
-        ref = posters[i]
-        if ref.startswith(("http://", "https://")):
-            return RedirectResponse(ref)
-        path = Path(ref)
-        if not path.is_file() or path.suffix.lower() not in (".jpg", ".jpeg", ".png", ".gif", ".webp"):
-            raise HTTPException(status_code=404, detail="poster file not found")
+        if not posters or i is None or not posters[i] or settings.content_root is None:
+            raise HTTPException(status_code=404, detail="no poster file for this item")
+        path = poster_file(settings.content_root, str(posters[i]))
+        if path is None:
+            raise HTTPException(status_code=404, detail="no poster file for this item under the content root")
         return FileResponse(path)
+
+    swagger = _swagger_dir()
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    def docs_asset(name: str) -> FileResponse:
+        types = {
+            "swagger-ui-bundle.js": "text/javascript",
+            "swagger-ui.css": "text/css",
+            "favicon-32x32.png": "image/png",
+        }
+        if swagger is None or name not in types:
+            raise HTTPException(status_code=404, detail="not found (pip install swagger-ui-bundle for /docs)")
+        return FileResponse(swagger / name, media_type=types[name])
 
     @app.get("/", include_in_schema=False)
     def index_page() -> FileResponse:
@@ -497,6 +626,52 @@ def resolve_under(root: Path, value: str, what: str = "path") -> Path:
     if not resolved.is_file():
         raise HTTPException(status_code=400, detail=f"{what!r}: no file {value!r} under the content root")
     return resolved
+
+
+#: descriptions of the error answers declared in the OpenAPI schema
+ANSWERS = {
+    400: "the request cannot be carried out (the detail says why)",
+    401: "missing or wrong X-API-Key header",
+    404: "unknown user or item (the hint says how to add one)",
+    413: "request body too large, or too many events in one request",
+}
+
+
+def _safe(value: Any) -> Any:
+    """``value`` with every text made valid Unicode and every non-finite float ``None`` (JSON cannot carry
+    either); error answers echo what clients sent."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {_safe(str(k)): _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(v) for v in value]
+    return value
+
+
+def poster_file(root: Path, ref: str) -> Path | None:
+    """The image file ``ref`` names when it resolves (symlinks followed) to a regular file under ``root``."""
+    if not ref or ref.startswith(("http://", "https://")):
+        return None
+    base = Path(root).resolve()
+    p = Path(ref)
+    try:
+        resolved = (p if p.is_absolute() else base / p).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not resolved.is_relative_to(base) or not resolved.is_file() or resolved.suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    return resolved
+
+
+def _swagger_dir() -> Path | None:
+    try:
+        import swagger_ui_bundle
+    except ImportError:  # pragma: no cover - a serve extra
+        return None
+    return Path(swagger_ui_bundle.swagger_ui_path)
 
 
 def _poster_url(raw_item: Any, ref: str) -> str:

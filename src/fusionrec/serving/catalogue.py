@@ -15,7 +15,10 @@ import numpy as np
 from fusionrec.data.idmap import IdMap
 from fusionrec.errors import ConfigError, UnknownIdError
 
-__all__ = ["Catalogue", "UnknownItemError", "UnknownUserError", "meta_text"]
+__all__ = ["SINGLE_COLUMNS", "Catalogue", "UnknownItemError", "UnknownUserError", "meta_text"]
+
+#: metadata columns that hold one text per item (the web page shows them as such)
+SINGLE_COLUMNS = frozenset({"title", "poster"})
 
 
 class UnknownUserError(UnknownIdError):
@@ -113,6 +116,21 @@ class Catalogue:
         return i
 
     # ---------------------------------------------------------------- metadata
+    def check_meta(self, meta: Mapping[str, Any]) -> None:
+        """``ConfigError`` unless ``meta`` fits the columns: keys are identifiers (not starting with ``_``),
+        ``title`` and ``poster`` are texts, and a key that exists holds the same kind of value (one text, or a list
+        of labels) as the column has (a retrain stores the columns as they are)."""
+        for key, value in meta.items():
+            if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
+                raise ConfigError(f"meta key {key!r} must be an identifier (letters, digits, _; not starting with _)")
+            multi = isinstance(value, list | tuple)
+            if key in SINGLE_COLUMNS and multi:
+                raise ConfigError(f"meta {key!r} is one text per item; send a string, not a list")
+            col = self.item_meta.get(key)
+            if col and multi != isinstance(col[0], list):
+                want = "a list of labels" if isinstance(col[0], list) else "one text"
+                raise ConfigError(f"meta {key!r} holds {want} per item in this catalogue; send {want}")
+
     def set_meta(self, i: int, meta: Mapping[str, Any]) -> None:
         for key, value in meta.items():
             if key not in self.item_meta:

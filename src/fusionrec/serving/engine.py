@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OnlineModel",
+    "RetrainError",
     "ServingEngine",
     "UnknownItemError",
     "UnknownUserError",
@@ -55,8 +56,14 @@ log = logging.getLogger(__name__)
 
 #: content neighbours averaged to place a new item
 N_NEIGHBOURS = 10
+#: the largest implicit-feedback weight an event may carry (sums of many stay finite in float32)
+MAX_IMPLICIT_VALUE = 1e6
 #: keys of a stored item's meta that hold what was posted besides display metadata
 CONTENT_KEY, TEXT_KEY = "_content", "_text"
+
+
+class RetrainError(FusionRecError):
+    """A retrain could not start (its data fail validation) or failed; the reason is in the message."""
 
 
 def _hash_text(texts: Sequence[str], n_features: int = 2**16) -> sp.csr_matrix:
@@ -176,6 +183,26 @@ class OnlineModel:
         if self._aug is None:
             self._aug = self.model.factors().augmented()  # type: ignore[attr-defined]
         return self._aug
+
+    def value_domain(self) -> tuple[float, float]:
+        """The event values the model accepts: the training rating range (explicit models), else
+        ``[0, MAX_IMPLICIT_VALUE]``."""
+        data = self.base_seen.data
+        if self.explicit and data.size:
+            return float(data.min()), float(data.max())
+        return 0.0, MAX_IMPLICIT_VALUE
+
+    def check_values(self, values: Sequence[float]) -> None:
+        """``ConfigError`` (HTTP 422) unless every value is finite and within :meth:`value_domain`."""
+        v = np.asarray(values, np.float64)
+        lo, hi = self.value_domain()
+        bad = ~(np.isfinite(v) & (v >= lo) & (v <= hi))
+        if bad.any():
+            what = "ratings" if self.explicit else "implicit-feedback weights"
+            raise ConfigError(
+                f"{int(bad.sum())} event value(s) out of range, e.g. {float(v[bad][0])!r}: {what} of this model lie "
+                f"in [{lo:g}, {hi:g}]"
+            )
 
     # ---------------------------------------------------------------- users
     def add_user(self, raw: Any, attributes: Mapping[str, Any] | None = None) -> int:
@@ -557,6 +584,12 @@ def retrain_bundle(
     stores that side information.  Items without events stay in the store and are placed again by their content
     when the new bundle is served.
     """
+    return prepare_retrain(state, store, params)(path)
+
+
+def prepare_retrain(state: OnlineModel, store: EventStore, params: Mapping[str, Any] | None = None) -> Any:
+    """The data of a retrain, built and validated now (``FusionRecError`` / ``ValueError`` when it cannot run);
+    returns ``fit_and_save(path) -> Path`` that refits and writes the bundle (the slow part)."""
     from fusionrec.data.interactions import DataWarning, Interactions
     from fusionrec.serving.bundle import save_bundle
 
@@ -598,9 +631,14 @@ def retrain_bundle(
     rows = np.asarray([known_items[str(x)] for x in item_ids.ids.tolist()], dtype=np.int64)
     new_side = None if side_rows_src is None else _side_for_retrain(side_rows_src, rows, train.n_users)
     estimator = state.model.clone(**dict(params or {}))
-    model = estimator.fit(train, new_side if type(estimator).uses_side_info else None)
     new_meta = {k: [col[r] for r in rows] for k, col in meta.items()}
-    return save_bundle(path, model, train, new_meta, side=new_side, store_seq=upto, extra=state.bundle.extra)
+    extra = state.bundle.extra
+
+    def fit_and_save(path: str | Path) -> Path:
+        model = estimator.fit(train, new_side if type(estimator).uses_side_info else None)
+        return save_bundle(path, model, train, new_meta, side=new_side, store_seq=upto, extra=extra)
+
+    return fit_and_save
 
 
 def _id_values(values: list[Any], as_str: bool) -> np.ndarray:
@@ -653,6 +691,7 @@ class ServingEngine:
         with self.write_lock:
             state = self.state
             state.require_items([e.item for e in events])
+            state.check_values([e.value for e in events])
             seqs = self.store.append(events)
             state.apply_events([Ev(e.user, e.item, e.value, e.timestamp, s) for e, s in zip(events, seqs)])
             return seqs
@@ -668,6 +707,7 @@ class ServingEngine:
         """Add an item (stored with its raw content, so a restart replays it) and place it at once."""
         with self.write_lock:
             state = self.state
+            state.catalogue.check_meta(meta)
             # encoded once, before anything is stored: bad content is refused without a trace
             rows = state.encode_content(content, features) if state.item_index(raw) is None else None
             stored: dict[str, Any] = dict(meta)
@@ -690,35 +730,51 @@ class ServingEngine:
 
     # retrain
     def retrain(self, wait: bool = False) -> bool:
-        """Start a background retrain (False when one is running); ``wait`` blocks until it finishes."""
+        """Start a background retrain; ``wait`` blocks until it finishes.
+
+        Returns False when one is already running.  The data are built and validated before anything starts:
+        when that fails, no retrain starts, :attr:`retrain_status` is ``failed`` with the reason in
+        ``last_error``, and :class:`RetrainError` is raised (also when a waited-for retrain fails).
+        """
         with self.write_lock:
             if self._retrain_thread is not None and self._retrain_thread.is_alive():
                 return False
-            self.retrain_status["state"] = "running"
-            t = threading.Thread(target=self._retrain, name="fusionrec-retrain", daemon=True)
+            try:
+                job = prepare_retrain(self.state, self.store, self.retrain_params)
+            except (FusionRecError, ValueError, OverflowError) as exc:
+                self._failed(exc)
+                raise RetrainError(f"the retrain cannot start: {exc}") from exc
+            self.retrain_status.update(state="running", last_error=None)
+            t = threading.Thread(target=self._retrain, args=(job,), name="fusionrec-retrain", daemon=True)
             self._retrain_thread = t
             t.start()
         if wait:
             t.join()
+            if self.retrain_status["state"] == "failed":
+                raise RetrainError(f"the retrain failed: {self.retrain_status['last_error']}")
         return True
 
-    def _retrain(self) -> None:
+    def _failed(self, exc: BaseException) -> None:
+        log.warning("retrain failed: %s", type(exc).__name__)
+        self.retrain_status.update(state="failed", last_error=str(exc))
+        self.retrain_status["runs"] += 1
+        self.retrain_status["last_finished"] = time.time()
+
+    def _retrain(self, job: Any) -> None:
         from fusionrec.serving.bundle import load_bundle
 
         try:
-            path = retrain_bundle(self.state, self.store, self.bundle_path, self.retrain_params)
+            path = job(self.bundle_path)
             fresh = OnlineModel(load_bundle(path), index=self.index, ann_threshold=self.ann_threshold)
             replay(fresh, self.store)  # most of the catch-up outside the write lock
             with self.write_lock:
                 replay(fresh, self.store)
                 self.state = fresh  # atomic swap: readers hold the old state until they finish
             self.retrain_status.update(state="idle", last_error=None)
-        except (FusionRecError, ValueError, OSError, np.linalg.LinAlgError) as exc:
-            log.exception("retrain failed")
-            self.retrain_status.update(state="failed", last_error=str(exc))
-        finally:
             self.retrain_status["runs"] += 1
             self.retrain_status["last_finished"] = time.time()
+        except (FusionRecError, ValueError, OSError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            self._failed(exc)
 
     def start_background(self, retrain_interval_s: float = 0.0, sync_interval_s: float = 0.0) -> None:
         """Periodic sync with the store and scheduled retrains (daemon threads, stopped by :meth:`close`)."""

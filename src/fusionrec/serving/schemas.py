@@ -1,20 +1,93 @@
-"""Request and response bodies of the HTTP API (pydantic; imported only by :func:`create_app`)."""
+"""Request and response bodies of the HTTP API (pydantic; imported only by :func:`create_app`).
+
+Validation at the edge: everything a request body carries is typed and bounded here, so that an accepted write can
+never make a later read answer 500 or a later retrain fail.
+
+* ids are strings of 1..:data:`MAX_ID_LENGTH` characters (or JSON integers within int64), valid Unicode (no lone
+  surrogates), no control characters; JSON ``true`` / ``1.0`` are refused, never coerced;
+* numbers are finite (``NaN`` / ``Infinity`` literals refused), timestamps are unix seconds before year 10000;
+* attribute and metadata keys are identifiers (letters, digits, ``_``; not starting with ``_``), values are text or
+  lists of text;
+* every text is valid Unicode (a lone surrogate cannot be stored as UTF-8).
+
+The value of an event is further checked against the served model's domain by the engine
+(:meth:`~fusionrec.serving.engine.OnlineModel.check_values`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
-Id = int | str
+__all__ = ["MAX_ID_LENGTH", "MAX_TEXT_LENGTH", "MAX_TIMESTAMP", "valid_text"]
+
+#: longest raw id (characters)
+MAX_ID_LENGTH = 256
+#: longest title, attribute value or other text
+MAX_TEXT_LENGTH = 100_000
+#: last unix second of year 9999
+MAX_TIMESTAMP = 253_402_300_799
+#: the largest magnitude of a number inside attributes or dense features
+MAX_ABS_NUMBER = 1e15
+
+
+def valid_text(value: str) -> str:
+    """``value`` when it is valid Unicode (encodable as UTF-8), else ``ValueError`` (HTTP 422)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("text must be valid Unicode (it holds a lone surrogate)") from exc
+    return value
+
+
+def _valid_id(value: str) -> str:
+    valid_text(value)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("ids cannot hold control characters")
+    return value
+
+
+def _valid_key(value: str) -> str:
+    if not value.isidentifier() or value.startswith("_"):
+        raise ValueError(
+            f"keys are identifiers (letters, digits and _, not starting with a digit or _), not {value[:40]!r}"
+        )
+    return value
+
+
+Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(valid_text)]
+StrId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_valid_id)]
+IntId = Annotated[StrictInt, Field(ge=-(2**63) + 1, le=2**63 - 1)]
+#: a raw id: a string (1..256 characters) or a JSON integer within int64; stored and compared as its string
+Id = IntId | StrId
+Key = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_valid_key)]
+Number = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_ABS_NUMBER, le=MAX_ABS_NUMBER)]
+Labels = Annotated[list[Text], Field(max_length=1000)]
+AttrValue = Text | Labels | StrictBool | Annotated[StrictInt, Field(ge=-(2**53), le=2**53)] | StrictFloat
+
+
+def _finite_attr(value: Any) -> Any:
+    if isinstance(value, float) and not (abs(value) <= MAX_ABS_NUMBER):
+        raise ValueError(f"numbers must be finite and at most {MAX_ABS_NUMBER:g} in magnitude")
+    return value
+
+
+Attr = Annotated[AttrValue, AfterValidator(_finite_attr)]
 
 
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: Id = Field(description="raw user id (created on its first event)")
     item: Id = Field(description="raw item id (must exist: in the bundle or added with POST /items)")
-    value: float = Field(1.0, allow_inf_nan=False, description="rating, weight or 1 for implicit feedback")
-    timestamp: int | None = Field(None, ge=0, description="unix seconds (default: now)")
+    value: float = Field(
+        1.0,
+        allow_inf_nan=False,
+        ge=-MAX_ABS_NUMBER,
+        le=MAX_ABS_NUMBER,
+        description="rating (within the training rating range), or a weight >= 0 / 1 for implicit feedback",
+    )
+    timestamp: StrictInt | None = Field(None, ge=0, le=MAX_TIMESTAMP, description="unix seconds (default: now)")
 
 
 class EventsIn(BaseModel):
@@ -30,21 +103,28 @@ class EventsOut(BaseModel):
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item: Id
-    title: str | None = None
-    poster: str | None = None
-    meta: dict[str, str | list[str]] = Field(default_factory=dict, description="attributes, e.g. genres")
-    content: dict[str, str | list[str] | list[float] | None] = Field(
+    title: Text | None = None
+    poster: Text | None = None
+    meta: dict[Key, Text | Labels] = Field(
+        default_factory=dict, max_length=100, description="attributes, e.g. genres (keys are identifiers)"
+    )
+    content: dict[Key, Text | Labels | list[Number] | None] = Field(
         default_factory=dict,
+        max_length=100,
         description="raw content per item modality of the bundle: text, labels, an image path under the content root",
     )
-    features: list[float] | None = Field(None, description="dense features of the bundle's 'features' modality")
-    text: str | None = Field(None, max_length=100_000, description="raw text matched against the catalogue titles")
+    features: list[Number] | None = Field(
+        None, max_length=100_000, description="dense features of the bundle's 'features' modality"
+    )
+    text: Text | None = Field(None, description="raw text matched against the catalogue titles")
 
 
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: Id
-    attributes: dict[str, Any] = Field(default_factory=dict, description="profile, e.g. {'genres': ['Comedy']}")
+    attributes: dict[Key, Attr] = Field(
+        default_factory=dict, max_length=100, description="profile, e.g. {'genres': ['Comedy']}"
+    )
 
 
 class ItemOut(BaseModel):
@@ -85,3 +165,15 @@ class ExplainOut(BaseModel):
 class Created(BaseModel):
     id: Id
     index: int
+
+
+class RetrainOut(BaseModel):
+    started: bool = Field(description="whether a retrain was started by this request")
+    status: dict[str, Any] = Field(description="state (idle, running, failed), last_error (the reason), runs")
+
+
+class Problem(BaseModel):
+    """An error answer."""
+
+    detail: Any
+    hint: str | None = None

@@ -1,0 +1,232 @@
+"""Regression tests of issue 11 (the service half): every bad input is refused with 4xx, no accepted write poisons a
+later read or retrain, errors are declared in the OpenAPI schema, /docs works offline, posters stay under the
+content root, a failed retrain is reported as failed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.serving.conftest import make_client
+
+KEY = {"X-API-Key": "secret"}
+
+
+def _post(client: Any, path: str, body: Any) -> Any:
+    """POST ``body`` as JSON text written by the json module (lone surrogates escaped, as a client could send)."""
+    return client.post(path, content=json.dumps(body), headers={**KEY, "content-type": "application/json"})
+
+
+def _ok_after(client: Any) -> None:
+    """Reads listing every item still answer, and a retrain still succeeds."""
+    assert client.get("/recommend", params={"user": "u1", "k": 40, "exclude_seen": False}).status_code == 200
+    assert client.get("/similar/i1", params={"k": 40}).status_code == 200
+    r = client.post("/admin/retrain", params={"wait": True}, headers=KEY)
+    assert r.status_code == 202, r.text
+    assert client.get("/admin/retrain").json()["state"] == "idle"
+    assert client.get("/recommend", params={"user": "u1", "k": 40, "exclude_seen": False}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"user": "u1", "item": "i1", "value": -1},  # implicit weights are >= 0
+        {"user": "u1", "item": "i1", "value": 1e308},
+        {"user": "u1", "item": "i1", "value": 1e40},
+        {"user": "u1", "item": "i1", "timestamp": 2**63},
+        {"user": "u1", "item": "i1", "timestamp": 1e30},
+        {"user": True, "item": "i1"},  # JSON true is no id (it used to become user 1)
+        {"user": 1.0, "item": "i1"},
+        {"user": "", "item": "i1"},
+        {"user": "x" * 257, "item": "i1"},
+        {"user": "\ud800", "item": "i1"},  # a lone surrogate cannot be stored as UTF-8
+        {"user": "a\x00b", "item": "i1"},
+        {"user": 2**64, "item": "i1"},
+    ],
+)
+def test_bad_events_are_refused_with_422_and_nothing_is_stored(client: Any, event: dict[str, Any]) -> None:
+    r = _post(client, "/events", {"events": [event]})
+    assert r.status_code == 422, r.text
+    assert client.app.state.engine.store.count() == 0
+    _ok_after(client)
+
+
+def test_nan_literal_and_lone_surrogate_json_answer_422_not_500(client: Any) -> None:
+    body = b'{"events": [{"user": "u1", "item": "i1", "value": NaN}]}'
+    r = client.post("/events", content=body, headers={**KEY, "content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"]
+    body = b'{"events": [{"user": "\\ud800", "item": "i1"}]}'
+    r = client.post("/events", content=body, headers={**KEY, "content-type": "application/json"})
+    assert r.status_code == 422
+    r = client.post("/users", content=b'{"user": "u9", "attributes": {"a": "\\udfff"}}', headers=KEY)
+    assert r.status_code == 422
+    r = client.post("/items", content=b'{"item": "n1", "text": "\\ud83d"}', headers=KEY)
+    assert r.status_code == 422
+    r = client.post("/users", content=b'{"user": "u9", "attributes": {"a": NaN}}', headers=KEY)
+    assert r.status_code == 422
+
+
+def test_explicit_values_lie_in_the_training_rating_range(tmp_path: Path) -> None:
+    from fusionrec.models import BiasBaseline
+    from fusionrec.serving import save_bundle
+    from tests.conftest import make_interactions
+
+    train = make_interactions(n_users=30, n_items=20, seed=1, explicit=True)
+    lo, hi = float(train.matrix.data.min()), float(train.matrix.data.max())
+    bundle = save_bundle(tmp_path / "b", BiasBaseline().fit(train), train)
+    gen = make_client(bundle)
+    c = next(gen)
+    item = str(train.item_ids.ids[0])
+    assert c.post("/events", json={"events": [{"user": "n", "item": item, "value": hi + 1}]}).status_code == 422
+    assert c.post("/events", json={"events": [{"user": "n", "item": item, "value": lo - 1}]}).status_code == 422
+    assert c.post("/events", json={"events": [{"user": "n", "item": item, "value": hi}]}).status_code == 200
+    assert c.post("/admin/retrain", params={"wait": True}).status_code == 202
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"item": "n1", "meta": {"genres x": "a"}},  # meta keys with a space made every later retrain fail
+        {"item": "n1", "meta": {"_content": "a"}},
+        {"item": "n1", "meta": {"title": ["a", "b"]}},  # list titles made every read listing the item 500
+        {"item": "i1", "meta": {"title": ["a", "b"]}},  # on an existing item too
+        {"item": "i1", "meta": {"genres": "Comedy"}},  # a label column gets labels
+        {"item": "i1", "title": "\ud800"},
+        {"item": "n1", "title": 5},
+        {"item": "n1", "features": [1e308, 0, 0, 0, 0]},
+        {"item": "n1", "poster": "/etc/passwd.png"},  # no content root: only URLs
+        {"item": "n1", "poster": "javascript:alert(1)"},
+    ],
+)
+def test_bad_items_are_refused_and_reads_and_retrain_still_work(client: Any, item: dict[str, Any]) -> None:
+    r = _post(client, "/items", item)
+    assert 400 <= r.status_code < 500, r.text
+    titles = client.app.state.engine.state.item_meta["title"]
+    assert all(isinstance(t, str) for t in titles)
+    client.post("/events", json={"events": [{"user": "u1", "item": "i2"}]}, headers=KEY)
+    _ok_after(client)
+
+
+def test_ids_are_strings_never_merged(client: Any) -> None:
+    for user in ("01", " 1", "1_0", "1", 1):
+        assert client.post("/events", json={"events": [{"user": user, "item": "i1"}]}, headers=KEY).status_code == 200
+    users = client.get("/users", params={"limit": 1000}).json()["users"]
+    assert {"01", " 1", "1_0", "1"} <= {str(u) for u in users}
+    r = client.post("/admin/retrain", params={"wait": True}, headers=KEY)
+    assert r.status_code == 202
+    assert client.get("/health").json()["users"] == 54  # 50 + four distinct new ids ("1" and 1 are one)
+
+
+def test_failed_retrain_is_reported_as_failed_with_its_reason(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusionrec.errors import DataError
+    from fusionrec.serving import engine as engine_mod
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise DataError("the stored data cannot be trained on (for the test)")
+
+    monkeypatch.setattr(engine_mod, "prepare_retrain", broken)
+    r = client.post("/admin/retrain", headers=KEY)
+    assert r.status_code == 422 and r.json()["started"] is False
+    status = client.get("/admin/retrain").json()
+    assert status["state"] == "failed" and "for the test" in status["last_error"]
+    assert client.get("/health").json()["retrain"]["state"] == "failed"
+
+
+def test_a_fit_that_fails_while_waited_for_answers_422(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusionrec.errors import DataError
+    from fusionrec.serving import engine as engine_mod
+
+    real = engine_mod.prepare_retrain
+
+    def prepare(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+
+        def job(path: Any) -> Any:
+            raise DataError("fit diverged (for the test)")
+
+        return job
+
+    monkeypatch.setattr(engine_mod, "prepare_retrain", prepare)
+    r = client.post("/admin/retrain", params={"wait": True}, headers=KEY)
+    assert r.status_code == 422 and "diverged" in r.json()["status"]["last_error"]
+
+
+def test_chunked_body_over_the_limit_gets_413(client: Any) -> None:
+    limit = client.app.state.settings.max_body_bytes
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"events": ['
+        for _ in range(limit // 40 + 10):
+            yield b'{"user": "u1", "item": "i1", "value": 1},'
+        yield b'{"user": "u1", "item": "i1"}]}'
+
+    r = client.post("/events", content=chunks(), headers={**KEY, "content-type": "application/json"})
+    assert r.status_code == 413
+    assert client.app.state.engine.store.count() == 0
+    # a chunked body under the limit is read as usual
+    small = iter([b'{"events": [', b'{"user": "u1", "item": "i1"}]}'])
+    assert client.post("/events", content=small, headers={**KEY, "content-type": "application/json"}).status_code == 200
+
+
+def test_openapi_declares_the_error_answers(client: Any) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method in (("/events", "post"), ("/items", "post"), ("/users", "post")):
+        assert {"400", "401", "404", "413", "422"} <= set(paths[path][method]["responses"]), path
+    for path in ("/recommend", "/similar/{item}", "/explain", "/users/{user}/history"):
+        assert {"401", "404", "422"} <= set(paths[path]["get"]["responses"]), path
+    assert {"202", "409", "422"} <= set(paths["/admin/retrain"]["post"]["responses"])
+
+
+def test_docs_are_served_offline(client: Any) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower() and "/docs-assets/swagger-ui-bundle.js" in page.text
+    js = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert client.get("/docs-assets/swagger-ui.css").status_code == 200
+    assert client.get("/docs-assets/../../app.py").status_code == 404
+
+
+def test_posters_stay_under_the_content_root(tiny_bundle: Path, tmp_path: Path) -> None:
+    root = tmp_path / "content"
+    (root / "img").mkdir(parents=True)
+    (root / "img" / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"secret")
+    os.symlink(secret, root / "img" / "link.png")
+    gen = make_client(tiny_bundle, api_key="secret", content_root=root)
+    c = next(gen)
+    try:
+        assert c.post("/items", json={"item": "p1", "poster": "img/ok.png"}, headers=KEY).status_code == 201
+        assert c.get("/posters/p1").status_code == 200
+        # a symlink out of the root, a file outside it, a path climbing out: refused when posted
+        for bad in ("img/link.png", str(secret), "../secret.png"):
+            assert c.post("/items", json={"item": "p2", "poster": bad}, headers=KEY).status_code == 400
+        # a URL poster is handed to clients, never redirected to
+        assert (
+            c.post("/items", json={"item": "p3", "poster": "https://x.example/a.png"}, headers=KEY).status_code == 201
+        )
+        assert c.get("/posters/p3", follow_redirects=False).status_code == 404
+        # a poster path already in the metadata (e.g. from the bundle) is served only under the root
+        st = c.app.state.engine.state
+        st.item_meta["poster"][st.item_index("p1")] = str(secret)
+        assert c.get("/posters/p1").status_code == 404
+        st.item_meta["poster"][st.item_index("p1")] = str(root / "img" / "link.png")
+        assert c.get("/posters/p1").status_code == 404
+    finally:
+        with pytest.raises(StopIteration):
+            next(gen)
+
+
+def test_posters_without_a_content_root_are_not_served(client: Any, tmp_path: Path) -> None:
+    image = tmp_path / "any.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
+    client.app.state.engine.state.catalogue.set_meta(1, {"poster": str(image)})
+    assert client.get("/posters/i1").status_code == 404
