@@ -131,3 +131,39 @@ def test_registry_has_official_checksums() -> None:
         a = ARCHIVES[name]
         assert a.url.startswith("https://files.grouplens.org/datasets/movielens/")
         assert len(a.sha256) == 64
+
+
+def test_downloads_go_through_pooch_with_the_sha256(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pooch fetches the archive, given the sha256 to verify (issue 11); nothing but the result is left behind."""
+    import pooch
+
+    calls: list[dict[str, object]] = []
+    real = pooch.retrieve
+
+    def spy(url: str, known_hash: str, **kwargs: object) -> str:
+        calls.append({"url": url, "known_hash": known_hash, **kwargs})
+        return real(url, known_hash, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pooch, "retrieve", spy)
+    server.files["/toy.zip"] = GOOD
+    fetch("toy", tmp_path, url=server.url("/toy.zip"), sha256=sha(GOOD))
+    assert [c["known_hash"] for c in calls] == [f"sha256:{sha(GOOD)}"]
+    assert calls[0]["path"] == tmp_path / "datasets"
+    server.files["/evil.zip"] = make_zip({"toy/u.data": b"evil"})
+    with pytest.raises(ChecksumError, match="does not match"):
+        fetch("toy", tmp_path, url=server.url("/evil.zip"), sha256=sha(GOOD), force=True)
+    assert sorted(p.name for p in (tmp_path / "datasets").iterdir()) == ["toy"]  # no zip, no pooch temp file
+
+
+def test_fetch_with_progress_bars_on(server: Server, tmp_path: Path) -> None:
+    from fusionrec._progress import set_progress
+
+    server.files["/toy.zip"] = GOOD
+    set_progress(True)
+    try:
+        path = fetch("toy", tmp_path, url=server.url("/toy.zip"), sha256=sha(GOOD))
+    finally:
+        set_progress(False)
+    assert (path / "u.data").is_file()

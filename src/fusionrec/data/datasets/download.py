@@ -1,10 +1,10 @@
 """Download public dataset archives into the cache, verified by sha256 and extracted safely.
 
 ``fetch("ml-100k")`` downloads ``ml-100k.zip`` from GroupLens into ``<cache>/datasets/`` (see
-:func:`fusionrec.config.cache_dir`), streaming to a temporary file while hashing it, checks the published
-sha256, extracts the zip into a temporary folder (refusing absolute paths, ``..`` and links), and only then
-moves the result into place, so a failed or tampered download never destroys an earlier good copy.  A second
-call finds the verified copy and touches no network.
+:func:`fusionrec.config.cache_dir`) with `pooch <https://www.fatiando.org/pooch>`_ (streamed to a temporary file,
+checked against the published sha256, kept only when it matches), extracts the zip into a temporary folder
+(refusing absolute paths, ``..`` and links), and only then moves the result into place, so a failed or tampered
+download never destroys an earlier good copy.  A second call finds the verified copy and touches no network.
 
 Every archive needs a known sha256: the registry carries the published ones (from the TensorFlow Datasets
 checksum list), and other archives can be fetched with ``url=`` and ``sha256=`` given by the caller.
@@ -13,19 +13,15 @@ checksum list), and other archives can be fetched with ``url=`` and ``sha256=`` 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import stat
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from fusionrec._progress import progress
 from fusionrec.errors import ChecksumError, ConfigError, CorruptArchiveError, DownloadError
 
 __all__ = ["ARCHIVES", "Archive", "cached_path", "fetch"]
@@ -161,47 +157,62 @@ def _resolve(name: str, url: str | None, sha256: str | None) -> Archive:
     return Archive(name, chosen_url, chosen_sha, None, base.folder if base else None, base.description if base else "")
 
 
-def _chunks(response: object, total: int | None) -> Iterator[bytes]:
-    n = None if not total else (total + CHUNK - 1) // CHUNK
+class _Bar:
+    """A pooch progress bar (``total``, ``update``, ``reset``, ``close``) drawn with rich, like every fusionrec bar."""
 
-    def gen() -> Iterator[bytes]:
-        while True:
-            block = response.read(CHUNK)  # type: ignore[attr-defined]
-            if not block:
-                return
-            yield block
+    def __init__(self, desc: str) -> None:
+        from rich.progress import Progress
 
-    return progress(gen(), total=n, desc="download")
+        self.total: int | None = None
+        self._progress = Progress(transient=True)
+        self._task = self._progress.add_task(desc, total=None)
+        self._progress.start()
+
+    def update(self, n: int) -> None:
+        self._progress.update(self._task, total=self.total, advance=n)
+
+    def reset(self) -> None:
+        self._progress.reset(self._task, total=self.total)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _progressbar(name: str) -> Any:
+    from fusionrec import _progress
+
+    return _Bar(f"download {name}") if getattr(_progress, "_ENABLED", False) else False
 
 
 def _download(archive: Archive, root: Path, timeout: float) -> Path:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".part", dir=root)
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
+    """Download ``archive`` into ``root`` with pooch, verified against its sha256; returns the zip's path.
+
+    Pooch streams to a temporary file beside the target and keeps it only when the hash matches, so a failed or
+    tampered download leaves nothing behind.
+    """
+    import pooch
+    import requests
+
+    fname = f".{archive.name}.{os.getpid()}.zip"
+    downloader = pooch.HTTPDownloader(progressbar=_progressbar(archive.name), timeout=timeout, chunk_size=CHUNK)
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(archive.url, timeout=timeout) as response:
-                    total = int(response.headers.get("Content-Length") or 0) or None
-                    for block in _chunks(response, total):
-                        digest.update(block)
-                        out.write(block)
-            except (urllib.error.URLError, OSError, TimeoutError) as exc:
-                raise DownloadError(
-                    f"could not download {archive.url} ({exc}); check the network, or download the archive "
-                    f"yourself and unpack it into the data directory"
-                ) from exc
-        got = digest.hexdigest()
-        if got != archive.sha256:
-            raise ChecksumError(
-                f"{archive.url}: sha256 {got} does not match the expected {archive.sha256}; the download is corrupt "
-                "or the file changed upstream. It was deleted; retry, or pass the new published sha256= if "
-                "you trust it"
-            )
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
+        path = pooch.retrieve(
+            archive.url, known_hash=f"sha256:{archive.sha256}", fname=fname, path=root, downloader=downloader
+        )
+    except ValueError as exc:
+        if "hash" not in str(exc).lower():
+            raise DownloadError(f"could not download {archive.url} ({exc})") from exc
+        raise ChecksumError(
+            f"{archive.url}: the sha256 does not match the expected {archive.sha256} ({exc}); the download is "
+            "corrupt or the file changed upstream. It was deleted; retry, or pass the new published sha256= if "
+            "you trust it"
+        ) from exc
+    except (requests.exceptions.RequestException, OSError) as exc:
+        raise DownloadError(
+            f"could not download {archive.url} ({exc}); check the network, or download the archive "
+            f"yourself and unpack it into the data directory"
+        ) from exc
+    return Path(path)
 
 
 def _safe_members(zf: zipfile.ZipFile, source: str) -> list[zipfile.ZipInfo]:
