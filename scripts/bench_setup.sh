@@ -7,14 +7,53 @@ python -m pip install -q "setuptools>=77.0.3,<81" wheel
 python -m pip install -q -e ".[dev,deep,text,audio,video,serve,image,peers]"
 python -m pip install -q --no-deps "aisfx==0.1.2"
 # LightFM 1.17 ships no wheel, and its setup.py sets __builtins__.__LIGHTFM_SETUP__, which fails when a PEP 517
-# backend runs it (__builtins__ is then a dict); current pip has no legacy path. Build the checksummed sdist
-# with that one line patched.
+# backend runs it (__builtins__ is then a dict); current pip has no legacy path, and `pip download` of the sdist
+# fails too (it prepares the metadata, running that setup.py). So the sdist is taken from the index pip is
+# configured with (PIP_INDEX_URL / pip config index-url, else PyPI; then the extra indexes), checked against its
+# sha256, and built with that one line patched.
+LIGHTFM_SDIST="lightfm-1.17.tar.gz"
+LIGHTFM_SHA256="2b77ada182ccd768a8d7643ab3cfcd8b6e855db09087f7cc7329bd63316697a8"
 if ! python -c "import lightfm" 2>/dev/null; then
   tmp=$(mktemp -d)
-  curl -sSL -o "$tmp/lightfm-1.17.tar.gz" \
-    "https://files.pythonhosted.org/packages/1f/96/5ec230f5c27811534af0faaa8525f11c1000ee1c24c8a82c0546d0724aea/lightfm-1.17.tar.gz"
-  echo "2b77ada182ccd768a8d7643ab3cfcd8b6e855db09087f7cc7329bd63316697a8  $tmp/lightfm-1.17.tar.gz" | sha256sum -c -
-  tar -xzf "$tmp/lightfm-1.17.tar.gz" -C "$tmp"
+  python - "$LIGHTFM_SDIST" "$tmp" <<'PY'
+"""Download an sdist by file name from pip's configured index(es) (PEP 503 simple pages; https or file URLs)."""
+import os, re, ssl, subprocess, sys, urllib.parse, urllib.request
+
+name, dest = sys.argv[1], sys.argv[2]
+project = name.rsplit("-", 1)[0]
+
+
+def pip_config(key):
+    out = subprocess.run([sys.executable, "-m", "pip", "config", "get", key], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+index = os.environ.get("PIP_INDEX_URL") or pip_config("global.index-url") or "https://pypi.org/simple"
+extra = os.environ.get("PIP_EXTRA_INDEX_URL") or pip_config("global.extra-index-url")
+cafile = os.environ.get("PIP_CERT") or pip_config("global.cert") or None
+context = ssl.create_default_context(cafile=cafile)
+for base in [index, *extra.split()]:
+    page = base.rstrip("/") + f"/{project}/"
+    if page.startswith("file:") and os.path.isdir(urllib.request.url2pathname(urllib.parse.urlsplit(page).path)):
+        page += "index.html"  # a simple index on disk: one folder per project
+    try:
+        with urllib.request.urlopen(page, timeout=60, context=context) as response:
+            html = response.read().decode("utf-8", "replace")
+    except (OSError, ValueError) as exc:
+        print(f"  {page}: {exc}", file=sys.stderr)
+        continue
+    for href in re.findall(r'href="([^"]+)"', html):
+        url = urllib.parse.urljoin(page, href.replace("&amp;", "&"))
+        if urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1] == name:
+            with urllib.request.urlopen(url.split("#")[0], timeout=300, context=context) as response:
+                with open(os.path.join(dest, name), "wb") as out:
+                    out.write(response.read())
+            print(f"  {name} from {base}")
+            sys.exit(0)
+sys.exit(f"{name} is on none of the configured indexes ({index} {extra}); set PIP_INDEX_URL to one that has it")
+PY
+  echo "$LIGHTFM_SHA256  $tmp/$LIGHTFM_SDIST" | sha256sum -c -
+  tar -xzf "$tmp/$LIGHTFM_SDIST" -C "$tmp"
   sed -i 's/^__builtins__.__LIGHTFM_SETUP__ = True/import builtins\nbuiltins.__LIGHTFM_SETUP__ = True/' "$tmp/lightfm-1.17/setup.py"
   python -m pip install -q --no-build-isolation "$tmp/lightfm-1.17"
   rm -rf "$tmp"
