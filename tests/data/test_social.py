@@ -125,3 +125,15 @@ def test_filmtrust_real(data_dir: Path) -> None:
     assert ds.meta["trust_rows"] == 1806 and ds.social is not None and ds.social.nnz == 1806
     assert ds.meta["trust_users"] == 861
     assert x.n_users == 1508 + ds.meta["trust_only_users"]
+
+
+@pytest.mark.parametrize("weight", [1e40, float("nan"), float("inf")])
+def test_build_social_refuses_weights_float32_cannot_hold(weight: float) -> None:
+    """A link weight of 1e40 would be stored as inf (a numpy warning before): a typed error naming the link."""
+    import warnings
+
+    ids = IdMap(["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InvalidValueError, match=r"1 social link weight.* at row 1 of the links"):
+            build_social(["a", "b"], ["b", "c"], ids, [1.0, weight])

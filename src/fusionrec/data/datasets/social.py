@@ -20,8 +20,8 @@ import scipy.sparse as sp
 from fusionrec.data.dataset import Dataset
 from fusionrec.data.datasets._readers import WHITESPACE, build_interactions, read_delimited
 from fusionrec.data.idmap import IdMap
-from fusionrec.data.interactions import DataWarning, Duplicates
-from fusionrec.errors import ConfigError, DatasetNotFoundError, DuplicateInteractionError
+from fusionrec.data.interactions import VALUE_LIMIT, DataWarning, Duplicates, _rows
+from fusionrec.errors import ConfigError, DatasetNotFoundError, DuplicateInteractionError, InvalidValueError
 
 __all__ = ["build_social", "load_filmtrust", "load_trust_dataset"]
 
@@ -59,6 +59,12 @@ def build_social(
     dst = user_ids.to_index(trustee)
     n = len(user_ids)
     w = np.ones(len(src), dtype=np.float64) if values is None else np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(w) | (np.abs(w) > VALUE_LIMIT)
+    if bad.any():
+        raise InvalidValueError(
+            f"{int(bad.sum())} social link weight(s) are NaN, infinite or beyond +-{VALUE_LIMIT:.3g} (stored as "
+            f"float32), at {_rows(bad)} of the links; fix or drop those links"
+        )
     key = src * n + dst
     order = np.argsort(key, kind="stable")
     key, w = key[order], w[order]
