@@ -149,3 +149,75 @@ def test_bad_params_raise(params: dict[str, object]) -> None:
     train, _ = planted_split(n_users=20, n_items=10)
     with pytest.raises(ConfigError):
         BPR(**params).fit(train)  # type: ignore[arg-type]
+
+
+def test_adagrad_step_equals_numpy_reference() -> None:
+    from fusionrec.models._kernels.bpr import EPS, bpr_epoch_adagrad
+
+    U, V, b = _params(5)
+    GU, GV, Gb = np.zeros_like(U), np.zeros_like(V), np.zeros_like(b)
+    Ur, Vr, br = U.copy(), V.copy(), b.copy()
+    Ar = {"U": np.zeros_like(U), "V": np.zeros_like(V), "b": np.zeros_like(b)}
+    users = np.array([0, 2, 0], dtype=np.int32)
+    pos = np.array([1, 4, 2], dtype=np.int32)
+    neg = np.array([3, 1, 1], dtype=np.int32)
+    lr, reg = 0.1, 0.02
+    bpr_epoch_adagrad(U, V, b, GU, GV, Gb, users, pos, neg, lr, reg)
+    for u, i, j in zip(users, pos, neg):
+        x = br[i] - br[j] + Ur[u] @ (Vr[i] - Vr[j])
+        z = 1.0 / (1.0 + np.exp(x))
+        grads = [
+            ("U", u, z * (Vr[i] - Vr[j]) - reg * Ur[u]),
+            ("V", i, z * Ur[u] - reg * Vr[i]),
+            ("V", j, -z * Ur[u] - reg * Vr[j]),
+            ("b", i, z - reg * br[i]),
+            ("b", j, -z - reg * br[j]),
+        ]
+        for name, row, g in grads:
+            Ar[name][row] += g * g
+        for name, row, g in grads:
+            arr = {"U": Ur, "V": Vr, "b": br}[name]
+            arr[row] += lr * g / np.sqrt(Ar[name][row] + EPS)
+    np.testing.assert_allclose(U, Ur, rtol=1e-10)
+    np.testing.assert_allclose(V, Vr, rtol=1e-10)
+    np.testing.assert_allclose(b, br, rtol=1e-10)
+
+
+def _popular_skew(seed: int = 0, n_users: int = 300, n_items: int = 600) -> Interactions:
+    """Each user: 10 items from a Zipf popularity plus 10 from their own taste cluster (planted structure)."""
+    rng = np.random.default_rng(seed)
+    pop = 1.0 / np.arange(1, n_items + 1) ** 1.1
+    pop /= pop.sum()
+    mask = np.zeros((n_users, n_items), dtype=bool)
+    for u in range(n_users):
+        mask[u, rng.choice(n_items, 10, replace=False, p=pop)] = True
+        cluster = (u % 30) * 20
+        mask[u, cluster + rng.choice(20, 10, replace=False)] = True
+    return _interactions(mask)
+
+
+def test_popularity_collapse_warns_and_adagrad_default_does_not() -> None:
+    import warnings
+
+    from fusionrec.errors import CollapseWarning
+    from fusionrec.models.mf.bpr import check_collapse
+
+    train = _popular_skew()
+    with pytest.warns(CollapseWarning, match="collapsed"):
+        assert check_collapse(make_model("MostPopular").fit(train)) < 0.05
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapseWarning)
+        model = BPR(epochs=20).fit(train)  # defaults: Adagrad
+    assert model.coverage_ > 0.2
+
+
+def test_small_catalogue_never_warns() -> None:
+    import warnings
+
+    from fusionrec.errors import CollapseWarning
+
+    train, _ = planted_split(n_users=40, n_items=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollapseWarning)
+        BPR(optimizer="sgd", learning_rate=1e-4, epochs=1).fit(train)

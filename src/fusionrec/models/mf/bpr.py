@@ -4,13 +4,14 @@ BPR-Opt over triples ``(u, i, j)`` with ``i`` observed and ``j`` not observed fo
 
 ``max sum_{(u,i,j)} ln sigma(x_ui - x_uj) - reg / 2 |Theta|^2``,  ``x_ui = b_i + U_u . V_i``,
 
-fitted by SGD on triples drawn uniformly: ``(u, i)`` uniform over the observed entries (so users
+fitted by Adagrad (default) or plain SGD on triples drawn uniformly: ``(u, i)`` uniform over the observed entries (so users
 are weighted by activity, as in LearnBPR and implicit), ``j`` uniform over items and redrawn while
 ``(u, j)`` is observed (verified negatives).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -18,12 +19,19 @@ import scipy.sparse as sp
 
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
-from fusionrec.errors import ConfigError
-from fusionrec.models._params import BOOL, NONNEGATIVE, POSITIVE, POSITIVE_INT, SEED
+from fusionrec.errors import CollapseWarning, ConfigError
+from fusionrec.models._params import BOOL, NONNEGATIVE, POSITIVE, POSITIVE_INT, SEED, Options
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
-__all__ = ["BPR", "entry_keys", "sample_triples"]
+__all__ = ["BPR", "OPTIMIZERS", "check_collapse", "entry_keys", "sample_triples"]
+
+#: standard deviation of the initial factors (normal); ``(rand - 0.5) / n_factors`` made them so small that the
+#: factor gradients ``z (V_i - V_j)`` vanished and a small learning rate only fitted the biases
+INIT_STD = 0.1
+
+#: optimisers of the BPR-family kernels
+OPTIMIZERS = ("adagrad", "sgd")
 
 #: triples drawn and applied per kernel call (bounds the sampling memory to ~24 bytes x this)
 _CHUNK = 1 << 20
@@ -71,11 +79,40 @@ def sample_triples(
     return users, pos.astype(np.int32), neg
 
 
+def check_collapse(model: Recommender, *, k: int = 20, threshold: float = 0.05, max_users: int = 2000) -> float:
+    """Warn (:class:`~fusionrec.errors.CollapseWarning`) when a fitted model recommends the same few items to all.
+
+    Coverage = distinct items in the unmasked top ``k`` of up to ``max_users`` evenly spaced users, over the
+    number of items.  Below ``threshold`` (and only when ``k / n_items < threshold``, so a small catalogue never
+    warns) the model has collapsed to popularity -- typically a learning rate too small for the factors to move
+    before the biases fit.  Returns the coverage.
+    """
+    n_users, n_items = int(model.n_users_), int(model.n_items_)
+    if n_users == 0 or n_items == 0:
+        return 1.0
+    users = np.unique(np.linspace(0, n_users - 1, min(n_users, max_users)).astype(np.int64))
+    kk = min(k, n_items)
+    seen = np.zeros(n_items, dtype=bool)
+    for start in range(0, len(users), 256):
+        scores = model.score(users[start : start + 256])
+        top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+        seen[top.ravel()] = True
+    coverage = float(seen.mean())
+    if coverage < threshold and k / n_items < threshold:
+        warnings.warn(
+            f"{type(model).__name__} collapsed: its top-{k} lists cover {coverage:.1%} of the {n_items} items "
+            f"(popularity-like); raise learning_rate or epochs, or use optimizer='adagrad'",
+            CollapseWarning,
+            stacklevel=3,
+        )
+    return coverage
+
+
 class BPR(FactorFoldIn, Recommender):
     """Matrix factorisation with item biases trained by BPR (pairwise ranking, SGD).
 
     Score ``x_ui = b_i + U_u . V_i``.  Every epoch draws ``nnz`` triples (see :func:`sample_triples`)
-    and applies one SGD ascent step per triple on
+    and applies one Adagrad (default) or SGD ascent step per triple on
     ``ln sigma(x_ui - x_uj) - regularization / 2 (|U_u|^2 + |V_i|^2 + |V_j|^2 + b_i^2 + b_j^2)``.
 
     Parameters
@@ -83,7 +120,12 @@ class BPR(FactorFoldIn, Recommender):
     n_factors
         Latent dimension.
     learning_rate
-        SGD step size.
+        Step size (Adagrad: the initial per-coordinate step; SGD: the step on the raw gradient).
+    optimizer
+        ``"adagrad"`` (default): per-parameter step ``learning_rate * g / sqrt(sum g^2)``, which moves the
+        small initial factors as fast as the biases and works over a wide range of learning rates.
+        ``"sgd"``: plain SGD (Rendle et al.); at ``learning_rate <= 0.005`` it ends at item popularity
+        within the default epochs (a :class:`~fusionrec.errors.CollapseWarning` says so after the fit).
     regularization
         L2 penalty applied at every step to the parameters the triple touches.
     epochs
@@ -102,6 +144,9 @@ class BPR(FactorFoldIn, Recommender):
         ``float32 [n_users, f]``, ``float32 [n_items, f]``, ``float32 [n_items]``.
     loss_history_
         ``float64 [epochs]``: mean ``-ln sigma(x_uij)`` over each epoch's triples (taken before each step).
+    coverage_
+        Distinct items in the top-20 lists of (up to 2000) users over the catalogue size, measured after the
+        fit by :func:`check_collapse` (which warns below 5%).
     """
 
     #: a new user is fitted by the pairwise (BPR) log-loss against the fixed item factors
@@ -113,6 +158,7 @@ class BPR(FactorFoldIn, Recommender):
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
         "learning_rate": [*POSITIVE],
+        "optimizer": [Options(OPTIMIZERS)],
         "regularization": [*NONNEGATIVE],
         "epochs": [*POSITIVE_INT],
         "seed": [*SEED],
@@ -124,6 +170,7 @@ class BPR(FactorFoldIn, Recommender):
         *,
         n_factors: int = 64,
         learning_rate: float = 0.05,
+        optimizer: str = "adagrad",
         regularization: float = 0.001,
         epochs: int = 50,
         seed: int = 0,
@@ -131,13 +178,19 @@ class BPR(FactorFoldIn, Recommender):
     ) -> None:
         self.n_factors = n_factors
         self.learning_rate = learning_rate
+        self.optimizer = optimizer
         self.regularization = regularization
         self.epochs = epochs
         self.seed = seed
         self.hogwild = hogwild
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        from fusionrec.models._kernels.bpr import bpr_epoch, bpr_epoch_hogwild
+        from fusionrec.models._kernels.bpr import (
+            bpr_epoch,
+            bpr_epoch_adagrad,
+            bpr_epoch_adagrad_hogwild,
+            bpr_epoch_hogwild,
+        )
 
         m = sp.csr_matrix(train.matrix, copy=True)
         m.sum_duplicates()
@@ -153,8 +206,8 @@ class BPR(FactorFoldIn, Recommender):
             raise ConfigError("BPR needs at least one user with an observed and an unobserved item")
         f = int(self.n_factors)
         rng = np.random.default_rng(self.seed)
-        U = ((rng.random((train.n_users, f), dtype=np.float32) - 0.5) / f).astype(np.float32)
-        V = ((rng.random((train.n_items, f), dtype=np.float32) - 0.5) / f).astype(np.float32)
+        U = (rng.standard_normal((train.n_users, f), dtype=np.float32) * INIT_STD).astype(np.float32)
+        V = (rng.standard_normal((train.n_items, f), dtype=np.float32) * INIT_STD).astype(np.float32)
         b = np.zeros(train.n_items, dtype=np.float32)
         lr, reg = float(self.learning_rate), float(self.regularization)
         n_threads = 1
@@ -163,13 +216,19 @@ class BPR(FactorFoldIn, Recommender):
 
             n_threads = numba.get_num_threads()
         keys = entry_keys(m)
+        adagrad = self.optimizer == "adagrad"
+        GU, GV, Gb = np.zeros_like(U), np.zeros_like(V), np.zeros_like(b)
         losses = []
         for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc="BPR"):
             total = 0.0
             for start in range(0, n_eligible, _CHUNK):
                 size = min(_CHUNK, n_eligible - start)
                 users, pos, neg = sample_triples(m, size, rng, eligible, keys)
-                if self.hogwild and n_threads > 1:
+                if adagrad and self.hogwild and n_threads > 1:
+                    total += bpr_epoch_adagrad_hogwild(U, V, b, GU, GV, Gb, users, pos, neg, lr, reg, n_threads)
+                elif adagrad:
+                    total += bpr_epoch_adagrad(U, V, b, GU, GV, Gb, users, pos, neg, lr, reg)
+                elif self.hogwild and n_threads > 1:
                     total += bpr_epoch_hogwild(U, V, b, users, pos, neg, lr, reg, n_threads)
                 else:
                     total += bpr_epoch(U, V, b, users, pos, neg, lr, reg)
@@ -180,6 +239,7 @@ class BPR(FactorFoldIn, Recommender):
         self.item_factors_ = V
         self.item_bias_ = b
         self.loss_history_ = np.asarray(losses, dtype=np.float64)
+        self.coverage_ = check_collapse(self)
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """``b_i + U_u . V_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
