@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "BundleError",
     "ChecksumError",
+    "CollapseWarning",
     "ConfigError",
     "CorruptArchiveError",
     "DataError",
@@ -83,3 +84,7 @@ class BundleError(FusionRecError):
 
 class IncompatibleBundleError(BundleError):
     """A saved model bundle was written by a newer, unknown format version."""
+
+
+class CollapseWarning(UserWarning):
+    """A fitted model recommends nearly the same few items to everyone (it collapsed to popularity)."""
