@@ -49,7 +49,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 def test_amazon_2014_gz(tmp_path: Path) -> None:
     reviews = write_lines(tmp_path / "reviews_Clothing_5.json.gz", [json.dumps(r) for r in REVIEWS_2014])
     meta = write_lines(tmp_path / "meta_Clothing.json.gz", META_2014)
-    ds = load_amazon(reviews, meta, name="clothing")
+    ds = load_amazon(reviews, meta, name="clothing", train="all")
     x = ds.interactions
     assert x.shape == (2, 2) and x.explicit and x.timestamps is not None
     assert x.item_ids.ids.tolist() == ["0000031852", "B00000J0FW"]  # leading zeros kept: ids are strings
@@ -80,6 +80,37 @@ def test_amazon_2018_plain(tmp_path: Path) -> None:
     ]
     assert mods["attributes"].data["price"].iloc[0] == pytest.approx(12.99)
     assert np.array_equal(ds.interactions.matrix.data, [4.0, 3.0])
+
+
+def test_review_text_uses_training_reviews_only(tmp_path: Path) -> None:
+    """A held-out review must not reach the item's (or the user's) text: built from ``train`` pairs only."""
+    from fusionrec.data.splits import predefined_split
+
+    rows = [
+        {"reviewerID": "A1", "asin": "P1", "overall": 5.0, "reviewText": "cosy warm wool", "unixReviewTime": 1},
+        {"reviewerID": "A2", "asin": "P1", "overall": 4.0, "reviewText": "nice", "unixReviewTime": 2},
+        {"reviewerID": "A2", "asin": "P2", "overall": 1.0, "reviewText": "SECRET test words", "unixReviewTime": 3},
+        {"reviewerID": "A1", "asin": "P2", "overall": 3.0, "reviewText": "fine", "unixReviewTime": 4},
+    ]
+    reviews = write_lines(tmp_path / "r.json", [json.dumps(r) for r in rows])
+    plain = load_amazon(reviews)  # no split known: interaction-derived text is left out
+    assert "reviews" not in plain.item_modalities and "reviews" not in plain.user_modalities
+    assert "train=" in plain.meta["review_text"]
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"userId": ["A1", "A2", "A2", "A1"], "itemId": ["P1", "P1", "P2", "P2"], "rating": [5, 4, 1, 3],
+         "x_label": [0, 0, 2, 0]}
+    )  # fmt: skip
+    split = predefined_split(frame, user="userId", item="itemId")
+    ds = load_amazon(reviews, train=split)
+    text, _ = ds.item_modalities["reviews"].align(ds.interactions.item_ids)
+    assert "SECRET" not in " ".join(text) and text[1] == "fine"
+    user_text, _ = ds.user_modalities["reviews"].align(ds.interactions.user_ids)
+    assert "SECRET" not in " ".join(user_text)
+    assert "SECRET" in " ".join(load_amazon(reviews, train="all").item_modalities["reviews"].data)
+    with pytest.raises(InvalidValueError, match="train="):
+        load_amazon(reviews, train="everything")  # type: ignore[arg-type]
 
 
 def test_meta_never_evaluates_code(tmp_path: Path) -> None:

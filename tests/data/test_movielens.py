@@ -120,7 +120,7 @@ def test_movielens_csv_layout(tmp_path: Path) -> None:
     posters.mkdir()
     (posters / "1.jpg").write_bytes(b"\xff\xd8")
     (posters / "4.jpg").write_bytes(b"\xff\xd8")
-    ds = load_movielens(root, posters_dir=posters)
+    ds = load_movielens(root, posters_dir=posters, train="all")
     assert ds.name == "ml-latest-small"
     x = ds.interactions
     assert x.shape == (2, 3) and x.matrix.data.tolist() == [4.0, 3.5, 5.0, 0.5]
@@ -150,13 +150,32 @@ def test_movielens_dat_layout(tmp_path: Path) -> None:
     )
     (root / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
     (root / "tags.dat").write_text("1::661::giant peach::1\n")
-    ds = load_movielens(root)
+    ds = load_movielens(root, train="all")
     assert ds.interactions.shape == (2, 2) and ds.interactions.item_ids.ids.tolist() == [661, 1193]
     assert ds.item_modalities["title"].data[3] == "Nausicaä (1984)"  # latin-1 fallback
     assert ds.item_modalities["title"].data[2] == "Bizet's Carmen: the opera (1984)"
     prof = ds.user_modalities["profile"].data
     assert prof["occupation"].tolist() == ["K-12 student", "self-employed"] and prof["age"].tolist() == [1.0, 56.0]
     assert ds.item_modalities["tags"].data == ["giant peach"]
+
+
+def test_tags_from_training_pairs_only(tmp_path: Path) -> None:
+    """User 1's tag on movie 1 must not reach movie 1's text when (1, 1) is held out; no split, no tags."""
+    import pandas as pd
+
+    from fusionrec.data.splits import predefined_split
+
+    root = write_csv_layout(tmp_path / "ml")
+    plain = load_movielens(root)
+    assert "tags" not in plain.item_modalities and "train=" in plain.meta["tags"]
+    frame = pd.read_csv(root / "ratings.csv")
+    frame["x_label"] = [2, 0, 0, 1]  # (1, 1) test, (2, 3) valid
+    split = predefined_split(frame, user="userId", item="movieId")
+    ds = load_movielens(root, train=split)
+    tags, has = ds.item_modalities["tags"].align(ds.interactions.item_ids)
+    assert tags[0] == "pixar" and "fun" not in " ".join(t or "" for t in tags)
+    assert has.tolist() == [True, False, False]  # (2, 3) is a valid pair: its tag is left out too
+    assert ds.meta["tags"].startswith("1 of 3 tags")
 
 
 def test_movielens_bad_input(tmp_path: Path) -> None:

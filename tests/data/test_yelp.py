@@ -42,7 +42,7 @@ def write_yelp(root: Path, reviews: list[dict] | None = None) -> Path:
 
 
 def test_yelp(tmp_path: Path) -> None:
-    ds = load_yelp(write_yelp(tmp_path / "yelp"))
+    ds = load_yelp(write_yelp(tmp_path / "yelp"), train="all")
     x = ds.interactions
     assert x.user_ids.ids.tolist() == ["u1", "u2", "u3"]  # u3 only in user.json
     assert x.item_ids.ids.tolist() == ["b1", "b2"] and x.nnz == 3 and x.timestamps is not None
@@ -60,6 +60,27 @@ def test_yelp(tmp_path: Path) -> None:
     assert mods["reviews"].data[0] == "Best pizza\nok"
     prof = ds.user_modalities["profile"].data
     assert {"review_count", "average_stars", "fans", "yelping_since"} <= set(prof.columns)
+
+
+def test_review_content_from_training_reviews_only(tmp_path: Path) -> None:
+    """Review text and rating aggregates of a held-out review (u2 on b1, ``x_label`` 2) must not leak."""
+    from fusionrec.data.splits import predefined_split
+
+    root = write_yelp(tmp_path / "yelp")
+    plain = load_yelp(root)
+    assert "reviews" not in plain.item_modalities and "train=" in plain.meta["review_content"]
+    assert "stars" not in plain.item_modalities["location"].data.columns
+    assert "average_stars" not in plain.user_modalities["profile"].data.columns
+    frame = pd.DataFrame({"user": ["u1", "u2", "u2"], "item": ["b1", "b1", "b2"], "rating": [5, 3, 4],
+                          "x_label": [0, 2, 0]})  # fmt: skip
+    split = predefined_split(frame, user="user", item="item")
+    ds = load_yelp(root, train=split.train)
+    text, _ = ds.item_modalities["reviews"].align(ds.interactions.item_ids)
+    assert text == ["Best pizza", "fun"]  # "ok" was the held-out review
+    loc = ds.item_modalities["location"].data
+    assert loc["stars"].tolist()[:2] == [5.0, 4.0] and loc["review_count"].tolist() == [1.0, 1.0, 0.0]
+    prof = ds.user_modalities["profile"].data
+    assert prof["review_count"].tolist() == [1.0, 1.0, 0.0] and prof["average_stars"].tolist()[:2] == [5.0, 4.0]
 
 
 def test_parse_friends() -> None:

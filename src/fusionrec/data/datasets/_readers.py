@@ -360,3 +360,38 @@ def join_texts(keys: Any, texts: Any, sep: str = "\n") -> tuple[np.ndarray, list
     nonempty = (s != "").to_numpy()
     grouped = s[nonempty].groupby(k[nonempty].to_numpy(), sort=True).agg(sep.join)
     return grouped.index.to_numpy(), grouped.tolist()
+
+
+def train_pairs(users: Any, items: Any, train: Any, what: str = "content") -> np.ndarray | None:
+    """Boolean mask of the ``(users[k], items[k])`` raw-id pairs allowed into interaction-derived content.
+
+    ``train`` is an :class:`Interactions` or a :class:`~fusionrec.data.Split` (its ``train``): a pair is kept
+    when it is a stored training interaction (raw ids matched through the training id maps).  ``"all"`` keeps
+    every pair; ``None`` returns ``None`` (the caller leaves the content out).
+    """
+    from fusionrec.data.split import Split
+
+    n = len(users)
+    if train is None:
+        return None
+    if isinstance(train, str) and train == "all":
+        return np.ones(n, dtype=bool)
+    if isinstance(train, Split):
+        train = train.train
+    if not isinstance(train, Interactions):
+        raise InvalidValueError(
+            f"train= must be the training Interactions (or a Split), 'all' or None to build the {what}, "
+            f"got {type(train).__name__}"
+        )
+    u = train.user_ids.to_index(np.asarray(users), missing="ignore")
+    i = train.item_ids.to_index(np.asarray(items), missing="ignore")
+    ok = (u >= 0) & (i >= 0)
+    m = train.matrix.tocsr(copy=True)
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    stored = np.sort(rows * m.shape[1] + m.indices.astype(np.int64))
+    key = u * m.shape[1] + i
+    at = np.minimum(np.searchsorted(stored, key), max(len(stored) - 1, 0))
+    out = np.zeros(n, dtype=bool)
+    if len(stored):
+        out = ok & (stored[at] == key)
+    return out

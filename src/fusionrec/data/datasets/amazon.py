@@ -12,24 +12,37 @@ Item modalities: ``title`` (text), ``text`` (title + description), ``categories`
 paths flattened to distinct labels), ``image`` (image: the first image URL, to be downloaded before encoding),
 ``image_urls`` (sequence: every URL), ``attributes`` (tabular: price, brand), ``reviews`` (text: the item's
 review summaries and texts).  User modality ``reviews`` (text: the user's reviews).
+
+Review text is behaviour: an item's text built from a held-out review names the held-out interaction (and its
+words).  So the ``reviews`` modalities are built from the reviews of the training pairs only, given by
+``train=`` (see :func:`load_amazon`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.datasets._readers import build_interactions, join_texts, json_numeric, read_json_lines
+from fusionrec.data.datasets._readers import (
+    build_interactions,
+    join_texts,
+    json_numeric,
+    read_json_lines,
+    train_pairs,
+)
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Duplicates
 from fusionrec.data.modalities import Modality
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from fusionrec.data.interactions import Interactions
+    from fusionrec.data.split import Split
 
 __all__ = ["load_amazon", "read_amazon_meta"]
 
@@ -126,8 +139,16 @@ def load_amazon(
     name: str = "amazon",
     duplicates: Duplicates = "raise",
     review_text: bool = True,
+    train: Interactions | Split | Literal["all"] | None = None,
 ) -> Dataset:
     """Load an Amazon review file (2014 or 2018 format) and optionally its metadata file.
+
+    No leakage by default: the ``reviews`` modalities (content derived from interactions) are built only from
+    the reviews whose (reviewer, product) pair is a training interaction of ``train``.  The loader cannot know
+    the split before it has read the interactions, so the usual flow loads twice (cheap next to encoding)::
+
+        split = random_split(load_amazon(reviews, meta, review_text=False), test=0.1, valid=0.1)
+        dataset = load_amazon(reviews, meta, train=split.train)   # review text from training reviews only
 
     Parameters
     ----------
@@ -142,6 +163,12 @@ def load_amazon(
         of :meth:`Interactions.from_arrays` (reported through a ``DataWarning``).
     review_text
         Add the ``reviews`` item and user text modalities (``summary. reviewText`` joined per item / user).
+    train
+        Which reviews the ``reviews`` modalities may use: the training :class:`Interactions` (or a
+        :class:`Split`, its ``train``) -- reviews of held-out pairs are left out; ``"all"`` -- every review
+        (for a final model fitted on all the data; any evaluation on such a dataset is leaky); ``None``
+        (default) -- no split known, so the ``reviews`` modalities are left out (``meta["review_text"]``
+        says so).
 
     Returns
     -------
@@ -159,12 +186,22 @@ def load_amazon(
     inter = build_interactions(reviews_path, users, items, ratings, ts, duplicates=duplicates)
     item_mods: dict[str, Modality] = {}
     user_mods: dict[str, Modality] = {}
-    if review_text:
-        texts = _review_texts(frame)
-        keys, joined = join_texts(items, texts)
+    meta: dict[str, Any] = {
+        "reviews_path": str(reviews_path),
+        "meta_path": None if meta_path is None else str(meta_path),
+    }
+    keep = train_pairs(users, items, train, "review text") if review_text else None
+    if review_text and keep is None:
+        meta["review_text"] = "left out: pass train= (the training interactions) to build it without leakage"
+    elif keep is not None:
+        texts = _review_texts(frame)[keep]
+        meta["review_text"] = f"from {int(keep.sum())} of {len(keep)} reviews" + (
+            " (every review: train='all')" if isinstance(train, str) else " (training pairs only)"
+        )
+        keys, joined = join_texts(items[keep], texts)
         if len(keys):
             item_mods["reviews"] = Modality("text", IdMap(keys), joined)
-        keys, joined = join_texts(users, texts)
+        keys, joined = join_texts(users[keep], texts)
         if len(keys):
             user_mods["reviews"] = Modality("text", IdMap(keys), joined, target="user")
     if meta_path is not None:
@@ -174,7 +211,7 @@ def load_amazon(
         interactions=inter,
         item_modalities=item_mods,
         user_modalities=user_mods,
-        meta={"reviews_path": str(reviews_path), "meta_path": None if meta_path is None else str(meta_path)},
+        meta=meta,
     )
 
 

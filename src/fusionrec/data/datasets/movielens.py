@@ -9,19 +9,27 @@ modality               kind         content
 =====================  ===========  =====================================================================
 ``title``              text         the movie title (with its year)
 ``genres``             categorical  list of genre names
-``tags``               text         the user tags of a movie joined by ``" | "`` (CSV / 10M layouts)
+``tags``               text         the user tags of a movie joined by ``" | "`` (CSV / 10M layouts;
+                                    training tags only, see below)
 ``links``              tabular      ``imdbId``, ``tmdbId`` (CSV layout) or ``imdb_url`` (100K)
 ``release_date``       tabular      ``release_date`` (datetime) and ``release_year`` (100K)
 ``poster``             image        ``<posters_dir>/<movieId>.jpg`` for the files that exist
 ``profile`` (user)     tabular      age, gender, occupation, zip (100K and 1M)
 =====================  ===========  =====================================================================
+
+User tags are behaviour: a tag that user ``u`` put on movie ``m`` says that ``u`` watched ``m``, so a tag of a
+held-out pair leaks the held-out interaction into the movie's content.  :func:`load_movielens` and
+:func:`load_ml_posters` therefore build ``tags`` only from the tags whose (userId, movieId) pair is a training
+interaction of ``train=`` (the training :class:`~fusionrec.data.Interactions` or a :class:`Split`); with no
+``train`` the ``tags`` modality is left out (``meta["tags"]`` says so), and ``train="all"`` keeps every tag (for
+a final model fitted on all the data, never for an evaluation).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -31,9 +39,10 @@ from fusionrec.data.datasets._readers import (
     id_map_of,
     multi_labels,
     read_delimited,
+    train_pairs,
 )
 from fusionrec.data.idmap import IdMap
-from fusionrec.data.interactions import Duplicates
+from fusionrec.data.interactions import Duplicates, Interactions
 from fusionrec.data.modalities import Modality
 from fusionrec.data.split import Split
 from fusionrec.errors import ConfigError, DatasetNotFoundError
@@ -335,6 +344,27 @@ def _read_tags(root: Path, layout: str) -> pd.DataFrame | None:
     return None
 
 
+Train = Interactions | Split | Literal["all"] | None
+
+
+def _training_tags(tags: pd.DataFrame | None, train: Train, meta: dict[str, Any]) -> pd.DataFrame | None:
+    """The tags of training (userId, movieId) pairs (module notes); ``None`` (noted in ``meta``) without ``train``."""
+    if tags is None:
+        return None
+    if "userId" not in tags.columns and not (isinstance(train, str) and train == "all"):
+        meta["tags"] = "left out: the tag file has no userId, so held-out pairs cannot be told apart"
+        return None
+    users = tags["userId"].to_numpy() if "userId" in tags.columns else np.zeros(len(tags), dtype=np.int64)
+    keep = train_pairs(users, tags["movieId"].to_numpy(), train, "tags")
+    if keep is None:
+        meta["tags"] = "left out: pass train= (the training interactions) to build them without leakage"
+        return None
+    meta["tags"] = f"{int(keep.sum())} of {len(keep)} tags" + (
+        " (every tag: train='all')" if isinstance(train, str) else " (training pairs only)"
+    )
+    return tags[keep]
+
+
 def _movie_modalities(movies: pd.DataFrame | None, tags: pd.DataFrame | None) -> dict[str, Modality]:
     out: dict[str, Modality] = {}
     if movies is not None:
@@ -410,6 +440,7 @@ def load_movielens(
     posters_dir: PathLike | None = None,
     name: str | None = None,
     duplicates: Duplicates = "raise",
+    train: Train = None,
 ) -> Dataset:
     """Load a MovieLens release in the CSV layout (latest-small, latest, 20M, 25M) or the ``::`` layout (1M, 10M).
 
@@ -426,12 +457,15 @@ def load_movielens(
         Dataset name (default: the folder name).
     duplicates
         Passed to :meth:`Interactions.from_arrays` (official releases have none).
+    train
+        Where the ``tags`` may come from (module notes): the training interactions (or a ``Split``), ``"all"``,
+        or ``None`` (default: ``tags`` left out).
 
     Returns
     -------
     Dataset
         Explicit ratings with timestamps; item modalities ``title`` (text), ``genres`` (categorical,
-        ``"(no genres listed)"`` dropped), ``tags`` (text: a movie's tags joined by ``" | "``), ``links``
+        ``"(no genres listed)"`` dropped), ``tags`` (text: a movie's training tags joined by ``" | "``), ``links``
         (tabular: imdbId as text, tmdbId), ``poster`` (image); user modality ``profile`` from ``users.dat``
         (tabular: age bucket, gender, occupation name, zip).  Modalities cover every movie of the movie
         file, rated or not.
@@ -448,7 +482,8 @@ def load_movielens(
         ratings["timestamp"].to_numpy(),
         duplicates=duplicates,
     )
-    items = _movie_modalities(_read_movies(root, layout), _read_tags(root, layout))
+    meta: dict[str, Any] = {"path": str(root), "format": f"movielens-{layout}"}
+    items = _movie_modalities(_read_movies(root, layout), _training_tags(_read_tags(root, layout), train, meta))
     links = _links_modality(root)
     if links is not None:
         items["links"] = links
@@ -463,7 +498,7 @@ def load_movielens(
         interactions=inter,
         item_modalities=items,
         user_modalities=users,
-        meta={"path": str(root), "format": f"movielens-{layout}"},
+        meta=meta,
     )
 
 
@@ -472,6 +507,7 @@ def load_ml_posters(
     *,
     ratings_dir: PathLike | None = None,
     posters_dir: PathLike | None = None,
+    train: Train = None,
 ) -> Dataset:
     """ml-latest-small ratings restricted to the movies that have an ML-1M poster, with the poster modality.
 
@@ -484,12 +520,16 @@ def load_ml_posters(
         The data root holding ``ml-latest-small/`` and ``ml-posters/MovieImages/``.
     ratings_dir, posters_dir
         Override those two locations.
+    train
+        Where the ``tags`` may come from (module notes): e.g. ``load_benchmark_split(...).train``; ``None``
+        (default) leaves them out, ``"all"`` keeps every tag.
 
     Returns
     -------
     Dataset
         Named ``"ml-posters"``: interactions over the poster movies only (sorted raw ids, the same rows and
-        maps as ``splits/ml-posters.*.csv``), item modalities ``title``, ``genres``, ``tags``, ``links``
+        maps as ``splits/ml-posters.*.csv``), item modalities ``title``, ``genres``, ``tags`` (with ``train``),
+        ``links``
         (from ml-latest-small) and ``poster`` (image paths).
     """
     root = Path(data_dir)
@@ -507,20 +547,16 @@ def load_ml_posters(
         sub["rating"].to_numpy(),
         sub["timestamp"].to_numpy(),
     )
-    items = _movie_modalities(_read_movies(rdir, "csv"), _read_tags(rdir, "csv"))
+    meta: dict[str, Any] = {
+        "path": str(root),
+        "format": "movielens-csv+posters",
+        "posters_dir": str(pdir),
+        "rated_movies": len(movie_ids),
+        "rated_movies_with_poster": len(poster),
+    }
+    items = _movie_modalities(_read_movies(rdir, "csv"), _training_tags(_read_tags(rdir, "csv"), train, meta))
     links = _links_modality(rdir)
     if links is not None:
         items["links"] = links
     items["poster"] = poster
-    return Dataset(
-        name="ml-posters",
-        interactions=inter,
-        item_modalities=items,
-        meta={
-            "path": str(root),
-            "format": "movielens-csv+posters",
-            "posters_dir": str(pdir),
-            "rated_movies": len(movie_ids),
-            "rated_movies_with_poster": len(poster),
-        },
-    )
+    return Dataset(name="ml-posters", interactions=inter, item_modalities=items, meta=meta)

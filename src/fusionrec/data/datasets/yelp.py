@@ -7,23 +7,38 @@ attribute, raw string values), ``location`` (tabular: city, state, latitude, lon
 of ``user.json``).  ``friends`` (``"id1, id2"``, a list, or ``"None"``) becomes the social CSR; users known
 only from ``user.json`` are appended to the user map, links to users in neither file are dropped (counted in
 ``meta["dropped_friend_links"]``).
+
+Content derived from the reviews is behaviour and is built from the training reviews only (``train=``, see
+:func:`load_yelp`): the ``reviews`` text, and the rating aggregates Yelp computes over every review (business
+``stars`` / ``review_count``, user ``review_count`` / ``average_stars``), which are recomputed from the training
+reviews -- or left out when no split is known.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.datasets._readers import build_interactions, join_texts, json_numeric, read_json_lines
+from fusionrec.data.datasets._readers import (
+    build_interactions,
+    join_texts,
+    json_numeric,
+    read_json_lines,
+    train_pairs,
+)
 from fusionrec.data.datasets.social import build_social
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Duplicates
 from fusionrec.data.modalities import Modality
 from fusionrec.errors import DatasetNotFoundError, InvalidValueError
+
+if TYPE_CHECKING:
+    from fusionrec.data.interactions import Interactions
+    from fusionrec.data.split import Split
 
 __all__ = ["load_yelp", "parse_friends"]
 
@@ -61,8 +76,12 @@ def load_yelp(
     duplicates: Duplicates = "raise",
     review_text: bool = True,
     name: str = "yelp",
+    train: Interactions | Split | Literal["all"] | None = None,
 ) -> Dataset:
     """Load the Yelp dataset folder.
+
+    No leakage by default: review text and rating aggregates come from the reviews whose (user, business)
+    pair is a training interaction of ``train``; load once to split, then again with ``train=split.train``.
 
     Parameters
     ----------
@@ -76,6 +95,11 @@ def load_yelp(
         Add the ``reviews`` item text modality.
     name
         Dataset name.
+    train
+        The training :class:`Interactions` (or a :class:`Split`): review text and the aggregates (business
+        ``stars`` / ``review_count``, user ``review_count`` / ``average_stars``) come from its reviews only;
+        ``"all"``: Yelp's own aggregates and every review (for a final model, never for an evaluation);
+        ``None`` (default): the ``reviews`` text and those aggregate columns are left out.
     """
     import pandas as pd
 
@@ -113,6 +137,8 @@ def load_yelp(
             and pd.api.types.is_numeric_dtype(pd.to_numeric(users[c], errors="coerce"))
             and pd.to_numeric(users[c], errors="coerce").notna().any()
         ]
+        if not (isinstance(train, str) and train == "all"):
+            numeric = [c for c in numeric if c not in _USER_AGGREGATES]
         table = pd.DataFrame({c: pd.to_numeric(users[c], errors="coerce").to_numpy(np.float64) for c in numeric})
         if "yelping_since" in users.columns:
             table["yelping_since"] = pd.to_datetime(users["yelping_since"], errors="coerce").to_numpy()
@@ -128,9 +154,20 @@ def load_yelp(
             meta["friend_links"] = int(social.nnz)
 
     inter = build_interactions(review_path, users_raw, items_raw, stars, ts, user_ids=user_ids, duplicates=duplicates)
+    keep = train_pairs(users_raw, items_raw, train, "review text and rating aggregates")
+    own = keep is not None and not isinstance(train, str)  # recompute the aggregates from the training reviews
+    meta["review_content"] = (
+        "left out: pass train= (the training interactions) to build it without leakage"
+        if keep is None
+        else f"from {int(keep.sum())} of {len(keep)} reviews"
+    )
+    if own and keep is not None and "profile" in user_mods:
+        prof = user_mods["profile"]
+        counts, means = _aggregates(users_raw[keep], stars[keep], prof.ids.ids)
+        prof.data["review_count"], prof.data["average_stars"] = counts, means
     item_mods: dict[str, Modality] = {}
-    if review_text and "text" in reviews.columns:
-        keys, joined = join_texts(items_raw, reviews["text"].to_numpy())
+    if review_text and keep is not None and "text" in reviews.columns:
+        keys, joined = join_texts(items_raw[keep], reviews["text"].to_numpy()[keep])
         if len(keys):
             item_mods["reviews"] = Modality("text", IdMap(keys), joined)
     try:
@@ -138,10 +175,35 @@ def load_yelp(
     except DatasetNotFoundError:
         business_path = None
     if business_path is not None:
-        item_mods.update(_business_modalities(business_path))
+        business = _business_modalities(business_path)
+        loc = business.get("location")
+        if loc is not None and not (isinstance(train, str) and train == "all"):
+            for c in _BUSINESS_AGGREGATES:
+                if c in loc.data.columns:
+                    del loc.data[c]
+            if own and keep is not None:
+                counts, means = _aggregates(items_raw[keep], stars[keep], loc.ids.ids)
+                loc.data["stars"], loc.data["review_count"] = means, counts
+        item_mods.update(business)
     return Dataset(
         name=name, interactions=inter, item_modalities=item_mods, user_modalities=user_mods, social=social, meta=meta
     )
+
+
+#: columns Yelp computes over every review (held-out ones included): recomputed from ``train`` or left out
+_USER_AGGREGATES = ("review_count", "average_stars")
+_BUSINESS_AGGREGATES = ("stars", "review_count")
+
+
+def _aggregates(keys: np.ndarray, stars: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Count and mean of ``stars`` per id of ``ids`` (0 and NaN for ids without a review)."""
+    import pandas as pd
+
+    grouped = pd.Series(np.asarray(stars, dtype=np.float64)).groupby(pd.Series(keys).astype(str).to_numpy())
+    index = pd.Index(np.asarray(ids).astype(str))
+    counts = grouped.size().reindex(index, fill_value=0).to_numpy(np.float64)
+    means = grouped.mean().reindex(index).to_numpy(np.float64)
+    return counts, means
 
 
 def _review_times(reviews: Any, path: Path) -> np.ndarray | None:
