@@ -182,3 +182,14 @@ def test_a_data_directory_that_does_not_exist_is_named(tmp_path: Path) -> None:
     out = runner.invoke(app, ["evaluate", str(cfg), "--data-dir", str(missing)])
     line = one_error_line(out)
     assert f"the data directory {missing} does not exist" in line and "no data directory is set" not in line
+
+
+def test_recommend_with_word_item_ids(tmp_path: Path) -> None:
+    """Item ids that are words (a user's own catalogue) come back as written."""
+    from fusionrec.serving.cli import train_bundle
+
+    (tmp_path / "log.csv").write_text("user,item\nu1,apple\nu1,pear\nu2,apple\nu2,plum\nu3,pear\nu3,plum\n")
+    path = train_bundle(None, "MostPopular", tmp_path / "b", files={"interactions": tmp_path / "log.csv"})
+    out = runner.invoke(app, ["recommend", str(path), "--user", "u1", "--json"])
+    assert out.exit_code == 0, out.output
+    assert [r["item"] for r in json.loads(out.output)["items"]] == ["plum"]

@@ -133,12 +133,12 @@ def recommend_from_bundle(bundle: Any, user: str, k: int = 10) -> list[dict[str,
     candidates = None if n_named == model.n_items_ else np.arange(n_named)
     items, scores = model.recommend(np.array([index]), k, candidates=candidates)
     titles = bundle.item_meta.get("title")
-    item_raw = bundle.item_ids.ids
+    item_raw = bundle.item_ids.ids.tolist()  # plain int / str whatever the array's dtype
     out: list[dict[str, Any]] = []
     for i, score in zip(items[0].tolist(), scores[0].tolist()):
         if i < 0 or not np.isfinite(score):
             continue
-        row: dict[str, Any] = {"rank": len(out) + 1, "item": item_raw[i].item(), "score": float(score)}
+        row: dict[str, Any] = {"rank": len(out) + 1, "item": item_raw[i], "score": float(score)}
         if titles is not None and titles[i]:
             row["title"] = str(titles[i])
         out.append(row)
