@@ -387,7 +387,9 @@ class SentenceEncoder(Encoder):
         for j, text in enumerate(texts):
             spans: list[tuple[int, int]] = []
             if tokenizer is not None and getattr(tokenizer, "is_fast", False) and text:
-                enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+                enc = tokenizer(
+                    text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+                )
                 spans = [tuple(o) for o in enc["offset_mapping"]]
             if len(spans) <= width:
                 pieces.append(text)

@@ -28,7 +28,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["bpr_epoch", "bpr_epoch_adagrad", "bpr_epoch_adagrad_hogwild", "bpr_epoch_hogwild", "bpr_step", "bpr_step_adagrad", "verify_negatives"]
+__all__ = [
+    "bpr_epoch",
+    "bpr_epoch_adagrad",
+    "bpr_epoch_adagrad_hogwild",
+    "bpr_epoch_hogwild",
+    "bpr_step",
+    "bpr_step_adagrad",
+    "verify_negatives",
+]
 
 #: added to the Adagrad accumulator under the square root
 EPS = 1e-8
