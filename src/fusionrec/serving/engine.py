@@ -56,6 +56,10 @@ log = logging.getLogger(__name__)
 
 #: content neighbours averaged to place a new item
 N_NEIGHBOURS = 10
+#: events bookkept per hold of the state lock (a read waits for one chunk at most)
+APPLY_CHUNK = 256
+#: new users placed per ``fold_in_users`` call
+FOLD_CHUNK = 256
 #: the largest implicit-feedback weight an event may carry (sums of many stay finite in float32)
 MAX_IMPLICIT_VALUE = 1e6
 #: keys of a stored item's meta that hold what was posted besides display metadata
@@ -216,39 +220,86 @@ class OnlineModel:
             return u
 
     def apply_events(self, events: Sequence[Event]) -> None:
-        """Fold events (already stored) in: history first, then one fold-in per touched user."""
-        with self.lock:
-            touched: dict[int, None] = {}
-            for e in events:
-                i = self.item_index(e.item)
-                if i is None:
-                    log.warning("event for unknown item %r skipped", e.item)
-                    continue
-                u = self.user_index(e.user)
-                if u is None:
-                    u = self.catalogue.add_user(e.user)
-                self.seen_extra.setdefault(u, {})[i] = float(e.value)
-                self.popularity[i] += 1.0
-                touched[u] = None
-                self.applied_seq = max(self.applied_seq, int(e.seq))
-                self.n_events += 1
-            for u in touched:
-                self._fold_in(u)
+        """Fold events (already stored) in, in batches that never hold up reads for long.
 
-    def _fold_in(self, u: int) -> None:
-        if not self.can_fold:
+        The histories, new users and popularity are updated under the lock, :data:`APPLY_CHUNK` events per hold
+        (a read waits for one chunk at most, well under a millisecond); the touched
+        users are then placed on a working copy of the model, outside the lock (new users together through the
+        model's ``fold_in_users`` when it has one, else one ``fold_in_user`` each), and the copy is swapped in under
+        the lock.  Writers are serialised by the caller (:class:`ServingEngine` holds its write lock).
+        """
+        lookup = self.catalogue.item_lookup
+        touched: dict[int, None] = {}
+        for lo in range(0, len(events), APPLY_CHUNK):  # the lock is released between chunks: reads slip in
+            chunk = events[lo : lo + APPLY_CHUNK]
+            with self.lock:
+                hits = []
+                for e in chunk:
+                    i = lookup.get(str(e.item))
+                    if i is None:
+                        log.warning("an event for an unknown item was skipped")
+                        continue
+                    u = self.user_index(e.user)
+                    if u is None:
+                        u = self.catalogue.add_user(e.user)
+                    self.seen_extra.setdefault(u, {})[i] = float(e.value)
+                    touched[u] = None
+                    hits.append(i)
+                self.applied_seq = max(self.applied_seq, max(int(e.seq) for e in chunk))
+                self.n_events += len(hits)
+                self.popularity = self.popularity + np.bincount(
+                    np.asarray(hits, np.int64), minlength=len(self.popularity)
+                ).astype(np.float64)
+        if not (self.can_fold and touched):
             return
-        items, values = self.history_arrays(u)
-        keep = items < int(self.model.n_items_)  # proxy items are unknown to the model
-        row = self.model_row(u)
-        try:
-            placed = self.model.fold_in_user(items[keep], values[keep], user=row)  # type: ignore[attr-defined]
-        except (FusionRecError, ValueError, np.linalg.LinAlgError) as exc:
-            log.warning("fold-in of user %r failed (%s); it keeps its previous placement", self.user_raw[u], exc)
-            return
-        if row is None:
-            self.model_rows[u] = int(np.asarray(placed).ravel()[0])
-        self._aug = None
+        # only writers change the histories and placements, and they are serialised: read them without the lock
+        histories = {u: self.history_arrays(u) for u in touched}
+        rows = {u: self.model_row(u) for u in touched}
+        work, placed = self._fold_in_copy(histories, rows)
+        with self.lock:
+            self.model = work
+            self.model_rows.update(placed)
+            self._aug = None
+
+    def _fold_in_copy(
+        self, histories: Mapping[int, tuple[np.ndarray, np.ndarray]], rows: Mapping[int, int | None]
+    ) -> tuple[Any, dict[int, int]]:
+        """A copy of the model with the users placed, and the model rows of the new ones."""
+        import copy
+
+        model = self.model
+        work = copy.copy(model)
+        n_model = int(model.n_items_)  # proxy items are unknown to the model
+        again = [u for u in histories if rows[u] is not None]
+        if again:  # fold_in_user(user=row) writes rows in place: the readers' arrays stay untouched
+            n = int(model.n_users_)
+            for name, value in list(vars(work).items()):
+                if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
+                    setattr(work, name, value.copy())
+        placed: dict[int, int] = {}
+        new = [u for u in histories if rows[u] is None]
+        hist = {u: (h[0][h[0] < n_model], h[1][h[0] < n_model]) for u, h in histories.items()}
+        batch = getattr(work, "fold_in_users", None)
+        if new and callable(batch):
+            try:  # in chunks: a model's compiled solver may hold the GIL for the length of one call
+                for lo in range(0, len(new), FOLD_CHUNK):
+                    part = new[lo : lo + FOLD_CHUNK]
+                    idx = np.asarray(batch([hist[u] for u in part])).ravel()
+                    placed.update({u: int(j) for u, j in zip(part, idx)})
+                new = []
+            except (FusionRecError, ValueError, np.linalg.LinAlgError) as exc:
+                log.warning("batch fold-in failed (%s); placing the remaining users one by one", type(exc).__name__)
+                new = [u for u in new if u not in placed]
+        for u in again + new:
+            items, values = hist[u]
+            try:
+                out = work.fold_in_user(items, values, user=rows[u])
+            except (FusionRecError, ValueError, np.linalg.LinAlgError) as exc:
+                log.warning("fold-in of a user failed (%s); it keeps its previous placement", type(exc).__name__)
+                continue
+            if rows[u] is None:
+                placed[u] = int(np.asarray(out).ravel()[0])
+        return work, placed
 
     # ---------------------------------------------------------------- items
     def add_item(
@@ -536,25 +587,24 @@ def _average(vecs: np.ndarray, nbrs: np.ndarray, weights: np.ndarray) -> np.ndar
 # ------------------------------------------------------------------------------------------ replay, retrain
 def replay(state: OnlineModel, store: EventStore) -> None:
     """Bring ``state`` up to date with the store: added items (with their posted content) and users, then events
-    after its position."""
-    with state.lock:
-        for it in store.items():
-            if state.item_index(it.item) is None:
-                meta = dict(it.meta)
-                text = meta.pop(TEXT_KEY, None)
-                content = meta.pop(CONTENT_KEY, None)
-                try:
-                    state.add_item(it.item, meta, it.features, text, content)
-                except FusionRecError as exc:  # e.g. content of a modality the retrained model lacks
-                    log.warning("stored item %r placed without its content (%s)", it.item, exc)
-                    state.add_item(it.item, meta, None, text or meta_text(meta))
-        for us in store.users():
-            state.add_user(us.user, us.attributes)
-        while True:
-            batch = store.events_since(state.applied_seq, limit=50_000)
-            if not batch:
-                break
-            state.apply_events(batch)
+    after its position (the state's lock is taken per step, not for the whole catch-up: reads go on)."""
+    for it in store.items():
+        if state.item_index(it.item) is None:
+            meta = dict(it.meta)
+            text = meta.pop(TEXT_KEY, None)
+            content = meta.pop(CONTENT_KEY, None)
+            try:
+                state.add_item(it.item, meta, it.features, text, content)
+            except FusionRecError as exc:  # e.g. content of a modality the retrained model lacks
+                log.warning("a stored item was placed without its content (%s)", type(exc).__name__)
+                state.add_item(it.item, meta, None, text or meta_text(meta))
+    for us in store.users():
+        state.add_user(us.user, us.attributes)
+    while True:
+        batch = store.events_since(state.applied_seq, limit=50_000)
+        if not batch:
+            break
+        state.apply_events(batch)
 
 
 def _side_for_retrain(side: SideInfo, item_rows: np.ndarray, n_users: int) -> SideInfo:

@@ -251,6 +251,26 @@ class ALS(FactorMixin, Recommender):
         vec = self.fold_in(history_row(uniq, weights, self.n_items_))[0]
         return place_user(self, {"user_factors_": vec}, uniq, weights, user)
 
+    def fold_in_users(self, histories: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+        """Place many new users at once: ``fold_in_user(items, values)`` for each ``(items, values)`` in turn, in
+        one :meth:`fold_in` and one append (serving's bulk ingestion); returns their indices, ``int64 [m]``."""
+        self._check_fitted()
+        checked = [check_history(i, v, self.n_items_, self.n_users_) for i, v in histories]
+        start = int(self.n_users_)
+        if not checked:
+            return np.empty(0, np.int64)
+        indptr = np.concatenate([[0], np.cumsum([len(i) for i, _ in checked])])
+        rows = sp.csr_matrix(
+            (np.concatenate([w for _, w in checked]), np.concatenate([i for i, _ in checked]), indptr),
+            shape=(len(checked), self.n_items_),
+        )
+        vecs = self.fold_in(rows)
+        self.user_factors_ = np.concatenate([self.user_factors_, vecs.astype(self.user_factors_.dtype)])
+        seen = sp.csr_matrix(self.seen_)
+        self.seen_ = sp.vstack([seen, rows.astype(seen.dtype)], format="csr")
+        self.n_users_ = start + len(checked)
+        return np.arange(start, self.n_users_, dtype=np.int64)
+
     # ------------------------------------------------------------------ scoring
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
