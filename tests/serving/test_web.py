@@ -76,3 +76,37 @@ def test_page_shows_history_recommendations_and_explanation(live_server: str) ->
             assert errors == []
         finally:
             browser.close()
+
+
+def test_phone_layout_and_no_stale_explanation(live_server: str) -> None:
+    """At 390 px the button is not clipped and the recommendations come before the history; an error clears the
+    previous user's explanation (issue 11)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium absent: apt-get install -y chromium (scripts/ci_services.sh does it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 900})
+            page.goto(live_server + "/")
+            page.wait_for_selector("body[data-ready='1']", timeout=15_000)
+            button = page.locator("#go").bounding_box()
+            assert button is not None and button["x"] >= 0 and button["x"] + button["width"] <= 390
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out sideways
+            page.fill("#user", "u1")
+            page.click("#go")
+            page.wait_for_selector("#recs li", timeout=15_000)
+            recs, hist = page.locator("#recs").bounding_box(), page.locator("#history").bounding_box()
+            assert recs is not None and hist is not None and recs["y"] < hist["y"]
+            page.locator("#recs li").first.click()
+            page.wait_for_selector("#because li", timeout=15_000)
+            page.fill("#user", "nobody-here")
+            page.click("#go")
+            page.wait_for_selector("#status.error", timeout=15_000)
+            assert page.locator("#because").count() == 0
+            assert "Click a recommendation" in page.locator("#explain").inner_text()
+            page.set_viewport_size({"width": 1280, "height": 800})  # wide: history, recommendations, why
+            recs, hist = page.locator("#recs").bounding_box(), page.locator("#history").bounding_box()
+            assert recs is not None and hist is not None and hist["x"] < recs["x"]
+        finally:
+            browser.close()

@@ -3,8 +3,23 @@
 
 const $ = (id) => document.getElementById(id);
 
+// the read key when the server is private (asked once, kept for this tab only)
+let readKey = sessionStorage.getItem("fusionrec-key") || "";
+// every new request for a user bumps this: answers to older ones are dropped, never shown stale
+let generation = 0;
+
 async function api(path) {
-  const res = await fetch(path, { headers: { Accept: "application/json" } });
+  const headers = { Accept: "application/json" };
+  if (readKey) headers["X-API-Key"] = readKey;
+  let res = await fetch(path, { headers });
+  if (res.status === 401 && !readKey) {
+    const key = window.prompt("This server needs an API key to read:");
+    if (key) {
+      readKey = key;
+      sessionStorage.setItem("fusionrec-key", key);
+      return api(path);
+    }
+  }
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
     throw new Error((body.detail || res.statusText) + (body.hint ? " (" + body.hint + ")" : ""));
@@ -46,10 +61,20 @@ function setStatus(text, isError) {
   $("status").className = isError ? "error" : "";
 }
 
+function resetExplain() {
+  const hint = document.createElement("p");
+  hint.className = "hint";
+  hint.textContent = "Click a recommendation to see why.";
+  $("explain").replaceChildren(hint);
+}
+
 async function explain(user, item) {
   const box = $("explain");
+  const mine = generation;
+  box.replaceChildren(Object.assign(document.createElement("p"), { className: "hint", textContent: "loading…" }));
   try {
     const e = await api(`/explain?user=${encodeURIComponent(user)}&item=${encodeURIComponent(item.item)}`);
+    if (mine !== generation) return; // the user changed meanwhile
     const ul = document.createElement("ul");
     ul.id = "because";
     for (const h of e.similar_history) {
@@ -69,21 +94,29 @@ async function explain(user, item) {
       box.appendChild(f);
     }
   } catch (err) {
-    box.textContent = String(err.message || err);
+    if (mine !== generation) return;
+    const p = document.createElement("p");
+    p.className = "error";
+    p.textContent = String(err.message || err);
+    box.replaceChildren(p);
   }
 }
 
 async function show(user, k) {
+  const mine = ++generation;
   setStatus("loading…");
+  resetExplain(); // an explanation belongs to the previous answer: never keep it
   try {
     const [hist, recs] = await Promise.all([
       api(`/users/${encodeURIComponent(user)}/history?limit=20`),
       api(`/recommend?user=${encodeURIComponent(user)}&k=${k}`),
     ]);
+    if (mine !== generation) return;
     fill("history", hist.items);
     fill("recs", recs.items, (item) => explain(user, item));
     setStatus(`${recs.items.length} recommendations for ${user} (${recs.index})`);
   } catch (err) {
+    if (mine !== generation) return;
     fill("history", []);
     fill("recs", []);
     setStatus(String(err.message || err), true);
