@@ -255,6 +255,7 @@ def read_manifest(
     mpath = root / manifest_name
     if not mpath.is_file():
         raise BundleError(f"{root} is not a {what} (no {manifest_name}); {hint}")
+    _check_inside(root, mpath)
     try:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -292,6 +293,7 @@ def read_dir(
     apath = root / arrays_name
     if not apath.is_file():
         raise BundleError(f"{apath} is missing; the directory is incomplete, write it again")
+    _check_inside(root, apath)
     blob = apath.read_bytes()
     if CHECKSUM_KEY in manifest:
         if _checksum(manifest, blob) != manifest[CHECKSUM_KEY]:
@@ -301,6 +303,7 @@ def read_dir(
             )
         for name, digest in dict(manifest.get(CHILDREN_KEY) or {}).items():
             child = root / name
+            _check_inside(root, child)
             got = read_manifest(child, manifest_name=_child_manifest(child)).get(CHECKSUM_KEY)
             if got != digest:
                 raise BundleError(f"{child} does not match the checksum recorded in {root / manifest_name}")
@@ -310,7 +313,45 @@ def read_dir(
     else:
         raise BundleError(f"{root / manifest_name} has no checksum; the directory is damaged, write it again")
     try:
+        _check_npz_sizes(blob, apath)
         with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise BundleError(f"{apath} cannot be read ({exc}); write the directory again") from exc
+
+
+#: arrays files are written uncompressed (np.savez); a file whose members would inflate past this many times its
+#: own size (plus 1 MiB) is refused before anything is decompressed (a zip bomb)
+MAX_INFLATION = 64
+
+
+def _check_npz_sizes(blob: bytes, apath: Path) -> None:
+    """``BundleError`` when the members of the arrays file would decompress to far more than the file holds, or an
+    array header declares more data than its member carries."""
+    from math import prod
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        infos = zf.infolist()
+        total = sum(i.file_size for i in infos)
+        if total > MAX_INFLATION * len(blob) + (1 << 20):
+            raise BundleError(
+                f"{apath} would decompress to {total} bytes from {len(blob)} (a zip bomb?); write the directory again"
+            )
+        for info in infos:
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            if prod(shape) * dtype.itemsize > info.file_size:
+                raise BundleError(
+                    f"{apath}: array {info.filename!r} declares {shape} {dtype} but holds {info.file_size} bytes; "
+                    "write the directory again"
+                )
+
+
+def _check_inside(root: Path, path: Path) -> None:
+    """``BundleError`` when ``path`` is a link leading out of ``root`` (a bundle never refers outside itself)."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise BundleError(f"{path} leads out of {root} (a symbolic link); a bundle only holds its own files")

@@ -230,3 +230,143 @@ def test_posters_without_a_content_root_are_not_served(client: Any, tmp_path: Pa
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
     client.app.state.engine.state.catalogue.set_meta(1, {"poster": str(image)})
     assert client.get("/posters/i1").status_code == 404
+
+
+def test_private_reads_need_the_key_and_logs_carry_no_attributes(
+    tiny_bundle: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    gen = make_client(tiny_bundle, api_key="secret", read_requires_key=True)
+    c = next(gen)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            email = "someone@example.org"
+            assert c.post("/users", json={"user": "p1", "attributes": {"email": email}}, headers=KEY).status_code == 201
+            assert c.post("/events", json={"events": [{"user": "p1", "item": "i1"}]}, headers=KEY).status_code == 200
+            assert c.post("/events", json={"events": [{"user": "p1", "item": "nope"}]}, headers=KEY).status_code == 404
+            reads = [
+                ("/users", {}),
+                ("/users/p1/history", {}),
+                ("/explain", {"user": "p1", "item": "i2"}),
+                ("/recommend", {"user": "p1"}),
+                ("/similar/i1", {}),
+                ("/admin/retrain", {}),
+            ]
+            for path, params in reads:
+                assert c.get(path, params=params).status_code == 401, path
+                assert c.get(path, params=params, headers={"X-API-Key": "wrong"}).status_code == 401, path
+                assert c.get(path, params=params, headers=KEY).status_code == 200, path
+            assert c.get("/users/p1/history", headers=KEY).json()["attributes"] == {"email": email}
+            assert c.post("/admin/retrain", params={"wait": True}, headers=KEY).status_code == 202
+        assert email not in caplog.text
+    finally:
+        with pytest.raises(StopIteration):
+            next(gen)
+
+
+def _rewrite_arrays(bundle: Path, arrays: dict[str, Any], compressed: bool = False) -> None:
+    """Replace ``serving.npz`` and re-sign the manifest (an attacker can compute a sha256 too)."""
+    import io
+
+    import numpy as np
+
+    from fusionrec import _storage
+
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    blob = buf.getvalue()
+    (bundle / "serving.npz").write_bytes(blob)
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    manifest[_storage.CHECKSUM_KEY] = _storage._checksum(manifest, blob)
+    (bundle / "bundle.json").write_text(json.dumps(manifest))
+
+
+def _arrays(bundle: Path) -> dict[str, Any]:
+    import numpy as np
+
+    with np.load(bundle / "serving.npz") as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def test_zip_bomb_arrays_are_refused_before_decompressing(tiny_bundle: Path) -> None:
+    import numpy as np
+
+    from fusionrec.errors import BundleError
+    from fusionrec.serving import load_bundle
+
+    arrays = _arrays(tiny_bundle)
+    _rewrite_arrays(tiny_bundle, {**arrays, "pad": np.zeros(40_000_000, np.uint8)}, compressed=True)
+    assert (tiny_bundle / "serving.npz").stat().st_size < 1_000_000
+    with pytest.raises(BundleError, match="zip bomb"):
+        load_bundle(tiny_bundle)
+
+
+def test_an_array_header_larger_than_its_data_is_refused(tiny_bundle: Path) -> None:
+    import io
+    import zipfile
+
+    import numpy as np
+
+    from fusionrec import _storage
+    from fusionrec.errors import BundleError
+    from fusionrec.serving import load_bundle
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**9,)})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pad.npy", header.getvalue() + b"\0" * 64)
+        for k, v in _arrays(tiny_bundle).items():
+            one = io.BytesIO()
+            np.save(one, v)
+            zf.writestr(f"{k}.npy", one.getvalue())
+    blob = buf.getvalue()
+    (tiny_bundle / "serving.npz").write_bytes(blob)
+    manifest = json.loads((tiny_bundle / "bundle.json").read_text())
+    manifest[_storage.CHECKSUM_KEY] = _storage._checksum(manifest, blob)
+    (tiny_bundle / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="declares"):
+        load_bundle(tiny_bundle)
+
+
+def test_links_out_of_the_bundle_are_not_followed(tiny_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from fusionrec.errors import BundleError
+    from fusionrec.serving import load_bundle
+
+    outside = tmp_path / "elsewhere.npz"
+    shutil.move(tiny_bundle / "serving.npz", outside)
+    os.symlink(outside, tiny_bundle / "serving.npz")
+    with pytest.raises(BundleError, match="leads out of"):
+        load_bundle(tiny_bundle)
+
+
+def test_non_finite_side_features_are_refused_at_load(tiny_bundle: Path) -> None:
+    import numpy as np
+
+    from fusionrec.errors import BundleError
+    from fusionrec.serving import load_bundle
+
+    arrays = _arrays(tiny_bundle)
+    key = next(k for k in arrays if k.startswith("side.") and arrays[k].dtype.kind == "f" and arrays[k].ndim == 2)
+    bad = arrays[key].copy()
+    bad[0, 0] = np.nan
+    _rewrite_arrays(tiny_bundle, {**arrays, key: bad})
+    with pytest.raises(BundleError, match="NaN"):
+        load_bundle(tiny_bundle)
+
+
+def test_non_finite_factors_are_refused_at_load(tmp_path: Path, implicit_train: Any) -> None:
+    import numpy as np
+
+    from fusionrec.errors import BundleError
+    from fusionrec.serving import load_bundle, save_bundle
+    from tests.serving._models import TinyMF
+
+    model = TinyMF(n_factors=4).fit(implicit_train)
+    model.item_factors_[3, 0] = np.inf
+    path = save_bundle(tmp_path / "nan", model, implicit_train)
+    with pytest.raises(BundleError, match="NaN or infinite"):
+        load_bundle(path)

@@ -250,6 +250,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             f"{root}: the model is {model.n_users_} x {model.n_items_} but the id maps are "
             f"{len(user_ids)} x {len(item_ids)} (mixed-up files)"
         )
+    _check_finite_model(model, root)
     multi = set(manifest.get("multi_columns", []))
     item_meta: dict[str, list[Any]] = {}
     for name in manifest.get("meta_columns", []):
@@ -258,6 +259,12 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             raise BundleError(f"{apath} lacks metadata column {name!r} named in {MANIFEST}")
         values = col.tolist()
         item_meta[name] = [v.split(MULTI_SEP) if v else [] for v in values] if name in multi else values
+    side = _read_side(manifest, arrays, root)
+    if side is not None:
+        try:
+            _check_side(side, len(user_ids), len(item_ids))
+        except ConfigError as exc:
+            raise BundleError(f"{root}: {exc}; write the bundle again") from exc
     return Bundle(
         model=model,
         user_ids=user_ids,
@@ -268,8 +275,24 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         created=float(manifest.get("created", 0.0)),
         format_version=int(manifest["format_version"]),
         extra=dict(manifest.get("extra", {})),
-        side=_read_side(manifest, arrays, root),
+        side=side,
     )
+
+
+def _check_finite_model(model: Recommender, root: Path) -> None:
+    """``BundleError`` when the model's factors hold NaN or infinite values (every score would be NaN and every
+    list silently empty)."""
+    from fusionrec.models.factors import FactorModel
+
+    if not isinstance(model, FactorModel):
+        return
+    f = model.factors()
+    for name, x in (("user", f.user), ("item", f.item), ("user bias", f.user_bias), ("item bias", f.item_bias)):
+        if x is not None and not np.isfinite(np.asarray(x)).all():
+            raise BundleError(
+                f"{root}: the model's {name} factors hold NaN or infinite values (a diverged fit); train it again "
+                "(e.g. with a smaller learning rate or more regularization)"
+            )
 
 
 def _read_side(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray], root: Path) -> SideInfo | None:
