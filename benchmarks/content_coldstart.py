@@ -47,7 +47,9 @@ def load_features(data_dir: Path, quick: bool) -> tuple[object, dict[str, np.nda
     )
 
     split = load_benchmark_split(SPLIT, data_dir)
-    ds = load_ml_posters(data_dir)
+    # tags from training pairs only: a cold item's tags were written by the users whose held-out interactions
+    # are the test (the committed table before this fix used every tag, a leak)
+    ds = load_ml_posters(data_dir, train=split.train)
     item_ids = ds.item_ids
     assert split.train.item_ids == item_ids
     title, _ = ds.item_modalities["title"].align(item_ids)
@@ -188,7 +190,7 @@ def main() -> None:
         notes=(
             "Ranking among the 294 cold test items only (no training interactions), train + valid masked, every test "
             "interaction relevant. Settings (modality weights on {0, 0.5, 1, 2}, rating weighting) tuned on the cold "
-            "valid items with the model fitted on train, then refitted on train + valid. Text = title + genres + tags; "
+            "valid items with the model fitted on train, then refitted on train + valid. Text = title + genres + training tags (cold items have none); "
             "tfidf = TF-IDF (8192 terms, min_df 2), minilm = all-MiniLM-L6-v2, efficientnet = EfficientNet-Lite0 "
             "1280-d, colour = weight-free colour / edge / texture descriptors; the last three standardised per dimension "
             "before the per-modality L2 normalisation. 'fit s' is the final fit, 'predict s' the "

@@ -2,12 +2,15 @@
 
 Data: ml-latest-small.random811 and ml-100k.random811 (x_label 0 train, 1 valid, 2 test).  Every
 rating, whatever its value, is an implicit 1 (the train part is binarised; every valid/test
-interaction is relevant).  Each library's grid (same size per family) is tuned on valid by NDCG@20
-(models fitted on train, train masked); the best setting is refitted on train only (not
-train+valid, for every library) and tested with train and valid masked, all items ranked.  Every
-library is scored by the same fusionrec.evaluation.evaluate_ranking through a small adapter.
+interaction is relevant).  Each library's grid (same grid per family; cornac EASE additionally over
+``posB`` True and False) is tuned on valid by NDCG@20 (models fitted on train, train masked; a value chosen at
+a grid edge extends the grid, ``_common.tune``); the best setting is refitted on train only (not train+valid, for
+every library) and tested with train and valid masked, all items ranked.  Every library is scored by the same
+fusionrec.evaluation.evaluate_ranking through a small adapter.  Aligned settings: ALS confidence ``1 + alpha r``
+on both sides (implicit is given that matrix with its alpha at 1); BM25 ``k1 = 1.2``, ``b = 0.75`` on both
+sides.  ``--seed 2026`` is the committed split files; other seeds regenerate them (``_common.benchmark_split``).
 
-Run: python benchmarks/topn_implicit.py [--data-dir ../shared/data] [--quick]
+Run: python benchmarks/topn_implicit.py [--data-dir ../shared/data] [--seed 2026] [--quick]
 """
 
 from __future__ import annotations
@@ -27,9 +30,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import scipy.sparse as sp
-from _common import RESULTS_DIR, PeakRSS, Record, library_version, parse_args, timed, write_results
+from _common import (
+    RESULTS_DIR,
+    PeakRSS,
+    Record,
+    benchmark_split,
+    library_version,
+    parse_args,
+    timed,
+    tune,
+    write_results,
+)
 
-from fusionrec.data import Interactions, load_split_file
+from fusionrec.data import Interactions
 from fusionrec.evaluation import evaluate_ranking
 from fusionrec.models import Recommender
 from fusionrec.models.mf.als import ALS
@@ -38,6 +51,7 @@ from fusionrec.models.mf.bpr import BPR
 SPLITS = ["ml-latest-small.random811", "ml-100k.random811"]
 METRICS = ["Recall@10", "NDCG@10", "Recall@20", "NDCG@20", "valid NDCG@20"]
 SEED = 0
+BM25_K1, BM25_B = 1.2, 0.75  # the same constants for fusionrec and implicit
 
 
 def grid(**axes: list[Any]) -> list[dict[str, Any]]:
@@ -57,6 +71,7 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     return {
         "ALS": grid(n_factors=[32, 64], regularization=[0.1, 1.0, 10.0], alpha=[1.0, 10.0], iterations=[15]),
         "BPR": grid(n_factors=[32, 64], learning_rate=[0.01, 0.05, 0.1], regularization=[0.001, 0.01], epochs=[100]),
+        # cornac EASE only: posB True / False x the EASE grid (the better on valid is reported)
         "EASE": grid(lam=[100.0, 300.0, 1000.0, 3000.0]),
         "ItemKNN": grid(k=[20, 50, 100, 200]),
     }
@@ -106,16 +121,18 @@ def implicit_als(p: dict[str, Any], train: Interactions) -> Recommender:
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
+    from fusionrec.models.mf.als import confidence_matrix
+
     m = AlternatingLeastSquares(
         factors=p["n_factors"],
         regularization=p["regularization"],
-        alpha=p["alpha"],
+        alpha=1.0,  # implicit's confidence is alpha * stored value: it gets fusionrec's 1 + alpha * r below
         iterations=p["iterations"],
         use_cg=True,
         random_state=SEED,
     )
     with threadpool_limits(1, "blas"):  # implicit's own advice: it runs its own threads
-        m.fit(train.matrix, show_progress=False)
+        m.fit(confidence_matrix(train.matrix, p["alpha"], True), show_progress=False)
     U, V = m.user_factors, m.item_factors
     return ScoreAdapter(lambda u: U[u] @ V.T, train.n_items)
 
@@ -153,7 +170,7 @@ def implicit_cosine(p: dict[str, Any], train: Interactions) -> Recommender:
 def implicit_bm25(p: dict[str, Any], train: Interactions) -> Recommender:
     from implicit.nearest_neighbours import BM25Recommender
 
-    m = BM25Recommender(K=p["k"])
+    m = BM25Recommender(K=p["k"], K1=BM25_K1, B=BM25_B)
     m.fit(train.matrix, show_progress=False)
     return _knn_adapter(m, train)
 
@@ -168,7 +185,7 @@ def cornac_ease(p: dict[str, Any], train: Interactions) -> Recommender:
     rows = train.row_indices()
     data = list(zip(rows.tolist(), train.matrix.indices.tolist(), train.matrix.data.tolist()))
     ds = Dataset.build(data, global_uid_map=uid, global_iid_map=iid, seed=SEED)
-    m = EASE(lamb=p["lam"], posB=True, verbose=False, seed=SEED)
+    m = EASE(lamb=p["lam"], posB=p.get("posB", True), verbose=False, seed=SEED)
     m.fit(ds)
     X, B = ds.matrix, m.B
     return ScoreAdapter(lambda u: _dense(X[u] @ B), train.n_items)
@@ -190,18 +207,19 @@ def fusionrec_itemknn_bm25(p: dict[str, Any], train: Interactions) -> Recommende
     # similarity="dot" on BM25-weighted rows is implicit's BM25Recommender
     from fusionrec.models.knn import ItemKNN
 
-    return ItemKNN(k=p["k"], similarity="dot", weighting="bm25", implicit=True).fit(train)
+    return ItemKNN(
+        k=p["k"], similarity="dot", weighting="bm25", bm25_k1=BM25_K1, bm25_b=BM25_B, implicit=True
+    ).fit(train)
 
 
 # ---------------------------------------------------------------------------------------- run
-def tune(build: Callable[..., Recommender], space: list[dict[str, Any]], train: Interactions, valid: Interactions):
-    best, best_ndcg = space[0], -1.0
-    for p in space:
-        model = build(p, train)
-        ndcg = evaluate_ranking(model, train, valid, k=20, metrics=("ndcg",)).metrics["NDCG@20"]
-        if ndcg > best_ndcg:
-            best, best_ndcg = p, ndcg
-    return best, best_ndcg
+def tune_on_valid(
+    build: Callable[..., Recommender], space: list[dict[str, Any]], train: Interactions, valid: Interactions
+) -> tuple[dict[str, Any], float, list[str]]:
+    def score(p: dict[str, Any]) -> float:
+        return evaluate_ranking(build(p, train), train, valid, k=20, metrics=("ndcg",)).metrics["NDCG@20"]
+
+    return tune(space, score, log=lambda _: None)
 
 
 def _extra(parser: argparse.ArgumentParser) -> None:
@@ -238,8 +256,8 @@ def main() -> None:
         ("implicit", "BM25Recommender", "ItemKNN", implicit_bm25),
     ]
     records: list[Record] = []
-    for split_name in SPLITS:
-        split = load_split_file(args.data_dir / "splits" / f"{split_name}.csv")
+    for split_name, seed in itertools.product(SPLITS, args.seeds):
+        split = benchmark_split(split_name, args.data_dir, seed)
         train = split.train.binarize()
         valid, test = split.valid.binarize(), split.test.binarize()
         dataset = split_name.split(".")[0]
@@ -248,7 +266,11 @@ def main() -> None:
         BPR(n_factors=4, epochs=1).fit(train)
         BPR(n_factors=4, epochs=1, hogwild=True).fit(train)
         for lib, label, family, build in entries:
-            best, valid_ndcg = tune(build, spaces[family], train, valid)
+            space = spaces[family]
+            if lib == "cornac" and family == "EASE":
+                space = [{**p, "posB": b} for b in (True, False) for p in space]
+            best, valid_ndcg, ext = tune_on_valid(build, space, train, valid)
+            notes += [f"{split_name} seed {seed} {lib} {label}: {n}" for n in ext]
             runs = [(label, build)]
             if lib == "fusionrec" and family == "BPR":
                 runs.append(("BPR (hogwild, 2 threads)", lambda p, t: fusionrec_bpr(p, t, hogwild=True)))
@@ -270,7 +292,7 @@ def main() -> None:
                         version,
                         run_label,
                         dataset,
-                        split_name,
+                        f"{split_name} seed {seed}",
                         dict(best),
                         metrics,
                         t_fit["seconds"],
@@ -284,10 +306,12 @@ def main() -> None:
                     f"peak={mem.delta_mb}MB best={best}",
                     flush=True,
                 )
-    publish(records, args.quick, spaces, notes)
+    publish(records, args.quick, spaces, notes, args.seed)
 
 
-def publish(records: list[Record], quick: bool, spaces: dict[str, list[dict[str, Any]]], notes: list[str]) -> None:
+def publish(
+    records: list[Record], quick: bool, spaces: dict[str, list[dict[str, Any]]], notes: list[str], seed: str = "2026"
+) -> None:
     """Write the JSON records and this benchmark's RESULTS.md section."""
     grid_lines = [
         f"{fam} ({len(space)}): " + " x ".join(f"{k} {sorted({p[k] for p in space})}" for k in space[0])
@@ -298,14 +322,17 @@ def publish(records: list[Record], quick: bool, spaces: dict[str, list[dict[str,
         records,
         metric_columns=METRICS,
         title="Top-N on implicit feedback (ALS, BPR, EASE, item kNN)" + (" — quick grid" if quick else ""),
-        command="python benchmarks/topn_implicit.py --data-dir ../shared/data" + (" --quick" if quick else ""),
+        command=f"python benchmarks/topn_implicit.py --data-dir ../shared/data --seed {seed}"
+        + (" --quick" if quick else ""),
         notes=(
             "Every rating is an implicit 1 (train binarised; every valid/test interaction relevant). "
             "Each library's grid (same size within a family) was tuned on valid by NDCG@20 (fit on train, train "
             "masked); the best setting was refitted on train only (not train+valid, for every library) and tested "
             "ranking all items with train and valid masked, by the same fusionrec evaluate_ranking for every "
-            "library (peers wrapped in a score adapter). Confidence: fusionrec ALS c = 1 + alpha*r, implicit ALS "
-            "c = alpha*r (both tuned over the same alpha values). implicit fits with BLAS at 1 thread (its advice) "
+            "library (peers wrapped in a score adapter). Confidence c = 1 + alpha*r on both sides (implicit's own is "
+            "alpha*r: it is given the matrix 1 + alpha*r with alpha 1); BM25 k1 = 1.2 and b = 0.75 on both sides; "
+            "cornac EASE tuned over posB True and False as well (the better on valid reported). A value chosen at a "
+            "grid edge extends the grid (listed below). implicit fits with BLAS at 1 thread (its advice) "
             "and its own 2 threads; fusionrec ALS uses 2 numba threads; fusionrec BPR is single-threaded and "
             "deterministic by default (the hogwild row uses 2 threads, like implicit's BPR). 'fit s' is the refit, "
             "'predict s' the whole test evaluation, 'peak MB' the RSS growth over fit+evaluation (0 means the "
