@@ -67,6 +67,42 @@ def test_kernel_step_equals_analytic_gradient() -> None:
         np.testing.assert_allclose(got[key], value, rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+def test_adagrad_step_scales_each_coordinate() -> None:
+    """Adagrad kernel: one step moves every touched coordinate by lr * g / sqrt(g^2) = lr * sign(g) (first step)."""
+    from fusionrec.models._kernels.vbpr import vbpr_epoch
+
+    rng = np.random.default_rng(4)
+    k1, k2, nf = 3, 2, 4
+    arrays = [
+        rng.normal(size=(2, k1)), rng.normal(size=(5, k1)), rng.normal(size=5), rng.normal(size=(2, k2)),
+        rng.normal(size=(k2, nf)), rng.normal(size=nf),
+    ]  # fmt: skip
+    Gu, Gi, b, T, E, beta = (a.astype(np.float32) for a in arrays)
+    F = rng.normal(size=(5, nf)).astype(np.float32)
+    before = [a.copy() for a in (Gu, Gi, b, T, E, beta)]
+    acc = [np.zeros_like(a) for a in (Gu, Gi, b, T, E, beta)]
+    u, i, j, lr = 1, 0, 3, 0.1
+    vbpr_epoch(
+        Gu, Gi, b, T, E, beta, F, np.array([u], np.int32), np.array([i], np.int32), np.array([j], np.int32),
+        lr, 0.0, 0.0, 0.0, True, *acc,
+    )  # fmt: skip
+    for name, new, old in zip(("Gu", "Gi", "b", "T", "E", "beta"), (Gu, Gi, b, T, E, beta), before):
+        moved = np.abs(new - old)
+        np.testing.assert_allclose(moved[moved > 0], lr, rtol=1e-3, err_msg=name)
+    assert np.abs(Gu - before[0])[u].min() > 0 and np.abs(b - before[2])[[i, j]].min() > 0
+
+
+def test_default_adagrad_learns_and_reports_coverage() -> None:
+    train, side = genre_data()
+    model = VBPR(n_factors=4, content_factors=4, epochs=10, seed=0).fit(train, side)
+    assert model.optimizer == "adagrad" and 0.0 < model.coverage_ <= 1.0
+    assert model.loss_history_[-1] < model.loss_history_[0]
+    sgd = VBPR(n_factors=4, content_factors=4, epochs=2, seed=0, optimizer="sgd").fit(train, side)
+    assert not np.allclose(sgd.item_factors_, model.item_factors_)
+    with pytest.raises(ConfigError):
+        VBPR(optimizer="adam").fit(train, side)
+
+
 def test_cold_items_have_content_scores_only() -> None:
     train, side = genre_data()
     model = VBPR(n_factors=4, content_factors=4, epochs=5, seed=0).fit(train, side)
