@@ -41,12 +41,12 @@ def _ok_after(client: Any) -> None:
         {"user": "u1", "item": "i1", "timestamp": 2**63},
         {"user": "u1", "item": "i1", "timestamp": 1e30},
         {"user": True, "item": "i1"},  # JSON true is no id (it used to become user 1)
-        {"user": 1.0, "item": "i1"},
+        {"user": 1.5, "item": "i1"},
         {"user": "", "item": "i1"},
         {"user": "x" * 257, "item": "i1"},
         {"user": "\ud800", "item": "i1"},  # a lone surrogate cannot be stored as UTF-8
         {"user": "a\x00b", "item": "i1"},
-        {"user": 2**64, "item": "i1"},
+        {"user": 10**300, "item": "i1"},
     ],
 )
 def test_bad_events_are_refused_with_422_and_nothing_is_stored(client: Any, event: dict[str, Any]) -> None:
@@ -101,8 +101,10 @@ def test_explicit_values_lie_in_the_training_rating_range(tmp_path: Path) -> Non
         {"item": "i1", "title": "\ud800"},
         {"item": "n1", "title": 5},
         {"item": "n1", "features": [1e308, 0, 0, 0, 0]},
-        {"item": "n1", "poster": "/etc/passwd.png"},  # no content root: only URLs
+        {"item": "n1", "poster": "/etc/passwd.png"},  # posters are URLs; files go through content or uploads
         {"item": "n1", "poster": "javascript:alert(1)"},
+        {"item": "n1", "meta": {"email": "x"}, "content": {"a b": "x"}},
+        {"item": "n1", "meta": {"x": True}},
     ],
 )
 def test_bad_items_are_refused_and_reads_and_retrain_still_work(client: Any, item: dict[str, Any]) -> None:
@@ -115,13 +117,13 @@ def test_bad_items_are_refused_and_reads_and_retrain_still_work(client: Any, ite
 
 
 def test_ids_are_strings_never_merged(client: Any) -> None:
-    for user in ("01", " 1", "1_0", "1", 1):
+    for user in ("01", " 1", "1_0", "1", 1, 1.0, 2**64):
         assert client.post("/events", json={"events": [{"user": user, "item": "i1"}]}, headers=KEY).status_code == 200
     users = client.get("/users", params={"limit": 1000}).json()["users"]
-    assert {"01", " 1", "1_0", "1"} <= {str(u) for u in users}
+    assert {"01", " 1", "1_0", "1", str(2**64)} <= {str(u) for u in users}
     r = client.post("/admin/retrain", params={"wait": True}, headers=KEY)
     assert r.status_code == 202
-    assert client.get("/health").json()["users"] == 54  # 50 + four distinct new ids ("1" and 1 are one)
+    assert client.get("/health").json()["users"] == 55  # 50 + five distinct new ids ("1", 1 and 1.0 are one)
 
 
 def test_failed_retrain_is_reported_as_failed_with_its_reason(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,13 +135,13 @@ def test_failed_retrain_is_reported_as_failed_with_its_reason(client: Any, monke
 
     monkeypatch.setattr(engine_mod, "prepare_retrain", broken)
     r = client.post("/admin/retrain", headers=KEY)
-    assert r.status_code == 422 and r.json()["started"] is False
+    assert r.status_code == 400 and r.json()["started"] is False
     status = client.get("/admin/retrain").json()
     assert status["state"] == "failed" and "for the test" in status["last_error"]
     assert client.get("/health").json()["retrain"]["state"] == "failed"
 
 
-def test_a_fit_that_fails_while_waited_for_answers_422(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fit_that_fails_while_waited_for_answers_400(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from fusionrec.errors import DataError
     from fusionrec.serving import engine as engine_mod
 
@@ -155,7 +157,7 @@ def test_a_fit_that_fails_while_waited_for_answers_422(client: Any, monkeypatch:
 
     monkeypatch.setattr(engine_mod, "prepare_retrain", prepare)
     r = client.post("/admin/retrain", params={"wait": True}, headers=KEY)
-    assert r.status_code == 422 and "diverged" in r.json()["status"]["last_error"]
+    assert r.status_code == 400 and "diverged" in r.json()["status"]["last_error"]
 
 
 def test_chunked_body_over_the_limit_gets_413(client: Any) -> None:
@@ -181,7 +183,8 @@ def test_openapi_declares_the_error_answers(client: Any) -> None:
         assert {"400", "401", "404", "413", "422"} <= set(paths[path][method]["responses"]), path
     for path in ("/recommend", "/similar/{item}", "/explain", "/users/{user}/history"):
         assert {"401", "404", "422"} <= set(paths[path]["get"]["responses"]), path
-    assert {"202", "409", "422"} <= set(paths["/admin/retrain"]["post"]["responses"])
+    assert {"202", "400", "409", "422"} <= set(paths["/admin/retrain"]["post"]["responses"])
+    assert "/items/{item}/image" not in paths  # no content root: no uploads
 
 
 def test_docs_are_served_offline(client: Any) -> None:
@@ -204,22 +207,21 @@ def test_posters_stay_under_the_content_root(tiny_bundle: Path, tmp_path: Path) 
     gen = make_client(tiny_bundle, api_key="secret", content_root=root)
     c = next(gen)
     try:
-        assert c.post("/items", json={"item": "p1", "poster": "img/ok.png"}, headers=KEY).status_code == 201
-        assert c.get("/posters/p1").status_code == 200
-        # a symlink out of the root, a file outside it, a path climbing out: refused when posted
-        for bad in ("img/link.png", str(secret), "../secret.png"):
-            assert c.post("/items", json={"item": "p2", "poster": bad}, headers=KEY).status_code == 400
-        # a URL poster is handed to clients, never redirected to
-        assert (
-            c.post("/items", json={"item": "p3", "poster": "https://x.example/a.png"}, headers=KEY).status_code == 201
-        )
-        assert c.get("/posters/p3", follow_redirects=False).status_code == 404
-        # a poster path already in the metadata (e.g. from the bundle) is served only under the root
+        # file posters come from the bundle or from image content (resolved under the root when posted)
         st = c.app.state.engine.state
-        st.item_meta["poster"][st.item_index("p1")] = str(secret)
-        assert c.get("/posters/p1").status_code == 404
-        st.item_meta["poster"][st.item_index("p1")] = str(root / "img" / "link.png")
-        assert c.get("/posters/p1").status_code == 404
+        assert c.post("/items", json={"item": "p1", "title": "P"}, headers=KEY).status_code == 201
+        st.catalogue.set_meta(st.item_index("p1"), {"poster": "img/ok.png"})
+        assert c.get("/posters/p1").status_code == 200
+        # a file outside the root, a symlink out of it, a path climbing out: never served
+        for bad in (str(secret), str(root / "img" / "link.png"), "../secret.png", "img/../../secret.png"):
+            st.catalogue.set_meta(st.item_index("p1"), {"poster": bad})
+            assert c.get("/posters/p1").status_code == 404, bad
+        # a URL poster is handed to clients as is, never redirected to
+        url = {"item": "p3", "poster": "https://x.example/a.png"}
+        assert c.post("/items", json=url, headers=KEY).status_code == 201
+        assert c.get("/posters/p3", follow_redirects=False).status_code == 404
+        assert c.get("/recommend", params={"user": "u1", "k": 1000}).status_code == 200
+        assert "/items/{item}/image" in c.get("/openapi.json").json()["paths"]
     finally:
         with pytest.raises(StopIteration):
             next(gen)

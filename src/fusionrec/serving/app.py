@@ -172,8 +172,10 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
         from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, Request, UploadFile
         from fastapi import Path as PathParam
+        from fastapi.exception_handlers import http_exception_handler
         from fastapi.exceptions import RequestValidationError
         from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+        from starlette.exceptions import HTTPException as StarletteHTTPException
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError('serving needs the serve extra: pip install "fusionrec[serve]"') from exc
 
@@ -268,7 +270,19 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
     @app.exception_handler(ConfigError)
     async def _bad_request(request: Request, exc: ConfigError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _safe(str(exc))})
+        # the shape of every 422 (FastAPI's validation errors), so that the schema holds for all of them
+        return JSONResponse(
+            status_code=422, content={"detail": [{"loc": ["request"], "msg": _safe(str(exc)), "type": "value_error"}]}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:  # Allow lists every method of the path, not only those of the first route
+            methods = sorted(
+                {m for r in app.routes if getattr(r, "path", None) == _route_path(request) for m in r.methods or ()}
+            )
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(FusionRecError)
     async def _fusionrec_error(request: Request, exc: FusionRecError) -> JSONResponse:
@@ -465,13 +479,8 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         meta: dict[str, Any] = dict(body.meta)
         if body.title is not None:
             meta["title"] = body.title
-        if body.poster is not None:  # a URL given to clients as is, or an image file under the content root
-            if body.poster.startswith(("http://", "https://")):
-                meta["poster"] = body.poster
-            elif settings.content_root is None:
-                raise HTTPException(status_code=400, detail="'poster' must be an http(s) URL (no content root is set)")
-            else:
-                meta["poster"] = str(resolve_under(settings.content_root, body.poster, "poster"))
+        if body.poster is not None:  # an http(s) URL, given to clients as is (never fetched or redirected to)
+            meta["poster"] = body.poster
         return _add_item(body.item, meta, dict(body.content), body.features, body.text)
 
     @app.post(
@@ -481,6 +490,7 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         status_code=201,
         dependencies=[Depends(write_auth)],
         responses=WRITE,
+        include_in_schema=settings.content_root is not None,  # uploads need a content root
     )
     async def post_item_image(
         item: str = PathParam(..., min_length=1, max_length=S.MAX_ID_LENGTH),
@@ -536,20 +546,20 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         response_model=S.RetrainOut,
         dependencies=[Depends(write_auth)],
         responses={
-            **_answers(400, 401, 413),
+            **_answers(401, 413),
+            400: {"model": S.RetrainOut, "description": "the retrain could not start or failed; status has the reason"},
             409: {"model": S.RetrainOut, "description": "a retrain is already running"},
-            422: {"model": S.RetrainOut, "description": "the retrain could not start or failed; status has the reason"},
         },
     )
     def retrain(wait: bool = Query(False, description="block until the new bundle is live")) -> Any:
         """Refit on the bundle's data plus every stored event in the background, then swap it in.
 
-        202: started (with ``wait``: finished and live); 409: one is already running; 422: it failed (its data
+        202: started (with ``wait``: finished and live); 409: one is already running; 400: it failed (its data
         fail validation, or, with ``wait``, the fit failed) and ``status.last_error`` says why."""
         try:
             started = eng.retrain(wait=wait)
         except RetrainError:
-            return JSONResponse(status_code=422, content=_safe({"started": False, "status": dict(eng.retrain_status)}))
+            return JSONResponse(status_code=400, content=_safe({"started": False, "status": dict(eng.retrain_status)}))
         if not started:
             return JSONResponse(status_code=409, content=_safe({"started": False, "status": dict(eng.retrain_status)}))
         return S.RetrainOut(started=True, status=dict(eng.retrain_status))
@@ -609,8 +619,62 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
             raise HTTPException(status_code=404, detail="not found")
         return FileResponse(WEB_DIR / name, media_type=allowed[name])
 
+    def openapi() -> dict[str, Any]:
+        # the generic schema, narrowed to what this bundle accepts (value range, feature width, modalities, columns)
+        from fastapi.openapi.utils import get_openapi
+
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = bundle_schema(schema, eng.state)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(_Edge, max_body=settings.max_body_bytes, metrics=metrics)
     return app
+
+
+def bundle_schema(schema: dict[str, Any], state: "OnlineModel") -> dict[str, Any]:
+    """``schema`` (the OpenAPI document) with the request bodies narrowed to what the served bundle accepts: the
+    event value range of the model, the width of its dense features, its item modalities and the kinds of its
+    metadata columns (so that schema-valid requests are accepted)."""
+    from fusionrec.serving import schemas as S
+    from fusionrec.serving.bundle import DENSE_MODALITY
+
+    comps = schema.get("components", {}).get("schemas", {})
+    event = comps.get("EventIn", {}).get("properties", {}).get("value")
+    if event is not None:
+        lo, hi = state.value_domain()
+        event.update(minimum=lo, maximum=hi)
+    item = comps.get("ItemIn", {}).get("properties", {})
+    side = state.side
+    kinds = {} if side is None else dict(side.item_kinds)
+    widths = {} if side is None else {k: int(v.shape[1]) for k, v in side.item_features.items()}
+    numbers = {"type": "array", "items": {"type": "number", "minimum": -1e15, "maximum": 1e15}}
+    if "features" in item:
+        d = widths.get(DENSE_MODALITY)
+        item["features"] = (
+            {"anyOf": [{**numbers, "minItems": d, "maxItems": d}, {"type": "null"}]} if d else {"type": "null"}
+        )
+    if "content" in item:
+        props: dict[str, Any] = {}
+        for name, kind in kinds.items():
+            if kind in ("text",) or kind in FILE_KINDS:
+                props[name] = {"anyOf": [{"type": "string", "maxLength": 100_000}, {"type": "null"}]}
+            elif kind == "categorical":
+                labels = {"type": "array", "items": {"type": "string", "maxLength": 1000}, "maxItems": 1000}
+                props[name] = {"anyOf": [{"type": "string", "maxLength": 1000}, labels, {"type": "null"}]}
+            elif name in widths:
+                d = widths[name]
+                props[name] = {"anyOf": [{**numbers, "minItems": d, "maxItems": d}, {"type": "null"}]}
+        item["content"] = {"type": "object", "properties": props, "additionalProperties": False}
+    if "meta" in item:
+        text = {"type": "string", "maxLength": S.MAX_SHORT_LENGTH}
+        labels = {"type": "array", "items": text, "maxItems": 100}
+        known = {key: (labels if col and isinstance(col[0], list) else text) for key, col in state.item_meta.items()}
+        for key in ("title", "poster"):
+            known.setdefault(key, text)
+        item["meta"] = {**item["meta"], "properties": known}
+    return schema
 
 
 def resolve_under(root: Path, value: str, what: str = "path") -> Path:
@@ -672,6 +736,17 @@ def _swagger_dir() -> Path | None:
     except ImportError:  # pragma: no cover - a serve extra
         return None
     return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+def _route_path(request: Any) -> str | None:
+    """The path template of the route ``request`` matched (by path), or ``None``."""
+    from starlette.routing import Match
+
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "path", None):
+            return str(route.path)
+    return None
 
 
 def _poster_url(raw_item: Any, ref: str) -> str:

@@ -17,6 +17,8 @@ from fusionrec.errors import ConfigError, UnknownIdError
 
 __all__ = ["SINGLE_COLUMNS", "Catalogue", "UnknownItemError", "UnknownUserError", "meta_text"]
 
+#: integer ids beyond int64 stay strings (an id map of int64 cannot hold them)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: metadata columns that hold one text per item (the web page shows them as such)
 SINGLE_COLUMNS = frozenset({"title", "poster"})
 
@@ -57,12 +59,12 @@ class Catalogue:
     @staticmethod
     def _coerce(raw: Any, as_int: bool) -> Any:
         """The raw id as stored: an int only when the bundle's ids are ints and ``raw`` is one written canonically
-        ("12", not "012", " 12", "12.0" or ``true``), so distinct ids never merge; otherwise its string."""
+        ("12", not "012", " 12", "12.0" or ``true``) within int64, so distinct ids never merge; otherwise its string."""
         if as_int and not isinstance(raw, bool):
-            if isinstance(raw, int | np.integer):
+            if isinstance(raw, int | np.integer) and INT64_MIN <= int(raw) <= INT64_MAX:
                 return int(raw)
             with contextlib.suppress(TypeError, ValueError):
-                if str(int(str(raw))) == str(raw):
+                if str(int(str(raw))) == str(raw) and INT64_MIN <= int(str(raw)) <= INT64_MAX:
                     return int(str(raw))
         return str(raw)
 

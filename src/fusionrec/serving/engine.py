@@ -380,7 +380,9 @@ class OnlineModel:
 
         side = self.side
         raw = {k: [v] for k, v in (content or {}).items() if v is not None}
-        if features is not None:
+        both = features is not None and DENSE_MODALITY in raw
+        shadowed = {DENSE_MODALITY: raw[DENSE_MODALITY]} if both else None
+        if features is not None:  # 'features' wins over content['features'] (which is still checked below)
             raw[DENSE_MODALITY] = [list(features)]
         if not raw:
             return {}
@@ -390,6 +392,8 @@ class OnlineModel:
                 "or train the bundle with item content"
             )
         try:
+            if shadowed is not None:
+                side.encode_items(shadowed)
             return side.encode_items(raw)
         except DataError as exc:
             raise ConfigError(str(exc)) from exc
@@ -759,7 +763,9 @@ class ServingEngine:
             state = self.state
             state.catalogue.check_meta(meta)
             # encoded once, before anything is stored: bad content is refused without a trace
-            rows = state.encode_content(content, features) if state.item_index(raw) is None else None
+            rows = state.encode_content(content, features)  # also for a known item: never store what cannot load
+            if state.item_index(raw) is not None:
+                rows = None
             stored: dict[str, Any] = dict(meta)
             if text:
                 stored[TEXT_KEY] = text

@@ -3,8 +3,8 @@
 Validation at the edge: everything a request body carries is typed and bounded here, so that an accepted write can
 never make a later read answer 500 or a later retrain fail.
 
-* ids are strings of 1..:data:`MAX_ID_LENGTH` characters (or JSON integers within int64), valid Unicode (no lone
-  surrogates), no control characters; JSON ``true`` / ``1.0`` are refused, never coerced;
+* ids are strings of 1..:data:`MAX_ID_LENGTH` characters (or JSON integers of at most 255 digits, ``1.0`` being
+  ``1`` as in JSON Schema), valid Unicode (no lone surrogates), no control characters; JSON ``true`` is refused, never coerced;
 * numbers are finite (``NaN`` / ``Infinity`` literals refused), timestamps are unix seconds before year 10000;
 * attribute and metadata keys are identifiers (letters, digits, ``_``; not starting with ``_``), values are text or
   lists of text;
@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt
 
 __all__ = ["MAX_ID_LENGTH", "MAX_TEXT_LENGTH", "MAX_TIMESTAMP", "valid_text"]
 
 #: longest raw id (characters)
 MAX_ID_LENGTH = 256
-#: longest title, attribute value or other text
+#: longest free text (``text``, text content)
 MAX_TEXT_LENGTH = 100_000
+#: longest title, label or attribute value
+MAX_SHORT_LENGTH = 2_000
 #: last unix second of year 9999
 MAX_TIMESTAMP = 253_402_300_799
 #: the largest magnitude of a number inside attributes or dense features
@@ -48,39 +50,40 @@ def _valid_id(value: str) -> str:
     return value
 
 
-def _valid_key(value: str) -> str:
-    if not value.isidentifier() or value.startswith("_"):
-        raise ValueError(
-            f"keys are identifiers (letters, digits and _, not starting with a digit or _), not {value[:40]!r}"
-        )
-    return value
-
+#: attribute and metadata keys (ASCII identifiers, not starting with ``_``: those are the server's own)
+KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+#: ids: no control characters
+ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 
 Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(valid_text)]
-StrId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_valid_id)]
-IntId = Annotated[StrictInt, Field(ge=-(2**63) + 1, le=2**63 - 1)]
-#: a raw id: a string (1..256 characters) or a JSON integer within int64; stored and compared as its string
-Id = IntId | StrId
-Key = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_valid_key)]
-Number = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_ABS_NUMBER, le=MAX_ABS_NUMBER)]
-Labels = Annotated[list[Text], Field(max_length=1000)]
-AttrValue = Text | Labels | StrictBool | Annotated[StrictInt, Field(ge=-(2**53), le=2**53)] | StrictFloat
-
-
-def _finite_attr(value: Any) -> Any:
-    if isinstance(value, float) and not (abs(value) <= MAX_ABS_NUMBER):
-        raise ValueError(f"numbers must be finite and at most {MAX_ABS_NUMBER:g} in magnitude")
+#: a title, label or attribute value
+Short = Annotated[str, Field(max_length=MAX_SHORT_LENGTH), AfterValidator(valid_text)]
+StrId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN), AfterValidator(_valid_id)]
+def _json_integer(value: Any) -> Any:
+    """JSON integers, ``1.0`` included (JSON Schema's integer); never ``true`` and never a string."""
+    if isinstance(value, bool | str):
+        raise ValueError("an integer id must be a JSON number (send other ids as strings)")
     return value
 
 
-Attr = Annotated[AttrValue, AfterValidator(_finite_attr)]
+#: JSON integers (``1.0`` is ``1``), kept as their decimal string (at most 256 digits)
+IntId = Annotated[int, BeforeValidator(_json_integer), Field(ge=-(10**255) + 1, le=10**255 - 1)]
+#: a raw id: a string (1..256 characters) or a JSON integer (|id| <= 2^53); stored and compared as its string
+Id = IntId | StrId
+Key = Annotated[str, Field(pattern=KEY_PATTERN)]
+#: a finite number (JSON integers too; ``true`` is no number)
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAX_ABS_NUMBER, le=MAX_ABS_NUMBER)]
+Labels = Annotated[list[Short], Field(max_length=100)]
+Attr = Short | Labels | StrictBool | Number
+#: a mapping's keys are :data:`KEY_PATTERN` (declared in the schema: no other property names)
+CLOSED = {"additionalProperties": False}
 
 
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: Id = Field(description="raw user id (created on its first event)")
     item: Id = Field(description="raw item id (must exist: in the bundle or added with POST /items)")
-    value: float = Field(
+    value: Annotated[float, Strict()] = Field(
         1.0,
         allow_inf_nan=False,
         ge=-MAX_ABS_NUMBER,
@@ -103,14 +106,20 @@ class EventsOut(BaseModel):
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item: Id
-    title: Text | None = None
-    poster: Text | None = None
-    meta: dict[Key, Text | Labels] = Field(
-        default_factory=dict, max_length=100, description="attributes, e.g. genres (keys are identifiers)"
+    title: Short | None = None
+    poster: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)] | None = Field(
+        None, description="an http(s) URL; image files go in content (their image modality) or the upload route"
+    )
+    meta: dict[Key, Short | Labels] = Field(
+        default_factory=dict,
+        max_length=100,
+        description="attributes, e.g. genres (keys are identifiers)",
+        json_schema_extra=CLOSED,
     )
     content: dict[Key, Text | Labels | list[Number] | None] = Field(
         default_factory=dict,
         max_length=100,
+        json_schema_extra=CLOSED,
         description="raw content per item modality of the bundle: text, labels, an image path under the content root",
     )
     features: list[Number] | None = Field(
@@ -123,7 +132,10 @@ class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: Id
     attributes: dict[Key, Attr] = Field(
-        default_factory=dict, max_length=100, description="profile, e.g. {'genres': ['Comedy']}"
+        default_factory=dict,
+        max_length=100,
+        description="profile, e.g. {'genres': ['Comedy']}",
+        json_schema_extra=CLOSED,
     )
 
 
