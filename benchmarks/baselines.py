@@ -1,19 +1,19 @@
 """Baselines (most popular, random, bias) on ml-latest-small.random811 and ml-100k.random811.
 
 Full ranking over all items, training and validation items masked, every test interaction relevant.
-Run: python benchmarks/baselines.py [--data-dir ../shared/data]
+Run: python benchmarks/baselines.py [--data-dir ../shared/data] [--seed 2026]
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PeakRSS, Record, library_version, parse_args, timed, write_results
+from _common import PeakRSS, Record, benchmark_split, library_version, parse_args, timed, write_results
 
-from fusionrec.data import load_split_file
 from fusionrec.evaluation import evaluate_ranking, evaluate_ratings
 from fusionrec.models import make_model
 
@@ -26,8 +26,8 @@ def main() -> None:
     args = parse_args(__doc__ or "")
     version = library_version("fusionrec")
     records = []
-    for split_name in SPLITS:
-        split = load_split_file(args.data_dir / "splits" / f"{split_name}.csv")
+    for split_name, seed in itertools.product(SPLITS, args.seeds):
+        split = benchmark_split(split_name, args.data_dir, seed)
         dataset = split_name.split(".")[0]
         for name, params in MODELS:
             with PeakRSS() as mem:
@@ -47,7 +47,7 @@ def main() -> None:
                     version,
                     name,
                     dataset,
-                    split_name,
+                    f"{split_name} seed {seed}",
                     params,
                     metrics,
                     t_fit["seconds"],
@@ -64,7 +64,7 @@ def main() -> None:
         records,
         metric_columns=METRICS,
         title="Baselines on the random 8:1:1 splits",
-        command="python benchmarks/baselines.py --data-dir ../shared/data",
+        command=f"python benchmarks/baselines.py --data-dir ../shared/data --seed {args.seed}",
         notes="Full ranking of all items, train+valid masked, every test interaction relevant. "
         "'predict s' is the whole ranking evaluation (all test users, AUC included).",
     )

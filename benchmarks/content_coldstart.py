@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _common import PeakRSS, Record, library_version, parse_args, timed, write_results
+from _common import SPLIT_SEED, PeakRSS, Record, benchmark_split, library_version, parse_args, timed, write_results
 
 from fusionrec.data import Interactions
 from fusionrec.evaluation import evaluate_ranking
@@ -34,9 +34,11 @@ METRICS = ["Recall@20", "NDCG@20", "Recall@10", "NDCG@10", "valid NDCG@20"]
 WEIGHTINGS = ("rating", "centered", "none")
 
 
-def load_features(data_dir: Path, quick: bool) -> tuple[object, dict[str, np.ndarray], dict[str, float]]:
+def load_features(
+    data_dir: Path, quick: bool, seed: int = SPLIT_SEED
+) -> tuple[object, dict[str, np.ndarray], dict[str, float]]:
     from fusionrec.data import Modality
-    from fusionrec.data.datasets import load_benchmark_split, load_ml_posters
+    from fusionrec.data.datasets import load_ml_posters
     from fusionrec.features import (
         EfficientNetEncoder,
         ImageDescriptorEncoder,
@@ -46,7 +48,7 @@ def load_features(data_dir: Path, quick: bool) -> tuple[object, dict[str, np.nda
         encode_modality,
     )
 
-    split = load_benchmark_split(SPLIT, data_dir)
+    split = benchmark_split(SPLIT, data_dir, seed)
     # tags from training pairs only: a cold item's tags were written by the users whose held-out interactions
     # are the test (the committed table before this fix used every tag, a leak)
     ds = load_ml_posters(data_dir, train=split.train)
@@ -93,7 +95,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(2)
-    split, feats, enc_seconds = load_features(args.data_dir, args.quick)
+    if len(args.seeds) != 1:
+        raise SystemExit("content_coldstart runs one split seed at a time (--seed N)")
+    split, feats, enc_seconds = load_features(args.data_dir, args.quick, args.seeds[0])
     train, valid, test = split.train, split.valid, split.test
     valid_items = np.flatnonzero(valid.item_counts() > 0)
     test_items = np.flatnonzero(test.item_counts() > 0)
@@ -186,7 +190,7 @@ def main() -> None:
         records,
         metric_columns=METRICS,
         title="Cold-start items: ContentKNN on text, poster and fused features (ml-posters.coldstart-items)",
-        command="python benchmarks/content_coldstart.py --data-dir ../shared/data",
+        command=f"python benchmarks/content_coldstart.py --data-dir ../shared/data --seed {args.seeds[0]}",
         notes=(
             "Ranking among the 294 cold test items only (no training interactions), train + valid masked, every test "
             "interaction relevant. Settings (modality weights on {0, 0.5, 1, 2}, rating weighting) tuned on the cold "

@@ -389,7 +389,9 @@ def run_seed(
             "lib": lib,
             "params": params,
             "valid": valid_ndcg,
-            "metrics": {k: v for k, v in res.metrics.items() if k in ("NDCG@20", "Recall@20", "NDCG@10", "Coverage@20")},
+            "metrics": {
+                k: v for k, v in res.metrics.items() if k in ("NDCG@20", "Recall@20", "NDCG@10", "Coverage@20")
+            },
             "users": res.users,
             "per_user": per_user,
             "buckets": {b: float(per_user[m].mean()) for b, m in buckets.items()},

@@ -207,9 +207,9 @@ def fusionrec_itemknn_bm25(p: dict[str, Any], train: Interactions) -> Recommende
     # similarity="dot" on BM25-weighted rows is implicit's BM25Recommender
     from fusionrec.models.knn import ItemKNN
 
-    return ItemKNN(
-        k=p["k"], similarity="dot", weighting="bm25", bm25_k1=BM25_K1, bm25_b=BM25_B, implicit=True
-    ).fit(train)
+    return ItemKNN(k=p["k"], similarity="dot", weighting="bm25", bm25_k1=BM25_K1, bm25_b=BM25_B, implicit=True).fit(
+        train
+    )
 
 
 # ---------------------------------------------------------------------------------------- run
