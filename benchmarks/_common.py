@@ -42,7 +42,12 @@ RESULTS_DIR = HERE / "results"
 RESULTS_MD = HERE / "RESULTS.md"
 
 
-def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+    fixed_splits: str | None = None,
+) -> argparse.Namespace:
+    """The shared options; ``fixed_splits`` (why) marks a benchmark whose splits no seed can redraw."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--data-dir",
@@ -65,6 +70,8 @@ def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None
         parser.error(f"--seed takes integers separated by commas, got {args.seed!r}")
     if not args.seeds:
         parser.error("--seed needs at least one integer")
+    if fixed_splits and args.seeds != [SPLIT_SEED]:
+        parser.error(f"this benchmark {fixed_splits}: --seed does not apply")
     args.data_dir = Path(args.data_dir)
     if not args.data_dir.is_dir():
         parser.error(f"data directory {args.data_dir} does not exist; pass --data-dir")

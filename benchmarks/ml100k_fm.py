@@ -117,7 +117,7 @@ def fusionrec_record(
 
 
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    args = parse_args(__doc__ or "", fixed_splits="uses ML-100K's official u1..u5 folds")
     root = args.data_dir / "ml-100k"
     folds = [1] if args.quick else [1, 2, 3, 4, 5]
     rank, n_iter, burn = 10, (120 if args.quick else 300), (30 if args.quick else 50)

@@ -78,7 +78,7 @@ def main() -> None:
     def extra(p: Any) -> None:
         p.add_argument("--names", nargs="+", default=NAMES, help="MMRec dataset names to look for")
 
-    args = parse_args(__doc__ or "", extra)
+    args = parse_args(__doc__ or "", extra, fixed_splits="uses the MMRec processed split (x_label) of each dataset")
     warnings.filterwarnings("ignore", category=UserWarning)
     from fusionrec.data.datasets.mmrec import load_mmrec
 
