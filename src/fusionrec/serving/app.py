@@ -279,7 +279,12 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:  # Allow lists every method of the path, not only those of the first route
             methods = sorted(
-                {m for r in app.routes if getattr(r, "path", None) == _route_path(request) for m in r.methods or ()}
+                {
+                    m
+                    for r in app.routes
+                    if getattr(r, "path", None) == _route_path(request)
+                    for m in getattr(r, "methods", None) or ()
+                }
             )
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
         return await http_exception_handler(request, exc)

@@ -293,7 +293,7 @@ class OnlineModel:
         for u in again + new:
             items, values = hist[u]
             try:
-                out = work.fold_in_user(items, values, user=rows[u])
+                out = work.fold_in_user(items, values, user=rows[u])  # type: ignore[attr-defined]
             except (FusionRecError, ValueError, np.linalg.LinAlgError) as exc:
                 log.warning("fold-in of a user failed (%s); it keeps its previous placement", type(exc).__name__)
                 continue
@@ -763,9 +763,9 @@ class ServingEngine:
             state = self.state
             state.catalogue.check_meta(meta)
             # encoded once, before anything is stored: bad content is refused without a trace
-            rows = state.encode_content(content, features)  # also for a known item: never store what cannot load
-            if state.item_index(raw) is not None:
-                rows = None
+            # encoded also for a known item: never store what could not be loaded again
+            encoded: dict[str, np.ndarray] | None = state.encode_content(content, features)
+            rows = None if state.item_index(raw) is not None else encoded
             stored: dict[str, Any] = dict(meta)
             if text:
                 stored[TEXT_KEY] = text

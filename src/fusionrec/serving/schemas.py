@@ -3,8 +3,9 @@
 Validation at the edge: everything a request body carries is typed and bounded here, so that an accepted write can
 never make a later read answer 500 or a later retrain fail.
 
-* ids are strings of 1..:data:`MAX_ID_LENGTH` characters (or JSON integers of at most 255 digits, ``1.0`` being
-  ``1`` as in JSON Schema), valid Unicode (no lone surrogates), no control characters; JSON ``true`` is refused, never coerced;
+* ids are strings of 1..:data:`MAX_ID_LENGTH` characters (or JSON integers of at most 256 digits, ``1.0`` being
+  ``1`` as in JSON Schema), valid Unicode (no lone surrogates), no control characters; JSON ``true`` is refused,
+  never coerced;
 * numbers are finite (``NaN`` / ``Infinity`` literals refused), timestamps are unix seconds before year 10000;
 * attribute and metadata keys are identifiers (letters, digits, ``_``; not starting with ``_``), values are text or
   lists of text;
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool
 
 __all__ = ["MAX_ID_LENGTH", "MAX_TEXT_LENGTH", "MAX_TIMESTAMP", "valid_text"]
 
@@ -59,15 +60,24 @@ Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(valid_te
 #: a title, label or attribute value
 Short = Annotated[str, Field(max_length=MAX_SHORT_LENGTH), AfterValidator(valid_text)]
 StrId = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN), AfterValidator(_valid_id)]
+
+
 def _json_integer(value: Any) -> Any:
     """JSON integers, ``1.0`` included (JSON Schema's integer); never ``true`` and never a string."""
     if isinstance(value, bool | str):
-        raise ValueError("an integer id must be a JSON number (send other ids as strings)")
+        raise ValueError("must be a JSON integer (ids that are not numbers are sent as strings)")
     return value
 
 
-#: JSON integers (``1.0`` is ``1``), kept as their decimal string (at most 256 digits)
-IntId = Annotated[int, BeforeValidator(_json_integer), Field(ge=-(10**255) + 1, le=10**255 - 1)]
+def _id_digits(value: int) -> int:
+    if len(str(value)) > MAX_ID_LENGTH:
+        raise ValueError(f"an id has at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+#: JSON integers (``1.0`` is ``1``, as in JSON Schema) of at most 256 digits; beyond int64 they are kept as strings.
+#: No numeric bound is declared: validators that compare big integers as floats would misjudge any bound above 2^53
+IntId = Annotated[int, BeforeValidator(_json_integer), AfterValidator(_id_digits)]
 #: a raw id: a string (1..256 characters) or a JSON integer (|id| <= 2^53); stored and compared as its string
 Id = IntId | StrId
 Key = Annotated[str, Field(pattern=KEY_PATTERN)]
@@ -76,7 +86,7 @@ Number = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAX_ABS_NUMBE
 Labels = Annotated[list[Short], Field(max_length=100)]
 Attr = Short | Labels | StrictBool | Number
 #: a mapping's keys are :data:`KEY_PATTERN` (declared in the schema: no other property names)
-CLOSED = {"additionalProperties": False}
+CLOSED: dict[str, Any] = {"additionalProperties": False}
 
 
 class EventIn(BaseModel):
@@ -90,7 +100,9 @@ class EventIn(BaseModel):
         le=MAX_ABS_NUMBER,
         description="rating (within the training rating range), or a weight >= 0 / 1 for implicit feedback",
     )
-    timestamp: StrictInt | None = Field(None, ge=0, le=MAX_TIMESTAMP, description="unix seconds (default: now)")
+    timestamp: Annotated[int, Field(ge=0, le=MAX_TIMESTAMP), BeforeValidator(_json_integer)] | None = Field(
+        None, description="unix seconds (default: now)"
+    )
 
 
 class EventsIn(BaseModel):
