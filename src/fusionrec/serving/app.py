@@ -1,9 +1,15 @@
 """The HTTP API: ``create_app(settings)`` builds a FastAPI app (nothing happens at import).
 
 Reads: ``GET /recommend``, ``/similar/{item}``, ``/explain``, ``/users``, ``/users/{user}/history``,
-``/health``, ``/metrics`` (Prometheus text), ``/`` (the web page).  Writes (``X-API-Key`` when configured):
-``POST /events``, ``/items`` (JSON with raw content per modality), ``/items/{item}/image`` (multipart upload),
+``/health``, ``/metrics`` (``prometheus_client``), ``/`` (the web page), ``/docs`` (Swagger UI served from the
+``swagger-ui-bundle`` package: works offline).  Writes (``X-API-Key`` when configured): ``POST /events``,
+``/items`` (JSON with raw content per modality), ``/items/{item}/image`` (multipart upload, with a content root),
 ``/users``, ``/admin/retrain``.  Every event is committed to the store before the 2xx answer.
+
+Hardening: bodies are validated by :mod:`fusionrec.serving.schemas` and the bundle's domain (no accepted write can
+break a later read or retrain); bodies over ``max_body_bytes`` get 413, chunked ones too; every error answer is
+declared in the OpenAPI schema, which is narrowed to the served bundle; posters are served only from under the
+content root; with ``read_requires_key`` (``fusionrec serve --private``) every read needs the key.
 """
 
 import hmac

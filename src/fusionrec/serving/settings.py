@@ -47,7 +47,8 @@ class ServingSettings:
     api_key
         When set, writes (POST) need the header ``X-API-Key: <api_key>``.
     read_requires_key
-        Also require the key for reads (GET).
+        Also require the key for reads (GET): recommendations, histories, profiles, user lists, explanations
+        (``fusionrec serve --private``).
     max_body_bytes
         Larger request bodies are refused with 413.
     max_k
