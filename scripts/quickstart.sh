@@ -6,6 +6,7 @@
 source "$(dirname "$0")/_venv.sh"
 # torch first and pinned: the CPU build (a bare `pip install torch` would pull a multi-GB CUDA build)
 python -m pip install -q "torch==2.13.0"
-# the deep extra (DeepFusion, GraphFusion) and the audio extra (the synthetic items' audio modality)
-python -m pip install -q -e ".[audio,deep]"
+# the deep extra (DeepFusion, GraphFusion), the audio extra (the synthetic items' audio modality) and the serve
+# extra, so that the README's next steps (train on your own files, serve) run in the same environment
+python -m pip install -q -e ".[audio,deep,serve]"
 fusionrec quickstart "$@"
