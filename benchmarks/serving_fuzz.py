@@ -12,7 +12,6 @@ import argparse
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _server import running_server, serve_child_from_argv
 
 KEY = "fuzz-key"
 
@@ -48,41 +49,20 @@ def build_bundle(path: Path) -> Path:
     return save_bundle(path, model, train, meta, item_features=feats)
 
 
-def serve_child(bundle: str, port: int, store: str) -> None:
-    import uvicorn
-
-    from fusionrec.serving import ServingSettings, create_app
-
-    settings = ServingSettings(bundle_path=Path(bundle), store_url=store, api_key=KEY, sync_interval_s=0)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run(max_examples: int) -> dict[str, float]:
     import httpx
 
     cli = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
     with tempfile.TemporaryDirectory() as tmp:
         bundle = build_bundle(Path(tmp) / "bundle")
-        port = _free_port()
-        cmd = [sys.executable, __file__, "--serve-child", str(bundle), str(port), f"sqlite:///{tmp}/events.db"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start")
-                try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.3)
+        with running_server(
+            __file__,
+            bundle,
+            f"sqlite:///{tmp}/events.db",
+            settings={"api_key": KEY},
+            start_timeout_s=120,
+            stderr=subprocess.PIPE,
+        ) as base:
             junit = Path(tmp) / "junit.xml"
             t0 = time.perf_counter()
             out = subprocess.run(
@@ -132,9 +112,6 @@ def run(max_examples: int) -> dict[str, float]:
                 "seconds": seconds,
                 "schemathesis_rc": float(out.returncode),
             }
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 def _count(text: str, pattern: str) -> int:
@@ -189,6 +166,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-child":
-        serve_child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        serve_child_from_argv(sys.argv[2:])
     else:
         main()

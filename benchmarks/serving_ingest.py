@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _server import running_server, serve_child_from_argv
 
 
 def build_bundle(path: Path, n_users: int = 610, n_items: int = 9_700, nnz: int = 100_000) -> Path:
@@ -41,40 +42,19 @@ def build_bundle(path: Path, n_users: int = 610, n_items: int = 9_700, nnz: int 
     return save_bundle(path, model, train, {"title": titles})
 
 
-def serve_child(bundle: str, port: int, store: str) -> None:
-    import uvicorn
-
-    from fusionrec.serving import ServingSettings, create_app
-
-    settings = ServingSettings(bundle_path=Path(bundle), store_url=store, sync_interval_s=0, max_body_bytes=2_000_000)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run(n_events: int) -> dict[str, float]:
     import httpx
 
     with tempfile.TemporaryDirectory() as tmp:
         bundle = build_bundle(Path(tmp) / "bundle")
-        port = _free_port()
-        cmd = [sys.executable, __file__, "--serve-child", str(bundle), str(port), f"sqlite:///{tmp}/events.db"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 300
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start")
-                try:
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.3)
+        with running_server(
+            __file__,
+            bundle,
+            f"sqlite:///{tmp}/events.db",
+            settings={"max_body_bytes": 2_000_000},
+            start_timeout_s=300,
+            stderr=subprocess.DEVNULL,
+        ) as base:
             items = [x["item"] for x in httpx.get(f"{base}/recommend", params={"user": 0, "k": 1000}).json()["items"]]
             rng = np.random.default_rng(1)
             events = [{"user": f"new-{j}", "item": items[int(rng.integers(len(items)))]} for j in range(n_events)]
@@ -121,9 +101,6 @@ def run(n_events: int) -> dict[str, float]:
                 "read_max_ms": float(d.max()),
                 "idle_read_p99_ms": float(np.percentile(np.asarray(latencies), 99)),
             }
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 def lock_holds(n_events: int) -> dict[str, float]:
@@ -197,6 +174,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-child":
-        serve_child(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+        serve_child_from_argv(sys.argv[2:])
     else:
         main()
