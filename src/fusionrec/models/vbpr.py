@@ -239,7 +239,7 @@ class VBPR(FactorMixin, Recommender):
         self.modality_means_ = means
         self.loss_history_ = np.asarray(losses, dtype=np.float64)
         self._reps = None
-        self.coverage_ = check_collapse(self)
+        self.coverage_ = check_collapse(self, stacklevel=4)
 
     # ------------------------------------------------------------------ scoring
     def item_representations(self) -> tuple[np.ndarray, np.ndarray]:

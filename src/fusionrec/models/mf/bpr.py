@@ -79,13 +79,16 @@ def sample_triples(
     return users, pos.astype(np.int32), neg
 
 
-def check_collapse(model: Recommender, *, k: int = 20, threshold: float = 0.05, max_users: int = 2000) -> float:
+def check_collapse(
+    model: Recommender, *, k: int = 20, threshold: float = 0.05, max_users: int = 2000, stacklevel: int = 2
+) -> float:
     """Warn (:class:`~fusionrec.errors.CollapseWarning`) when a fitted model recommends the same few items to all.
 
     Coverage = distinct items in the unmasked top ``k`` of up to ``max_users`` evenly spaced users, over the
     number of items.  Below ``threshold`` (and only when ``k / n_items < threshold``, so a small catalogue never
     warns) the model has collapsed to popularity -- typically a learning rate too small for the factors to move
-    before the biases fit.  Returns the coverage.
+    before the biases fit.  ``stacklevel`` is passed to :func:`warnings.warn` (4 from a model's ``_fit``, so the
+    warning points at the caller of ``fit``).  Returns the coverage.
     """
     n_users, n_items = int(model.n_users_), int(model.n_items_)
     if n_users == 0 or n_items == 0:
@@ -99,11 +102,14 @@ def check_collapse(model: Recommender, *, k: int = 20, threshold: float = 0.05, 
         seen[top.ravel()] = True
     coverage = float(seen.mean())
     if coverage < threshold and k / n_items < threshold:
+        advice = "raise learning_rate or epochs"
+        if getattr(model, "optimizer", None) == "sgd":
+            advice += ", or use optimizer='adagrad'"
         warnings.warn(
             f"{type(model).__name__} collapsed: its top-{k} lists cover {coverage:.1%} of the {n_items} items "
-            f"(popularity-like); raise learning_rate or epochs, or use optimizer='adagrad'",
+            f"(popularity-like); {advice}",
             CollapseWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return coverage
 
@@ -239,7 +245,7 @@ class BPR(FactorFoldIn, Recommender):
         self.item_factors_ = V
         self.item_bias_ = b
         self.loss_history_ = np.asarray(losses, dtype=np.float64)
-        self.coverage_ = check_collapse(self)
+        self.coverage_ = check_collapse(self, stacklevel=4)
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """``b_i + U_u . V_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
