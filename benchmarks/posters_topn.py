@@ -352,7 +352,7 @@ ENTRIES: list[tuple[str, str, str, Callable[..., Recommender], bool]] = [
     ("fusionrec", "HybridMF warp [id+poster+text]", "HybridMF", fr_hybrid, True),
     ("lightfm", "LightFM warp [id+poster+text]", "HybridMF", lightfm_model, True),
     ("fusionrec", "VBPR [poster+text]", "VBPR", fr_vbpr, True),
-    ("cornac", "VBPR [poster+text]", "cornacVBPR", cornac_vbpr, True),
+    ("cornac", "VBPR (cornac) [poster+text]", "cornacVBPR", cornac_vbpr, True),  # labels key the results: unique
 ]
 RRF_LABEL = "RRF(CEASE, HybridMF, ALS) (ensemble)"
 
