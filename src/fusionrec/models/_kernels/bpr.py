@@ -35,11 +35,23 @@ __all__ = [
     "bpr_epoch_hogwild",
     "bpr_step",
     "bpr_step_adagrad",
+    "pair_gradient",
     "verify_negatives",
 ]
 
 #: added to the Adagrad accumulator under the square root
 EPS = 1e-8
+
+
+@njit(cache=True, inline="always")
+def pair_gradient(x: float) -> tuple[float, float]:
+    """``(1 - sigma(x), ln sigma(x))`` computed stably on both sides of 0: the pairwise (BPR) gradient weight and
+    log-likelihood of a score difference ``x``, shared by the BPR and VBPR kernels."""
+    if x >= 0:
+        e = math.exp(-x)
+        return e / (1.0 + e), -math.log1p(e)
+    e = math.exp(x)
+    return 1.0 / (1.0 + e), x - math.log1p(e)
 
 
 @njit(cache=True, inline="always")
@@ -49,15 +61,7 @@ def bpr_step(U: np.ndarray, V: np.ndarray, b: np.ndarray, u: int, i: int, j: int
     x = b[i] - b[j]
     for k in range(f):
         x += U[u, k] * (V[i, k] - V[j, k])
-    # z = 1 - sigma(x), computed stably on both sides
-    if x >= 0:
-        e = math.exp(-x)
-        z = e / (1.0 + e)
-        loglik = -math.log1p(e)
-    else:
-        e = math.exp(x)
-        z = 1.0 / (1.0 + e)
-        loglik = x - math.log1p(e)
+    z, loglik = pair_gradient(x)
     for k in range(f):
         uk = U[u, k]
         ik = V[i, k]
@@ -91,14 +95,7 @@ def bpr_step_adagrad(
     x = b[i] - b[j]
     for k in range(f):
         x += U[u, k] * (V[i, k] - V[j, k])
-    if x >= 0:
-        e = math.exp(-x)
-        z = e / (1.0 + e)
-        loglik = -math.log1p(e)
-    else:
-        e = math.exp(x)
-        z = 1.0 / (1.0 + e)
-        loglik = x - math.log1p(e)
+    z, loglik = pair_gradient(x)
     for k in range(f):
         uk = U[u, k]
         ik = V[i, k]

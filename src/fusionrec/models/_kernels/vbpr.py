@@ -22,6 +22,8 @@ import math
 import numpy as np
 from numba import njit
 
+from fusionrec.models._kernels.bpr import pair_gradient
+
 __all__ = ["vbpr_epoch"]
 
 EPS = 1e-8
@@ -99,14 +101,8 @@ def _vbpr_sgd(
                 acc += E[k, c] * d[c]
             ed[k] = acc
             x += T[u, k] * acc
-        if x >= 0:
-            e = math.exp(-x)
-            z = e / (1.0 + e)
-            total += -math.log1p(e)
-        else:
-            e = math.exp(x)
-            z = 1.0 / (1.0 + e)
-            total += x - math.log1p(e)
+        z, loglik = pair_gradient(x)
+        total += loglik
         for k in range(k1):
             gu = G_u[u, k]
             gi = G_i[i, k]
@@ -174,14 +170,8 @@ def _vbpr_adagrad(
                 acc += E[k, c] * d[c]
             ed[k] = acc
             x += T[u, k] * acc
-        if x >= 0:
-            e = math.exp(-x)
-            z = e / (1.0 + e)
-            total += -math.log1p(e)
-        else:
-            e = math.exp(x)
-            z = 1.0 / (1.0 + e)
-            total += x - math.log1p(e)
+        z, loglik = pair_gradient(x)
+        total += loglik
         for k in range(k1):
             gu = G_u[u, k]
             gi = G_i[i, k]
