@@ -31,7 +31,19 @@ def write_filmtrust(root: Path, dup: bool = True) -> Path:
 def test_filmtrust_duplicates_raise_with_hint(tmp_path: Path) -> None:
     root = write_filmtrust(tmp_path / "ft")
     with pytest.raises(DuplicateInteractionError, match=r"1 duplicate.*duplicates='last'.*duplicates='mean'"):
-        load_filmtrust(root)
+        load_filmtrust(root, duplicates="raise")
+
+
+def test_filmtrust_loads_as_shipped_with_its_stated_rule(tmp_path: Path) -> None:
+    """The default applies the dataset's rule (the later line wins), counted in meta, with no warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = load_filmtrust(write_filmtrust(tmp_path / "ft"))
+    x = ds.interactions
+    assert x.matrix[x.user_ids.to_index(1), x.item_ids.to_index(2)] == pytest.approx(3.0)
+    assert ds.meta["duplicates_merged"] == 1 and x.nnz == 4
 
 
 @pytest.mark.parametrize(("rule", "value"), [("last", 3.0), ("mean", 3.5)])
@@ -115,7 +127,8 @@ def test_build_social_rules() -> None:
 @pytest.mark.realdata
 def test_filmtrust_real(data_dir: Path) -> None:
     with pytest.raises(DuplicateInteractionError, match="3 duplicate"):
-        load_filmtrust(data_dir / "filmtrust")
+        load_filmtrust(data_dir / "filmtrust", duplicates="raise")
+    assert load_filmtrust(data_dir / "filmtrust").meta["duplicates_merged"] == 3  # loads as shipped, rule stated
     with pytest.warns(DataWarning, match="merged 3 duplicate"):
         ds = load_filmtrust(data_dir / "filmtrust", duplicates="mean")
     x = ds.interactions

@@ -9,6 +9,7 @@ they have empty interaction rows and their count is in ``dataset.meta["trust_onl
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -208,14 +209,16 @@ def load_trust_dataset(
     )
 
 
-def load_filmtrust(path: PathLike, *, duplicates: Duplicates = "raise") -> Dataset:
+def load_filmtrust(path: PathLike, *, duplicates: Duplicates | None = None) -> Dataset:
     """Load FilmTrust (Guo, Zhang & Yorke-Smith, IJCAI 2013): ``ratings.txt`` and ``trust.txt``.
 
     ``ratings.txt`` holds ``user item rating`` (ratings 0.5..4 in steps of 0.5), ``trust.txt`` holds
-    ``trustor trustee 1`` (directed).  The published file repeats 3 (user, item) pairs: by default this
-    raises :class:`~fusionrec.errors.DuplicateInteractionError`; pass ``duplicates="last"`` or ``"mean"`` to
-    merge them (a :class:`~fusionrec.data.DataWarning` gives the count).  Users present only in the trust
-    file are appended to the user map (``meta["trust_only_users"]``).
+    ``trustor trustee 1`` (directed).  The published file repeats 3 (user, item) pairs.  The dataset's rule
+    (``duplicates=None``, the default, so that ``load_dataset("filmtrust")`` loads the file as shipped): the
+    later line wins, as a re-rating replaces a rating; the merged pairs are counted in ``meta["duplicates_merged"]``
+    and logged.  Pass ``duplicates="raise"`` to refuse repeats, or ``"mean"`` / ``"first"`` / ... for another merge
+    (a :class:`~fusionrec.data.DataWarning` then gives the count).  Users present only in the trust file are
+    appended to the user map (``meta["trust_only_users"]``).
     """
     root = Path(path)
     if not root.is_dir():
@@ -225,4 +228,25 @@ def load_filmtrust(path: PathLike, *, duplicates: Duplicates = "raise") -> Datas
             raise DatasetNotFoundError(
                 f"FilmTrust directory {root} lacks {file}; it must hold ratings.txt and trust.txt"
             )
-    return load_trust_dataset(root / "ratings.txt", root / "trust.txt", name="filmtrust", duplicates=duplicates)
+    if duplicates is not None:
+        return load_trust_dataset(root / "ratings.txt", root / "trust.txt", name="filmtrust", duplicates=duplicates)
+    import logging
+
+    from fusionrec.data.interactions import DataWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        ds = load_trust_dataset(root / "ratings.txt", root / "trust.txt", name="filmtrust", duplicates="last")
+    merged = 0
+    for w in caught:
+        if issubclass(w.category, DataWarning) and (m := re.search(r"merged (\d+) duplicate", str(w.message))):
+            merged += int(m.group(1))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    ds.meta["duplicates_merged"] = merged
+    ds.meta["duplicates_rule"] = "last (FilmTrust's rule: a later line replaces an earlier rating of the same item)"
+    if merged:
+        logging.getLogger(__name__).info(
+            "filmtrust: %d repeated (user, item) ratings merged, the later line kept", merged
+        )
+    return ds
