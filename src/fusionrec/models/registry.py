@@ -42,6 +42,9 @@ MODELS: dict[str, str] = {
     "VBPR": "fusionrec.models.vbpr:VBPR",
     "DeepFusion": "fusionrec.models.fusion.model:DeepFusion",
     "GraphFusion": "fusionrec.models.graph:GraphFusion",
+    # social rating models (social.py; trust links from SideInfo.social)
+    "SocialMF": "fusionrec.models.social:SocialMF",
+    "SoRec": "fusionrec.models.social:SoRec",
     # score-level ensembles
     "WeightedBlend": "fusionrec.ensemble.blend:WeightedBlend",
     "Stacking": "fusionrec.ensemble.stacking:Stacking",

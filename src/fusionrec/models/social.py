@@ -1,0 +1,290 @@
+"""Social rating models: SocialMF (trust propagation) and SoRec (co-factorised trust matrix).
+
+Both read the trust links from ``side.social`` (a users x users CSR aligned with the training user map, rows =
+trusters, columns = trusted users; :class:`~fusionrec.data.side.SideInfo`).  The rating part is the biased SGD
+matrix factorisation of :class:`~fusionrec.models.mf.svd.SVD` (same kernel, same ``lr_*`` / ``reg_*`` names);
+the social part is added once per epoch by the kernels of :mod:`fusionrec.models._kernels.social`.
+
+Trust links, the rule (:func:`clean_trust`): the matrix must be ``n_users x n_users`` with finite, non-negative
+values, else :class:`~fusionrec.errors.DataError`; self-links and zero weights are dropped; duplicate
+``(u, v)`` entries are merged keeping the largest weight.  Links to users outside the training user map cannot
+be represented (the loader maps ids and refuses or drops them before this point).
+
+Cold users: a user with trusted users but no training rating gets the weighted mean of the vectors of the
+trusted users who have ratings (``sum_v T_uv p_v`` with ``T`` row-normalised over those users), a zero user
+bias, and is scored ``mu + b_i + p_u . q_i``; a user with neither falls back to ``mu + b_i``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE_INT, SEED, Interval
+from fusionrec.models.base import SideInfo
+from fusionrec.models.mf.svd import _explicit_entries, _SGDBase, user_block_order
+
+__all__ = ["SoRec", "SocialMF", "clean_trust", "row_normalise"]
+
+
+def clean_trust(social: Any, n_users: int) -> sp.csr_matrix:
+    """The trust matrix as the models use it: float64 CSR, no self-links, no zeros, duplicates merged by max.
+
+    Raises
+    ------
+    DataError
+        When the matrix is not ``n_users x n_users`` or holds negative or non-finite weights.
+    """
+    if not sp.issparse(social):
+        social = sp.csr_matrix(np.asarray(social, dtype=np.float64))
+    if social.shape != (n_users, n_users):
+        raise DataError(
+            f"side.social must be users x users aligned with the training users ({n_users} x {n_users}), got "
+            f"{social.shape}; build the side information from the same dataset as the training interactions"
+        )
+    coo = sp.coo_matrix(social)
+    rows, cols, vals = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data.astype(np.float64)
+    if not np.isfinite(vals).all():
+        raise DataError("side.social holds non-finite trust weights; drop or fix those links")
+    if (vals < 0).any():
+        raise DataError(
+            f"side.social holds {int((vals < 0).sum())} negative trust weights; these models read trust as a "
+            "non-negative strength (distrust is not modelled): drop those links"
+        )
+    keep = (rows != cols) & (vals > 0)
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    order = np.lexsort((cols, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    if len(rows):
+        first = np.r_[True, (np.diff(rows) != 0) | (np.diff(cols) != 0)]
+        starts = np.flatnonzero(first)
+        rows, cols, vals = rows[starts], cols[starts], np.maximum.reduceat(vals, starts)
+    out = sp.csr_matrix((vals, (rows, cols)), shape=(n_users, n_users))
+    out.sort_indices()
+    return out
+
+
+def row_normalise(T: sp.csr_matrix) -> sp.csr_matrix:
+    """``T`` with every non-empty row summing to 1."""
+    sums = np.asarray(T.sum(axis=1)).ravel()
+    scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+    return sp.csr_matrix(sp.diags(scale) @ T)
+
+
+def _trust_of(side: SideInfo | None, n_users: int, model: str) -> sp.csr_matrix:
+    if side is None or side.social is None:
+        raise ConfigError(
+            f"{model} needs trust links: pass SideInfo(social=<users x users CSR>) to fit, or give the dataset a "
+            "social file (columns user, friend[, weight]); use SVD for ratings without a social network"
+        )
+    return clean_trust(side.social, n_users)
+
+
+class _SocialBase(_SGDBase):
+    """Shared fitting frame: SVD's rating SGD plus a per-epoch social pass, then the cold-user rule."""
+
+    uses_side_info = True
+
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_factors": [*POSITIVE_INT],
+        "n_epochs": [*NONNEGATIVE_INT],
+        "init_mean": [Interval(float, None, None)],
+        "init_std": [*NONNEGATIVE],
+        "lr_all": [*NONNEGATIVE],
+        "reg_all": [*NONNEGATIVE],
+        "reg_social": [*NONNEGATIVE],
+        "seed": [*SEED],
+        "shuffle": [*BOOL],
+    }
+
+    reg_social: float
+    biased = True
+    lr_bu = lr_bi = lr_pu = lr_qi = None
+    reg_bu = reg_bi = reg_pu = reg_qi = None
+
+    def _social_pass(self, rng: np.random.Generator, P: np.ndarray, T: sp.csr_matrix) -> None:
+        raise NotImplementedError
+
+    def _prepare(self, T: sp.csr_matrix, rng: np.random.Generator, n_users: int) -> None:
+        """Hook: state the social pass needs (built once per fit)."""
+
+    def _release(self) -> None:
+        """Hook: keep what the social pass learned, drop its working state."""
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        from fusionrec.models._kernels.sgd import svd_epoch
+
+        T = _trust_of(side, train.n_users, type(self).__name__)
+        lr, reg = self._rates(("lr_bu", "lr_bi", "lr_pu", "lr_qi"))
+        users, items, ratings = _explicit_entries(train)
+        self._set_scale(train, ratings)
+        rng = np.random.default_rng(self.seed)  # the rating part draws exactly as SVD's fit
+        social_rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(1)[0])
+        P = self._init_factors(rng, train.n_users)
+        Q = self._init_factors(rng, train.n_items)
+        self._prepare(T, social_rng, train.n_users)
+        bu = np.zeros(train.n_users)
+        bi = np.zeros(train.n_items)
+        mu = self.global_mean_
+        sse = 0.0
+        indptr = train.matrix.indptr
+        for _ in range(self.n_epochs):
+            order = user_block_order(rng, indptr, bool(self.shuffle))
+            sse = svd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, True)
+            self._social_pass(social_rng, P, T)
+        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.n_epochs else float("nan")
+        self._release()
+        # cold users with trusted users who have ratings: the trusted users' (row-normalised) mean vector
+        rated = self.user_known_.astype(np.float64)
+        to_rated = row_normalise(sp.csr_matrix(T.multiply(rated[None, :])))
+        has_rated_friend = np.diff(to_rated.indptr) > 0
+        cold = ~self.user_known_ & has_rated_friend
+        if cold.any():
+            P[cold] = np.asarray(to_rated[np.flatnonzero(cold)] @ P)
+            bu[cold] = 0.0
+        self.social_users_ = cold.copy()  # users placed through their trusted users only
+        self.user_known_ = self.user_known_ | cold
+        self.offset_ = mu
+        self._store_factors(bu, bi, P, Q)
+        self.user_factors_ = self.user_vectors_
+
+
+class SocialMF(_SocialBase):
+    """SocialMF (Jamali & Ester, RecSys 2010): matrix factorisation with trust propagation.
+
+    ``r_hat_ui = mu + b_u + b_i + p_u . q_i`` (the biased rating model of :class:`~fusionrec.models.mf.svd.SVD`;
+    the paper's PMF has no biases and a logistic link) minimising
+    ``sum (r_ui - r_hat_ui)^2 + reg_all (b_u^2 + b_i^2 + |p_u|^2 + |q_i|^2)
+    + reg_social sum_u |p_u - sum_v T_uv p_v|^2`` with ``T`` the trust matrix row-normalised: each user's vector
+    is pulled towards the mean of the users they trust, which also propagates trust transitively.  Every epoch
+    is one SGD pass over the ratings then one over the users' trust terms.
+
+    Trust links and cold users: see :mod:`fusionrec.models.social` (a user with trusted users but no rating
+    gets the trusted users' mean vector).
+
+    Parameters
+    ----------
+    n_factors, n_epochs
+        Rank and number of epochs.
+    init_mean, init_std
+        Factors start ~ Normal(init_mean, init_std); biases at 0.
+    lr_all, reg_all
+        SGD step and L2 weight of every parameter.
+    reg_social
+        Weight of the trust propagation term (0: plain SVD).
+    seed
+        Seeds the initial factors and the per-epoch orders.
+    shuffle
+        Visit users (ratings grouped by user) in a fresh random order each epoch.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_factors: int = 10,
+        n_epochs: int = 30,
+        init_mean: float = 0.0,
+        init_std: float = 0.1,
+        lr_all: float = 0.005,
+        reg_all: float = 0.05,
+        reg_social: float = 1.0,
+        seed: int | None = 0,
+        shuffle: bool = True,
+    ) -> None:
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.init_mean = init_mean
+        self.init_std = init_std
+        self.lr_all = lr_all
+        self.reg_all = reg_all
+        self.reg_social = reg_social
+        self.seed = seed
+        self.shuffle = shuffle
+
+    def _prepare(self, T: sp.csr_matrix, rng: np.random.Generator, n_users: int) -> None:
+        self._T = row_normalise(T)
+
+    def _release(self) -> None:
+        del self._T
+
+    def _social_pass(self, rng: np.random.Generator, P: np.ndarray, T: sp.csr_matrix) -> None:
+        from fusionrec.models._kernels.social import socialmf_epoch
+
+        Tn = self._T
+        order = rng.permutation(Tn.shape[0]) if self.shuffle else np.arange(Tn.shape[0])
+        step = float(self.lr_all) * float(self.reg_social)
+        self.social_loss_ = float(
+            socialmf_epoch(order, Tn.indptr.astype(np.int64), Tn.indices.astype(np.int64), Tn.data, P, step)
+        )
+
+
+class SoRec(_SocialBase):
+    """SoRec (Ma, Yang, Lyu & King, CIKM 2008): the rating and trust matrices factorised with shared user factors.
+
+    ``r_hat_ui = mu + b_u + b_i + p_u . q_i`` and ``c_uk ~ p_u . z_k`` for every trust link ``(u, k)``, minimising
+    ``sum (r_ui - r_hat_ui)^2 + reg_social sum_{(u,k)} (c*_uk - p_u . z_k)^2 + reg_all (b^2, |p|^2, |q|^2, |z|^2)``
+    with the paper's degree-normalised trust ``c*_uk = sqrt(d_in(k) / (d_out(u) + d_in(k))) c_uk`` (trust weights
+    above 1 are scaled by the largest one first; the paper's logistic link is replaced by the linear biased model
+    of :class:`~fusionrec.models.mf.svd.SVD`).  Every epoch is one SGD pass over the ratings then one over the
+    trust links (in a seeded random order).  ``z_k`` (``trust_factors_``) is the "trusted" side of user ``k``.
+
+    Trust links and cold users: see :mod:`fusionrec.models.social` (a user with trusted users but no rating
+    gets the trusted users' mean vector, the same rule as :class:`SocialMF`, rather than the trust-only ``p_u``,
+    which the rating part never aligned with ``q``).
+
+    Parameters
+    ----------
+    n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, seed, shuffle
+        As :class:`SocialMF`.
+    reg_social
+        Weight ``lambda_C`` of the trust reconstruction (0: plain SVD).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_factors: int = 10,
+        n_epochs: int = 30,
+        init_mean: float = 0.0,
+        init_std: float = 0.1,
+        lr_all: float = 0.005,
+        reg_all: float = 0.05,
+        reg_social: float = 1.0,
+        seed: int | None = 0,
+        shuffle: bool = True,
+    ) -> None:
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.init_mean = init_mean
+        self.init_std = init_std
+        self.lr_all = lr_all
+        self.reg_all = reg_all
+        self.reg_social = reg_social
+        self.seed = seed
+        self.shuffle = shuffle
+
+    def _prepare(self, T: sp.csr_matrix, rng: np.random.Generator, n_users: int) -> None:
+        coo = sp.coo_matrix(T)
+        vals = coo.data / max(1.0, float(coo.data.max())) if coo.nnz else coo.data
+        d_out = np.diff(T.indptr).astype(np.float64)
+        d_in = np.bincount(coo.col, minlength=n_users).astype(np.float64)
+        if coo.nnz:
+            vals = vals * np.sqrt(d_in[coo.col] / (d_out[coo.row] + d_in[coo.col]))
+        self._links = (coo.row.astype(np.int64), coo.col.astype(np.int64), vals.astype(np.float64))
+        self._Z = self._init_factors(rng, n_users)
+
+    def _social_pass(self, rng: np.random.Generator, P: np.ndarray, T: sp.csr_matrix) -> None:
+        from fusionrec.models._kernels.social import sorec_epoch
+
+        rows, cols, vals = self._links
+        order = rng.permutation(len(rows)) if self.shuffle else np.arange(len(rows))
+        lr, reg = float(self.lr_all), float(self.reg_all)
+        self.social_loss_ = float(sorec_epoch(order, rows, cols, vals, P, self._Z, lr, float(self.reg_social), reg))
+
+    def _release(self) -> None:
+        self.trust_factors_ = self._Z.astype(np.float32)
+        del self._Z, self._links
