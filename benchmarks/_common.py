@@ -267,10 +267,9 @@ def benchmark_split(name: str, data_dir: Path, seed: int = SPLIT_SEED) -> Any:
     their interactions valid, 10% test (:func:`~fusionrec.data.splits.cold_items_split`).  Regenerated
     splits reuse the committed split's id maps, so content aligns the same way.
     """
-    import numpy as np
     import scipy.sparse as sp
 
-    from fusionrec.data import Interactions, Split
+    from fusionrec.data import Interactions
     from fusionrec.data.datasets import load_benchmark_split
     from fusionrec.data.splits import cold_items_split
 
@@ -285,19 +284,29 @@ def benchmark_split(name: str, data_dir: Path, seed: int = SPLIT_SEED) -> Any:
     if name.endswith("coldstart-items"):
         return cold_items_split(full, test=0.1, valid=0.1, seed=seed)
     if name.endswith("random811"):
-        rng = np.random.default_rng(seed)
-        rows = full.row_indices()
-        order = np.lexsort((rng.random(full.nnz), rows))  # random order within each user
-        n = np.diff(full.matrix.indptr)
-        held = np.where(n >= 3, np.maximum(1, np.round(n * 0.1)), 0).astype(np.int64)
-        rank = np.empty(full.nnz, dtype=np.int64)
-        rank[order] = np.arange(full.nnz) - full.matrix.indptr[rows[order]]
-        labels = np.zeros(full.nnz, dtype=np.int8)
-        labels[rank < 2 * held[rows]] = 1
-        labels[rank < held[rows]] = 2
-        part = {k: full.select(labels == k) for k in (0, 1, 2)}
-        return Split(part[0], part[2], part[1], name=f"{name}@seed{seed}", meta={"seed": seed})
+        return random811(full, seed, name)
     raise SystemExit(f"no regeneration rule for split {name!r}; use --seed {SPLIT_SEED}")
+
+
+def random811(full: Any, seed: int, name: str) -> Any:
+    """The ``*.random811`` rule of ``../shared/data/README.md`` applied to the Interactions ``full``: per user with
+    ``n >= 3`` interactions, ``round(n / 10)`` (at least 1) random ones valid and as many test, the rest train."""
+    import numpy as np
+
+    from fusionrec.data import Split
+
+    rng = np.random.default_rng(seed)
+    rows = full.row_indices()
+    order = np.lexsort((rng.random(full.nnz), rows))  # random order within each user
+    n = np.diff(full.matrix.indptr)
+    held = np.where(n >= 3, np.maximum(1, np.round(n * 0.1)), 0).astype(np.int64)
+    rank = np.empty(full.nnz, dtype=np.int64)
+    rank[order] = np.arange(full.nnz) - full.matrix.indptr[rows[order]]
+    labels = np.zeros(full.nnz, dtype=np.int8)
+    labels[rank < 2 * held[rows]] = 1
+    labels[rank < held[rows]] = 2
+    part = {k: full.select(labels == k) for k in (0, 1, 2)}
+    return Split(part[0], part[2], part[1], name=f"{name}@seed{seed}", meta={"seed": seed})
 
 
 # ---------------------------------------------------------------------------------------------------- tuning
