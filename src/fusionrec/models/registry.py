@@ -42,6 +42,9 @@ MODELS: dict[str, str] = {
     "VBPR": "fusionrec.models.vbpr:VBPR",
     "DeepFusion": "fusionrec.models.fusion.model:DeepFusion",
     "GraphFusion": "fusionrec.models.graph:GraphFusion",
+    # sequential next-item models (sequential.py; issue 12)
+    "SASRec": "fusionrec.models.sequential:SASRec",
+    "GRU4Rec": "fusionrec.models.sequential:GRU4Rec",
     # social rating models (social.py; trust links from SideInfo.social)
     "SocialMF": "fusionrec.models.social:SocialMF",
     "SoRec": "fusionrec.models.social:SoRec",

@@ -1,0 +1,191 @@
+"""Sequential recommenders (fusionrec.models.sequential): SASRec, GRU4Rec and the content-aware SASRec.
+
+The planted pattern: every user walks the catalogue in steps of one (item ``i`` is followed by ``i + 1``, modulo
+the catalogue), starting anywhere; a sequence model learns the step, popularity cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fusionrec.data import IdMap, Interactions
+from fusionrec.data.splits import leave_last_out
+from fusionrec.errors import ConfigError, DataError
+from fusionrec.evaluation import evaluate_ranking
+from fusionrec.models import Recommender, SideInfo, load_model, make_model
+from fusionrec.models.baselines import MostPopular
+from fusionrec.models.sequential import GRU4Rec, SASRec, user_sequences
+
+from .contract import RecommenderContract
+
+pytest.importorskip("torch")
+
+N_USERS, N_ITEMS = 60, 30
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Single-threaded torch for determinism (the models also default to threads=1)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def walk_data(seed: int = 0, length: tuple[int, int] = (6, 12)) -> tuple[Interactions, np.ndarray]:
+    """Users walk i, i+1, i+2, ... (mod N_ITEMS) from a random start; returns the data and each user's next item."""
+    rng = np.random.default_rng(seed)
+    users, items, times, nxt = [], [], [], []
+    for u in range(N_USERS):
+        start, n, t0 = int(rng.integers(N_ITEMS)), int(rng.integers(*length)), int(rng.integers(10**6))
+        for t in range(n):
+            users.append(u)
+            items.append((start + t) % N_ITEMS)
+            times.append(t0 + 3600 * t)
+        nxt.append((start + n) % N_ITEMS)
+    train = Interactions.from_arrays(
+        np.array(users), np.array(items), None, np.array(times),
+        user_ids=IdMap(range(N_USERS)), item_ids=IdMap(range(N_ITEMS)),
+    )  # fmt: skip
+    return train, np.array(nxt)
+
+
+def sasrec(**kw: object) -> SASRec:
+    return SASRec(**{"n_factors": 32, "epochs": 40, "lr": 0.005, "dropout": 0.1, "seed": 0, **kw})  # type: ignore[arg-type]
+
+
+def gru4rec(**kw: object) -> GRU4Rec:
+    return GRU4Rec(**{"n_factors": 32, "epochs": 40, "lr": 0.005, "dropout": 0.1, "seed": 0, **kw})  # type: ignore[arg-type]
+
+
+def hit_rate(model: Recommender, nxt: np.ndarray, k: int = 5) -> float:
+    top, _ = model.recommend(np.arange(N_USERS), k=k, exclude_seen=False)
+    return float(np.mean([nxt[u] in top[u] for u in range(N_USERS)]))
+
+
+# ---------------------------------------------------------------------- contract
+class TestSASRecContract(RecommenderContract):
+    implicit = True
+    fold_in_overlap = 0.2  # the contract folds in the history in item order, not the user's time order
+
+    def make_model(self) -> Recommender:
+        return SASRec(n_factors=8, epochs=2, max_len=10)
+
+
+class TestGRU4RecContract(RecommenderContract):
+    implicit = True
+    fold_in_overlap = 0.2
+
+    def make_model(self) -> Recommender:
+        return GRU4Rec(n_factors=8, epochs=2, max_len=10)
+
+
+# ---------------------------------------------------------------------- learning the next item
+@pytest.mark.parametrize("factory", [sasrec, gru4rec], ids=["SASRec", "GRU4Rec"])
+def test_learns_the_next_item_that_popularity_cannot(factory) -> None:  # type: ignore[no-untyped-def]
+    train, nxt = walk_data()
+    assert hit_rate(factory().fit(train), nxt) >= 0.8
+    assert hit_rate(MostPopular().fit(train), nxt) <= 0.4
+
+
+def test_fold_in_reads_the_sequence_in_the_order_given() -> None:
+    train, _ = walk_data()
+    model = gru4rec().fit(train)
+    forward = model.fold_in_user([10, 11, 12, 13])
+    assert forward.tolist() == [N_USERS] and model.n_users_ == N_USERS + 1
+    top, _ = model.recommend(forward, k=3)
+    assert 14 in top[0]
+    # replacing the user's sequence keeps the index and follows the new order
+    assert model.fold_in_user([20, 21, 22], user=int(forward[0])).tolist() == [N_USERS]
+    top, _ = model.recommend(forward, k=3)
+    assert 23 in top[0] and model.n_users_ == N_USERS + 1
+    with pytest.raises(ConfigError, match="item sequence"):
+        model.fold_in_user([1], user_features={"age": np.ones(1)})
+    with pytest.raises(DataError, match="out of range"):
+        model.fold_in_user([N_ITEMS])
+
+
+def test_leave_last_out_evaluation_runs() -> None:
+    data, _ = walk_data(length=(8, 12))
+    split = leave_last_out(data)
+    assert split.valid is not None
+    model = sasrec(epochs=30).fit(split.train)
+    res = evaluate_ranking(model, split.train, split.test, k=10, exclude=[split.train, split.valid])
+    pop = evaluate_ranking(MostPopular().fit(split.train), split.train, split.test, k=10)
+    # the held-out item is the train sequence's step after the validation item: the walk is two steps on
+    # (the top pick, the validation item, is masked, so the test item comes second)
+    assert res.metrics["NDCG@10"] > 0.5 and res.metrics["HitRate@10"] > pop.metrics["HitRate@10"] + 0.3
+
+
+# ---------------------------------------------------------------------- order rule and bad input
+def test_sequences_ordered_by_time_then_item_index() -> None:
+    users = np.array([0, 0, 0, 1, 1])
+    items = np.array([5, 2, 7, 1, 3])
+    times = np.array([20, 10, 10, 5, 5])  # user 0: items 2 and 7 tie at t=10 -> 2 first
+    train = Interactions.from_arrays(users, items, None, times, user_ids=IdMap([0, 1]), item_ids=IdMap(range(8)))
+    seqs = user_sequences(train)
+    assert seqs[0].tolist() == [2, 7, 5] and seqs[1].tolist() == [1, 3]
+
+
+def test_no_timestamps_is_a_clear_error() -> None:
+    train, _ = walk_data()
+    bare = Interactions(train.matrix, train.user_ids, train.item_ids, None, False)
+    for model in (SASRec(epochs=1), GRU4Rec(epochs=1)):
+        with pytest.raises(DataError, match="no timestamps"):
+            model.fit(bare)
+
+
+def test_bad_params() -> None:
+    with pytest.raises(ConfigError, match="divisible by n_heads"):
+        SASRec(n_factors=10, n_heads=3, epochs=1).fit(walk_data()[0])
+    with pytest.raises(ConfigError, match="dropout"):
+        make_model("SASRec", dropout=1.0)
+    with pytest.raises(ConfigError, match="max_len"):
+        make_model("GRU4Rec", max_len=0)
+
+
+# ---------------------------------------------------------------------- persistence and determinism
+@pytest.mark.parametrize("factory", [sasrec, gru4rec], ids=["SASRec", "GRU4Rec"])
+def test_saved_model_folds_in_like_the_original(factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    train, _ = walk_data()
+    model = factory(epochs=5).fit(train)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.score(np.arange(5)), model.score(np.arange(5)), rtol=1e-5, atol=1e-6)
+    a = model.score(model.fold_in_user([3, 4, 5]))
+    b = loaded.score(loaded.fold_in_user([3, 4, 5]))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    again = factory(epochs=5).fit(train)
+    np.testing.assert_array_equal(again.user_vectors_, factory(epochs=5).fit(train).user_vectors_)
+
+
+# ---------------------------------------------------------------------- content-aware SASRec
+def test_content_sasrec_uses_item_features(tmp_path: Path) -> None:
+    train, nxt = walk_data()
+    rng = np.random.default_rng(1)
+    side = SideInfo(
+        item_features={
+            "text": rng.normal(size=(N_ITEMS, 6)).astype(np.float32),
+            "image": rng.normal(size=(N_ITEMS, 4)).astype(np.float32),
+        }
+    )
+    with pytest.raises(ConfigError, match="needs item modality features"):
+        sasrec(use_content=True).fit(train)
+    with pytest.raises(ConfigError, match="unknown modalities"):
+        sasrec(use_content=True, modalities=["audio"]).fit(train, side)
+    model = sasrec(use_content=True, modality_weights={"text": 2.0}).fit(train, side)
+    assert model.content_.shape == (N_ITEMS, 10)
+    assert hit_rate(model, nxt) >= 0.8
+    plain = sasrec().fit(train, side)  # use_content=False ignores the side information
+    assert not hasattr(plain, "content_")
+    assert not np.allclose(model.item_vectors_, plain.item_vectors_)
+    model.save(tmp_path / "c")
+    loaded = load_model(tmp_path / "c")
+    b = loaded.score(loaded.fold_in_user([1, 2]))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(b, model.score(model.fold_in_user([1, 2])), rtol=1e-5, atol=1e-5)
