@@ -111,6 +111,23 @@ def test_fold_in_reads_the_sequence_in_the_order_given() -> None:
         model.fold_in_user([N_ITEMS])
 
 
+def test_replacing_a_known_user_keeps_their_time_order() -> None:
+    """Serving re-places a user with their training items in index order followed by the new events."""
+    train, nxt = walk_data()
+    model = sasrec(epochs=20).fit(train)
+    u = int(np.argmax([s[0] > s[-1] for s in user_sequences(train)]))  # a walk that wraps: index order != time order
+    row = np.sort(train.matrix[u].indices)
+    before = model.user_vectors_[u].copy()
+    assert model.fold_in_user(row, user=u).tolist() == [u]
+    np.testing.assert_allclose(model.user_vectors_[u], before, rtol=1e-5, atol=1e-5)
+    new = [int(nxt[u]), int((nxt[u] + 1) % N_ITEMS)]
+    model.fold_in_user(np.concatenate([row, new]), user=u)
+    tail = model.sequences_[u][-3:] - 1
+    assert tail.tolist() == [int((nxt[u] - 1) % N_ITEMS), *new]
+    top, _ = model.recommend(np.array([u]), k=5)
+    assert (nxt[u] + 2) % N_ITEMS in top[0]
+
+
 def test_leave_last_out_evaluation_runs() -> None:
     data, _ = walk_data(length=(8, 12))
     split = leave_last_out(data)

@@ -255,16 +255,37 @@ class _Sequential(Recommender):
         """Place a user from an item sequence **in the order given** (oldest first); returns ``int64 [1]``.
 
         Only the last ``max_len`` items count.  ``values`` are checked but not used (a sequence model reads the
-        order, not the strength); ``user`` replaces that user's sequence instead of appending a new user.
+        order, not the strength).  ``user`` replaces that user's sequence instead of appending a new user; then the
+        history the model already holds keeps its time order, so that a caller may pass the user's known items in
+        any order followed by new events (as serving does): given items of the user's history that are older than
+        the stored sequence come first, then those in the stored sequence in its order, then the others in the
+        order given.
         """
         self._check_fitted()
         if user_features:
             raise ConfigError(f"{type(self).__name__} places users from their item sequence, not user features")
         uniq, weights = check_history(items, values, int(self.n_items_), int(self.n_users_), user)
-        seq = _left_pad([np.asarray(items, dtype=np.int64).ravel()], int(self.max_len))
+        given = np.asarray(items, dtype=np.int64).ravel()
+        if user is not None and len(given):
+            given = self._keep_known_order(given, int(user))
+        seq = _left_pad([given], int(self.max_len))
         _, vec = self._encode(seq)
         rows = {"sequences_": seq[0], "user_vectors_": vec[0]}
         return place_user(self, rows, uniq, weights, user)
+
+    def _keep_known_order(self, given: np.ndarray, user: int) -> np.ndarray:
+        """``given`` reordered for a known ``user`` by the rule of :meth:`fold_in_user` (stable)."""
+        stored = self.sequences_[user]
+        stored = stored[stored > 0] - 1
+        position = {int(i): p for p, i in enumerate(stored.tolist())}
+        row = self.seen_[user]
+        older = set(row.indices.tolist()) - set(position)
+        keys = [
+            (1, position[i]) if i in position else (0, i) if i in older else (2, k)
+            for k, i in enumerate(given.tolist())
+        ]
+        order = sorted(range(len(given)), key=keys.__getitem__)
+        return given[order]
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self) -> dict[str, Any]:
