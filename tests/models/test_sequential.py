@@ -206,3 +206,19 @@ def test_content_sasrec_uses_item_features(tmp_path: Path) -> None:
     loaded = load_model(tmp_path / "c")
     b = loaded.score(loaded.fold_in_user([1, 2]))  # type: ignore[attr-defined]
     np.testing.assert_allclose(b, model.score(model.fold_in_user([1, 2])), rtol=1e-5, atol=1e-5)
+
+
+def test_serving_recommends_from_a_new_users_recent_events(tmp_path: Path) -> None:
+    """A new user's events, posted one after the other, are folded in in that order by the serving engine."""
+    from fusionrec.serving import load_bundle, save_bundle
+    from fusionrec.serving.engine import OnlineModel
+    from fusionrec.serving.store import Event
+
+    train, _ = walk_data()
+    state = OnlineModel(load_bundle(save_bundle(tmp_path / "seq", gru4rec().fit(train), train)))
+    state.apply_events([Event("new", str(i), 1.0, 100 + i, 1 + i) for i in (10, 11, 12)])
+    items, _ = state.recommend("new", 3)
+    assert state.item_index("13") in items.tolist()
+    state.apply_events([Event("new", str(i), 1.0, 200 + i, 20 + i) for i in (20, 21)])
+    items, _ = state.recommend("new", 3)
+    assert state.item_index("22") in items.tolist()
