@@ -11,7 +11,7 @@ from fusionrec.data.idmap import IdMap
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import SideInfo, make_model
 from fusionrec.models.mf.svd import SVD
-from fusionrec.models.social import SocialMF, SoRec, clean_trust
+from fusionrec.models.social import SocialMF, SoRec, TrustSVD, clean_trust
 
 from ..conftest import make_interactions
 from .contract import RecommenderContract
@@ -40,7 +40,15 @@ class TestSoRecContract(RecommenderContract):
         return SideInfo(social=random_trust(train.n_users))
 
 
-@pytest.mark.parametrize("name", ["SocialMF", "SoRec"])
+class TestTrustSVDContract(RecommenderContract):
+    def make_model(self) -> TrustSVD:
+        return TrustSVD(n_epochs=10, seed=1)
+
+    def make_side(self, train: Interactions) -> SideInfo:
+        return SideInfo(social=random_trust(train.n_users))
+
+
+@pytest.mark.parametrize("name", ["SocialMF", "SoRec", "TrustSVD"])
 def test_registered_rating_models_need_trust(name: str) -> None:
     model = make_model(name, n_epochs=2)
     assert model.predicts_ratings and model.uses_side_info
@@ -83,7 +91,7 @@ def test_trust_rule_self_links_duplicates_zeros_and_errors() -> None:
         )
 
 
-@pytest.mark.parametrize("cls", [SocialMF, SoRec])
+@pytest.mark.parametrize("cls", [SocialMF, SoRec, TrustSVD])
 def test_cold_user_with_friends_gets_their_mean_vector(cls: type[SocialMF]) -> None:
     base = make_interactions(n_users=30)
     users = np.array(base.user_ids.ids)
@@ -123,3 +131,15 @@ def test_socialmf_pulls_users_towards_trusted_ones() -> None:
     weak = SocialMF(n_epochs=10, reg_social=0.0, seed=0).fit(train, side)
     strong = SocialMF(n_epochs=10, reg_social=5.0, seed=0).fit(train, side)
     assert gap(strong) < 0.7 * gap(weak)
+
+
+def test_trustsvd_uses_trusted_users_implicitly() -> None:
+    train = make_interactions()
+    side = SideInfo(social=random_trust(train.n_users))
+    model = TrustSVD(n_epochs=5, seed=0).fit(train, side)
+    assert model.trust_factors_.shape == (train.n_users, 10)
+    assert model.implicit_item_factors_.shape == (train.n_items, 10)
+    other = TrustSVD(n_epochs=5, seed=0).fit(train, SideInfo(social=random_trust(train.n_users, seed=9)))
+    assert not np.allclose(model.user_vectors_, other.user_vectors_)  # the links change the user vectors
+    longer = TrustSVD(n_epochs=40, seed=0).fit(train, side)
+    assert longer.train_rmse_ < 0.9 * model.train_rmse_  # it learns

@@ -48,6 +48,7 @@ MODELS: dict[str, str] = {
     # social rating models (social.py; trust links from SideInfo.social)
     "SocialMF": "fusionrec.models.social:SocialMF",
     "SoRec": "fusionrec.models.social:SoRec",
+    "TrustSVD": "fusionrec.models.social:TrustSVD",
     # score-level ensembles
     "WeightedBlend": "fusionrec.ensemble.blend:WeightedBlend",
     "Stacking": "fusionrec.ensemble.stacking:Stacking",

@@ -1,4 +1,4 @@
-"""Social rating models: SocialMF (trust propagation) and SoRec (co-factorised trust matrix).
+"""Social rating models: SocialMF (trust propagation), SoRec (co-factorised trust matrix) and TrustSVD.
 
 Both read the trust links from ``side.social`` (a users x users CSR aligned with the training user map, rows =
 trusters, columns = trusted users; :class:`~fusionrec.data.side.SideInfo`).  The rating part is the biased SGD
@@ -28,7 +28,7 @@ from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIV
 from fusionrec.models.base import SideInfo
 from fusionrec.models.mf.svd import _explicit_entries, _SGDBase, user_block_order
 
-__all__ = ["SoRec", "SocialMF", "clean_trust", "row_normalise"]
+__all__ = ["SoRec", "SocialMF", "TrustSVD", "clean_trust", "row_normalise"]
 
 
 def clean_trust(social: Any, n_users: int) -> sp.csr_matrix:
@@ -115,6 +115,19 @@ class _SocialBase(_SGDBase):
     def _release(self) -> None:
         """Hook: keep what the social pass learned, drop its working state."""
 
+    #: True when :meth:`_rating_pass` replaces SVD's rating SGD (it then gets a user order)
+    _user_blocks: ClassVar[bool] = False
+
+    def _rating_pass(
+        self, train: Interactions, order: np.ndarray, mu: float, bu: np.ndarray, bi: np.ndarray, P: np.ndarray,
+        Q: np.ndarray,
+    ) -> float:  # fmt: skip
+        raise NotImplementedError
+
+    def _effective_users(self, P: np.ndarray, T: sp.csr_matrix) -> np.ndarray:
+        """Hook: the user vectors that multiply ``q_i`` in the prediction (``p_u`` here)."""
+        return P
+
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         from fusionrec.models._kernels.sgd import svd_epoch
 
@@ -133,11 +146,16 @@ class _SocialBase(_SGDBase):
         sse = 0.0
         indptr = train.matrix.indptr
         for _ in range(self.n_epochs):
-            order = user_block_order(rng, indptr, bool(self.shuffle))
-            sse = svd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, True)
+            if self._user_blocks:
+                order = rng.permutation(train.n_users) if self.shuffle else np.arange(train.n_users)
+                sse = self._rating_pass(train, order, mu, bu, bi, P, Q)
+            else:
+                order = user_block_order(rng, indptr, bool(self.shuffle))
+                sse = svd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, True)
             self._social_pass(social_rng, P, T)
         self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.n_epochs else float("nan")
         self._release()
+        P = self._effective_users(P, T)
         # cold users with trusted users who have ratings: the trusted users' (row-normalised) mean vector
         rated = self.user_known_.astype(np.float64)
         to_rated = row_normalise(sp.csr_matrix(T.multiply(rated[None, :])))
@@ -288,3 +306,108 @@ class SoRec(_SocialBase):
     def _release(self) -> None:
         self.trust_factors_ = self._Z.astype(np.float32)
         del self._Z, self._links
+
+
+class TrustSVD(SoRec):
+    """TrustSVD (Guo, Zhang & Yorke-Smith, AAAI 2015): SVD++ plus the implicit influence of trusted users.
+
+    ``r_hat_ui = mu + b_u + b_i + q_i . (p_u + |N(u)|^-1/2 sum_{j in N(u)} y_j + |T(u)|^-1/2 sum_{v in T(u)} w_v)``
+    with ``N(u)`` the user's training items and ``T(u)`` the users they trust, and the trust links reconstructed
+    from the same factors, ``c*_uv ~ p_u . w_v`` (weight ``reg_social``, the degree-normalised trust of
+    :class:`SoRec`).  Every epoch is one pass over the ratings user by user (the implicit sum ``z_u`` held for
+    the user's block, ``y`` / ``w`` stepped once per block; :func:`~fusionrec.models._kernels.social.trustsvd_epoch`)
+    then one over the trust links.  The paper's per-entity weighted regularisation is replaced by plain L2
+    (``reg_all``, ``reg_yj`` for ``y`` and ``w``).
+
+    Stored vectors: ``user_vectors_`` is the effective ``p_u + z_u`` (so the factor and fold-in contracts hold;
+    a folded-in user's trust links are not known, so its vector comes from its ratings alone);
+    ``implicit_item_factors_`` is ``y``, ``trust_factors_`` is ``w``.
+
+    Trust links and cold users: see :mod:`fusionrec.models.social` (a user with trusted users but no rating gets
+    the trusted users' mean effective vector).
+
+    Parameters
+    ----------
+    n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, seed, shuffle
+        As :class:`SocialMF`.
+    reg_social
+        Weight ``lambda_t`` of the trust reconstruction (0: SVD++ with the trusted users' implicit term).
+    lr_yj, reg_yj
+        Learning rate and L2 weight of ``y`` and ``w`` (default ``lr_all`` / ``reg_all``).
+    """
+
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "lr_yj": [*NONNEGATIVE, None],
+        "reg_yj": [*NONNEGATIVE, None],
+    }
+    _user_blocks = True
+
+    def __init__(
+        self,
+        *,
+        n_factors: int = 10,
+        n_epochs: int = 30,
+        init_mean: float = 0.0,
+        init_std: float = 0.1,
+        lr_all: float = 0.005,
+        reg_all: float = 0.05,
+        reg_social: float = 1.0,
+        lr_yj: float | None = None,
+        reg_yj: float | None = None,
+        seed: int | None = 0,
+        shuffle: bool = True,
+    ) -> None:
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.init_mean = init_mean
+        self.init_std = init_std
+        self.lr_all = lr_all
+        self.reg_all = reg_all
+        self.reg_social = reg_social
+        self.lr_yj = lr_yj
+        self.reg_yj = reg_yj
+        self.seed = seed
+        self.shuffle = shuffle
+
+    def _prepare(self, T: sp.csr_matrix, rng: np.random.Generator, n_users: int) -> None:
+        super()._prepare(T, rng, n_users)
+        self._trust = (T.indptr.astype(np.int64), T.indices.astype(np.int64))
+
+    def _rating_pass(
+        self, train: Interactions, order: np.ndarray, mu: float, bu: np.ndarray, bi: np.ndarray, P: np.ndarray,
+        Q: np.ndarray,
+    ) -> float:  # fmt: skip
+        from fusionrec.models._kernels.social import trustsvd_epoch
+
+        if not hasattr(self, "_Y"):
+            self._Y = self._init_factors(np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1]), len(bi))
+        lr, reg = self._rates(("lr_bu", "lr_bi", "lr_pu", "lr_qi", "lr_yj"))
+        lr, reg = np.r_[lr, lr[4]], np.r_[reg, reg[4]]
+        R = train.matrix
+        return float(
+            trustsvd_epoch(
+                order.astype(np.int64), R.indptr.astype(np.int64), R.indices.astype(np.int64),
+                R.data.astype(np.float64), *self._trust, mu, bu, bi, P, Q, self._Y, self._Z, lr, reg,
+            )
+        )  # fmt: skip
+
+    def _release(self) -> None:
+        if not hasattr(self, "_Y"):  # no epoch ran
+            self._Y = np.zeros((self.n_items_, int(self.n_factors)))
+        self.implicit_item_factors_ = self._Y.astype(np.float32)
+        self._W = self._Z
+        super()._release()
+        del self._Y
+
+    def _effective_users(self, P: np.ndarray, T: sp.csr_matrix) -> np.ndarray:
+        R = self.seen_
+        n_i = np.diff(R.indptr).astype(np.float64)
+        n_t = np.diff(T.indptr).astype(np.float64)
+        s_i = sp.diags(np.divide(1.0, np.sqrt(n_i), out=np.zeros_like(n_i), where=n_i > 0))
+        s_t = sp.diags(np.divide(1.0, np.sqrt(n_t), out=np.zeros_like(n_t), where=n_t > 0))
+        pattern = sp.csr_matrix((np.ones(R.nnz), R.indices, R.indptr), shape=R.shape)
+        trust = sp.csr_matrix((np.ones(T.nnz), T.indices, T.indptr), shape=T.shape)
+        W = self._W
+        del self._W
+        known = self.user_known_[:, None]
+        return np.where(known, P + s_i @ (pattern @ self.implicit_item_factors_) + s_t @ (trust @ W), P)
