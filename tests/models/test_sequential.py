@@ -222,3 +222,12 @@ def test_serving_recommends_from_a_new_users_recent_events(tmp_path: Path) -> No
     state.apply_events([Event("new", str(i), 1.0, 200 + i, 20 + i) for i in (20, 21)])
     items, _ = state.recommend("new", 3)
     assert state.item_index("22") in items.tolist()
+
+
+def test_training_windows_cover_every_step_once() -> None:
+    from fusionrec.models.sequential import _windows
+
+    parts = _windows(np.arange(10), 4)
+    assert [p.tolist() for p in parts] == [[6, 7, 8, 9], [3, 4, 5, 6], [0, 1, 2, 3]]
+    assert sorted(int(t) for p in parts for t in p[1:]) == list(range(1, 10))  # each next item a target once
+    assert _windows(np.arange(1), 4) == []

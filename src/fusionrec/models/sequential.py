@@ -5,7 +5,9 @@ index** (the smaller index comes first), the rule of :func:`fusionrec.data.split
 leave-last-out test item is always the step after the training sequence.  Interactions without timestamps are
 refused with a :class:`~fusionrec.errors.DataError` (there is no meaningful order to fall back on).
 
-The networks predict, at every position of the last ``max_len + 1`` items, the next item with a **full softmax
+Training cuts each user's sequence from its end into windows of ``max_len + 1`` items overlapping by one, so that
+every step of every history is a target once (the paper keeps only the last window, which wastes the long histories
+of MovieLens users).  The networks predict, at every position of a window, the next item with a **full softmax
 (cross-entropy over every item)**.  We use it instead of the paper's BCE with one sampled negative because on
 catalogues of up to tens of thousands of items it is affordable and is known to train SASRec markedly better
 (Klenitskiy & Vasilev, RecSys 2023; Petrov & Macdonald, RecSys 2023), and because it has no sampling noise.
@@ -72,6 +74,16 @@ def _left_pad(seqs: Sequence[np.ndarray], length: int) -> np.ndarray:
         tail = np.asarray(s, dtype=np.int64)[-length:] if length else s[:0]
         if len(tail):
             out[r, length - len(tail) :] = tail + 1
+    return out
+
+
+def _windows(seq: np.ndarray, size: int) -> list[np.ndarray]:
+    """``seq`` cut from its end into windows of ``size`` items overlapping by one (every step is a target once)."""
+    out = []
+    end = len(seq)
+    while end >= 2:
+        out.append(seq[max(0, end - size) : end])
+        end -= size - 1
     return out
 
 
@@ -187,7 +199,7 @@ class _Sequential(Recommender):
         if content is not None:
             self.content_ = content
         length = int(self.max_len)
-        windows = _left_pad([s[-(length + 1) :] for s in seqs], length + 1)
+        windows = _left_pad([w for s in seqs for w in _windows(s, length + 1)], length + 1)
         trainable = np.flatnonzero((windows > 0).sum(1) >= 2)
         inputs, targets = windows[trainable, :-1], windows[trainable, 1:]
         rng = np.random.default_rng(self.seed)
