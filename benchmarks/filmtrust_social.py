@@ -53,8 +53,8 @@ def targets(records: list[Record]) -> str:
     return (
         f" Targets (issue 12): TrustSVD beats fusionrec SVD++ by {gain:+.4f} RMSE (target >= 0.01: "
         f"{'met' if gain >= 0.01 else 'not met'}) and by {gain_few:+.4f} on users with <{FEW} training ratings "
-        f"(target: a larger gain there: {'met' if gain_few > gain else 'not met'}); cornac SoRec is not installed in "
-        "this environment, so the comparison with it is not run."
+        f"(target: a larger gain there: {'met' if gain_few > gain else 'not met'}); the comparison with cornac's SoRec "
+        "(cornac is in the peers extra) is not run yet."
     )
 
 
