@@ -377,7 +377,7 @@ class SASRec(_Sequential):
         dropout: float = 0.2,
         epochs: int = 30,
         batch_size: int = 128,
-        lr: float = 0.001,
+        lr: float = 0.005,
         weight_decay: float = 0.0,
         use_content: bool = False,
         modalities: list[str] | None = None,
