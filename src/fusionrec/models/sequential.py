@@ -449,7 +449,7 @@ class GRU4Rec(_Sequential):
         dropout: float = 0.2,
         epochs: int = 30,
         batch_size: int = 128,
-        lr: float = 0.001,
+        lr: float = 0.005,
         weight_decay: float = 0.0,
         threads: int = 1,
         seed: int | None = 0,
