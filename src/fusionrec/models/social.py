@@ -89,6 +89,29 @@ class _SocialBase(_SGDBase):
 
     uses_side_info = True
 
+    def __init__(
+        self,
+        *,
+        n_factors: int = 10,
+        n_epochs: int = 30,
+        init_mean: float = 0.0,
+        init_std: float = 0.1,
+        lr_all: float = 0.005,
+        reg_all: float = 0.05,
+        reg_social: float = 1.0,
+        seed: int | None = 0,
+        shuffle: bool = True,
+    ) -> None:
+        self.n_factors = n_factors
+        self.n_epochs = n_epochs
+        self.init_mean = init_mean
+        self.init_std = init_std
+        self.lr_all = lr_all
+        self.reg_all = reg_all
+        self.reg_social = reg_social
+        self.seed = seed
+        self.shuffle = shuffle
+
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
         "n_epochs": [*NONNEGATIVE_INT],
@@ -200,29 +223,6 @@ class SocialMF(_SocialBase):
         Visit users (ratings grouped by user) in a fresh random order each epoch.
     """
 
-    def __init__(
-        self,
-        *,
-        n_factors: int = 10,
-        n_epochs: int = 30,
-        init_mean: float = 0.0,
-        init_std: float = 0.1,
-        lr_all: float = 0.005,
-        reg_all: float = 0.05,
-        reg_social: float = 1.0,
-        seed: int | None = 0,
-        shuffle: bool = True,
-    ) -> None:
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
-        self.init_mean = init_mean
-        self.init_std = init_std
-        self.lr_all = lr_all
-        self.reg_all = reg_all
-        self.reg_social = reg_social
-        self.seed = seed
-        self.shuffle = shuffle
-
     def _prepare(self, T: sp.csr_matrix, rng: np.random.Generator, n_users: int) -> None:
         self._T = row_normalise(T)
 
@@ -261,29 +261,6 @@ class SoRec(_SocialBase):
     reg_social
         Weight ``lambda_C`` of the trust reconstruction (0: plain SVD).
     """
-
-    def __init__(
-        self,
-        *,
-        n_factors: int = 10,
-        n_epochs: int = 30,
-        init_mean: float = 0.0,
-        init_std: float = 0.1,
-        lr_all: float = 0.005,
-        reg_all: float = 0.05,
-        reg_social: float = 1.0,
-        seed: int | None = 0,
-        shuffle: bool = True,
-    ) -> None:
-        self.n_factors = n_factors
-        self.n_epochs = n_epochs
-        self.init_mean = init_mean
-        self.init_std = init_std
-        self.lr_all = lr_all
-        self.reg_all = reg_all
-        self.reg_social = reg_social
-        self.seed = seed
-        self.shuffle = shuffle
 
     def _prepare(self, T: sp.csr_matrix, rng: np.random.Generator, n_users: int) -> None:
         coo = sp.coo_matrix(T)
