@@ -32,6 +32,7 @@ import numpy as np
 from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import SideInfo, fuse_modalities
 from fusionrec.errors import ConfigError, DataError, NotFittedError
+from fusionrec.models._netstate import NetStateRecommender
 from fusionrec.models._params import (
     BOOL,
     MODALITY_NAMES,
@@ -42,7 +43,6 @@ from fusionrec.models._params import (
     SEED,
     Interval,
 )
-from fusionrec.models.base import Recommender
 from fusionrec.models.coldstart import check_history, place_user
 
 __all__ = ["GRU4Rec", "SASRec", "user_sequences"]
@@ -138,8 +138,10 @@ def _build_net(kind: str, n_items: int, d: int, max_len: int, n_layers: int, n_h
     return SeqNet()
 
 
-class _Sequential(Recommender):
+class _Sequential(NetStateRecommender):
     """Shared fitting, scoring, persistence and fold-in of the sequential models (module notes)."""
+
+    _net_prefix = _NET
 
     _kind: ClassVar[str] = ""
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -300,18 +302,6 @@ class _Sequential(Recommender):
         return given[order]
 
     # ------------------------------------------------------------------ persistence
-    def _get_state(self) -> dict[str, Any]:
-        state = super()._get_state()
-        for key, value in getattr(self, "_net_arrays", {}).items():
-            state[f"{_NET}{key}_"] = value
-        return state
-
-    def _set_state(self, state: dict[str, Any]) -> None:
-        arrays = {k[len(_NET) : -1]: np.asarray(v) for k, v in state.items() if k.startswith(_NET)}
-        super()._set_state({k: v for k, v in state.items() if not k.startswith(_NET)})
-        self._net_arrays = arrays
-        self._net = None
-
     def _network(self) -> Any:
         import torch
 

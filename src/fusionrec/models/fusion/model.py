@@ -28,6 +28,7 @@ from fusionrec._progress import progress
 from fusionrec._ranking import mask_rows, topk
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError, NotFittedError
+from fusionrec.models._netstate import NetStateRecommender
 from fusionrec.models._params import (
     BOOL,
     MODALITY_NAMES,
@@ -39,7 +40,7 @@ from fusionrec.models._params import (
     Interval,
     Options,
 )
-from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.base import SideInfo
 from fusionrec.models.factors import FactorMixin, FactorSpec
 from fusionrec.models.fusion.layers import FUSIONS, make_fusion
 from fusionrec.models.fusion.towers import (
@@ -146,7 +147,7 @@ def _l2_rows(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-class DeepFusion(FactorMixin, Recommender):
+class DeepFusion(FactorMixin, NetStateRecommender):
     """Deep multimodal fusion network for ratings or top-N ranking.
 
     Each dense modality of ``SideInfo.item_features`` (rows L2-normalised) passes through its own MLP
@@ -197,6 +198,8 @@ class DeepFusion(FactorMixin, Recommender):
     valid_history_
         Validation metric after each epoch (empty without ``valid``); ``best_epoch_`` the kept one.
     """
+
+    _net_prefix = _NET
 
     uses_side_info = True
     #: scores ``user_factors_ . item_vectors_ + user_bias_ + item_bias_ + global_bias_``; the user side is an
@@ -488,18 +491,6 @@ class DeepFusion(FactorMixin, Recommender):
         return self.item_vectors_
 
     # ------------------------------------------------------------------ persistence
-    def _get_state(self) -> dict[str, Any]:
-        state = super()._get_state()
-        for key, value in getattr(self, "_net_arrays", {}).items():
-            state[f"{_NET}{key}_"] = value
-        return state
-
-    def _set_state(self, state: dict[str, Any]) -> None:
-        arrays = {k[len(_NET) : -1]: np.asarray(v) for k, v in state.items() if k.startswith(_NET)}
-        super()._set_state({k: v for k, v in state.items() if not k.startswith(_NET)})
-        self._net_arrays = arrays
-        self._net = None
-
     def _network(self) -> FusionNet:
         net = getattr(self, "_net", None)
         if net is None:
