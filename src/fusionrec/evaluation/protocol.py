@@ -21,7 +21,15 @@ from fusionrec.errors import ConfigError
 from fusionrec.evaluation import metrics as M
 from fusionrec.models.base import Recommender, predict_pairs
 
-__all__ = ["RankingResult", "evaluate_ranking", "evaluate_ratings"]
+__all__ = [
+    "RankingPlan",
+    "RankingResult",
+    "evaluate_ranking",
+    "evaluate_ratings",
+    "plan_ranking",
+    "rank_batch",
+    "summarise_ranking",
+]
 
 DEFAULT_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "f1")
 
@@ -75,6 +83,176 @@ def _is_relevant(relevant: sp.csr_matrix, batch: np.ndarray, idx: np.ndarray) ->
     return np.isin(keys, rel_keys) & (idx >= 0)
 
 
+@dataclass
+class RankingPlan:
+    """What :func:`evaluate_ranking` settles before scoring: the users, their relevant items and the masks.
+
+    Shared by the single-process loop and the sharded one (:func:`fusionrec.distributed.evaluate_ranking_ray`):
+    both call :func:`rank_batch` on user batches of ``users`` and :func:`summarise_ranking` on the stacked
+    outcome, so their figures are the same.
+    """
+
+    ks: list[int]
+    metrics: tuple[str, ...]
+    masks: list[sp.csr_matrix]
+    relevant: sp.csr_matrix
+    candidates: np.ndarray | None
+    users: np.ndarray
+    n_relevant: np.ndarray
+    n_users: int
+    n_items: int
+    item_counts: np.ndarray
+    unseen: int
+    compute_auc: bool
+
+    @property
+    def kmax(self) -> int:
+        return self.ks[-1]
+
+
+def plan_ranking(
+    train: Interactions,
+    test: Interactions,
+    *,
+    k: int | Sequence[int] = (10, 20),
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    exclude: Sequence[Interactions] | None = None,
+    candidates: np.ndarray | None = None,
+    users: np.ndarray | None = None,
+    relevance_threshold: float | None = None,
+    compute_auc: bool = False,
+    cold_users: bool = False,
+    stacklevel: int = 2,
+) -> RankingPlan:
+    """Check the arguments of :func:`evaluate_ranking` (same meaning) and return its :class:`RankingPlan`."""
+    ks = sorted({int(x) for x in np.atleast_1d(k)})
+    if not ks or ks[0] < 1:
+        raise ConfigError("k must hold positive integers")
+    unknown = set(metrics) - set(M.RANKING)
+    if unknown:
+        raise ConfigError(f"unknown ranking metric(s) {sorted(unknown)}; choose from {sorted(M.RANKING)}")
+    if test.shape != train.shape:
+        raise ConfigError(f"train {train.shape} and test {test.shape} must share id maps (use a Split)")
+    masks = [train] if exclude is None else list(exclude)
+    relevant = _relevant_matrix(test, relevance_threshold)
+    cand = None if candidates is None else np.unique(np.asarray(candidates, dtype=np.int64))
+    if cand is not None:
+        keep = np.zeros(train.n_items, dtype=np.float32)
+        keep[cand] = 1.0
+        relevant = (relevant @ sp.diags(keep)).tocsr()
+        relevant.eliminate_zeros()
+    n_rel_all = np.diff(relevant.indptr)
+    eval_users = np.flatnonzero(n_rel_all > 0) if users is None else np.asarray(users, dtype=np.int64)
+    eval_users = eval_users[n_rel_all[eval_users] > 0]
+    unseen = int((train.user_counts()[eval_users] == 0).sum())
+    if unseen and not cold_users:
+        warnings.warn(
+            f"{unseen} of the {len(eval_users)} evaluated test users have no training interaction (the model ranks "
+            "for them without any history of theirs); they are counted in the metrics. Split per user "
+            "(per_user, leave_last, temporal) so that every test user has training data, pass users= to evaluate "
+            "only some, or cold_users=True when a cold-user evaluation is meant",
+            DataWarning,
+            stacklevel=stacklevel + 1,
+        )
+    return RankingPlan(
+        ks=ks,
+        metrics=tuple(metrics),
+        masks=[m.matrix for m in masks],
+        relevant=relevant,
+        candidates=cand,
+        users=eval_users,
+        n_relevant=n_rel_all[eval_users],
+        n_users=train.n_users,
+        n_items=train.n_items,
+        item_counts=train.item_counts(),
+        unseen=unseen,
+        compute_auc=compute_auc,
+    )
+
+
+def rank_batch(model: Recommender, plan: RankingPlan, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank for one batch of ``plan.users``: ``(top-kmax items int64 [B, kmax] (-1 = none), hits bool [B, kmax],
+    AUC float [B] (NaN unless ``plan.compute_auc``))``."""
+    kmax, cand = plan.kmax, plan.candidates
+    recs = np.full((len(batch), kmax), -1, dtype=np.int64)
+    hits = np.zeros((len(batch), kmax), dtype=bool)
+    auc_vals = np.full(len(batch), np.nan)
+    raw = np.asarray(model.score(batch))
+    # a writable copy for masking, in the model's precision (float32 stays float32: half the memory)
+    scores = np.array(raw, dtype=np.result_type(raw.dtype, np.float32), copy=True)
+    del raw
+    if scores.shape != (len(batch), plan.n_items):
+        raise ConfigError(
+            f"{type(model).__name__}.score returned shape {scores.shape}, expected {(len(batch), plan.n_items)}"
+        )
+    for m in plan.masks:
+        mask_rows(scores, m, batch)
+    if cand is not None:
+        scores_c = scores[:, cand]
+        idx, val = topk(scores_c, kmax)
+        idx = cand[idx]
+    else:
+        idx, val = topk(scores, kmax)
+    idx[~np.isfinite(val)] = -1
+    recs[:, : idx.shape[1]] = idx
+    hits[:, : idx.shape[1]] = _is_relevant(plan.relevant, batch, idx)
+    if plan.compute_auc:
+        rel_dense = plan.relevant[batch].toarray().astype(bool)
+        valid = np.isfinite(scores)
+        if cand is not None:
+            cmask = np.zeros(plan.n_items, dtype=bool)
+            cmask[cand] = True
+            valid &= cmask[None, :]
+        auc_vals[:] = M.auc(np.where(valid, scores, 0.0), rel_dense, valid)
+    return recs, hits, auc_vals
+
+
+def summarise_ranking(
+    plan: RankingPlan,
+    recs: np.ndarray,
+    hits: np.ndarray,
+    auc_vals: np.ndarray,
+    *,
+    item_features: np.ndarray | None = None,
+    seconds: float = 0.0,
+) -> RankingResult:
+    """The :class:`RankingResult` of :func:`rank_batch` outcomes stacked in the order of ``plan.users``."""
+    ks, kmax, n_rel = plan.ks, plan.kmax, plan.n_relevant
+    per_user: dict[str, np.ndarray] = {}
+    for kk in ks:
+        for name in plan.metrics:
+            per_user[f"{M.RANKING[name]}@{kk}"] = _RANKING_FNS[name](hits, n_rel, kk)
+    if plan.compute_auc:
+        per_user["AUC"] = auc_vals
+    summary = {name: float(np.nanmean(v)) if len(v) else float("nan") for name, v in per_user.items()}
+    counts = plan.item_counts
+    for kk in ks:
+        summary[f"Coverage@{kk}"] = M.catalog_coverage(recs[:, :kk], plan.n_items)
+    top = recs[:, :kmax]
+    summary[f"Novelty@{kmax}"] = M.novelty(top, counts, plan.n_users)
+    summary[f"Gini@{kmax}"] = M.gini_index(top, plan.n_items)
+    summary[f"ARP@{kmax}"] = M.average_recommendation_popularity(top, counts)
+    if item_features is not None:
+        ild = M.intra_list_diversity(top, item_features)
+        per_user[f"ILD@{kmax}"] = ild
+        summary[f"ILD@{kmax}"] = float(ild.mean()) if len(ild) else float("nan")
+    cand = plan.candidates
+    return RankingResult(
+        metrics=summary,
+        per_user=per_user,
+        users=plan.users,
+        recommendations=recs,
+        seconds=seconds,
+        info={
+            "n_users": len(plan.users),
+            "unseen_users": plan.unseen,
+            "k": ks,
+            "candidates": None if cand is None else len(cand),
+        },
+        unseen_users=plan.unseen,
+    )
+
+
 def evaluate_ranking(
     model: Recommender,
     train: Interactions,
@@ -117,102 +295,32 @@ def evaluate_ranking(
         scores in float32 (its output, the masked copy, the int64 partition of the top-k), 24 for float64,
         never users x items; ``compute_auc`` adds a dense relevance block (1 byte per score).
     """
-    ks = sorted({int(x) for x in np.atleast_1d(k)})
-    if not ks or ks[0] < 1:
-        raise ConfigError("k must hold positive integers")
-    unknown = set(metrics) - set(M.RANKING)
-    if unknown:
-        raise ConfigError(f"unknown ranking metric(s) {sorted(unknown)}; choose from {sorted(M.RANKING)}")
-    if test.shape != train.shape:
-        raise ConfigError(f"train {train.shape} and test {test.shape} must share id maps (use a Split)")
     start = time.perf_counter()
-    masks = [train] if exclude is None else list(exclude)
-    relevant = _relevant_matrix(test, relevance_threshold)
-    cand = None if candidates is None else np.unique(np.asarray(candidates, dtype=np.int64))
-    if cand is not None:
-        keep = np.zeros(train.n_items, dtype=np.float32)
-        keep[cand] = 1.0
-        relevant = (relevant @ sp.diags(keep)).tocsr()
-        relevant.eliminate_zeros()
-    n_rel_all = np.diff(relevant.indptr)
-    eval_users = np.flatnonzero(n_rel_all > 0) if users is None else np.asarray(users, dtype=np.int64)
-    eval_users = eval_users[n_rel_all[eval_users] > 0]
-    unseen = int((train.user_counts()[eval_users] == 0).sum())
-    if unseen and not cold_users:
-        warnings.warn(
-            f"{unseen} of the {len(eval_users)} evaluated test users have no training interaction (the model ranks "
-            "for them without any history of theirs); they are counted in the metrics. Split per user "
-            "(per_user, leave_last, temporal) so that every test user has training data, pass users= to evaluate "
-            "only some, or cold_users=True when a cold-user evaluation is meant",
-            DataWarning,
-            stacklevel=2,
-        )
-    kmax = ks[-1]
+    plan = plan_ranking(
+        train,
+        test,
+        k=k,
+        metrics=metrics,
+        exclude=exclude,
+        candidates=candidates,
+        users=users,
+        relevance_threshold=relevance_threshold,
+        compute_auc=compute_auc,
+        cold_users=cold_users,
+        stacklevel=2,
+    )
+    eval_users, kmax = plan.users, plan.kmax
     recs = np.full((len(eval_users), kmax), -1, dtype=np.int64)
     hits = np.zeros((len(eval_users), kmax), dtype=bool)
     auc_vals = np.full(len(eval_users), np.nan)
     batches = range(0, len(eval_users), batch_size)
     for s in progress(batches, total=len(batches), desc="ranking"):
         batch = eval_users[s : s + batch_size]
-        raw = np.asarray(model.score(batch))
-        # a writable copy for masking, in the model's precision (float32 stays float32: half the memory)
-        scores = np.array(raw, dtype=np.result_type(raw.dtype, np.float32), copy=True)
-        del raw
-        if scores.shape != (len(batch), train.n_items):
-            raise ConfigError(
-                f"{type(model).__name__}.score returned shape {scores.shape}, expected {(len(batch), train.n_items)}"
-            )
-        for m in masks:
-            mask_rows(scores, m.matrix, batch)
-        if cand is not None:
-            scores_c = scores[:, cand]
-            idx, val = topk(scores_c, kmax)
-            idx = cand[idx]
-        else:
-            idx, val = topk(scores, kmax)
-        idx[~np.isfinite(val)] = -1
-        recs[s : s + len(batch), : idx.shape[1]] = idx
-        hits[s : s + len(batch), : idx.shape[1]] = _is_relevant(relevant, batch, idx)
-        if compute_auc:
-            rel_dense = relevant[batch].toarray().astype(bool)
-            valid = np.isfinite(scores)
-            if cand is not None:
-                cmask = np.zeros(train.n_items, dtype=bool)
-                cmask[cand] = True
-                valid &= cmask[None, :]
-            auc_vals[s : s + len(batch)] = M.auc(np.where(valid, scores, 0.0), rel_dense, valid)
-    n_rel = n_rel_all[eval_users]
-    per_user: dict[str, np.ndarray] = {}
-    for kk in ks:
-        for name in metrics:
-            per_user[f"{M.RANKING[name]}@{kk}"] = _RANKING_FNS[name](hits, n_rel, kk)
-    if compute_auc:
-        per_user["AUC"] = auc_vals
-    summary = {name: float(np.nanmean(v)) if len(v) else float("nan") for name, v in per_user.items()}
-    counts = train.item_counts()
-    for kk in ks:
-        summary[f"Coverage@{kk}"] = M.catalog_coverage(recs[:, :kk], train.n_items)
-    top = recs[:, :kmax]
-    summary[f"Novelty@{kmax}"] = M.novelty(top, counts, train.n_users)
-    summary[f"Gini@{kmax}"] = M.gini_index(top, train.n_items)
-    summary[f"ARP@{kmax}"] = M.average_recommendation_popularity(top, counts)
-    if item_features is not None:
-        ild = M.intra_list_diversity(top, item_features)
-        per_user[f"ILD@{kmax}"] = ild
-        summary[f"ILD@{kmax}"] = float(ild.mean()) if len(ild) else float("nan")
-    return RankingResult(
-        metrics=summary,
-        per_user=per_user,
-        users=eval_users,
-        recommendations=recs,
-        seconds=time.perf_counter() - start,
-        info={
-            "n_users": len(eval_users),
-            "unseen_users": unseen,
-            "k": ks,
-            "candidates": None if cand is None else len(cand),
-        },
-        unseen_users=unseen,
+        recs[s : s + len(batch)], hits[s : s + len(batch)], auc_vals[s : s + len(batch)] = rank_batch(
+            model, plan, batch
+        )
+    return summarise_ranking(
+        plan, recs, hits, auc_vals, item_features=item_features, seconds=time.perf_counter() - start
     )
 
 
