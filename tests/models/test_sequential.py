@@ -18,7 +18,7 @@ from fusionrec.errors import ConfigError, DataError
 from fusionrec.evaluation import evaluate_ranking
 from fusionrec.models import Recommender, SideInfo, load_model, make_model
 from fusionrec.models.baselines import MostPopular
-from fusionrec.models.sequential import GRU4Rec, SASRec, user_sequences
+from fusionrec.models.sequential import CNNLSTM, GRU4Rec, SASRec, user_sequences
 
 from .contract import RecommenderContract
 
@@ -84,6 +84,30 @@ class TestGRU4RecContract(RecommenderContract):
 
     def make_model(self) -> Recommender:
         return GRU4Rec(n_factors=8, epochs=2, max_len=10)
+
+
+def image_side(n_items: int, d: int = 12, seed: int = 2) -> SideInfo:
+    """Random "image" vectors for the items (kind image), with one item missing its image."""
+    x = np.random.default_rng(seed).normal(size=(n_items, d)).astype(np.float32)
+    x[0] = 0
+    present = np.ones(n_items, dtype=bool)
+    present[0] = False
+    return SideInfo(item_features={"image": x}, item_present={"image": present}, item_kinds={"image": "image"})
+
+
+def cnnlstm(**kw: object) -> CNNLSTM:
+    return CNNLSTM(**{"n_factors": 32, "epochs": 40, "lr": 0.005, "dropout": 0.1, "seed": 0, **kw})  # type: ignore[arg-type]
+
+
+class TestCNNLSTMContract(RecommenderContract):
+    implicit = True
+    fold_in_overlap = 0.2
+
+    def make_model(self) -> Recommender:
+        return CNNLSTM(n_factors=8, epochs=2, max_len=10)
+
+    def make_side(self, train: Interactions) -> SideInfo | None:
+        return image_side(train.n_items)
 
 
 # ---------------------------------------------------------------------- learning the next item
@@ -231,3 +255,59 @@ def test_training_windows_cover_every_step_once() -> None:
     assert [p.tolist() for p in parts] == [[6, 7, 8, 9], [3, 4, 5, 6], [0, 1, 2, 3]]
     assert sorted(int(t) for p in parts for t in p[1:]) == list(range(1, 10))  # each next item a target once
     assert _windows(np.arange(1), 4) == []
+
+
+# ---------------------------------------------------------------------- CNN + LSTM concatenation model
+def test_cnnlstm_learns_the_walk_and_concatenates_the_image_tower(tmp_path: Path) -> None:
+    train, nxt = walk_data()
+    side = image_side(N_ITEMS)
+    model = cnnlstm().fit(train, side)
+    assert hit_rate(model, nxt) >= 0.8
+    d = 32
+    assert model.item_vectors_.shape == (N_ITEMS, 2 * d) and model.user_vectors_.shape == (N_USERS, 2 * d)
+    assert model.image_modality_ == "image"
+    # the image half of an item vector is the CNN tower of its (standardised) image, the id half its embedding
+    import torch
+
+    net = model._network()
+    with torch.no_grad():
+        tower = net.tower(torch.from_numpy(model.content_)).numpy()
+        emb = net.item_emb.weight[1:].numpy()
+    np.testing.assert_allclose(model.item_vectors_[:, d:], tower, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.item_vectors_[:, :d], emb, rtol=1e-5, atol=1e-5)
+    assert np.all(model.content_[0] == 0) and abs(float(model.content_[1:].mean())) < 1e-5  # missing -> mean
+    # the user's image half is the mean tower vector of the images in their sequence
+    seq = model.sequences_[3]
+    seen = seq[seq > 0] - 1
+    np.testing.assert_allclose(model.user_vectors_[3, d:], tower[seen].mean(axis=0), rtol=1e-4, atol=1e-4)
+    # other images change the scores; persistence and fold-in round-trip
+    other = cnnlstm().fit(train, image_side(N_ITEMS, seed=9))
+    assert not np.allclose(other.score(np.arange(5)), model.score(np.arange(5)))
+    model.save(tmp_path / "cl")
+    loaded = load_model(tmp_path / "cl")
+    np.testing.assert_allclose(loaded.score(np.arange(5)), model.score(np.arange(5)), rtol=1e-5, atol=1e-6)
+    b = loaded.score(loaded.fold_in_user([4, 5, 6]))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(b, model.score(model.fold_in_user([4, 5, 6])), rtol=1e-5, atol=1e-5)
+    top, _ = model.recommend(np.array([N_USERS]), k=3)
+    assert 7 in top[0]
+
+
+def test_cnnlstm_image_modality_rules() -> None:
+    train, _ = walk_data()
+    with pytest.raises(ConfigError, match="needs item image features"):
+        cnnlstm(epochs=1).fit(train)
+    text = SideInfo(item_features={"text": np.ones((N_ITEMS, 3), np.float32)}, item_kinds={"text": "text"})
+    with pytest.raises(ConfigError, match="no image modality"):
+        cnnlstm(epochs=1).fit(train, text)
+    with pytest.raises(ConfigError, match="unknown image_modality"):
+        cnnlstm(epochs=1, image_modality="poster").fit(train, text)
+    model = cnnlstm(epochs=1, image_modality="text").fit(train, text)  # any dense modality may be named
+    assert model.image_modality_ == "text" and model.content_.shape == (N_ITEMS, 3)
+    bad = SideInfo(item_features={"image": np.full((N_ITEMS, 3), np.nan, np.float32)})
+    with pytest.raises(DataError, match="non-finite"):
+        cnnlstm(epochs=1).fit(train, bad)
+    with pytest.raises(DataError, match="no timestamps"):
+        bare = Interactions(train.matrix, train.user_ids, train.item_ids, None, False)
+        cnnlstm(epochs=1).fit(bare, image_side(N_ITEMS))
+    with pytest.raises(ConfigError, match="channels"):
+        make_model("CNNLSTM", channels=0)

@@ -45,6 +45,7 @@ MODELS: dict[str, str] = {
     # sequential next-item models (sequential.py; issue 12)
     "SASRec": "fusionrec.models.sequential:SASRec",
     "GRU4Rec": "fusionrec.models.sequential:GRU4Rec",
+    "CNNLSTM": "fusionrec.models.sequential:CNNLSTM",
     # social rating models (social.py; trust links from SideInfo.social)
     "SocialMF": "fusionrec.models.social:SocialMF",
     "SoRec": "fusionrec.models.social:SoRec",

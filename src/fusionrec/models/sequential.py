@@ -45,7 +45,7 @@ from fusionrec.models._params import (
 )
 from fusionrec.models.coldstart import check_history, place_user
 
-__all__ = ["GRU4Rec", "SASRec", "user_sequences"]
+__all__ = ["CNNLSTM", "GRU4Rec", "SASRec", "user_sequences"]
 
 _NET = "net__"  # state keys of the network weights: net__<torch key>_
 
@@ -88,10 +88,26 @@ def _windows(seq: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 def _build_net(kind: str, n_items: int, d: int, max_len: int, n_layers: int, n_heads: int, dropout: float,
-               content_dim: int) -> Any:  # fmt: skip
-    """The torch module of ``kind`` ("sasrec" or "gru4rec"); defined here so that torch loads only when used."""
+               content_dim: int, cnn: tuple[int, int, int] = (8, 8, 8)) -> Any:  # fmt: skip
+    """The torch module of ``kind`` ("sasrec", "gru4rec" or "cnnlstm"); defined here so that torch loads only when
+    used.  ``cnn`` is the CNN tower's ``(channels, kernel, pool)`` (``cnnlstm`` only)."""
     import torch
     from torch import nn
+
+    class ImageTower(nn.Module):
+        """CNN over an item's image feature vector read as a 1-channel signal: conv1d -> ReLU -> max-pool -> linear."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            channels, kernel, pool = cnn
+            kernel = min(kernel, content_dim)
+            self.conv = nn.Conv1d(1, channels, kernel, stride=max(1, kernel // 2))
+            self.pool = nn.AdaptiveMaxPool1d(pool)
+            self.out = nn.Linear(channels * pool, d)
+
+        def forward(self, x: Any) -> Any:
+            h = self.pool(torch.relu(self.conv(x.unsqueeze(1))))
+            return self.out(h.flatten(1))
 
     class SeqNet(nn.Module):
         def __init__(self) -> None:
@@ -100,9 +116,12 @@ def _build_net(kind: str, n_items: int, d: int, max_len: int, n_layers: int, n_h
             nn.init.normal_(self.item_emb.weight, std=1.0 / math.sqrt(d))
             with torch.no_grad():
                 self.item_emb.weight[0].zero_()
-            self.content = nn.Linear(content_dim, d, bias=False) if content_dim else None
+            self.content = nn.Linear(content_dim, d, bias=False) if content_dim and kind == "sasrec" else None
+            self.tower = ImageTower() if kind == "cnnlstm" else None
             self.drop = nn.Dropout(dropout)
-            if kind == "sasrec":
+            if kind == "cnnlstm":
+                self.lstm = nn.LSTM(d, d, num_layers=n_layers, batch_first=True)
+            elif kind == "sasrec":
                 self.pos_emb = nn.Embedding(max_len, d)
                 self.layers = nn.ModuleList(
                     nn.TransformerEncoderLayer(
@@ -115,16 +134,24 @@ def _build_net(kind: str, n_items: int, d: int, max_len: int, n_layers: int, n_h
                 self.gru = nn.GRU(d, d, num_layers=n_layers, batch_first=True)
 
         def table(self, content: Any) -> Any:
-            """Item vectors ``[n_items + 1, d]`` (row 0: padding), with the content projection when used."""
+            """Item vectors ``[n_items + 1, d]`` (row 0: padding), with the content projection when used;
+            ``cnnlstm``: ``[n_items + 1, 2d]``, the id embedding concatenated with the CNN tower of the image."""
             w = self.item_emb.weight
             if self.content is not None:
                 w = w + self.content(content)
+            if self.tower is not None:
+                w = torch.cat([w, self.tower(content)], dim=1)
             return w
 
         def forward(self, seq: Any, table: Any) -> Any:
             """Hidden states ``[B, L, d]`` of left-padded sequences ``[B, L]`` (position t sees items <= t)."""
             keep = (seq > 0).unsqueeze(-1).to(table.dtype)
             x = table[seq] * keep
+            if kind == "cnnlstm":
+                # LSTM over the id embeddings, concatenated with the running mean of the CNN image vectors
+                hidden = self.lstm(self.drop(x[..., :d]))[0]
+                seen = keep.cumsum(1).clamp(min=1.0)
+                return torch.cat([hidden, self.drop(x[..., d:]).cumsum(1) / seen], dim=-1)
             if kind == "gru4rec":
                 return self.gru(self.drop(x))[0]
             length = seq.shape[1]
@@ -175,11 +202,14 @@ class _Sequential(NetStateRecommender):
     def _content(self, side: SideInfo | None, n_items: int) -> np.ndarray | None:
         return None
 
+    def _cnn(self) -> tuple[int, int, int]:
+        return (8, 8, 8)
+
     def _make_net(self) -> Any:
         content = getattr(self, "content_", None)
         return _build_net(
             self._kind, int(self.n_items_), int(self.n_factors), int(self.max_len), int(self.n_layers),
-            self._n_heads(), float(self.dropout), 0 if content is None else int(content.shape[1]),
+            self._n_heads(), float(self.dropout), 0 if content is None else int(content.shape[1]), self._cnn(),
         )  # fmt: skip
 
     def _content_tensor(self) -> Any:
@@ -454,3 +484,120 @@ class GRU4Rec(_Sequential):
         self.weight_decay = weight_decay
         self.threads = threads
         self.seed = seed
+
+
+class CNNLSTM(_Sequential):
+    """The seeds' CNN + LSTM concatenation model: an image CNN tower and an LSTM over the sequence, concatenated.
+
+    The parts, for a user whose last ``max_len`` items are ``i_1 .. i_t``:
+
+    * **CNN tower** (item images): each item's image feature vector ``x_i`` (an item modality of kind ``"image"``
+      in ``side.item_features``, e.g. EfficientNet-Lite0 or the image descriptors that ``build_side_info``
+      computes from the poster files, themselves the output of a pretrained CNN over the pixels) is read as a
+      1-channel signal by a learned ``Conv1d(1, channels, kernel, stride=kernel // 2)`` -> ReLU ->
+      ``AdaptiveMaxPool1d(pool)`` -> ``Linear(channels * pool, n_factors)``, giving ``g_i``.  The features are
+      standardised per column at fit (items without an image get the zero row, i.e. the mean image).  SideInfo
+      holds encoded vectors, not raw pixels, so the tower runs over those vectors.
+    * **LSTM** (interaction sequence): an ``n_layers`` LSTM over the learned item-id embeddings ``e_i`` of the
+      sequence (time order, equal timestamps by item index: module notes); its last hidden state is ``h_t``.
+    * **Concatenation and scoring**: the user vector is ``[h_t, mean(g_i1 .. g_it)]`` (the LSTM state next to the
+      mean CNN vector of the images the user saw) and the item vector ``[e_j, g_j]``; the score of item ``j`` is
+      their dot product, over **all** items, trained with the full-softmax next-item loss at every position as
+      :class:`SASRec` (``e`` shared between input and output).  So a candidate's score is a sequence term plus a
+      visual-taste term: ``h_t . e_j + mean(g) . g_j``.
+
+    Parameters
+    ----------
+    n_factors
+        Width of the id embedding, the LSTM state and the CNN tower's output (user/item vectors are twice this).
+    max_len, n_layers, dropout, epochs, batch_size, lr, weight_decay, threads, seed
+        As :class:`SASRec` (``n_layers``: LSTM layers).
+    image_modality
+        The item modality fed to the CNN tower; ``None`` (default): the one of kind ``"image"`` in
+        ``side.item_kinds``, else one named ``"image"`` or ``"poster"``.  Any dense item modality may be named.
+    channels, kernel, pool
+        The CNN tower's filters, kernel width (capped at the feature width) and pooled length.
+
+    Cold start: new users by :meth:`fold_in_user` from their event sequence; new items are not supported (refit).
+    Without an image modality the fit raises :class:`~fusionrec.errors.ConfigError`.
+    """
+
+    _kind = "cnnlstm"
+    uses_side_info: ClassVar[bool] = True
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "image_modality": [str, None],
+        "channels": [*POSITIVE_INT],
+        "kernel": [*POSITIVE_INT],
+        "pool": [*POSITIVE_INT],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_factors: int = 64,
+        max_len: int = 50,
+        n_layers: int = 1,
+        dropout: float = 0.2,
+        epochs: int = 30,
+        batch_size: int = 128,
+        lr: float = 0.005,
+        weight_decay: float = 0.0,
+        image_modality: str | None = None,
+        channels: int = 8,
+        kernel: int = 8,
+        pool: int = 8,
+        threads: int = 1,
+        seed: int | None = 0,
+    ) -> None:
+        self.n_factors = n_factors
+        self.max_len = max_len
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.image_modality = image_modality
+        self.channels = channels
+        self.kernel = kernel
+        self.pool = pool
+        self.threads = threads
+        self.seed = seed
+
+    def _cnn(self) -> tuple[int, int, int]:
+        return (int(self.channels), int(self.kernel), int(self.pool))
+
+    def _image_name(self, side: SideInfo | None) -> str:
+        available = sorted(side.item_features) if side is not None else []
+        hint = (
+            "CNNLSTM reads item images: pass side=SideInfo(item_features={'image': ...}) (experiments and "
+            "`fusionrec train` build it from an image modality such as posters), or name a dense item modality "
+            f"with image_modality=; available item modalities: {available}"
+        )
+        if side is None or not side.item_features:
+            raise ConfigError(f"CNNLSTM needs item image features. {hint}")
+        if self.image_modality is not None:
+            if self.image_modality not in side.item_features:
+                raise ConfigError(f"CNNLSTM: unknown image_modality {self.image_modality!r}. {hint}")
+            return str(self.image_modality)
+        images = sorted(n for n in side.item_features if side.item_kinds.get(n) == "image")
+        images = images or [n for n in ("image", "poster") if n in side.item_features]
+        if not images:
+            raise ConfigError(f"CNNLSTM found no image modality. {hint}")
+        return images[0]
+
+    def _content(self, side: SideInfo | None, n_items: int) -> np.ndarray | None:
+        name = self._image_name(side)
+        assert side is not None
+        x = np.asarray(side.item_features[name], dtype=np.float32)
+        if x.ndim != 2 or x.shape[0] != n_items:
+            raise DataError(f"image modality {name!r} has shape {x.shape} but the interactions have {n_items} items")
+        if not np.isfinite(x).all():
+            raise DataError(f"image modality {name!r} has non-finite values; impute or drop those items' images")
+        present = np.asarray(side.item_present.get(name, np.abs(x).sum(axis=1) > 0), dtype=bool)
+        out = np.zeros_like(x)
+        if present.any():
+            rows = x[present]
+            out[present] = (rows - rows.mean(axis=0)) / np.maximum(rows.std(axis=0), 1e-6)
+        self.image_modality_ = name
+        return np.ascontiguousarray(out, dtype=np.float32)
