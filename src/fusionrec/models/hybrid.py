@@ -34,7 +34,7 @@ The cold-start API (the contract for content-aware models)
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -56,6 +56,9 @@ from fusionrec.models._params import (
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import append_seen_row, check_history, grow_seen
 from fusionrec.models.factors import FactorMixin, Factors, append_rows
+
+if TYPE_CHECKING:
+    from fusionrec.explain import ScoreParts
 
 __all__ = ["HybridMF", "fold_in_vector"]
 
@@ -194,6 +197,16 @@ class HybridMF(FactorMixin, Recommender):
     loss_history_
         ``float64 [epochs]`` mean loss per positive.
     """
+
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 8, 64, "log"),
+        "learning_rate": ("float", 1e-3, 0.2, "log"),
+        "item_alpha": ("float", 1e-7, 1e-2, "log"),
+        "user_alpha": ("float", 1e-7, 1e-2, "log"),
+        "epochs": ("int", 5, 50),
+        "loss": ("categorical", ["warp", "bpr"]),
+    }
 
     uses_side_info = True
     #: cached item representations (not persisted; rebuilt when the items change)
@@ -388,6 +401,29 @@ class HybridMF(FactorMixin, Recommender):
 
     def item_embeddings(self) -> np.ndarray:
         return self.item_representations()[0]
+
+    def score_parts(self, user: int, item: int, side: SideInfo | None = None) -> ScoreParts:
+        """Explanation hook (:mod:`fusionrec.explain`): the exact split of ``r_u . r_i + b_i`` by item feature.
+
+        ``"collaborative"`` = ``w_i (r_u . ID_i + IDb_i)`` (the identity feature); each item modality ``m`` =
+        ``x_i[m] (E[m] r_u + Eb[m])`` over its columns of the item's side row (``side`` unused).
+        """
+        from fusionrec.explain import ScoreParts
+
+        self._check_fitted()
+        u, i = int(user), int(item)
+        r_u = self.user_representations(np.array([u]))[0].astype(np.float64)
+        w = float(self.item_id_weight_[i])
+        parts = {
+            "collaborative": w * float(r_u @ self.item_identity_[i].astype(np.float64) + self.item_identity_bias_[i])
+        }
+        x = np.asarray(self.item_x_[i].todense(), np.float64).ravel()
+        contrib = x * (self.item_emb_.astype(np.float64) @ r_u + self.item_emb_bias_.astype(np.float64))
+        start = 0
+        for name, d in zip(self.item_modalities_.tolist(), self.item_modality_dims_.tolist()):
+            parts[str(name)] = float(contrib[start : start + int(d)].sum())
+            start += int(d)
+        return ScoreParts(parts, "exact", "none: the score is the sum of the parts")
 
     def factors(self) -> Factors:
         """``Factors(user_representations(), r, item_bias=b)`` (computed, cached for items; no user bias)."""

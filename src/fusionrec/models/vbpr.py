@@ -20,7 +20,7 @@ no items gets the non-personalised ``b_i + beta . f_i``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +43,9 @@ from fusionrec.models.coldstart import check_history, grow_seen, place_user
 from fusionrec.models.factors import FactorMixin, Factors, append_rows
 from fusionrec.models.hybrid import IMPUTE, fold_in_vector
 from fusionrec.models.mf.bpr import INIT_STD, OPTIMIZERS, check_collapse
+
+if TYPE_CHECKING:
+    from fusionrec.explain import ScoreParts
 
 __all__ = ["VBPR", "sample_negatives"]
 
@@ -111,6 +114,15 @@ class VBPR(FactorMixin, Recommender):
     coverage_
         Top-20 item coverage measured after the fit (:func:`fusionrec.models.mf.bpr.check_collapse`).
     """
+
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 8, 64, "log"),
+        "content_factors": ("int", 8, 64, "log"),
+        "learning_rate": ("float", 1e-3, 0.2, "log"),
+        "regularization": ("float", 1e-5, 0.1, "log"),
+        "epochs": ("int", 10, 60),
+    }
 
     uses_side_info = True
     #: cached item representations (not persisted; rebuilt when the items change)
@@ -277,6 +289,30 @@ class VBPR(FactorMixin, Recommender):
 
     def item_embeddings(self) -> np.ndarray:
         return self.item_representations()[0]
+
+    def score_parts(self, user: int, item: int, side: SideInfo | None = None) -> ScoreParts:
+        """Explanation hook (:mod:`fusionrec.explain`): the exact split of ``x_ui`` by modality.
+
+        ``"collaborative"`` = ``b_i + gamma_u . gamma_i``; each modality ``m`` =
+        ``theta_u . (E[:, m] f_i[m]) + beta[m] . f_i[m]`` over its columns of the content row (``side`` unused).
+        """
+        from fusionrec.explain import ScoreParts
+
+        self._check_fitted()
+        u, i = int(user), int(item)
+        f = self.item_content_[i].astype(np.float64)
+        theta = self.user_content_factors_[u].astype(np.float64)
+        parts = {
+            "collaborative": float(self.item_bias_[i])
+            + float(self.user_factors_[u].astype(np.float64) @ self.item_factors_[i].astype(np.float64))
+        }
+        start = 0
+        for name, d in zip(self.modalities_.tolist(), self.modality_dims_.tolist()):
+            cols = slice(start, start + int(d))
+            start += int(d)
+            part = theta @ (self.projection_[:, cols].astype(np.float64) @ f[cols]) + self.content_bias_[cols] @ f[cols]
+            parts[str(name)] = float(part)
+        return ScoreParts(parts, "exact", "none: the score is the sum of the parts")
 
     def factors(self) -> Factors:
         """``Factors([gamma_u, theta_u], [gamma_i, E f_i], item_bias=b_i + beta . f_i)`` (computed; items cached)."""

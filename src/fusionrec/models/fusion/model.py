@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,6 +52,10 @@ from fusionrec.models.fusion.towers import (
     hash_tokenize,
 )
 from fusionrec.models.graph import torch_threads
+from fusionrec.models.private import PRIVACY_PARAMS, PrivacyReport
+
+if TYPE_CHECKING:
+    from fusionrec.explain import ScoreParts
 
 __all__ = ["DeepFusion", "FusionNet", "FusionNetConfig"]
 
@@ -147,7 +151,7 @@ def _l2_rows(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
-class DeepFusion(FactorMixin, NetStateRecommender):
+class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
     """Deep multimodal fusion network for ratings or top-N ranking.
 
     Each dense modality of ``SideInfo.item_features`` (rows L2-normalised) passes through its own MLP
@@ -190,6 +194,11 @@ class DeepFusion(FactorMixin, NetStateRecommender):
     threads
         torch intra-op threads during fit (restored afterwards).  Small models train fastest on one thread,
         and on a shared machine more threads oversubscribe the cores (20x slower measured on 2 busy cores).
+    private, target_epsilon, delta, max_grad_norm, noise_multiplier, accountant
+        ``private=True`` trains by DP-SGD (:mod:`fusionrec.models.private`: record-level (epsilon, delta)-DP,
+        per-record clipping to ``max_grad_norm``, noise calibrated by Opacus to ``target_epsilon`` at ``delta``
+        (default ``1 / (10 n)``), or a fixed ``noise_multiplier``), for exactly ``epochs`` epochs (``valid`` is
+        only recorded), negatives drawn over all items and every item treated as warm.
 
     Attributes
     ----------
@@ -197,7 +206,19 @@ class DeepFusion(FactorMixin, NetStateRecommender):
         What :meth:`score` uses: ``user_factors_ @ item_vectors_.T + biases``.
     valid_history_
         Validation metric after each epoch (empty without ``valid``); ``best_epoch_`` the kept one.
+    privacy_spent_
+        ``(epsilon, delta)`` of a private fit (``(inf, 0.0)`` otherwise).
     """
+
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "dim": ("int", 16, 128, "log"),
+        "hidden": ("int", 32, 256, "log"),
+        "dropout": ("float", 0.0, 0.5),
+        "lr": ("float", 1e-4, 1e-2, "log"),
+        "weight_decay": ("float", 1e-7, 1e-3, "log"),
+        "fusion": ("categorical", ["concat", "gated", "attention", "late"]),
+    }
 
     _net_prefix = _NET
 
@@ -233,6 +254,7 @@ class DeepFusion(FactorMixin, NetStateRecommender):
         "weight_decay": [*NONNEGATIVE],
         "patience": [*NONNEGATIVE_INT],
         "seed": [*SEED],
+        **PRIVACY_PARAMS,
     }
 
     def __init__(
@@ -257,6 +279,12 @@ class DeepFusion(FactorMixin, NetStateRecommender):
         valid_k: int = 20,
         seed: int = 0,
         threads: int = 1,
+        private: bool = False,
+        target_epsilon: float | None = None,
+        delta: float | None = None,
+        max_grad_norm: float = 1.0,
+        noise_multiplier: float | None = None,
+        accountant: str = "rdp",
     ) -> None:
         self.modalities = modalities
         self.fusion = fusion
@@ -277,6 +305,12 @@ class DeepFusion(FactorMixin, NetStateRecommender):
         self.valid_k = valid_k
         self.seed = seed
         self.threads = threads
+        self.private = private
+        self.target_epsilon = target_epsilon
+        self.delta = delta
+        self.max_grad_norm = max_grad_norm
+        self.noise_multiplier = noise_multiplier
+        self.accountant = accountant
 
     # ------------------------------------------------------------------ fitting
     def fit(
@@ -352,6 +386,8 @@ class DeepFusion(FactorMixin, NetStateRecommender):
         self.modalities_ = np.array(names, dtype=str)
         self.feature_dims_ = np.array([dense[n].shape[1] for n in names], dtype=np.int64)
         warm = train.item_counts() > 0
+        if self.private:  # which items have interactions is data: a private fit treats every item as warm
+            warm = np.ones(n_items, dtype=bool)
         mask = np.hstack([warm[:, None], pres]) if self.item_ids else pres
         m = train.matrix.tocsr()
         rows = train.row_indices().astype(np.int64)
@@ -365,7 +401,7 @@ class DeepFusion(FactorMixin, NetStateRecommender):
         with torch.random.fork_rng(devices=[]), torch_threads(int(self.threads)):
             torch.manual_seed(int(self.seed))
             net = FusionNet(self._config(names, [int(d) for d in self.feature_dims_]))
-            if self.loss == "mse" and len(values):
+            if self.loss == "mse" and len(values) and not self.private:
                 with torch.no_grad():
                     net.global_bias.fill_(float(values.mean()))
             opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
@@ -385,7 +421,19 @@ class DeepFusion(FactorMixin, NetStateRecommender):
             history: list[float] = []
             best, best_state, best_epoch, bad = -np.inf, None, int(self.epochs) - 1, 0
             bs = int(self.batch_size)
-            for epoch in progress(range(int(self.epochs)), total=int(self.epochs), desc="DeepFusion"):
+            if self.private:  # DP-SGD (models/private.py): a fixed number of epochs, no early stopping
+                from fusionrec.models.private import fit_fusion_private
+
+                def after_epoch() -> float:
+                    self._export(net, vectors)
+                    return self._valid_metric(train, valid) if valid is not None and valid.nnz else np.nan
+
+                history = fit_fusion_private(
+                    self, net, opt, (rows, cols, values), (t_dense, t_tokens, t_mask), rng, after_epoch
+                )
+                history = [] if valid is None or not valid.nnz else history
+            loop_epochs = 0 if self.private else int(self.epochs)
+            for epoch in progress(range(loop_epochs), total=int(self.epochs), desc="DeepFusion"):
                 net.train()
                 order = rng.permutation(len(rows))
                 for start in range(0, len(order), bs):
@@ -489,6 +537,68 @@ class DeepFusion(FactorMixin, NetStateRecommender):
     def item_embeddings(self) -> np.ndarray:
         self._check_fitted()
         return self.item_vectors_
+
+    def score_parts(self, user: int, item: int, side: SideInfo | None = None) -> ScoreParts:
+        """Explanation hook (:mod:`fusionrec.explain`): the share of each fused input in ``score(user, item)``.
+
+        Parts are named ``"collaborative"`` (the item-id embedding and its bias), the modality names and
+        ``"text_tower"``, plus ``"baseline"``.  Late fusion is exact (the score is a sum of per-input dot
+        products: ``(p_u^m + w^m) . v_i^m`` per input, the item-id bias in ``"collaborative"``, ``b_u + mu`` as the
+        baseline; ``side`` unused).  The other fusions are not additive: Shapley values over the inputs, ``v(S)``
+        the score with the inputs outside ``S`` masked (as a missing modality is), baseline ``v({})`` = every
+        input masked; ``2^M`` network evaluations, and ``side`` (the fit's SideInfo) is needed to re-run the
+        towers of dense modalities.
+        """
+        from fusionrec.explain import MAX_SHAPLEY_PLAYERS, ScoreParts, shapley_parts
+
+        self._check_fitted()
+        u, i = int(user), int(item)
+        inputs = [ID] * bool(self.item_ids) + self.modalities_.tolist() + [TEXT] * (self.text_tower is not None)
+        labels = ["collaborative" if x == ID else str(x) for x in inputs]
+        score = float(self.score(np.array([u]), np.array([i]))[0, 0])
+        base = float(self.user_bias_[u]) + float(self.global_bias_)
+        if self.fusion == "late":
+            d = int(self.dim)
+            w = np.asarray(self._net_arrays["content_bias.weight"], np.float64).ravel()
+            p, v = self.user_factors_[u].astype(np.float64), self.item_vectors_[i].astype(np.float64)
+            parts = {"baseline": base}
+            for m, name in enumerate(labels):
+                blk = slice(m * d, (m + 1) * d)
+                parts[name] = float((p[blk] + w[blk]) @ v[blk])
+            id_bias = float(self.item_bias_[i]) - float(w @ v)
+            parts["collaborative" if self.item_ids else "baseline"] += id_bias
+            return ScoreParts(parts, "exact", "user bias + global bias")
+        if len(inputs) > MAX_SHAPLEY_PLAYERS:
+            raise ConfigError(f"{len(inputs)} fused inputs: Shapley attribution is limited to {MAX_SHAPLEY_PLAYERS}")
+        names = self.modalities_.tolist()
+        dense: dict[str, torch.Tensor] = {}
+        if names:
+            if side is None:
+                raise ConfigError("DeepFusion's modality attribution re-runs the content towers: pass side=")
+            for name in names:
+                x = np.asarray(side.item_features.get(name, np.zeros((0, 0))), np.float32)
+                if i >= x.shape[0]:
+                    raise ConfigError(f"side has no {name!r} row for item {i}; pass the side the model was fitted with")
+                row = np.nan_to_num(x[i : i + 1])
+                dense[name] = torch.from_numpy(_l2_rows(row) if np.abs(row).sum() > 0 else row)
+        n_sets = 1 << len(inputs)
+        bits = (np.arange(n_sets)[:, None] >> np.arange(len(inputs))[None, :]) & 1
+        mask = torch.from_numpy((bits * self.item_mask_[i][None, :]).astype(np.float32))
+        tokens = None
+        if self.text_tower is not None:
+            tokens = torch.from_numpy(np.repeat(self.tokens_[i : i + 1], n_sets, axis=0))
+        net = self._network()
+        with torch.no_grad():
+            vec, bias = net.item_vectors(
+                torch.full((n_sets,), i, dtype=torch.int64),
+                {k: v.expand(n_sets, -1) for k, v in dense.items()},
+                tokens,
+                mask,
+            )
+        values = vec.numpy().astype(np.float64) @ self.user_factors_[u].astype(np.float64)
+        values = values + bias.numpy().astype(np.float64) + base
+        values[-1] = score  # the parts sum to the model's own score exactly
+        return shapley_parts(values, labels, "every input masked (the item vector of an item with no input)")
 
     # ------------------------------------------------------------------ persistence
     def _network(self) -> FusionNet:
