@@ -25,6 +25,8 @@ from fusionrec.models._params import check_names, validate_params
 __all__ = ["FORMAT_VERSION", "Recommender", "SideInfo", "load_model", "predict_pairs"]
 
 FORMAT_VERSION = 2  # 2: one checksum over manifest and arrays (fusionrec._storage); 1 still loads
+#: a learned attribute with ``n_users_`` rows whose name holds one of these is per-user state (``forget_user``)
+USER_STATE_WORDS = ("user", "profile", "residual", "trust", "social")
 
 
 class Recommender:
@@ -256,6 +258,9 @@ class Recommender:
         idmap = self._id_map(what)
         arr = np.atleast_1d(np.asarray(raw))
         idx = idmap.to_index(arr, missing="ignore")
+        gone = getattr(self, "forgotten_users_", None) if what == "user" else None
+        if gone is not None and len(gone):
+            idx = np.where(np.isin(idx, gone), -1, idx)  # a forgotten user's tombstone id finds nothing
         if (idx < 0).any():
             unknown = arr[idx < 0][:5].tolist()
             how = "fold_in_user" if what == "user" else "add_items / add_item_vectors"
@@ -304,6 +309,60 @@ class Recommender:
                 dup = new[known >= 0][:5].tolist() or new[:5].tolist()
                 raise DataError(f"{what} ids must be new and distinct; already known or repeated: {dup}")
             setattr(self, f"{what}_id_values_", np.concatenate([values, new]))  # unicode widths promote
+
+    def forget_user(self, user: int) -> None:
+        """Erase user ``user`` (an index) from the fitted model, in place: the right to be forgotten.
+
+        The default handles the common state: the user's row of ``seen_`` is emptied; every learned per-user
+        array (an attribute ending in ``_`` whose name holds ``user`` and that has ``n_users_`` rows: factors,
+        biases, embeddings, means) gets a zero row; learned users x users matrices (trust links) lose the user's
+        row and column; the raw id in ``user_id_values_`` is replaced by a tombstone and the index is recorded in
+        ``forgotten_users_`` (saved with the model), so raw-id lookups refuse it.  Other users keep their indices
+        and scores computed from their own rows.  Aggregates learned from the user (item factors, item-item
+        weights) keep its contribution until the next ``fit`` on data without the user; models with other
+        per-user state override this and call it.  Forgetting a user twice is a no-op.
+        """
+        self._check_fitted()
+        n = int(self.n_users_)
+        if isinstance(user, bool) or not isinstance(user, int | np.integer) or not 0 <= int(user) < n:
+            raise ConfigError(f"user must be a user index in 0..{n - 1}, got {user!r}; map raw ids at the edge")
+        u = int(user)
+        for name, value in list(vars(self).items()):
+            if not name.endswith("_") or name.startswith("_") or name in ("user_id_values_", "forgotten_users_"):
+                continue
+            if isinstance(value, list | tuple):  # ensembles: every member forgets the user too
+                for member in value:
+                    if isinstance(member, Recommender) and int(getattr(member, "n_users_", -1)) == n:
+                        member.forget_user(u)
+                continue
+            per_user = name == "seen_" or any(w in name for w in USER_STATE_WORDS)
+            if isinstance(value, sp.spmatrix | sp.sparray) and value.ndim == 2:
+                # users x users (neighbours, trust links; named so when users and items are as many): row and column
+                square = value.shape == (n, n) and name != "seen_" and (per_user or n != self.n_items_)
+                if square or (per_user and value.shape[0] == n):
+                    setattr(self, name, _drop_user(value, u, row=True, column=square))
+                elif per_user and value.shape[1] == n:  # stored transposed (items x users)
+                    setattr(self, name, _drop_user(value, u, row=False, column=True))
+                continue
+            if not per_user or getattr(value, "ndim", 0) < 1 or value.shape[0] != n:
+                continue
+            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+                value = value.copy()  # never write into arrays a reader (or a saved bundle's copy) may share
+                value[u] = 0
+                setattr(self, name, value)
+        values = getattr(self, "user_id_values_", None)
+        if values is not None and u < len(values):
+            values = values.copy()
+            if values.dtype.kind == "U":
+                mark = f"<forgotten {u}>"
+                values = values.astype(f"<U{max(values.dtype.itemsize // 4, len(mark))}")
+                values[u] = mark
+            else:
+                values[u] = np.iinfo(np.int64).min + u
+            self.user_id_values_ = values
+            vars(self).setdefault("_id_cache", {}).pop("user", None)
+        gone = np.asarray(getattr(self, "forgotten_users_", np.empty(0, np.int64)), np.int64)
+        self.forgotten_users_ = np.union1d(gone, [u]).astype(np.int64)
 
     def recommend_ids(
         self,
@@ -374,6 +433,20 @@ def _id_values(ids: np.ndarray) -> np.ndarray:
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     return arr.astype(str)
+
+
+def _drop_user(matrix: Any, u: int, *, row: bool, column: bool) -> sp.csr_matrix:
+    """``matrix`` as CSR without the stored entries of row ``u`` and/or column ``u`` (other entries, explicit
+    zeros included, stay as they are)."""
+    m = sp.csr_matrix(matrix)
+    keep = np.ones(m.nnz, dtype=bool)
+    if row:
+        keep[m.indptr[u] : m.indptr[u + 1]] = False
+    if column:
+        keep &= m.indices != u
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=m.shape[0]))]).astype(m.indptr.dtype)
+    return sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)
 
 
 def load_model(path: str | Path) -> Recommender:
