@@ -186,3 +186,34 @@ def test_rating_evaluation_refuses_a_ranking_model(small_split: Split) -> None:
     model = MostPopular().fit(small_split.train)
     with pytest.raises(ConfigError, match=r"MostPopular does not predict ratings.*evaluate_ranking"):
         evaluate_ratings(model, small_split.test)
+
+
+def test_rerank_and_fairness_extras(small_split: Split) -> None:
+    from fusionrec.rerank import MMR, Calibrated
+
+    train, test = small_split.train, small_split.test
+    rng = np.random.default_rng(0)
+    genres = (rng.random((train.n_items, 4)) < 0.4).astype(float)
+    genres[:, 0] += np.arange(train.n_items) % 2 == 0  # every other item is genre 0 as well
+    activity = np.arange(train.n_users) % 2
+    model = BiasBaseline().fit(train)
+    base = evaluate_ranking(model, train, test, k=10, item_groups=genres, user_groups=activity)
+    for key in ("CalibrationKL@10", "ExposureGini@10", "GroupExposureGini@10", "PopularShare@10", "NDCGGap@10"):
+        assert key in base.metrics and np.isfinite(base.metrics[key]), key
+    by_group = base.info["by_user_group"]["NDCG@10"]
+    assert base.metrics["NDCGGap@10"] == pytest.approx(abs(by_group[0] - by_group[1]))
+    assert sum(base.info["group_exposure_share"]) == pytest.approx(1.0)
+    plain = evaluate_ranking(model, train, test, k=10)
+    assert "CalibrationKL@10" not in plain.metrics  # the extras are opt-in
+    # lam = 0 re-ranks nothing; lam = 1 calibrates against each user's training genres
+    same = evaluate_ranking(model, train, test, k=10, rerank=MMR(np.eye(train.n_items), lam=0.0))
+    np.testing.assert_array_equal(same.recommendations, plain.recommendations)
+    cal = evaluate_ranking(
+        model, train, test, k=10, item_groups=genres, rerank=Calibrated(genres, train.matrix, lam=1.0)
+    )
+    assert cal.metrics["CalibrationKL@10"] < 0.7 * base.metrics["CalibrationKL@10"]
+    assert cal.info["rerank"] == "Calibrated"
+    seen = train.matrix[cal.users].toarray() > 0
+    assert not np.take_along_axis(seen, np.maximum(cal.recommendations, 0), axis=1).any()  # still masked
+    with pytest.raises(ConfigError, match="user_groups"):
+        evaluate_ranking(model, train, test, k=10, user_groups=activity[:-1])

@@ -22,22 +22,35 @@ and of fusionrec's benchmark splits):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
+from fusionrec.errors import InvalidValueError
+
 __all__ = [
+    "activity_groups",
     "auc",
     "average_precision_at_k",
     "average_recommendation_popularity",
     "by_group",
+    "calibration_kl",
     "catalog_coverage",
+    "exposure_gini",
     "f1_at_k",
     "gini_index",
+    "group_exposure",
+    "group_exposure_share",
+    "group_gap",
     "hit_rate_at_k",
     "intra_list_diversity",
+    "item_group_matrix",
+    "kl_divergence",
     "mae",
     "ndcg_at_k",
     "novelty",
+    "popularity_groups",
+    "position_exposure",
     "precision_at_k",
     "recall_at_k",
     "reciprocal_rank_at_k",
@@ -200,6 +213,157 @@ def by_group(values: np.ndarray, groups: np.ndarray) -> dict[object, float]:
         sel = (groups == g) & ~np.isnan(values)
         out[g.item() if isinstance(g, np.generic) else g] = float(values[sel].mean()) if sel.any() else float("nan")
     return out
+
+
+# ---------------------------------------------------------------------- fairness and calibration
+def item_group_matrix(item_groups: np.ndarray, n_items: int | None = None) -> np.ndarray:
+    """Items' group memberships as a dense ``[n_items, n_groups]`` float matrix.
+
+    ``item_groups`` is either one integer group per item (``-1``: no group) or a ``[n_items, n_groups]`` matrix of
+    non-negative weights (multi-hot genres; dense or scipy sparse).
+    """
+    if hasattr(item_groups, "toarray"):
+        item_groups = item_groups.toarray()  # type: ignore[union-attr]
+    g = np.asarray(item_groups)
+    if g.ndim == 1:
+        if g.size and g.dtype.kind not in "iu":
+            raise InvalidValueError(
+                f"item_groups of one group per item must be integers (got {g.dtype}); map labels to 0..G-1, -1 = none"
+            )
+        labels = g.astype(np.int64)
+        if labels.size and labels.min() < -1:
+            raise InvalidValueError("item_groups labels must be >= -1 (-1 = no group)")
+        n_groups = int(labels.max()) + 1 if labels.size else 0
+        out = np.zeros((len(labels), max(n_groups, 1)), dtype=np.float64)
+        has = labels >= 0
+        out[np.flatnonzero(has), labels[has]] = 1.0
+    elif g.ndim == 2:
+        out = np.asarray(g, dtype=np.float64)
+        if not np.isfinite(out).all() or (out < 0).any():
+            raise InvalidValueError("item_groups weights must be finite and non-negative")
+    else:
+        raise InvalidValueError(f"item_groups must be 1-D labels or a 2-D [items, groups] matrix, got {g.ndim}-D")
+    if n_items is not None and len(out) != n_items:
+        raise InvalidValueError(f"item_groups has {len(out)} rows but the catalogue has {n_items} items")
+    return out
+
+
+def _group_dist(weights: np.ndarray) -> np.ndarray:
+    """Rows normalised to sum 1 (all-zero rows stay zero): ``p(g | i)``."""
+    s = weights.sum(axis=1, keepdims=True)
+    return np.divide(weights, s, out=np.zeros_like(weights), where=s > 0)
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray, alpha: float = 0.01) -> np.ndarray:
+    """Steck's smoothed ``KL(p || q~)`` per row, ``q~ = (1 - alpha) q + alpha p`` (terms with ``p = 0`` are 0)."""
+    p, q = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64))
+    qs = (1.0 - alpha) * q + alpha * p
+    ratio = np.divide(p, qs, out=np.ones_like(p), where=p > 0)
+    return np.asarray(np.sum(np.where(p > 0, p * np.log(ratio), 0.0), axis=-1))
+
+
+def calibration_kl(
+    recommended: np.ndarray, history: Any, item_groups: np.ndarray, *, alpha: float = 0.01
+) -> np.ndarray:
+    """Miscalibration per list (Steck 2018, "Calibrated recommendations"): ``KL(p(g|u) || q~(g|list))``.
+
+    ``p(g|u)`` is the group (genre) distribution of the user's history, ``q(g|list)`` that of the recommended
+    items, each item spreading weight 1 evenly over its groups; ``q~ = (1 - alpha) q + alpha p`` keeps the
+    divergence finite.  ``history`` is a ``[U, n_items]`` (sparse) matrix whose rows align with ``recommended``
+    (weights: the interaction values).  Users without history in any group get NaN; 0 is perfectly calibrated.
+    """
+    recs = np.asarray(recommended, dtype=np.int64)
+    pgi = _group_dist(item_group_matrix(item_groups))
+    h = history.toarray() if hasattr(history, "toarray") else np.asarray(history, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    if recs.ndim != 2 or h.shape != (len(recs), len(pgi)):
+        raise InvalidValueError(
+            f"history must be [{len(recs)} lists, {len(pgi)} items] (rows aligned with recommended), got {h.shape}"
+        )
+    p = _group_dist(h @ pgi)
+    valid = recs >= 0
+    q = _group_dist(np.einsum("uk,ukg->ug", valid.astype(np.float64), pgi[np.where(valid, recs, 0)]))
+    out = kl_divergence(p, q, alpha)
+    return np.where(p.sum(axis=1) > 0, out, np.nan)
+
+
+def position_exposure(k: int) -> np.ndarray:
+    """Exposure of ranks ``0..k-1``: the NDCG discount ``1 / log2(rank + 2)`` (Singh & Joachims 2018)."""
+    return _discounts(k)
+
+
+def group_exposure(recommended: np.ndarray, item_groups: np.ndarray, *, discounted: bool = True) -> np.ndarray:
+    """Total exposure of each group over all lists: position-discounted (or one per slot when ``discounted`` is
+    false); a multi-label item's exposure is split evenly over its groups."""
+    recs = np.asarray(recommended, dtype=np.int64)
+    pgi = _group_dist(item_group_matrix(item_groups))
+    w = np.broadcast_to(position_exposure(recs.shape[1]) if discounted else np.ones(recs.shape[1]), recs.shape)
+    valid = recs >= 0
+    return np.asarray(np.bincount(recs[valid], weights=w[valid], minlength=len(pgi)) @ pgi)
+
+
+def group_exposure_share(recommended: np.ndarray, item_groups: np.ndarray, *, discounted: bool = True) -> np.ndarray:
+    """Each group's share of the exposure of all lists (sums to 1 over groups; zeros when nothing is shown).
+
+    With popularity groups (:func:`popularity_groups`) the head group's share is the popular-item share.
+    """
+    e = group_exposure(recommended, item_groups, discounted=discounted)
+    total = e.sum()
+    return e / total if total > 0 else e
+
+
+def exposure_gini(recommended: np.ndarray, n_items: int, item_groups: np.ndarray | None = None) -> float:
+    """Gini coefficient of position-discounted exposure over catalogue items, or over groups when
+    ``item_groups`` is given (0: everyone equally exposed, 1: one item / group takes all)."""
+    if item_groups is None:
+        recs = np.asarray(recommended, dtype=np.int64)
+        w = np.broadcast_to(position_exposure(recs.shape[1]), recs.shape)
+        valid = recs >= 0
+        e = np.bincount(recs[valid], weights=w[valid], minlength=n_items)
+    else:
+        e = group_exposure(recommended, item_groups)
+    return _gini(np.asarray(e, dtype=np.float64))
+
+
+def _gini(values: np.ndarray) -> float:
+    v = np.sort(values)
+    total = v.sum()
+    if total <= 0:
+        return 0.0
+    n = len(v)
+    idx = np.arange(1, n + 1)
+    return float(np.sum((2 * idx - n - 1) * v) / (n * total))
+
+
+def group_gap(values: np.ndarray, groups: np.ndarray) -> float:
+    """Largest minus smallest group mean of a per-user metric (e.g. NDCG): the group NDCG gap (0 = parity)."""
+    means = [v for v in by_group(values, groups).values() if not np.isnan(v)]
+    return float(max(means) - min(means)) if means else float("nan")
+
+
+def popularity_groups(item_counts: np.ndarray, head_share: float = 0.2) -> np.ndarray:
+    """0 for the short head, 1 for the long tail: the head is the most popular items that together hold
+    ``head_share`` of all interactions (Abdollahpouri et al. 2017); ties in count break by the lower index."""
+    counts = np.asarray(item_counts, dtype=np.float64)
+    if not 0.0 < head_share < 1.0:
+        raise InvalidValueError(f"head_share must be in (0, 1), got {head_share}")
+    order = np.lexsort((np.arange(len(counts)), -counts))
+    cum = np.cumsum(counts[order])
+    n_head = int(np.searchsorted(cum, head_share * cum[-1], side="left")) + 1 if len(counts) and cum[-1] > 0 else 0
+    out = np.ones(len(counts), dtype=np.int64)
+    out[order[:n_head]] = 0
+    return out
+
+
+def activity_groups(user_counts: np.ndarray, n_groups: int = 4) -> np.ndarray:
+    """User activity quantile group ``0`` (least active) .. ``n_groups - 1`` (most active) from interaction counts
+    (ties in count break by the lower index, so the groups have equal sizes)."""
+    counts = np.asarray(user_counts, dtype=np.float64)
+    if n_groups < 1:
+        raise InvalidValueError(f"n_groups must be >= 1, got {n_groups}")
+    rank = np.empty(len(counts), dtype=np.int64)
+    rank[np.lexsort((np.arange(len(counts)), counts))] = np.arange(len(counts))
+    return np.asarray(rank * n_groups // max(1, len(counts)), dtype=np.int64)
 
 
 RANKING: Mapping[str, str] = {

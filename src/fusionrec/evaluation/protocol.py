@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +20,9 @@ from fusionrec.data.interactions import DataWarning, Interactions
 from fusionrec.errors import ConfigError
 from fusionrec.evaluation import metrics as M
 from fusionrec.models.base import Recommender, predict_pairs
+
+if TYPE_CHECKING:
+    from fusionrec.rerank import Reranker
 
 __all__ = [
     "RankingPlan",
@@ -104,6 +107,8 @@ class RankingPlan:
     item_counts: np.ndarray
     unseen: int
     compute_auc: bool
+    rerank: Reranker | None = None
+    rerank_depth: int = 100
 
     @property
     def kmax(self) -> int:
@@ -123,6 +128,8 @@ def plan_ranking(
     compute_auc: bool = False,
     cold_users: bool = False,
     stacklevel: int = 2,
+    rerank: Reranker | None = None,
+    rerank_depth: int = 100,
 ) -> RankingPlan:
     """Check the arguments of :func:`evaluate_ranking` (same meaning) and return its :class:`RankingPlan`."""
     ks = sorted({int(x) for x in np.atleast_1d(k)})
@@ -133,6 +140,8 @@ def plan_ranking(
         raise ConfigError(f"unknown ranking metric(s) {sorted(unknown)}; choose from {sorted(M.RANKING)}")
     if test.shape != train.shape:
         raise ConfigError(f"train {train.shape} and test {test.shape} must share id maps (use a Split)")
+    if rerank is not None and not callable(getattr(rerank, "rerank", None)):
+        raise ConfigError(f"rerank must have a rerank(users, candidates, scores, k) method, got {type(rerank)}")
     masks = [train] if exclude is None else list(exclude)
     relevant = _relevant_matrix(test, relevance_threshold)
     cand = None if candidates is None else np.unique(np.asarray(candidates, dtype=np.int64))
@@ -167,6 +176,8 @@ def plan_ranking(
         item_counts=train.item_counts(),
         unseen=unseen,
         compute_auc=compute_auc,
+        rerank=rerank,
+        rerank_depth=max(int(rerank_depth), ks[-1]),
     )
 
 
@@ -187,13 +198,17 @@ def rank_batch(model: Recommender, plan: RankingPlan, batch: np.ndarray) -> tupl
         )
     for m in plan.masks:
         mask_rows(scores, m, batch)
+    depth = kmax if plan.rerank is None else plan.rerank_depth
     if cand is not None:
         scores_c = scores[:, cand]
-        idx, val = topk(scores_c, kmax)
+        idx, val = topk(scores_c, depth)
         idx = cand[idx]
     else:
-        idx, val = topk(scores, kmax)
+        idx, val = topk(scores, depth)
     idx[~np.isfinite(val)] = -1
+    if plan.rerank is not None:  # the reranker picks the top kmax out of the top `depth`
+        idx, val = plan.rerank.rerank(batch, idx, val, kmax)
+        idx[~np.isfinite(val)] = -1
     recs[:, : idx.shape[1]] = idx
     hits[:, : idx.shape[1]] = _is_relevant(plan.relevant, batch, idx)
     if plan.compute_auc:
@@ -215,8 +230,13 @@ def summarise_ranking(
     *,
     item_features: np.ndarray | None = None,
     seconds: float = 0.0,
+    item_groups: np.ndarray | None = None,
+    user_groups: np.ndarray | None = None,
+    history: sp.csr_matrix | None = None,
 ) -> RankingResult:
-    """The :class:`RankingResult` of :func:`rank_batch` outcomes stacked in the order of ``plan.users``."""
+    """The :class:`RankingResult` of :func:`rank_batch` outcomes stacked in the order of ``plan.users``
+    (``item_groups`` / ``user_groups``: the fairness extras of :func:`evaluate_ranking`; ``history``: the training
+    matrix, the target of the calibration KL)."""
     ks, kmax, n_rel = plan.ks, plan.kmax, plan.n_relevant
     per_user: dict[str, np.ndarray] = {}
     for kk in ks:
@@ -236,6 +256,8 @@ def summarise_ranking(
         ild = M.intra_list_diversity(top, item_features)
         per_user[f"ILD@{kmax}"] = ild
         summary[f"ILD@{kmax}"] = float(ild.mean()) if len(ild) else float("nan")
+    extra = _fairness(plan, top, per_user, item_groups, user_groups, history)
+    summary.update(extra.pop("metrics"))
     cand = plan.candidates
     return RankingResult(
         metrics=summary,
@@ -248,6 +270,7 @@ def summarise_ranking(
             "unseen_users": plan.unseen,
             "k": ks,
             "candidates": None if cand is None else len(cand),
+            **extra,
         },
         unseen_users=plan.unseen,
     )
@@ -268,6 +291,10 @@ def evaluate_ranking(
     item_features: np.ndarray | None = None,
     batch_size: int = 1024,
     cold_users: bool = False,
+    rerank: Reranker | None = None,
+    rerank_depth: int = 100,
+    item_groups: np.ndarray | None = None,
+    user_groups: np.ndarray | None = None,
 ) -> RankingResult:
     """Rank items for every user with test interactions and score the lists.
 
@@ -290,12 +317,28 @@ def evaluate_ranking(
         ``True`` when test users without training interactions are expected (a cold-user split).  Otherwise such
         users are reported by a :class:`~fusionrec.data.DataWarning`; they are evaluated either way and counted
         in ``RankingResult.unseen_users``.
+    rerank
+        A :mod:`fusionrec.rerank` reranker applied to each user's top ``rerank_depth`` (at least ``max(k)``)
+        before scoring: the same protocol evaluates the re-ranked lists.
+    item_groups
+        Item groups (one int per item, or a ``[n_items, n_groups]`` multi-hot matrix such as genres): adds
+        ``CalibrationKL@K`` (Steck's miscalibration against the training history), ``GroupExposureGini@K`` and
+        ``info["group_exposure_share"]``.  Any of ``rerank`` / ``item_groups`` / ``user_groups`` also adds
+        ``ExposureGini@K`` (position-discounted, over items) and ``PopularShare@K`` (share of slots on short-head
+        items: those holding 20% of the training interactions), with ``K = max(k)``.
+    user_groups
+        One group label per user index (e.g. activity quartiles, gender): adds ``NDCGGap@k`` (largest minus
+        smallest group mean of NDCG@k) and ``info["by_user_group"]`` (per-group means of every metric).
     batch_size
         Users scored at once.  Peak memory is about ``batch_size x n_items x 16`` bytes for a model that
         scores in float32 (its output, the masked copy, the int64 partition of the top-k), 24 for float64,
         never users x items; ``compute_auc`` adds a dense relevance block (1 byte per score).
     """
     start = time.perf_counter()
+    if user_groups is not None and len(user_groups) != train.n_users:
+        raise ConfigError(f"user_groups has {len(user_groups)} labels; give one per user ({train.n_users})")
+    if item_groups is not None and len(item_groups) != train.n_items:
+        raise ConfigError(f"item_groups has {len(item_groups)} rows; give one per item ({train.n_items})")
     plan = plan_ranking(
         train,
         test,
@@ -308,6 +351,8 @@ def evaluate_ranking(
         compute_auc=compute_auc,
         cold_users=cold_users,
         stacklevel=2,
+        rerank=rerank,
+        rerank_depth=rerank_depth,
     )
     eval_users, kmax = plan.users, plan.kmax
     recs = np.full((len(eval_users), kmax), -1, dtype=np.int64)
@@ -320,8 +365,51 @@ def evaluate_ranking(
             model, plan, batch
         )
     return summarise_ranking(
-        plan, recs, hits, auc_vals, item_features=item_features, seconds=time.perf_counter() - start
+        plan,
+        recs,
+        hits,
+        auc_vals,
+        item_features=item_features,
+        seconds=time.perf_counter() - start,
+        item_groups=item_groups,
+        user_groups=user_groups,
+        history=train.matrix,
     )
+
+
+def _fairness(
+    plan: RankingPlan,
+    top: np.ndarray,
+    per_user: dict[str, np.ndarray],
+    item_groups: np.ndarray | None,
+    user_groups: np.ndarray | None,
+    history: sp.csr_matrix | None,
+) -> dict[str, Any]:
+    """The optional fairness / calibration extras of :func:`evaluate_ranking` (metrics, and info entries)."""
+    out: dict[str, Any] = {"metrics": {}}
+    if plan.rerank is None and item_groups is None and user_groups is None:
+        return out
+    kmax = top.shape[1]
+    summary = out["metrics"]
+    summary[f"ExposureGini@{kmax}"] = M.exposure_gini(top, plan.n_items)
+    pop = M.popularity_groups(plan.item_counts)
+    summary[f"PopularShare@{kmax}"] = float(M.group_exposure_share(top, pop, discounted=False)[0])
+    if item_groups is not None:
+        if history is not None:
+            kl = M.calibration_kl(top, history[plan.users], item_groups)
+            per_user[f"CalibrationKL@{kmax}"] = kl
+            summary[f"CalibrationKL@{kmax}"] = float(np.nanmean(kl)) if np.isfinite(kl).any() else float("nan")
+        summary[f"GroupExposureGini@{kmax}"] = M.exposure_gini(top, plan.n_items, item_groups)
+        out["group_exposure_share"] = M.group_exposure_share(top, item_groups).tolist()
+    if user_groups is not None:
+        groups = np.asarray(user_groups)[plan.users]
+        for kk in plan.ks:
+            if f"NDCG@{kk}" in per_user:
+                summary[f"NDCGGap@{kk}"] = M.group_gap(per_user[f"NDCG@{kk}"], groups)
+        out["by_user_group"] = {name: M.by_group(v, groups) for name, v in per_user.items()}
+    if plan.rerank is not None:
+        out["rerank"] = type(plan.rerank).__name__
+    return out
 
 
 def evaluate_ratings(model: Recommender, test: Interactions) -> dict[str, float]:
