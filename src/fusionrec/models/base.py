@@ -6,9 +6,11 @@ Everything here works on contiguous integer indices; raw ids live at the edges (
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -22,11 +24,32 @@ from fusionrec.data.side import SideInfo  # the data layer owns it; re-exported 
 from fusionrec.errors import ConfigError, DataError, NotFittedError, UnknownIdError
 from fusionrec.models._params import check_names, validate_params
 
-__all__ = ["FORMAT_VERSION", "Recommender", "SideInfo", "load_model", "predict_pairs"]
+__all__ = ["FORMAT_VERSION", "Recommender", "SideInfo", "epoch_callback", "load_model", "predict_pairs"]
 
 FORMAT_VERSION = 2  # 2: one checksum over manifest and arrays (fusionrec._storage); 1 still loads
 #: a learned attribute with ``n_users_`` rows whose name holds one of these is per-user state (``forget_user``)
 USER_STATE_WORDS = ("user", "profile", "residual", "trust", "social")
+
+#: ``callback(model, epoch, loss)`` of the innermost :func:`epoch_callback` block (per thread / task)
+_EPOCH_CALLBACK: ContextVar[Callable[[Any, int, float | None], None] | None] = ContextVar(
+    "fusionrec_epoch_callback", default=None
+)
+
+
+@contextlib.contextmanager
+def epoch_callback(callback: Callable[[Any, int, float | None], None]) -> Iterator[None]:
+    """Call ``callback(model, epoch, loss)`` after every epoch of the iterative models fitted inside the block.
+
+    The models with the hook (ALS, BPR) call :meth:`Recommender._end_epoch`; at that moment the model scores
+    with its current parameters, so the callback can evaluate it (``loss`` is ``None`` when the model does not
+    compute one that epoch).  An exception raised by the callback stops the fit (``fusionrec.tuning`` raises
+    ``optuna.TrialPruned`` this way).  Without a block the hook costs nothing.
+    """
+    token = _EPOCH_CALLBACK.set(callback)
+    try:
+        yield
+    finally:
+        _EPOCH_CALLBACK.reset(token)
 
 
 class Recommender:
@@ -150,6 +173,19 @@ class Recommender:
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         raise NotImplementedError
+
+    def _end_epoch(self, epoch: int, loss: float | None = None, **state: Any) -> None:
+        """The epoch hook of iterative models: call after each epoch with the learned arrays so far.
+
+        ``state`` holds the attributes :meth:`score` needs (``user_factors_=X, item_factors_=Y``); they are set
+        only when an :func:`epoch_callback` is active, which is then called with ``(self, epoch, loss)``.
+        """
+        callback = _EPOCH_CALLBACK.get()
+        if callback is None:
+            return
+        for key, value in state.items():
+            setattr(self, key, value)
+        callback(self, epoch, loss)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_items_"):

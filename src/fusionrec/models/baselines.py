@@ -71,6 +71,12 @@ class BiasBaseline(FactorFoldIn, Recommender):
         Alternating passes (each is exact given the other biases).
     """
 
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "reg_user": ("float", 0.0, 50.0),
+        "reg_item": ("float", 0.0, 50.0),
+    }
+
     predicts_ratings = True
     #: a factor model of width 0: ``score = global_mean_ + user_bias_ + item_bias_``; a new user's bias is the
     #: ridge solution ``sum (r - mu - b_i) / (n + reg_user)``, exactly the model's user step

@@ -185,6 +185,15 @@ class GraphFusion(FactorMixin, Recommender):
         ``softmax(alpha)`` per modality (order of ``modalities_``).
     """
 
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 16, 128, "log"),
+        "layers": ("int", 1, 3),
+        "lr": ("float", 1e-4, 1e-2, "log"),
+        "reg": ("float", 1e-6, 1e-2, "log"),
+        "epochs": ("int", 10, 60),
+    }
+
     uses_side_info = True
     factor_spec = FactorSpec(user="user_factors_", item="item_factors_")
     _param_constraints: ClassVar[dict[str, list[Any]]] = {

@@ -452,6 +452,12 @@ class ItemKNN(HistoryFoldIn, _KNN):
         CSR ``float32 [n_items, n_items]``: row ``i`` holds ``s_ij > 0`` of its ``k`` neighbours.
     """
 
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "k": ("int", 10, 500, "log"),
+        "shrinkage": ("float", 0.0, 100.0),
+    }
+
     _user_based = False
 
     def _history_user_row(self, items: np.ndarray, values: np.ndarray, user: int | None) -> dict[str, np.ndarray]:
@@ -480,6 +486,12 @@ class UserKNN(_KNN):
     neighbours_
         CSR ``float32 [n_users, n_users]`` of the top-``k`` positive user similarities.
     """
+
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "k": ("int", 10, 500, "log"),
+        "shrinkage": ("float", 0.0, 100.0),
+    }
 
     _user_based = True
 

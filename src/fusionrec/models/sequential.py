@@ -378,6 +378,15 @@ class SASRec(_Sequential):
     supported (refit).
     """
 
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 16, 128, "log"),
+        "n_layers": ("int", 1, 3),
+        "dropout": ("float", 0.0, 0.5),
+        "lr": ("float", 1e-4, 1e-2, "log"),
+        "max_len": ("int", 20, 200, "log"),
+    }
+
     _kind = "sasrec"
     uses_side_info: ClassVar[bool] = True  # only read when use_content=True
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
@@ -457,6 +466,14 @@ class GRU4Rec(_Sequential):
     TOP1/BPR mini-batches.  Parameters as :class:`SASRec` (no attention or content options).  Cold start: new
     users by :meth:`fold_in_user` from their event sequence.
     """
+
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 16, 128, "log"),
+        "dropout": ("float", 0.0, 0.5),
+        "lr": ("float", 1e-4, 1e-2, "log"),
+        "max_len": ("int", 20, 200, "log"),
+    }
 
     _kind = "gru4rec"
 

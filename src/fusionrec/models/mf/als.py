@@ -106,6 +106,14 @@ class ALS(FactorMixin, Recommender):
         ``float64 [iterations]`` objective after each iteration (empty unless ``track_loss``).
     """
 
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 8, 256, "log"),
+        "regularization": ("float", 1e-3, 100.0, "log"),
+        "alpha": ("float", 0.1, 50.0, "log"),
+        "iterations": ("int", 5, 30),
+    }
+
     #: scores ``user_factors_ . item_factors_``; :meth:`fold_in_user` is the exact confidence-weighted solve
     factor_spec = FactorSpec(
         user="user_factors_", item="item_factors_", fold_in="confidence", regularization="regularization",
@@ -169,7 +177,7 @@ class ALS(FactorMixin, Recommender):
         # the f x f Gram products are tiny; multi-threaded BLAS right after a numba parallel sweep fights the
         # still-spinning numba threads (2 ms instead of 0.1 ms per product on ML-100K), so keep BLAS at 1 thread
         with threadpool_limits(limits=1, user_api="blas"):
-            for _ in progress(range(int(self.iterations)), total=int(self.iterations), desc="ALS"):
+            for epoch in progress(range(int(self.iterations)), total=int(self.iterations), desc="ALS"):
                 self._sweep(cui, Y, X)
                 self._sweep(ciu, X, Y)
                 if self.track_loss:
@@ -178,6 +186,7 @@ class ALS(FactorMixin, Recommender):
                         float(np.square(X, dtype=np.float64).sum()) + float(np.square(Y, dtype=np.float64).sum())
                     )
                     losses.append(float(rows.sum()) + reg)
+                self._end_epoch(epoch, losses[-1] if self.track_loss else None, user_factors_=X, item_factors_=Y)
         self.user_factors_ = X
         self.item_factors_ = Y
         self.loss_history_ = np.asarray(losses, dtype=np.float64)

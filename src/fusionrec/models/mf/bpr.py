@@ -155,6 +155,14 @@ class BPR(FactorFoldIn, Recommender):
         fit by :func:`check_collapse` (which warns below 5%).
     """
 
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 8, 256, "log"),
+        "learning_rate": ("float", 1e-3, 0.3, "log"),
+        "regularization": ("float", 1e-5, 0.1, "log"),
+        "epochs": ("int", 10, 100),
+    }
+
     #: a new user is fitted by the pairwise (BPR) log-loss against the fixed item factors
     factor_spec = FactorSpec(
         user="user_factors_", item="item_factors_", item_bias="item_bias_", fold_in="pairwise",
@@ -225,7 +233,7 @@ class BPR(FactorFoldIn, Recommender):
         adagrad = self.optimizer == "adagrad"
         GU, GV, Gb = np.zeros_like(U), np.zeros_like(V), np.zeros_like(b)
         losses = []
-        for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc="BPR"):
+        for epoch in progress(range(int(self.epochs)), total=int(self.epochs), desc="BPR"):
             total = 0.0
             for start in range(0, n_eligible, _CHUNK):
                 size = min(_CHUNK, n_eligible - start)
@@ -239,6 +247,7 @@ class BPR(FactorFoldIn, Recommender):
                 else:
                     total += bpr_epoch(U, V, b, users, pos, neg, lr, reg)
             losses.append(-total / n_eligible)
+            self._end_epoch(epoch, losses[-1], user_factors_=U, item_factors_=V, item_bias_=b)
         if not (np.isfinite(U).all() and np.isfinite(V).all()):
             raise ConfigError("BPR diverged (non-finite factors); lower learning_rate")
         self.user_factors_ = U

@@ -55,6 +55,14 @@ class NMF(FactorRatingModel):
         Seeds the initial factors.
     """
 
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 5, 100, "log"),
+        "n_epochs": ("int", 10, 100),
+        "reg_pu": ("float", 1e-3, 0.5, "log"),
+        "reg_qi": ("float", 1e-3, 0.5, "log"),
+    }
+
     factor_spec = FactorSpec(
         user="user_vectors_", item="item_factors_", user_bias="user_bias_", item_bias="item_bias_",
         global_bias="offset_", fold_in="ridge", regularization="reg_pu", fit_user_bias="biased",

@@ -73,6 +73,13 @@ class PMF(FactorRatingModel):
         Seeds the initial ``V``.
     """
 
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 5, 100, "log"),
+        "reg_user": ("float", 0.1, 100.0, "log"),
+        "reg_item": ("float", 0.1, 100.0, "log"),
+    }
+
     factor_spec = FactorSpec(
         user="user_vectors_", item="item_factors_", user_bias="user_bias_", item_bias="item_bias_",
         global_bias="offset_", fold_in="ridge", regularization="reg_user", fit_user_bias=False,

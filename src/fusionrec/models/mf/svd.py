@@ -219,6 +219,14 @@ class SVD(_SGDBase):
         (``False``: CSR order, like Surprise).
     """
 
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 10, 200, "log"),
+        "n_epochs": ("int", 5, 50),
+        "lr_all": ("float", 1e-3, 0.05, "log"),
+        "reg_all": ("float", 1e-3, 0.2, "log"),
+    }
+
     def __init__(
         self,
         *,
@@ -310,6 +318,14 @@ class SVDpp(_SGDBase):
         update everything but ``x`` (the item-side sums held fixed), odd ones grouped by item update
         everything but ``y``; both are exact SGD on the same objective.
     """
+
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "n_factors": ("int", 5, 100, "log"),
+        "n_epochs": ("int", 5, 40),
+        "lr_all": ("float", 1e-3, 0.05, "log"),
+        "reg_all": ("float", 1e-3, 0.2, "log"),
+    }
 
     def __init__(
         self,
