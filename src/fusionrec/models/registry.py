@@ -55,6 +55,8 @@ MODELS: dict[str, str] = {
     "Stacking": "fusionrec.ensemble.stacking:Stacking",
     "ReciprocalRankFusion": "fusionrec.ensemble.rankfusion:ReciprocalRankFusion",
     "Switching": "fusionrec.ensemble.switching:Switching",
+    # private and federated training (private.py, federated.py; issue 13)
+    "DPMF": "fusionrec.models.private:DPMF",
 }
 
 
