@@ -23,6 +23,10 @@ and return the *indices* of the entities they placed, so the new ones are at onc
     * :class:`HistoryFoldIn` for models that score a user from their seen row (MostPopular, Random, ItemKNN,
       item-based KNNBaseline, EASE, CEASE).
 
+Social models (:mod:`fusionrec.models.social`, :mod:`fusionrec.models.social_graph`) also take
+``fold_in_user(..., friends=<known user indices>, friend_weights=None)``: a user with links but no history gets
+the weighted mean vector of their placed friends (:func:`check_friends` is the link rule).
+
 Raw ids: the placed entities get no raw id; name them with ``model.register_ids(users=[...], items=[...])`` to
 use them with ``recommend_ids`` / ``similar_items_ids``.
 """
@@ -42,6 +46,7 @@ __all__ = [
     "ItemColdStart",
     "UserColdStart",
     "append_seen_row",
+    "check_friends",
     "check_history",
     "grow_seen",
     "history_row",
@@ -88,6 +93,36 @@ def check_history(
     uniq, inv = np.unique(idx, return_inverse=True)
     weights = np.bincount(inv, weights=vals, minlength=len(uniq)) if idx.size else np.zeros(0)
     return uniq, weights
+
+
+def check_friends(
+    friends: np.ndarray | Sequence[int], weights: np.ndarray | Sequence[float] | None, n_users: int,
+    user: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Validate a new user's links to known users; return their unique indices and weights (``int64``, ``float64``).
+
+    The rule of the social models' trust links (:func:`fusionrec.models.social.clean_trust`): indices must be
+    known users (``0..n_users - 1``) and weights finite and non-negative, else :class:`DataError`; a link to
+    ``user`` itself and zero weights are dropped; duplicates are merged keeping the largest weight.
+    """
+    idx = np.asarray(friends, dtype=np.int64).ravel()
+    vals = np.ones(len(idx)) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    if vals.shape != idx.shape:
+        raise DataError(f"friend weights must have one entry per friend ({len(idx)}), got {vals.shape}")
+    if not np.isfinite(vals).all() or (vals < 0).any():
+        raise DataError("friend weights must be finite and non-negative (distrust is not modelled): drop those links")
+    if idx.size and (idx.min() < 0 or idx.max() >= n_users):
+        raise DataError(
+            f"friend index out of range (0..{n_users - 1}): links must point to known users; place the friend first"
+        )
+    keep = vals > 0
+    if user is not None:
+        keep &= idx != int(user)
+    idx, vals = idx[keep], vals[keep]
+    uniq, inv = np.unique(idx, return_inverse=True)
+    merged = np.zeros(len(uniq))
+    np.maximum.at(merged, inv, vals)
+    return uniq, merged
 
 
 def grow_seen(seen: sp.csr_matrix, n_users: int, n_items: int) -> sp.csr_matrix:

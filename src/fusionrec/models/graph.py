@@ -60,10 +60,13 @@ def sym_normalize(a: sp.spmatrix) -> sp.csr_matrix:
     return out
 
 
-def normalized_adjacency(matrix: sp.spmatrix, keep: np.ndarray | None = None) -> sp.csr_matrix:
+def normalized_adjacency(
+    matrix: sp.spmatrix, keep: np.ndarray | None = None, user_graph: sp.spmatrix | None = None
+) -> sp.csr_matrix:
     """LightGCN's ``A_hat = D^-1/2 [[0, R], [R^T, 0]] D^-1/2`` over ``U + I`` nodes from the ``U x I`` matrix.
 
     ``R`` is ``matrix`` binarised; ``keep`` (bool over ``R``'s stored entries, CSR order) drops edges.
+    ``user_graph`` (``U x U``, weighted) fills the top-left block with user-user edges (SocialLightGCN).
     """
     r = sp.csr_matrix(matrix)
     indices, indptr = r.indices, r.indptr
@@ -74,7 +77,7 @@ def normalized_adjacency(matrix: sp.spmatrix, keep: np.ndarray | None = None) ->
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows[keep], minlength=r.shape[0]))])
     # new arrays (never edits the caller's matrix in place)
     r = sp.csr_matrix((np.ones(len(indices)), indices.copy(), indptr.copy()), shape=r.shape)
-    a = sp.bmat([[None, r], [r.T, None]], format="csr")
+    a = sp.bmat([[user_graph, r], [r.T, None]], format="csr")
     return sym_normalize(a)
 
 
@@ -239,6 +242,10 @@ class GraphFusion(FactorMixin, Recommender):
         self.seed = seed
         self.threads = threads
 
+    def _adjacency(self, r: sp.csr_matrix, keep: np.ndarray | None = None) -> sp.csr_matrix:
+        """The normalised propagation graph over ``U + I`` nodes (hook: SocialLightGCN adds user-user edges)."""
+        return normalized_adjacency(r, keep)
+
     def _graphs(self, side: SideInfo | None, n_items: int) -> tuple[list[str], list[sp.csr_matrix], list[np.ndarray]]:
         feats = {} if side is None else side.item_features
         names = sorted(feats) if self.modalities is None else list(self.modalities)
@@ -276,7 +283,7 @@ class GraphFusion(FactorMixin, Recommender):
         edge_p = 1.0 / np.sqrt(deg_u[rows] * deg_i[cols])
         edge_p /= edge_p.sum()
         s_graphs = [_torch_csr(g) for g in graphs]
-        a_full = _torch_csr(normalized_adjacency(r))
+        a_full = _torch_csr(self._adjacency(r))
 
         with torch.random.fork_rng(devices=[]), torch_threads(int(self.threads)):
             torch.manual_seed(int(self.seed))
@@ -310,7 +317,7 @@ class GraphFusion(FactorMixin, Recommender):
                     kept = rng.choice(len(rows), size=n_keep, replace=False, p=edge_p)
                     keep = np.zeros(len(rows), dtype=bool)
                     keep[kept] = True
-                    adj = _torch_csr(normalized_adjacency(r, keep))
+                    adj = _torch_csr(self._adjacency(r, keep))
                 order = rng.permutation(len(rows))
                 for start in range(0, len(order), bs):
                     sel = order[start : start + bs]

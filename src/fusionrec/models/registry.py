@@ -50,6 +50,9 @@ MODELS: dict[str, str] = {
     "SocialMF": "fusionrec.models.social:SocialMF",
     "SoRec": "fusionrec.models.social:SoRec",
     "TrustSVD": "fusionrec.models.social:TrustSVD",
+    # social implicit top-N models (social_graph.py)
+    "SocialBPR": "fusionrec.models.social_graph:SocialBPR",
+    "SocialLightGCN": "fusionrec.models.social_graph:SocialLightGCN",
     # score-level ensembles
     "WeightedBlend": "fusionrec.ensemble.blend:WeightedBlend",
     "Stacking": "fusionrec.ensemble.stacking:Stacking",
@@ -57,6 +60,7 @@ MODELS: dict[str, str] = {
     "Switching": "fusionrec.ensemble.switching:Switching",
     # private and federated training (private.py, federated.py; issue 13)
     "DPMF": "fusionrec.models.private:DPMF",
+    "FedMF": "fusionrec.models.federated:FedMF",
 }
 
 

@@ -13,10 +13,20 @@ be represented (the loader maps ids and refuses or drops them before this point)
 Cold users: a user with trusted users but no training rating gets the weighted mean of the vectors of the
 trusted users who have ratings (``sum_v T_uv p_v`` with ``T`` row-normalised over those users), a zero user
 bias, and is scored ``mu + b_i + p_u . q_i``; a user with neither falls back to ``mu + b_i``.
+
+New users after the fit (:class:`SocialFoldIn`, shared with the implicit models of
+:mod:`fusionrec.models.social_graph`): ``fold_in_user(items, values, friends=[...], friend_weights=None)``.
+With links but no history the user gets the same rule: the weighted mean vector of the linked users who are
+placed (a training history, a fold-in, or placed through their own links), zero bias.  With a history too, the
+history's fold-in vector ``v_h`` (the model's own fold-in) is moved towards the friends' mean ``m``:
+``(1 - a) v_h + a m`` with ``a = |F| / (|F| + |H|)``, the friends' share of the user's links and items.  Links
+follow :func:`~fusionrec.models.coldstart.check_friends` (unknown users refused; self-links and zeros dropped;
+duplicates merged by max).  The serving engine does not pass links yet: call the model directly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,9 +36,10 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE_INT, SEED, Interval
 from fusionrec.models.base import SideInfo
+from fusionrec.models.coldstart import check_friends, check_history, place_user
 from fusionrec.models.mf.svd import _explicit_entries, _SGDBase, user_block_order
 
-__all__ = ["SoRec", "SocialMF", "TrustSVD", "clean_trust", "row_normalise"]
+__all__ = ["SoRec", "SocialFoldIn", "SocialMF", "TrustSVD", "clean_trust", "cold_social_users", "row_normalise"]
 
 
 def clean_trust(social: Any, n_users: int) -> sp.csr_matrix:
@@ -84,7 +95,85 @@ def _trust_of(side: SideInfo | None, n_users: int, model: str) -> sp.csr_matrix:
     return clean_trust(side.social, n_users)
 
 
-class _SocialBase(_SGDBase):
+def cold_social_users(T: sp.csr_matrix, placed: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Give every user who is not ``placed`` but trusts placed users their ``T``-weighted mean vector (in place).
+
+    Returns the mask of the users so placed (the cold-user rule of this module).
+    """
+    to_placed = row_normalise(sp.csr_matrix(T.multiply(placed.astype(np.float64)[None, :])))
+    cold = ~placed & (np.diff(to_placed.indptr) > 0)
+    if cold.any():
+        vectors[cold] = np.asarray(to_placed[np.flatnonzero(cold)] @ vectors, dtype=vectors.dtype)
+    return cold
+
+
+class SocialFoldIn:
+    """``fold_in_user`` with ``friends=``: a new user placed through their links to known users (module notes).
+
+    Mixed in before a model whose own ``fold_in_user`` places a user from a history and whose
+    ``factor_spec.user`` names the user vectors.
+    """
+
+    n_users_: int
+    n_items_: int
+    seen_: sp.csr_matrix
+
+    def fold_in_user(
+        self,
+        items: np.ndarray | Sequence[int],
+        values: np.ndarray | None = None,
+        *,
+        user_features: dict[str, np.ndarray] | None = None,
+        user: int | None = None,
+        friends: np.ndarray | Sequence[int] | None = None,
+        friend_weights: np.ndarray | Sequence[float] | None = None,
+        **options: Any,
+    ) -> np.ndarray:
+        """Place a new user (``user=None``) or re-place ``user`` from a history and/or links to known users.
+
+        ``friends`` are indices of known users (``friend_weights`` their trust, default 1); without them this is
+        the model's history fold-in (``options``: its keyword options, e.g. GraphFusion's ``reg``).  See
+        :mod:`fusionrec.models.social` for the rule.  Returns ``int64 [1]``.
+        """
+        base: Any = super()
+        if friends is None:
+            return base.fold_in_user(items, values, user_features=user_features, user=user, **options)  # type: ignore[no-any-return]
+        self._check_fitted()  # type: ignore[attr-defined]
+        if user_features is not None:
+            raise ConfigError(f"{type(self).__name__} has no user features; place the user from items and friends")
+        links, weights = check_friends(friends, friend_weights, self.n_users_, user)
+        uniq, counts = check_history(items, values, self.n_items_, self.n_users_, user)
+        spec = self._spec()  # type: ignore[attr-defined]
+        placed = np.diff(sp.csr_matrix(self.seen_).indptr) > 0
+        known = getattr(self, "user_known_", None)
+        if known is not None:
+            placed = placed | np.asarray(known, dtype=bool)
+        ok = placed[links]
+        links, weights = links[ok], weights[ok]
+        vectors = getattr(self, spec.user)
+        mean = None
+        if len(links):
+            mean = (weights @ vectors[links].astype(np.float64)) / weights.sum()
+        if len(uniq):
+            out = base.fold_in_user(uniq, counts, user=user, **options)
+            if mean is not None:
+                a = len(links) / (len(links) + len(uniq))
+                vectors = getattr(self, spec.user)
+                vectors[out[0]] = (1 - a) * vectors[out[0]] + a * mean
+            return out  # type: ignore[no-any-return]
+        vec = np.zeros(vectors.shape[1]) if mean is None else mean
+        rows: dict[str, np.ndarray] = {spec.user: vec}
+        if spec.user_bias is not None:
+            rows[spec.user_bias] = np.zeros((), np.float32)
+        new_row = getattr(self, "_new_user_row", None)
+        if new_row is not None:
+            rows.update(new_row(vec, uniq, counts))
+        if known is not None:
+            rows["user_known_"] = np.asarray(mean is not None)
+        return place_user(self, rows, uniq, counts, user)
+
+
+class _SocialBase(SocialFoldIn, _SGDBase):
     """Shared fitting frame: SVD's rating SGD plus a per-epoch social pass, then the cold-user rule."""
 
     uses_side_info = True
@@ -180,13 +269,8 @@ class _SocialBase(_SGDBase):
         self._release()
         P = self._effective_users(P, T)
         # cold users with trusted users who have ratings: the trusted users' (row-normalised) mean vector
-        rated = self.user_known_.astype(np.float64)
-        to_rated = row_normalise(sp.csr_matrix(T.multiply(rated[None, :])))
-        has_rated_friend = np.diff(to_rated.indptr) > 0
-        cold = ~self.user_known_ & has_rated_friend
-        if cold.any():
-            P[cold] = np.asarray(to_rated[np.flatnonzero(cold)] @ P)
-            bu[cold] = 0.0
+        cold = cold_social_users(T, self.user_known_, P)
+        bu[cold] = 0.0
         self.social_users_ = cold.copy()  # users placed through their trusted users only
         self.user_known_ = self.user_known_ | cold
         self.offset_ = mu

@@ -1,0 +1,233 @@
+"""Implicit top-N social models: social-regularised BPR and LightGCN over user-item plus user-user edges.
+
+Both read the trust / friend links from ``side.social`` (users x users CSR aligned with the training user map,
+rows = trusters) under the rule of :func:`fusionrec.models.social.clean_trust` (negative or non-finite weights
+and misaligned shapes refused with :class:`~fusionrec.errors.DataError`; self-links and zeros dropped;
+duplicates merged by max), and raise :class:`~fusionrec.errors.ConfigError` without them.
+
+Cold users, the rule of :mod:`fusionrec.models.social`: after the fit, a user with no training interaction who
+links to users who have one gets the link-weighted mean of those users' final vectors (scores
+``b_i + x_u . y_i``: the friends' taste); a user with neither keeps the base model's placement.  A new user after
+the fit is placed by ``fold_in_user(items, values, friends=[...])`` (:class:`~fusionrec.models.social.SocialFoldIn`):
+links alone give the friends' mean vector, a history too moves the history's fold-in towards it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec._progress import progress
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import ConfigError
+from fusionrec.models._params import NONNEGATIVE, Interval
+from fusionrec.models.base import SideInfo
+from fusionrec.models.graph import GraphFusion, normalized_adjacency
+from fusionrec.models.mf.bpr import _CHUNK, BPR, INIT_STD, check_collapse, entry_keys, sample_triples
+from fusionrec.models.social import SocialFoldIn, _trust_of, cold_social_users, row_normalise
+
+__all__ = ["SocialBPR", "SocialLightGCN", "social_pull_matrix"]
+
+
+def social_pull_matrix(T: sp.csr_matrix) -> sp.csr_matrix:
+    """``M = D - T_n`` with ``T_n`` the row-normalised trust and ``D`` the diagonal of users with links.
+
+    ``|M U|^2 = sum_{u with links} |U_u - sum_v T_n,uv U_v|^2`` is SocialMF's trust term; its gradient is
+    ``2 M^T M U``.
+    """
+    Tn = row_normalise(T)
+    has = (np.diff(Tn.indptr) > 0).astype(np.float64)
+    return sp.csr_matrix(sp.diags(has) - Tn)
+
+
+class SocialBPR(SocialFoldIn, BPR):
+    """BPR matrix factorisation with SocialMF's trust regulariser (Jamali & Ester 2010 on a BPR loss).
+
+    Maximises ``sum ln sigma(x_ui - x_uj) - regularization / 2 |Theta|^2
+    - social_weight / 2 sum_u |U_u - sum_v T_uv U_v|^2`` (``x_ui = b_i + U_u . V_i``; ``T`` the trust row-normalised
+    over each user's trusted users; users without links have no term).  Every epoch is :class:`BPR`'s pass of
+    ``nnz`` sampled triples (same sampler and kernels, same ``optimizer`` / ``hogwild``) followed by one full
+    gradient step ``U -= social_weight M^T M U`` on the trust term (:func:`social_pull_matrix`): a user's vector
+    is pulled towards the mean of the users they trust and, through ``M^T``, the trusted users towards those who
+    trust them.  ``social_weight=0`` is exactly :class:`BPR` with the same seed.
+
+    Cold users and new users: see :mod:`fusionrec.models.social_graph` (a user with links but no interaction is
+    recommended their friends' mean taste, at fit time and by ``fold_in_user(..., friends=...)``).
+
+    Parameters
+    ----------
+    n_factors, learning_rate, optimizer, regularization, epochs, seed, hogwild
+        As :class:`~fusionrec.models.mf.bpr.BPR`.
+    social_weight
+        Step of the per-epoch trust pull, in ``[0, 0.5]`` (the step is stable below 0.5: ``|M^T M| <= 4``).
+
+    Attributes
+    ----------
+    user_factors_, item_factors_, item_bias_, loss_history_, coverage_
+        As :class:`BPR`.
+    social_users_
+        ``bool [n_users]``: users placed through their links only (no training interaction).
+    """
+
+    uses_side_info = True
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"social_weight": [Interval(float, 0.0, 0.5)]}
+
+    def __init__(
+        self,
+        *,
+        n_factors: int = 64,
+        learning_rate: float = 0.05,
+        optimizer: str = "adagrad",
+        regularization: float = 0.001,
+        social_weight: float = 0.1,
+        epochs: int = 50,
+        seed: int = 0,
+        hogwild: bool = False,
+    ) -> None:
+        self.n_factors = n_factors
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.regularization = regularization
+        self.social_weight = social_weight
+        self.epochs = epochs
+        self.seed = seed
+        self.hogwild = hogwild
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        from fusionrec.models._kernels.bpr import (
+            bpr_epoch,
+            bpr_epoch_adagrad,
+            bpr_epoch_adagrad_hogwild,
+            bpr_epoch_hogwild,
+        )
+
+        T = _trust_of(side, train.n_users, type(self).__name__)
+        M = social_pull_matrix(T)
+        MT = sp.csr_matrix(M.T)
+        m = sp.csr_matrix(train.matrix, copy=True)
+        m.sum_duplicates()
+        m.sort_indices()
+        m.eliminate_zeros()
+        counts = np.diff(m.indptr)
+        full = counts >= m.shape[1]
+        eligible = np.flatnonzero(np.repeat(~full, counts)) if full.any() else None
+        n_eligible = m.nnz if eligible is None else len(eligible)
+        if n_eligible == 0:
+            raise ConfigError(f"{type(self).__name__} needs at least one user with an observed and an unobserved item")
+        f = int(self.n_factors)
+        rng = np.random.default_rng(self.seed)  # the same draws as BPR's fit
+        U = (rng.standard_normal((train.n_users, f), dtype=np.float32) * INIT_STD).astype(np.float32)
+        V = (rng.standard_normal((train.n_items, f), dtype=np.float32) * INIT_STD).astype(np.float32)
+        b = np.zeros(train.n_items, dtype=np.float32)
+        lr, reg, step = float(self.learning_rate), float(self.regularization), float(self.social_weight)
+        n_threads = 1
+        if self.hogwild:
+            import numba
+
+            n_threads = numba.get_num_threads()
+        keys = entry_keys(m)
+        adagrad = self.optimizer == "adagrad"
+        GU, GV, Gb = np.zeros_like(U), np.zeros_like(V), np.zeros_like(b)
+        losses = []
+        for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc=type(self).__name__):
+            total = 0.0
+            for start in range(0, n_eligible, _CHUNK):
+                size = min(_CHUNK, n_eligible - start)
+                users, pos, neg = sample_triples(m, size, rng, eligible, keys)
+                if adagrad and self.hogwild and n_threads > 1:
+                    total += bpr_epoch_adagrad_hogwild(U, V, b, GU, GV, Gb, users, pos, neg, lr, reg, n_threads)
+                elif adagrad:
+                    total += bpr_epoch_adagrad(U, V, b, GU, GV, Gb, users, pos, neg, lr, reg)
+                elif self.hogwild and n_threads > 1:
+                    total += bpr_epoch_hogwild(U, V, b, users, pos, neg, lr, reg, n_threads)
+                else:
+                    total += bpr_epoch(U, V, b, users, pos, neg, lr, reg)
+            if step > 0 and M.nnz:
+                U -= (step * (MT @ (M @ U))).astype(np.float32)
+            losses.append(-total / n_eligible)
+        if not (np.isfinite(U).all() and np.isfinite(V).all()):
+            raise ConfigError(f"{type(self).__name__} diverged (non-finite factors); lower learning_rate")
+        self.social_users_ = cold_social_users(T, counts > 0, U)
+        self.user_factors_ = U
+        self.item_factors_ = V
+        self.item_bias_ = b
+        self.loss_history_ = np.asarray(losses, dtype=np.float64)
+        self.coverage_ = check_collapse(self, stacklevel=4)
+
+
+class SocialLightGCN(SocialFoldIn, GraphFusion):
+    """LightGCN over the user-item graph plus the user-user social graph (the propagation of DiffNet).
+
+    The graph of :class:`~fusionrec.models.graph.GraphFusion` gets a user-user block:
+    ``A = [[w S, R], [R^T, 0]]`` with ``S = max(T, T^T)`` the symmetrised links (weights scaled by the largest,
+    so 1 for unweighted links) and ``w = social_weight``; ``A_hat = D^-1/2 A D^-1/2`` and
+    ``E = mean_{l=0..L} A_hat^l E^0``.  A user's vector thus aggregates their items and their friends' vectors at
+    every layer, and friends' items reach them at layer 2 (DiffNet's social diffusion, Wu et al. SIGIR 2019,
+    with LightGCN's linear propagation instead of DiffNet's fused feature layers; items do not see the social
+    block directly).  Trained with BPR as GraphFusion; ``modalities`` (default none) adds GraphFusion's item
+    content graphs.  ``social_weight=0`` is GraphFusion (plain LightGCN with ``modalities=[]``).
+
+    Cold users and new users: see :mod:`fusionrec.models.social_graph` (a user with links but no interaction gets
+    their friends' mean final vector; the propagation alone would also mix in the user's untrained ego
+    embedding).
+
+    Parameters
+    ----------
+    social_weight
+        Weight ``w >= 0`` of a user-user edge relative to a user-item edge.
+    modalities, n_factors, layers, item_layers, knn_k, learn_weights, reg, edge_dropout, epochs, batch_size, lr,
+    seed, threads
+        As :class:`~fusionrec.models.graph.GraphFusion` (``modalities`` defaults to ``[]`` here).
+    """
+
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"social_weight": [*NONNEGATIVE]}
+    _user_graph: sp.csr_matrix | None
+
+    def __init__(
+        self,
+        *,
+        social_weight: float = 1.0,
+        modalities: list[str] | None = None,
+        n_factors: int = 64,
+        layers: int = 2,
+        item_layers: int = 1,
+        knn_k: int = 10,
+        learn_weights: bool = True,
+        reg: float = 1e-4,
+        edge_dropout: float = 0.0,
+        epochs: int = 30,
+        batch_size: int = 2048,
+        lr: float = 5e-3,
+        seed: int = 0,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(
+            modalities=modalities, n_factors=n_factors, layers=layers, item_layers=item_layers, knn_k=knn_k,
+            learn_weights=learn_weights, reg=reg, edge_dropout=edge_dropout, epochs=epochs, batch_size=batch_size,
+            lr=lr, seed=seed, threads=threads,
+        )  # fmt: skip
+        self.social_weight = social_weight
+
+    def _graphs(self, side: SideInfo | None, n_items: int) -> tuple[list[str], list[sp.csr_matrix], list[np.ndarray]]:
+        if self.modalities is None:  # no content graphs unless asked for
+            return [], [], []
+        return super()._graphs(side, n_items)
+
+    def _adjacency(self, r: sp.csr_matrix, keep: np.ndarray | None = None) -> sp.csr_matrix:
+        return normalized_adjacency(r, keep, self._user_graph)
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        T = _trust_of(side, train.n_users, type(self).__name__)
+        w = float(self.social_weight)
+        S = sp.csr_matrix(T.maximum(T.T))
+        self._user_graph = None
+        if w > 0 and S.nnz:
+            self._user_graph = sp.csr_matrix(S * (w / float(S.data.max())))
+        try:
+            super()._fit(train, side)
+        finally:
+            del self._user_graph
+        placed = np.diff(sp.csr_matrix(train.matrix).indptr) > 0
+        self.social_users_ = cold_social_users(T, placed, self.user_factors_)
