@@ -1,0 +1,409 @@
+"""Batch scoring and evaluation sharded by user over Ray workers.
+
+The fitted model is broadcast once: its saved directory (``manifest.json`` + ``arrays.npz``, the no-pickle format
+of :meth:`Recommender.save`) is read as bytes and put in the object store; each worker (a Ray actor, one CPU)
+loads it once.  The users are cut into shards; each shard is one task on a worker, which scores its users in
+batches and returns the top-K item indices and scores (for evaluation: the top-K, the hit flags and the AUC of
+:func:`fusionrec.evaluation.protocol.rank_batch`, the same function the single-process evaluator calls).  The
+driver gathers the shards in order and writes the Parquet file (recommendation) or aggregates the per-user rows
+with :func:`~fusionrec.evaluation.protocol.summarise_ranking` (evaluation), so the figures equal
+:func:`~fusionrec.evaluation.evaluate_ranking`'s.
+
+``address=None`` runs the same shards in this process, one after the other, without Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fusionrec.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fusionrec.data.interactions import Interactions
+    from fusionrec.evaluation.protocol import RankingPlan, RankingResult
+    from fusionrec.models.base import Recommender
+    from fusionrec.serving.bundle import Bundle
+
+__all__ = ["ScoringStats", "batch_recommend_ray", "evaluate_ranking_ray", "model_payload"]
+
+
+@dataclass
+class ScoringStats:
+    """Per-stage costs of one sharded run (seconds and bytes), for the scaling model.
+
+    ``seconds``: ``payload`` (model saved and read as bytes), ``put`` (bytes into the object store), ``workers``
+    (actors started and the model loaded on each, wall time), ``tasks`` (scoring wall time), ``write`` (Parquet);
+    ``task_seconds`` the time of each shard's task inside its worker, ``load_seconds`` each worker's model load.
+    """
+
+    users: int = 0
+    workers: int = 0
+    shards: int = 0
+    payload_bytes: int = 0
+    result_bytes: int = 0
+    rows_written: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    task_seconds: list[float] = field(default_factory=list)
+    load_seconds: list[float] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------- model broadcast
+def _read_tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def model_payload(source: Recommender | Bundle | str | os.PathLike[str]) -> tuple[Recommender, dict[str, bytes]]:
+    """The model of ``source`` and its saved directory as ``{relative path: bytes}`` (what is broadcast).
+
+    ``source`` is a fitted model, a :class:`~fusionrec.serving.bundle.Bundle`, a bundle directory (written by
+    ``fusionrec train`` / ``save_bundle``) or a model directory (written by ``model.save``); directories are read
+    as they are, not saved again.
+
+    Raises
+    ------
+    ConfigError
+        ``source`` is none of these.
+    BundleError
+        A directory cannot be read (missing, damaged).
+    """
+    from fusionrec.models.base import Recommender, load_model
+    from fusionrec.serving.bundle import MANIFEST as BUNDLE_MANIFEST
+    from fusionrec.serving.bundle import MODEL_DIR, Bundle, load_bundle
+
+    if isinstance(source, Bundle):
+        source = source.model
+    if isinstance(source, Recommender):
+        with tempfile.TemporaryDirectory(prefix="fusionrec-ray-") as tmp:
+            path = source.save(Path(tmp) / "model")
+            return source, _read_tree(path)
+    if isinstance(source, str | os.PathLike):
+        root = Path(source)
+        if (root / BUNDLE_MANIFEST).is_file():
+            return load_bundle(root).model, _read_tree(root / MODEL_DIR)
+        if (root / "manifest.json").is_file():
+            return load_model(root), _read_tree(root)
+        raise ConfigError(
+            f"{root} is neither a bundle (bundle.json) nor a model directory (manifest.json); write one with "
+            "`fusionrec train` or model.save(path)"
+        )
+    raise ConfigError(f"expected a fitted model, a Bundle or a directory, got {type(source).__name__}")
+
+
+def _model_from_payload(files: dict[str, bytes]) -> tuple[Recommender, tempfile.TemporaryDirectory[str]]:
+    from fusionrec.models.base import load_model
+
+    tmp = tempfile.TemporaryDirectory(prefix="fusionrec-ray-")
+    root = Path(tmp.name) / "model"
+    for rel, data in files.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return load_model(root), tmp
+
+
+class _ModelWorker:
+    """One worker: loads the broadcast model once, then ranks the user shards it is given."""
+
+    def __init__(self, files: dict[str, bytes], plan: RankingPlan | None = None) -> None:
+        start = time.perf_counter()
+        self.model, self._tmp = _model_from_payload(files)
+        self.plan = plan
+        self.load_seconds = time.perf_counter() - start
+
+    def loaded(self) -> float:
+        return self.load_seconds
+
+    def recommend(
+        self, users: np.ndarray, k: int, batch_size: int, candidates: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        start = time.perf_counter()
+        idx, scores = self.model.recommend(users, k, candidates=candidates, batch_size=batch_size)
+        return idx, scores, time.perf_counter() - start
+
+    def rank(self, users: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        from fusionrec.evaluation.protocol import rank_batch
+
+        if self.plan is None:
+            raise ConfigError("this worker was started without a ranking plan (a batch-scoring worker)")
+        start = time.perf_counter()
+        parts = [rank_batch(self.model, self.plan, users[s : s + batch_size]) for s in range(0, len(users), batch_size)]
+        if not parts:
+            kmax = self.plan.kmax
+            empty = (np.zeros((0, kmax), np.int64), np.zeros((0, kmax), bool), np.zeros(0))
+            return (*empty, time.perf_counter() - start)
+        recs, hits, auc = (np.concatenate([p[j] for p in parts]) for j in range(3))
+        return recs, hits, auc, time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------- shard runner
+def _check_positive(name: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _shards(n: int, num_shards: int, align: int) -> list[slice]:
+    """``num_shards`` contiguous slices of ``range(n)`` (fewer when ``n`` is small), cut at multiples of ``align``."""
+    if n == 0:
+        return []
+    blocks = -(-n // align)
+    per = -(-blocks // max(1, min(num_shards, blocks)))
+    return [slice(s * align, min(n, (s + per) * align)) for s in range(0, blocks, per)]
+
+
+def _run(
+    files: dict[str, bytes],
+    plan: RankingPlan | None,
+    calls: list[tuple[str, tuple[Any, ...]]],
+    *,
+    address: str | None,
+    num_workers: int | None,
+    stats: ScoringStats,
+) -> Iterator[Any]:
+    """Yield ``getattr(worker, method)(*args)`` for each call, in order, from workers in this process or on Ray."""
+    stats.payload_bytes = sum(len(b) for b in files.values())
+    if address is None:
+        start = time.perf_counter()
+        worker = _ModelWorker(files, plan)
+        stats.workers, stats.load_seconds = 1, [worker.load_seconds]
+        stats.seconds["workers"] = time.perf_counter() - start
+        for method, args in calls:
+            yield getattr(worker, method)(*args)
+        return
+    from fusionrec.distributed._cluster import import_ray, init_ray
+
+    start = time.perf_counter()
+    init_ray(address)
+    ray = import_ray()
+    from ray.util import ActorPool
+
+    stats.seconds["connect"] = time.perf_counter() - start
+    start = time.perf_counter()
+    files_ref = ray.put(files)
+    plan_ref = ray.put(plan) if plan is not None else None
+    stats.seconds["put"] = time.perf_counter() - start
+    n = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    n = max(1, min(n, len(calls)))
+    start = time.perf_counter()
+    remote = ray.remote(num_cpus=1, max_restarts=0)(_ModelWorker)
+    actors = [remote.remote(files_ref, plan_ref) for _ in range(n)]
+    stats.load_seconds = [float(x) for x in ray.get([a.loaded.remote() for a in actors])]
+    stats.workers = n
+    stats.seconds["workers"] = time.perf_counter() - start
+    pool = ActorPool(actors)
+    fn: Callable[[Any, tuple[str, tuple[Any, ...]]], Any] = lambda a, c: getattr(a, c[0]).remote(*c[1])
+    try:
+        yield from pool.map(fn, calls)
+    finally:
+        for a in actors:
+            ray.kill(a)
+
+
+def _startup(stats: ScoringStats) -> float:
+    """Seconds spent before the first task could run (connect, put, workers started): part of the first wait."""
+    return sum(stats.seconds.get(key, 0.0) for key in ("connect", "put", "workers"))
+
+
+# ---------------------------------------------------------------------------------------------- public API
+def _user_indices(model: Recommender, users: Sequence[Any] | np.ndarray | None) -> np.ndarray:
+    values = getattr(model, "user_id_values_", None)
+    if users is None:
+        return np.arange(len(values) if values is not None else model.n_users_, dtype=np.int64)
+    if values is None:
+        return np.asarray(users, dtype=np.int64)
+    return model._to_indices(np.asarray(users), "user")
+
+
+def _raw(values: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
+    return idx if values is None else values[idx]
+
+
+def batch_recommend_ray(
+    model: Recommender | Bundle | str | os.PathLike[str],
+    users: Sequence[Any] | np.ndarray | None,
+    k: int,
+    out_parquet: str | os.PathLike[str],
+    *,
+    address: str | None = "local",
+    num_workers: int | None = None,
+    num_shards: int | None = None,
+    batch_size: int = 1024,
+    stats: ScoringStats | None = None,
+) -> Path:
+    """Write the top-``k`` items of ``users`` to a Parquet file ``user, item, rank, score`` (raw ids).
+
+    Parameters
+    ----------
+    model
+        A fitted model, a :class:`~fusionrec.serving.bundle.Bundle`, or a bundle / model directory.
+    users
+        Raw user ids (as in the training data); ``None``: every user the model knows by raw id.
+    k
+        Items per user; items the user has in the training data are excluded, as by ``recommend_ids``.  Slots
+        that cannot be filled are left out (a user may have fewer than ``k`` rows).
+    out_parquet
+        The Parquet file to write (rows grouped by user, in the order of ``users``; ``rank`` starts at 1).
+    address
+        The Ray cluster (see :func:`fusionrec.distributed.init_ray`); ``None`` runs the same shards in this
+        process without Ray.
+    num_workers
+        Ray workers (actors of one CPU, each loading the model once); default: the cluster's CPUs.
+    num_shards
+        User shards (tasks); default: 4 per worker.
+    batch_size
+        Users scored at once inside a task (memory ``batch_size x n_items`` scores).
+    stats
+        Filled with the per-stage costs when given.
+
+    Raises
+    ------
+    ConfigError
+        Bad ``k`` / counts, or Ray missing.
+    UnknownIdError
+        A user id is unknown to the model.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    for name, value in (("num_workers", num_workers), ("num_shards", num_shards), ("batch_size", batch_size)):
+        _check_positive(name, value)
+    st = stats if stats is not None else ScoringStats()
+    start = time.perf_counter()
+    fitted, files = model_payload(model)
+    st.seconds["payload"] = time.perf_counter() - start
+    idx_users = _user_indices(fitted, users)
+    st.users = len(idx_users)
+    user_values = getattr(fitted, "user_id_values_", None)
+    item_values = getattr(fitted, "item_id_values_", None)
+    n_named = fitted.n_items_ if item_values is None else len(item_values)
+    cand = None if n_named == fitted.n_items_ else np.arange(n_named, dtype=np.int64)
+    workers = num_workers or (1 if address is None else 2)
+    parts = _shards(len(idx_users), num_shards or 4 * workers, batch_size)
+    st.shards = len(parts)
+    calls = [("recommend", (idx_users[p], k, batch_size, cand)) for p in parts]
+    out = Path(out_parquet)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    schema = None
+    writer = None
+    tasks = write = 0.0
+    tick = time.perf_counter()
+    try:
+        for p, (idx, scores, seconds) in zip(
+            parts, _run(files, None, calls, address=address, num_workers=num_workers, stats=st)
+        ):
+            st.task_seconds.append(float(seconds))
+            st.result_bytes += int(idx.nbytes + scores.nbytes)
+            w0 = time.perf_counter()
+            tasks += w0 - tick
+            ok = idx >= 0
+            rows, cols = np.nonzero(ok)
+            table = pa.table(
+                {
+                    "user": _raw(user_values, idx_users[p][rows]),
+                    "item": _raw(item_values, idx[ok]),
+                    "rank": (cols + 1).astype(np.int32),
+                    "score": scores[ok].astype(np.float32),
+                }
+            )
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(out, schema)
+            writer.write_table(table)
+            st.rows_written += table.num_rows
+            tick = time.perf_counter()
+            write += tick - w0
+        if writer is None:  # no users: an empty file with the columns
+            empty_u = np.zeros(0, dtype=user_values.dtype if user_values is not None else np.int64)
+            empty_i = np.zeros(0, dtype=item_values.dtype if item_values is not None else np.int64)
+            pq.write_table(
+                pa.table(
+                    {"user": empty_u, "item": empty_i, "rank": np.zeros(0, np.int32), "score": np.zeros(0, np.float32)}
+                ),
+                out,
+            )
+    finally:
+        if writer is not None:
+            writer.close()
+    st.seconds["tasks"] = tasks - _startup(st)
+    st.seconds["write"] = write
+    return out
+
+
+def evaluate_ranking_ray(
+    model: Recommender | Bundle | str | os.PathLike[str],
+    train: Interactions,
+    test: Interactions,
+    *,
+    address: str | None = "local",
+    num_workers: int | None = None,
+    num_shards: int | None = None,
+    k: int | Sequence[int] = (10, 20),
+    metrics: Sequence[str] | None = None,
+    exclude: Sequence[Interactions] | None = None,
+    candidates: np.ndarray | None = None,
+    users: np.ndarray | None = None,
+    relevance_threshold: float | None = None,
+    compute_auc: bool = False,
+    item_features: np.ndarray | None = None,
+    batch_size: int = 1024,
+    cold_users: bool = False,
+    stats: ScoringStats | None = None,
+) -> RankingResult:
+    """:func:`fusionrec.evaluation.evaluate_ranking` with the users sharded over Ray workers (same figures).
+
+    The evaluation parameters mean what they mean there; ``address``, ``num_workers``, ``num_shards`` and
+    ``stats`` as in :func:`batch_recommend_ray`.  Shards are cut at multiples of ``batch_size``, so every user is
+    scored in the same batch as in one process.  ``RankingResult.info["workers"]`` / ``["shards"]`` say how the
+    work was spread.
+    """
+    from fusionrec.evaluation.protocol import DEFAULT_METRICS, plan_ranking, summarise_ranking
+
+    for name, value in (("num_workers", num_workers), ("num_shards", num_shards), ("batch_size", batch_size)):
+        _check_positive(name, value)
+    st = stats if stats is not None else ScoringStats()
+    start = time.perf_counter()
+    plan = plan_ranking(
+        train,
+        test,
+        k=k,
+        metrics=DEFAULT_METRICS if metrics is None else metrics,
+        exclude=exclude,
+        candidates=candidates,
+        users=users,
+        relevance_threshold=relevance_threshold,
+        compute_auc=compute_auc,
+        cold_users=cold_users,
+        stacklevel=2,
+    )
+    t0 = time.perf_counter()
+    _, files = model_payload(model)
+    st.seconds["payload"] = time.perf_counter() - t0
+    st.users = len(plan.users)
+    workers = num_workers or (1 if address is None else 2)
+    parts = _shards(len(plan.users), num_shards or 4 * workers, batch_size)
+    st.shards = len(parts)
+    calls = [("rank", (plan.users[p], batch_size)) for p in parts]
+    kmax = plan.kmax
+    recs = np.full((len(plan.users), kmax), -1, dtype=np.int64)
+    hits = np.zeros((len(plan.users), kmax), dtype=bool)
+    auc = np.full(len(plan.users), np.nan)
+    t0 = time.perf_counter()
+    for p, (r, h, a, seconds) in zip(
+        parts, _run(files, plan, calls, address=address, num_workers=num_workers, stats=st)
+    ):
+        recs[p], hits[p], auc[p] = r, h, a
+        st.task_seconds.append(float(seconds))
+        st.result_bytes += int(r.nbytes + h.nbytes + a.nbytes)
+    st.seconds["tasks"] = time.perf_counter() - t0 - _startup(st)
+    result = summarise_ranking(plan, recs, hits, auc, item_features=item_features, seconds=time.perf_counter() - start)
+    result.info.update(workers=st.workers, shards=st.shards)
+    return result
