@@ -1,11 +1,19 @@
-"""Explanations in the user's terms: items and words, never raw factor numbers.
+"""Serving's explanations: a thin adapter from the online state to the library explainer (:mod:`fusionrec.explain`).
 
+The answer keeps the former fields and adds the library's words and structure:
+
+``sentence``
+    The explanation in words (titles, shared labels / terms, modality shares in percent; never factor numbers).
 ``similar_history``
-    The user's history items most similar to the recommended one (cosine of the model's item vectors, else of
-    content, else of co-occurrence), with their titles when the catalogue has them.
-``content`` (models with item side information)
-    The modality in which the recommended item is most similar to something the user interacted with, those
-    history items, and for bag-of-words text or label modalities the words / labels they share.
+    The cited history items, best first: ``{"item", "title", "similarity", "value"}`` (``similarity`` is the
+    strength of the link: the item's share of the score for EASE-like models, else a cosine).
+``source``
+    Where the cited items come from: ``contribution``, ``embedding``, ``similarity`` or ``co-occurrence``.
+``content``
+    The strongest content modality (``{"modality", "kind", "items", "words"}``) or ``None``; ``modalities`` all of them.
+``attribution``
+    ``{"parts", "shares", "method", "baseline"}`` for models with a per-modality split (parts sum to the score),
+    else ``None`` with ``attribution_note`` saying why.
 """
 
 from __future__ import annotations
@@ -14,92 +22,84 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fusionrec.explain import ContentEvidence, column_terms, explain_history, shared_terms
+
 if TYPE_CHECKING:
     from fusionrec.serving.engine import OnlineModel
 
-__all__ = ["explain", "shared_terms"]
+__all__ = ["column_terms", "explain", "shared_terms"]
 
 
 def explain(state: OnlineModel, u: int, i: int, n: int = 5) -> dict[str, Any]:
-    """Why item ``i`` for user ``u`` (indices); the caller holds ``state.lock``."""
+    """Why item ``i`` for user ``u`` (catalogue indices); the caller holds ``state.lock``."""
     cat = state.catalogue
     hist, values = state.history_arrays(u)
-    out: dict[str, Any] = {
-        "score": float(state.scores(u, np.array([i]))[0]),
-        "similar_history": [],
-        "content": None,
-    }
-    if len(hist):
-        sims = state.item_similarity(i, hist)
-        order = np.argsort(-sims, kind="stable")[:n]
-        out["similar_history"] = [
-            {
-                "item": cat.item_raw[int(hist[j])],
-                "title": cat.title(int(hist[j])),
-                "similarity": float(sims[j]),
-                "value": float(values[j]),
-            }
-            for j in order
-            if np.isfinite(sims[j])
-        ]
-        out["content"] = _content_reason(state, i, hist, n)
-    return out
-
-
-def _content_reason(state: OnlineModel, i: int, hist: np.ndarray, n: int) -> dict[str, Any] | None:
-    side = state.side
-    if side is None or side.n_items != state.n_items:
-        return None
-    best: tuple[float, str, np.ndarray, np.ndarray] | None = None
-    for name, x in side.item_features.items():
-        x = np.asarray(x, np.float32)
-        present = np.asarray(side.item_present.get(name, np.abs(x).sum(axis=1) > 0), bool)
-        if not present[i]:
-            continue
-        rows = x[hist]
-        norms = np.linalg.norm(rows, axis=1) * max(float(np.linalg.norm(x[i])), 1e-12)
-        sims = np.where(present[hist], rows @ x[i] / np.maximum(norms, 1e-12), -np.inf)
-        top = float(sims.max()) if len(sims) else -np.inf
-        if top > 0 and (best is None or top > best[0]):
-            best = (top, name, sims, x)
-    if best is None:
-        return None
-    _, name, sims, x = best
-    order = [j for j in np.argsort(-sims, kind="stable")[:n] if sims[j] > 0]
-    cat = state.catalogue
-    words = shared_terms(side.item_encoders.get(name), x[i], x[hist[order[0]]]) if order else []
+    row = state.model_row(u)
+    value_of = dict(zip(hist.tolist(), values.tolist()))
+    ex = explain_history(
+        state.model,
+        row,
+        i,
+        hist,
+        values,
+        side=state.side,
+        seen=state.base_seen,
+        n=n,
+        item_id=lambda j: cat.item_raw[j],
+        title=cat.title,
+        user_id=cat.user_raw[u] if u < len(cat.user_raw) else u,
+        score=float(state.scores(u, np.array([i]))[0]),
+        similarity=state.item_similarity,
+    )
+    attribution = None
+    if ex.attribution is not None:
+        a = ex.attribution
+        attribution = {"parts": a.parts, "shares": a.shares(), "method": a.method, "baseline": a.baseline}
     return {
-        "modality": name,
-        "kind": side.item_kinds.get(name, ""),
-        "items": [
-            {"item": cat.item_raw[int(hist[j])], "title": cat.title(int(hist[j])), "similarity": float(sims[j])}
-            for j in order
+        "score": ex.score,
+        "sentence": ex.sentence,
+        "source": ex.source,
+        "similar_history": [
+            {"item": e.item, "title": e.title, "similarity": e.weight, "value": float(value_of.get(e.index, 1.0))}
+            for e in ex.because
         ],
-        "words": words,
+        "content": _content_out(ex.content[0]) if ex.content else None,
+        "modalities": [_content_out(c) for c in ex.content],
+        "attribution": attribution,
+        "attribution_note": ex.attribution_note,
     }
 
 
-def shared_terms(encoder: Any, a: np.ndarray, b: np.ndarray, limit: int = 8) -> list[str]:
-    """Terms (words, labels) present in both rows, strongest first, for encoders whose columns are terms
-    (bag-of-words text without SVD, multi-hot labels); ``[]`` otherwise."""
-    terms = _column_terms(encoder)
-    if terms is None or len(terms) != len(a):
-        return []
-    both = np.asarray(a, np.float64) * np.asarray(b, np.float64)
-    cols = [c for c in np.argsort(-both, kind="stable")[:limit] if both[c] > 0]
-    return [str(terms[c]) for c in cols]
+def _content_out(c: ContentEvidence) -> dict[str, Any]:
+    return {
+        "modality": c.modality,
+        "kind": c.kind,
+        "items": [{"item": e.item, "title": e.title, "similarity": e.weight} for e in c.items],
+        "words": c.terms,
+        "phrase": c.phrase(),
+    }
 
 
-def _column_terms(encoder: Any) -> np.ndarray | None:
-    if encoder is None:
-        return None
-    if getattr(encoder, "svd_components_matrix_", None) is not None:
-        return None
-    vec = getattr(encoder, "vectorizer_", None)
-    if vec is not None and hasattr(vec, "get_feature_names_out"):
-        try:
-            return np.asarray(vec.get_feature_names_out())
-        except (AttributeError, ValueError):
-            return None
-    classes = getattr(encoder, "classes_", None)
-    return None if classes is None else np.asarray(classes)
+def response_model() -> type[Any]:
+    """The ``GET /explain`` answer: :class:`~fusionrec.serving.schemas.ExplainOut` plus the library's fields
+    (built on first use, so that importing this module needs no pydantic)."""
+    global _RESPONSE
+    if _RESPONSE is None:
+        from pydantic import Field
+
+        from fusionrec.serving.schemas import ExplainOut
+
+        class ExplainWords(ExplainOut):
+            sentence: str = Field(description="the explanation in words (titles, labels, shares; no factor numbers)")
+            source: str = Field(description="where the cited history items come from")
+            modalities: list[dict[str, Any]] = Field(description="content evidence per modality, strongest first")
+            attribution: dict[str, Any] | None = Field(
+                None, description="per-modality parts of the score (they sum to it), their shares, method, baseline"
+            )
+            attribution_note: str | None = Field(None, description="why there is no attribution")
+
+        _RESPONSE = ExplainWords
+    return _RESPONSE
+
+
+_RESPONSE: type[Any] | None = None
