@@ -357,6 +357,9 @@ def _mount_optional() -> None:
         pass
     else:
         register_serving(app)
+    from fusionrec.distributed.cli import register as register_batch  # typer only; Ray is imported when used
+
+    register_batch(app)
 
 
 _mount_optional()

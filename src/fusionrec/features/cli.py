@@ -75,6 +75,14 @@ def extract(
     kind: Annotated[str | None, typer.Option(help="kind of the given files when the suffix does not tell")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="data directory (default: $FUSIONREC_DATA_DIR)")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="do not read or write the feature cache")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="encode over a Ray cluster: local (start one here), auto, or HOST:PORT (needs fusionrec[distributed])",
+        ),
+    ] = None,
 ) -> None:
     """Encode a dataset modality or files into a feature matrix with its id order."""
     from fusionrec._progress import set_progress
@@ -102,7 +110,12 @@ def extract(
                 raise typer.BadParameter(f"files not found: {missing[:5]}", param_hint="SOURCE")
             mod = _modality_from_files(paths, kind)
         enc = make_encoder(encoder, **enc_params) if encoder else None
-        feats, report = encode_modality(mod, enc, cache=not no_cache)
+        if ray is not None:
+            from fusionrec.distributed import encode_modality_ray
+
+            feats, report = encode_modality_ray(mod, enc, cache=not no_cache, address=ray)
+        else:
+            feats, report = encode_modality(mod, enc, cache=not no_cache)
     except FusionRecError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
