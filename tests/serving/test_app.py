@@ -83,6 +83,9 @@ def test_new_items_users_similar_explain(client: Any) -> None:
     ex = client.get("/explain", params={"user": "u1", "item": "i3"}).json()
     assert ex["similar_history"] and "title" in ex["similar_history"][0]
     assert "factors" not in ex and ex["content"]["modality"] == "features" and ex["content"]["items"]
+    titles = [h["title"] or str(h["item"]) for h in ex["similar_history"]]
+    assert ex["sentence"].startswith("Recommended ") and titles[0] in ex["sentence"]  # words, no factor numbers
+    assert "factor" not in ex["sentence"].lower() and ex["source"] and ex["modalities"][0] == ex["content"]
     assert (
         client.post("/users", json={"user": "fan", "attributes": {"genres": ["Comedy"]}}, headers=KEY).status_code
         == 201

@@ -69,6 +69,9 @@ def test_page_shows_history_recommendations_and_explanation(live_server: str) ->
             page.locator("#recs li").first.click()
             page.wait_for_selector("#because li", timeout=15_000)
             assert "similarity" in page.locator("#because li").first.inner_text()
+            why = page.locator("#why-sentence").inner_text()  # the explanation in words, never factor numbers
+            assert why.startswith("Recommended ") and "because you liked" in why
+            assert "factor" not in page.locator("#explain").inner_text().lower()
             page.fill("#user", "nobody-here")
             page.click("#go")
             page.wait_for_selector("#status.error", timeout=15_000)

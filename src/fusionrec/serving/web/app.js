@@ -68,6 +68,14 @@ function resetExplain() {
   $("explain").replaceChildren(hint);
 }
 
+// how strongly a cited item is linked, in words (relative to the strongest one; never a raw number)
+function linkWord(rel, source) {
+  const what = source === "contribution" ? "of the score" : "similarity";
+  if (rel >= 0.75) return `strongest ${what}`;
+  if (rel >= 0.4) return `strong ${what}`;
+  return `some ${what}`;
+}
+
 async function explain(user, item) {
   const box = $("explain");
   const mine = generation;
@@ -75,24 +83,19 @@ async function explain(user, item) {
   try {
     const e = await api(`/explain?user=${encodeURIComponent(user)}&item=${encodeURIComponent(item.item)}`);
     if (mine !== generation) return; // the user changed meanwhile
+    // words only: the sentence (cited titles, shared labels / words, modality shares), then the cited titles
+    const say = document.createElement("p");
+    say.id = "why-sentence";
+    say.textContent = e.sentence || `${item.title || item.item}`;
     const ul = document.createElement("ul");
     ul.id = "because";
+    const top = Math.max(...e.similar_history.map((h) => Math.abs(h.similarity)), 1e-12);
     for (const h of e.similar_history) {
       const li = document.createElement("li");
-      li.textContent = `${h.title || h.item} (similarity ${h.similarity.toFixed(2)})`;
+      li.textContent = `${h.title || h.item} (${linkWord(h.similarity / top, e.source)})`;
       ul.appendChild(li);
     }
-    const head = document.createElement("p");
-    head.textContent = `${item.title || item.item}: score ${e.score.toFixed(3)}, because you liked`;
-    box.replaceChildren(head, ul);
-    if (e.content) {
-      const f = document.createElement("p");
-      f.className = "hint";
-      const words = e.content.words.length ? ` (${e.content.words.join(", ")})` : "";
-      const items = e.content.items.map((x) => x.title || x.item).join(", ");
-      f.textContent = `most similar ${e.content.modality}${words}: ${items}`;
-      box.appendChild(f);
-    }
+    box.replaceChildren(say, ul);
   } catch (err) {
     if (mine !== generation) return;
     const p = document.createElement("p");
