@@ -320,3 +320,18 @@ def test_friend_links_bad_input() -> None:
         model.fold_in_user([], friends=[0], user_features={"age": np.ones(1)})
     with pytest.raises(DataError, match="aligned"):
         model.fit(train, SideInfo(social=sp.csr_matrix((3, 3))))
+
+
+def test_trustsvd_weighted_regularisation_and_trust_values() -> None:
+    train = make_interactions()
+    side = SideInfo(social=random_trust(train.n_users))
+    params = {"n_epochs": 20, "reg_all": 0.5, "seed": 0}
+    weighted = TrustSVD(**params).fit(train, side)
+    plain = TrustSVD(weighted_reg=False, **params).fit(train, side)
+    # per-entity weights |I_u|^-1/2 etc. are below 1: the same reg_all shrinks less than plain L2
+    assert np.linalg.norm(weighted.item_factors_) > np.linalg.norm(plain.item_factors_)
+    assert weighted.train_rmse_ < plain.train_rmse_
+    scaled = TrustSVD(degree_scaled_trust=True, **params).fit(train, side)
+    assert not np.allclose(scaled.trust_factors_, weighted.trust_factors_)
+    with pytest.raises(ConfigError, match="weighted_reg"):
+        make_model("TrustSVD", weighted_reg="yes")

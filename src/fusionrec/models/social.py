@@ -173,6 +173,13 @@ class SocialFoldIn:
         return place_user(self, rows, uniq, counts, user)
 
 
+def _inv_sqrt(counts: np.ndarray, weighted: bool) -> np.ndarray:
+    """``counts^-1/2`` (0 where a count is 0) for the weighted regularisation, or ones for plain L2."""
+    if not weighted:
+        return np.ones(len(counts))
+    return np.divide(1.0, np.sqrt(counts), out=np.zeros(len(counts)), where=counts > 0)
+
+
 class _SocialBase(SocialFoldIn, _SGDBase):
     """Shared fitting frame: SVD's rating SGD plus a per-epoch social pass, then the cold-user rule."""
 
@@ -377,8 +384,16 @@ class TrustSVD(SoRec):
     from the same factors, ``c*_uv ~ p_u . w_v`` (weight ``reg_social``, the degree-normalised trust of
     :class:`SoRec`).  Every epoch is one pass over the ratings user by user (the implicit sum ``z_u`` held for
     the user's block, ``y`` / ``w`` stepped once per block; :func:`~fusionrec.models._kernels.social.trustsvd_epoch`)
-    then one over the trust links.  The paper's per-entity weighted regularisation is replaced by plain L2
-    (``reg_all``, ``reg_yj`` for ``y`` and ``w``).
+    then one over the trust links.
+
+    Regularisation (``weighted_reg=True``, the paper's): every L2 weight is scaled per entity,
+    ``reg_all (|I_u|^-1/2 (b_u^2 + |p_u|^2) + |U_i|^-1/2 (b_i^2 + |q_i|^2)) + reg_yj |U_j|^-1/2 |y_j|^2`` in the
+    rating steps and ``reg_all (|T_u|^-1/2 |p_u|^2 + |T+_v|^-1/2 |w_v|^2)`` in the trust steps
+    (:func:`~fusionrec.models._kernels.social.trustsvd_links_epoch`), so that frequent users and items are not
+    over-penalised relative to rare ones (their SGD steps apply the term once per rating or link).
+    ``weighted_reg=False`` is plain L2 per step (the former behaviour).  Trust values: the links' weights
+    scaled by the largest (1 for unweighted links, as in the paper); ``degree_scaled_trust=True`` uses SoRec's
+    ``c*_uv`` instead.
 
     Stored vectors: ``user_vectors_`` is the effective ``p_u + z_u`` (so the factor and fold-in contracts hold;
     a folded-in user's trust links are not known, so its vector comes from its ratings alone);
@@ -395,11 +410,17 @@ class TrustSVD(SoRec):
         Weight ``lambda_t`` of the trust reconstruction (0: SVD++ with the trusted users' implicit term).
     lr_yj, reg_yj
         Learning rate and L2 weight of ``y`` and ``w`` (default ``lr_all`` / ``reg_all``).
+    weighted_reg
+        Guo et al.'s per-entity weighted regularisation (above); False: plain L2.
+    degree_scaled_trust
+        Reconstruct SoRec's degree-normalised trust ``c*_uv`` instead of the raw (max-scaled) weights.
     """
 
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "lr_yj": [*NONNEGATIVE, None],
         "reg_yj": [*NONNEGATIVE, None],
+        "weighted_reg": [*BOOL],
+        "degree_scaled_trust": [*BOOL],
     }
     _user_blocks = True
 
@@ -415,6 +436,8 @@ class TrustSVD(SoRec):
         reg_social: float = 1.0,
         lr_yj: float | None = None,
         reg_yj: float | None = None,
+        weighted_reg: bool = True,
+        degree_scaled_trust: bool = False,
         seed: int | None = 0,
         shuffle: bool = True,
     ) -> None:
@@ -427,12 +450,36 @@ class TrustSVD(SoRec):
         self.reg_social = reg_social
         self.lr_yj = lr_yj
         self.reg_yj = reg_yj
+        self.weighted_reg = weighted_reg
+        self.degree_scaled_trust = degree_scaled_trust
         self.seed = seed
         self.shuffle = shuffle
 
     def _prepare(self, T: sp.csr_matrix, rng: np.random.Generator, n_users: int) -> None:
         super()._prepare(T, rng, n_users)
+        if not self.degree_scaled_trust:
+            rows, cols, _ = self._links
+            raw = sp.coo_matrix(T).data.astype(np.float64)  # the order of SoRec's links
+            self._links = (rows, cols, raw / max(1.0, float(raw.max())) if len(raw) else raw)
         self._trust = (T.indptr.astype(np.int64), T.indices.astype(np.int64))
+        d_out = np.diff(T.indptr).astype(np.float64)
+        d_in = np.bincount(T.indices, minlength=n_users).astype(np.float64)
+        self._s_links = (_inv_sqrt(d_out, self.weighted_reg), _inv_sqrt(d_in, self.weighted_reg))
+
+    def _social_pass(self, rng: np.random.Generator, P: np.ndarray, T: sp.csr_matrix) -> None:
+        from fusionrec.models._kernels.social import trustsvd_links_epoch
+
+        if not self.weighted_reg:
+            super()._social_pass(rng, P, T)
+            return
+        rows, cols, vals = self._links
+        order = rng.permutation(len(rows)) if self.shuffle else np.arange(len(rows))
+        self.social_loss_ = float(
+            trustsvd_links_epoch(
+                order, rows, cols, vals, P, self._Z, float(self.lr_all), float(self.reg_social), float(self.reg_all),
+                *self._s_links,
+            )
+        )  # fmt: skip
 
     def _rating_pass(
         self, train: Interactions, order: np.ndarray, mu: float, bu: np.ndarray, bi: np.ndarray, P: np.ndarray,
@@ -445,10 +492,14 @@ class TrustSVD(SoRec):
         lr, reg = self._rates(("lr_bu", "lr_bi", "lr_pu", "lr_qi", "lr_yj"))
         lr, reg = np.r_[lr, lr[4]], np.r_[reg, reg[4]]
         R = train.matrix
+        weighted = bool(self.weighted_reg)
+        s_user = _inv_sqrt(np.diff(R.indptr).astype(np.float64), weighted)
+        s_item = _inv_sqrt(np.bincount(R.indices, minlength=len(bi)).astype(np.float64), weighted)
         return float(
             trustsvd_epoch(
                 order.astype(np.int64), R.indptr.astype(np.int64), R.indices.astype(np.int64),
                 R.data.astype(np.float64), *self._trust, mu, bu, bi, P, Q, self._Y, self._Z, lr, reg,
+                s_user, s_item, self._s_links[1],
             )
         )  # fmt: skip
 
@@ -457,6 +508,7 @@ class TrustSVD(SoRec):
             self._Y = np.zeros((self.n_items_, int(self.n_factors)))
         self.implicit_item_factors_ = self._Y.astype(np.float32)
         self._W = self._Z
+        del self._s_links
         super()._release()
         del self._Y
 

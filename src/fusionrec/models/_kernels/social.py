@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["socialmf_epoch", "sorec_epoch", "trustsvd_epoch"]
+__all__ = ["socialmf_epoch", "sorec_epoch", "trustsvd_epoch", "trustsvd_links_epoch"]
 
 
 @njit(cache=True, nogil=True)
@@ -103,6 +103,9 @@ def trustsvd_epoch(
     W: np.ndarray,
     lr: np.ndarray,
     reg: np.ndarray,
+    s_user: np.ndarray,
+    s_item: np.ndarray,
+    s_trusted: np.ndarray,
 ) -> float:
     """One SGD pass over the ratings of TrustSVD, user block by user block (in place); returns the SSE.
 
@@ -110,7 +113,9 @@ def trustsvd_epoch(
     |T(u)|^-1/2 sum_{v in T(u)} w_v``.  ``z_u`` is computed once per user block and held fixed while the user's
     ratings are visited (``b``, ``p_u``, ``q_i`` take per-rating steps); the summed ``y`` and ``w`` gradients of
     the block are applied once at its end (one step per block, with the L2 term).  ``lr`` / ``reg`` are
-    ``[bu, bi, pu, qi, yj, wv]``.
+    ``[bu, bi, pu, qi, yj, wv]``; the L2 weights are scaled per entity (Guo et al.'s weighted regularisation
+    when ``s_user = |I_u|^-1/2``, ``s_item = |U_i|^-1/2``, ``s_trusted = |T+_v|^-1/2``; plain L2 with ones):
+    ``b_u``, ``p_u`` by ``s_user[u]``, ``b_i``, ``q_i``, ``y_i`` by ``s_item[i]``, ``w_v`` by ``s_trusted[v]``.
     """
     f = P.shape[1]
     z = np.empty(f)
@@ -142,21 +147,59 @@ def trustsvd_epoch(
                 dot += Q[i, k] * (P[u, k] + z[k])
             err = ratings[e] - (mu + bu[u] + bi[i] + dot)
             sse += err * err
-            bu[u] += lr[0] * (err - reg[0] * bu[u])
-            bi[i] += lr[1] * (err - reg[1] * bi[i])
+            bu[u] += lr[0] * (err - reg[0] * s_user[u] * bu[u])
+            bi[i] += lr[1] * (err - reg[1] * s_item[i] * bi[i])
             for k in range(f):
                 puk = P[u, k]
                 qik = Q[i, k]
-                P[u, k] = puk + lr[2] * (err * qik - reg[2] * puk)
-                Q[i, k] = qik + lr[3] * (err * (puk + z[k]) - reg[3] * qik)
+                P[u, k] = puk + lr[2] * (err * qik - reg[2] * s_user[u] * puk)
+                Q[i, k] = qik + lr[3] * (err * (puk + z[k]) - reg[3] * s_item[i] * qik)
                 gy[k] += err * s_i * qik
                 gw[k] += err * s_t * qik
         for e in range(start, end):
             j = items[e]
             for k in range(f):
-                Y[j, k] += lr[4] * (gy[k] - reg[4] * Y[j, k])
+                Y[j, k] += lr[4] * (gy[k] - reg[4] * s_item[j] * Y[j, k])
         for e in range(ts, te):
             v = t_indices[e]
             for k in range(f):
-                W[v, k] += lr[5] * (gw[k] - reg[5] * W[v, k])
+                W[v, k] += lr[5] * (gw[k] - reg[5] * s_trusted[v] * W[v, k])
+    return sse
+
+
+@njit(cache=True, nogil=True)
+def trustsvd_links_epoch(
+    order: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    values: np.ndarray,
+    P: np.ndarray,
+    W: np.ndarray,
+    lr: float,
+    reg_social: float,
+    reg: float,
+    s_truster: np.ndarray,
+    s_trusted: np.ndarray,
+) -> float:
+    """One SGD pass over TrustSVD's trust links with the weighted regularisation (in place); returns the SSE.
+
+    Per link ``(u, v, c)``: ``l = 1/2 reg_social (c - p_u . w_v)^2 + 1/2 reg (s_truster[u] |p_u|^2 +
+    s_trusted[v] |w_v|^2)`` (Guo et al.: ``|T_u|^-1/2`` and ``|T+_v|^-1/2``).
+    """
+    f = P.shape[1]
+    sse = 0.0
+    for t in range(order.shape[0]):
+        e = order[t]
+        u = rows[e]
+        v = cols[e]
+        dot = 0.0
+        for j in range(f):
+            dot += P[u, j] * W[v, j]
+        err = values[e] - dot
+        sse += reg_social * err * err
+        for j in range(f):
+            puj = P[u, j]
+            wvj = W[v, j]
+            P[u, j] = puj + lr * (reg_social * err * wvj - reg * s_truster[u] * puj)
+            W[v, j] = wvj + lr * (reg_social * err * puj - reg * s_trusted[v] * wvj)
     return sse
