@@ -1,6 +1,10 @@
 """fusionrec: multimodal recommendation, from raw logs and content to evaluated, served recommendations.
 
 Importing ``fusionrec`` is cheap: submodules (and numpy, pandas, torch ...) load on first use.
+
+Progress bars are off in the Python API unless asked for: ``fusionrec.set_progress(True)`` for the process,
+``with fusionrec.progress_enabled():`` for a block, or ``verbose=True`` on ``run_experiment``, ``tune``,
+``build_side_info`` and ``encode_modality``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ _EXPORTS: dict[str, str] = {
     "evaluate_ratings": "fusionrec.evaluation",
     "paired_ttest": "fusionrec.evaluation",
     "wilcoxon_test": "fusionrec.evaluation",
+    # progress bars (off unless asked for) and tuning
+    "set_progress": "fusionrec._progress",
+    "progress_enabled": "fusionrec._progress",
+    "tune": "fusionrec.tuning",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -57,6 +65,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from fusionrec._progress import progress_enabled, set_progress
     from fusionrec.data import (
         Dataset,
         IdMap,
@@ -73,3 +82,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from fusionrec.evaluation import evaluate_ranking, evaluate_ratings, paired_ttest, wilcoxon_test
     from fusionrec.features import build_side_info
     from fusionrec.models import Recommender, load_model, make_model
+    from fusionrec.tuning import tune

@@ -193,12 +193,26 @@ def datasets_export(
         console.print(f"{role:>12}: {path}")
 
 
+TrackOpt = Annotated[
+    bool,
+    typer.Option(
+        "--track", help="log parameters, metrics, curves and artifacts to MLflow (default store: ./mlruns/mlflow.db)"
+    ),
+]
+TrackingUriOpt = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow tracking URI (http://host:5000, sqlite:///x.db); implies --track"),
+]
+
+
 # ---------------------------------------------------------------------- evaluate
 @app.command()
 def evaluate(
     config: Annotated[Path, typer.Argument(help="experiment config (JSON or TOML)")],
     out: Annotated[Path, typer.Option(help="directory for results.json and report.html")] = Path("fusionrec-output"),
     data_dir: DataDirOpt = None,
+    track: TrackOpt = False,
+    tracking_uri: TrackingUriOpt = None,
 ) -> None:
     """Run an experiment config: dataset, split, models, metrics -> table, JSON and HTML report."""
     _setup()
@@ -213,6 +227,63 @@ def evaluate(
     _print_result(result)
     paths = write_report(result, out)
     console.print(f"report: {paths['html']}\nresults: {paths['json']}")
+    if track or tracking_uri:
+        from fusionrec.tracking import log_experiment
+
+        try:
+            run_id = log_experiment(result, paths, tracking_uri=tracking_uri)
+        except FusionRecError as exc:
+            _fail(exc)
+        console.print(f"MLflow run: {run_id}")
+
+
+# ---------------------------------------------------------------------- tune
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Argument(help="experiment config (JSON or TOML) with a validation part")],
+    trials: Annotated[
+        int | None, typer.Option("--trials", min=1, help="finished trials per model (default: tune.trials or 20)")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="seconds per model's search")] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="sqlite:///x.db (default: OUT/tuning.db), journal:x.log or memory; resumable"),
+    ] = None,
+    study: Annotated[str | None, typer.Option("--study", help="study name prefix (default: the config name)")] = None,
+    metric: Annotated[str | None, typer.Option(help="validation metric to maximise (default: ndcg@20)")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="parallel trials (threads, or Ray tasks with --ray)")] = 1,
+    ray: Annotated[str | None, typer.Option("--ray", help="run the trials over Ray: local, auto or HOST:PORT")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the TPE sampler")] = 0,
+    out: Annotated[Path, typer.Option(help="directory for tuning.json, results.json and report.html")] = Path(
+        "fusionrec-output/tune"
+    ),
+    data_dir: DataDirOpt = None,
+    track: TrackOpt = False,
+    tracking_uri: TrackingUriOpt = None,
+) -> None:
+    """Tune the config's models with Optuna (TPE, pruning) on valid, then evaluate the best of each on test."""
+    _setup()
+    from fusionrec.tuning import tune as run_tune
+
+    try:
+        result = run_tune(
+            config, trials, timeout, storage, study, metric, jobs, ray, out=out, seed=seed, data_dir=data_dir,
+            track=track or tracking_uri is not None, tracking_uri=tracking_uri, on_event=lambda m: console.log(m),
+        )  # fmt: skip
+    except FusionRecError as exc:
+        _fail(exc)
+    table = Table(title=f"tuned on valid ({result.metric}), evaluated on test")
+    for col in ("model", "trials", "pruned", f"valid {result.metric}", f"test {result.metric}", "best parameters"):
+        table.add_column(col, justify="left" if col in ("model", "best parameters") else "right")
+    for t in result.models:
+        test = t.test.get(result.metric)
+        table.add_row(
+            t.label, str(len(t.trials)), str(t.n_pruned), f"{t.best_value:.4f}", "–" if test is None else f"{test:.4f}",
+            ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.best_params.items()),
+        )  # fmt: skip
+    console.print(table)
+    _print_result(result.experiment)
+    console.print(f"tuning: {result.paths['tuning']}\nreport: {result.paths['html']}\nstorage: {result.storage}")
 
 
 def _print_result(result: Any) -> None:

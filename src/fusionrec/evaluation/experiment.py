@@ -13,6 +13,10 @@ A config is a JSON or TOML file (or a dict)::
       "significance": true
     }
 
+An optional ``tune`` table configures :func:`fusionrec.tuning.tune` (``fusionrec tune CONFIG``): ``metric``,
+``trials``, ``timeout``, ``models`` (the labels to tune) and ``space`` (per label, ranges that replace the model's
+declared search space); :func:`run_experiment` ignores it.
+
 ``dataset`` may instead be a user's own files, read by :func:`fusionrec.data.from_files` (paths relative to
 the config file's folder, or absolute; ``options`` are its keyword arguments)::
 
@@ -93,6 +97,18 @@ def _check_metrics(metrics: Any) -> tuple[str, ...]:
                 f"unknown ranking metric {name!r}{_did_you_mean(name, M.RANKING)}; choose from {sorted(M.RANKING)}"
             )
     return tuple(metrics)
+
+
+def _check_tune(tune: Any) -> dict[str, Any]:
+    if not isinstance(tune, Mapping):
+        raise ConfigError(f"tune must be a table of metric, trials, timeout, models, space; got {tune!r}")
+    unknown = set(tune) - {"metric", "trials", "timeout", "models", "space"}
+    if unknown:
+        raise ConfigError(
+            f"unknown tune key(s) {sorted(unknown)}{_did_you_mean(sorted(unknown)[0], ['metric', 'trials', 'timeout', 'models', 'space'])}; "
+            "use metric, trials, timeout, models, space"
+        )
+    return dict(tune)
 
 
 def _check_split(split: Mapping[str, Any]) -> None:
@@ -185,6 +201,8 @@ class ExperimentConfig:
     compute_auc: bool = True
     #: folder that relative dataset file paths are read from (the config file's folder; ``None``: the cwd)
     base_dir: Path | None = None
+    #: the ``tune`` table (:mod:`fusionrec.tuning`; checked there), empty when absent
+    tune: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], base_dir: str | Path | None = None) -> ExperimentConfig:
@@ -201,6 +219,7 @@ class ExperimentConfig:
             "rating_metrics",
             "significance",
             "compute_auc",
+            "tune",
         }
         if unknown:
             raise ConfigError(f"unknown config key(s) {sorted(unknown)}")
@@ -254,6 +273,7 @@ class ExperimentConfig:
             significance=bool(raw.get("significance", True)),
             compute_auc=bool(raw.get("compute_auc", True)),
             base_dir=None if base_dir is None else Path(base_dir),
+            tune=_check_tune(raw.get("tune", {})),
         )
 
     def dataset_files(self) -> dict[str, Path]:
@@ -418,6 +438,7 @@ def run_experiment(
     dataset: Dataset | None = None,
     split: Split | None = None,
     side: SideInfo | None = None,
+    verbose: bool | None = None,
 ) -> ExperimentResult:
     """Fit every configured model on the train part and evaluate it on the test part.
 
@@ -425,8 +446,14 @@ def run_experiment(
     to the models whose ``fit`` takes ``valid`` (early stopping of DeepFusion, the combiner of a blend) and
     are not training data otherwise.  ``side`` is side information already built for ``dataset`` (it is
     built from the dataset's modalities otherwise, when a model uses it).  A model that fails is reported
-    with its error; the others go on.
+    with its error; the others go on.  ``verbose=True`` draws progress bars (encoding, epochs, ranking) for
+    this call; ``None`` keeps the process-wide :func:`fusionrec.set_progress` setting.
     """
+    if verbose is not None:
+        from fusionrec._progress import progress_enabled
+
+        with progress_enabled(verbose):
+            return run_experiment(config, data_dir=data_dir, on_event=on_event, dataset=dataset, split=split, side=side)
     say = on_event or (lambda _msg: None)
     needs_side = False
     models: list[tuple[ModelSpec, Recommender]] = []

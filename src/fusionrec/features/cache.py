@@ -135,24 +135,29 @@ class FeatureCache:
                     missing.append(j)
             report.n_cached = len(items) - len(missing)
             report.n_computed = len(missing)
-            # misses are computed and committed in chunks, so an interrupted run keeps what it finished
-            for s in range(0, len(missing), self.chunk_size):
-                part = missing[s : s + self.chunk_size]
-                rows, errors = encoder._encode_batch([items[j] for j in part])
-                out[part] = rows
-                new = []
-                for m, j in enumerate(part):
-                    if m in errors:
-                        report.add_failure(j, errors[m])
-                    elif hashes[j] is not None:
-                        new.append((hashes[j], np.ascontiguousarray(rows[m], dtype=np.float32).tobytes()))
-                if new:
-                    with con:
-                        con.executemany("INSERT OR REPLACE INTO rows (hash, vec) VALUES (?, ?)", new)
-                        con.execute(
-                            "INSERT OR REPLACE INTO meta (key, value) VALUES ('dim', ?), ('encoder', ?)",
-                            (str(dim), repr(encoder)),
-                        )
+            # misses are computed and committed in chunks, so an interrupted run keeps what it finished; one
+            # progress bar over all of them (the encoders' own bars inside a chunk are not drawn)
+            from fusionrec._progress import overall
+
+            with overall(len(missing), f"encoding {encoder.name}") as advance:
+                for s in range(0, len(missing), self.chunk_size):
+                    part = missing[s : s + self.chunk_size]
+                    rows, errors = encoder._encode_batch([items[j] for j in part])
+                    advance(len(part))
+                    out[part] = rows
+                    new = []
+                    for m, j in enumerate(part):
+                        if m in errors:
+                            report.add_failure(j, errors[m])
+                        elif hashes[j] is not None:
+                            new.append((hashes[j], np.ascontiguousarray(rows[m], dtype=np.float32).tobytes()))
+                    if new:
+                        with con:
+                            con.executemany("INSERT OR REPLACE INTO rows (hash, vec) VALUES (?, ?)", new)
+                            con.execute(
+                                "INSERT OR REPLACE INTO meta (key, value) VALUES ('dim', ?), ('encoder', ?)",
+                                (str(dim), repr(encoder)),
+                            )
         report.failures.sort(key=lambda f: f.position)
         if ids is not None:
             report.with_ids(ids)

@@ -110,13 +110,21 @@ def encode_modality(
     modality: Modality,
     encoder: Encoder | None = None,
     cache: bool | str | os.PathLike[str] | FeatureCache | None = True,
+    *,
+    verbose: bool | None = None,
 ) -> tuple[Modality, FeatureReport]:
     """Encode a raw modality into a ``features`` modality with the same ids and target.
 
     ``encoder`` defaults to :func:`default_encoder` of the modality kind; it is fitted on the modality's data
     unless already fitted.  ``cache`` is ``True`` (the default cache directory), ``False``, a folder or a
     :class:`FeatureCache`.  Items that fail get zero rows and are listed (with their ids) in the report.
+    ``verbose=True`` draws one progress bar with an ETA over all items (``None``: :func:`fusionrec.set_progress`).
     """
+    if verbose is not None:
+        from fusionrec._progress import progress_enabled
+
+        with progress_enabled(verbose):
+            return encode_modality(modality, encoder, cache)
     if modality.kind == "features":
         return modality, FeatureReport(n_items=len(modality), notes=["already dense features"])
     enc = encoder if encoder is not None else default_encoder(modality.kind)
@@ -153,6 +161,8 @@ def build_side_info(
     dataset: Dataset,
     encoders: dict[str, Encoder | None] | None = None,
     cache: bool | str | os.PathLike[str] | FeatureCache | None = True,
+    *,
+    verbose: bool | None = None,
 ) -> tuple[SideInfo, FeatureReport]:
     """Encode every item and user modality of ``dataset`` into a :class:`~fusionrec.models.SideInfo`.
 
@@ -166,6 +176,8 @@ def build_side_info(
         ``None`` is skipped.  Others use :func:`default_encoder`; kinds without one are skipped (noted).
     cache
         As in :func:`encode_modality`.
+    verbose
+        Draw a progress bar with an ETA per encoded modality (``None``: as set by :func:`fusionrec.set_progress`).
 
     Returns
     -------
@@ -177,6 +189,11 @@ def build_side_info(
     """
     from fusionrec.data.side import SideInfo
 
+    if verbose is not None:
+        from fusionrec._progress import progress_enabled
+
+        with progress_enabled(verbose):
+            return build_side_info(dataset, encoders, cache)
     encoders = dict(encoders or {})
     side = SideInfo(social=dataset.social)
     report = FeatureReport()

@@ -207,6 +207,12 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--data-dir", envvar="FUSIONREC_DATA_DIR", help="datasets directory")
         ] = None,
         implicit: Annotated[bool, typer.Option(help="binarize ratings to implicit feedback")] = False,
+        track: Annotated[
+            bool, typer.Option("--track", help="log parameters, curves and the bundle to MLflow (./mlruns/mlflow.db)")
+        ] = False,
+        tracking_uri: Annotated[
+            str | None, typer.Option("--tracking-uri", help="MLflow tracking URI; implies --track")
+        ] = None,
     ) -> None:
         """Fit a model and write a serving bundle (model + id maps + content features and encoders + metadata)."""
         from rich.console import Console
@@ -239,6 +245,17 @@ def register(app: typer.Typer) -> None:
         except FusionRecError as exc:
             fail(exc)
         Console().print(f"[green]bundle written[/] {path}")
+        if track or tracking_uri:
+            from fusionrec.serving.bundle import load_bundle
+            from fusionrec.tracking import log_bundle
+
+            try:
+                run_id = log_bundle(
+                    path, model=load_bundle(path).model, source=source or str(interactions), tracking_uri=tracking_uri
+                )
+            except FusionRecError as exc:
+                fail(exc)
+            Console().print(f"MLflow run: {run_id}")
 
     @app.command("recommend")
     def recommend(
