@@ -414,6 +414,29 @@ def quickstart(
     console.print(table)
 
 
+@app.command()
+def explain(
+    bundle: Annotated[Path, typer.Argument(help="bundle directory written by `fusionrec train`")],
+    user: Annotated[str, typer.Option("--user", "-u", help="the user's raw id, as in your data")],
+    item: Annotated[str, typer.Option("--item", "-i", help="the item's raw id (e.g. one `fusionrec recommend` gave)")],
+    n: Annotated[int, typer.Option("--n", min=1, help="history items to cite at most")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="print the evidence as JSON instead of the sentence")] = False,
+) -> None:
+    """Why a bundle recommends ITEM to USER, in words: the history items behind it, shared labels and words, and
+    for fusion models each modality's share of the score."""
+    from fusionrec.serving.bundle import load_bundle
+    from fusionrec.serving.explain import explain_from_bundle
+
+    try:
+        out = explain_from_bundle(load_bundle(bundle), user, item, n)
+    except FusionRecError as exc:
+        fail(exc)
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False, default=str))
+        return
+    typer.echo(out["sentence"])
+
+
 def _mount_optional() -> None:
     """Attach sub-apps from optional modules (features, serving) when they import."""
     try:

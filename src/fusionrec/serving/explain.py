@@ -27,7 +27,7 @@ from fusionrec.explain import ContentEvidence, column_terms, explain_history, sh
 if TYPE_CHECKING:
     from fusionrec.serving.engine import OnlineModel
 
-__all__ = ["column_terms", "explain", "shared_terms"]
+__all__ = ["column_terms", "explain", "explain_from_bundle", "response_model", "shared_terms"]
 
 
 def explain(state: OnlineModel, u: int, i: int, n: int = 5) -> dict[str, Any]:
@@ -103,3 +103,27 @@ def response_model() -> type[Any]:
 
 
 _RESPONSE: type[Any] | None = None
+
+
+def explain_from_bundle(bundle: Any, user: str, item: str, n: int = 5) -> dict[str, Any]:
+    """Why ``item`` for ``user`` (raw ids matched by their text, as ``fusionrec recommend`` does) in a saved bundle:
+    :meth:`fusionrec.explain.Explanation.to_dict` with the bundle's titles and side information.
+
+    Raises :class:`~fusionrec.errors.UnknownIdError` for an unknown user or item (the message lists examples).
+    """
+    from fusionrec.errors import UnknownIdError
+    from fusionrec.explain import explain as explain_model
+
+    found = []
+    for what, raw, ids in (("user", user, bundle.user_ids.ids.tolist()), ("item", item, bundle.item_ids.ids.tolist())):
+        index = {str(x): j for j, x in enumerate(ids)}.get(str(raw))
+        if index is None:
+            examples = ", ".join(repr(str(x)) for x in ids[:5])
+            raise UnknownIdError(
+                f"unknown {what} {raw!r}: the bundle knows {len(ids)} {what}s (e.g. {examples}); pass one of its raw "
+                f"ids (those added to a running service exist only there: ask it with GET /explain)"
+            )
+        found.append(index)
+    titles = bundle.item_meta.get("title")
+    ex = explain_model(bundle.model, found[0], found[1], side=bundle.side, n=n, titles=titles)
+    return ex.to_dict()
