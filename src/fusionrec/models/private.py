@@ -29,6 +29,7 @@ is Opacus's.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -47,7 +48,17 @@ from fusionrec.models.factors import FactorFoldIn, FactorSpec
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ACCOUNTANTS", "DPMF", "DPSGD", "PRIVACY_PARAMS", "check_privacy", "default_delta", "require_opacus"]
+__all__ = [
+    "ACCOUNTANTS",
+    "DPMF",
+    "DPSGD",
+    "PRIVACY_PARAMS",
+    "check_privacy",
+    "default_delta",
+    "fit_fusion_private",
+    "fusion_record_grads",
+    "require_opacus",
+]
 
 #: Opacus accountants that calibrate the noise and report the spent epsilon
 ACCOUNTANTS = ("rdp", "prv")
@@ -111,6 +122,25 @@ def check_privacy(
     return d
 
 
+@functools.lru_cache(maxsize=64)
+def _calibrate(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
+    """Opacus's ``get_noise_multiplier`` (cached: a seconds-long search, repeated by refits with the same settings)."""
+    from opacus.accountants.utils import get_noise_multiplier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "optimal order is the largest alpha": still a valid bound
+        return float(
+            get_noise_multiplier(
+                target_epsilon=target_epsilon,
+                target_delta=delta,
+                sample_rate=sample_rate,
+                steps=steps,
+                accountant=accountant,
+                epsilon_tolerance=max(0.01, 0.005 * target_epsilon),
+            )
+        )
+
+
 @dataclass
 class DPSGD:
     """Poisson-sampled DP-SGD with Opacus accounting (module notes).
@@ -163,7 +193,6 @@ class DPSGD:
             return cls(int(n_records), min(int(batch_size), int(n_records)), steps, private=False)
         require_opacus()
         from opacus.accountants import create_accountant
-        from opacus.accountants.utils import get_noise_multiplier
 
         d = check_privacy(
             owner,
@@ -176,24 +205,13 @@ class DPSGD:
         q = batch_size / n_records
         if noise_multiplier is None:
             assert target_epsilon is not None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "optimal order is the largest alpha": still a bound
-                try:
-                    sigma = float(
-                        get_noise_multiplier(
-                            target_epsilon=float(target_epsilon),
-                            target_delta=d,
-                            sample_rate=q,
-                            steps=steps,
-                            accountant=accountant,
-                            epsilon_tolerance=0.01,
-                        )
-                    )
-                except ValueError as exc:
-                    raise ConfigError(
-                        f"{owner}: no noise level reaches target_epsilon={target_epsilon} at delta={d:g} "
-                        f"({exc}); raise target_epsilon or delta, or lower epochs or batch_size"
-                    ) from exc
+            try:
+                sigma = _calibrate(float(target_epsilon), d, q, steps, accountant)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{owner}: no noise level reaches target_epsilon={target_epsilon} at delta={d:g} "
+                    f"({exc}); raise target_epsilon or delta, or lower epochs or batch_size"
+                ) from exc
         else:
             sigma = float(noise_multiplier)
         out = cls(int(n_records), int(batch_size), steps, True, float(max_grad_norm), sigma, d, accountant)
@@ -522,6 +540,69 @@ _USER_TABLES = ("user_emb.weight", "user_bias.weight")
 _ITEM_TABLES = ("item_emb.weight", "item_bias.weight")
 
 
+def fusion_record_grads(
+    net: Any,
+    loss_kind: str,
+    users: torch.Tensor,
+    items: torch.Tensor,
+    dense: Mapping[str, torch.Tensor],
+    tokens: torch.Tensor | None,
+    mask: torch.Tensor,
+    target: torch.Tensor,
+) -> tuple[dict[str, torch.Tensor], dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """Per-record gradients of a :class:`~fusionrec.models.fusion.model.FusionNet` loss, for :meth:`DPSGD.add`.
+
+    Record ``b`` is user ``users[b]`` with items ``items[b] [m]`` (the positive first, then its negatives;
+    ``m = 1`` for ``mse``), their ``dense`` rows ``[B, m, F]``, ``tokens [B, m, L]`` and ``mask [B, m, M]``, and
+    ``target [B, m]`` (the rating for ``mse``, 1 then 0s for ``bce``; unused for ``bpr``).  Returns
+    ``(shared, rows)``: ``shared[name] [B, *shape]`` for the network weights and ``rows[name] = (grad [B, k,
+    *row], index [B, k])`` for the user and item table rows the record touches.
+    """
+    import torch
+    from torch import nn
+    from torch.func import functional_call
+
+    has_text = tokens is not None
+
+    class Scorer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, u: Any, it: Any, d: Any, tok: Any, msk: Any) -> Any:
+            vec, bias = self.net.item_vectors(it, d, tok if has_text else None, msk)
+            return self.net(u, vec, bias)
+
+    scorer = Scorer()
+    named = {k[len("net.") :]: p.detach() for k, p in scorer.named_parameters()}
+    user_tables = [k for k in _USER_TABLES if k in named]
+    item_tables = [k for k in _ITEM_TABLES if k in named]
+
+    def record_loss(tables: dict[str, Any], shared: dict[str, Any], u: Any, it: Any, d: Any, tok: Any, msk: Any,
+                    y: Any) -> Any:  # fmt: skip
+        params = {f"net.{k}": v for k, v in {**shared, **tables}.items()}
+        s = functional_call(scorer, params, (u, it, d, tok, msk))
+        if loss_kind == "mse":
+            return ((s - y) ** 2).sum()
+        if loss_kind == "bpr":
+            return -torch.nn.functional.logsigmoid(s[0] - s[1])
+        return torch.nn.functional.binary_cross_entropy_with_logits(s, y)
+
+    b, m = items.shape
+    tables = {k: named[k][users][:, None] for k in user_tables}
+    tables.update({k: named[k][items] for k in item_tables})
+    shared = {k: v for k, v in named.items() if k not in tables}
+    local_items = torch.arange(m).expand(b, m)
+    local_users = torch.zeros((b, m), dtype=torch.int64)
+    tok = tokens if tokens is not None else torch.zeros((b, m, 1), dtype=torch.int64)
+    d_tables, d_shared = vmap_record_grads(
+        record_loss, tables, shared, (local_users, local_items, dict(dense), tok, mask, target)
+    )
+    rows = {k: (d_tables[k], users[:, None]) for k in user_tables}
+    rows.update({k: (d_tables[k], items) for k in item_tables})
+    return d_shared, rows
+
+
 def fit_fusion_private(
     model: Any,
     net: Any,
@@ -537,12 +618,11 @@ def fit_fusion_private(
     ``data`` is ``(users, items, values)`` of the training records, ``inputs`` ``(dense, tokens, mask)`` over the
     items.  Every record's loss (``bpr``: one uniform negative; ``bce``: ``negatives`` uniform negatives; ``mse``:
     the squared error) is differentiated with respect to the shared network weights and to the rows of the
-    user and item tables it touches; Opacus calibrates and accounts the noise.  Sets the privacy attributes on
-    ``model``; returns ``after_epoch()`` of each epoch (the validation history; it never stops the fit).
+    user and item tables it touches (:func:`fusion_record_grads`); Opacus calibrates and accounts the noise.  Sets
+    the privacy attributes on ``model``; returns ``after_epoch()`` of each epoch (the validation history; it never
+    stops the fit).
     """
     import torch
-    from torch import nn
-    from torch.func import functional_call
 
     users, items, values = data
     dense, tokens, mask = inputs
@@ -561,32 +641,7 @@ def fit_fusion_private(
         max_grad_norm=float(model.max_grad_norm),
         accountant=model.accountant,
     )
-
-    class Scorer(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, u: Any, it: Any, d: Any, tok: Any, msk: Any) -> Any:
-            vec, bias = self.net.item_vectors(it, d, tok if tokens is not None else None, msk)
-            return self.net(u, vec, bias)
-
-    scorer = Scorer()
-    named = {k[len("net.") :]: p for k, p in scorer.named_parameters()}
-    user_tables = [k for k in _USER_TABLES if k in named]
-    item_tables = [k for k in _ITEM_TABLES if k in named]
-    shared_names = [k for k in named if k not in user_tables and k not in item_tables]
-
-    def record_loss(tables: dict[str, Any], shared: dict[str, Any], u: Any, it: Any, d: Any, tok: Any, msk: Any,
-                    y: Any) -> Any:  # fmt: skip
-        params = {f"net.{k}": v for k, v in {**shared, **tables}.items()}
-        s = functional_call(scorer, params, (u, it, d, tok, msk))
-        if loss_kind == "mse":
-            return ((s - y) ** 2).sum()
-        if loss_kind == "bpr":
-            return -torch.nn.functional.logsigmoid(s[0] - s[1])
-        return torch.nn.functional.binary_cross_entropy_with_logits(s, y)
-
+    named = dict(net.named_parameters())
     gen = torch.Generator().manual_seed(int(model.seed))
     steps_per_epoch = dp.steps // int(model.epochs)
     m = 1 + n_neg
@@ -598,30 +653,27 @@ def fit_fusion_private(
             for start in range(0, len(sel), chunk):
                 part = sel[start : start + chunk]
                 b = len(part)
-                u = torch.from_numpy(users[part])
                 it = np.empty((b, m), dtype=np.int64)
                 it[:, 0] = items[part]
                 if n_neg:
                     it[:, 1:] = rng.integers(0, n_items, size=(b, n_neg))
                 it_t = torch.from_numpy(it)
-                tables = {k: named[k].detach()[u][:, None] for k in user_tables}
-                tables.update({k: named[k].detach()[it_t] for k in item_tables})
-                shared = {k: named[k].detach() for k in shared_names}
-                local_items = torch.arange(m).expand(b, m)
-                local_users = torch.zeros((b, m), dtype=torch.int64)
-                d_in = {k: x[it_t] for k, x in dense.items()}
-                tok = tokens[it_t] if tokens is not None else torch.zeros((b, m, 1), dtype=torch.int64)
                 if loss_kind == "mse":
                     y = torch.from_numpy(values[part])[:, None]
                 else:
                     y = torch.zeros((b, m))
                     y[:, 0] = 1.0
-                d_tables, d_shared = vmap_record_grads(
-                    record_loss, tables, shared, (local_users, local_items, d_in, tok, mask[it_t], y)
+                shared, rows = fusion_record_grads(
+                    net,
+                    loss_kind,
+                    torch.from_numpy(users[part]),
+                    it_t,
+                    {k: x[it_t] for k, x in dense.items()},
+                    tokens[it_t] if tokens is not None else None,
+                    mask[it_t],
+                    y,
                 )
-                rows = {k: (d_tables[k], u[:, None]) for k in user_tables}
-                rows.update({k: (d_tables[k], it_t) for k in item_tables})
-                dp.add(d_shared, rows)
+                dp.add(shared, rows)
             grads = dp.noisy_gradients({k: p.detach() for k, p in named.items()}, gen)
             for k, p in named.items():
                 p.grad = grads[k]
