@@ -9,7 +9,12 @@ Reads: ``GET /recommend``, ``/similar/{item}``, ``/explain``, ``/users``, ``/use
 Hardening: bodies are validated by :mod:`fusionrec.serving.schemas` and the bundle's domain (no accepted write can
 break a later read or retrain); bodies over ``max_body_bytes`` get 413, chunked ones too; every error answer is
 declared in the OpenAPI schema, which is narrowed to the served bundle; posters are served only from under the
-content root; with ``read_requires_key`` (``fusionrec serve --private``) every read needs the key.
+content root; with ``read_requires_key`` (``fusionrec serve --private``) every read needs the key, and with
+``user_reads_require_key`` (``fusionrec serve --api-key``) the reads that reveal a user's history or profile do.
+
+Forgetting a user: ``DELETE /users/{user}`` (the key) deletes the user's events and profile from the store, its
+row from the served model, its social links and profile features, and the next retrain no longer sees it; 204
+when done, 404 when the user is unknown (never known, or already forgotten: deleting twice is safe).
 """
 
 import hmac
@@ -204,7 +209,7 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
     metrics.add_gauges(
         lambda: {
             "fusionrec_events_stored": ("Events in the store.", float(eng.store.count())),
-            "fusionrec_users": ("Users known (bundle + online).", float(eng.state.n_users)),
+            "fusionrec_users": ("Users known (bundle + online).", float(eng.state.catalogue.n_known_users)),
             "fusionrec_items": ("Items known (bundle + online).", float(eng.state.n_items)),
             "fusionrec_retrains_total": ("Retrains run.", float(eng.retrain_status["runs"])),
         }
@@ -235,7 +240,7 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
         )
 
@@ -250,6 +255,11 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
     def read_auth(x_api_key: str | None = Header(None, alias="X-API-Key")) -> None:
         if settings.read_requires_key:
+            _check_key(x_api_key)
+
+    def user_auth(x_api_key: str | None = Header(None, alias="X-API-Key")) -> None:
+        """Reads revealing a user's history or profile (recommendations, explanations, users, histories)."""
+        if settings.read_requires_key or settings.user_reads_require_key:
             _check_key(x_api_key)
 
     @app.exception_handler(UnknownUserError)
@@ -332,7 +342,7 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
             "status": "ok",
             "model": st.bundle.model_name,
             "fingerprint": st.bundle.fingerprint,
-            "users": st.n_users,
+            "users": st.catalogue.n_known_users,
             "items": st.n_items,
             "events_applied": st.applied_seq,
             "index": st.index_kind,
@@ -358,7 +368,7 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         "/recommend",
         tags=["recommend"],
         response_model=S.RecommendOut,
-        dependencies=[Depends(read_auth)],
+        dependencies=[Depends(user_auth)],
         responses=READ,
     )
     def recommend(
@@ -400,7 +410,7 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
     ExplainWords = explain_model()
 
     @app.get(
-        "/explain", tags=["recommend"], response_model=ExplainWords, dependencies=[Depends(read_auth)], responses=READ
+        "/explain", tags=["recommend"], response_model=ExplainWords, dependencies=[Depends(user_auth)], responses=READ
     )
     def explain(user: str = UserQ, item: str = ItemQ, n: int = Query(5, ge=1, le=50)) -> S.ExplainOut:
         """Why ``item`` for ``user`` in words (``sentence``): the history items behind it, the content it shares
@@ -411,17 +421,50 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
             user=st.user_raw[st.require_user(user)], item=st.item_raw[int(st.require_items([item])[0])], **out
         )
 
-    @app.get("/users", tags=["users"], dependencies=[Depends(read_auth)], responses=READ)
+    @app.get("/users", tags=["users"], dependencies=[Depends(user_auth)], responses=READ)
     def list_users(limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict[str, Any]:
         """Some user ids (for the web page)."""
         st = eng.state
-        return {"total": st.n_users, "users": st.user_raw[offset : offset + limit]}
+        with st.lock:
+            return {"total": st.catalogue.n_known_users, "users": st.catalogue.known_users(offset, limit)}
+
+    @app.get("/users/{user}", tags=["users"], dependencies=[Depends(user_auth)], responses=READ)
+    def get_user(user: str = PathParam(..., max_length=S.MAX_ID_LENGTH)) -> dict[str, Any]:
+        """A user's profile attributes and how many items it has (``/users/{user}/history`` lists them)."""
+        st = eng.state
+        with st.lock:
+            u = st.require_user(user)
+            return {
+                "user": st.user_raw[u],
+                "attributes": dict(st.user_attrs.get(u, {})),
+                "n_items": len(st.history_arrays(u)[0]),
+                "personalised": st.has_vector(u),
+            }
+
+    @app.delete(
+        "/users/{user}",
+        tags=["users"],
+        status_code=204,
+        response_class=Response,
+        dependencies=[Depends(write_auth)],
+        responses=_answers(401, 404),
+    )
+    def delete_user(user: str = PathParam(..., min_length=1, max_length=S.MAX_ID_LENGTH)) -> Response:
+        """Forget a user: its events and profile leave the store, its row the served model, its links the social
+        graph; the next retrain no longer sees it.  204: forgotten; 404: unknown (or already forgotten)."""
+        try:
+            eng.delete_user(user)
+        except UnknownUserError:
+            raise HTTPException(
+                status_code=404, detail="unknown user: nothing to forget (never known here, or already forgotten)"
+            ) from None
+        return Response(status_code=204)
 
     @app.get(
         "/users/{user}/history",
         tags=["users"],
         response_model=S.HistoryOut,
-        dependencies=[Depends(read_auth)],
+        dependencies=[Depends(user_auth)],
         responses=READ,
     )
     def history(

@@ -7,6 +7,7 @@ Indices are the model's: bundle users/items keep theirs, online-added ones are a
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,8 @@ class Catalogue:
         self.item_lookup = {str(x): i for i, x in enumerate(self.item_raw)}
         self.item_meta: dict[str, list[Any]] = {k: list(v) for k, v in item_meta.items()}
         self.user_attrs: dict[int, dict[str, Any]] = {}
+        #: forgotten users: their index stays taken (the model's rows keep their places), their raw id is ``None``
+        self.forgotten: set[int] = set()
 
     # ---------------------------------------------------------------- ids
     @property
@@ -106,6 +109,25 @@ class Catalogue:
         self.user_raw.append(self._coerce(raw, self._int_users))
         self.user_lookup[str(raw)] = u
         return u
+
+    def forget_user(self, u: int) -> None:
+        """Drop user ``u``'s raw id (lookups no longer find it; ``user_raw[u]`` becomes ``None``) and profile."""
+        raw = self.user_raw[u]
+        if raw is not None and self.user_lookup.get(str(raw)) == u:
+            del self.user_lookup[str(raw)]
+        self.user_raw[u] = None
+        self.user_attrs.pop(u, None)
+        self.forgotten.add(u)
+
+    def known_users(self, offset: int = 0, limit: int | None = None) -> list[Any]:
+        """Raw ids of the users not forgotten, in index order (``offset`` / ``limit`` over that list)."""
+        known = (x for x in self.user_raw if x is not None)
+        stop = None if limit is None else offset + limit
+        return list(itertools.islice(known, offset, stop))
+
+    @property
+    def n_known_users(self) -> int:
+        return self.n_users - len(self.forgotten)
 
     def add_item(self, raw: Any, meta: Mapping[str, Any] | None = None) -> int:
         """Append an item (the caller checked it is new) with its metadata; returns its index."""

@@ -1,5 +1,5 @@
-"""``fusionrec train`` (dataset or split file -> serving bundle), ``fusionrec recommend BUNDLE --user ID`` and
-``fusionrec serve BUNDLE`` (uvicorn)."""
+"""``fusionrec train`` (dataset or split file -> serving bundle), ``fusionrec recommend BUNDLE --user ID``,
+``fusionrec serve BUNDLE`` (uvicorn) and ``fusionrec forget BUNDLE USER...`` (the right to be forgotten)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["recommend_from_bundle", "register"]
+__all__ = ["forget_users", "recommend_from_bundle", "register"]
 
 
 def _parse_params(params: list[str] | None) -> dict[str, Any]:
@@ -145,6 +145,36 @@ def recommend_from_bundle(bundle: Any, user: str, k: int = 10) -> list[dict[str,
     return out
 
 
+def forget_users(
+    bundle: Path, users: list[str], *, store: str | None = None, retrain: bool = False
+) -> tuple[list[str], list[str]]:
+    """Forget ``users`` (raw ids) of the service of ``bundle`` and its store (default: beside the bundle), as
+    ``DELETE /users/{user}`` does: events and profile leave the store with a tombstone that running and restarted
+    servers apply.  ``retrain`` then refits the bundle in place from the store (the bundle on disk no longer
+    holds the users' training rows).  Returns ``(forgotten, unknown)`` raw ids.
+    """
+    from fusionrec.serving.engine import ServingEngine, UnknownUserError, retrain_bundle
+    from fusionrec.serving.settings import ServingSettings
+    from fusionrec.serving.store import open_store
+
+    settings = ServingSettings(bundle_path=bundle, store_url=store)
+    engine = ServingEngine(settings.bundle_path, open_store(settings.resolved_store_url), index="exact")
+    forgotten, unknown = [], []
+    try:
+        for user in users:
+            try:
+                engine.delete_user(user)
+            except UnknownUserError:
+                unknown.append(user)
+            else:
+                forgotten.append(user)
+        if retrain:
+            retrain_bundle(engine.state, engine.store, settings.bundle_path)
+    finally:
+        engine.close()
+    return forgotten, unknown
+
+
 def _side_for(dataset: Any, train: Any) -> Any:
     """The dataset's content encoded with the default encoders, aligned with ``train``'s id maps."""
     import logging
@@ -173,7 +203,7 @@ def _side_for(dataset: Any, train: Any) -> Any:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``train``, ``recommend`` and ``serve`` commands to the ``fusionrec`` CLI."""
+    """Add the ``train``, ``recommend``, ``serve`` and ``forget`` commands to the ``fusionrec`` CLI."""
     from fusionrec.cli._errors import fail
 
     @app.command("train")
@@ -357,12 +387,19 @@ def register(app: typer.Typer) -> None:
             os.environ[ENV_PREFIX + "API_KEY"] = settings.api_key
         if settings.read_requires_key:
             os.environ[ENV_PREFIX + "READ_REQUIRES_KEY"] = "1"
+        if settings.api_key:  # a keyed server keeps users' histories and profiles behind the key
+            os.environ[ENV_PREFIX + "USER_READS_REQUIRE_KEY"] = "1"
         if settings.content_root is not None:
             os.environ[ENV_PREFIX + "CONTENT_ROOT"] = str(settings.content_root.resolve())
         Console().print(
             f"serving [bold]{bundle}[/] ({loaded.model_name}, {len(loaded.user_ids)} users, {len(loaded.item_ids)} "
             f"items) on http://{host}:{port}  (API docs: http://{host}:{port}/docs; Ctrl+C stops)"
             + ("; reads need the API key (--private)" if settings.read_requires_key else "")
+            + (
+                "; user reads and writes need the API key"
+                if settings.api_key and not settings.read_requires_key
+                else ""
+            )
         )
         del loaded
         uvicorn.run(
@@ -373,3 +410,32 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             log_level="warning",
         )
+
+    @app.command("forget")
+    def forget(
+        bundle: Annotated[Path, typer.Argument(help="bundle directory of the service (written by `fusionrec train`)")],
+        users: Annotated[list[str], typer.Argument(help="raw user ids to forget")],
+        store: Annotated[
+            str | None, typer.Option(help="sqlite:///events.db or postgresql://... (default: beside the bundle)")
+        ] = None,
+        retrain: Annotated[
+            bool, typer.Option("--retrain", help="then refit the bundle from the store, without the users")
+        ] = False,
+        missing_ok: Annotated[bool, typer.Option("--missing-ok", help="unknown users are not an error")] = False,
+    ) -> None:
+        """Forget users: delete their events and profile from the store, and drop them from the served model
+        (running servers at their next sync, restarted ones at start); --retrain also rewrites the bundle."""
+        from fusionrec.errors import FusionRecError
+
+        try:
+            forgotten, unknown = forget_users(bundle, list(users), store=store, retrain=retrain)
+        except FusionRecError as exc:
+            fail(exc)
+        for user in forgotten:
+            typer.echo(f"forgotten: {user}")
+        if retrain and forgotten:
+            typer.echo(f"bundle retrained without them: {bundle}")
+        elif forgotten:
+            typer.echo("the bundle on disk keeps their training rows (hidden by the store) until the next retrain")
+        if unknown and not missing_ok:
+            fail(f"unknown user(s) {unknown}: nothing to forget (never known, or forgotten already); see --missing-ok")

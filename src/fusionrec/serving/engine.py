@@ -110,6 +110,7 @@ class OnlineModel:
         self.popularity = np.bincount(self.base_seen.indices, minlength=self.n_base_items).astype(np.float64)
         self.proxies: list[tuple[np.ndarray, np.ndarray]] = []  # new items of models that cannot add items
         self.applied_seq = int(bundle.store_seq)
+        self.forget_seq = 0  # tombstones of forgotten users applied (EventStore.forgotten_since)
         self.n_events = 0
         self.is_factor = isinstance(self.model, FactorModel)
         self.can_fold = isinstance(self.model, UserColdStart)
@@ -218,6 +219,55 @@ class OnlineModel:
             if attributes:
                 self.catalogue.user_attrs[u] = dict(attributes)
             return u
+
+    def forget_user(self, u: int) -> None:
+        """Forget user ``u`` (an index) in this process: the model's row through ``model.forget_user`` (the model
+        contract), the training row and online events, the profile, the user's social links and profile features,
+        its share of the popularity counts and the caches derived from them; the raw id is no longer looked up.
+
+        The ANN index holds item vectors only (users are never indexed), so it is unchanged.  Aggregates the
+        model learned from the user (item factors, item-item weights) keep its contribution until the next
+        retrain, which no longer sees the user.
+        """
+        with self.lock:
+            if u in self.catalogue.forgotten:
+                return
+            items, _ = self.history_arrays(u)
+            row = self.model_row(u)
+            if row is not None:
+                self.model.forget_user(row)
+            if u < self.n_base_users:
+                from fusionrec.models.coldstart import append_seen_row
+
+                self.base_seen = append_seen_row(self.base_seen, np.empty(0, np.int64), np.empty(0), u)
+                self._forget_side_user(u)
+            self.seen_extra.pop(u, None)
+            self.model_rows.pop(u, None)
+            pop = self.popularity.copy()
+            pop[items[items < len(pop)]] -= 1.0
+            self.popularity = np.maximum(pop, 0.0)
+            self.catalogue.forget_user(u)
+            self._aug = self._seen_csc = None
+
+    def _forget_side_user(self, u: int) -> None:
+        """Zero bundle user ``u``'s profile features and drop its social links (rows and columns)."""
+        side = self.side
+        if side is None:
+            return
+        for name, x in list(side.user_features.items()):
+            if u < len(x):
+                x = np.array(x, copy=True)
+                x[u] = 0
+                side.user_features[name] = x
+                present = np.array(side.user_present.get(name, np.abs(x).sum(axis=1) > 0), bool, copy=True)
+                present[u] = False
+                side.user_present[name] = present
+        if side.social is not None and u < side.social.shape[0]:
+            social = sp.csr_matrix(side.social, copy=True).tolil()
+            social[u, :] = 0
+            social[:, u] = 0
+            side.social = social.tocsr()
+            side.social.eliminate_zeros()
 
     def apply_events(self, events: Sequence[Event]) -> None:
         """Fold events (already stored) in, in batches that never hold up reads for long.
@@ -590,8 +640,10 @@ def _average(vecs: np.ndarray, nbrs: np.ndarray, weights: np.ndarray) -> np.ndar
 
 # ------------------------------------------------------------------------------------------ replay, retrain
 def replay(state: OnlineModel, store: EventStore) -> None:
-    """Bring ``state`` up to date with the store: added items (with their posted content) and users, then events
-    after its position (the state's lock is taken per step, not for the whole catch-up: reads go on)."""
+    """Bring ``state`` up to date with the store: forgotten users, added items (with their posted content) and
+    users, then events after its position (the state's lock is taken per step, not for the whole catch-up: reads
+    go on)."""
+    forget_from_store(state, store)
     for it in store.items():
         if state.item_index(it.item) is None:
             meta = dict(it.meta)
@@ -611,6 +663,30 @@ def replay(state: OnlineModel, store: EventStore) -> None:
         state.apply_events(batch)
 
 
+def forget_from_store(state: OnlineModel, store: EventStore) -> None:
+    """Apply the store's tombstones not yet applied to ``state``: the users they name are forgotten.
+
+    A tombstone applies to a bundle user only when the bundle was trained up to no later than the deletion
+    (``after_seq >= bundle.store_seq``): a bundle trained later never held the forgotten user, and a user of that
+    raw id in it came back afterwards.
+    """
+    from fusionrec.serving.store import user_key
+
+    marks = store.forgotten_since(state.forget_seq)
+    if not marks:
+        return
+    latest: dict[str, int] = {}
+    for m in marks:
+        latest[m.key] = max(latest.get(m.key, -1), m.after_seq)
+    with state.lock:
+        for u, raw in enumerate(list(state.user_raw)):
+            after = None if raw is None else latest.get(user_key(str(raw)))
+            if after is None or (u < state.n_base_users and after < state.bundle.store_seq):
+                continue
+            state.forget_user(u)
+        state.forget_seq = max(state.forget_seq, marks[-1].seq)
+
+
 def _side_for_retrain(side: SideInfo, item_rows: np.ndarray, n_users: int) -> SideInfo:
     """``side`` re-aligned to the retrain's id maps: item rows taken by index, new users with empty rows."""
     out = side.take_items(item_rows)
@@ -626,6 +702,17 @@ def _side_for_retrain(side: SideInfo, item_rows: np.ndarray, n_users: int) -> Si
         out.social = sp.csr_matrix((s.data, s.indices, np.concatenate(
             [s.indptr, np.full(n_users - s.shape[0], s.indptr[-1])])), shape=(n_users, n_users))  # fmt: skip
     return out
+
+
+def _keep_side_users(side: SideInfo, keep: np.ndarray) -> SideInfo:
+    """``side`` with only the bundle users ``keep`` marks (profile rows and social links)."""
+    from dataclasses import replace
+
+    idx = np.flatnonzero(keep)
+    feats = {k: np.asarray(v)[idx] for k, v in side.user_features.items()}
+    present = {k: np.asarray(v)[idx] for k, v in side.user_present.items()}
+    social = None if side.social is None else sp.csr_matrix(side.social)[idx][:, idx].tocsr()
+    return replace(side, user_features=feats, user_present=present, social=social)
 
 
 def retrain_bundle(
@@ -654,6 +741,7 @@ def prepare_retrain(state: OnlineModel, store: EventStore, params: Mapping[str, 
         item_raw = list(state.item_raw)
         side = state.side
         side_rows_src = None if side is None else side.take_items(np.arange(state.n_items))
+        gone = sorted(u for u in state.catalogue.forgotten if u < state.n_base_users)
     events = [e for e in store.events_since(state.bundle.store_seq) if e.seq <= upto]
     known_items = {str(x): i for i, x in enumerate(item_raw)}
     events = [e for e in events if e.item in known_items]
@@ -662,6 +750,11 @@ def prepare_retrain(state: OnlineModel, store: EventStore, params: Mapping[str, 
     ev_users = [cat.coerce_user(e.user) for e in events]
     ev_items = [item_raw[known_items[e.item]] for e in events]
     base_users, base_items = base.user_ids.ids.tolist(), base.item_ids.ids.tolist()
+    if gone:  # forgotten users leave the id map (their training rows are already empty)
+        keep = np.ones(len(base_users), bool)
+        keep[gone] = False
+        base_users = [x for x, k in zip(base_users, keep.tolist()) if k]
+        side_rows_src = None if side_rows_src is None else _keep_side_users(side_rows_src, keep)
     new_users = list(dict.fromkeys(u for u in ev_users if str(u) not in {str(x) for x in base_users}))
     with_events = {e.item for e in events}
     new_items = [x for x in item_raw[len(base.item_ids) :] if str(x) in with_events]
@@ -779,6 +872,28 @@ class ServingEngine:
             self.store.add_users([(str(raw), dict(attributes))])
             return self.state.add_user(raw, attributes)
 
+    def delete_user(self, raw: Any) -> int:
+        """Forget the user ``raw`` everywhere: its events and profile leave the store (one transaction, with a
+        tombstone that other workers and restarts apply), and this process's state forgets it
+        (:meth:`OnlineModel.forget_user`); the next retrain no longer sees it.  Returns the number of stored
+        events and profiles deleted.
+
+        Raises :class:`UnknownUserError` when neither the state nor the store knows the user (nothing is written).
+        """
+        with self.write_lock:
+            state = self.state
+            u = state.user_index(raw)
+            key = str(raw)
+            if u is None and not self.store.history([key])[key] and all(x.user != key for x in self.store.users()):
+                raise UnknownUserError(
+                    f"unknown user {raw!r}: nothing to forget (it was never known here, or is already forgotten)"
+                )
+            n = self.store.delete_user(key)
+            if u is not None:
+                state.forget_user(u)
+            forget_from_store(state, self.store)  # this tombstone (and any other worker's) now applied
+            return n
+
     def sync(self) -> None:
         """Fold in what other processes wrote to the store."""
         with self.write_lock:
@@ -853,8 +968,8 @@ def _every(interval: float, fn: Any, stop: threading.Event, name: str) -> thread
         while not stop.wait(interval):
             try:
                 fn()
-            except Exception:
-                log.exception("%s failed", name)
+            except Exception as exc:  # the type only: messages may quote ids or values a client sent
+                log.error("%s failed (%s)", name, type(exc).__name__)
 
     t = threading.Thread(target=loop, name=name, daemon=True)
     t.start()

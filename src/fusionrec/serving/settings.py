@@ -49,6 +49,11 @@ class ServingSettings:
     read_requires_key
         Also require the key for reads (GET): recommendations, histories, profiles, user lists, explanations
         (``fusionrec serve --private``).
+    user_reads_require_key
+        With ``api_key`` set, also require the key for the reads that reveal a user's history or profile:
+        ``GET /recommend``, ``/explain``, ``/users``, ``/users/{user}``, ``/users/{user}/history`` (item reads,
+        ``/health`` and ``/metrics`` stay open).  ``fusionrec serve --api-key`` turns it on; it is off by default
+        here only so that existing embedders keep their behaviour.
     max_body_bytes
         Larger request bodies are refused with 413.
     max_k
@@ -78,6 +83,7 @@ class ServingSettings:
     store_url: str | None = None
     api_key: str | None = None
     read_requires_key: bool = False
+    user_reads_require_key: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_k: int = DEFAULT_MAX_K
     default_k: int = DEFAULT_K
@@ -141,7 +147,7 @@ def _parse(name: str, raw: str) -> Any:
             return float(raw)
         except ValueError as exc:
             raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from exc
-    if name == "read_requires_key":
+    if name in ("read_requires_key", "user_reads_require_key"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if name == "cors_origins":
         return tuple(x.strip() for x in raw.split(",") if x.strip())

@@ -3,10 +3,16 @@
 :class:`SQLiteStore` (default; WAL journal, ``synchronous=FULL``: a committed event survives ``kill -9`` and
 power loss) and :class:`PostgresStore` (psycopg 3, a DSN) implement :class:`EventStore`.  Ids are stored as
 text; the serving layer maps them through the bundle's :class:`~fusionrec.data.IdMap`.
+
+Forgetting a user (:meth:`EventStore.delete_user`) deletes its events and profile and records a tombstone, in one
+transaction.  The tombstone holds a SHA-256 of the raw id (:func:`user_key`), never the id, plus the event position
+at the time: serving processes (other workers, a restart on a bundle trained before the deletion) read it with
+:meth:`EventStore.forgotten_since` and drop the user from the bundle's copy too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -19,7 +25,17 @@ from typing import Any
 
 from fusionrec.errors import ConfigError
 
-__all__ = ["Event", "EventStore", "PostgresStore", "SQLiteStore", "StoredItem", "StoredUser", "open_store"]
+__all__ = [
+    "Event",
+    "EventStore",
+    "Forgotten",
+    "PostgresStore",
+    "SQLiteStore",
+    "StoredItem",
+    "StoredUser",
+    "open_store",
+    "user_key",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,22 @@ class StoredUser:
     user: str
     attributes: dict[str, Any]
     seq: int
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """A tombstone: ``key`` (:func:`user_key` of the forgotten raw id), ``after_seq`` (the highest event sequence
+    number when it was forgotten: a bundle trained up to a position ``<= after_seq`` may still hold the user) and
+    ``seq`` (the tombstone's own sequence number)."""
+
+    key: str
+    after_seq: int
+    seq: int
+
+
+def user_key(user: str) -> str:
+    """The tombstone key of a raw user id: SHA-256 of its text (a store keeps no raw id of a forgotten user)."""
+    return hashlib.sha256(str(user).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class EventStore(ABC):
@@ -87,6 +119,16 @@ class EventStore(ABC):
         """Number of stored events."""
 
     @abstractmethod
+    def delete_user(self, user: str) -> int:
+        """Forget ``user`` (raw id): delete its events and profile and record a :class:`Forgotten` tombstone, in
+        one transaction committed durably before returning; the number of events and profiles deleted (0: the
+        store held nothing of the user, the tombstone is recorded all the same)."""
+
+    @abstractmethod
+    def forgotten_since(self, seq: int = 0) -> list[Forgotten]:
+        """Tombstones with sequence number ``> seq``, in order."""
+
+    @abstractmethod
     def last_seq(self) -> int:
         """The highest event sequence number (0 when empty)."""
 
@@ -121,11 +163,13 @@ CREATE TABLE IF NOT EXISTS items (
     item_id TEXT PRIMARY KEY, meta TEXT NOT NULL, features TEXT, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS forgotten (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, user_key TEXT NOT NULL, after_seq INTEGER NOT NULL);
 """
 
 
 class SQLiteStore(EventStore):
-    """SQLite event store (WAL, ``synchronous=FULL``); safe across threads and processes.
+    """SQLite event store (WAL, ``synchronous=FULL``, ``secure_delete``); safe across threads and processes.
 
     Parameters
     ----------
@@ -142,6 +186,7 @@ class SQLiteStore(EventStore):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.execute("PRAGMA secure_delete=ON")  # deleted rows (forgotten users) are overwritten with zeros
         with self._lock:
             self._conn.executescript(_SQLITE_SCHEMA)
 
@@ -215,6 +260,31 @@ class SQLiteStore(EventStore):
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
+    def delete_user(self, user: str) -> int:
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                top = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+                n = cur.execute("DELETE FROM events WHERE user_id = ?", (str(user),)).rowcount
+                n += cur.execute("DELETE FROM users WHERE user_id = ?", (str(user),)).rowcount
+                cur.execute("INSERT INTO forgotten(user_key, after_seq) VALUES (?, ?)", (user_key(user), int(top)))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            # the write-ahead log still holds the deleted rows' old pages: copy it into the database (zeroed pages)
+            # and empty it (best effort: a reader in another process may hold it; the next checkpoint does it)
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(n)
+
+    def forgotten_since(self, seq: int = 0) -> list[Forgotten]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, user_key, after_seq FROM forgotten WHERE seq > ? ORDER BY seq", (int(seq),)
+            ).fetchall()
+        return [Forgotten(k, int(a), int(s)) for s, k, a in rows]
+
     def last_seq(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
@@ -234,18 +304,23 @@ _PG_SCHEMA = [
         item_id TEXT PRIMARY KEY, meta TEXT NOT NULL, features TEXT, seq BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS {p}users (
         user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, seq BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {p}forgotten (
+        seq BIGSERIAL PRIMARY KEY, user_key TEXT NOT NULL, after_seq BIGINT NOT NULL)""",
 ]
 
 
 class PostgresStore(EventStore):
     """PostgreSQL event store through psycopg 3 (``pip install "psycopg[binary]"``).
 
+    A forgotten user's deleted rows stay in the table files until PostgreSQL vacuums them (autovacuum, or
+    ``VACUUM`` by the operator); they are invisible to every query from the commit on.
+
     Parameters
     ----------
     dsn
         ``postgresql://user:password@host:port/db``.
     table_prefix
-        Prefix of the three tables (lets tests use a fresh namespace).
+        Prefix of the four tables (lets tests use a fresh namespace).
     """
 
     def __init__(self, dsn: str, table_prefix: str = "fusionrec_") -> None:
@@ -336,13 +411,32 @@ class PostgresStore(EventStore):
     def count(self) -> int:
         return int(self._select("SELECT COUNT(*) FROM {p}events", ())[0][0])
 
+    def delete_user(self, user: str) -> int:
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            # the events table is locked against inserts so that after_seq is the highest position at deletion
+            cur.execute(self._q("LOCK TABLE {p}events IN SHARE ROW EXCLUSIVE MODE"))
+            cur.execute(self._q("SELECT COALESCE(MAX(seq), 0) FROM {p}events"))
+            top = int(cur.fetchone()[0])  # type: ignore[index]
+            cur.execute(self._q("DELETE FROM {p}events WHERE user_id = %s"), (str(user),))
+            n = cur.rowcount
+            cur.execute(self._q("DELETE FROM {p}users WHERE user_id = %s"), (str(user),))
+            n += cur.rowcount
+            cur.execute(self._q("INSERT INTO {p}forgotten(user_key, after_seq) VALUES (%s, %s)"), (user_key(user), top))
+        return int(n)
+
+    def forgotten_since(self, seq: int = 0) -> list[Forgotten]:
+        rows = self._select(
+            "SELECT seq, user_key, after_seq FROM {p}forgotten WHERE seq > %s ORDER BY seq", (int(seq),)
+        )
+        return [Forgotten(str(k), int(a), int(s)) for s, k, a in rows]
+
     def last_seq(self) -> int:
         return int(self._select("SELECT COALESCE(MAX(seq), 0) FROM {p}events", ())[0][0])
 
     def drop(self) -> None:
         """Drop this store's tables (tests)."""
         with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
-            for t in ("events", "items", "users"):
+            for t in ("events", "items", "users", "forgotten"):
                 cur.execute(self._q(f"DROP TABLE IF EXISTS {{p}}{t}"))
 
     def close(self) -> None:
