@@ -6,6 +6,8 @@ source "$(dirname "$0")/_venv.sh"
 python -m pip install -q "torch==2.13.0"
 python -m pip install -q "setuptools>=77.0.3,<81" wheel
 python -m pip install -q -e ".[dev,deep,text,audio,video,serve,image]"
+# tuning and tracking (issue 14): optuna, mlflow
+python -m pip install -q -e ".[tune,track]"
 # the offline aiSFX audio embedding declares stale pins; its real needs (torch, librosa) are installed above
 python -m pip install -q --no-deps "aisfx==0.1.2"
 python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
