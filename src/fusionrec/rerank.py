@@ -352,8 +352,9 @@ class FairExposure(_Base):
 
     Each group's target is its share of the (scaled) relevance of all candidates of all users in the call; its
     exposure so far is the position-discounted exposure ``1 / log2(rank + 2)`` of the lists already produced.  A
-    user's list is the top ``k`` by ``(1 - lam) * relevance + lam * boost``, where ``boost`` is the item's mean
-    group deficit (target share minus exposure share), scaled by the largest absolute deficit to ``[-1, 1]``.
+    user's list is the top ``k`` by ``(1 - lam) * relevance + lam * boost``, where ``boost`` in ``[-1, 1]`` is the
+    item's mean group deficit (target share minus exposure share so far): a feedback that fades as the exposure
+    catches up with the target.
     Singh & Joachims (2018) state the goal; the amortisation follows Biega et al. (2018).  Stateless between calls.
 
     Parameters
@@ -390,8 +391,7 @@ class FairExposure(_Base):
         for r in range(len(cand)):
             total = exposure.sum()
             deficit = target - (exposure / total if total > 0 else 0.0)
-            scale = np.abs(deficit).max()
-            boost = pc[r] @ (deficit / scale if scale > 0 else deficit)
+            boost = pc[r] @ deficit
             key = np.where(avail[r], (1.0 - lam) * rel[r] + lam * boost, -np.inf)
             best = np.argsort(-key, kind="stable")[:k]
             best = best[avail[r, best]]
