@@ -30,7 +30,6 @@ MODELS: dict[str, dict[str, Any]] = {
     "UserKNN": {},
     "ContentKNN": {},
     "HybridMF": {"seed": 0},
-    "GraphFusion": {"seed": 0},
     "SASRec": {"epochs": 1, "seed": 0},
     "SocialMF": {"seed": 0},
     "TrustSVD": {"seed": 0},
@@ -119,3 +118,21 @@ def test_bad_user_index_is_refused(data: tuple[Any, Any]) -> None:
     for bad in (-1, model.n_users_, True, "u1", 1.0):
         with pytest.raises(ConfigError, match="user index"):
             model.forget_user(bad)
+
+
+def test_item_item_state_is_kept_when_users_and_items_are_as_many() -> None:
+    from fusionrec.data import Interactions
+    from fusionrec.models.knn import ItemKNN
+
+    n = 20
+    pairs = [(u, (u + d) % n) for u in range(n) for d in (0, 1, 3, 7 + u % 5)]
+    users = np.array([f"u{u}" for u, _ in pairs])
+    items = np.array([f"i{i}" for _, i in pairs])
+    train = Interactions.from_arrays(users, items, None, explicit=False)
+    assert train.n_users == train.n_items  # a square item-item matrix must not pass for users x users
+    model = ItemKNN().fit(train)
+    assert model.neighbours_.shape == (n, n)  # sparse, items x items
+    others = np.arange(1, train.n_users)
+    before = model.score(others)
+    model.forget_user(0)
+    np.testing.assert_allclose(model.score(others), before, rtol=1e-6)
