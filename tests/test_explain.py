@@ -254,3 +254,16 @@ def test_cli_explain_prints_the_sentence(tmp_path: Any) -> None:
 
     with pytest.raises(UnknownIdError, match=r"unknown item 'zzz'.*e\.g\. 'a'"):
         explain_from_bundle(load_bundle(path), "u0", "zzz")
+
+
+def test_deepfusion_text_tower_attribution_sums(train: Interactions, side: SideInfo) -> None:
+    """The learned text tower is one more Shapley player, fed from the stored tokens."""
+    pytest.importorskip("torch")
+    from fusionrec.models.fusion import DeepFusion
+
+    texts = [f"{GENRES[j % 5]} story number {j}" for j in range(train.n_items)]
+    model = DeepFusion(fusion="gated", text_tower="cnn", dim=4, hidden=8, epochs=1).fit(train, side, texts=texts)
+    parts = model.score_parts(2, 6, side=side)
+    assert set(parts.parts) == {"baseline", "collaborative", "genres", "poster", "text_tower"}
+    assert math.isclose(parts.total, _score(model, 2, 6), rel_tol=1e-4, abs_tol=1e-4)
+    assert parts.parts["text_tower"] != 0.0

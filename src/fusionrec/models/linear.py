@@ -207,9 +207,12 @@ class CEASE(EASE):
         x_u = np.asarray(X[[u]].todense(), np.float64).ravel()
         e = np.zeros(n)
         e[i] = 1.0
+        pop = np.asarray(X.multiply(X).sum(axis=0), np.float64).ravel() + float(self.reg)
         values = np.empty(1 << len(names))
         for mask in range(1 << len(names)):
             F = [blocks[m] for m in range(len(names)) if mask >> m & 1 and self.side_weight > 0]
+            diag = pop + sum((float(self.side_weight) * np.square(f).sum(axis=1) for f in F), np.zeros(n))
+            jacobi = LinearOperator((n, n), matvec=lambda v, d=diag: v / d, dtype=np.float64)
 
             def matvec(v: np.ndarray, F: list[np.ndarray] = F) -> np.ndarray:
                 out = X.T @ (X @ v) + float(self.reg) * v
@@ -217,7 +220,7 @@ class CEASE(EASE):
                     out += float(self.side_weight) * (f @ (f.T @ v))
                 return np.asarray(out)
 
-            p, _ = cg(LinearOperator((n, n), matvec=matvec, dtype=np.float64), e, rtol=1e-10, maxiter=5 * n)
+            p, _ = cg(LinearOperator((n, n), matvec=matvec, dtype=np.float64), e, rtol=1e-10, maxiter=5 * n, M=jacobi)
             col = -p / p[i]
             col[i] = 0.0
             values[mask] = float(x_u @ col)
