@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -197,41 +198,45 @@ def extract_features_ray(
     workers = concurrency or max(1, int(ray.cluster_resources().get("CPU", 1)))
     workers = min(workers, -(-n // batch_size))
     st.workers = workers
-    table = pa.table({"pos": pa.array(np.arange(n, dtype=np.int64)), "item": pa.array(items, type=pa.string())})
-    st.input_bytes = int(table.nbytes)
-    blocks = [table.slice(s, batch_size) for s in range(0, n, batch_size)]
-    st.batches = len(blocks)
+    st.input_bytes = int(pa.array(items, type=pa.string()).nbytes) + 8 * n
+    n_blocks = -(-n // batch_size)
+    st.batches = n_blocks
     root, chunk = _cache_root(cache)
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.enable_auto_log_stats = False
-    ds = ray.data.from_arrow(blocks).map_batches(
-        _EncoderUDF,
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=1,
-        fn_constructor_kwargs={"meta": meta, "arrays": dict(arrays), "cache_root": root, "chunk": chunk},
-    )
-    st.seconds["prepare"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
     failures: dict[int, str] = {}
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        pos = np.asarray(batch["pos"], dtype=np.int64)
-        vec = np.asarray(batch["vec"], dtype=np.float32).reshape(len(pos), -1)
-        out[pos] = vec
-        st.output_bytes += int(vec.nbytes)
-        report.n_cached += int(np.asarray(batch["cached"]).sum())
-        for p, reason in zip(pos.tolist(), np.asarray(batch["reason"]).tolist()):
-            if reason:
-                failures[p] = str(reason)
+    with warnings.catch_warnings():
+        # Ray Data's own DataContext warns about its deprecated defaults; not the caller's concern
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray(\.|$)")
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False
+        ctx.enable_auto_log_stats = False
+        # blocks built here (no metadata tasks), one per batch, so that the actors share them out
+        rows_in = [{"pos": j, "item": x} for j, x in enumerate(items)]
+        ds = ray.data.from_items(rows_in, override_num_blocks=n_blocks).map_batches(
+            _EncoderUDF,
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=1,
+            fn_constructor_kwargs={"meta": meta, "arrays": dict(arrays), "cache_root": root, "chunk": chunk},
+        )
+        st.seconds["prepare"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            pos = np.asarray(batch["pos"], dtype=np.int64)
+            vec = np.asarray(batch["vec"], dtype=np.float32).reshape(len(pos), -1)
+            out[pos] = vec
+            st.output_bytes += int(vec.nbytes)
+            report.n_cached += int(np.asarray(batch["cached"]).sum())
+            for p, reason in zip(pos.tolist(), np.asarray(batch["reason"]).tolist()):
+                if reason:
+                    failures[p] = str(reason)
     st.seconds["encode"] = time.perf_counter() - t0
     report.n_computed = n - report.n_cached
     for p in sorted(failures):
         report.add_failure(p, failures[p])
     if ids is not None:
         report.with_ids(ids)
-    report.notes.append(f"encoded over Ray by {workers} worker(s) in {len(blocks)} batch(es) of {batch_size}")
+    report.notes.append(f"encoded over Ray by {workers} worker(s) in {n_blocks} batch(es) of {batch_size}")
     return out, report
 
 
