@@ -25,24 +25,7 @@ from fusionrec.models.fusion.model import DeepFusion, FusionNet, FusionNetConfig
 from fusionrec.models.private import DPMF, DPSGD, _bpr_record_grads, fusion_record_grads  # noqa: E402
 
 from .contract import RecommenderContract  # noqa: E402
-
-
-def planted(n_groups: int = 4, users_per: int = 60, items_per: int = 15, per_user: int = 10, seed: int = 0):
-    """Users in ``n_groups`` groups, each interacting only with its group's items (flat popularity), 2 held out."""
-    rng = np.random.default_rng(seed)
-    us, its = [], []
-    for g in range(n_groups):
-        for k in range(users_per):
-            us += [g * users_per + k] * per_user
-            its += (g * items_per + rng.choice(items_per, per_user, replace=False)).tolist()
-    users, items = np.array(us), np.array(its)
-    test = np.zeros(len(users), dtype=bool)
-    for u in np.unique(users):
-        test[rng.choice(np.flatnonzero(users == u), 2, replace=False)] = True
-    full = Interactions.from_arrays(
-        np.array([f"u{x}" for x in users]), np.array([f"i{x}" for x in items]), None, None, explicit=False
-    )
-    return full.select(~test), full.select(test)
+from .test_federated import planted  # noqa: E402
 
 
 def ndcg(model, train, test) -> float:

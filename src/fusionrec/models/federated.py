@@ -30,6 +30,7 @@ the same model for the same seed (a test checks it).
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,7 +62,9 @@ def require_flower() -> None:
 def fedavg(results: list[tuple[list[np.ndarray], int]]) -> list[np.ndarray]:
     """FedAvg: the ``n_k``-weighted mean of the clients' arrays (Flower's ``aggregate`` when Flower is installed)."""
     try:
-        from flwr.server.strategy.aggregate import aggregate
+        with warnings.catch_warnings():  # flwr imports typer, which trips click's deprecation warnings
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from flwr.server.strategy.aggregate import aggregate
     except ImportError:
         total = sum(n for _, n in results)
         return [np.asarray(sum(arrs[k] * n for arrs, n in results)) / total for k in range(len(results[0][0]))]
@@ -286,11 +289,13 @@ class FedMF(FactorFoldIn, Recommender):
     ) -> tuple[list[np.ndarray], np.ndarray, set[tuple[int, ...]], list[int]]:
         import logging
 
-        from flwr.client import ClientApp, NumPyClient
-        from flwr.common import ArrayRecord, Context, FitIns, ndarrays_to_parameters, parameters_to_ndarrays
-        from flwr.server import ServerApp, ServerAppComponents, ServerConfig
-        from flwr.server.strategy import FedAvg
-        from flwr.simulation import run_simulation
+        with warnings.catch_warnings():  # flwr imports typer, which trips click's deprecation warnings
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from flwr.client import ClientApp, NumPyClient
+            from flwr.common import ArrayRecord, Context, FitIns, ndarrays_to_parameters, parameters_to_ndarrays
+            from flwr.server import ServerApp, ServerAppComponents, ServerConfig
+            from flwr.server.strategy import FedAvg
+            from flwr.simulation import run_simulation
 
         model = self
         n_clients = len(parts)
