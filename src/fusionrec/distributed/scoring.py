@@ -97,16 +97,17 @@ def model_payload(source: Recommender | Bundle | str | os.PathLike[str]) -> tupl
     raise ConfigError(f"expected a fitted model, a Bundle or a directory, got {type(source).__name__}")
 
 
-def _model_from_payload(files: dict[str, bytes]) -> tuple[Recommender, tempfile.TemporaryDirectory[str]]:
+def _model_from_payload(files: dict[str, bytes]) -> Recommender:
+    """Load the broadcast model (written to a temporary directory, read back fully, the directory removed)."""
     from fusionrec.models.base import load_model
 
-    tmp = tempfile.TemporaryDirectory(prefix="fusionrec-ray-")
-    root = Path(tmp.name) / "model"
-    for rel, data in files.items():
-        target = root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    return load_model(root), tmp
+    with tempfile.TemporaryDirectory(prefix="fusionrec-ray-") as tmp:
+        root = Path(tmp) / "model"
+        for rel, data in files.items():
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return load_model(root)
 
 
 class _ModelWorker:
@@ -114,7 +115,7 @@ class _ModelWorker:
 
     def __init__(self, files: dict[str, bytes], plan: RankingPlan | None = None) -> None:
         start = time.perf_counter()
-        self.model, self._tmp = _model_from_payload(files)
+        self.model = _model_from_payload(files)
         self.plan = plan
         self.load_seconds = time.perf_counter() - start
 
@@ -154,8 +155,8 @@ def _shards(n: int, num_shards: int, align: int) -> list[slice]:
     if n == 0:
         return []
     blocks = -(-n // align)
-    per = -(-blocks // max(1, min(num_shards, blocks)))
-    return [slice(s * align, min(n, (s + per) * align)) for s in range(0, blocks, per)]
+    parts = np.array_split(np.arange(blocks), max(1, min(num_shards, blocks)))
+    return [slice(int(p[0]) * align, min(n, (int(p[-1]) + 1) * align)) for p in parts]
 
 
 def _run(
