@@ -8,6 +8,8 @@ python -m pip install -q "setuptools>=77.0.3,<81" wheel
 python -m pip install -q -e ".[dev,deep,text,audio,video,serve,image]"
 # tuning and tracking (issue 14): optuna, mlflow
 python -m pip install -q -e ".[tune,track]"
+# Ray for fusionrec.distributed (issue 14): tests/distributed start a local cluster, skip without it
+python -m pip install -q -e ".[distributed]"
 # the offline aiSFX audio embedding declares stale pins; its real needs (torch, librosa) are installed above
 python -m pip install -q --no-deps "aisfx==0.1.2"
 python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
