@@ -171,6 +171,8 @@ class _Base:
         self._validate()
         u, cand, sc = _check_inputs(users, candidates, scores, k, self._n_items)
         k = int(k)
+        if cand.shape[1] == 0:
+            return np.full((len(cand), k), -1, dtype=np.int64), np.full((len(cand), k), -np.inf)
         avail = (cand >= 0) & np.isfinite(sc)
         # a candidate listed twice for one user counts once (its first position)
         if cand.shape[1] > 1:

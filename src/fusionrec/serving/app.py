@@ -34,7 +34,9 @@ __all__ = ["Metrics", "create_app"]
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-RESERVED_QUERY = {"user", "k", "exclude_seen", "candidates"}
+RESERVED_QUERY = {"user", "k", "exclude_seen", "candidates", "diversify", "calibrate", "max_share"}
+#: candidates (the model's top) a re-ranked recommendation chooses its k items from
+RERANK_DEPTH = 100
 #: modality kinds whose raw content is a file (must resolve under ``ServingSettings.content_root``)
 FILE_KINDS = {"image", "audio", "video"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -377,12 +379,27 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
         k: int = K,
         exclude_seen: bool = Query(True, description="leave out items the user already interacted with"),
         candidates: str | None = Query(None, description="comma-separated raw item ids to rank among"),
+        diversify: float | None = Query(None, ge=0, le=1, description="re-rank for diversity (MMR trade-off)"),
+        calibrate: float | None = Query(
+            None, ge=0, le=1, description="re-rank so the list's genre mix matches the user's history (trade-off)"
+        ),
+        max_share: float | None = Query(None, ge=0, le=1, description="at most this share of a list per genre"),
     ) -> S.RecommendOut:
-        """Top-k items for a user; other query parameters filter by item attribute (``?genres=Comedy``)."""
+        """Top-k items for a user; other query parameters filter by item attribute (``?genres=Comedy``).
+        ``diversify`` / ``calibrate`` / ``max_share`` re-rank the model's top 100 (:mod:`fusionrec.rerank`) with the
+        catalogue's labels (``genres``) as groups."""
         filters = {k_: v for k_, v in request.query_params.items() if k_ not in RESERVED_QUERY}
         cand = None if candidates is None else [c for c in candidates.split(",") if c]
         st = eng.state
-        idx, scores = st.recommend(user, k, exclude_seen=exclude_seen, candidates=cand, filters=filters)
+        spec = {
+            key: v
+            for key, v in (("diversify", diversify), ("calibrate", calibrate), ("max_share", max_share))
+            if v is not None
+        }
+        depth = max(k, RERANK_DEPTH) if spec else k
+        idx, scores = st.recommend(user, depth, exclude_seen=exclude_seen, candidates=cand, filters=filters)
+        if spec:
+            idx, scores = st.rerank(user, idx, scores, k, spec)
         return S.RecommendOut(
             user=st.user_raw[st.require_user(user)],
             k=k,

@@ -550,6 +550,38 @@ class OnlineModel:
         idx, val = idx[0][keep], val[0][keep]
         return (idx if cand is None else cand[idx]), val
 
+    def group_column(self) -> str | None:
+        """The item labels re-ranking uses as groups: ``genres`` when the catalogue has it, else the first
+        multi-label metadata column, else ``None``."""
+        meta = self.item_meta
+        if "genres" in meta:
+            return "genres"
+        return next((key for key, col in meta.items() if col and isinstance(col[0], list)), None)
+
+    def rerank(
+        self, user: Any, idx: np.ndarray, scores: np.ndarray, k: int, spec: Mapping[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Re-rank a user's candidates (``idx`` / ``scores``, e.g. a deeper :meth:`recommend`) to ``k`` by a
+        :func:`fusionrec.rerank.from_spec` spec: the catalogue's labels (:meth:`group_column`) are the groups, the
+        user's history the calibration target, the model's item vectors (else content, else the labels) MMR's."""
+        from fusionrec.rerank import from_spec, groups_from_labels
+
+        with self.lock:
+            u = self.require_user(user)
+            col = self.group_column()
+            groups, names = groups_from_labels(self.item_meta[col]) if col is not None else (None, None)
+            seen = self.history_arrays(u)[0]
+            history = sp.csr_matrix(
+                (np.ones(len(seen)), (np.zeros(len(seen), np.int64), seen)), shape=(1, self.n_items)
+            )
+            vectors = self._item_vectors() if "diversify" in spec else None
+        if vectors is None or len(vectors) != self.n_items:
+            vectors = groups
+        reranker = from_spec(spec, item_groups=groups, item_vectors=vectors, history=history, group_names=names)
+        items, out = reranker.rerank(np.zeros(1, np.int64), np.asarray(idx)[None, :], np.asarray(scores)[None, :], k)
+        keep = items[0] >= 0
+        return items[0][keep], out[0][keep]
+
     def _search(self, row: int, k: int, excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         users, _ = self.augmented()
         want = min(self.n_items, k + len(excluded))
