@@ -10,6 +10,9 @@ python -m pip install -q -e ".[dev,deep,text,audio,video,serve,image]"
 python -m pip install -q -e ".[tune,track]"
 # Ray for fusionrec.distributed (issue 14): tests/distributed start a local cluster, skip without it
 python -m pip install -q -e ".[distributed]"
+# private and federated training (issue 13): opacus; Flower without its stale pins (old fastapi/typer, ray==2.55)
+python -m pip install -q -e ".[privacy,federated]"
+python -m pip install -q --no-deps "flwr==1.42.0"
 # the offline aiSFX audio embedding declares stale pins; its real needs (torch, librosa) are installed above
 python -m pip install -q --no-deps "aisfx==0.1.2"
 python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
