@@ -17,6 +17,10 @@ An optional ``tune`` table configures :func:`fusionrec.tuning.tune` (``fusionrec
 ``trials``, ``timeout``, ``models`` (the labels to tune) and ``space`` (per label, ranges that replace the model's
 declared search space); :func:`run_experiment` ignores it.
 
+``"fairness": true`` adds the fairness extras of :func:`~fusionrec.evaluation.evaluate_ranking` to every model's
+row and to the report: the NDCG gap between the user activity quartiles of train, calibration KL and exposure Gini
+over short-head / long-tail items, item exposure Gini and the popular-item share.
+
 ``dataset`` may instead be a user's own files, read by :func:`fusionrec.data.from_files` (paths relative to
 the config file's folder, or absolute; ``options`` are its keyword arguments)::
 
@@ -199,6 +203,9 @@ class ExperimentConfig:
     rating_metrics: bool = True
     significance: bool = True
     compute_auc: bool = True
+    #: fairness extras: NDCG gap between user activity quartiles, calibration KL / exposure over short-head and
+    #: long-tail items, exposure Gini, popular-item share (:func:`~fusionrec.evaluation.evaluate_ranking`)
+    fairness: bool = False
     #: folder that relative dataset file paths are read from (the config file's folder; ``None``: the cwd)
     base_dir: Path | None = None
     #: the ``tune`` table (:mod:`fusionrec.tuning`; checked there), empty when absent
@@ -219,6 +226,7 @@ class ExperimentConfig:
             "rating_metrics",
             "significance",
             "compute_auc",
+            "fairness",
             "tune",
         }
         if unknown:
@@ -272,6 +280,7 @@ class ExperimentConfig:
             rating_metrics=bool(raw.get("rating_metrics", True)),
             significance=bool(raw.get("significance", True)),
             compute_auc=bool(raw.get("compute_auc", True)),
+            fairness=bool(raw.get("fairness", False)),
             base_dir=None if base_dir is None else Path(base_dir),
             tune=_check_tune(raw.get("tune", {})),
         )
@@ -501,6 +510,7 @@ def run_experiment(
             candidates=candidates,
             compute_auc=config.compute_auc,
             cold_users=split.cold == "users",
+            **_fairness_groups(config, split),
         )
         ratings = None
         if config.rating_metrics and split.test.explicit and type(model).predicts_ratings:
@@ -510,6 +520,17 @@ def run_experiment(
     if config.significance and len(results) > 1:
         out.significance = significance_table(results, f"NDCG@{max(config.k)}")
     return out
+
+
+def _fairness_groups(config: ExperimentConfig, split: Split) -> dict[str, Any]:
+    """``user_groups`` (activity quartiles of train) and ``item_groups`` (short head / long tail of train) for
+    :func:`evaluate_ranking` when the config asks for ``fairness``."""
+    if not config.fairness:
+        return {}
+    return {
+        "user_groups": M.activity_groups(split.train.user_counts()),
+        "item_groups": M.popularity_groups(split.train.item_counts()),
+    }
 
 
 def significance_table(results: list[ModelResult], metric: str) -> list[dict[str, Any]]:

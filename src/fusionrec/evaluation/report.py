@@ -21,7 +21,21 @@ if TYPE_CHECKING:
 __all__ = ["LOWER_IS_BETTER", "best_cells", "render_html", "write_report"]
 
 #: metric names (before ``@k``) where a smaller value is better; every other numeric column is "higher is better"
-LOWER_IS_BETTER = frozenset({"RMSE", "MAE", "fit_s", "eval_s", "ARP", "Gini"})
+LOWER_IS_BETTER = frozenset(
+    {
+        "RMSE",
+        "MAE",
+        "fit_s",
+        "eval_s",
+        "ARP",
+        "Gini",
+        "CalibrationKL",
+        "ExposureGini",
+        "GroupExposureGini",
+        "NDCGGap",
+        "PopularShare",
+    }
+)
 
 
 def _png(fig: Any) -> str:
@@ -220,6 +234,36 @@ def _ablation(result: ExperimentResult) -> dict[str, Any] | None:
     }
 
 
+def _fairness(result: ExperimentResult) -> dict[str, Any] | None:
+    """Per model: mean NDCG@max(k) of each user group and the exposure share of each item group, when the
+    evaluation had ``user_groups`` / ``item_groups`` (``"fairness": true``); ``None`` otherwise."""
+    kmax = max(result.config.k)
+    metric = f"NDCG@{kmax}"
+    models = [m for m in result.models if "by_user_group" in m.ranking.info or "group_exposure_share" in m.ranking.info]
+    if not models:
+        return None
+    groups = sorted({g for m in models for g in m.ranking.info.get("by_user_group", {}).get(metric, {})}, key=str)
+    n_item_groups = max(len(m.ranking.info.get("group_exposure_share", [])) for m in models)
+    rows = []
+    for m in models:
+        by = m.ranking.info.get("by_user_group", {}).get(metric, {})
+        share = list(m.ranking.info.get("group_exposure_share", []))
+        rows.append(
+            {
+                "model": m.label,
+                "groups": [_fmt(by.get(g)) for g in groups],
+                "gap": _fmt(m.ranking.metrics.get(f"NDCGGap@{kmax}")),
+                "shares": [_fmt(share[j]) if j < len(share) else "–" for j in range(n_item_groups)],
+            }
+        )
+    return {
+        "metric": metric,
+        "groups": [str(g) for g in groups],
+        "item_groups": list(range(n_item_groups)),
+        "rows": rows,
+    }
+
+
 def render_html(result: ExperimentResult, plots: list[tuple[str, str]] | None = None) -> str:
     """The report page of ``result`` (``plots``: ``(title, base64 PNG)`` pairs; drawn when ``None``)."""
     import jinja2
@@ -255,6 +299,7 @@ def render_html(result: ExperimentResult, plots: list[tuple[str, str]] | None = 
         rows=[_cells(r, columns, best) for r in rows],
         failed=failed,
         ablation=_ablation(result),
+        fairness=_fairness(result),
         significance=sig,
         plots=_plots(result) if plots is None else plots,
     )
