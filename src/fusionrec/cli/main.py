@@ -273,8 +273,8 @@ def tune(
     except FusionRecError as exc:
         _fail(exc)
     table = Table(title=f"tuned on valid ({result.metric}), evaluated on test")
-    for col in ("model", "trials", "pruned", f"valid {result.metric}", f"test {result.metric}", "best parameters"):
-        table.add_column(col, justify="left" if col in ("model", "best parameters") else "right")
+    for col in ("model", "trials", "pruned", f"valid {result.metric}", f"test {result.metric}", "best (tuned) values"):
+        table.add_column(col, justify="left" if col in ("model", "best (tuned) values") else "right")
     for t in result.models:
         test = t.test.get(result.metric)
         table.add_row(
