@@ -279,7 +279,8 @@ def tune(
         test = t.test.get(result.metric)
         table.add_row(
             t.label, str(len(t.trials)), str(t.n_pruned), f"{t.best_value:.4f}", "–" if test is None else f"{test:.4f}",
-            ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.best_params.items()),
+            ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.best_params.items()
+                      if k in t.space),
         )  # fmt: skip
     console.print(table)
     _print_result(result.experiment)
