@@ -206,7 +206,8 @@ class Calibrated(_Base):
         One group per item (int, ``-1`` none) or a ``[n_items, n_groups]`` multi-hot / weight matrix (genres).
     history
         ``[n_users, n_items]`` (sparse) interactions whose row ``users[j]`` is user j's history (e.g.
-        ``train.matrix``); its group distribution is the target ``p(g|u)``.
+        ``train.matrix``, or the :class:`~fusionrec.data.Interactions` ``train``); its group distribution is the
+        target ``p(g|u)``.
     lam
         Trade-off in ``[0, 1]``: 0 keeps the model's order, 1 only calibrates.
     alpha
@@ -225,6 +226,8 @@ class Calibrated(_Base):
         self.alpha = alpha
         self._validate()
         self._pgi = _group_dist(item_group_matrix(item_groups))
+        self._history = getattr(history, "matrix", history)  # Interactions or a matrix
+        history = self._history
         n_items = self._pgi.shape[0]
         if getattr(history, "ndim", 2) != 2 or np.shape(history)[1] != n_items:
             raise InvalidValueError(
@@ -238,10 +241,10 @@ class Calibrated(_Base):
     def target(self, users: np.ndarray) -> np.ndarray:
         """``p(g|u)``: the group distribution of each user's history ``[U, n_groups]`` (zeros without history)."""
         u = np.asarray(users, dtype=np.int64)
-        n_users = np.shape(self.history)[0]
+        n_users = np.shape(self._history)[0]
         if u.size and (u.min() < 0 or u.max() >= n_users):
             raise InvalidValueError(f"user index outside the history's {n_users} rows")
-        h = self.history[u]
+        h = self._history[u]
         h = h.toarray() if hasattr(h, "toarray") else np.asarray(h)
         return _group_dist(np.asarray(h, dtype=np.float64) @ self._pgi)
 
