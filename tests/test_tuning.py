@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("optuna")
 
+import fusionrec
 from fusionrec import tuning
 from fusionrec.errors import ConfigError
 from fusionrec.evaluation import experiment
@@ -222,3 +223,12 @@ def test_trials_run_in_parallel_over_a_local_ray_cluster(tmp_path: Path, data: t
     trials = result.models[0].trials
     assert len(trials) == 4 and all(r["state"] == "COMPLETE" for r in trials)
     assert result.models[0].test["NDCG@20"] > 0
+
+
+def test_parallel_threads_finish_the_same_number_of_trials(tmp_path: Path, data: tuple[Any, Any]) -> None:
+    dataset, split = data
+    cfg = {**CONFIG, "tune": {"models": ["EASE"]}}
+    with fusionrec.progress_enabled():  # bars are switched off for threaded trials (one terminal)
+        result = tuning.tune(cfg, n_trials=4, n_jobs=2, storage="memory", out=tmp_path, dataset=dataset, split=split)
+    assert len(result.models[0].trials) == 4
+    assert {r["state"] for r in result.models[0].trials} == {"COMPLETE"}

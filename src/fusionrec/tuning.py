@@ -590,8 +590,9 @@ def tune(
             if todo:
                 if ray_address is not None:
                     _run_ray(name, storage_url, objective, todo, timeout, n_jobs, seed + done, ray_address, prune)
-                else:
-                    study.optimize(objective, n_trials=todo, timeout=timeout, n_jobs=n_jobs, catch=_TRIAL_ERRORS)
+                else:  # threads share one terminal: bars only for sequential trials
+                    with progress_enabled(False if n_jobs > 1 else None):
+                        study.optimize(objective, n_trials=todo, timeout=timeout, n_jobs=n_jobs, catch=_TRIAL_ERRORS)
             study = _load_study(name, store, seed, prune)
             rows = _trial_rows(study)
             try:
