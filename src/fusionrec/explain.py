@@ -527,7 +527,8 @@ def sentence(ex: Explanation) -> str:
     clauses = []
     if ex.because:
         clauses.append(f"because you liked {_names(ex.because)}")
-    clauses += [p for p in (c.phrase() for c in ex.content[:3]) if p]
+    # numeric columns (ids, counts, links) are kept as evidence but are not reasons a person would recognise
+    clauses += [p for p in (c.phrase() for c in ex.content if c.kind != "tabular") if p][:3]
     text = f"Recommended {what}"
     text += (" " + "; ".join(clauses)) if clauses else " (nothing in your history explains it: it is popular)"
     if ex.attribution is not None:
