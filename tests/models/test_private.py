@@ -249,3 +249,13 @@ def test_train_bundle_trains_dpmf_and_keeps_the_budget(tmp_path: Path) -> None:
     model = load_bundle(path).model
     assert isinstance(model, DPMF)
     assert 2.5 < model.privacy_spent_[0] <= 3.001
+
+
+@pytest.mark.parametrize("tower", ["cnn", "lstm"])
+def test_private_deepfusion_with_a_text_tower(tower: str) -> None:
+    train, _ = planted(users_per=5)
+    texts = [f"word{i % 4} shared text {i}" for i in range(train.n_items)]
+    m = DeepFusion(dim=4, epochs=1, batch_size=32, private=True, target_epsilon=5.0, text_tower=tower, fusion="late")
+    m.fit(train, None, texts=texts)
+    assert 4.5 < m.privacy_spent_[0] <= 5.001
+    assert np.isfinite(m.score(np.arange(3))).all()

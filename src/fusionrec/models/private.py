@@ -595,9 +595,11 @@ def fusion_record_grads(
     local_items = torch.arange(m).expand(b, m)
     local_users = torch.zeros((b, m), dtype=torch.int64)
     tok = tokens if tokens is not None else torch.zeros((b, m, 1), dtype=torch.int64)
-    d_tables, d_shared = vmap_record_grads(
-        record_loss, tables, shared, (local_users, local_items, dict(dense), tok, mask, target)
-    )
+    with warnings.catch_warnings():  # LSTM text towers: torch's vmap falls back to a loop (slower, still exact)
+        warnings.filterwarnings("ignore", message="There is a performance drop", category=UserWarning)
+        d_tables, d_shared = vmap_record_grads(
+            record_loss, tables, shared, (local_users, local_items, dict(dense), tok, mask, target)
+        )
     rows = {k: (d_tables[k], users[:, None]) for k in user_tables}
     rows.update({k: (d_tables[k], items) for k in item_tables})
     return d_shared, rows
