@@ -534,12 +534,16 @@ def from_spec(
     if spec.get("max_share") is not None:
         share = spec["max_share"]
         groups = need("item groups (e.g. a genres column)", item_groups, "max_share")
-        if isinstance(share, Mapping) and group_names is not None:
-            index = {str(n): j for j, n in enumerate(group_names)}
-            bad = [g for g in share if str(g) not in index and not isinstance(g, int)]
+        if isinstance(share, Mapping):
+            # groups by name (group_names), or by index: an int or its text (config-file keys are strings)
+            index = {str(n): j for j, n in enumerate(group_names or [])}
+            bad = [g for g in share if not isinstance(g, int) and str(g) not in index and not str(g).isdigit()]
             if bad:
-                raise ConfigError(f"unknown group(s) {bad} in max_share; groups: {list(group_names)}")
-            share = {(g if isinstance(g, int) else index[str(g)]): v for g, v in share.items()}
+                raise ConfigError(f"unknown group(s) {bad} in max_share; groups: {list(group_names or [])}")
+            share = {
+                (g if isinstance(g, int) else index[str(g)] if str(g) in index else int(str(g))): v
+                for g, v in share.items()
+            }
         chain.append(ExposureCap(groups, max_share=share))
     if not chain:
         raise ConfigError(f"empty rerank spec; give one of {list(SPEC_KEYS)}")

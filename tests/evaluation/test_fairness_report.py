@@ -43,3 +43,19 @@ def test_fairness_extras_in_table_and_report(small_split: Split, tmp_path: Path)
 def test_unknown_key_still_rejected() -> None:
     with pytest.raises(ConfigError, match="fairnes"):
         ExperimentConfig.from_dict({**CONFIG, "fairnes": True})
+
+
+def test_a_model_entry_can_rerank(small_split: Split) -> None:
+    models = [
+        "MostPopular",
+        {"name": "MostPopular", "label": "pop capped", "rerank": {"max_share": {"0": 0.1}}},
+        {"name": "MostPopular", "label": "pop diverse", "rerank": {"diversify": 0.0}},
+    ]
+    result = run_experiment(
+        ExperimentConfig.from_dict({**CONFIG, "models": models, "fairness": True}), split=small_split
+    )
+    rows = {r["model"]: r for r in result.table()}
+    assert rows["pop capped"]["PopularShare@10"] <= 0.1 < rows["MostPopular"]["PopularShare@10"]
+    assert rows["pop diverse"]["NDCG@10"] == rows["MostPopular"]["NDCG@10"]  # lam 0: the same lists
+    with pytest.raises(ConfigError, match="unknown rerank option"):
+        ExperimentConfig.from_dict({**CONFIG, "models": [{"name": "MostPopular", "rerank": {"diverse": 0.3}}]})

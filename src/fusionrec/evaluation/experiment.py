@@ -17,6 +17,11 @@ An optional ``tune`` table configures :func:`fusionrec.tuning.tune` (``fusionrec
 ``trials``, ``timeout``, ``models`` (the labels to tune) and ``space`` (per label, ranges that replace the model's
 declared search space); :func:`run_experiment` ignores it.
 
+A model entry may carry ``"rerank": {"calibrate": 0.3, "diversify": 0.3, "max_share": {"Drama": 0.3}}``
+(:func:`fusionrec.rerank.from_spec`): its top 100 are re-ranked before scoring, with the dataset's first categorical
+item modality (genres) as groups (else short head ``0`` / long tail ``1``) and the model's item embeddings (else the
+groups) for diversity.
+
 ``"fairness": true`` adds the fairness extras of :func:`~fusionrec.evaluation.evaluate_ranking` to every model's
 row and to the report: the NDCG gap between the user activity quartiles of train, calibration KL and exposure Gini
 over short-head / long-tail items, item exposure Gini and the popular-item share.
@@ -184,6 +189,8 @@ class ModelSpec:
     name: str
     params: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    #: a :func:`fusionrec.rerank.from_spec` spec applied to the model's top 100 before scoring (empty: none)
+    rerank: dict[str, Any] = field(default_factory=dict)
 
     @property
     def display(self) -> str:
@@ -254,11 +261,14 @@ class ExperimentConfig:
                 m = {"name": m}
             if "name" not in m:
                 raise ConfigError(f"each model needs a 'name'; got {m}")
-            extra = set(m) - {"name", "params", "label"}
+            extra = set(m) - {"name", "params", "label", "rerank"}
             if extra:
-                raise ConfigError(f"model {m['name']!r} has unknown key(s) {sorted(extra)}; use name, params, label")
+                raise ConfigError(
+                    f"model {m['name']!r} has unknown key(s) {sorted(extra)}; use name, params, label, rerank"
+                )
             check_model_params(m["name"], dict(m.get("params", {})))
-            models.append(ModelSpec(m["name"], dict(m.get("params", {})), m.get("label", "")))
+            rerank = _check_rerank(m["name"], m.get("rerank") or {})
+            models.append(ModelSpec(m["name"], dict(m.get("params", {})), m.get("label", ""), rerank))
         if not models:
             raise ConfigError("the config lists no models")
         labels = [m.display for m in models]
@@ -511,6 +521,7 @@ def run_experiment(
             compute_auc=config.compute_auc,
             cold_users=split.cold == "users",
             **_fairness_groups(config, split),
+            rerank=_reranker(spec, model, dataset, split) if spec.rerank else None,
         )
         ratings = None
         if config.rating_metrics and split.test.explicit and type(model).predicts_ratings:
@@ -520,6 +531,51 @@ def run_experiment(
     if config.significance and len(results) > 1:
         out.significance = significance_table(results, f"NDCG@{max(config.k)}")
     return out
+
+
+def _check_rerank(model: str, spec: Any) -> dict[str, Any]:
+    """A model's ``rerank`` table: keys of :data:`fusionrec.rerank.SPEC_KEYS`, numbers in [0, 1]."""
+    from fusionrec.rerank import SPEC_KEYS
+
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"model {model!r}: rerank must be a table such as {{diversify = 0.3}}, got {spec!r}")
+    unknown = set(spec) - set(SPEC_KEYS)
+    if unknown:
+        raise ConfigError(f"model {model!r}: unknown rerank option(s) {sorted(unknown)}; choose from {list(SPEC_KEYS)}")
+    return dict(spec)
+
+
+def _reranker(spec: ModelSpec, model: Recommender, dataset: Dataset | None, split: Split) -> Any:
+    """The model's reranker: the dataset's first categorical item modality (genres) as groups, else short head /
+    long tail; the model's item embeddings (else the groups) for MMR; the training interactions as history."""
+    from fusionrec.rerank import from_spec, groups_from_labels
+
+    groups, names = None, None
+    mod = (
+        None
+        if dataset is None
+        else next((m for m in dataset.item_modalities.values() if m.kind == "categorical"), None)
+    )
+    if mod is not None:
+        values, present = mod.align(split.train.item_ids)
+        labels = [
+            ([str(x) for x in v] if isinstance(v, list | tuple | np.ndarray) else [str(v)])
+            if ok and v is not None
+            else []
+            for v, ok in zip(values, present)
+        ]
+        groups, names = groups_from_labels(labels)
+    else:
+        groups = M.popularity_groups(split.train.item_counts())
+    vectors = None
+    if "diversify" in spec.rerank:
+        try:
+            vectors = model.item_embeddings()
+        except NotImplementedError:
+            vectors = None
+        if vectors is None or len(vectors) != split.train.n_items:
+            vectors = M.item_group_matrix(groups)
+    return from_spec(spec.rerank, item_groups=groups, item_vectors=vectors, history=split.train, group_names=names)
 
 
 def _fairness_groups(config: ExperimentConfig, split: Split) -> dict[str, Any]:
