@@ -291,7 +291,8 @@ def _print_result(result: Any) -> None:
     kmax = max(result.config.k)
     rows = result.table()
     keys = [f"{m}@{kmax}" for m in ("Precision", "Recall", "NDCG")]
-    keys += [k for k in ("AUC", f"Coverage@{kmax}", "RMSE", "fit_s") if any(k in r for r in rows)]
+    fair = (f"CalibrationKL@{kmax}", f"PopularShare@{kmax}", f"NDCGGap@{kmax}")  # "fairness": true / rerank
+    keys += [k for k in ("AUC", f"Coverage@{kmax}", *fair, "RMSE", "fit_s") if any(k in r for r in rows)]
     console.print(_metrics_table(rows, [k for k in keys if any(k in r for r in rows)], result.config.name))
     for s in result.significance:
         console.print(
