@@ -41,7 +41,8 @@ class ScoringStats:
 
     ``seconds``: ``payload`` (model saved and read as bytes), ``put`` (bytes into the object store), ``workers``
     (actors started and the model loaded on each, wall time), ``tasks`` (scoring wall time), ``write`` (Parquet);
-    ``task_seconds`` the time of each shard's task inside its worker, ``load_seconds`` each worker's model load.
+    ``task_seconds`` the time of each shard's task inside its worker (``task_cpu_seconds`` its CPU time, which a
+    busy shared machine does not inflate), ``load_seconds`` each worker's model load.
     """
 
     users: int = 0
@@ -52,6 +53,7 @@ class ScoringStats:
     rows_written: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     task_seconds: list[float] = field(default_factory=list)
+    task_cpu_seconds: list[float] = field(default_factory=list)
     load_seconds: list[float] = field(default_factory=list)
 
 
@@ -124,24 +126,26 @@ class _ModelWorker:
 
     def recommend(
         self, users: np.ndarray, k: int, batch_size: int, candidates: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, float]:
-        start = time.perf_counter()
+    ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+        start, cpu = time.perf_counter(), time.process_time()
         idx, scores = self.model.recommend(users, k, candidates=candidates, batch_size=batch_size)
-        return idx, scores, time.perf_counter() - start
+        return idx, scores, (time.perf_counter() - start, time.process_time() - cpu)
 
-    def rank(self, users: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    def rank(
+        self, users: np.ndarray, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
         from fusionrec.evaluation.protocol import rank_batch
 
         if self.plan is None:
             raise ConfigError("this worker was started without a ranking plan (a batch-scoring worker)")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         parts = [rank_batch(self.model, self.plan, users[s : s + batch_size]) for s in range(0, len(users), batch_size)]
         if not parts:
             kmax = self.plan.kmax
             empty = (np.zeros((0, kmax), np.int64), np.zeros((0, kmax), bool), np.zeros(0))
-            return (*empty, time.perf_counter() - start)
+            return (*empty, (time.perf_counter() - start, time.process_time() - cpu))
         recs, hits, auc = (np.concatenate([p[j] for p in parts]) for j in range(3))
-        return recs, hits, auc, time.perf_counter() - start
+        return recs, hits, auc, (time.perf_counter() - start, time.process_time() - cpu)
 
 
 # ---------------------------------------------------------------------------------------------- shard runner
@@ -205,6 +209,18 @@ def _run(
     finally:
         for a in actors:
             ray.kill(a)
+
+
+def _default_workers(address: str | None, num_workers: int | None) -> int:
+    """``num_workers``, else 1 in this process, else the CPUs of the cluster at ``address`` (connecting to it)."""
+    if num_workers is not None:
+        return num_workers
+    if address is None:
+        return 1
+    from fusionrec.distributed._cluster import import_ray, init_ray
+
+    init_ray(address)
+    return max(1, int(import_ray().cluster_resources().get("CPU", 1)))
 
 
 def _startup(stats: ScoringStats) -> float:
@@ -287,7 +303,7 @@ def batch_recommend_ray(
     item_values = getattr(fitted, "item_id_values_", None)
     n_named = fitted.n_items_ if item_values is None else len(item_values)
     cand = None if n_named == fitted.n_items_ else np.arange(n_named, dtype=np.int64)
-    workers = num_workers or (1 if address is None else 2)
+    workers = _default_workers(address, num_workers)
     parts = _shards(len(idx_users), num_shards or 4 * workers, batch_size)
     st.shards = len(parts)
     calls = [("recommend", (idx_users[p], k, batch_size, cand)) for p in parts]
@@ -298,10 +314,11 @@ def batch_recommend_ray(
     tasks = write = 0.0
     tick = time.perf_counter()
     try:
-        for p, (idx, scores, seconds) in zip(
-            parts, _run(files, None, calls, address=address, num_workers=num_workers, stats=st)
+        for p, (idx, scores, (seconds, cpu)) in zip(
+            parts, _run(files, None, calls, address=address, num_workers=workers, stats=st)
         ):
             st.task_seconds.append(float(seconds))
+            st.task_cpu_seconds.append(float(cpu))
             st.result_bytes += int(idx.nbytes + scores.nbytes)
             w0 = time.perf_counter()
             tasks += w0 - tick
@@ -389,7 +406,7 @@ def evaluate_ranking_ray(
     _, files = model_payload(model)
     st.seconds["payload"] = time.perf_counter() - t0
     st.users = len(plan.users)
-    workers = num_workers or (1 if address is None else 2)
+    workers = _default_workers(address, num_workers)
     parts = _shards(len(plan.users), num_shards or 4 * workers, batch_size)
     st.shards = len(parts)
     calls = [("rank", (plan.users[p], batch_size)) for p in parts]
@@ -398,11 +415,12 @@ def evaluate_ranking_ray(
     hits = np.zeros((len(plan.users), kmax), dtype=bool)
     auc = np.full(len(plan.users), np.nan)
     t0 = time.perf_counter()
-    for p, (r, h, a, seconds) in zip(
-        parts, _run(files, plan, calls, address=address, num_workers=num_workers, stats=st)
+    for p, (r, h, a, (seconds, cpu)) in zip(
+        parts, _run(files, plan, calls, address=address, num_workers=workers, stats=st)
     ):
         recs[p], hits[p], auc[p] = r, h, a
         st.task_seconds.append(float(seconds))
+        st.task_cpu_seconds.append(float(cpu))
         st.result_bytes += int(r.nbytes + h.nbytes + a.nbytes)
     st.seconds["tasks"] = time.perf_counter() - t0 - _startup(st)
     result = summarise_ranking(plan, recs, hits, auc, item_features=item_features, seconds=time.perf_counter() - start)
