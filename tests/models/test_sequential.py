@@ -311,3 +311,45 @@ def test_cnnlstm_image_modality_rules() -> None:
         cnnlstm(epochs=1).fit(bare, image_side(N_ITEMS))
     with pytest.raises(ConfigError, match="channels"):
         make_model("CNNLSTM", channels=0)
+
+
+# ---------------------------------------------------------------------- equal timestamps and test-time histories
+def test_equal_timestamps_split_and_sequences_follow_one_rule() -> None:
+    """Equal timestamps: the smaller item index comes first in a sequence and the larger counts as later in
+    leave-last-out, so the held-out items are the sequence's last steps even when every time ties."""
+    users = np.array([0, 0, 0, 0, 1, 1, 1])
+    items = np.array([4, 1, 3, 2, 0, 2, 1])
+    times = np.array([5, 5, 5, 4, 7, 7, 7])  # user 0: 2 first (t=4), then 1, 3, 4 tie; user 1: all tie
+    x = Interactions.from_arrays(users, items, None, times, user_ids=IdMap([0, 1]), item_ids=IdMap(range(5)))
+    full = user_sequences(x)
+    assert full[0].tolist() == [2, 1, 3, 4] and full[1].tolist() == [0, 1, 2]
+    split = leave_last_out(x)
+    assert split.valid is not None
+    for u, seq in enumerate(full):
+        assert split.test.matrix[u].indices.tolist() == [seq[-1]]
+        assert split.valid.matrix[u].indices.tolist() == [seq[-2]]
+        assert user_sequences(split.train)[u].tolist() == seq[:-2].tolist()
+
+
+def test_refresh_histories_encodes_the_longer_sequences_without_refitting() -> None:
+    data, _ = walk_data(length=(8, 12))
+    split = leave_last_out(data)
+    assert split.valid is not None
+    model = sasrec(epochs=5).fit(split.train)
+    weights = {k: v.copy() for k, v in model._net_arrays.items()}
+    history = Interactions.concat([split.train, split.valid])
+    expected = [model.score(model.fold_in_user(s))[0] for s in user_sequences(history)[:3]]
+    fresh = sasrec(epochs=5).fit(split.train)
+    fresh.refresh_histories(history)
+    for u in range(3):
+        np.testing.assert_allclose(fresh.score(np.array([u]))[0], expected[u], rtol=1e-4, atol=1e-5)
+        assert fresh.sequences_[u][-1] - 1 == split.valid.matrix[u].indices[0]
+    assert all(np.array_equal(weights[k], fresh._net_arrays[k]) for k in weights)  # the network is not refitted
+    assert fresh.seen_.nnz == history.nnz
+    # the test item is the valid item's successor: after the refresh the model ranks it first far more often
+    res = evaluate_ranking(fresh, split.train, split.test, k=1, exclude=[split.valid])
+    stale = evaluate_ranking(model, split.train, split.test, k=1, exclude=[split.valid])
+    assert res.metrics["HitRate@1"] > stale.metrics["HitRate@1"]
+    with pytest.raises(DataError, match="training id maps"):
+        one = np.zeros(1, dtype=np.int64)
+        fresh.refresh_histories(Interactions.from_arrays(one, one, None, one, user_ids=IdMap([0]), item_ids=IdMap([0])))

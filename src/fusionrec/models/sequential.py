@@ -276,6 +276,24 @@ class _Sequential(NetStateRecommender):
             user_vectors = torch.cat(users) if users else torch.zeros((0, table.shape[1]))
         return table[1:].numpy().astype(np.float32), user_vectors.numpy().astype(np.float32)
 
+    def refresh_histories(self, history: Interactions) -> None:
+        """Re-encode every user from a longer ``history`` without retraining the network.
+
+        ``history`` holds the model's users and items (the same id maps), e.g. train plus the validation items:
+        each user's sequence becomes their whole ``history`` in time order (equal timestamps by item index), and
+        ``sequences_``, ``user_vectors_`` and ``seen_`` follow it.  This is how a leave-last-out test scores the
+        item after the validation one (RecBole's protocol too).
+        """
+        self._check_fitted()
+        if history.n_users != int(self.n_users_) or history.n_items != int(self.n_items_):
+            raise DataError(
+                f"history has {history.n_users} users x {history.n_items} items but the model "
+                f"{self.n_users_} x {self.n_items_}; pass interactions over the training id maps"
+            )
+        sequences = _left_pad(user_sequences(history), int(self.max_len))
+        _, vectors = self._encode(sequences)
+        self.sequences_, self.user_vectors_, self.seen_ = sequences, vectors, history.matrix
+
     # ------------------------------------------------------------------ scoring
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         self._check_fitted()

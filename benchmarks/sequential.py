@@ -1,0 +1,401 @@
+"""Next-item recommendation: fusionrec SASRec, content SASRec, GRU4Rec, CNNLSTM vs RecBole SASRec and GRU4Rec.
+
+Data: ml-latest-small and ml-100k, every rating an implicit 1, split leave-last-out by
+``fusionrec.data.splits.leave_last_out`` (each user's latest interaction is test, the one before it valid; equal
+timestamps: the larger item index counts as later, the same rule the sequential models order their input by).
+
+Protocol (../shared/data/README.md): full ranking over all items, the user's training items masked (and the
+validation item at test time), NDCG@10 and HR@10 (binary relevance; one held-out item per user) by
+``fusionrec.evaluate_ranking`` for **every** library (RecBole's full-sort scores are written to a file and read
+back; RecBole's own full-sort NDCG@10 / Hit@10 are printed next to ours as a check of the convention).
+
+* Sequence models (both libraries) are fitted once on train (``--epochs`` passes over every next-item target,
+  full softmax / cross-entropy, the same ``max_len`` = 50), chosen on valid by NDCG@10 over a grid of the same
+  size per library (learning rate 0.001 / 0.005: RecBole's default and fusionrec's), and tested **without
+  refitting**: each user's history is train + the validation item (RecBole's own leave-one-out test does exactly
+  this; fusionrec re-encodes the longer sequences with ``refresh_histories``).  Other hyper-parameters are each
+  library's defaults (RecBole: SASRec 2 blocks, 2 heads, 64-d, inner 256, dropout 0.5, batch 2048; GRU4Rec 64-d
+  embedding, 128-d GRU, dropout 0.3; fusionrec: its defaults, batch 128 windows of 51 items).
+* SASRec(use_content=True) and CNNLSTM use the learning rate chosen for plain SASRec / GRU4Rec (grid of one, to
+  keep the run within the machine's budget).  SASRec content: title TF-IDF (2048 terms) + genre multi-hot from
+  ``build_side_info`` of the loader's modalities.  CNNLSTM (ml-latest-small only: ML-100K's ids are not ML-1M's,
+  so it has no posters): EfficientNet-Lite0 vectors of the ml-posters posters (2,943 of the 9,724 items; the others
+  get the zero = mean row).
+* EASE (reg grid chosen on valid) and MostPopular are refitted on train + valid for the test.
+
+Both libraries run torch with ``--threads`` intra-op threads; fit times are wall-clock seconds of the fit alone
+(RecBole: ``Trainer.fit`` with no validation during training) in the same run.  RecBole 1.2.1 runs in its own
+environment (``--recbole-python``, default /work/recbole-venv/bin/python) through a subprocess; the split is
+written as RecBole atomic files whose timestamp is the interaction's rank in the user's time order (so RecBole's
+leave-one-out "TO" split is exactly ours).
+
+Run: python benchmarks/sequential.py [--data-dir ../shared/data] [--epochs 30] [--threads 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RECBOLE_GRIDS = {
+    "SASRec": [{"learning_rate": 0.001}, {"learning_rate": 0.005}],
+    "GRU4Rec": [{"learning_rate": 0.001}, {"learning_rate": 0.005}],
+}
+OUR_LRS = [0.001, 0.005]
+EASE_REGS = [1000.0, 5000.0, 20000.0]
+MAX_LEN = 50
+
+
+# ---------------------------------------------------------------------- RecBole worker (runs in its own venv)
+def recbole_worker(config_path: str) -> None:
+    """Train one RecBole model on the atomic files named in ``config_path``; write scores and timings."""
+    import torch
+
+    # numpy 2 removed aliases that RecBole 1.2.1 still touches (its compatibility_settings assigns np.float = np.float_)
+    for alias, target in (("float_", np.float64), ("complex_", np.complex128), ("unicode_", np.str_)):
+        if alias not in np.__dict__:
+            setattr(np, alias, target)
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, init_seed
+
+    job = json.loads(Path(config_path).read_text())
+    torch.set_num_threads(int(job["threads"]))
+    params = {
+        "data_path": job["data_path"],
+        "checkpoint_dir": job["checkpoint_dir"],
+        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "USER_ID_FIELD": "user_id",
+        "ITEM_ID_FIELD": "item_id",
+        "TIME_FIELD": "timestamp",
+        "MAX_ITEM_LIST_LENGTH": MAX_LEN,
+        "loss_type": "CE",
+        "train_neg_sample_args": None,
+        "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
+        "metrics": ["Hit", "NDCG"],
+        "topk": [10],
+        "valid_metric": "NDCG@10",
+        "epochs": int(job["epochs"]),
+        "eval_step": int(job["epochs"]) + 1,
+        "stopping_step": int(job["epochs"]) + 1,
+        "device": "cpu",
+        "use_gpu": False,
+        "seed": int(job["seed"]),
+        "reproducibility": True,
+        "show_progress": False,
+        "state": "ERROR",
+        "worker": 0,
+        "user_inter_num_interval": "[0,inf)",
+        "item_inter_num_interval": "[0,inf)",
+        **job["params"],
+    }
+    config = Config(model=job["model"], dataset=job["dataset"], config_dict=params)
+    init_seed(config["seed"], config["reproducibility"])
+    torch.set_num_threads(int(job["threads"]))
+    t0 = time.perf_counter()
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    print(f"recbole data preparation {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+    model = get_model(config["model"])(config, train_data.dataset).to("cpu")
+    from recbole.trainer import Trainer
+
+    trainer = Trainer(config, model)
+    start = time.perf_counter()
+    trainer.fit(train_data, valid_data=None, saved=False, show_progress=False)
+    fit_seconds = time.perf_counter() - start
+    print(f"recbole fit {fit_seconds:.1f}s", file=sys.stderr, flush=True)
+    model.eval()
+    n_users, n_items = int(job["n_users"]), int(job["n_items"])
+    item_tokens = dataset.id2token(dataset.iid_field, np.arange(1, dataset.item_num))
+    item_cols = np.array([int(t) for t in item_tokens], dtype=np.int64)
+    out: dict[str, Any] = {"fit_seconds": fit_seconds}
+    for name, loader in (("valid", valid_data), ("test", test_data)):
+        scores = np.full((n_users, n_items), -np.inf, dtype=np.float32)
+        with torch.no_grad():
+            for batch in loader:
+                interaction = batch[0]
+                s = model.full_sort_predict(interaction.to("cpu")).view(-1, dataset.item_num).numpy()
+                users = dataset.id2token(dataset.uid_field, interaction[dataset.uid_field].numpy())
+                rows = np.array([int(u) for u in users], dtype=np.int64)
+                scores[rows[:, None], item_cols[None, :]] = s[:, 1:]
+        out[f"{name}_scores"] = scores
+        own = trainer.evaluate(loader, load_best_model=False, show_progress=False)
+        out[f"{name}_recbole"] = json.dumps({k: float(v) for k, v in own.items()})
+    np.savez(job["out"], **out)
+
+
+# ---------------------------------------------------------------------- the benchmark
+def write_atomic(path: Path, name: str, train: Any, valid: Any, test: Any) -> None:
+    """``<path>/<name>/<name>.inter``: every interaction with its rank in the user's time order as timestamp."""
+    from fusionrec.data import Interactions
+    from fusionrec.models.sequential import user_sequences
+
+    full = Interactions.concat([train, valid, test])
+    d = path / name
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / f"{name}.inter", "w") as f:
+        f.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        for u, seq in enumerate(user_sequences(full)):
+            f.writelines(f"{u}\t{int(i)}\t{r}\n" for r, i in enumerate(seq.tolist()))
+
+
+def main() -> None:
+    sys.path.insert(0, str(HERE))
+    import argparse
+
+    from _common import machine
+
+    from fusionrec.data import Interactions
+    from fusionrec.data.datasets import load_dataset
+    from fusionrec.data.splits import leave_last_out
+    from fusionrec.evaluation import evaluate_ranking
+    from fusionrec.features import build_side_info
+    from fusionrec.models import Recommender
+    from fusionrec.models.baselines import MostPopular
+    from fusionrec.models.linear import EASE
+    from fusionrec.models.sequential import CNNLSTM, GRU4Rec, SASRec
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--data-dir", default=os.environ.get("FUSIONREC_DATA_DIR", str(HERE.parent.parent / "shared" / "data"))
+    )
+    parser.add_argument("--datasets", default="ml-latest-small,ml-100k")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--recbole-python", default="/work/recbole-venv/bin/python")
+    parser.add_argument("--skip", default="", help="comma separated rows to leave out (e.g. RecBole GRU4Rec)")
+    parser.add_argument(
+        "--grid", type=int, choices=(1, 2), default=2,
+        help="learning rates tried per sequence model: 2 = {0.001, 0.005} for both libraries; 1 = 0.005 only for "
+        "both (fusionrec's default; better than RecBole's 0.001 on a budget of a few epochs), for a loaded machine",
+    )  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="2 epochs, ml-100k only (smoke test)")
+    parser.add_argument("--out", default=str(HERE / "results" / "sequential.json"))
+    args = parser.parse_args()
+    if args.quick:
+        args.epochs, args.datasets = 2, "ml-100k"
+    data_dir = Path(args.data_dir)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    E, T = int(args.epochs), int(args.threads)
+    our_lrs = OUR_LRS if args.grid == 2 else [0.005]
+    recbole_grids = {k: v if args.grid == 2 else v[1:] for k, v in RECBOLE_GRIDS.items()}
+    print(f"machine: {machine()}  epochs={E} threads={T}", flush=True)
+    results: dict[str, Any] = {"epochs": E, "threads": T, "grid": args.grid, "machine": machine(), "datasets": {}}
+
+    def metrics(
+        model: Recommender, train: Interactions, held: Interactions, exclude: list[Interactions]
+    ) -> dict[str, float]:
+        r = evaluate_ranking(model, train, held, k=10, metrics=("ndcg", "hit_rate"), exclude=exclude)
+        return {"NDCG@10": float(r.metrics["NDCG@10"]), "HR@10": float(r.metrics["HitRate@10"])}
+
+    class Scores(Recommender):
+        """Fixed score matrix (a peer's full-sort scores) so the one evaluator ranks it."""
+
+        def __init__(self, scores: np.ndarray | None = None) -> None:
+            self.scores = scores
+
+        def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+            assert self.scores is not None
+            s = self.scores[np.asarray(users, dtype=np.int64)]
+            return s if items is None else s[:, items]
+
+    def fixed(scores: np.ndarray, train: Interactions) -> Recommender:
+        m = Scores(np.nan_to_num(scores, neginf=-1e30))
+        m.n_users_, m.n_items_, m.seen_ = train.n_users, train.n_items, train.matrix
+        return m
+
+    def run(ds_name: str) -> None:
+        ds = load_dataset(ds_name, data_dir=data_dir)
+        split = leave_last_out(ds.interactions.binarize())
+        train, valid, test = split.train, split.valid, split.test
+        assert valid is not None
+        history = Interactions.concat([train, valid])
+        print(f"\n## {ds_name}: {train.n_users} users, {train.n_items} items, train {train.nnz}", flush=True)
+        side, _ = build_side_info(ds, encoders={"release_date": None, "links": None}, cache=True)
+        content = {k: side.item_features[k].shape[1] for k in side.item_features}
+        print(f"content modalities: {content}", flush=True)
+        rows: dict[str, dict[str, Any]] = {}
+
+        def record(
+            label: str,
+            lib: str,
+            params: dict[str, Any],
+            valid_m: dict[str, float],
+            test_m: dict[str, float],
+            fit_s: float,
+            extra: dict[str, Any] | None = None,
+        ) -> None:
+            rows[label] = {
+                "lib": lib,
+                "params": params,
+                "valid": valid_m,
+                "test": test_m,
+                "fit_s": fit_s,
+                **(extra or {}),
+            }
+            results["datasets"][ds_name] = rows
+            Path(args.out).write_text(json.dumps(results, indent=1))
+            print(
+                f"{label:28s} valid NDCG@10 {valid_m['NDCG@10']:.4f}  test NDCG@10 {test_m['NDCG@10']:.4f} HR@10 {test_m['HR@10']:.4f}  fit {fit_s:.1f}s  {params}",
+                flush=True,
+            )
+
+        # ---- fusionrec sequence models: fit on train, choose on valid, test with train+valid histories
+        def ours(label: str, factory: Any, grid: list[dict[str, Any]], side_info: Any = None) -> dict[str, Any]:
+            if label in skip:
+                return {}
+            best: tuple[float, Any, dict[str, Any], dict[str, float], float, list[float]] | None = None
+            fits = []
+            for p in grid:
+                t0 = time.perf_counter()
+                model = factory(**p).fit(train, side_info)
+                fit_s = time.perf_counter() - t0
+                fits.append(fit_s)
+                v = metrics(model, train, valid, [])
+                print(f"  {label} {p}: valid NDCG@10 {v['NDCG@10']:.4f} (fit {fit_s:.1f}s)", flush=True)
+                if best is None or v["NDCG@10"] > best[0]:
+                    best = (v["NDCG@10"], model, p, v, fit_s, [])
+            assert best is not None
+            _, model, p, v, fit_s, _ = best
+            model.refresh_histories(history)
+            record(label, "fusionrec", p, v, metrics(model, train, test, [valid]), fit_s, {"grid_fit_s": fits})
+            return p
+
+        common: dict[str, Any] = {"epochs": E, "threads": T, "max_len": MAX_LEN, "seed": 0}
+        p_sas = ours("fusionrec SASRec", lambda **p: SASRec(**common, **p), [{"lr": lr} for lr in our_lrs])
+        if p_sas:
+            ours("fusionrec SASRec+content", lambda **p: SASRec(**common, use_content=True, **p), [p_sas], side)
+        p_gru = ours("fusionrec GRU4Rec", lambda **p: GRU4Rec(**common, **p), [{"lr": lr} for lr in our_lrs])
+        if ds_name == "ml-latest-small" and "fusionrec CNNLSTM" not in skip:
+            images = poster_side(data_dir, train)
+            ours("fusionrec CNNLSTM", lambda **p: CNNLSTM(**common, **p), [p_gru or {"lr": 0.005}], images)
+
+        # ---- RecBole, same split through atomic files, scored by our evaluator
+        with tempfile.TemporaryDirectory(prefix="recbole-") as tmp:
+            name = ds_name.replace("-", "_")
+            write_atomic(Path(tmp), name, train, valid, test)
+            for model_name, grid in recbole_grids.items():
+                label = f"RecBole {model_name}"
+                if label in skip:
+                    continue
+                best_r: tuple[float, dict[str, Any], dict[str, Any]] | None = None
+                fits = []
+                for p in grid:
+                    job: dict[str, Any] = {
+                            "data_path": tmp, "dataset": name, "model": model_name, "params": p, "epochs": E,
+                            "threads": T, "seed": 0, "n_users": train.n_users, "n_items": train.n_items,
+                            "checkpoint_dir": str(Path(tmp) / "ckpt"), "out": str(Path(tmp) / "out.npz"),
+                        }  # fmt: skip
+                    cfg = Path(tmp) / "job.json"
+                    cfg.write_text(json.dumps(job))
+                    proc = subprocess.run(
+                            [args.recbole_python, str(Path(__file__).resolve()), "--recbole-worker", str(cfg)],
+                            capture_output=True, text=True, cwd=tmp,
+                            env={**os.environ, "OMP_NUM_THREADS": str(T), "MKL_NUM_THREADS": str(T)},
+                        )  # fmt: skip
+                    if proc.returncode:
+                        print(proc.stdout[-3000:], proc.stderr[-6000:], flush=True)
+                        print(f"RecBole {model_name} failed (exit {proc.returncode})", flush=True)
+                        continue
+                    out = np.load(job["out"])
+                    fit_s = float(out["fit_seconds"])
+                    fits.append(fit_s)
+                    v = metrics(fixed(out["valid_scores"], train), train, valid, [])
+                    own_v = json.loads(str(out["valid_recbole"]))
+                    print(
+                        f"  {label} {p}: valid NDCG@10 {v['NDCG@10']:.4f} (RecBole's own {own_v}) fit {fit_s:.1f}s",
+                        flush=True,
+                    )
+                    if best_r is None or v["NDCG@10"] > best_r[0]:
+                        t = metrics(fixed(out["test_scores"], train), train, test, [valid])
+                        own_t = json.loads(str(out["test_recbole"]))
+                        best_r = (v["NDCG@10"], p, {"valid": v, "test": t, "fit_s": fit_s, "recbole_own_test": own_t})
+                if best_r is None:
+                    continue
+                r = best_r[2]
+                record(
+                    label,
+                    "recbole",
+                    best_r[1],
+                    r["valid"],
+                    r["test"],
+                    r["fit_s"],
+                    {"grid_fit_s": fits, "recbole_own_test": r["recbole_own_test"]},
+                )
+        # ---- non-sequential: EASE (reg on valid) and MostPopular, refitted on train + valid for the test
+        if "fusionrec EASE" in skip:
+            results["datasets"][ds_name] = rows
+            return
+        best_e = max(EASE_REGS, key=lambda reg: metrics(EASE(reg=reg).fit(train), train, valid, [])["NDCG@10"])
+        v = metrics(EASE(reg=best_e).fit(train), train, valid, [])
+        t0 = time.perf_counter()
+        ease = EASE(reg=best_e).fit(history)
+        record(
+            "fusionrec EASE",
+            "fusionrec",
+            {"reg": best_e},
+            v,
+            metrics(ease, history, test, []),
+            time.perf_counter() - t0,
+        )
+        pop_v = metrics(MostPopular().fit(train), train, valid, [])
+        t0 = time.perf_counter()
+        pop = MostPopular().fit(history)
+        record("MostPopular", "fusionrec", {}, pop_v, metrics(pop, history, test, []), time.perf_counter() - t0)
+
+        results["datasets"][ds_name] = rows
+        Path(args.out).write_text(json.dumps(results, indent=1))
+
+    for name in [s.strip() for s in args.datasets.split(",") if s.strip()]:
+        run(name)
+
+    print("\n" + table(results), flush=True)
+
+
+def poster_side(data_dir: Path, train: Any) -> Any:
+    """SideInfo with the EfficientNet-Lite0 poster vectors of ml-latest-small's items (ml-posters; cached)."""
+    from fusionrec.data.datasets.movielens import poster_modality
+    from fusionrec.features import EfficientNetEncoder, encode_modality
+    from fusionrec.models import SideInfo
+
+    ids = train.item_ids
+    mod = poster_modality(data_dir / "ml-posters" / "MovieImages", np.asarray(ids.ids))
+    enc, report = encode_modality(mod, EfficientNetEncoder(batch_size=32), cache=True)
+    x, present = enc.align(ids)
+    print(f"posters: {report.summary()} -> {x.shape}, {int(np.asarray(present).sum())} items with a poster", flush=True)
+    return SideInfo(
+        item_features={"poster": np.asarray(x, np.float32)},
+        item_present={"poster": np.asarray(present, bool)},
+        item_kinds={"poster": "image"},
+    )
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [
+        "| dataset | model | lib | chosen on valid | valid NDCG@10 | test NDCG@10 | test HR@10 | fit s (chosen) |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for ds_name, rows in results["datasets"].items():
+        for label, r in rows.items():
+            p = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-"
+            lines.append(
+                f"| {ds_name} | {label} | {r['lib']} | {p} | {r['valid']['NDCG@10']:.4f} | {r['test']['NDCG@10']:.4f} "
+                f"| {r['test']['HR@10']:.4f} | {r['fit_s']:.1f} |"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--recbole-worker":
+        recbole_worker(sys.argv[2])
+    else:
+        main()
