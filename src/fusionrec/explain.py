@@ -530,7 +530,7 @@ def sentence(ex: Explanation) -> str:
     # numeric columns (ids, counts, links) are kept as evidence but are not reasons a person would recognise
     clauses += [p for p in (c.phrase() for c in ex.content if c.kind != "tabular") if p][:3]
     text = f"Recommended {what}"
-    text += (" " + "; ".join(clauses)) if clauses else " (nothing in your history explains it: it is popular)"
+    text += (" " + "; ".join(clauses)) if clauses else " (nothing in your history explains it)"
     if ex.attribution is not None:
         shares = sorted(ex.attribution.shares().items(), key=lambda kv: -abs(kv[1]))
         pro = ", ".join(f"{_part_label(k)} {100 * v:.0f}%" for k, v in shares if v >= 0.005)

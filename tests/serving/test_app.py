@@ -91,6 +91,8 @@ def test_new_items_users_similar_explain(client: Any) -> None:
         == 201
     )
     fan = client.get("/recommend", params={"user": "fan", "k": 3}).json()["items"]
+    why = client.get("/explain", params={"user": "fan", "item": fan[0]["item"]}).json()  # profile only: no history
+    assert why["sentence"].startswith("Recommended ") and why["similar_history"] == [] and why["attribution"] is None
     state = client.app.state.engine.state
     assert all("Comedy" in state.item_meta["genres"][state.item_index(x["item"])] for x in fan)
 
