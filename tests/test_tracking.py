@@ -98,6 +98,8 @@ def test_an_experiment_is_logged_with_params_metrics_curves_and_artifacts(
     assert [m.value for m in sorted(curve, key=lambda m: m.step)] == pytest.approx(res.models[1].model.loss_history_)
     assert "loss" not in children["MostPopular"].data.metrics  # no curve where the model keeps none
     assert artifact_files(uri, run_id) == {"report.html", "results.json"}
+    beside = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"  # next to the database, not in the cwd
+    assert list(beside.rglob("report.html"))
 
 
 def test_the_default_store_is_local_under_mlruns(

@@ -16,7 +16,8 @@ Where: by default a local store in ``./mlruns`` of the working directory -- ``./
 the artifacts in ``./mlruns/artifacts``; MLflow 3 refuses its plain file store (``./mlruns`` folders) unless
 ``MLFLOW_ALLOW_FILE_STORE=true``, and a SQLite file is as local and server-free.  Browse it with
 ``mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db``.  ``tracking_uri`` (``--tracking-uri``) sends the
-runs elsewhere: ``http://host:5000``, ``sqlite:///path.db``, ``databricks``, or a folder (the file store).
+runs elsewhere: ``http://host:5000``, ``sqlite:///path.db`` (new experiments keep their artifacts in ``artifacts/``
+beside the database), ``databricks``, or a folder (the file store).
 
 MLflow is imported only inside this module's functions (``pip install 'fusionrec[track]'``).
 """
@@ -67,6 +68,8 @@ def _resolve(tracking_uri: str | Path | None) -> tuple[str, str | None]:
             path.parent.mkdir(parents=True, exist_ok=True)
             return f"sqlite:///{path}", (path.parent / "artifacts").as_uri()
         return path.as_uri(), None  # a folder: MLflow's file store
+    if uri.startswith("sqlite:///"):  # artifacts beside the database, not in ./mlruns of whatever the cwd is
+        return uri, (Path(uri.removeprefix("sqlite:///")).expanduser().resolve().parent / "artifacts").as_uri()
     return uri, None
 
 
