@@ -232,3 +232,36 @@ def test_parallel_threads_finish_the_same_number_of_trials(tmp_path: Path, data:
         result = tuning.tune(cfg, n_trials=4, n_jobs=2, storage="memory", out=tmp_path, dataset=dataset, split=split)
     assert len(result.models[0].trials) == 4
     assert {r["state"] for r in result.models[0].trials} == {"COMPLETE"}
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("ALS", {"n_factors": 4, "iterations": 3}),
+        ("BPR", {"n_factors": 4, "epochs": 3}),
+        ("VBPR", {"n_factors": 4, "content_factors": 2, "epochs": 3}),
+    ],
+)
+def test_the_epoch_hook_scores_the_model_after_every_epoch(name: str, params: dict[str, Any], data: Any) -> None:
+    import numpy as np
+
+    from fusionrec.data import SideInfo
+    from fusionrec.models import make_model
+    from fusionrec.models.base import epoch_callback
+
+    _dataset, split = data
+    rng = np.random.default_rng(0)
+    side = SideInfo(item_features={"f": rng.random((split.train.n_items, 6), dtype=np.float32)})
+    seen: list[tuple[int, float]] = []
+
+    def on_epoch(model: Any, epoch: int, _loss: float | None) -> None:
+        seen.append((epoch, float(np.abs(model.score(np.arange(5))).sum())))
+
+    with epoch_callback(on_epoch):
+        make_model(name, **params).fit(split.train, side)
+    epochs = params.get("iterations", params.get("epochs"))
+    assert [e for e, _ in seen] == list(range(epochs))
+    assert all(np.isfinite(s) and s > 0 for _, s in seen)  # scorable with its current parameters
+    seen.clear()
+    make_model(name, **params).fit(split.train, side)
+    assert seen == []  # outside the block the hook does nothing

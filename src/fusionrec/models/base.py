@@ -40,7 +40,7 @@ _EPOCH_CALLBACK: ContextVar[Callable[[Any, int, float | None], None] | None] = C
 def epoch_callback(callback: Callable[[Any, int, float | None], None]) -> Iterator[None]:
     """Call ``callback(model, epoch, loss)`` after every epoch of the iterative models fitted inside the block.
 
-    The models with the hook (ALS, BPR) call :meth:`Recommender._end_epoch`; at that moment the model scores
+    The models with the hook (ALS, BPR, VBPR) call :meth:`Recommender._end_epoch`; at that moment the model scores
     with its current parameters, so the callback can evaluate it (``loss`` is ``None`` when the model does not
     compute one that epoch).  An exception raised by the callback stops the fit (``fusionrec.tuning`` raises
     ``optuna.TrialPruned`` this way).  Without a block the hook costs nothing.

@@ -225,7 +225,7 @@ class VBPR(FactorMixin, Recommender):
         acc = [np.zeros_like(a) for a in (G_u, G_i, b, T, E, beta)]
         losses: list[float] = []
         if len(eligible) and len(pool) > 1:
-            for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc="VBPR"):
+            for epoch in progress(range(int(self.epochs)), total=int(self.epochs), desc="VBPR"):
                 total = 0.0
                 for start in range(0, len(eligible), _CHUNK):
                     size = min(_CHUNK, len(eligible) - start)
@@ -239,6 +239,10 @@ class VBPR(FactorMixin, Recommender):
                         adagrad, *acc,
                     )  # fmt: skip
                 losses.append(-total / len(eligible))
+                self._end_epoch(
+                    epoch, losses[-1], user_factors_=G_u, item_factors_=G_i, item_bias_=b, user_content_factors_=T,
+                    projection_=E, content_bias_=beta, item_content_=content, _reps=None,
+                )  # fmt: skip
         if not all(np.isfinite(a).all() for a in (G_u, G_i, T, E, b, beta)):
             raise ConfigError("VBPR diverged (non-finite parameters); lower learning_rate")
         G_i[counts_i == 0] = 0.0
