@@ -6,7 +6,7 @@
   split must have a validation part, and the test part is never read during the trials;
 * the sampler is Optuna's TPE with a fixed seed (``seed``, shifted by the number of trials already in the study so
   that a resumed study does not repeat its first random points);
-* pruning: the iterative models with the epoch hook (ALS, BPR; :func:`fusionrec.models.base.epoch_callback`) report
+* pruning: the iterative models with the epoch hook (ALS, BPR, VBPR; :func:`fusionrec.models.base.epoch_callback`) report
   the validation metric after every epoch and a :class:`optuna.pruners.MedianPruner` stops trials that fall below
   the median of earlier trials at the same epoch; the other models report once, at the end of their fit, so
   they are never pruned;
