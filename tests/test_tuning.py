@@ -265,3 +265,15 @@ def test_the_epoch_hook_scores_the_model_after_every_epoch(name: str, params: di
     seen.clear()
     make_model(name, **params).fit(split.train, side)
     assert seen == []  # outside the block the hook does nothing
+
+
+def test_a_journal_file_study_is_resumed_too(tmp_path: Path, data: tuple[Any, Any]) -> None:
+    dataset, split = data
+    cfg = {**CONFIG, "tune": {"models": ["EASE"]}}
+    storage = f"journal:{tmp_path / 'study.log'}"
+    tuning.tune(cfg, n_trials=2, storage=storage, out=tmp_path, dataset=dataset, split=split)
+    again = tuning.tune(cfg, n_trials=3, storage=storage, out=tmp_path, dataset=dataset, split=split)
+    assert len(again.models[0].trials) == 3 and again.storage.startswith("journal:")
+    with pytest.raises(ConfigError, match="not understood"):
+        tuning.make_storage("tuning", tmp_path)
+    assert tuning.make_storage(str(tmp_path / "t.db"), tmp_path)[1] == f"sqlite:///{tmp_path / 't.db'}"

@@ -159,9 +159,9 @@ def search_space(model: str | type) -> dict[str, Dimension]:
 def make_storage(storage: str | None, out: Path) -> tuple[Any, str]:
     """An Optuna storage from a spec and its URL-like description (``None``: ``sqlite:///OUT/tuning.db``).
 
-    ``sqlite:///path.db`` (or any SQLAlchemy URL) -> :class:`optuna.storages.RDBStorage`; ``journal:path`` or a
-    path ending in ``.log`` -> :class:`optuna.storages.JournalStorage` over a file with a lock; ``memory`` ->
-    in-memory (not resumable).
+    ``sqlite:///path.db``, a ``path.db`` (or any SQLAlchemy URL) -> :class:`optuna.storages.RDBStorage`;
+    ``journal:path`` or a path ending in ``.log`` -> :class:`optuna.storages.JournalStorage` over a file with a
+    lock; ``memory`` -> in-memory (not resumable).
     """
     optuna = _optuna()
     if storage is None:
@@ -177,6 +177,8 @@ def make_storage(storage: str | None, out: Path) -> tuple[Any, str]:
 
         backend = JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
         return optuna.storages.JournalStorage(backend), f"journal:{path}"
+    if "://" not in spec and spec.endswith((".db", ".sqlite", ".sqlite3")):  # a SQLite file given as a path
+        spec = f"sqlite:///{Path(spec).expanduser().resolve()}"
     if "://" not in spec:
         raise ConfigError(
             f"storage {storage!r} is not understood; use sqlite:///path/to/tuning.db, journal:path/to/tuning.log "

@@ -247,7 +247,7 @@ def tune(
     timeout: Annotated[float | None, typer.Option("--timeout", help="seconds per model's search")] = None,
     storage: Annotated[
         str | None,
-        typer.Option(help="sqlite:///x.db (default: OUT/tuning.db), journal:x.log or memory; resumable"),
+        typer.Option(help="sqlite:///x.db or x.db (default: OUT/tuning.db), journal:x.log or memory; resumable"),
     ] = None,
     study: Annotated[str | None, typer.Option("--study", help="study name prefix (default: the config name)")] = None,
     metric: Annotated[str | None, typer.Option(help="validation metric to maximise (default: ndcg@20)")] = None,
