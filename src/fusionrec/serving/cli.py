@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -101,8 +102,14 @@ def train_bundle(
     return save_bundle(out, fitted, train, meta, side=side, extra={"source": source_label})
 
 
-def recommend_from_bundle(bundle: Any, user: str, k: int = 10) -> list[dict[str, Any]]:
+def recommend_from_bundle(
+    bundle: Any, user: str, k: int = 10, rerank: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """Top-``k`` items of the bundle user whose raw id is ``user``, as ``{"rank", "item", "score"[, "title"]}``.
+
+    ``rerank`` (a :func:`fusionrec.rerank.from_spec` spec such as ``{"calibrate": 0.3}``) re-ranks the model's
+    top :data:`RERANK_DEPTH` as ``GET /recommend?calibrate=`` does: the catalogue's ``genres`` (else its first
+    multi-label column) are the groups, the user's training items the calibration target; scores stay the model's.
 
     ``user`` is matched against the bundle's raw ids by their text, so ``"1"`` finds the integer id ``1`` (and
     ``"01"`` or ``" 1"`` do not), and a string id is found as written.  Items the user already has are excluded.
@@ -131,7 +138,10 @@ def recommend_from_bundle(bundle: Any, user: str, k: int = 10) -> list[dict[str,
     model = bundle.model
     n_named = len(bundle.item_ids)
     candidates = None if n_named == model.n_items_ else np.arange(n_named)
-    items, scores = model.recommend(np.array([index]), k, candidates=candidates)
+    depth = max(k, RERANK_DEPTH) if rerank else k
+    items, scores = model.recommend(np.array([index]), depth, candidates=candidates)
+    if rerank:
+        items, scores = _rerank_bundle(bundle, index, items, scores, k, rerank)
     titles = bundle.item_meta.get("title")
     item_raw = bundle.item_ids.ids.tolist()  # plain int / str whatever the array's dtype
     out: list[dict[str, Any]] = []
@@ -143,6 +153,49 @@ def recommend_from_bundle(bundle: Any, user: str, k: int = 10) -> list[dict[str,
             row["title"] = str(titles[i])
         out.append(row)
     return out
+
+
+RERANK_DEPTH = 100
+
+
+def _rerank_bundle(bundle: Any, user: int, items: Any, scores: Any, k: int, spec: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Re-rank one user's candidate list from a bundle (see :func:`recommend_from_bundle`)."""
+    import numpy as np
+
+    from fusionrec.rerank import from_spec, groups_from_labels
+
+    meta = bundle.item_meta
+    col = "genres" if "genres" in meta else next((c for c, v in meta.items() if v and isinstance(v[0], list)), None)
+    groups, names = groups_from_labels(meta[col]) if col is not None else (None, None)
+    n_model = bundle.model.n_items_
+    if groups is not None and len(groups) < n_model:  # items added after training have no labels here
+        groups = np.vstack([groups, np.zeros((n_model - len(groups), groups.shape[1]))])
+    history = bundle.model.seen_[[user]]
+    vectors = bundle.model.item_embeddings() if "diversify" in spec else None
+    reranker = from_spec(
+        spec,
+        item_groups=groups,
+        item_vectors=vectors if vectors is not None else groups,
+        history=history,
+        group_names=names,
+    )
+    valid = items >= 0
+    return reranker.rerank(np.zeros(1, np.int64), np.where(valid, items, 0), np.where(valid, scores, -np.inf), k)
+
+
+def _parse_rerank(text: str) -> dict[str, Any]:
+    """``--rerank`` JSON -> a :func:`fusionrec.rerank.from_spec` spec (a ConfigError that says what to write)."""
+    from fusionrec.errors import ConfigError
+
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"--rerank takes a JSON object such as '{{\"calibrate\": 0.3}}', got {text!r} ({exc})"
+        ) from None
+    if not isinstance(spec, dict):
+        raise ConfigError(f"--rerank takes a JSON object such as '{{\"calibrate\": 0.3}}', got {text!r}")
+    return spec
 
 
 def forget_users(
@@ -293,6 +346,14 @@ def register(app: typer.Typer) -> None:
         user: Annotated[str, typer.Option("--user", "-u", help="the user's raw id, as in your data (e.g. 42 or fan)")],
         k: Annotated[int, typer.Option("--k", "-k", min=1, help="number of items")] = 10,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+        rerank: Annotated[
+            str | None,
+            typer.Option(
+                "--rerank",
+                help='re-rank the top 100, e.g. \'{"calibrate": 0.3}\', \'{"diversify": 0.3, "max_share": 0.4}\' '
+                "(fusionrec.rerank.from_spec; groups = the catalogue's genres)",
+            ),
+        ] = None,
     ) -> None:
         """Recommend items for a user of a bundle, by the user's raw id (items they have are excluded)."""
         from rich.console import Console
@@ -302,7 +363,8 @@ def register(app: typer.Typer) -> None:
         from fusionrec.serving.bundle import load_bundle
 
         try:
-            rows = recommend_from_bundle(load_bundle(bundle), user, k)
+            spec = _parse_rerank(rerank) if rerank else None
+            rows = recommend_from_bundle(load_bundle(bundle), user, k, rerank=spec)
         except FusionRecError as exc:
             fail(exc)
         if as_json:
