@@ -55,7 +55,8 @@ EPSILONS = [1.0, 3.0, 8.0, math.inf]
 
 
 def ndcg(model: Recommender, train: Any, test: Any, exclude: list[Any] | None = None) -> float:
-    res = evaluate_ranking(model, train, test, k=[20], metrics=["ndcg"], exclude=exclude)
+    """NDCG@20 of ``test`` with ``train`` and every part of ``exclude`` masked."""
+    res = evaluate_ranking(model, train, test, k=[20], metrics=["ndcg"], exclude=[train, *(exclude or [])])
     return float(res.metrics["NDCG@20"])
 
 
