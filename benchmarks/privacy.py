@@ -18,7 +18,8 @@ Rows:
 - FedMF (fusionrec.models.federated): one client per user (610 clients), FedAvg of item factors, user vectors on
   the clients, against its centralised twin fusionrec BPR (same loss, Adagrad, initialisation, n_factors, learning
   rate and regularisation), accuracy after 5, 10, 20 and 40 rounds / epochs; the server step is chosen on valid at
-  20 rounds.  Plus one Flower simulation row (Ray, 10 clients of 61 users) unless ``--no-flower``.
+  20 rounds.  The same with 10 clients of 61 users each (plain FedAvg, server_lr = 1), and one Flower
+  simulation row of that setting (Ray) unless ``--no-flower``.
 - MostPopular as the non-personalised reference.
 
 Run: python benchmarks/privacy.py [--data-dir ../shared/data] [--quick] [--no-flower]
@@ -176,6 +177,15 @@ def main() -> None:
                  ndcg(model, train, test, [valid]), f"server_lr={server_lr}" if "Fed" in name else "-", secs)
             )  # fmt: skip
         print(f"  rounds={rounds}: FedMF {rows[-2][4]:.4f} ({fs:.0f} s), BPR {rows[-1][4]:.4f} ({cs:.0f} s)")
+    # clients as shards of users (61 users each): less dilution of each client's item update, plain FedAvg
+    for rounds in rounds_list:
+        t = time.perf_counter()
+        shard = FedMF(rounds=rounds, clients=10, local_lr=lr, server_lr=1.0, **base).fit(train)
+        secs = time.perf_counter() - t
+        rows.append(
+            ("federated", "FedMF (10 clients of 61 users, FedAvg)", f"{rounds} rounds", ndcg(shard, train, valid),
+             ndcg(shard, train, test, [valid]), "server_lr=1 (not tuned)", secs)
+        )  # fmt: skip
     if not args.no_flower:
         print("FedMF on Flower's simulation (Ray): 10 clients", flush=True)
         with warnings.catch_warnings():
