@@ -304,7 +304,7 @@ def batch_recommend_ray(
     n_named = fitted.n_items_ if item_values is None else len(item_values)
     cand = None if n_named == fitted.n_items_ else np.arange(n_named, dtype=np.int64)
     workers = _default_workers(address, num_workers)
-    parts = _shards(len(idx_users), num_shards or 4 * workers, batch_size)
+    parts = _shards(len(idx_users), num_shards or 4 * workers, 1)  # a user's list does not depend on its batch
     st.shards = len(parts)
     calls = [("recommend", (idx_users[p], k, batch_size, cand)) for p in parts]
     out = Path(out_parquet)
