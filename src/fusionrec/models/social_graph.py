@@ -179,7 +179,8 @@ class SocialLightGCN(SocialFoldIn, GraphFusion):
         Weight ``w >= 0`` of a user-user edge relative to a user-item edge.
     modalities, n_factors, layers, item_layers, knn_k, learn_weights, reg, edge_dropout, epochs, batch_size, lr,
     seed, threads
-        As :class:`~fusionrec.models.graph.GraphFusion` (``modalities`` defaults to ``[]`` here).
+        As :class:`~fusionrec.models.graph.GraphFusion`, except that ``modalities=None`` (the default) means no
+        content graphs here (GraphFusion: all); name the modalities to add their item graphs.
     """
 
     _param_constraints: ClassVar[dict[str, list[Any]]] = {"social_weight": [*NONNEGATIVE]}
