@@ -147,3 +147,26 @@ def test_shipped_example_configs_load_and_rank_in_ranking_mode(name: str) -> Non
         model = make_model(spec.name, **spec.params)
         if spec.name == "ItemKNN":
             assert model.get_params()["implicit"] is True
+
+
+def test_config_with_social_links_and_no_content(tmp_path: Path) -> None:
+    """A ratings log plus a trust file and nothing else still reaches the social models (they read SideInfo.social)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = ["user,item,rating"] + [
+        f"u{u},i{i},{rng.integers(1, 6)}" for u in range(30) for i in rng.choice(25, 8, replace=False)
+    ]
+    (tmp_path / "ratings.csv").write_text("\n".join(rows) + "\n")
+    links = ["user,friend"] + [f"u{u},u{(u + 1) % 30}" for u in range(30)]
+    (tmp_path / "trust.csv").write_text("\n".join(links) + "\n")
+    raw = {
+        "dataset": {"files": {"interactions": "ratings.csv", "social": "trust.csv"}},
+        "split": {"strategy": "random", "params": {"test": 0.2, "seed": 0}},
+        "models": [{"name": "SocialMF", "params": {"n_epochs": 3}}],
+        "k": [5],
+    }
+    (tmp_path / "exp.json").write_text(json.dumps(raw))
+    result = run_experiment(load_config(tmp_path / "exp.json"))
+    assert [m.label for m in result.models] == ["SocialMF"]
+    assert result.models[0].ratings is not None and np.isfinite(result.models[0].ratings["RMSE"])

@@ -441,7 +441,7 @@ def build_dataset_and_split(
 
 
 def _side_info(dataset: Dataset | None, split: Split) -> SideInfo | None:
-    if dataset is None or not (dataset.item_modalities or dataset.user_modalities):
+    if dataset is None or not (dataset.item_modalities or dataset.user_modalities or dataset.social is not None):
         return None
     from fusionrec.features.pipeline import build_side_info
 
