@@ -63,7 +63,7 @@ def _passthrough() -> tuple[type[BaseException], ...]:
 
     Typer up to 0.2x raises click's; later versions vendor click (``typer.exceptions.TyperException``)."""
     kinds: list[type[BaseException]] = [typer.Exit, typer.Abort]
-    vendored = getattr(typer.exceptions, "TyperException", None)
+    vendored = getattr(getattr(typer, "exceptions", None), "TyperException", None)
     if isinstance(vendored, type):
         kinds.append(vendored)
     try:
