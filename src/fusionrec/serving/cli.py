@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -183,6 +184,17 @@ def _rerank_bundle(bundle: Any, user: int, items: Any, scores: Any, k: int, spec
     return reranker.rerank(np.zeros(1, np.int64), np.where(valid, items, 0), np.where(valid, scores, -np.inf), k)
 
 
+def _privacy_spent(path: Path) -> tuple[float, float] | None:
+    """``(epsilon, delta)`` of a bundle whose model was trained with DP-SGD (:mod:`fusionrec.models.private`:
+    such models expose ``privacy_spent_``), else ``None``."""
+    from fusionrec.serving.bundle import load_bundle
+
+    spent = getattr(load_bundle(path).model, "privacy_spent_", None)
+    if spent is None or not math.isfinite(float(spent[0])):  # not trained privately
+        return None
+    return float(spent[0]), float(spent[1])
+
+
 def _parse_rerank(text: str) -> dict[str, Any]:
     """``--rerank`` JSON -> a :func:`fusionrec.rerank.from_spec` spec (a ConfigError that says what to write)."""
     from fusionrec.errors import ConfigError
@@ -328,6 +340,11 @@ def register(app: typer.Typer) -> None:
         except FusionRecError as exc:
             fail(exc)
         Console().print(f"[green]bundle written[/] {path}")
+        spent = _privacy_spent(path)
+        if spent is not None:
+            Console().print(
+                f"differential privacy: epsilon {spent[0]:.3g}, delta {spent[1]:.3g} (per interaction record)"
+            )
         if track or tracking_uri:
             from fusionrec.serving.bundle import load_bundle
             from fusionrec.tracking import log_bundle
