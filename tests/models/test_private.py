@@ -219,8 +219,8 @@ def test_impossible_settings_are_refused_at_fit() -> None:
         DPMF(batch_size=16, delta=1.0 / n).fit(train)
     with pytest.raises(ConfigError, match=r"target_epsilon .* or a fixed noise_multiplier"):
         DPMF(batch_size=16, target_epsilon=None).fit(train)
-    with pytest.raises(ConfigError, match="batch_size"):
-        DPMF(batch_size=10 * n).fit(train)
+    whole = DPMF(batch_size=10 * n, epochs=1).fit(train)  # a batch above n is all of them: sampling rate 1
+    assert whole.privacy_spent_[0] <= whole.target_epsilon + 1e-6
     with pytest.raises(ConfigError, match="target_epsilon"):
         DeepFusion(private=True, batch_size=16).fit(train, SideInfo(item_features={"g": np.ones((train.n_items, 2))}))
 

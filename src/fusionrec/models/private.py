@@ -115,10 +115,6 @@ def check_privacy(
             f"{owner}: delta={d:g} must be in (0, 1/n) = (0, {1.0 / n_records:.3g}) for n={n_records} training "
             f"records (a delta of 1/n allows leaking one record outright); leave delta=None for 1/(10 n)"
         )
-    if batch_size > n_records:
-        raise ConfigError(
-            f"{owner}: batch_size={batch_size} exceeds the {n_records} training records; lower batch_size"
-        )
     return d
 
 
@@ -185,7 +181,11 @@ class DPSGD:
         max_grad_norm: float,
         accountant: str,
     ) -> DPSGD:
-        """The DP-SGD state of a fit: checks the settings and calibrates ``sigma`` to ``target_epsilon``."""
+        """The DP-SGD state of a fit: checks the settings and calibrates ``sigma`` to ``target_epsilon``.
+
+        A ``batch_size`` above the number of records is taken as all of them (sampling rate 1: every step sees
+        every record, so the sampling no longer amplifies privacy; the accountant is told so)."""
+        batch_size = max(1, min(int(batch_size), int(n_records)))
         steps = int(epochs) * max(1, math.ceil(n_records / batch_size))
         if not private:
             if n_records < 1:
