@@ -25,7 +25,7 @@ from fusionrec.errors import ConfigError
 from fusionrec.models._params import NONNEGATIVE, Interval
 from fusionrec.models.base import SideInfo
 from fusionrec.models.graph import GraphFusion, normalized_adjacency
-from fusionrec.models.mf.bpr import _CHUNK, BPR, INIT_STD, check_collapse, entry_keys, sample_triples
+from fusionrec.models.mf.bpr import BPR, INIT_STD, BPRSweep, bpr_entries, check_collapse
 from fusionrec.models.social import SocialFoldIn, _trust_of, cold_social_users, row_normalise
 
 __all__ = ["SocialBPR", "SocialLightGCN", "social_pull_matrix"]
@@ -96,60 +96,29 @@ class SocialBPR(SocialFoldIn, BPR):
         self.hogwild = hogwild
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        from fusionrec.models._kernels.bpr import (
-            bpr_epoch,
-            bpr_epoch_adagrad,
-            bpr_epoch_adagrad_hogwild,
-            bpr_epoch_hogwild,
-        )
-
         T = _trust_of(side, train.n_users, type(self).__name__)
         M = social_pull_matrix(T)
         MT = sp.csr_matrix(M.T)
-        m = sp.csr_matrix(train.matrix, copy=True)
-        m.sum_duplicates()
-        m.sort_indices()
-        m.eliminate_zeros()
-        counts = np.diff(m.indptr)
-        full = counts >= m.shape[1]
-        eligible = np.flatnonzero(np.repeat(~full, counts)) if full.any() else None
-        n_eligible = m.nnz if eligible is None else len(eligible)
-        if n_eligible == 0:
-            raise ConfigError(f"{type(self).__name__} needs at least one user with an observed and an unobserved item")
+        m, eligible, n_eligible = bpr_entries(train.matrix, type(self).__name__)
         f = int(self.n_factors)
         rng = np.random.default_rng(self.seed)  # the same draws as BPR's fit
         U = (rng.standard_normal((train.n_users, f), dtype=np.float32) * INIT_STD).astype(np.float32)
         V = (rng.standard_normal((train.n_items, f), dtype=np.float32) * INIT_STD).astype(np.float32)
         b = np.zeros(train.n_items, dtype=np.float32)
-        lr, reg, step = float(self.learning_rate), float(self.regularization), float(self.social_weight)
-        n_threads = 1
-        if self.hogwild:
-            import numba
-
-            n_threads = numba.get_num_threads()
-        keys = entry_keys(m)
-        adagrad = self.optimizer == "adagrad"
-        GU, GV, Gb = np.zeros_like(U), np.zeros_like(V), np.zeros_like(b)
+        step = float(self.social_weight)
+        sweep = BPRSweep(
+            m, eligible, U, V, b, learning_rate=self.learning_rate, regularization=self.regularization,
+            optimizer=self.optimizer, hogwild=self.hogwild,
+        )  # fmt: skip
         losses = []
         for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc=type(self).__name__):
-            total = 0.0
-            for start in range(0, n_eligible, _CHUNK):
-                size = min(_CHUNK, n_eligible - start)
-                users, pos, neg = sample_triples(m, size, rng, eligible, keys)
-                if adagrad and self.hogwild and n_threads > 1:
-                    total += bpr_epoch_adagrad_hogwild(U, V, b, GU, GV, Gb, users, pos, neg, lr, reg, n_threads)
-                elif adagrad:
-                    total += bpr_epoch_adagrad(U, V, b, GU, GV, Gb, users, pos, neg, lr, reg)
-                elif self.hogwild and n_threads > 1:
-                    total += bpr_epoch_hogwild(U, V, b, users, pos, neg, lr, reg, n_threads)
-                else:
-                    total += bpr_epoch(U, V, b, users, pos, neg, lr, reg)
+            total = sweep.run(rng)
             if step > 0 and M.nnz:
                 U -= (step * (MT @ (M @ U))).astype(np.float32)
             losses.append(-total / n_eligible)
         if not (np.isfinite(U).all() and np.isfinite(V).all()):
             raise ConfigError(f"{type(self).__name__} diverged (non-finite factors); lower learning_rate")
-        self.social_users_ = cold_social_users(T, counts > 0, U)
+        self.social_users_ = cold_social_users(T, np.diff(m.indptr) > 0, U)
         self.user_factors_ = U
         self.item_factors_ = V
         self.item_bias_ = b

@@ -24,7 +24,7 @@ from fusionrec.models._params import BOOL, NONNEGATIVE, POSITIVE, POSITIVE_INT, 
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
-__all__ = ["BPR", "OPTIMIZERS", "check_collapse", "entry_keys", "sample_triples"]
+__all__ = ["BPR", "OPTIMIZERS", "BPRSweep", "bpr_entries", "check_collapse", "entry_keys", "sample_triples"]
 
 #: standard deviation of the initial factors (normal); ``(rand - 0.5) / n_factors`` made them so small that the
 #: factor gradients ``z (V_i - V_j)`` vanished and a small learning rate only fitted the biases
@@ -114,6 +114,87 @@ def check_collapse(
     return coverage
 
 
+def bpr_entries(matrix: sp.spmatrix, name: str) -> tuple[sp.csr_matrix, np.ndarray | None, int]:
+    """The CSR a BPR fit samples from, the stored entries it may draw and their number.
+
+    A copy of ``matrix`` with duplicates summed, sorted indices and no stored zeros; ``eligible`` lists the
+    entries of users who still miss an item (``None``: all entries, the usual case), since a user who has every
+    item has no negative.  Raises :class:`ConfigError` naming the model ``name`` when no entry is eligible.
+    """
+    m = sp.csr_matrix(matrix, copy=True)
+    m.sum_duplicates()
+    m.sort_indices()
+    m.eliminate_zeros()
+    counts = np.diff(m.indptr)
+    full = counts >= m.shape[1]
+    eligible = np.flatnonzero(np.repeat(~full, counts)) if full.any() else None
+    n_eligible = m.nnz if eligible is None else len(eligible)
+    if n_eligible == 0:
+        raise ConfigError(f"{name} needs at least one user with an observed and an unobserved item")
+    return m, eligible, n_eligible
+
+
+class BPRSweep:
+    """One epoch of BPR-Opt: as many uniform triples as eligible entries, applied in place to ``U, V, b``.
+
+    The triples are drawn by :func:`sample_triples` in chunks of ``_CHUNK`` and applied by the numba kernel the
+    ``optimizer`` and ``hogwild`` settings pick (Adagrad keeps its squared-gradient sums here across epochs).
+    ``m, eligible`` come from :func:`bpr_entries`; the factor arrays are updated in place, so a caller may
+    also change them in place between sweeps.
+    """
+
+    def __init__(
+        self,
+        m: sp.csr_matrix,
+        eligible: np.ndarray | None,
+        U: np.ndarray,
+        V: np.ndarray,
+        b: np.ndarray,
+        *,
+        learning_rate: float,
+        regularization: float,
+        optimizer: str,
+        hogwild: bool,
+    ) -> None:
+        self.m, self.eligible, self.keys = m, eligible, entry_keys(m)
+        self.n = m.nnz if eligible is None else len(eligible)
+        self.U, self.V, self.b = U, V, b
+        self.lr, self.reg = float(learning_rate), float(regularization)
+        self.n_threads = 1
+        if hogwild:
+            import numba
+
+            self.n_threads = numba.get_num_threads()
+        self.adagrad = optimizer == "adagrad"
+        self.GU, self.GV, self.Gb = np.zeros_like(U), np.zeros_like(V), np.zeros_like(b)
+
+    def run(self, rng: np.random.Generator) -> float:
+        """One sweep; the summed ``ln sigma(x_ui - x_uj)`` of its triples (before their updates)."""
+        from fusionrec.models._kernels.bpr import (
+            bpr_epoch,
+            bpr_epoch_adagrad,
+            bpr_epoch_adagrad_hogwild,
+            bpr_epoch_hogwild,
+        )
+
+        U, V, b, lr, reg, n_threads = self.U, self.V, self.b, self.lr, self.reg, self.n_threads
+        total = 0.0
+        for start in range(0, self.n, _CHUNK):
+            size = min(_CHUNK, self.n - start)
+            users, pos, neg = sample_triples(self.m, size, rng, self.eligible, self.keys)
+            if self.adagrad and n_threads > 1:
+                total += bpr_epoch_adagrad_hogwild(
+                    U, V, b, self.GU, self.GV, self.Gb, users, pos, neg, lr, reg, n_threads
+                )
+            elif self.adagrad:
+                total += bpr_epoch_adagrad(U, V, b, self.GU, self.GV, self.Gb, users, pos, neg, lr, reg)
+            elif n_threads > 1:
+                total += bpr_epoch_hogwild(U, V, b, users, pos, neg, lr, reg, n_threads)
+            else:
+                total += bpr_epoch(U, V, b, users, pos, neg, lr, reg)
+        return total
+
+
 class BPR(FactorFoldIn, Recommender):
     """Matrix factorisation with item biases trained by BPR (pairwise ranking, SGD).
 
@@ -199,54 +280,19 @@ class BPR(FactorFoldIn, Recommender):
         self.hogwild = hogwild
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        from fusionrec.models._kernels.bpr import (
-            bpr_epoch,
-            bpr_epoch_adagrad,
-            bpr_epoch_adagrad_hogwild,
-            bpr_epoch_hogwild,
-        )
-
-        m = sp.csr_matrix(train.matrix, copy=True)
-        m.sum_duplicates()
-        m.sort_indices()
-        m.eliminate_zeros()
-        counts = np.diff(m.indptr)
-        full = counts >= m.shape[1]
-        eligible = None
-        if full.any():
-            eligible = np.flatnonzero(np.repeat(~full, counts))
-        n_eligible = m.nnz if eligible is None else len(eligible)
-        if n_eligible == 0:
-            raise ConfigError("BPR needs at least one user with an observed and an unobserved item")
+        m, eligible, n_eligible = bpr_entries(train.matrix, "BPR")
         f = int(self.n_factors)
         rng = np.random.default_rng(self.seed)
         U = (rng.standard_normal((train.n_users, f), dtype=np.float32) * INIT_STD).astype(np.float32)
         V = (rng.standard_normal((train.n_items, f), dtype=np.float32) * INIT_STD).astype(np.float32)
         b = np.zeros(train.n_items, dtype=np.float32)
-        lr, reg = float(self.learning_rate), float(self.regularization)
-        n_threads = 1
-        if self.hogwild:
-            import numba
-
-            n_threads = numba.get_num_threads()
-        keys = entry_keys(m)
-        adagrad = self.optimizer == "adagrad"
-        GU, GV, Gb = np.zeros_like(U), np.zeros_like(V), np.zeros_like(b)
+        sweep = BPRSweep(
+            m, eligible, U, V, b, learning_rate=self.learning_rate, regularization=self.regularization,
+            optimizer=self.optimizer, hogwild=self.hogwild,
+        )  # fmt: skip
         losses = []
         for epoch in progress(range(int(self.epochs)), total=int(self.epochs), desc="BPR"):
-            total = 0.0
-            for start in range(0, n_eligible, _CHUNK):
-                size = min(_CHUNK, n_eligible - start)
-                users, pos, neg = sample_triples(m, size, rng, eligible, keys)
-                if adagrad and self.hogwild and n_threads > 1:
-                    total += bpr_epoch_adagrad_hogwild(U, V, b, GU, GV, Gb, users, pos, neg, lr, reg, n_threads)
-                elif adagrad:
-                    total += bpr_epoch_adagrad(U, V, b, GU, GV, Gb, users, pos, neg, lr, reg)
-                elif self.hogwild and n_threads > 1:
-                    total += bpr_epoch_hogwild(U, V, b, users, pos, neg, lr, reg, n_threads)
-                else:
-                    total += bpr_epoch(U, V, b, users, pos, neg, lr, reg)
-            losses.append(-total / n_eligible)
+            losses.append(-sweep.run(rng) / n_eligible)
             self._end_epoch(epoch, losses[-1], user_factors_=U, item_factors_=V, item_bias_=b)
         if not (np.isfinite(U).all() and np.isfinite(V).all()):
             raise ConfigError("BPR diverged (non-finite factors); lower learning_rate")
