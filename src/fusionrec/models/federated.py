@@ -43,6 +43,7 @@ from fusionrec.errors import ConfigError
 from fusionrec.models._params import NONNEGATIVE, POSITIVE, POSITIVE_INT, SEED, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.factors import FactorFoldIn, FactorSpec
+from fusionrec.models.mf.bpr import BiasedDotScores
 
 __all__ = ["ENGINES", "FedMF", "FedMFClient", "fedavg"]
 
@@ -127,7 +128,7 @@ class FedMFClient:
         return [V, b[:, None]], n, {}
 
 
-class FedMF(FactorFoldIn, Recommender):
+class FedMF(BiasedDotScores, FactorFoldIn, Recommender):
     """Federated BPR matrix factorisation: FedAvg of item factors, user vectors kept by the clients (module notes).
 
     Score ``x_ui = b_i + U_u . V_i`` (as :class:`~fusionrec.models.mf.bpr.BPR`, its centralised twin: the same
@@ -380,24 +381,3 @@ class FedMF(FactorFoldIn, Recommender):
             path.unlink(missing_ok=True)
         device_root.rmdir()
         return final["params"], users, shapes, history
-
-    # ------------------------------------------------------------------ scoring
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """``b_i + U_u . V_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        V, bias = self.item_factors_, self.item_bias_
-        if items is not None:
-            cols = np.asarray(items, dtype=np.int64)
-            V, bias = V[cols], bias[cols]
-        return np.asarray(self.user_factors_[users] @ V.T + bias[None, :], dtype=np.float32)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        dots = np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items])
-        return (dots + self.item_bias_[items]).astype(np.float32)
-
-    def item_embeddings(self) -> np.ndarray:
-        return self.item_factors_

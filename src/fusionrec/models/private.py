@@ -44,6 +44,7 @@ from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import BOOL, POSITIVE, POSITIVE_INT, SEED, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.factors import FactorFoldIn, FactorSpec
+from fusionrec.models.mf.bpr import BiasedDotScores
 
 if TYPE_CHECKING:
     import torch
@@ -333,7 +334,7 @@ def _bpr_record_grads(
     return g_u, g_i, -g_i, g_b
 
 
-class DPMF(PrivacyReport, FactorFoldIn, Recommender):
+class DPMF(PrivacyReport, BiasedDotScores, FactorFoldIn, Recommender):
     """Matrix factorisation with item biases, BPR loss, trained by DP-SGD (record-level differential privacy).
 
     Score ``x_ui = b_i + U_u . V_i`` (as :class:`~fusionrec.models.mf.bpr.BPR`).  Each record ``(u, i)`` of a
@@ -488,26 +489,6 @@ class DPMF(PrivacyReport, FactorFoldIn, Recommender):
         self.item_bias_ = params["b"].detach().numpy()[:, 0].astype(np.float32, copy=True)
         self.loss_history_ = np.asarray(losses, dtype=np.float64)
         set_privacy_spent(self, dp)
-
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """``b_i + U_u . V_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        V, bias = self.item_factors_, self.item_bias_
-        if items is not None:
-            cols = np.asarray(items, dtype=np.int64)
-            V, bias = V[cols], bias[cols]
-        return np.asarray(self.user_factors_[users] @ V.T + bias[None, :], dtype=np.float32)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        dots = np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items])
-        return (dots + self.item_bias_[items]).astype(np.float32)
-
-    def item_embeddings(self) -> np.ndarray:
-        return self.item_factors_
 
 
 # ---------------------------------------------------------------------- per-record gradients of a torch network

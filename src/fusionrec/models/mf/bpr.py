@@ -12,7 +12,7 @@ are weighted by activity, as in LearnBPR and implicit), ``j`` uniform over items
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +24,16 @@ from fusionrec.models._params import BOOL, NONNEGATIVE, POSITIVE, POSITIVE_INT, 
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
-__all__ = ["BPR", "OPTIMIZERS", "BPRSweep", "bpr_entries", "check_collapse", "entry_keys", "sample_triples"]
+__all__ = [
+    "BPR",
+    "OPTIMIZERS",
+    "BPRSweep",
+    "BiasedDotScores",
+    "bpr_entries",
+    "check_collapse",
+    "entry_keys",
+    "sample_triples",
+]
 
 #: standard deviation of the initial factors (normal); ``(rand - 0.5) / n_factors`` made them so small that the
 #: factor gradients ``z (V_i - V_j)`` vanished and a small learning rate only fitted the biases
@@ -195,7 +204,44 @@ class BPRSweep:
         return total
 
 
-class BPR(FactorFoldIn, Recommender):
+class BiasedDotScores:
+    """``score``, ``predict`` and ``item_embeddings`` of the models that score ``b_i + U_u . V_i``.
+
+    Mix in before :class:`~fusionrec.models.base.Recommender` (BPR, FedMF, DPMF: the same scoring rule whatever
+    trains ``user_factors_ [n_users, f]``, ``item_factors_ [n_items, f]`` and ``item_bias_ [n_items]``).
+    """
+
+    user_factors_: np.ndarray
+    item_factors_: np.ndarray
+    item_bias_: np.ndarray
+
+    if TYPE_CHECKING:  # provided by Recommender
+
+        def _check_fitted(self) -> None: ...
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """``b_i + U_u . V_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        V, bias = self.item_factors_, self.item_bias_
+        if items is not None:
+            cols = np.asarray(items, dtype=np.int64)
+            V, bias = V[cols], bias[cols]
+        return np.asarray(self.user_factors_[users] @ V.T + bias[None, :], dtype=np.float32)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``b_i + U_u . V_i`` for the pairs ``(users[n], items[n])``, ``float32 [N]``."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        dots = np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items])
+        return (dots + self.item_bias_[items]).astype(np.float32)
+
+    def item_embeddings(self) -> np.ndarray:
+        return self.item_factors_
+
+
+class BPR(BiasedDotScores, FactorFoldIn, Recommender):
     """Matrix factorisation with item biases trained by BPR (pairwise ranking, SGD).
 
     Score ``x_ui = b_i + U_u . V_i``.  Every epoch draws ``nnz`` triples (see :func:`sample_triples`)
@@ -301,24 +347,3 @@ class BPR(FactorFoldIn, Recommender):
         self.item_bias_ = b
         self.loss_history_ = np.asarray(losses, dtype=np.float64)
         self.coverage_ = check_collapse(self, stacklevel=4)
-
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """``b_i + U_u . V_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        if items is None:
-            V, bias = self.item_factors_, self.item_bias_
-        else:
-            cols = np.asarray(items, dtype=np.int64)
-            V, bias = self.item_factors_[cols], self.item_bias_[cols]
-        return np.asarray(self.user_factors_[users] @ V.T + bias[None, :], dtype=np.float32)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        dots = np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items])
-        return (dots + self.item_bias_[items]).astype(np.float32)
-
-    def item_embeddings(self) -> np.ndarray:
-        return self.item_factors_
