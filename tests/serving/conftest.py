@@ -56,6 +56,9 @@ def make_client(bundle: Path, **settings_kw: object) -> Iterator:
 
     from fusionrec.serving import ServingSettings, create_app
 
+    # a server with a key guards user reads by default (test_forget checks that); tests of other features read
+    # without the key unless they ask for the guard
+    settings_kw.setdefault("user_reads_require_key", False)
     settings = ServingSettings(bundle_path=bundle, store_url=f"sqlite:///{bundle}.db", sync_interval_s=0, **settings_kw)  # type: ignore[arg-type]
     with TestClient(create_app(settings)) as client:
         yield client

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from fusionrec.data.idmap import IdMap
 from fusionrec.errors import ConfigError
 from fusionrec.serving.store import Event, EventStore, SQLiteStore, user_key
 from tests.conftest import make_interactions
+from tests.serving._stores import temporary_pg_store
 from tests.serving.conftest import item_meta, make_client
 
 KEY = {"X-API-Key": "k"}
@@ -326,18 +326,7 @@ def test_sqlite_delete_user_is_one_transaction(tmp_path: Path, monkeypatch: pyte
 
 @pytest.fixture
 def pg_store() -> Iterator[EventStore]:
-    dsn = os.environ.get("FUSIONREC_PG_DSN")
-    if not dsn:
-        pytest.skip("PostgreSQL absent: run scripts/ci_services.sh and export FUSIONREC_PG_DSN")
-    pytest.importorskip("psycopg")
-    from fusionrec.serving.store import PostgresStore
-
-    store = PostgresStore(dsn, table_prefix=f"t{uuid.uuid4().hex[:10]}_")
-    try:
-        yield store
-    finally:
-        store.drop()
-        store.close()
+    yield from temporary_pg_store()
 
 
 def test_postgres_delete_user(pg_store: EventStore) -> None:

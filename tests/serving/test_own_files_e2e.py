@@ -129,12 +129,12 @@ def test_new_item_from_text_and_image_is_served_by_its_content(
         assert sum(i.startswith("sp") for i in near) >= 4, near
 
         # a space fan (user0 likes topic 0): among unseen items, the new one is ranked with the space items
-        r = client.get("/recommend", params={"user": "user0", "k": 8})
+        r = client.get("/recommend", params={"user": "user0", "k": 8}, headers=KEY)
         assert r.status_code == 200, r.text
         recs = [x["item"] for x in r.json()["items"]]
         assert "space-new" in recs, recs
         # and for a cooking fan it ranks below every unseen cooking item
-        r = client.get("/recommend", params={"user": "user1", "k": 30})
+        r = client.get("/recommend", params={"user": "user1", "k": 30}, headers=KEY)
         ranked = [x["item"] for x in r.json()["items"]]
         if "space-new" in ranked:
             cooking = [i for i in ranked if i.startswith("co")]

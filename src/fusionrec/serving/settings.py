@@ -52,8 +52,8 @@ class ServingSettings:
     user_reads_require_key
         With ``api_key`` set, also require the key for the reads that reveal a user's history or profile:
         ``GET /recommend``, ``/explain``, ``/users``, ``/users/{user}``, ``/users/{user}/history`` (item reads,
-        ``/health`` and ``/metrics`` stay open).  ``fusionrec serve --api-key`` turns it on; it is off by default
-        here only so that existing embedders keep their behaviour.
+        ``/health`` and ``/metrics`` stay open).  On by default whenever ``api_key`` is set (``None`` = follow
+        ``api_key``); ``False`` opens those reads explicitly.
     max_body_bytes
         Larger request bodies are refused with 413.
     max_k
@@ -83,7 +83,7 @@ class ServingSettings:
     store_url: str | None = None
     api_key: str | None = None
     read_requires_key: bool = False
-    user_reads_require_key: bool = False
+    user_reads_require_key: bool | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_k: int = DEFAULT_MAX_K
     default_k: int = DEFAULT_K
@@ -99,6 +99,8 @@ class ServingSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bundle_path", Path(self.bundle_path))
+        if self.user_reads_require_key is None:  # a server with a key protects what reveals a user
+            object.__setattr__(self, "user_reads_require_key", self.api_key is not None)
         if self.content_root is not None:
             object.__setattr__(self, "content_root", Path(self.content_root))
         if self.index not in ("auto", "exact", "ann"):
