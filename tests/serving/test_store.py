@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +7,7 @@ import pytest
 
 from fusionrec.errors import ConfigError
 from fusionrec.serving.store import Event, EventStore, SQLiteStore, open_store
+from tests.serving._stores import temporary_pg_store
 
 
 def _exercise(store: EventStore) -> None:
@@ -50,18 +49,7 @@ def test_open_store_urls(tmp_path: Path) -> None:
 
 @pytest.fixture
 def pg_store() -> Iterator[EventStore]:
-    dsn = os.environ.get("FUSIONREC_PG_DSN")
-    if not dsn:
-        pytest.skip("PostgreSQL absent: run scripts/ci_services.sh and export FUSIONREC_PG_DSN")
-    pytest.importorskip("psycopg")
-    from fusionrec.serving.store import PostgresStore
-
-    store = PostgresStore(dsn, table_prefix=f"t{uuid.uuid4().hex[:10]}_")
-    try:
-        yield store
-    finally:
-        store.drop()
-        store.close()
+    yield from temporary_pg_store()
 
 
 def test_postgres_store(pg_store: EventStore) -> None:
