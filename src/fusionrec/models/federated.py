@@ -109,15 +109,12 @@ class FedMFClient:
     def fit(self, parameters: list[np.ndarray], config: dict[str, Any]) -> tuple[list[np.ndarray], int, dict[str, Any]]:
         """``local_epochs`` BPR epochs over this client's interactions; returns the updated item side."""
         from fusionrec.models._kernels.bpr import bpr_epoch_adagrad
-        from fusionrec.models.mf.bpr import sample_triples
+        from fusionrec.models.mf.bpr import eligible_entries, sample_triples
 
         V = np.array(parameters[0], dtype=np.float32)
         b = np.array(np.asarray(parameters[1]).reshape(-1), dtype=np.float32)  # sent as [I, 1], the kernel wants [I]
         m = self.matrix
-        counts = np.diff(m.indptr)
-        full = counts >= m.shape[1]
-        eligible = np.flatnonzero(np.repeat(~full, counts)) if full.any() else None
-        n = m.nnz if eligible is None else len(eligible)
+        eligible, n = eligible_entries(m)
         if n == 0:
             return [V, b[:, None]], 0, {}
         rng = np.random.default_rng([self.seed, 2, int(config.get("round", 0)), self.cid])

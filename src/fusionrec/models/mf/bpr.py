@@ -31,6 +31,7 @@ __all__ = [
     "BiasedDotScores",
     "bpr_entries",
     "check_collapse",
+    "eligible_entries",
     "entry_keys",
     "sample_triples",
 ]
@@ -123,6 +124,18 @@ def check_collapse(
     return coverage
 
 
+def eligible_entries(matrix: sp.csr_matrix) -> tuple[np.ndarray | None, int]:
+    """The stored entries BPR triples may start from, and their number.
+
+    Entries of users who have every item are left out (no negative exists): ``eligible`` lists the others by
+    position in ``matrix.data``, or is ``None`` when no user is full (all entries, the usual case).
+    """
+    counts = np.diff(matrix.indptr)
+    full = counts >= matrix.shape[1]
+    eligible = np.flatnonzero(np.repeat(~full, counts)) if full.any() else None
+    return eligible, (matrix.nnz if eligible is None else len(eligible))
+
+
 def bpr_entries(matrix: sp.spmatrix, name: str) -> tuple[sp.csr_matrix, np.ndarray | None, int]:
     """The CSR a BPR fit samples from, the stored entries it may draw and their number.
 
@@ -134,10 +147,7 @@ def bpr_entries(matrix: sp.spmatrix, name: str) -> tuple[sp.csr_matrix, np.ndarr
     m.sum_duplicates()
     m.sort_indices()
     m.eliminate_zeros()
-    counts = np.diff(m.indptr)
-    full = counts >= m.shape[1]
-    eligible = np.flatnonzero(np.repeat(~full, counts)) if full.any() else None
-    n_eligible = m.nnz if eligible is None else len(eligible)
+    eligible, n_eligible = eligible_entries(m)
     if n_eligible == 0:
         raise ConfigError(f"{name} needs at least one user with an observed and an unobserved item")
     return m, eligible, n_eligible
