@@ -251,15 +251,11 @@ def encode_modality_ray(
 ) -> tuple[Modality, FeatureReport]:
     """:func:`fusionrec.features.encode_modality` with the encoding spread over Ray (same rows, ids and report)."""
     from fusionrec.data.modalities import Modality
-    from fusionrec.features.pipeline import default_encoder
+    from fusionrec.features.pipeline import resolve_encoder
 
     if modality.kind == "features":
         return modality, FeatureReport(n_items=len(modality), notes=["already dense features"])
-    enc = encoder if encoder is not None else default_encoder(modality.kind)
-    if enc is None:
-        raise ConfigError(
-            f"no default encoder for a {modality.kind!r} modality; pass encoder= (see fusionrec.features)"
-        )
+    enc = resolve_encoder(modality.kind, encoder)
     rows, report = extract_features_ray(
         enc,
         modality.data,

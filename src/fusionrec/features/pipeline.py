@@ -18,7 +18,15 @@ if TYPE_CHECKING:
     from fusionrec.data.dataset import Dataset
     from fusionrec.data.side import SideInfo
 
-__all__ = ["ENCODERS", "available_encoders", "build_side_info", "default_encoder", "encode_modality", "make_encoder"]
+__all__ = [
+    "ENCODERS",
+    "available_encoders",
+    "build_side_info",
+    "default_encoder",
+    "encode_modality",
+    "make_encoder",
+    "resolve_encoder",
+]
 
 #: name -> "module:Class" (``make_encoder(name, **params)``)
 ENCODERS: dict[str, str] = {
@@ -96,6 +104,14 @@ def default_encoder(kind: str) -> Encoder | None:
     return None
 
 
+def resolve_encoder(kind: str, encoder: Encoder | None) -> Encoder:
+    """``encoder``, or the :func:`default_encoder` of a ``kind`` modality; :class:`ConfigError` when it has none."""
+    enc = encoder if encoder is not None else default_encoder(kind)
+    if enc is None:
+        raise ConfigError(f"no default encoder for a {kind!r} modality; pass encoder= (see fusionrec.features)")
+    return enc
+
+
 def _cache(cache: bool | str | os.PathLike[str] | FeatureCache | None) -> FeatureCache | None:
     if cache is None or cache is False:
         return None
@@ -127,11 +143,7 @@ def encode_modality(
             return encode_modality(modality, encoder, cache)
     if modality.kind == "features":
         return modality, FeatureReport(n_items=len(modality), notes=["already dense features"])
-    enc = encoder if encoder is not None else default_encoder(modality.kind)
-    if enc is None:
-        raise ConfigError(
-            f"no default encoder for a {modality.kind!r} modality; pass encoder= (see fusionrec.features)"
-        )
+    enc = resolve_encoder(modality.kind, encoder)
     store = _cache(cache)
     raw = modality.data
     if isinstance(enc, Pipeline):
