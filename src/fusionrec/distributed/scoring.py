@@ -134,16 +134,14 @@ class _ModelWorker:
     def rank(
         self, users: np.ndarray, batch_size: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
-        from fusionrec.evaluation.protocol import rank_batch
+        from fusionrec.evaluation.protocol import empty_outcome, rank_batch
 
         if self.plan is None:
             raise ConfigError("this worker was started without a ranking plan (a batch-scoring worker)")
         start, cpu = time.perf_counter(), time.process_time()
         parts = [rank_batch(self.model, self.plan, users[s : s + batch_size]) for s in range(0, len(users), batch_size)]
         if not parts:
-            kmax = self.plan.kmax
-            empty = (np.zeros((0, kmax), np.int64), np.zeros((0, kmax), bool), np.zeros(0))
-            return (*empty, (time.perf_counter() - start, time.process_time() - cpu))
+            return (*empty_outcome(0, self.plan.kmax), (time.perf_counter() - start, time.process_time() - cpu))
         recs, hits, auc = (np.concatenate([p[j] for p in parts]) for j in range(3))
         return recs, hits, auc, (time.perf_counter() - start, time.process_time() - cpu)
 
@@ -383,7 +381,7 @@ def evaluate_ranking_ray(
     scored in the same batch as in one process.  ``RankingResult.info["workers"]`` / ``["shards"]`` say how the
     work was spread.
     """
-    from fusionrec.evaluation.protocol import DEFAULT_METRICS, plan_ranking, summarise_ranking
+    from fusionrec.evaluation.protocol import DEFAULT_METRICS, empty_outcome, plan_ranking, summarise_ranking
 
     for name, value in (("num_workers", num_workers), ("num_shards", num_shards), ("batch_size", batch_size)):
         _check_positive(name, value)
@@ -410,10 +408,7 @@ def evaluate_ranking_ray(
     parts = _shards(len(plan.users), num_shards or 4 * workers, batch_size)
     st.shards = len(parts)
     calls = [("rank", (plan.users[p], batch_size)) for p in parts]
-    kmax = plan.kmax
-    recs = np.full((len(plan.users), kmax), -1, dtype=np.int64)
-    hits = np.zeros((len(plan.users), kmax), dtype=bool)
-    auc = np.full(len(plan.users), np.nan)
+    recs, hits, auc = empty_outcome(len(plan.users), plan.kmax)
     t0 = time.perf_counter()
     for p, (r, h, a, (seconds, cpu)) in zip(
         parts, _run(files, plan, calls, address=address, num_workers=workers, stats=st)

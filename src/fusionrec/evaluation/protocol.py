@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RankingPlan",
     "RankingResult",
+    "empty_outcome",
     "evaluate_ranking",
     "evaluate_ratings",
     "plan_ranking",
@@ -181,13 +182,19 @@ def plan_ranking(
     )
 
 
+def empty_outcome(n_users: int, kmax: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays :func:`rank_batch` fills and :func:`summarise_ranking` reads, before any ranking: ``(recs
+    int64 [n_users, kmax] of -1, hits bool [n_users, kmax] of False, AUC float [n_users] of NaN)``."""
+    recs = np.full((n_users, kmax), -1, dtype=np.int64)
+    hits = np.zeros((n_users, kmax), dtype=bool)
+    return recs, hits, np.full(n_users, np.nan)
+
+
 def rank_batch(model: Recommender, plan: RankingPlan, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rank for one batch of ``plan.users``: ``(top-kmax items int64 [B, kmax] (-1 = none), hits bool [B, kmax],
     AUC float [B] (NaN unless ``plan.compute_auc``))``."""
     kmax, cand = plan.kmax, plan.candidates
-    recs = np.full((len(batch), kmax), -1, dtype=np.int64)
-    hits = np.zeros((len(batch), kmax), dtype=bool)
-    auc_vals = np.full(len(batch), np.nan)
+    recs, hits, auc_vals = empty_outcome(len(batch), kmax)
     raw = np.asarray(model.score(batch))
     # a writable copy for masking, in the model's precision (float32 stays float32: half the memory)
     scores = np.array(raw, dtype=np.result_type(raw.dtype, np.float32), copy=True)
@@ -354,10 +361,8 @@ def evaluate_ranking(
         rerank=rerank,
         rerank_depth=rerank_depth,
     )
-    eval_users, kmax = plan.users, plan.kmax
-    recs = np.full((len(eval_users), kmax), -1, dtype=np.int64)
-    hits = np.zeros((len(eval_users), kmax), dtype=bool)
-    auc_vals = np.full(len(eval_users), np.nan)
+    eval_users = plan.users
+    recs, hits, auc_vals = empty_outcome(len(eval_users), plan.kmax)
     batches = range(0, len(eval_users), batch_size)
     for s in progress(batches, total=len(batches), desc="ranking"):
         batch = eval_users[s : s + batch_size]
