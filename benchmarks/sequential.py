@@ -202,7 +202,7 @@ def main() -> None:
     def metrics(
         model: Recommender, train: Interactions, held: Interactions, exclude: list[Interactions]
     ) -> dict[str, float]:
-        r = evaluate_ranking(model, train, held, k=10, metrics=("ndcg", "hit_rate"), exclude=exclude)
+        r = evaluate_ranking(model, train, held, k=10, metrics=("ndcg", "hit_rate"), exclude=[train, *exclude])
         return {"NDCG@10": float(r.metrics["NDCG@10"]), "HR@10": float(r.metrics["HitRate@10"])}
 
     class Scores(Recommender):
