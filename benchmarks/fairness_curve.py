@@ -101,7 +101,7 @@ class FairPeer:
         from fairsearchcore.fair import Fair
         from fairsearchcore.models import FairScoreDoc
 
-        # fairsearchcore 1.0.4's memo key hashes to a numpy integer, which Python 3.12 refuses; an int is the same
+        # fairsearchcore 1.0.4's memo key hashes to a numpy integer, which this Python (3.11) with numpy 2 refuses; an int is the same
         key = fail_prob.LegalAssignmentKey
         if not getattr(key, "_int_hash", False):
             numpy_hash = key.__hash__
@@ -143,7 +143,7 @@ def base_models(train: Interactions, valid: Interactions, quick: bool) -> tuple[
     from fusionrec.models.mf.als import ALS
 
     grid: list[tuple[str, Callable[[], Recommender]]] = []
-    for reg in [1000.0] if quick else [300.0, 1000.0, 3000.0]:
+    for reg in [1000.0] if quick else [100.0, 300.0, 1000.0, 3000.0]:
         grid.append((f"EASE(reg={reg:g})", lambda reg=reg: EASE(reg=reg)))
     for reg, alpha in [(1.0, 10.0)] if quick else [(0.1, 1.0), (1.0, 10.0), (10.0, 10.0)]:
         grid.append(
@@ -163,6 +163,28 @@ def base_models(train: Interactions, valid: Interactions, quick: bool) -> tuple[
         if best is None or ndcg > best[0]:
             best = (ndcg, label, model)
     assert best is not None
+    # a grid whose optimum sits at its edge is widened (EASE's reg, a factor 3 a step, while valid improves)
+    regs = sorted(float(t["model"][9:-1]) for t in trials if t["model"].startswith("EASE("))
+    ease = [t for t in trials if t["model"].startswith("EASE(")]
+    top = max(ease, key=lambda t: t["valid NDCG@10"])
+    reg = float(top["model"][9:-1])
+    if not quick and reg in (regs[0], regs[-1]):
+        step = 1 / 3 if reg == regs[0] else 3.0
+        score = top["valid NDCG@10"]
+        while True:
+            reg *= step
+            label = f"EASE(reg={reg:g})"
+            t0 = time.perf_counter()
+            model = EASE(reg=reg).fit(train)
+            fit_s = time.perf_counter() - t0
+            ndcg = evaluate_ranking(model, train, valid, k=K, metrics=["ndcg"]).metrics["NDCG@10"]
+            trials.append({"model": label, "valid NDCG@10": ndcg, "fit_s": round(fit_s, 1), "extension": True})
+            print(f"  {label} (grid edge extended): valid NDCG@10 {ndcg:.4f} (fit {fit_s:.1f}s)", flush=True)
+            if ndcg > best[0]:
+                best = (ndcg, label, model)
+            if ndcg <= score:
+                break
+            score = ndcg
     return best[1], best[2], trials
 
 
@@ -395,9 +417,9 @@ def markdown(out: dict[str, Any], timing: list[tuple[float, dict, dict]], stem: 
         "the history's genres. The popularity re-rankers barely change calibration or ILD.",
         "- Valid NDCG@10 rises at small calibration strengths (lam 0.1-0.2) while test NDCG@10 falls slightly: "
         "within noise (610 users); the operating point rule keeps the strongest setting within 5% on valid.",
-        "- The base model grid was EASE reg 300 / 1000 / 3000 and three ALS settings; EASE won at the grid's lower "
-        "edge (a smaller reg might score a little higher; the curves are relative to whichever base is used).",
-        "- fairsearchcore 1.0.4 fails on Python 3.12 when it builds the adjusted table (its memo key hashes to a "
+        "- The base model grid was EASE reg 100 / 300 / 1000 / 3000 and three ALS settings; an EASE optimum at the "
+        "grid's edge extends it by a factor 3 while valid improves (the extended trials are in the JSON).",
+        "- fairsearchcore 1.0.4 fails here (Python 3.11, numpy 2) when it builds the adjusted table (its memo key hashes to a "
         "numpy integer); the benchmark wraps that hash in `int()` and otherwise runs it unchanged.",
         "",
     ]
