@@ -167,7 +167,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     mach = machine()
-    cmd = "FUSIONREC_DATA_DIR=/work/shared/data python benchmarks/explain_faithfulness.py " + " ".join(sys.argv[1:])
+    cmd = "FUSIONREC_DATA_DIR=../shared/data python benchmarks/explain_faithfulness.py " + " ".join(sys.argv[1:])
     settings = "; ".join(f"{r['model']} {r['params']} (fit {r['fit_s']:.0f} s, measure {r['explain_s']:.0f} s)" for r in results)
     note = f"""# Explanation faithfulness (issue 13)
 

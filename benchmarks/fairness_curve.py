@@ -20,10 +20,10 @@ the slots), group NDCG gap (most minus least NDCG@10 among the user activity qua
 per re-ranker is chosen on valid: the strongest setting whose valid NDCG@10 stays >= 95% of the base model's.
 
 fairsearchcore is installed apart (it pins nothing we need but is not a dependency):
-``pip install --no-deps --target /work/fairsearch-lib fairsearchcore==1.0.4``; ``--peer-path`` points there, and
+``pip install --no-deps --target .bench/fairsearch-lib fairsearchcore==1.0.4`` (scripts/bench_setup.sh); ``--peer-path`` points there, and
 the peer rows are left out (said so in the output) when it is absent.
 
-Run: python benchmarks/fairness_curve.py [--data-dir ../shared/data] [--quick] [--peer-path /work/fairsearch-lib]
+Run: python benchmarks/fairness_curve.py [--data-dir ../shared/data] [--quick] [--peer-path .bench/fairsearch-lib]
 Writes benchmarks/results/fairness_curve.{md,json,png} (not RESULTS.md); ``--render-only`` rewrites the .md and
 .png from that .json.
 """
@@ -189,7 +189,7 @@ def base_models(train: Interactions, valid: Interactions, quick: bool) -> tuple[
 
 
 def _extra_args(p: Any) -> None:
-    p.add_argument("--peer-path", default="/work/fairsearch-lib", help="where fairsearchcore is installed (--target)")
+    p.add_argument("--peer-path", default=str(Path(__file__).resolve().parent.parent / ".bench" / "fairsearch-lib"), help="where fairsearchcore is installed (--target)")
     p.add_argument("--render-only", action="store_true", help="rewrite the .md / .png from the last run's .json")
 
 
@@ -343,8 +343,8 @@ def markdown(out: dict[str, Any], timing: list[tuple[float, dict, dict]], stem: 
     lines = [
         "# Accuracy versus fairness: re-ranking on ml-latest-small",
         "",
-        f"Command: `FUSIONREC_DATA_DIR=/work/shared/data .venv/bin/python benchmarks/fairness_curve.py"
-        f"{' --quick' if out['quick'] else ''}` (peer: `pip install --no-deps --target /work/fairsearch-lib "
+        f"Command: `FUSIONREC_DATA_DIR=../shared/data .venv/bin/python benchmarks/fairness_curve.py"
+        f"{' --quick' if out['quick'] else ''}` (peer: `pip install --no-deps --target .bench/fairsearch-lib "
         "fairsearchcore==1.0.4`).",
         f"Machine: {out['machine']['cpu']}, {out['machine']['note']}; {out['date']}.",
         "",

@@ -25,7 +25,7 @@ back; RecBole's own full-sort NDCG@10 / Hit@10 are printed next to ours as a che
 
 Both libraries run torch with ``--threads`` intra-op threads; fit times are wall-clock seconds of the fit alone
 (RecBole: ``Trainer.fit`` with no validation during training) in the same run.  RecBole 1.2.1 runs in its own
-environment (``--recbole-python``, default /work/recbole-venv/bin/python) through a subprocess; the split is
+environment (``--recbole-python``, default .bench/recbole-venv/bin/python, made by scripts/bench_setup.sh) through a subprocess; the split is
 written as RecBole atomic files whose timestamp is the interaction's rank in the user's time order (so RecBole's
 leave-one-out "TO" split is exactly ours).
 
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="ml-latest-small,ml-100k")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--recbole-python", default="/work/recbole-venv/bin/python")
+    parser.add_argument("--recbole-python", default=str(HERE.parent / ".bench" / "recbole-venv" / "bin" / "python"))
     parser.add_argument("--skip", default="", help="comma separated rows to leave out (e.g. RecBole GRU4Rec)")
     parser.add_argument(
         "--grid", type=int, choices=(1, 2), default=2,

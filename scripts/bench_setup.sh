@@ -4,8 +4,18 @@
 source "$(dirname "$0")/_venv.sh"
 python -m pip install -q "torch==2.13.0"
 python -m pip install -q "setuptools>=77.0.3,<81" wheel
-python -m pip install -q -e ".[dev,deep,text,audio,video,serve,image,peers]"
-python -m pip install -q --no-deps "aisfx==0.1.2"
+python -m pip install -q -e ".[dev,deep,text,audio,video,serve,image,tune,track,distributed,privacy,federated,peers]"
+python -m pip install -q --no-deps "flwr==1.42.0" "aisfx==0.1.2"
+# benchmark-only peers kept out of .venv (they pin what the project cannot): FA*IR for fairness_curve.py
+# (--peer-path) and RecBole for sequential.py (--recbole-python; it pins ray 2.6.3, so it gets its own venv)
+python -m pip install -q --no-deps --target .bench/fairsearch-lib "fairsearchcore==1.0.4"
+if [ ! -x .bench/recbole-venv/bin/python ]; then
+  python -m venv .bench/recbole-venv
+  .bench/recbole-venv/bin/python -m pip install -q "torch==2.13.0"
+  .bench/recbole-venv/bin/python -m pip install -q --no-deps "recbole==1.2.1"
+  .bench/recbole-venv/bin/python -m pip install -q numpy scipy pandas tqdm colorlog colorama scikit-learn pyyaml \
+    tensorboard texttable psutil tabulate plotly thop
+fi
 # LightFM 1.17 ships no wheel, and its setup.py sets __builtins__.__LIGHTFM_SETUP__, which fails when a PEP 517
 # backend runs it (__builtins__ is then a dict); current pip has no legacy path, and `pip download` of the sdist
 # fails too (it prepares the metadata, running that setup.py). So the sdist is taken from the index pip is
