@@ -70,6 +70,9 @@ class Recommender:
     predicts_ratings: ClassVar[bool] = False
     #: True when :meth:`fit` uses :class:`SideInfo` (experiments then build it from the dataset's modalities).
     uses_side_info: ClassVar[bool] = False
+    #: True when ``fold_in_user`` also takes ``friends=`` / ``friend_weights=`` (links to known users), placing a
+    #: user through them (:class:`fusionrec.models.social.SocialFoldIn`); serving passes a user's links only then.
+    uses_friends: ClassVar[bool] = False
     #: allowed values of each hyper-parameter (:mod:`fusionrec.models._params`)
     _param_constraints: ClassVar[dict[str, list[Any]]] = {}
     #: former parameter names -> current ones (named in the error when an old name is used)

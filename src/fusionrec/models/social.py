@@ -21,7 +21,8 @@ placed (a training history, a fold-in, or placed through their own links), zero 
 history's fold-in vector ``v_h`` (the model's own fold-in) is moved towards the friends' mean ``m``:
 ``(1 - a) v_h + a m`` with ``a = |F| / (|F| + |H|)``, the friends' share of the user's links and items.  Links
 follow :func:`~fusionrec.models.coldstart.check_friends` (unknown users refused; self-links and zeros dropped;
-duplicates merged by max).  The serving engine does not pass links yet: call the model directly.
+duplicates merged by max).  These models declare ``uses_friends = True``; the serving engine passes the links of
+``POST /users`` (``friends``) to this fold-in.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ class SocialFoldIn:
     ``factor_spec.user`` names the user vectors.
     """
 
+    #: the declared capability (:attr:`fusionrec.models.base.Recommender.uses_friends`)
+    uses_friends: ClassVar[bool] = True
     n_users_: int
     n_items_: int
     seen_: sp.csr_matrix
