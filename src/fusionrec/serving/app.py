@@ -4,7 +4,8 @@ Reads: ``GET /recommend``, ``/similar/{item}``, ``/explain``, ``/users``, ``/use
 ``/health``, ``/metrics`` (``prometheus_client``), ``/`` (the web page), ``/docs`` (Swagger UI served from the
 ``swagger-ui-bundle`` package: works offline).  Writes (``X-API-Key`` when configured): ``POST /events``,
 ``/items`` (JSON with raw content per modality), ``/items/{item}/image`` (multipart upload, with a content root),
-``/users``, ``/admin/retrain``.  Every event is committed to the store before the 2xx answer.
+``/users`` (profile, and ``friends``: links to known users that social models place a new user through),
+``/admin/retrain``.  Every event is committed to the store before the 2xx answer.
 
 Hardening: bodies are validated by :mod:`fusionrec.serving.schemas` and the bundle's domain (no accepted write can
 break a later read or retrain); bodies over ``max_body_bytes`` get 413, chunked ones too; every error answer is
@@ -12,8 +13,8 @@ declared in the OpenAPI schema, which is narrowed to the served bundle; posters 
 content root; with ``read_requires_key`` (``fusionrec serve --private``) every read needs the key, and with
 ``user_reads_require_key`` (``fusionrec serve --api-key``) the reads that reveal a user's history or profile do.
 
-Forgetting a user: ``DELETE /users/{user}`` (the key) deletes the user's events and profile from the store, its
-row from the served model, its social links and profile features, and the next retrain no longer sees it; 204
+Forgetting a user: ``DELETE /users/{user}`` (the key) deletes the user's events, profile and posted links (both
+ways) from the store, its row from the served model, its social links and profile features, and the next retrain no longer sees it; 204
 when done, 404 when the user is unknown (never known, or already forgotten: deleting twice is safe).
 """
 
@@ -447,7 +448,8 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
 
     @app.get("/users/{user}", tags=["users"], dependencies=[Depends(user_auth)], responses=READ)
     def get_user(user: str = PathParam(..., max_length=S.MAX_ID_LENGTH)) -> dict[str, Any]:
-        """A user's profile attributes and how many items it has (``/users/{user}/history`` lists them)."""
+        """A user's profile attributes, its posted friends, and how many items it has (``/users/{user}/history``
+        lists them)."""
         st = eng.state
         with st.lock:
             u = st.require_user(user)
@@ -456,6 +458,7 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
                 "attributes": dict(st.user_attrs.get(u, {})),
                 "n_items": len(st.history_arrays(u)[0]),
                 "personalised": st.has_vector(u),
+                "friends": [{"user": st.user_raw[f], "weight": w} for f, w in st.links.get(u, {}).items()],
             }
 
     @app.delete(
@@ -606,14 +609,29 @@ def create_app(settings: ServingSettings, engine: "ServingEngine | None" = None)
     @app.post(
         "/users",
         tags=["write"],
-        response_model=S.Created,
+        response_model=S.UserCreated,
         status_code=201,
         dependencies=[Depends(write_auth)],
         responses=WRITE,
     )
-    def post_user(body: S.UserIn) -> S.Created:
-        """Create a user or update its profile; profile-only users get popular, attribute-matching items."""
-        return S.Created(id=body.user, index=eng.post_user(body.user, body.attributes))
+    def post_user(body: S.UserIn) -> S.UserCreated:
+        """Create a user or update its profile and links; profile-only users get popular, attribute-matching items.
+
+        ``friends`` (links to known users, weight >= 0) replaces the user's links: a social model (``friends_used``)
+        recommends a user with no history through its friends (their weighted mean taste), and with a history
+        blends the two, again at each event.  Unknown friends: 404 naming them; self-links are dropped and a
+        repeated friend keeps its largest weight."""
+        friends = None if body.friends is None else [(f.user, f.weight) for f in body.friends]
+        u = eng.post_user(body.user, body.attributes, friends)
+        st = eng.state
+        with st.lock:
+            return S.UserCreated(
+                id=body.user,
+                index=u,
+                friends=len(st.links.get(u, {})),
+                friends_used=st.uses_friends,
+                personalised=st.has_vector(u),
+            )
 
     @app.post(
         "/admin/retrain",

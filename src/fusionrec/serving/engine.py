@@ -9,6 +9,17 @@ Users
     ``model.fold_in_user(history, values, user=u)`` (a new user: ``user=None``).  Models without a fold-in
     (TimeSVD++, DeepFusion, ensembles) keep scoring known users from their training state, with the new items
     excluded; their new users, and profile-only users (``POST /users``), get popular items matching the profile.
+Friends
+    ``POST /users`` with ``friends`` stores the user's links to known users (:meth:`OnlineModel.resolve_friends`:
+    unknown ids refused, self-links and zero weights dropped, duplicates merged keeping the largest weight).  A
+    model that declares ``uses_friends`` (the social models) places the user with
+    ``fold_in_user(history, values, user=row, friends=<model rows>, friend_weights=...)``: with no history the
+    user gets its placed friends' weighted mean vector, with a history too the history's fold-in moved towards it
+    (:mod:`fusionrec.models.social`), again at each later event.  A bundle user's links are its training links
+    (``side.social``) plus those posted.  Friends the model cannot score yet (profile-only users) are skipped; a
+    user with neither a history nor a placed friend gets popular, profile-matching items.  Other models store the
+    links (for a retrain, and a later social bundle) and ignore them for scoring.  Forgetting a user drops its
+    links both ways and places again the users that linked to it.
 New items
     Content models (``add_items``) are given the item's content encoded with the bundle's fitted encoders
     (``side.encode_items``); factor models (``add_item_vectors``) get the weighted mean vector of the item's ``m``
@@ -107,6 +118,8 @@ class OnlineModel:
         self.base_seen: sp.csr_matrix = sp.csr_matrix(self.model.seen_, copy=True)
         self.seen_extra: dict[int, dict[int, float]] = {}
         self.model_rows: dict[int, int] = {}  # online users -> model row (users placed by fold-in)
+        self.links: dict[int, dict[int, float]] = {}  # posted social links: user -> {friend: weight} (indices)
+        self.pending: set[int] = set()  # users to place again (their links changed): place_pending()
         self.popularity = np.bincount(self.base_seen.indices, minlength=self.n_base_items).astype(np.float64)
         self.proxies: list[tuple[np.ndarray, np.ndarray]] = []  # new items of models that cannot add items
         self.applied_seq = int(bundle.store_seq)
@@ -114,6 +127,8 @@ class OnlineModel:
         self.n_events = 0
         self.is_factor = isinstance(self.model, FactorModel)
         self.can_fold = isinstance(self.model, UserColdStart)
+        #: the model places users through their links (declared: ``Recommender.uses_friends``)
+        self.uses_friends = self.can_fold and bool(getattr(type(self.model), "uses_friends", False))
         self.can_add_content = (
             isinstance(self.model, ItemColdStart) and self.side is not None and bool(self.side.item_features)
         )
@@ -227,7 +242,8 @@ class OnlineModel:
 
         The ANN index holds item vectors only (users are never indexed), so it is unchanged.  Aggregates the
         model learned from the user (item factors, item-item weights) keep its contribution until the next
-        retrain, which no longer sees the user.
+        retrain, which no longer sees the user.  The users who posted links to it lose them and are marked to be
+        placed again (:meth:`place_pending`).
         """
         with self.lock:
             if u in self.catalogue.forgotten:
@@ -243,6 +259,11 @@ class OnlineModel:
                 self._forget_side_user(u)
             self.seen_extra.pop(u, None)
             self.model_rows.pop(u, None)
+            self.links.pop(u, None)
+            self.pending.discard(u)
+            for v, out in self.links.items():  # placed through the forgotten user: placed again without it
+                if out.pop(u, None) is not None:
+                    self.pending.add(v)
             pop = self.popularity.copy()
             pop[items[items < len(pop)]] -= 1.0
             self.popularity = np.maximum(pop, 0.0)
@@ -300,21 +321,121 @@ class OnlineModel:
                 self.popularity = self.popularity + np.bincount(
                     np.asarray(hits, np.int64), minlength=len(self.popularity)
                 ).astype(np.float64)
-        if not (self.can_fold and touched):
+        self._place(list(touched))
+
+    # ---------------------------------------------------------------- social links
+    def resolve_friends(self, raw: Any, friends: Sequence[tuple[Any, float]]) -> dict[int, float]:
+        """Links posted for user ``raw`` as ``{friend index: weight}`` by the social models' rule
+        (:func:`fusionrec.models.coldstart.check_friends`): a link to the user itself and zero weights are
+        dropped, duplicates merged keeping the largest weight.
+
+        Raises :class:`ConfigError` (HTTP 422) for a negative or non-finite weight and :class:`UnknownUserError`
+        (HTTP 404) naming the friends that are not known users."""
+        out: dict[int, float] = {}
+        unknown: list[Any] = []
+        with self.lock:
+            for f, w in friends:
+                w = float(w)
+                if not (np.isfinite(w) and w >= 0):
+                    raise ConfigError(f"friend weights must be finite and >= 0 (distrust is not modelled), got {w!r}")
+                if str(f) == str(raw):
+                    continue
+                i = self.user_index(f)
+                if i is None:
+                    unknown.append(f)
+                elif w > 0:
+                    out[i] = max(out.get(i, 0.0), w)
+        if unknown:
+            shown = list(dict.fromkeys(str(f) for f in unknown))
+            raise UnknownUserError(
+                f"{len(shown)} unknown friend(s): {shown[:10]}{' ...' if len(shown) > 10 else ''}; links must point "
+                "to known users: create them first (POST /users or POST /events)"
+            )
+        return out
+
+    def set_links(self, u: int, links: Mapping[int, float]) -> bool:
+        """Replace user ``u``'s posted links (``{friend index: weight > 0}``); whether they changed (the user is
+        then marked to be placed again, :meth:`place_pending`)."""
+        clean = {int(f): float(w) for f, w in links.items() if int(f) != u and w > 0}
+        with self.lock:
+            if self.links.get(u, {}) == clean:
+                return False
+            if clean:
+                self.links[u] = clean
+            else:
+                self.links.pop(u, None)
+            self.pending.add(u)
+            return True
+
+    def friends_of(self, u: int) -> dict[int, float]:
+        """User ``u``'s links as ``{friend index: weight}``: its training links (bundle users, ``side.social``)
+        and the posted ones (the largest weight when both hold a friend), forgotten users left out."""
+        out: dict[int, float] = {}
+        social = None if self.side is None else self.side.social
+        if social is not None and u < social.shape[0]:
+            row = sp.csr_matrix(social[u])
+            for f, w in zip(row.indices.tolist(), row.data.tolist()):
+                if f != u and w > 0:
+                    out[f] = max(out.get(f, 0.0), float(w))
+        for f, w in self.links.get(u, {}).items():
+            out[f] = max(out.get(f, 0.0), w)
+        gone = self.catalogue.forgotten
+        return {f: w for f, w in out.items() if f not in gone}
+
+    def _model_friends(self, u: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(model rows, weights)`` of the friends of ``u`` the model can place it by; ``None``: no links."""
+        links = self.friends_of(u)
+        if not links:
+            return None
+        pairs = [(self.model_row(f), w) for f, w in links.items()]
+        rows = np.asarray([r for r, _ in pairs if r is not None], np.int64)
+        weights = np.asarray([w for r, w in pairs if r is not None], np.float64)
+        return rows, weights
+
+    def place_pending(self) -> None:
+        """Place again the users whose links changed (writers only; serialised by the caller)."""
+        with self.lock:
+            users = sorted(u for u in self.pending if u not in self.catalogue.forgotten)
+            self.pending.clear()
+        if self.uses_friends:  # other models score no one by links: nothing changed for them
+            self._place(users)
+
+    def _place(self, users: Sequence[int], _done: frozenset[int] | set[int] = frozenset(), _depth: int = 0) -> None:
+        """Fold ``users`` in (history, and links when the model uses them) on a working copy swapped in under the
+        lock.  A user with neither a history nor a friend the model scores is not placed (popularity and profile);
+        one that was placed through links it no longer has loses its model row."""
+        if not (self.can_fold and users):
             return
         # only writers change the histories and placements, and they are serialised: read them without the lock
-        histories = {u: self.history_arrays(u) for u in touched}
-        rows = {u: self.model_row(u) for u in touched}
-        work, placed = self._fold_in_copy(histories, rows)
+        histories = {u: self.history_arrays(u) for u in users}
+        friends = {u: self._model_friends(u) for u in users} if self.uses_friends else {}
+        drop = [u for u in users if not len(histories[u][0]) and not len(_rows_of(friends.get(u)))]
+        for u in drop:
+            histories.pop(u)
+            friends.pop(u, None)
+        rows = {u: self.model_row(u) for u in histories}
+        work, placed = self._fold_in_copy(histories, rows, friends)
         with self.lock:
+            for u in drop:  # an online user placed through links it no longer has: back to popularity and profile
+                row = self.model_rows.pop(u, None)
+                if row is not None:
+                    work.forget_user(row)
             self.model = work
             self.model_rows.update(placed)
             self._aug = None
+            # users linked to someone placed for the first time just now are placed again through them
+            later = {v for v, out in self.links.items() if v not in _done and not out.keys().isdisjoint(placed)}
+        if self.uses_friends and later and _depth < 8:
+            self._place(sorted(later), _done=_done | set(placed), _depth=_depth + 1)
 
     def _fold_in_copy(
-        self, histories: Mapping[int, tuple[np.ndarray, np.ndarray]], rows: Mapping[int, int | None]
+        self,
+        histories: Mapping[int, tuple[np.ndarray, np.ndarray]],
+        rows: Mapping[int, int | None],
+        friends: Mapping[int, tuple[np.ndarray, np.ndarray] | None] | None = None,
     ) -> tuple[Any, dict[int, int]]:
-        """A copy of the model with the users placed, and the model rows of the new ones."""
+        """A copy of the model with the users placed, and the model rows of the new ones (``friends``: each
+        user's ``(friend model rows, weights)``, passed to ``fold_in_user`` when not ``None``)."""
         import copy
 
         model = self.model
@@ -327,7 +448,9 @@ class OnlineModel:
                 if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
                     setattr(work, name, value.copy())
         placed: dict[int, int] = {}
-        new = [u for u in histories if rows[u] is None]
+        links = {u: f for u, f in (friends or {}).items() if f is not None}
+        social = [u for u in histories if rows[u] is None and u in links]  # placed one by one, with their links
+        new = [u for u in histories if rows[u] is None and u not in links]
         hist = {u: (h[0][h[0] < n_model], h[1][h[0] < n_model]) for u, h in histories.items()}
         batch = getattr(work, "fold_in_users", None)
         if new and callable(batch):
@@ -340,10 +463,13 @@ class OnlineModel:
             except (FusionRecError, ValueError, np.linalg.LinAlgError) as exc:
                 log.warning("batch fold-in failed (%s); placing the remaining users one by one", type(exc).__name__)
                 new = [u for u in new if u not in placed]
-        for u in again + new:
+        for u in again + new + social:
             items, values = hist[u]
+            extra: dict[str, Any] = {}
+            if u in links:
+                extra = {"friends": links[u][0], "friend_weights": links[u][1]}
             try:
-                out = work.fold_in_user(items, values, user=rows[u])  # type: ignore[attr-defined]
+                out = work.fold_in_user(items, values, user=rows[u], **extra)  # type: ignore[attr-defined]
             except (FusionRecError, ValueError, np.linalg.LinAlgError) as exc:
                 log.warning("fold-in of a user failed (%s); it keeps its previous placement", type(exc).__name__)
                 continue
@@ -661,6 +787,10 @@ class OnlineModel:
         return Interactions(self.base_seen, self.bundle.user_ids, self.bundle.item_ids, None, self.explicit)
 
 
+def _rows_of(friends: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    return np.empty(0, np.int64) if friends is None else friends[0]
+
+
 def _average(vecs: np.ndarray, nbrs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The ``weights``-weighted mean of rows ``nbrs`` of ``vecs`` (all rows' mean without neighbours)."""
     vecs = np.asarray(vecs, np.float64)
@@ -688,11 +818,29 @@ def replay(state: OnlineModel, store: EventStore) -> None:
                 state.add_item(it.item, meta, None, text or meta_text(meta))
     for us in store.users():
         state.add_user(us.user, us.attributes)
+    sync_links(state, store)
     while True:
         batch = store.events_since(state.applied_seq, limit=50_000)
         if not batch:
             break
         state.apply_events(batch)
+    state.place_pending()  # users whose links changed, placed once their friends' events are in
+
+
+def sync_links(state: OnlineModel, store: EventStore) -> None:
+    """Make ``state``'s posted links those of the store (another worker's posts, a restart); the users whose links
+    changed are marked to be placed again.  A friend not known yet (its events come next) is added as a user."""
+    stored: dict[int, dict[int, float]] = {}
+    for link in store.links():
+        u = state.user_index(link.user)
+        if u is None:
+            u = state.add_user(link.user)
+        f = state.user_index(link.friend)
+        if f is None:
+            f = state.add_user(link.friend)
+        stored.setdefault(u, {})[f] = float(link.weight)
+    for u in set(state.links) | set(stored):
+        state.set_links(u, stored.get(u, {}))
 
 
 def forget_from_store(state: OnlineModel, store: EventStore) -> None:
@@ -736,6 +884,20 @@ def _side_for_retrain(side: SideInfo, item_rows: np.ndarray, n_users: int) -> Si
     return out
 
 
+def _with_links(social: Any, links: Sequence[Any], user_ids: Sequence[Any]) -> sp.csr_matrix:
+    """``social`` (users x users) with the posted ``links`` (:class:`~fusionrec.serving.store.StoredLink`) between
+    users of ``user_ids`` added, the largest weight where both hold a pair."""
+    index = {str(x): i for i, x in enumerate(user_ids)}
+    pairs = [(index[x.user], index[x.friend], x.weight) for x in links if x.user in index and x.friend in index]
+    s = sp.csr_matrix(social)
+    pairs = [(r, c, w) for r, c, w in pairs if r != c and w > 0]
+    if not pairs:
+        return s
+    r, c, w = (np.asarray(v) for v in zip(*pairs))
+    extra = sp.csr_matrix((w.astype(np.float64), (r.astype(np.int64), c.astype(np.int64))), shape=s.shape)
+    return sp.csr_matrix(s.maximum(extra), dtype=s.dtype)
+
+
 def _keep_side_users(side: SideInfo, keep: np.ndarray) -> SideInfo:
     """``side`` with only the bundle users ``keep`` marks (profile rows and social links)."""
     from dataclasses import replace
@@ -753,7 +915,9 @@ def retrain_bundle(
     """Refit the model on the bundle's training data plus every stored event; write a new bundle to ``path``.
 
     Items added online that have events join the item map with their content rows; users added online get empty
-    user-feature rows and social links; a content-aware model is refit with ``fit(train, side)`` and the new bundle
+    user-feature rows; the links posted with ``POST /users`` join the social links when the bundle has them
+    (``side.social``; a link counts when both users are in the new user map, i.e. have training data or events;
+    the largest weight when a training link holds the pair too); a content-aware model is refit with ``fit(train, side)`` and the new bundle
     stores that side information.  Items without events stay in the store and are placed again by their content
     when the new bundle is served.
     """
@@ -775,6 +939,7 @@ def prepare_retrain(state: OnlineModel, store: EventStore, params: Mapping[str, 
         side_rows_src = None if side is None else side.take_items(np.arange(state.n_items))
         gone = sorted(u for u in state.catalogue.forgotten if u < state.n_base_users)
     events = [e for e in store.events_since(state.bundle.store_seq) if e.seq <= upto]
+    links = store.links()
     known_items = {str(x): i for i, x in enumerate(item_raw)}
     events = [e for e in events if e.item in known_items]
     frame = base.to_frame()
@@ -809,6 +974,8 @@ def prepare_retrain(state: OnlineModel, store: EventStore, params: Mapping[str, 
         )
     rows = np.asarray([known_items[str(x)] for x in item_ids.ids.tolist()], dtype=np.int64)
     new_side = None if side_rows_src is None else _side_for_retrain(side_rows_src, rows, train.n_users)
+    if new_side is not None and new_side.social is not None and links:
+        new_side.social = _with_links(new_side.social, links, train.user_ids.ids.tolist())
     estimator = state.model.clone(**dict(params or {}))
     new_meta = {k: [col[r] for r in rows] for k, col in meta.items()}
     extra = state.bundle.extra
@@ -899,16 +1066,33 @@ class ServingEngine:
             self.store.add_items([(str(raw), stored, None if features is None else list(features))])
             return state.add_item(raw, meta, features, text, content, rows=rows)
 
-    def post_user(self, raw: Any, attributes: Mapping[str, Any]) -> int:
+    def post_user(
+        self, raw: Any, attributes: Mapping[str, Any], friends: Sequence[tuple[Any, float]] | None = None
+    ) -> int:
+        """Create a user or update its profile (empty ``attributes`` keep the profile it has); ``friends`` (raw
+        ids of known users and weights) replaces its posted links (``[]`` removes them; ``None`` keeps them).
+
+        The profile and links are stored in one transaction before anything changes here; the user is then placed
+        through its links when the model uses them (module notes).  Raises :class:`UnknownUserError` naming
+        unknown friends and :class:`ConfigError` for bad weights (nothing stored)."""
         with self.write_lock:
-            self.store.add_users([(str(raw), dict(attributes))])
-            return self.state.add_user(raw, attributes)
+            state = self.state
+            links = None if friends is None else state.resolve_friends(raw, friends)
+            known = state.user_index(raw)
+            attrs = dict(attributes) or ({} if known is None else dict(state.user_attrs.get(known, {})))
+            stored = None if links is None else {str(raw): [(str(state.user_raw[f]), w) for f, w in links.items()]}
+            self.store.add_users([(str(raw), attrs)], links=stored)
+            u = state.add_user(raw, attributes)
+            if links is not None:
+                state.set_links(u, links)
+                state.place_pending()
+            return u
 
     def delete_user(self, raw: Any) -> int:
         """Forget the user ``raw`` everywhere: its events and profile leave the store (one transaction, with a
         tombstone that other workers and restarts apply), and this process's state forgets it
-        (:meth:`OnlineModel.forget_user`); the next retrain no longer sees it.  Returns the number of stored
-        events and profiles deleted.
+        (:meth:`OnlineModel.forget_user`; the users that linked to it are placed again without it); the next
+        retrain no longer sees it.  Returns the number of stored events, profiles and links deleted.
 
         Raises :class:`UnknownUserError` when neither the state nor the store knows the user (nothing is written).
         """
@@ -924,6 +1108,7 @@ class ServingEngine:
             if u is not None:
                 state.forget_user(u)
             forget_from_store(state, self.store)  # this tombstone (and any other worker's) now applied
+            state.place_pending()  # the users who linked to it, placed without it
             return n
 
     def sync(self) -> None:

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool
 
-__all__ = ["MAX_ID_LENGTH", "MAX_TEXT_LENGTH", "MAX_TIMESTAMP", "valid_text"]
+__all__ = ["MAX_FRIENDS", "MAX_ID_LENGTH", "MAX_TEXT_LENGTH", "MAX_TIMESTAMP", "valid_text"]
 
 #: longest raw id (characters)
 MAX_ID_LENGTH = 256
@@ -33,6 +33,8 @@ MAX_SHORT_LENGTH = 2_000
 MAX_TIMESTAMP = 253_402_300_799
 #: the largest magnitude of a number inside attributes or dense features
 MAX_ABS_NUMBER = 1e15
+#: most social links one ``POST /users`` may carry
+MAX_FRIENDS = 1000
 
 
 def valid_text(value: str) -> str:
@@ -140,15 +142,44 @@ class ItemIn(BaseModel):
     text: Text | None = Field(None, description="raw text matched against the catalogue titles")
 
 
+class FriendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user: Id = Field(description="raw id of a known user (in the bundle, or created with POST /users or /events)")
+    weight: Annotated[float, Strict()] = Field(
+        1.0,
+        allow_inf_nan=False,
+        ge=0,
+        le=MAX_ABS_NUMBER,
+        description="trust / friendship strength >= 0 (0 drops the link; a repeated friend keeps its largest weight)",
+    )
+
+
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: Id
     attributes: dict[Key, Attr] = Field(
         default_factory=dict,
         max_length=100,
-        description="profile, e.g. {'genres': ['Comedy']}",
+        description="profile, e.g. {'genres': ['Comedy']} (empty: the profile is kept)",
         json_schema_extra=CLOSED,
     )
+    friends: list[FriendIn] | None = Field(
+        None,
+        max_length=MAX_FRIENDS,
+        description="links to known users; replaces the user's links ([] removes them, omitted keeps them). Social "
+        "models place a user with no history through its friends; self-links are dropped",
+    )
+
+
+class UserCreated(BaseModel):
+    id: Id
+    index: int
+    friends: int = Field(description="links the user has now (posted ones, after dropping self-links and zeros)")
+    friends_used: bool = Field(
+        description="whether the served model places users through their friends (social models); else the links "
+        "are stored for a retrain and do not change this model's recommendations"
+    )
+    personalised: bool = Field(description="whether the model scores the user itself (else popular items)")
 
 
 class ItemOut(BaseModel):

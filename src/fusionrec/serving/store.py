@@ -7,7 +7,12 @@ text; the serving layer maps them through the bundle's :class:`~fusionrec.data.I
 Forgetting a user (:meth:`EventStore.delete_user`) deletes its events and profile and records a tombstone, in one
 transaction.  The tombstone holds a SHA-256 of the raw id (:func:`user_key`), never the id, plus the event position
 at the time: serving processes (other workers, a restart on a bundle trained before the deletion) read it with
-:meth:`EventStore.forgotten_since` and drop the user from the bundle's copy too.
+:meth:`EventStore.forgotten_since` and drop the user from the bundle's copy too.  The user's social links, those
+it posted and those pointing to it, are deleted in the same transaction.
+
+Social links (``POST /users`` with ``friends``) are directed ``user -> friend`` with a weight > 0, one row per pair;
+:meth:`EventStore.add_users` with ``links`` replaces the named users' outgoing links in the transaction that stores
+their profiles, and :meth:`EventStore.links` reads them all back (replay, retrain).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,7 @@ __all__ = [
     "PostgresStore",
     "SQLiteStore",
     "StoredItem",
+    "StoredLink",
     "StoredUser",
     "open_store",
     "user_key",
@@ -65,6 +71,21 @@ class StoredUser:
     user: str
     attributes: dict[str, Any]
     seq: int
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    """A social link posted for a user: ``user`` (raw id) trusts / follows ``friend`` (raw id) with ``weight`` > 0;
+    ``seq`` orders a user's links as posted."""
+
+    user: str
+    friend: str
+    weight: float
+    seq: int
+
+
+#: ``{raw user id: [(friend raw id, weight), ...]}``: the outgoing links that replace each named user's links
+Links = Mapping[str, Sequence[tuple[str, float]]]
 
 
 @dataclass(frozen=True)
@@ -103,8 +124,13 @@ class EventStore(ABC):
         """Insert or replace items ``(raw id, metadata, feature vector or None)``."""
 
     @abstractmethod
-    def add_users(self, users: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Insert or replace users ``(raw id, attributes)``."""
+    def add_users(self, users: Sequence[tuple[str, dict[str, Any]]], links: Links | None = None) -> None:
+        """Insert or replace users ``(raw id, attributes)``; ``links`` (optional) replaces the outgoing social links
+        of each user it names (an empty list removes them), in the same transaction, committed durably."""
+
+    @abstractmethod
+    def links(self) -> list[StoredLink]:
+        """Every stored social link, grouped by user, in the order posted."""
 
     @abstractmethod
     def items(self) -> list[StoredItem]:
@@ -120,9 +146,10 @@ class EventStore(ABC):
 
     @abstractmethod
     def delete_user(self, user: str) -> int:
-        """Forget ``user`` (raw id): delete its events and profile and record a :class:`Forgotten` tombstone, in
-        one transaction committed durably before returning; the number of events and profiles deleted (0: the
-        store held nothing of the user, the tombstone is recorded all the same)."""
+        """Forget ``user`` (raw id): delete its events, profile and social links (those it posted and those pointing
+        to it) and record a :class:`Forgotten` tombstone, in one transaction committed durably before returning; the
+        number of events, profiles and links deleted (0: the store held nothing of the user, the tombstone is
+        recorded all the same)."""
 
     @abstractmethod
     def forgotten_since(self, seq: int = 0) -> list[Forgotten]:
@@ -165,6 +192,10 @@ CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS forgotten (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, user_key TEXT NOT NULL, after_seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS links (
+    user_id TEXT NOT NULL, friend_id TEXT NOT NULL, weight REAL NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (user_id, friend_id));
+CREATE INDEX IF NOT EXISTS links_friend ON links(friend_id);
 """
 
 
@@ -242,9 +273,33 @@ class SQLiteStore(EventStore):
         ]
         self._write("INSERT OR REPLACE INTO items(item_id, meta, features, seq) VALUES (?, ?, ?, ?)", rows)
 
-    def add_users(self, users: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def add_users(self, users: Sequence[tuple[str, dict[str, Any]]], links: Links | None = None) -> None:
         rows = [(str(u), json.dumps(a or {}), time.time_ns()) for u, a in users]
-        self._write("INSERT OR REPLACE INTO users(user_id, attributes, seq) VALUES (?, ?, ?)", rows)
+        if not links:
+            self._write("INSERT OR REPLACE INTO users(user_id, attributes, seq) VALUES (?, ?, ?)", rows)
+            return
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.executemany("INSERT OR REPLACE INTO users(user_id, attributes, seq) VALUES (?, ?, ?)", rows)
+                for user, out in links.items():
+                    cur.execute("DELETE FROM links WHERE user_id = ?", (str(user),))
+                    cur.executemany(
+                        "INSERT OR REPLACE INTO links(user_id, friend_id, weight, seq) VALUES (?, ?, ?, ?)",
+                        [(str(user), str(f), float(w), time.time_ns()) for f, w in out],
+                    )
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def links(self) -> list[StoredLink]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT user_id, friend_id, weight, seq FROM links ORDER BY user_id, seq, friend_id"
+            ).fetchall()
+        return [StoredLink(u, f, float(w), int(s)) for u, f, w, s in rows]
 
     def items(self) -> list[StoredItem]:
         with self._lock:
@@ -268,6 +323,7 @@ class SQLiteStore(EventStore):
                 top = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
                 n = cur.execute("DELETE FROM events WHERE user_id = ?", (str(user),)).rowcount
                 n += cur.execute("DELETE FROM users WHERE user_id = ?", (str(user),)).rowcount
+                n += cur.execute("DELETE FROM links WHERE user_id = ? OR friend_id = ?", (str(user),) * 2).rowcount
                 cur.execute("INSERT INTO forgotten(user_key, after_seq) VALUES (?, ?)", (user_key(user), int(top)))
                 cur.execute("COMMIT")
             except BaseException:
@@ -306,6 +362,10 @@ _PG_SCHEMA = [
         user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, seq BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS {p}forgotten (
         seq BIGSERIAL PRIMARY KEY, user_key TEXT NOT NULL, after_seq BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {p}links (
+        user_id TEXT NOT NULL, friend_id TEXT NOT NULL, weight DOUBLE PRECISION NOT NULL, seq BIGINT NOT NULL,
+        PRIMARY KEY (user_id, friend_id))""",
+    "CREATE INDEX IF NOT EXISTS {p}links_friend ON {p}links(friend_id)",
 ]
 
 
@@ -320,7 +380,7 @@ class PostgresStore(EventStore):
     dsn
         ``postgresql://user:password@host:port/db``.
     table_prefix
-        Prefix of the four tables (lets tests use a fresh namespace).
+        Prefix of the five tables (lets tests use a fresh namespace).
     """
 
     def __init__(self, dsn: str, table_prefix: str = "fusionrec_") -> None:
@@ -391,14 +451,26 @@ class PostgresStore(EventStore):
                 feats = None if f is None else json.dumps([float(x) for x in f])
                 cur.execute(sql, (str(i), json.dumps(m or {}), feats, time.time_ns()))
 
-    def add_users(self, users: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    def add_users(self, users: Sequence[tuple[str, dict[str, Any]]], links: Links | None = None) -> None:
         sql = self._q(
             "INSERT INTO {p}users(user_id, attributes, seq) VALUES (%s, %s, %s) "
             "ON CONFLICT (user_id) DO UPDATE SET attributes = EXCLUDED.attributes, seq = EXCLUDED.seq"
         )
+        link_sql = self._q(
+            "INSERT INTO {p}links(user_id, friend_id, weight, seq) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (user_id, friend_id) DO UPDATE SET weight = EXCLUDED.weight, seq = EXCLUDED.seq"
+        )
         with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
             for u, a in users:
                 cur.execute(sql, (str(u), json.dumps(a or {}), time.time_ns()))
+            for user, out in (links or {}).items():
+                cur.execute(self._q("DELETE FROM {p}links WHERE user_id = %s"), (str(user),))
+                for f, w in out:
+                    cur.execute(link_sql, (str(user), str(f), float(w), time.time_ns()))
+
+    def links(self) -> list[StoredLink]:
+        rows = self._select("SELECT user_id, friend_id, weight, seq FROM {p}links ORDER BY user_id, seq, friend_id", ())
+        return [StoredLink(str(u), str(f), float(w), int(s)) for u, f, w, s in rows]
 
     def items(self) -> list[StoredItem]:
         rows = self._select("SELECT item_id, meta, features, seq FROM {p}items ORDER BY seq", ())
@@ -421,6 +493,8 @@ class PostgresStore(EventStore):
             n = cur.rowcount
             cur.execute(self._q("DELETE FROM {p}users WHERE user_id = %s"), (str(user),))
             n += cur.rowcount
+            cur.execute(self._q("DELETE FROM {p}links WHERE user_id = %s OR friend_id = %s"), (str(user),) * 2)
+            n += cur.rowcount
             cur.execute(self._q("INSERT INTO {p}forgotten(user_key, after_seq) VALUES (%s, %s)"), (user_key(user), top))
         return int(n)
 
@@ -436,7 +510,7 @@ class PostgresStore(EventStore):
     def drop(self) -> None:
         """Drop this store's tables (tests)."""
         with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
-            for t in ("events", "items", "users", "forgotten"):
+            for t in ("events", "items", "users", "forgotten", "links"):
                 cur.execute(self._q(f"DROP TABLE IF EXISTS {{p}}{t}"))
 
     def close(self) -> None:
