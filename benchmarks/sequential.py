@@ -87,8 +87,9 @@ def recbole_worker(config_path: str) -> None:
         "epochs": int(job["epochs"]),
         "eval_step": int(job["epochs"]) + 1,
         "stopping_step": int(job["epochs"]) + 1,
-        "device": "cpu",
-        "use_gpu": False,
+        "device": job.get("device", "cpu"),
+        "use_gpu": job.get("device", "cpu") != "cpu",
+        "gpu_id": "0",
         "seed": int(job["seed"]),
         "reproducibility": True,
         "show_progress": False,
@@ -105,7 +106,8 @@ def recbole_worker(config_path: str) -> None:
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     print(f"recbole data preparation {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
-    model = get_model(config["model"])(config, train_data.dataset).to("cpu")
+    device = job.get("device", "cpu")
+    model = get_model(config["model"])(config, train_data.dataset).to(device)
     from recbole.trainer import Trainer
 
     trainer = Trainer(config, model)
@@ -131,7 +133,7 @@ def recbole_worker(config_path: str) -> None:
         with torch.no_grad():
             for batch in loader:
                 interaction = batch[0]
-                s = model.full_sort_predict(interaction.to("cpu")).view(-1, dataset.item_num).numpy()
+                s = model.full_sort_predict(interaction.to(device)).view(-1, dataset.item_num).cpu().numpy()
                 users = dataset.id2token(dataset.uid_field, interaction[dataset.uid_field].numpy())
                 rows = np.array([int(u) for u in users], dtype=np.int64)
                 scores[rows[:, None], item_cols[None, :]] = s[:, 1:]
@@ -186,9 +188,29 @@ def main() -> None:
         help="learning rates tried per sequence model: 2 = {0.001, 0.005} for both libraries; 1 = 0.005 only for "
         "both (fusionrec's default; better than RecBole's 0.001 on a budget of a few epochs), for a loaded machine",
     )  # fmt: skip
+    parser.add_argument(
+        "--device", default="cpu",
+        help="where both libraries train (cpu, cuda); scoring is read back the same way. Fit times are only "
+        "comparable between runs on the same device",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lrs", default="",
+        help="comma separated learning rates replacing --grid for both libraries (e.g. one grid point per "
+        "process; combine the processes' outputs with --merge)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--merge", nargs="+", default=None,
+        help="combine result files of runs over parts of the grid: per dataset and model the row with the best "
+        "valid NDCG@10 is kept; writes --out and prints the table",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="2 epochs, ml-100k only (smoke test)")
     parser.add_argument("--out", default=str(HERE / "results" / "sequential.json"))
     args = parser.parse_args()
+    if args.merge:
+        merged = merge_results([json.loads(Path(p).read_text()) for p in args.merge])
+        Path(args.out).write_text(json.dumps(merged, indent=1))
+        print(table(merged), flush=True)
+        return
     if args.quick:
         args.epochs, args.datasets = 2, "ml-100k"
     data_dir = Path(args.data_dir)
@@ -196,8 +218,14 @@ def main() -> None:
     E, T = int(args.epochs), int(args.threads)
     our_lrs = OUR_LRS if args.grid == 2 else [0.005]
     recbole_grids = {k: v if args.grid == 2 else v[1:] for k, v in RECBOLE_GRIDS.items()}
-    print(f"machine: {machine()}  epochs={E} threads={T}", flush=True)
-    results: dict[str, Any] = {"epochs": E, "threads": T, "grid": args.grid, "machine": machine(), "datasets": {}}
+    if args.lrs:
+        our_lrs = [float(x) for x in args.lrs.split(",")]
+        recbole_grids = {k: [{"learning_rate": lr} for lr in our_lrs] for k in RECBOLE_GRIDS}
+    print(f"machine: {machine()}  epochs={E} threads={T} device={args.device}", flush=True)
+    results: dict[str, Any] = {
+        "epochs": E, "threads": T, "grid": args.grid, "lrs": our_lrs, "device": args.device, "machine": machine(),
+        "datasets": {},
+    }  # fmt: skip
 
     def metrics(
         model: Recommender, train: Interactions, held: Interactions, exclude: list[Interactions]
@@ -279,7 +307,7 @@ def main() -> None:
             record(label, "fusionrec", p, v, test_m, fit_s, {"grid_fit_s": fits, "fit_cpu_s": fit_cpu})
             return p
 
-        common: dict[str, Any] = {"epochs": E, "threads": T, "max_len": MAX_LEN, "seed": 0}
+        common: dict[str, Any] = {"epochs": E, "threads": T, "max_len": MAX_LEN, "seed": 0, "device": args.device}
         p_sas = ours("fusionrec SASRec", lambda **p: SASRec(**common, **p), [{"lr": lr} for lr in our_lrs])
         if p_sas:
             ours("fusionrec SASRec+content", lambda **p: SASRec(**common, use_content=True, **p), [p_sas], side)
@@ -302,6 +330,7 @@ def main() -> None:
                     job: dict[str, Any] = {
                             "data_path": tmp, "dataset": name, "model": model_name, "params": p, "epochs": E,
                             "threads": T, "seed": 0, "n_users": train.n_users, "n_items": train.n_items,
+                            "device": args.device,
                             "checkpoint_dir": str(Path(tmp) / "ckpt"), "out": str(Path(tmp) / "out.npz"),
                         }  # fmt: skip
                     cfg = Path(tmp) / "job.json"
@@ -373,6 +402,27 @@ def main() -> None:
         run(name)
 
     print("\n" + table(results), flush=True)
+
+
+def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from runs over parts of the grid: per dataset and model the row with the best valid NDCG@10
+    (chosen on valid, as one run over the whole grid would); each kept row lists the valid NDCG@10 of every grid
+    point it was chosen from."""
+    out: dict[str, Any] = {k: v for k, v in parts[0].items() if k != "datasets"}
+    out["lrs"] = sorted({lr for p in parts for lr in p.get("lrs", [])})
+    out["datasets"] = {}
+    for part in parts:
+        for ds_name, rows in part["datasets"].items():
+            kept = out["datasets"].setdefault(ds_name, {})
+            for label, row in rows.items():
+                tried = [
+                    *kept.get(label, {}).get("grid_valid", []),
+                    {**row["params"], "valid": row["valid"]["NDCG@10"]},
+                ]
+                if label not in kept or row["valid"]["NDCG@10"] > kept[label]["valid"]["NDCG@10"]:
+                    kept[label] = dict(row)
+                kept[label]["grid_valid"] = tried
+    return out
 
 
 def poster_side(data_dir: Path, train: Any) -> Any:

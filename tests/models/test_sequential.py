@@ -353,3 +353,33 @@ def test_refresh_histories_encodes_the_longer_sequences_without_refitting() -> N
     with pytest.raises(DataError, match="training id maps"):
         one = np.zeros(1, dtype=np.int64)
         fresh.refresh_histories(Interactions.from_arrays(one, one, None, one, user_ids=IdMap([0]), item_ids=IdMap([0])))
+
+
+# ---------------------------------------------------------------------- training device
+def test_device_rules() -> None:
+    """A device torch cannot use is a ConfigError that says what to do; "cpu" is the default and scoring stays
+    on the CPU."""
+    import torch
+
+    train = walk_data()[0]
+    with pytest.raises(ConfigError, match="not a torch device"):
+        SASRec(epochs=1, device="gpu0").fit(train)
+    with pytest.raises(ConfigError, match="not supported"):
+        GRU4Rec(epochs=1, device="meta").fit(train)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="sees no CUDA GPU"):
+            SASRec(epochs=1, device="cuda").fit(train)
+    with pytest.raises(ConfigError, match="device"):
+        make_model("SASRec", device=0)
+    model = sasrec(epochs=2).fit(train)
+    assert model.get_params()["device"] == "cpu"
+    assert all(p.device.type == "cpu" for p in model._network().parameters())
+
+
+@pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA GPU")
+@pytest.mark.parametrize("factory", [sasrec, gru4rec], ids=["SASRec", "GRU4Rec"])
+def test_cuda_training_learns_the_walk_and_scores_on_the_cpu(factory) -> None:  # type: ignore[no-untyped-def]
+    train, nxt = walk_data()
+    model = factory(device="cuda").fit(train)
+    assert hit_rate(model, nxt) >= 0.8
+    assert all(p.device.type == "cpu" for p in model._network().parameters())

@@ -87,6 +87,24 @@ def _windows(seq: np.ndarray, size: int) -> list[np.ndarray]:
     return out
 
 
+def _torch_device(name: str, owner: str) -> Any:
+    """The ``torch.device`` to train on; a :class:`ConfigError` that says what to do when it is not usable."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"{owner}: device={name!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"{owner}: device={name!r} but this torch sees no CUDA GPU; install a CUDA build of torch on a machine "
+            "with a GPU, or use device='cpu'"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"{owner}: device={name!r} is not supported; use 'cpu', 'cuda' or 'cuda:N'")
+    return device
+
+
 def _build_net(kind: str, n_items: int, d: int, max_len: int, n_layers: int, n_heads: int, dropout: float,
                content_dim: int, cnn: tuple[int, int, int] = (8, 8, 8)) -> Any:  # fmt: skip
     """The torch module of ``kind`` ("sasrec", "gru4rec" or "cnnlstm"); defined here so that torch loads only when
@@ -155,9 +173,9 @@ def _build_net(kind: str, n_items: int, d: int, max_len: int, n_layers: int, n_h
             if kind == "gru4rec":
                 return self.gru(self.drop(x))[0]
             length = seq.shape[1]
-            x = x * math.sqrt(d) + self.pos_emb(torch.arange(max_len - length, max_len)) * keep
+            x = x * math.sqrt(d) + self.pos_emb(torch.arange(max_len - length, max_len, device=seq.device)) * keep
             x = self.drop(x) * keep
-            causal = torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1)
+            causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=seq.device), diagonal=1)
             for layer in self.layers:
                 x = layer(x, src_mask=causal) * keep
             return self.norm(x)
@@ -181,6 +199,7 @@ class _Sequential(NetStateRecommender):
         "lr": [*POSITIVE],
         "weight_decay": [*NONNEGATIVE],
         "threads": [*POSITIVE_INT],
+        "device": [str],
         "seed": [*SEED],
     }
 
@@ -193,6 +212,7 @@ class _Sequential(NetStateRecommender):
     lr: float
     weight_decay: float
     threads: int
+    device: str
     seed: int | None
 
     # hooks the subclasses fill in
@@ -235,18 +255,21 @@ class _Sequential(NetStateRecommender):
         trainable = np.flatnonzero((windows > 0).sum(1) >= 2)
         inputs, targets = windows[trainable, :-1], windows[trainable, 1:]
         rng = np.random.default_rng(self.seed)
+        device = _torch_device(str(self.device), type(self).__name__)
         with torch.random.fork_rng(devices=[]), torch_threads(int(self.threads)):
             torch.manual_seed(0 if self.seed is None else int(self.seed))
-            net = self._make_net()
+            net = self._make_net().to(device)
             opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
             content_t = self._content_tensor()
+            content_t = None if content_t is None else content_t.to(device)
+            inputs_t, targets_t = torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
             net.train()
             for _ in range(int(self.epochs)):
-                perm = rng.permutation(len(inputs))
+                perm = torch.from_numpy(rng.permutation(len(inputs))).to(device)
                 for start in range(0, len(perm), int(self.batch_size)):
                     sel = perm[start : start + int(self.batch_size)]
-                    seq = torch.from_numpy(inputs[sel])
-                    tgt = torch.from_numpy(targets[sel])
+                    seq = inputs_t[sel]
+                    tgt = targets_t[sel]
                     table = net.table(content_t)
                     h = net(seq, table)
                     valid = (tgt > 0) & (seq > 0)
@@ -256,6 +279,7 @@ class _Sequential(NetStateRecommender):
                     loss.backward()
                     opt.step()
             net.eval()
+            net.cpu()  # scoring, fold-in and persistence run on the CPU (module notes)
             self._net = net
             self._net_arrays = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
             self.sequences_ = _left_pad(seqs, length)
@@ -389,6 +413,9 @@ class SASRec(_Sequential):
         Content-aware item inputs (above).
     threads
         torch intra-op threads during fit and fold-in.
+    device
+        Where the network trains: ``"cpu"`` (default), ``"cuda"`` or ``"cuda:N"``; scoring, fold-in and the saved
+        weights stay on the CPU.
     seed
         Seeds torch and the batch order: a fit on CPU is deterministic.
 
@@ -430,6 +457,7 @@ class SASRec(_Sequential):
         modalities: list[str] | None = None,
         modality_weights: dict[str, float] | None = None,
         threads: int = 1,
+        device: str = "cpu",
         seed: int | None = 0,
     ) -> None:
         self.n_factors = n_factors
@@ -445,6 +473,7 @@ class SASRec(_Sequential):
         self.modalities = modalities
         self.modality_weights = modality_weights
         self.threads = threads
+        self.device = device
         self.seed = seed
 
     def _n_heads(self) -> int:
@@ -507,6 +536,7 @@ class GRU4Rec(_Sequential):
         lr: float = 0.005,
         weight_decay: float = 0.0,
         threads: int = 1,
+        device: str = "cpu",
         seed: int | None = 0,
     ) -> None:
         self.n_factors = n_factors
@@ -518,6 +548,7 @@ class GRU4Rec(_Sequential):
         self.lr = lr
         self.weight_decay = weight_decay
         self.threads = threads
+        self.device = device
         self.seed = seed
 
 
@@ -545,7 +576,7 @@ class CNNLSTM(_Sequential):
     ----------
     n_factors
         Width of the id embedding, the LSTM state and the CNN tower's output (user/item vectors are twice this).
-    max_len, n_layers, dropout, epochs, batch_size, lr, weight_decay, threads, seed
+    max_len, n_layers, dropout, epochs, batch_size, lr, weight_decay, threads, device, seed
         As :class:`SASRec` (``n_layers``: LSTM layers).
     image_modality
         The item modality fed to the CNN tower; ``None`` (default): the one of kind ``"image"`` in
@@ -582,6 +613,7 @@ class CNNLSTM(_Sequential):
         kernel: int = 8,
         pool: int = 8,
         threads: int = 1,
+        device: str = "cpu",
         seed: int | None = 0,
     ) -> None:
         self.n_factors = n_factors
@@ -597,6 +629,7 @@ class CNNLSTM(_Sequential):
         self.kernel = kernel
         self.pool = pool
         self.threads = threads
+        self.device = device
         self.seed = seed
 
     def _cnn(self) -> tuple[int, int, int]:
