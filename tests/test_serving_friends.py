@@ -366,3 +366,39 @@ def pg_store() -> Iterator[EventStore]:
 
 def test_postgres_store_links(pg_store: EventStore) -> None:
     _exercise_links(pg_store)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    if request.param == "postgres":
+        yield from temporary_pg_store()
+    else:
+        with SQLiteStore(tmp_path / "events.db") as store:
+            yield store
+
+
+def test_another_worker_syncs_the_links(social_bundle: Path, any_store: EventStore) -> None:
+    """Two serving processes on one store: links posted to one reach the other at its next sync (and a restart)."""
+    from fusionrec.serving.engine import ServingEngine
+
+    one, two = ServingEngine(social_bundle, any_store), ServingEngine(social_bundle, any_store)
+    one.post_user("newbie", {}, [(u, 1.0) for u in B_FRIENDS])
+    assert two.state.user_index("newbie") is None
+    two.sync()
+    st = two.state
+    row = st.model_row(st.user_index("newbie"))
+    assert row is not None
+    want = np.mean([st.model.user_factors_[st.user_index(u)] for u in B_FRIENDS], axis=0)
+    np.testing.assert_allclose(st.model.user_factors_[row], want, atol=1e-5)
+    one.post_user("newbie", {}, [])  # removed in one: the other drops them at its next sync
+    two.sync()
+    assert two.state.links == {} and two.state.model_row(two.state.user_index("newbie")) is None
+    one.post_user("newbie", {}, [("u40", 1.0), ("u41", 2.0)])
+    one.delete_user("u40")  # its links go in the store: a restarted worker sees the rest
+    three = ServingEngine(social_bundle, any_store).state
+    assert three.links == {three.user_index("newbie"): {three.user_index("u41"): 2.0}}
+    np.testing.assert_allclose(
+        three.model.user_factors_[three.model_row(three.user_index("newbie"))],
+        three.model.user_factors_[three.user_index("u41")],
+        atol=1e-5,
+    )
