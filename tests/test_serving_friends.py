@@ -402,3 +402,47 @@ def test_another_worker_syncs_the_links(social_bundle: Path, any_store: EventSto
         three.model.user_factors_[three.user_index("u41")],
         atol=1e-5,
     )
+
+
+def test_fuzzed_friends_never_give_a_server_error(client: Any) -> None:
+    """Arbitrary friends lists (ids of every kind, any numbers, junk JSON) answer 2xx or a declared 4xx, and
+    whatever was accepted can be retrained on and recommended from."""
+    import json
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    c = client
+    ids = st.one_of(
+        st.sampled_from(["u40", "u41", "u0", "newbie", "ghost", " u40", "U40", 40, 0, "01", ""]),
+        st.text(max_size=5),
+        st.integers(-(2**70), 2**70),
+        st.booleans(),
+        st.none(),
+    )
+    number = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**70), 2**70), st.sampled_from([0, 1, -1, 1e300])
+    )
+    friend = st.fixed_dictionaries({"user": ids}, optional={"weight": st.one_of(number, ids)})
+    body = st.fixed_dictionaries(
+        {"user": st.sampled_from(["newbie", "u40", "fresh", 7])},
+        optional={"friends": st.one_of(st.lists(friend, max_size=4), ids, st.lists(ids, max_size=2))},
+    )
+    codes: list[int] = []
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(body=body)
+    def post(body: dict[str, Any]) -> None:
+        r = c.post("/users", content=json.dumps(body), headers={**KEY, "content-type": "application/json"})
+        assert r.status_code in (201, 404, 422), (body, r.status_code, r.text[:300])
+        codes.append(r.status_code)
+
+    post()
+    assert codes.count(201) >= 10
+    for user in ("newbie", "u40", "fresh", "7"):
+        if c.get(f"/users/{user}", headers=KEY).status_code == 200:
+            assert c.get("/recommend", params={"user": user, "k": 5}).status_code == 200
+    assert c.post("/admin/retrain", params={"wait": True}, headers=KEY).status_code == 202
+    for user in ("newbie", "u40", "fresh", "7"):
+        if c.get(f"/users/{user}", headers=KEY).status_code == 200:
+            assert c.get("/recommend", params={"user": user, "k": 5}).status_code == 200

@@ -15,7 +15,9 @@ Friends
     model that declares ``uses_friends`` (the social models) places the user with
     ``fold_in_user(history, values, user=row, friends=<model rows>, friend_weights=...)``: with no history the
     user gets its placed friends' weighted mean vector, with a history too the history's fold-in moved towards it
-    (:mod:`fusionrec.models.social`), again at each later event.  A bundle user's links are its training links
+    (:mod:`fusionrec.models.social`), again at each later event (posting links for a user with a history places
+    it again as an event does).  A friend's later moves do not re-place the user (only a friend placed for the
+    first time does); its next event, links or a retrain do.  A bundle user's links are its training links
     (``side.social``) plus those posted.  Friends the model cannot score yet (profile-only users) are skipped; a
     user with neither a history nor a placed friend gets popular, profile-matching items.  Other models store the
     links (for a retrain, and a later social bundle) and ignore them for scoring.  Forgetting a user drops its
