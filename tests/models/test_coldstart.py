@@ -22,6 +22,7 @@ from fusionrec.models.content import ContentKNN
 from fusionrec.models.graph import GraphFusion
 from fusionrec.models.hybrid import HybridMF
 from fusionrec.models.knn import ItemKNN, KNNBaseline
+from fusionrec.models.krr import ContentKRR
 from fusionrec.models.linear import EASE
 from fusionrec.models.mf.als import ALS
 from fusionrec.models.vbpr import VBPR
@@ -77,6 +78,7 @@ MODELS: dict[str, Callable[[], Recommender]] = {
     "hybrid-bpr": lambda: HybridMF(n_factors=8, epochs=30, loss="bpr", learning_rate=0.1, seed=1),
     "vbpr": lambda: VBPR(n_factors=4, content_factors=4, epochs=40, learning_rate=0.05, seed=1),
     "content": lambda: ContentKNN(),
+    "krr": lambda: ContentKRR(),
 }
 #: models that place new users only (no content for new items)
 USER_ONLY: dict[str, Callable[[], Recommender]] = {

@@ -40,6 +40,7 @@ MODELS: dict[str, str] = {
     "ContentKNN": "fusionrec.models.content:ContentKNN",
     "HybridMF": "fusionrec.models.hybrid:HybridMF",
     "VBPR": "fusionrec.models.vbpr:VBPR",
+    "ContentKRR": "fusionrec.models.krr:ContentKRR",
     "DeepFusion": "fusionrec.models.fusion.model:DeepFusion",
     "GraphFusion": "fusionrec.models.graph:GraphFusion",
     # sequential next-item models (sequential.py; issue 12)
