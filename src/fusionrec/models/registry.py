@@ -36,6 +36,7 @@ MODELS: dict[str, str] = {
     "BPR": "fusionrec.models.mf.bpr:BPR",
     "EASE": "fusionrec.models.linear:EASE",
     "CEASE": "fusionrec.models.linear:CEASE",
+    "ActivityCEASE": "fusionrec.models.activity:ActivityCEASE",
     # content and multimodal
     "ContentKNN": "fusionrec.models.content:ContentKNN",
     "HybridMF": "fusionrec.models.hybrid:HybridMF",
