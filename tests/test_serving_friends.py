@@ -446,3 +446,25 @@ def test_fuzzed_friends_never_give_a_server_error(client: Any) -> None:
     for user in ("newbie", "u40", "fresh", "7"):
         if c.get(f"/users/{user}", headers=KEY).status_code == 200:
             assert c.get("/recommend", params={"user": user, "k": 5}).status_code == 200
+
+
+def test_the_capability_is_declared_by_exactly_the_social_models() -> None:
+    """``uses_friends`` is declared, never guessed: every registered model that says so takes ``friends=`` in its
+    fold-in, and the five social models say so."""
+    import inspect
+
+    from fusionrec.models.base import Recommender
+    from fusionrec.models.registry import available_models, get_model_class
+
+    assert Recommender.uses_friends is False
+    declared = set()
+    for name in available_models():
+        try:
+            cls = get_model_class(name)
+        except ImportError:  # an optional extra is missing
+            continue
+        if cls.uses_friends:
+            declared.add(name)
+            params = inspect.signature(cls.fold_in_user).parameters  # type: ignore[attr-defined]
+            assert {"friends", "friend_weights"} <= set(params), name
+    assert declared == {"SocialMF", "SoRec", "TrustSVD", "SocialBPR", "SocialLightGCN"}
