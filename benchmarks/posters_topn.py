@@ -14,9 +14,12 @@ Features, rebuilt for every split seed (no leakage: user tags come from the trai
 
 Models.  Pure CF: fusionrec EASE / ALS / BPR, implicit ALS, cornac EASE (both ``posB`` settings tuned, the one
 better on valid reported).  Multimodal single models: CEASE on [poster, text] and on [words, genres, poster]
-(CEASE-W), HybridMF (warp, identity + poster + text), VBPR (poster + text); peers LightFM (HybridMF's exact rows)
-and cornac VBPR (fusionrec VBPR's exact content rows, no min-max rescaling, the same epochs).  One ensemble: RRF
-of the tuned CEASE, HybridMF and ALS.
+(CEASE-W), ActivityCEASE on [words, genres, poster] (CEASE-W plus a second solution for users with <= 20 training
+interactions: user-degree-weighted Gram and history IDF, ``fusionrec.models.activity``), HybridMF (warp, identity +
+poster + text), VBPR (poster + text); peers LightFM (HybridMF's exact rows) and cornac VBPR (fusionrec VBPR's exact
+content rows, no min-max rescaling, the same epochs).  ActivityCEASE is also run without content (both side weights
+0: a pure-CF row) so that a reader sees how much of its gain is content.  One ensemble: RRF of the tuned CEASE,
+HybridMF and ALS.
 
 Protocol: every model's grid is tuned on valid by NDCG@20 (fit on train, train masked); a numeric value chosen
 at a grid edge extends the grid (``_common.tune``).  The tuned setting is refitted on train and tested ranking
@@ -28,6 +31,11 @@ activity (training interactions <= 20 / 21-100 / > 100) and item popularity (Rec
 pairs whose item has <= 5 / 6-30 / > 30 training interactions).
 
 Run: python benchmarks/posters_topn.py [--data-dir ../shared/data] [--seed 2026,1,2] [--quick]
+        [--models EASE,CEASE-W,ActivityCEASE] [--results NAME]
+
+``--models`` runs only those grid families (tuned fusionrec EASE, the reference, always runs); the table and notes
+go to ``benchmarks/results/<NAME>.md`` (default ``posters_topn`` / ``posters_topn_quick``; the shared
+benchmarks/RESULTS.md is merged by the lead) and the records to ``benchmarks/results/<NAME>.json``.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _common
 import numpy as np
 import scipy.sparse as sp
 from _common import (
@@ -67,6 +76,7 @@ from fusionrec.data import Interactions
 from fusionrec.data.side import fuse_modalities
 from fusionrec.evaluation import evaluate_ranking
 from fusionrec.models import Recommender, SideInfo
+from fusionrec.models.activity import ActivityCEASE
 from fusionrec.models.hybrid import HybridMF, _normalise_rows
 from fusionrec.models.linear import CEASE, EASE
 from fusionrec.models.mf.als import ALS
@@ -228,6 +238,18 @@ def fr_cease_words(p: dict[str, Any], train: Interactions, feats: dict[str, np.n
     return model.fit(train, SideInfo(item_features=feats))
 
 
+def fr_activity(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
+    p = dict(p)
+    weights = {"words": 1.0, "genres": p.pop("genre_weight"), "poster": p.pop("poster_weight")}
+    model = ActivityCEASE(modalities=WORDS, modality_weights=weights, **p)
+    return model.fit(train, SideInfo(item_features=feats))
+
+
+def fr_activity_cf(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
+    """ActivityCEASE without content (both side weights 0, no side information): the pure-CF part of its gain."""
+    return ActivityCEASE(side_weight=0.0, sparse_side_weight=0.0, **p).fit(train)
+
+
 def fr_hybrid(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
     return HybridMF(seed=SEED, item_features=MODALITIES, **p).fit(train, SideInfo(item_features=feats))
 
@@ -318,6 +340,26 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
             "cornacEASE": grid(reg=[100.0, 300.0, 1000.0], posB=[True, False]),
             "CEASE": grid(reg=[100.0, 300.0], side_weight=[50.0, 200.0], poster_weight=[0.25]),
             "CEASE-W": grid(reg=[100.0, 300.0], side_weight=[50.0, 200.0], genre_weight=[0.5], poster_weight=[0.25]),
+            "ActivityCEASE": grid(
+                reg=[300.0],
+                side_weight=[12.5, 50.0],
+                genre_weight=[0.5],
+                poster_weight=[0.25],
+                user_power=[0.5, 1.0],
+                sparse_max=[20],
+                sparse_reg=[300.0],
+                sparse_side_weight=[3.0],
+                sparse_user_power=[1.0],
+                sparse_idf=[0.25, 0.5],
+            ),
+            "ActivityEASE": grid(
+                reg=[300.0],
+                user_power=[0.5, 1.0],
+                sparse_max=[20],
+                sparse_reg=[300.0],
+                sparse_user_power=[1.0],
+                sparse_idf=[0.25, 0.5],
+            ),
             "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[0.0], user_alpha=[1e-5], epochs=[20]),
             "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.05]),
             "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005], lambda_w=[0.01]),
@@ -333,6 +375,11 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
         "CEASE": grid(reg=[100.0, 300.0, 1000.0], side_weight=[20.0, 100.0, 500.0], poster_weight=[0.25, 1.0]),
         "CEASE-W": grid(reg=[100.0, 300.0, 1000.0], side_weight=[20.0, 100.0, 500.0], genre_weight=[0.5],
                         poster_weight=[0.0, 0.25]),
+        "ActivityCEASE": grid(reg=[100.0, 300.0, 1000.0], side_weight=[12.5, 50.0, 200.0], genre_weight=[0.5],
+                              poster_weight=[0.25], user_power=[0.5, 1.0], sparse_max=[20], sparse_reg=[300.0],
+                              sparse_side_weight=[0.0, 3.0], sparse_user_power=[1.0], sparse_idf=[0.25, 0.5]),
+        "ActivityEASE": grid(reg=[100.0, 300.0, 1000.0], user_power=[0.5, 1.0], sparse_max=[20], sparse_reg=[300.0],
+                             sparse_user_power=[1.0], sparse_idf=[0.25, 0.5]),
         "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[0.0, 1e-5], user_alpha=[1e-5], epochs=[20]),
         "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.02, 0.05]),
         "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005, 0.01], lambda_w=[0.01]),
@@ -349,6 +396,8 @@ ENTRIES: list[tuple[str, str, str, Callable[..., Recommender], bool]] = [
     ("fusionrec", "BPR (pure CF)", "BPR", fr_bpr, False),
     ("fusionrec", "CEASE [poster+text]", "CEASE", fr_cease, True),
     ("fusionrec", "CEASE-W [tfidf words+genres+poster]", "CEASE-W", fr_cease_words, True),
+    ("fusionrec", "ActivityCEASE [tfidf words+genres+poster]", "ActivityCEASE", fr_activity, True),
+    ("fusionrec", "ActivityCEASE without content (pure CF)", "ActivityEASE", fr_activity_cf, False),
     ("fusionrec", "HybridMF warp [id+poster+text]", "HybridMF", fr_hybrid, True),
     ("lightfm", "LightFM warp [id+poster+text]", "HybridMF", lightfm_model, True),
     ("fusionrec", "VBPR [poster+text]", "VBPR", fr_vbpr, True),
@@ -480,8 +529,63 @@ def summarise(runs: dict[int, dict[str, dict[str, Any]]]) -> tuple[list[str], di
     return [head, *lines], {"gains": gains, "sparse_gains": sparse_gains, "chosen": chosen}
 
 
+def _options(parser: Any) -> None:
+    parser.add_argument(
+        "--models",
+        default="",
+        help="comma-separated grid families to run (e.g. EASE,CEASE-W,ActivityCEASE); EASE always runs (default: all)",
+    )
+    parser.add_argument(
+        "--results",
+        default="",
+        help="results name: benchmarks/results/<NAME>.md and .json (default posters_topn[_quick])",
+    )
+
+
+def select_entries(names: str, entries: list[Any]) -> list[Any]:
+    """The ENTRIES whose family is in ``names`` (comma separated), tuned EASE always included."""
+    if not names.strip():
+        return entries
+    wanted = {x.strip() for x in names.split(",") if x.strip()} | {"EASE"}
+    known = {e[2] for e in ENTRIES}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise SystemExit(f"--models: unknown families {unknown}; known: {sorted(known)}")
+    return [e for e in entries if e[2] in wanted]
+
+
+def versus_table(runs: dict[int, dict[str, dict[str, Any]]]) -> str:
+    """Every row against tuned EASE on the same users: mean gain over seeds and the pooled paired t-test."""
+    base = "EASE (pure CF)"
+    seeds = list(runs)
+    lines = [
+        "| model vs tuned EASE | NDCG@20 gain (per seed) | pooled t p | users <=20 gain (per seed) | pooled t p (<=20) |",
+        "|---|---|---|---|---|",
+    ]
+    for label in runs[seeds[0]]:
+        if label == base:
+            continue
+        gains, sparse_gains, pa, pb, sa, sb = [], [], [], [], [], []
+        for seed in seeds:
+            a, b = runs[seed][label], runs[seed][base]
+            sparse = b["bucket_masks"]["<=20"]
+            gains.append(a["metrics"]["NDCG@20"] / b["metrics"]["NDCG@20"] - 1)
+            sparse_gains.append(a["buckets"]["<=20"] / b["buckets"]["<=20"] - 1)
+            pa.append(a["per_user"])
+            pb.append(b["per_user"])
+            sa.append(a["per_user"][sparse])
+            sb.append(b["per_user"][sparse])
+        t_all = paired(np.concatenate(pa), np.concatenate(pb))
+        t_sparse = paired(np.concatenate(sa), np.concatenate(sb))
+        lines.append(
+            f"| {label} | {np.mean(gains):+.1%} ({', '.join(f'{g:+.1%}' for g in gains)}) | {t_all['t_p']:.3g} | "
+            f"{np.mean(sparse_gains):+.1%} ({', '.join(f'{g:+.1%}' for g in sparse_gains)}) | {t_sparse['t_p']:.3g} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    args = parse_args(__doc__ or "", extra=_options)
     warnings.filterwarnings("ignore", module="implicit")
     warnings.filterwarnings("ignore", module="lightfm")
     spaces = grids(args.quick)
@@ -491,7 +595,7 @@ def main() -> None:
         "cornac": library_version("cornac"),
         "lightfm": library_version("lightfm"),
     }
-    entries = [e for e in ENTRIES if versions[e[0]] != "not installed"]
+    entries = select_entries(args.models, [e for e in ENTRIES if versions[e[0]] != "not installed"])
     runs: dict[int, dict[str, dict[str, Any]]] = {}
     t0 = time.perf_counter()
     for seed in args.seeds:
@@ -523,12 +627,17 @@ def main() -> None:
     ext = sorted({f"{label}: {n}" for s in args.seeds for label in labels for n in runs[s][label]["notes"]})
     first = runs[args.seeds[0]]
     u_sizes = {b: int(m.sum()) for b, m in first["EASE (pure CF)"]["bucket_masks"].items()}
-    grid_lines = [f"{fam} ({len(space)} settings): {space}" for fam, space in spaces.items()]
+    run_fams = {e[2] for e in entries} | ({"RRF3"} if RRF_LABEL in labels else set())
+    grid_lines = [f"{fam} ({len(space)} settings): {space}" for fam, space in spaces.items() if fam in run_fams]
     quick = " --quick" if args.quick else ""
+    quick += f" --models {args.models}" if args.models else ""
+    quick += f" --results {args.results}" if args.results else ""
+    name = args.results or "posters_topn" + ("_quick" if args.quick else "")
+    _common.RESULTS_MD = _common.RESULTS_DIR / f"{name}.md"  # the shared RESULTS.md is merged by the lead
     columns = ["NDCG@20", "± NDCG@20", "Recall@20", "Coverage@20", "valid NDCG@20"]
     columns += [f"users {b}" for _, _, b in USER_BUCKETS] + [f"R@20 {b}" for _, _, b in ITEM_BUCKETS]
     write_results(
-        "posters_topn" + ("_quick" if args.quick else ""),
+        name,
         records,
         metric_columns=columns,
         title="Multimodal top-N on ml-posters.random811: content vs tuned EASE, by user activity and item popularity"
@@ -537,14 +646,15 @@ def main() -> None:
         notes="\n\n".join(
             [
                 *head,
+                versus_table(runs),
                 f"Metrics are means over the split seeds {args.seed} (± = half the range over seeds); every "
                 "rating an implicit 1; test ranks all 2,943 items with train and valid masked. 'users <=20' etc. = "
                 f"NDCG@20 of the users with that many training interactions (seed {args.seeds[0]}: {u_sizes}); "
                 "'R@20 items <=5' etc. = Recall@20 pooled over the test pairs whose item has that many training "
                 "interactions. Every model tuned on valid by NDCG@20 (fit on train), refitted on train, tested "
                 "once; the headline model is picked per seed by valid NDCG@20 among the multimodal single models "
-                "(CEASE, CEASE-W, HybridMF, LightFM, VBPR, cornac VBPR); the RRF ensemble is reported but not "
-                "eligible. Peers: cornac EASE tuned over posB True and False (the better on valid is reported); "
+                f"run ({', '.join(sorted({e[2] for e in entries if e[4]}))}); the RRF ensemble and 'ActivityCEASE "
+                "without content' (pure CF) are reported but not eligible. Peers: cornac EASE tuned over posB True and False (the better on valid is reported); "
                 f"fusionrec and cornac VBPR both {VBPR_EPOCHS} epochs on the identical fused content rows (cornac "
                 "normalized=False, no min-max rescaling); LightFM gets HybridMF's exact rows; implicit ALS and "
                 "fusionrec ALS the same grid and the same confidence c = 1 + alpha*r (implicit's own is alpha*r: "
