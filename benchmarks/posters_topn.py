@@ -14,9 +14,9 @@ Features, rebuilt for every split seed (no leakage: user tags come from the trai
 
 Models.  Pure CF: fusionrec EASE / ALS / BPR, implicit ALS, cornac EASE (both ``posB`` settings tuned, the one
 better on valid reported).  Multimodal single models: CEASE on [poster, text] and on [words, genres, poster]
-(CEASE-W), ActivityCEASE on [words, genres, poster] (CEASE-W plus a second solution for users with <= 20 training
-interactions: user-degree-weighted Gram and history IDF, ``fusionrec.models.activity``), HybridMF (warp, identity +
-poster + text), VBPR (poster + text); peers LightFM (HybridMF's exact rows) and cornac VBPR (fusionrec VBPR's exact
+(CEASE-W), ActivityCEASE on [words, genres, poster] (CEASE-W with a user-degree-weighted Gram and history IDF,
+``fusionrec.models.activity``; its optional second solution for sparse users is off in these grids), HybridMF (warp,
+identity + poster + text), VBPR (poster + text); peers LightFM (HybridMF's exact rows) and cornac VBPR (fusionrec VBPR's exact
 content rows, no min-max rescaling, the same epochs).  ActivityCEASE is also run without content (both side weights
 0: a pure-CF row) so that a reader sees how much of its gain is content.  One ensemble: RRF of the tuned CEASE,
 HybridMF and ALS.
@@ -345,21 +345,11 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
                 side_weight=[12.5, 50.0],
                 genre_weight=[0.5],
                 poster_weight=[0.25],
-                user_power=[0.5, 1.0],
-                sparse_max=[20],
-                sparse_reg=[300.0],
-                sparse_side_weight=[3.0],
-                sparse_user_power=[1.0],
-                sparse_idf=[0.25, 0.5],
+                user_power=[0.5, 0.75],
+                history_idf=[0.0, 0.1],
+                sparse_max=[0],
             ),
-            "ActivityEASE": grid(
-                reg=[300.0],
-                user_power=[0.5, 1.0],
-                sparse_max=[20],
-                sparse_reg=[300.0],
-                sparse_user_power=[1.0],
-                sparse_idf=[0.25, 0.5],
-            ),
+            "ActivityEASE": grid(reg=[300.0], user_power=[0.5, 0.75], history_idf=[0.0, 0.1], sparse_max=[0]),
             "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[0.0], user_alpha=[1e-5], epochs=[20]),
             "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.05]),
             "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005], lambda_w=[0.01]),
@@ -376,10 +366,10 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
         "CEASE-W": grid(reg=[100.0, 300.0, 1000.0], side_weight=[20.0, 100.0, 500.0], genre_weight=[0.5],
                         poster_weight=[0.0, 0.25]),
         "ActivityCEASE": grid(reg=[100.0, 300.0, 1000.0], side_weight=[12.5, 50.0, 200.0], genre_weight=[0.5],
-                              poster_weight=[0.25], user_power=[0.5, 1.0], sparse_max=[20], sparse_reg=[300.0],
-                              sparse_side_weight=[0.0, 3.0], sparse_user_power=[1.0], sparse_idf=[0.25, 0.5]),
-        "ActivityEASE": grid(reg=[100.0, 300.0, 1000.0], user_power=[0.5, 1.0], sparse_max=[20], sparse_reg=[300.0],
-                             sparse_user_power=[1.0], sparse_idf=[0.25, 0.5]),
+                              poster_weight=[0.25], user_power=[0.25, 0.5, 0.75, 1.0], history_idf=[0.0, 0.1, 0.25],
+                              sparse_max=[0]),
+        "ActivityEASE": grid(reg=[100.0, 300.0, 1000.0], user_power=[0.25, 0.5, 0.75, 1.0],
+                             history_idf=[0.0, 0.1, 0.25], sparse_max=[0]),
         "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[0.0, 1e-5], user_alpha=[1e-5], epochs=[20]),
         "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.02, 0.05]),
         "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005, 0.01], lambda_w=[0.01]),

@@ -77,7 +77,7 @@ def test_reduces_to_cease_and_fits_one_solution() -> None:
     train = make_interactions(seed=2, explicit=False)
     side = _side(train.n_items)
     plain = CEASE(reg=12.0, side_weight=3.0).fit(train, side)
-    model = ActivityCEASE(reg=12.0, side_weight=3.0, user_power=0.0, sparse_max=0).fit(train, side)
+    model = ActivityCEASE(reg=12.0, side_weight=3.0, user_power=0.0, history_idf=0.0, sparse_max=0).fit(train, side)
     np.testing.assert_allclose(model.weights_, plain.weights_, atol=1e-5)
     assert not hasattr(model, "sparse_weights_")
     users = np.arange(train.n_users)
@@ -90,7 +90,7 @@ def test_reduces_to_cease_and_fits_one_solution() -> None:
 
 def test_refit_with_one_solution_drops_the_old_sparse_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
     train = make_interactions(seed=2, explicit=False)
-    model = ActivityCEASE(reg=12.0, side_weight=0.0, sparse_side_weight=0.0, sparse_max=5).fit(train)
+    model = ActivityCEASE(reg=12.0, side_weight=0.0, sparse_max=5, sparse_user_power=1.0).fit(train)
     assert hasattr(model, "sparse_weights_")
     model.set_params(sparse_max=0).fit(train)
     assert not hasattr(model, "sparse_weights_")
@@ -103,7 +103,7 @@ def test_gate_follows_the_folded_in_history() -> None:
     """A new user with a short history is scored by the sparse solution, a long one by the main solution."""
     train = make_interactions(seed=4, explicit=False)
     t = _sparse_max(train)
-    model = ActivityCEASE(reg=10.0, side_weight=0.0, sparse_side_weight=0.0, sparse_max=t, sparse_idf=1.0).fit(train)
+    model = ActivityCEASE(reg=10.0, side_weight=0.0, history_idf=0.0, sparse_max=t, sparse_idf=1.0).fit(train)
     short = np.arange(max(t, 1))
     long = np.arange(t + 3)
     for hist, W, idf in ((short, model.sparse_weights_, 1.0), (long, model.weights_, 0.0)):
@@ -116,6 +116,7 @@ def test_gate_follows_the_folded_in_history() -> None:
 def test_content_free_without_side_and_typed_errors() -> None:
     train = make_interactions(seed=5, explicit=False)
     ActivityCEASE(side_weight=0.0, sparse_side_weight=0.0).fit(train)  # pure CF: no side needed
+    ActivityCEASE(side_weight=0.0).fit(train)  # the sparse side weight defaults to the main one
     with pytest.raises(ConfigError, match="item features"):
         ActivityCEASE(side_weight=5.0).fit(train)
     with pytest.raises(ConfigError, match="sparse_max"):
