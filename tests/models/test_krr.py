@@ -124,3 +124,11 @@ def test_errors() -> None:
         ContentKRR().fit(train, _side(train.n_items + 1))
     with pytest.raises(ConfigError, match="max_memory_gb"):
         ContentKRR(max_memory_gb=1e-9).fit(train, _side(train.n_items))
+
+
+def test_item_contributions_sum_to_the_score() -> None:
+    train = make_interactions(seed=5, explicit=False)
+    model = ContentKRR(gamma=2.0).fit(train, _side(train.n_items))
+    items, contrib = model.item_contributions(4, 9)
+    assert set(items.tolist()) == set(train.matrix[4].indices.tolist())
+    np.testing.assert_allclose(contrib.sum(), model.score(np.array([4]), np.array([9]))[0, 0], rtol=1e-5, atol=1e-6)
