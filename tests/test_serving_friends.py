@@ -18,10 +18,10 @@ import pytest
 import scipy.sparse as sp
 
 from fusionrec.data import Interactions
-from fusionrec.data.idmap import IdMap
 from fusionrec.data.side import SideInfo
 from fusionrec.serving.store import EventStore, SQLiteStore
 from tests.conftest import make_interactions
+from tests.models.test_social import clustered as social_clusters
 from tests.serving._stores import temporary_pg_store
 from tests.serving.conftest import make_client
 
@@ -35,25 +35,7 @@ B_FRIENDS = ["u40", "u41", "u42"]
 
 def clustered(seed: int = 0) -> tuple[Interactions, sp.csr_matrix]:
     """Two user groups, each interacting only within its item half; friends link within a group."""
-    rng = np.random.default_rng(seed)
-    users, items = [], []
-    groups = [(0, 2 * N_PER, 0, 8), (2 * N_PER, 3 * N_PER, HALF, 4)]  # (first user, end, first item, per user)
-    for lo, hi, first, per in groups:
-        for u in range(lo, hi):
-            for i in rng.choice(HALF, per, replace=False):
-                users.append(f"u{u}")
-                items.append(f"i{first + i}")
-    n = 3 * N_PER
-    train = Interactions.from_arrays(
-        np.array(users), np.array(items), None, user_ids=IdMap([f"u{u}" for u in range(n)]),
-        item_ids=IdMap([f"i{i}" for i in range(N_ITEMS)]), explicit=False,
-    )  # fmt: skip
-    rows, cols = [], []
-    for lo, hi, _, _ in groups:
-        for u in range(lo, hi):
-            rows += [u, u]
-            cols += rng.choice(np.arange(lo, hi), 2, replace=False).tolist()
-    return train, sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
+    return social_clusters(N_PER, N_ITEMS, seed, cold_user=False)
 
 
 def _meta(train: Interactions) -> dict[str, list[Any]]:

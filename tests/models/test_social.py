@@ -214,10 +214,12 @@ def test_social_bpr_pulls_users_towards_trusted_ones() -> None:
     assert gap(0.4) < 0.5 * gap(0.0)
 
 
-def clustered(n_per: int = 30, n_items: int = 40, seed: int = 0) -> tuple[Interactions, sp.csr_matrix]:
+def clustered(
+    n_per: int = 30, n_items: int = 40, seed: int = 0, cold_user: bool = True
+) -> tuple[Interactions, sp.csr_matrix]:
     """Two user groups, each interacting only within its item half; group A is twice as large and active (so
-    popularity ranks A's items first); friends link within a group.  The last user has links to group B and no
-    interaction."""
+    popularity ranks A's items first); friends link within a group.  With ``cold_user``, a last user has links to
+    group B and no interaction (also used by tests/test_serving_friends.py)."""
     rng = np.random.default_rng(seed)
     half = n_items // 2
     users, items = [], []
@@ -227,7 +229,7 @@ def clustered(n_per: int = 30, n_items: int = 40, seed: int = 0) -> tuple[Intera
             for i in rng.choice(half, per, replace=False):
                 users.append(f"u{u}")
                 items.append(f"i{first + i}")
-    n = 3 * n_per + 1
+    n = 3 * n_per + int(cold_user)
     ids = IdMap([f"u{u}" for u in range(n)])
     train = Interactions.from_arrays(
         np.array(users), np.array(items), None, user_ids=ids, item_ids=IdMap([f"i{i}" for i in range(n_items)]),
@@ -238,8 +240,9 @@ def clustered(n_per: int = 30, n_items: int = 40, seed: int = 0) -> tuple[Intera
         for u in range(lo, hi):
             rows += [u, u]
             cols += rng.choice(np.arange(lo, hi), 2, replace=False).tolist()
-    rows += [n - 1] * 3
-    cols += [2 * n_per, 2 * n_per + 1, 2 * n_per + 2]
+    if cold_user:
+        rows += [n - 1] * 3
+        cols += [2 * n_per, 2 * n_per + 1, 2 * n_per + 2]
     return train, sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
 
 
