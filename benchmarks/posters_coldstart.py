@@ -84,7 +84,7 @@ def random_model(p: dict[str, Any], train: Interactions, feats: dict[str, np.nda
 
 def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     if quick:
-        return {
+        spaces = {
             "HybridMF": grid(n_factors=[32], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[5],
                              item_identity=[True]),
             "VBPR": grid(n_factors=[16], content_factors=[16], learning_rate=[0.05]),
@@ -94,7 +94,12 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
             "ContentKRR": grid(gamma=[1.0], reg=[1.0], ease_weight=[2.0], ease_reg=[300.0], poster_weight=[0.0]),
             "Random": [{}],
         }  # fmt: skip
+        spaces["LightFM"] = spaces["HybridMF"]
+        return spaces
     return {
+        # the peer gets HybridMF's grid and more: learning rate and epochs bracketed (edges extend)
+        "LightFM": grid(n_factors=[64], learning_rate=[0.02, 0.05], item_alpha=[1e-5], user_alpha=[1e-5],
+                        epochs=[20, 40], item_identity=[True, False]),
         "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[20],
                          item_identity=[True, False]),
         "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.02, 0.05]),
@@ -160,7 +165,7 @@ def main() -> None:
         ("fusionrec", "Random", "Random", random_model),
         ("fusionrec", "ContentKNN [poster+text] (content only)", "ContentKNN", content_knn),
         ("fusionrec", "HybridMF warp [poster+text]", "HybridMF", fr_hybrid),
-        ("lightfm", "LightFM warp [poster+text]", "HybridMF", lightfm_model),
+        ("lightfm", "LightFM warp [poster+text]", "LightFM", lightfm_model),
         ("fusionrec", "VBPR [poster+text]", "VBPR", fr_vbpr),
         ("fusionrec", "CEASE [poster+text]", "CEASE", fr_cease),
         ("fusionrec", "CEASE-W [tfidf words+genres+poster]", "CEASE-W", fr_cease_words),
