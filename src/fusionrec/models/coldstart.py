@@ -8,7 +8,8 @@ and return the *indices* of the entities they placed, so the new ones are at onc
 ``add_items(features) -> int64 [m]``
     ``features`` maps fitted modality names to ``float [m, d]`` rows (a missing modality, or an all-zero row,
     counts as missing and is imputed where the model supports that).  The new items get indices
-    ``n_items_ .. n_items_ + m - 1``.  Implemented by ContentKNN, HybridMF, VBPR, DeepFusion and GraphFusion.
+    ``n_items_ .. n_items_ + m - 1``.  Implemented by ContentKNN, HybridMF, VBPR, DeepFusion, GraphFusion
+    and ContentKRR.
 
 ``fold_in_user(items, values=None, *, user_features=None, user=None) -> int64 [1]``
     A new user (``user=None``: appended as index ``n_users_``) or a known one (``user=u``: re-placed) from the
@@ -21,7 +22,8 @@ and return the *indices* of the entities they placed, so the new ones are at onc
     * the generic factor fold-in of :mod:`fusionrec.models.factors` (ridge for SVD, SVD++, NMF, PMF, BayesianFM
       and BiasBaseline; pairwise for BPR), declared once per model;
     * :class:`HistoryFoldIn` for models that score a user from their seen row (MostPopular, Random, ItemKNN,
-      item-based KNNBaseline, EASE, CEASE).
+      item-based KNNBaseline, EASE, CEASE, ActivityCEASE,
+      ContentKRR).
 
 Social models (:mod:`fusionrec.models.social`, :mod:`fusionrec.models.social_graph`) also take
 ``fold_in_user(..., friends=<known user indices>, friend_weights=None)``: a user with links but no history gets
