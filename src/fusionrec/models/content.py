@@ -21,6 +21,30 @@ from fusionrec.models.coldstart import check_history, history_row, place_user
 __all__ = ["ContentKNN", "fused_side_features"]
 
 
+def fuse_new_items(
+    features: dict[str, np.ndarray], widths: dict[str, int], modality_weights: dict[str, float] | None
+) -> np.ndarray:
+    """New items' ``{modality: [m, d]}`` rows fused as at fit time (``widths``: the fitted modalities in order and
+    their widths); a fitted modality left out is missing, a zero block (its part of a cosine is zero, like a zero
+    row at fit).  Raises :class:`DataError` for unknown modalities, unequal row counts or wrong widths."""
+    names = list(widths)
+    unknown = sorted(set(features) - set(names))
+    if unknown or not features:
+        raise DataError(f"add_items got features {unknown} the model was not fitted with; fitted: {names}")
+    sizes = {np.atleast_2d(np.asarray(v)).shape[0] for v in features.values()}
+    if len(sizes) != 1:
+        raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
+    m = sizes.pop()
+    full = {
+        k: np.atleast_2d(np.asarray(features[k], np.float32)) if k in features else np.zeros((m, widths[k]), np.float32)
+        for k in names
+    }  # fmt: skip
+    for k in names:
+        if full[k].shape != (m, widths[k]):
+            raise DataError(f"add_items: {k!r} must be [{m}, {widths[k]}], got {full[k].shape}")
+    return fuse_modalities(full, names, modality_weights=modality_weights, impute="zero")[0]
+
+
 def fused_side_features(
     side: SideInfo | None,
     modalities: list[str] | None,
@@ -176,25 +200,7 @@ class ContentKNN(Recommender):
         """
         self._check_fitted()
         if isinstance(features, dict):
-            names = self.modalities_.tolist()
-            unknown = sorted(set(features) - set(names))
-            if unknown or not features:
-                raise DataError(f"add_items got features {unknown} the model was not fitted with; fitted: {names}")
-            sizes = {np.atleast_2d(np.asarray(v)).shape[0] for v in features.values()}
-            if len(sizes) != 1:
-                raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
-            n_new = sizes.pop()
-            # a modality left out is missing: a zero block (its part of the cosine is zero, like a zero row at fit)
-            widths = self._modality_widths()
-            full = {
-                n: np.atleast_2d(np.asarray(features[n], np.float32)) if n in features
-                else np.zeros((n_new, widths[n]), np.float32)
-                for n in names
-            }  # fmt: skip
-            for n in names:
-                if full[n].shape != (n_new, widths[n]):
-                    raise DataError(f"add_items: {n!r} must be [{n_new}, {widths[n]}], got {full[n].shape}")
-            new = fuse_modalities(full, names, modality_weights=self.modality_weights, impute="zero")[0]
+            new = fuse_new_items(features, self._modality_widths(), self.modality_weights)
         else:
             new = np.asarray(features, dtype=np.float32)
         if new.ndim != 2 or new.shape[1] != self.items_.shape[1]:

@@ -12,11 +12,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.data.interactions import Interactions
-from fusionrec.data.side import fuse_modalities
-from fusionrec.errors import ConfigError, DataError
+from fusionrec.errors import DataError
 from fusionrec.models._params import BOOL, MODALITY_NAMES, MODALITY_WEIGHTS, NONNEGATIVE, POSITIVE
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import HistoryFoldIn, grow_seen
+from fusionrec.models.linear import check_dense_memory
 
 __all__ = ["ContentKRR", "content_kernel"]
 
@@ -135,13 +135,10 @@ class ContentKRR(HistoryFoldIn, Recommender):
         if train.nnz == 0:
             raise DataError("the training interactions are empty; nothing to fit")
         n = train.n_items
-        need_gb = 5 * 8 * n * n / 1e9
-        if need_gb > self.max_memory_gb:
-            raise ConfigError(
-                f"ContentKRR with {n} items needs about {need_gb:.1f} GB for its dense item-item solves "
-                f"(max_memory_gb={self.max_memory_gb}); raise max_memory_gb if you have the memory, or rank cold "
-                "items with ContentKNN (memory O(n_items * features))"
-            )
+        check_dense_memory(
+            "ContentKRR", n, 5, float(self.max_memory_gb), "its dense item-item solves",
+            "or rank cold items with ContentKNN (memory O(n_items * features))",
+        )  # fmt: skip
         names, fused = fused_side_features(
             side, self.modalities, self.modality_weights, n, "ContentKRR", "; it scores items through their content"
         )
@@ -206,24 +203,12 @@ class ContentKRR(HistoryFoldIn, Recommender):
         """Append new items from their content (``{modality: float [m, d]}``, a fitted modality left out counts as
         missing) and return their indices.  Their columns of ``M`` are ``coef_ k_W(f)``; their rows are zero
         (a new item in a history adds nothing until the next fit)."""
+        from fusionrec.models.content import fuse_new_items
+
         self._check_fitted()
-        names = self.modalities_.tolist()
-        unknown = sorted(set(features) - set(names))
-        if unknown or not features:
-            raise DataError(f"add_items got features {unknown} the model was not fitted with; fitted: {names}")
-        sizes = {np.atleast_2d(np.asarray(v)).shape[0] for v in features.values()}
-        if len(sizes) != 1:
-            raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
-        m = sizes.pop()
-        widths = dict(zip(names, self.modality_dims_.tolist(), strict=True))
-        full = {
-            k: np.atleast_2d(np.asarray(features[k], np.float32)) if k in features else np.zeros((m, widths[k]), np.float32)
-            for k in names
-        }  # fmt: skip
-        for k in names:
-            if full[k].shape != (m, widths[k]):
-                raise DataError(f"add_items: {k!r} must be [{m}, {widths[k]}], got {full[k].shape}")
-        new = fuse_modalities(full, names, modality_weights=self.modality_weights, impute="zero")[0]
+        widths = dict(zip(self.modalities_.tolist(), self.modality_dims_.tolist(), strict=True))
+        new = fuse_new_items(features, widths, self.modality_weights)
+        m = new.shape[0]
         cols = (self.coef_.astype(np.float64) @ content_kernel(self.warm_vectors_, new, self.gamma)).astype(np.float32)
         start, n = self.n_items_, self.n_items_ + m
         weights = np.zeros((n, n), np.float32)

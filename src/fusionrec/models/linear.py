@@ -19,6 +19,17 @@ if TYPE_CHECKING:
 __all__ = ["CEASE", "EASE"]
 
 
+def check_dense_memory(owner: str, n_items: int, copies: int, max_memory_gb: float, what: str, instead: str) -> None:
+    """Raise :class:`ConfigError` when ``copies`` dense float64 ``[n_items, n_items]`` matrices exceed
+    ``max_memory_gb``; the message names ``what`` needs them and what to do ``instead``."""
+    need_gb = copies * 8 * n_items * n_items / 1e9
+    if need_gb > max_memory_gb:
+        raise ConfigError(
+            f"{owner} with {n_items} items needs about {need_gb:.1f} GB for {what} "
+            f"(max_memory_gb={max_memory_gb}); raise max_memory_gb if you have the memory, {instead}"
+        )
+
+
 class EASE(HistoryFoldIn, Recommender):
     """Embarrassingly Shallow Autoencoder (Steck 2019).
 
@@ -64,13 +75,10 @@ class EASE(HistoryFoldIn, Recommender):
         if train.nnz == 0:
             raise DataError("the training interactions are empty; nothing to fit")
         n = train.n_items
-        need_gb = 3 * 8 * n * n / 1e9
-        if need_gb > self.max_memory_gb:
-            raise ConfigError(
-                f"EASE with {n} items needs about {need_gb:.1f} GB for the dense item-item solve "
-                f"(max_memory_gb={self.max_memory_gb}); raise max_memory_gb if you have the memory, "
-                "prune rare items, or use ItemKNN (sparse top-k neighbours)"
-            )
+        check_dense_memory(
+            "EASE", n, 3, float(self.max_memory_gb), "the dense item-item solve",
+            "prune rare items, or use ItemKNN (sparse top-k neighbours)",
+        )  # fmt: skip
         X = self._input(train.matrix)
         G = (X.T @ X).toarray().astype(np.float64)
         self._add_side(G, train, side)
