@@ -193,3 +193,25 @@ def test_recommend_with_word_item_ids(tmp_path: Path) -> None:
     out = runner.invoke(app, ["recommend", str(path), "--user", "u1", "--json"])
     assert out.exit_code == 0, out.output
     assert [r["item"] for r in json.loads(out.output)["items"]] == ["plum"]
+
+
+def test_train_takes_what_each_model_reads_from_own_files(tmp_path: Path) -> None:
+    """A social model trains from a log plus --social alone (no content), a sequence model from a timed log alone,
+    and a content model without --items says which option gives it what it lacks."""
+    log = tmp_path / "log.csv"
+    rows = [f"u{u},i{(u + k) % 12},1,{1000 * u + k}" for u in range(20) for k in range(5)]
+    log.write_text("user,item,rating,timestamp\n" + "\n".join(rows) + "\n")
+    social = tmp_path / "social.csv"
+    social.write_text("user,friend\n" + "\n".join(f"u{u},u{(u + 1) % 20}" for u in range(20)) + "\n")
+    base = ["train", "--interactions", str(log)]
+    out = runner.invoke(
+        app, [*base, "--social", str(social), "-m", "SocialBPR", "-p", "epochs=2", "-o", str(tmp_path / "s")]
+    )
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, [*base, "-m", "SASRec", "-p", "epochs=1", "-o", str(tmp_path / "q")])
+    assert out.exit_code == 0, out.output
+    for model, lacks in (("SocialMF", "needs trust links"), ("CEASE", "needs item features")):
+        out = runner.invoke(app, [*base, "-m", model, "-o", str(tmp_path / model)])
+        assert out.exit_code != 0, out.output
+        line = one_error_line(out)
+        assert lacks in line and "--social FILE" in line and "--items FILE" in line, out.output

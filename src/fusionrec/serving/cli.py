@@ -93,12 +93,16 @@ def train_bundle(
     side = None
     if dataset is not None and (dataset.item_modalities or dataset.user_modalities or dataset.social is not None):
         side = _side_for(dataset, train)
-    if type(estimator).uses_side_info and (side is None or not (side.item_features or side.user_features)):
-        raise ConfigError(
-            f"{model} needs content (item or user features): train it on a dataset with content or on your own "
-            "files with --items FILE (text, image, categorical or numeric columns)"
-        )
-    fitted = estimator.fit(train, side)
+    try:
+        fitted = estimator.fit(train, side)
+    except ConfigError as exc:
+        # the model says what it lacks (content, image features, trust links); add where the CLI takes them from
+        if side is None or not (side.item_features or side.user_features) or side.social is None:
+            raise ConfigError(
+                f"{exc}. With your own files: --items FILE gives item content (text, image, categorical or numeric "
+                "columns), --users FILE user attributes and --social FILE (user,friend) links"
+            ) from exc
+        raise
     meta = item_meta_from_dataset(dataset, train.item_ids) if dataset is not None else None
     return save_bundle(out, fitted, train, meta, side=side, extra={"source": source_label})
 
