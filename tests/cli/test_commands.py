@@ -51,6 +51,12 @@ def test_models_list_and_info() -> None:
     assert {"ALS", "EASE", "HybridMF", "VBPR", "ContentKNN", "WeightedBlend"} <= set(rows)
     assert "matrix factorisation" in rows["ALS"] and "multimodal fusion" in rows["HybridMF"]
     assert "items, users" in rows["ContentKNN"]  # cold start of both kinds
+    assert "social" in rows["TrustSVD"] and "sequential" in rows["SASRec"]
+    from fusionrec.cli.models import model_family
+    from fusionrec.models.registry import MODELS
+
+    no_family = sorted(n for n, path in MODELS.items() if model_family(path.partition(":")[0]) == "other")
+    assert not no_family, f"add the module of {no_family} to fusionrec.cli.models.FAMILIES"
     info = runner.invoke(app, ["models", "info", "ALS"], env={"COLUMNS": "200"})
     assert info.exit_code == 0, info.output
     n_factors = next(line for line in info.output.splitlines() if "n_factors" in line)

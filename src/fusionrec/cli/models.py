@@ -26,6 +26,13 @@ FAMILIES: dict[str, str] = {
     "fusionrec.models.vbpr": "multimodal fusion",
     "fusionrec.models.fusion": "multimodal fusion",
     "fusionrec.models.graph": "multimodal fusion",
+    "fusionrec.models.activity": "linear autoencoder",
+    "fusionrec.models.krr": "content-based",
+    "fusionrec.models.social": "social",
+    "fusionrec.models.social_graph": "social",
+    "fusionrec.models.sequential": "sequential",
+    "fusionrec.models.private": "private (differential privacy)",
+    "fusionrec.models.federated": "federated",
     "fusionrec.ensemble": "ensemble",
 }
 
