@@ -341,7 +341,7 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
             "CEASE": grid(reg=[100.0, 300.0], side_weight=[50.0, 200.0], poster_weight=[0.25]),
             "CEASE-W": grid(reg=[100.0, 300.0], side_weight=[50.0, 200.0], genre_weight=[0.5], poster_weight=[0.25]),
             "ActivityCEASE": grid(
-                reg=[300.0],
+                reg=[100.0, 300.0, 1000.0],
                 side_weight=[12.5, 50.0],
                 genre_weight=[0.5],
                 poster_weight=[0.25],
@@ -349,7 +349,7 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
                 history_idf=[0.0, 0.1],
                 sparse_max=[0],
             ),
-            "ActivityEASE": grid(reg=[300.0], user_power=[0.5, 0.75], history_idf=[0.0, 0.1], sparse_max=[0]),
+            "ActivityEASE": grid(reg=[100.0, 300.0, 1000.0], user_power=[0.5, 0.75], history_idf=[0.0, 0.1], sparse_max=[0]),
             "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[0.0], user_alpha=[1e-5], epochs=[20]),
             "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.05]),
             "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005], lambda_w=[0.01]),
