@@ -17,12 +17,7 @@ from fusionrec.models.linear import EASE
 
 from ..conftest import make_interactions
 from .contract import RecommenderContract
-
-
-def _side(n_items: int, seed: int = 0) -> SideInfo:
-    rng = np.random.default_rng(seed)
-    return SideInfo(item_features={"genre": np.eye(3, dtype=np.float32)[np.arange(n_items) % 3] + 0.05,
-                                   "text": rng.normal(size=(n_items, 4)).astype(np.float32)})  # fmt: skip
+from .test_linear import _genre_side as _side
 
 
 class TestContentKRR(RecommenderContract):
