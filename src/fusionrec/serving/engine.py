@@ -130,7 +130,7 @@ class OnlineModel:
         self.is_factor = isinstance(self.model, FactorModel)
         self.can_fold = isinstance(self.model, UserColdStart)
         #: the model places users through their links (declared: ``Recommender.uses_friends``)
-        self.uses_friends = self.can_fold and bool(getattr(type(self.model), "uses_friends", False))
+        self.uses_friends = self.can_fold and bool(type(self.model).uses_friends)
         self.can_add_content = (
             isinstance(self.model, ItemColdStart) and self.side is not None and bool(self.side.item_features)
         )
