@@ -26,6 +26,21 @@ class NetStateRecommender(Recommender):
             state[f"{self._net_prefix}{key}_"] = value
         return state
 
+    def _learned(self, name: str) -> Any:
+        prefix = self._net_prefix
+        if name.startswith(prefix) and name.endswith("_"):
+            return getattr(self, "_net_arrays", {}).get(name[len(prefix) : -1])
+        return super()._learned(name)
+
+    def _set_learned(self, name: str, value: Any) -> None:
+        prefix = self._net_prefix
+        if name.startswith(prefix) and name.endswith("_"):
+            # a new dict (copies share the old one) and the network rebuilt from the arrays when next needed
+            self._net_arrays = {**getattr(self, "_net_arrays", {}), name[len(prefix) : -1]: value}
+            self._net = None
+            return
+        super()._set_learned(name, value)
+
     def _set_state(self, state: dict[str, Any]) -> None:
         prefix = self._net_prefix
         arrays = {k[len(prefix) : -1]: np.asarray(v) for k, v in state.items() if k.startswith(prefix)}

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fusionrec._storage import jsonable, pack_state, read_dir, unpack_state, write_dir
 from fusionrec._storage import read_manifest as _read_manifest
+from fusionrec.models.registry import get_model_class, registered_name
 
-if TYPE_CHECKING:
-    from fusionrec.models.base import Recommender
+#: 2: one checksum over manifest and arrays (fusionrec._storage); 1 still loads
+FORMAT_VERSION = 2
+
+#: a fitted model (``fusionrec.models.base.Recommender``; this module sits below it and takes any such object)
+Recommender = Any
 
 MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
@@ -26,8 +30,6 @@ def model_manifest(
     """The manifest fields every model directory has (format, versions, class, hyper-parameters, state layout);
     ``params`` replaces ``model.get_params()`` (ensembles store their members' specs)."""
     from fusionrec import __version__
-    from fusionrec.models.base import FORMAT_VERSION
-    from fusionrec.models.registry import registered_name
 
     return {
         "format_version": FORMAT_VERSION,
@@ -55,8 +57,6 @@ def write_bundle(
 
 def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest of a model directory; IncompatibleBundleError when a newer fusionrec wrote it."""
-    from fusionrec.models.base import FORMAT_VERSION
-
     return _read_manifest(
         path, manifest_name=MANIFEST, max_version=FORMAT_VERSION, hint="save one with model.save(path)"
     )
@@ -68,8 +68,6 @@ def read_arrays(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_bundle(path: Path) -> Recommender:
-    from fusionrec.models.registry import get_model_class
-
     manifest = read_manifest(path)
     cls = get_model_class(manifest["model"])
     from_bundle = getattr(cls, "_from_bundle", None)

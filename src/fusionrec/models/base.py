@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -23,12 +24,11 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import SideInfo  # the data layer owns it; re-exported here
 from fusionrec.errors import ConfigError, DataError, NotFittedError, UnknownIdError
 from fusionrec.models._params import check_names, validate_params
+from fusionrec.models._persist import FORMAT_VERSION, read_bundle, write_bundle
+from fusionrec.models.declaration import COLUMNS, ROWS, Declaration, Indexed, build_declaration
 
 __all__ = ["FORMAT_VERSION", "Recommender", "SideInfo", "epoch_callback", "load_model", "predict_pairs"]
 
-FORMAT_VERSION = 2  # 2: one checksum over manifest and arrays (fusionrec._storage); 1 still loads
-#: a learned attribute with ``n_users_`` rows whose name holds one of these is per-user state (``forget_user``)
-USER_STATE_WORDS = ("user", "profile", "residual", "trust", "social")
 
 #: ``callback(model, epoch, loss)`` of the innermost :func:`epoch_callback` block (per thread / task)
 _EPOCH_CALLBACK: ContextVar[Callable[[Any, int, float | None], None] | None] = ContextVar(
@@ -66,13 +66,31 @@ class Recommender:
     or unicode arrays, used by :meth:`recommend_ids` and :meth:`similar_items_ids`).
     """
 
+    # ------------------------------------------------------------------ declaration (fusionrec.models.declaration)
     #: True when :meth:`predict` returns values on the rating scale (rating-prediction models).
     predicts_ratings: ClassVar[bool] = False
-    #: True when :meth:`fit` uses :class:`SideInfo` (experiments then build it from the dataset's modalities).
+    #: True when :meth:`fit` uses :class:`SideInfo` (declares ``"side"`` in ``fit_inputs``).
     uses_side_info: ClassVar[bool] = False
     #: True when ``fold_in_user`` also takes ``friends=`` / ``friend_weights=`` (links to known users), placing a
     #: user through them (:class:`fusionrec.models.social.SocialFoldIn`); serving passes a user's links only then.
     uses_friends: ClassVar[bool] = False
+    #: learned per-user / per-item state and how each is indexed (merged along the bases; module
+    #: :mod:`fusionrec.models.declaration`); ``forget_user`` blanks exactly the declared per-user state
+    user_state: ClassVar[Mapping[str, Indexed]] = {"seen_": ROWS, "user_id_values_": ROWS}
+    item_state: ClassVar[Mapping[str, Indexed]] = {"seen_": COLUMNS, "item_id_values_": ROWS}
+    #: the hyper-parameter naming the item modalities the model reads, or ``None``
+    modality_param: ClassVar[str | None] = None
+    #: what ``fit`` takes besides the training interactions (``"side"``, ``"valid"``, ``"timestamps"``, ``"texts"``)
+    fit_inputs: ClassVar[frozenset[str]] = frozenset()
+    #: cold start: ``fold_in_user`` / ``fold_in_users`` / ``add_items`` from content; ``factors()``
+    can_fold_in: ClassVar[bool] = False
+    can_batch_fold_in: ClassVar[bool] = False
+    can_add_items: ClassVar[bool] = False
+    has_factors: ClassVar[bool] = False
+    #: the explanation methods implemented (``"item_contributions"``, ``"score_parts"``)
+    explanation_hooks: ClassVar[frozenset[str]] = frozenset()
+    #: the attribute holding fitted member models (ensembles), or ``None``
+    member_state: ClassVar[str | None] = None
     #: allowed values of each hyper-parameter (:mod:`fusionrec.models._params`)
     _param_constraints: ClassVar[dict[str, list[Any]]] = {}
     #: former parameter names -> current ones (named in the error when an old name is used)
@@ -92,11 +110,29 @@ class Recommender:
 
         @functools.wraps(init)
         def checked_init(self: Any, *args: Any, **params: Any) -> None:
-            check_names(type(self).__name__, params, owner._param_names(), owner._renamed_params)
+            params = owner._upgrade_renamed(params, warn=True)
+            check_names(type(self).__name__, params, owner._param_names(), owner._all_renamed())
             init(self, *args, **params)
 
         checked_init._checks_params = True  # type: ignore[attr-defined]
         cls.__init__ = checked_init  # type: ignore[method-assign]
+
+    @classmethod
+    def declaration(cls) -> Declaration:
+        """What this class holds and can do (:mod:`fusionrec.models.declaration`), built once per class."""
+        found = cls.__dict__.get("_declaration")
+        if found is None:
+            found = build_declaration(cls)
+            cls._declaration = found  # type: ignore[attr-defined]
+        return found  # type: ignore[no-any-return]
+
+    def _learned(self, name: str) -> Any:
+        """The learned attribute ``name`` as saved by :meth:`_get_state` (``None`` when absent)."""
+        return vars(self).get(name)
+
+    def _set_learned(self, name: str, value: Any) -> None:
+        """Replace the learned attribute ``name`` (see :meth:`_learned`)."""
+        setattr(self, name, value)
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -117,17 +153,39 @@ class Recommender:
         return out
 
     @classmethod
+    def _all_renamed(cls) -> dict[str, str]:
+        """``_renamed_params`` of the class and its bases (the subclass's entry wins)."""
+        out: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            out.update(vars(klass).get("_renamed_params", {}))
+        return out
+
+    @classmethod
     def upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
         """``params`` with former parameter names (``_renamed_params``) replaced by the current ones.
 
         For configs and saved bundles written before a rename (``{"factors": 64}`` -> ``{"n_factors": 64}``);
         names that are valid, unknown or whose new name is already given are left as they are.
         """
+        return cls._upgrade_renamed(params, warn=False)
+
+    @classmethod
+    def _upgrade_renamed(cls, params: dict[str, Any], *, warn: bool) -> dict[str, Any]:
+        renamed = cls._all_renamed()
+        if not renamed or not params.keys() & renamed.keys():
+            return params
         valid = set(cls._param_names())
         out: dict[str, Any] = {}
         for key, value in params.items():
-            new = cls._renamed_params.get(key)
+            new = renamed.get(key)
             if key not in valid and new in valid and new not in params:
+                if warn:
+                    warnings.warn(
+                        f"{cls.__name__}: parameter {key!r} was renamed {new!r} (one name per idea across models); "
+                        f"the old name will stop working in a later release",
+                        FutureWarning,
+                        stacklevel=4,
+                    )
                 key = new
             out[key] = value
         return out
@@ -138,7 +196,8 @@ class Recommender:
 
     def set_params(self, **params: Any) -> Self:
         """Set hyper-parameters (checked by the next :meth:`fit`); unknown names raise :class:`ConfigError`."""
-        check_names(type(self).__name__, params, self._param_names(), self._renamed_params)
+        params = self._upgrade_renamed(params, warn=True)
+        check_names(type(self).__name__, params, self._param_names(), self._all_renamed())
         for key, value in params.items():
             setattr(self, key, value)
         return self
@@ -148,8 +207,22 @@ class Recommender:
         validate_params(type(self).__name__, self.get_params(), self._all_constraints())
 
     def clone(self, **params: Any) -> Self:
-        """A fresh, unfitted copy with the same (or overridden) hyper-parameters."""
-        return type(self)(**{**self.get_params(), **params})
+        """A fresh, unfitted copy with the same (or overridden) hyper-parameters.
+
+        As scikit-learn's ``clone``, it checks that the new object stores every parameter unchanged (the same
+        object), so that a constructor that alters its arguments is caught (:class:`ConfigError`).
+        """
+        given = {**self.get_params(), **self._upgrade_renamed(params, warn=True)}
+        new = type(self)(**given)
+        stored = new.get_params()
+        for name, value in given.items():
+            if stored.get(name) is not value:
+                raise ConfigError(
+                    f"{type(self).__name__}.__init__ does not store parameter {name!r} unchanged "
+                    f"(given {value!r}, stored {stored.get(name)!r}); store hyper-parameters as given and check or "
+                    f"convert them in fit"
+                )
+        return new
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -352,43 +425,30 @@ class Recommender:
     def forget_user(self, user: int) -> None:
         """Erase user ``user`` (an index) from the fitted model, in place: the right to be forgotten.
 
-        The default handles the common state: the user's row of ``seen_`` is emptied; every learned per-user
-        array (an attribute ending in ``_`` whose name holds ``user`` and that has ``n_users_`` rows: factors,
-        biases, embeddings, means) gets a zero row; learned users x users matrices (trust links) lose the user's
-        row and column; the raw id in ``user_id_values_`` is replaced by a tombstone and the index is recorded in
+        Reads the class's declaration (:meth:`declaration`): every declared per-user array (``user_state``) loses
+        the user's entries (dense arrays get the declared fill along the declared axes, sparse ones drop the stored
+        entries of the user's row and/or column), the members of an ensemble (``member_state``) forget the user
+        too, the raw id in ``user_id_values_`` is replaced by a tombstone and the index is recorded in
         ``forgotten_users_`` (saved with the model), so raw-id lookups refuse it.  Other users keep their indices
-        and scores computed from their own rows.  Aggregates learned from the user (item factors, item-item
-        weights) keep its contribution until the next ``fit`` on data without the user; models with other
-        per-user state override this and call it.  Forgetting a user twice is a no-op.
+        and the scores computed from their own rows.  Aggregates learned from the user (item factors, item-item
+        weights) keep its contribution until the next ``fit`` on data without the user.  Forgetting a user twice is
+        a no-op.
         """
         self._check_fitted()
         n = int(self.n_users_)
         if isinstance(user, bool) or not isinstance(user, int | np.integer) or not 0 <= int(user) < n:
             raise ConfigError(f"user must be a user index in 0..{n - 1}, got {user!r}; map raw ids at the edge")
         u = int(user)
-        for name, value in list(vars(self).items()):
-            if not name.endswith("_") or name.startswith("_") or name in ("user_id_values_", "forgotten_users_"):
+        decl = self.declaration()
+        for name, how in decl.user_state.items():
+            if name in ("user_id_values_", "forgotten_users_"):
                 continue
-            if isinstance(value, list | tuple):  # ensembles: every member forgets the user too
-                for member in value:
-                    if isinstance(member, Recommender) and int(getattr(member, "n_users_", -1)) == n:
-                        member.forget_user(u)
-                continue
-            per_user = name == "seen_" or any(w in name for w in USER_STATE_WORDS)
-            if isinstance(value, sp.spmatrix | sp.sparray) and value.ndim == 2:
-                # users x users (neighbours, trust links; named so when users and items are as many): row and column
-                square = value.shape == (n, n) and name != "seen_" and (per_user or n != self.n_items_)
-                if square or (per_user and value.shape[0] == n):
-                    setattr(self, name, _drop_user(value, u, row=True, column=square))
-                elif per_user and value.shape[1] == n:  # stored transposed (items x users)
-                    setattr(self, name, _drop_user(value, u, row=False, column=True))
-                continue
-            if not per_user or getattr(value, "ndim", 0) < 1 or value.shape[0] != n:
-                continue
-            if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-                value = value.copy()  # never write into arrays a reader (or a saved bundle's copy) may share
-                value[u] = 0
-                setattr(self, name, value)
+            value = self._learned(name)
+            if value is not None:
+                self._set_learned(name, _blank_user(value, u, how))
+        if decl.member_state is not None:  # ensembles: every member forgets the user too
+            for member in getattr(self, decl.member_state, None) or ():
+                member.forget_user(u)
         values = getattr(self, "user_id_values_", None)
         if values is not None and u < len(values):
             values = values.copy()
@@ -456,8 +516,6 @@ class Recommender:
 
     def save(self, path: str | Path) -> Path:
         """Save to a directory holding ``manifest.json`` and ``arrays.npz`` (no pickle)."""
-        from fusionrec.models._persist import write_bundle
-
         return write_bundle(self, Path(path))
 
     @classmethod
@@ -472,6 +530,22 @@ def _id_values(ids: np.ndarray) -> np.ndarray:
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     return arr.astype(str)
+
+
+def _blank_user(value: Any, u: int, how: Indexed) -> Any:
+    """``value`` (a dense array or a sparse matrix) with user ``u``'s entries along the declared axes blanked; a
+    new object (arrays a reader or a saved bundle's copy may share are never written into)."""
+    if isinstance(value, sp.spmatrix | sp.sparray):
+        return _drop_user(value, u, row=how.rows, column=how.columns)
+    if not isinstance(value, np.ndarray) or value.ndim == 0:
+        return value
+    out = value.copy()
+    for axis in how.axes:
+        if axis < out.ndim and u < out.shape[axis]:
+            index: list[Any] = [slice(None)] * out.ndim
+            index[axis] = u
+            out[tuple(index)] = "" if out.dtype.kind == "U" else how.fill
+    return out
 
 
 def _drop_user(matrix: Any, u: int, *, row: bool, column: bool) -> sp.csr_matrix:
@@ -490,8 +564,6 @@ def _drop_user(matrix: Any, u: int, *, row: bool, column: bool) -> sp.csr_matrix
 
 def load_model(path: str | Path) -> Recommender:
     """Load a model saved with :meth:`Recommender.save`."""
-    from fusionrec.models._persist import read_bundle
-
     return read_bundle(Path(path))
 
 

@@ -6,12 +6,12 @@ Configs, bundles and the CLI refer to models by these names.  A new model family
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import Any
 
 from fusionrec.errors import ConfigError
 
-if TYPE_CHECKING:
-    from fusionrec.models.base import Recommender
+#: a model class (``fusionrec.models.base.Recommender``; the registry is a name table below the classes it names)
+Recommender = Any
 
 __all__ = ["MODELS", "available_models", "get_model_class", "make_model", "registered_name"]
 
@@ -70,7 +70,7 @@ def available_models() -> list[str]:
     return sorted(MODELS)
 
 
-def get_model_class(name: str) -> type[Recommender]:
+def get_model_class(name: str) -> Any:
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; available: {available_models()}")
     module, _, cls = MODELS[name].partition(":")
