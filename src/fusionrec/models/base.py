@@ -136,6 +136,16 @@ class Recommender:
 
     # ------------------------------------------------------------------ parameters
     @classmethod
+    def param_names(cls) -> list[str]:
+        """The hyper-parameter names ``__init__`` takes, in order (what :meth:`get_params` returns)."""
+        return cls._param_names()
+
+    @classmethod
+    def param_constraints(cls) -> dict[str, list[Any]]:
+        """The declared allowed values of each hyper-parameter (:mod:`fusionrec.models._params`)."""
+        return cls._all_constraints()
+
+    @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
         return [

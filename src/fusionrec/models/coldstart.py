@@ -36,7 +36,7 @@ use them with ``recommend_ids`` / ``similar_items_ids``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -186,6 +186,8 @@ class HistoryFoldIn:
     state derived from the row (rating-mode k-NN residuals, user means) extend :meth:`_history_user_row`.
     """
 
+    #: declared capability (fusionrec.models.declaration)
+    can_fold_in: ClassVar[bool] = True
     n_users_: int
     n_items_: int
     seen_: sp.csr_matrix

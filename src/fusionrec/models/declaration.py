@@ -108,7 +108,13 @@ class Declaration:
 
 
 def _merged(cls: type, name: str) -> dict[str, Indexed]:
+    """``name`` (``user_state`` / ``item_state``) merged along the bases; a factor model's ``factor_spec`` (its own
+    declaration of where its factors and biases live, :mod:`fusionrec.models.factors`) adds those arrays as rows."""
     out: dict[str, Indexed] = {}
+    spec = getattr(cls, "factor_spec", None)
+    if spec is not None:
+        names = (spec.user, spec.user_bias) if name == "user_state" else (spec.item, spec.item_bias)
+        out.update({n: ROWS for n in names if n is not None})
     for klass in reversed(cls.__mro__):
         out.update(vars(klass).get(name, {}))
     return out

@@ -250,6 +250,8 @@ class FactorMixin:
     """
 
     factor_spec: ClassVar[FactorSpec | None] = None
+    #: declared capability (fusionrec.models.declaration); the spec's user/item arrays are declared state
+    has_factors: ClassVar[bool] = True
     n_users_: int
     n_items_: int
     seen_: Any
@@ -328,6 +330,8 @@ class FactorMixin:
 
 class FactorFoldIn(FactorMixin):
     """:class:`FactorMixin` plus the generic cold-start ``fold_in_user`` of the declared kind (module notes)."""
+
+    can_fold_in: ClassVar[bool] = True
 
     def fold_in_user(
         self,
