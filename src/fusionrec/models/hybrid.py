@@ -58,7 +58,7 @@ from fusionrec.models.coldstart import append_seen_row, check_history, grow_seen
 from fusionrec.models.factors import FactorMixin, Factors, append_rows
 
 if TYPE_CHECKING:
-    from fusionrec.explain import ScoreParts
+    from fusionrec.models.explanation import ScoreParts
 
 __all__ = ["HybridMF", "fold_in_vector"]
 
@@ -408,7 +408,7 @@ class HybridMF(FactorMixin, Recommender):
         ``"collaborative"`` = ``w_i (r_u . ID_i + IDb_i)`` (the identity feature); each item modality ``m`` =
         ``x_i[m] (E[m] r_u + Eb[m])`` over its columns of the item's side row (``side`` unused).
         """
-        from fusionrec.explain import ScoreParts
+        from fusionrec.models.explanation import ScoreParts
 
         self._check_fitted()
         u, i = int(user), int(item)

@@ -14,7 +14,7 @@ from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import HistoryFoldIn
 
 if TYPE_CHECKING:
-    from fusionrec.explain import ScoreParts
+    from fusionrec.models.explanation import ScoreParts
 
 __all__ = ["CEASE", "EASE"]
 
@@ -196,8 +196,8 @@ class CEASE(EASE):
         """
         from scipy.sparse.linalg import LinearOperator, cg
 
-        from fusionrec.explain import MAX_SHAPLEY_PLAYERS, shapley_parts
         from fusionrec.models.content import fused_side_features
+        from fusionrec.models.explanation import MAX_SHAPLEY_PLAYERS, shapley_parts
 
         self._check_fitted()
         names = [str(x) for x in getattr(self, "modalities_", [])]

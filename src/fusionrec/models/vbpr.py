@@ -45,7 +45,7 @@ from fusionrec.models.hybrid import IMPUTE, fold_in_vector
 from fusionrec.models.mf.bpr import INIT_STD, OPTIMIZERS, check_collapse
 
 if TYPE_CHECKING:
-    from fusionrec.explain import ScoreParts
+    from fusionrec.models.explanation import ScoreParts
 
 __all__ = ["VBPR", "sample_negatives"]
 
@@ -300,7 +300,7 @@ class VBPR(FactorMixin, Recommender):
         ``"collaborative"`` = ``b_i + gamma_u . gamma_i``; each modality ``m`` =
         ``theta_u . (E[:, m] f_i[m]) + beta[m] . f_i[m]`` over its columns of the content row (``side`` unused).
         """
-        from fusionrec.explain import ScoreParts
+        from fusionrec.models.explanation import ScoreParts
 
         self._check_fitted()
         u, i = int(user), int(item)

@@ -55,7 +55,7 @@ from fusionrec.models.graph import torch_threads
 from fusionrec.models.private import PRIVACY_PARAMS, PrivacyReport
 
 if TYPE_CHECKING:
-    from fusionrec.explain import ScoreParts
+    from fusionrec.models.explanation import ScoreParts
 
 __all__ = ["DeepFusion", "FusionNet", "FusionNetConfig"]
 
@@ -549,7 +549,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         input masked; ``2^M`` network evaluations, and ``side`` (the fit's SideInfo) is needed to re-run the
         towers of dense modalities.
         """
-        from fusionrec.explain import MAX_SHAPLEY_PLAYERS, ScoreParts, shapley_parts
+        from fusionrec.models.explanation import MAX_SHAPLEY_PLAYERS, ScoreParts, shapley_parts
 
         self._check_fitted()
         u, i = int(user), int(item)
