@@ -277,6 +277,16 @@ class Recommender:
         if not hasattr(self, "n_items_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(train) first")
 
+    def check_fitted(self) -> None:
+        """Raise :class:`~fusionrec.errors.NotFittedError` unless the model was fitted (or loaded fitted)."""
+        self._check_fitted()
+
+    def training_curves(self) -> dict[str, np.ndarray]:
+        """Per-epoch curves the fitted model kept: ``{"loss": loss_history_, "valid_metric": valid_history_}``,
+        each ``float64 [epochs]`` and present only when the model records it."""
+        curves = {"loss": self._learned("loss_history_"), "valid_metric": self._learned("valid_history_")}
+        return {k: np.asarray(v, np.float64).ravel() for k, v in curves.items() if v is not None}
+
     # ------------------------------------------------------------------ scoring
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """Scores ``float32 [U, I]`` of ``items`` (all items when ``None``) for ``users``.
@@ -392,6 +402,14 @@ class Recommender:
                 f"register_ids({what}s=[...]) first"
             )
         return idx
+
+    def user_indices(self, user_ids: Any) -> np.ndarray:
+        """Indices of raw user ids (``int64 [n]``); unknown or forgotten ids raise :class:`UnknownIdError`."""
+        return self._to_indices(user_ids, "user")
+
+    def item_indices(self, item_ids: Any) -> np.ndarray:
+        """Indices of raw item ids (``int64 [n]``); unknown ids raise :class:`UnknownIdError`."""
+        return self._to_indices(item_ids, "item")
 
     def _to_raw(self, idx: np.ndarray, what: str) -> np.ndarray:
         values = getattr(self, f"{what}_id_values_")
