@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fusionrec.data import Dataset, DataWarning, from_files, read_interactions
+from fusionrec.data import Dataset, DataWarning, from_files, from_frames, read_interactions
 from fusionrec.errors import (
     ConfigError,
     DataError,
@@ -192,31 +192,31 @@ def test_from_frames_implicit_and_named_columns() -> None:
     with pytest.raises(
         MissingColumnError, match=r"no item column found among \['Customer_ID', 'SKU', 'Plays'\].*item_col="
     ):
-        Dataset.from_frames(log)
-    ds = Dataset.from_frames(log, item_col="SKU", name="shop")
+        from_frames(log)
+    ds = from_frames(log, item_col="SKU", name="shop")
     assert not ds.interactions.explicit and ds.interactions.matrix.sum() == 6  # counts are implicit weights
     assert ds.name == "shop" and ds.item_ids.ids.tolist() == ["x", "y"]
-    ones = Dataset.from_frames(log, item_col="SKU", rating_col=False)
+    ones = from_frames(log, item_col="SKU", rating_col=False)
     assert ones.interactions.matrix.data.tolist() == [1.0, 1.0, 1.0]
     items = pd.DataFrame({"sku": ["x", "y", "z"], "brand": ["acme corp", "acme corp", "globex"]})
-    ds = Dataset.from_frames(log, items, item_col="SKU", item_id_col="sku")
+    ds = from_frames(log, items, item_col="SKU", item_id_col="sku")
     assert ds.item_ids.ids.tolist() == ["x", "y", "z"]
     with pytest.raises(DataError, match="must be a pandas DataFrame"):
-        Dataset.from_frames("ratings.csv")  # type: ignore[arg-type]
+        from_frames("ratings.csv")  # type: ignore[arg-type]
 
 
 def test_ambiguous_roles_and_missing_named_column() -> None:
     log = pd.DataFrame({"user": [1], "user_id": [1], "item": [2]})
     with pytest.raises(MissingColumnError, match=r"ambiguous.*\['user', 'user_id'\].*user_col="):
-        Dataset.from_frames(log)
+        from_frames(log)
     with pytest.raises(MissingColumnError, match=r"'who'.*user_col="):
-        Dataset.from_frames(log, user_col="who")
+        from_frames(log, user_col="who")
 
 
 def test_rows_without_ids_are_dropped_and_reported() -> None:
     log = pd.DataFrame({"user": [1, 2, None], "item": [5, 6, 7]})
     with pytest.warns(DataWarning, match="1 interaction row"):
-        ds = Dataset.from_frames(log)
+        ds = from_frames(log)
     assert ds.interactions.nnz == 2 and ds.meta["ingest"]["interactions"]["rows_dropped"]
 
 
@@ -273,26 +273,26 @@ def test_typed_errors(tmp_path: Path) -> None:
         from_files(log, paths["items"], item_types={"nope": "text"})
     dup = pd.DataFrame({"movieId": [10, 10, 11], "overview": TEXTS[:3]})
     with pytest.raises(DataError, match=r"appear on more than one row, e.g. \[10\]"):
-        Dataset.from_frames(LOG, dup)
+        from_frames(LOG, dup)
     mixed = pd.DataFrame({"movieId": [10, "10", 11], "overview": TEXTS[:3]})
     with pytest.raises(DataError, match="only differ by type"):
-        Dataset.from_frames(LOG, mixed)
+        from_frames(LOG, mixed)
     other = pd.DataFrame({"movieId": ["a", "b"], "overview": TEXTS[:2]})
     with pytest.raises(DataError, match="none of its item ids"):
-        Dataset.from_frames(LOG, other)
+        from_frames(LOG, other)
     no_id = pd.DataFrame({"name": ["a"], "overview": TEXTS[:1]})
     with pytest.raises(MissingColumnError, match="item_id_col="):
-        Dataset.from_frames(LOG, no_id)
+        from_frames(LOG, no_id)
     with pytest.raises(DataError, match="none of the 1 image paths exists"):
-        Dataset.from_frames(LOG, pd.DataFrame({"movieId": [10], "pic": ["gone.png"]}), item_types={"pic": "image"})
+        from_frames(LOG, pd.DataFrame({"movieId": [10], "pic": ["gone.png"]}), item_types={"pic": "image"})
     with pytest.raises(InvalidValueError, match="declared numeric"):
-        Dataset.from_frames(LOG, _items(tmp_path), item_types={"overview": "numeric"})
+        from_frames(LOG, _items(tmp_path), item_types={"overview": "numeric"})
 
 
 def test_text_ids_matching_integer_ids_and_undetected_paths(tmp_path: Path) -> None:
     items = pd.DataFrame({"movieId": ["10", "11"], "cover": ["a.png", "b.png"], "note": TEXTS[:2]})
     with pytest.warns(DataWarning, match="unreadable paths"):
-        ds = Dataset.from_frames(LOG, items)
+        ds = from_frames(LOG, items)
     assert ds.item_ids.ids.dtype == np.int64 and len(ds.item_modalities["note"]) == 2
 
 

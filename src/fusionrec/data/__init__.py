@@ -1,12 +1,13 @@
 """Data model: id maps, interactions, modalities, datasets, splits and readers."""
 
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.files import from_files
+from fusionrec.data.files import from_files, from_frames
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import DataWarning, Interactions
 from fusionrec.data.io import load_split_file, read_interactions, read_table, split_from_frame
 from fusionrec.data.modalities import Modality
 from fusionrec.data.side import SideInfo, fuse_modalities
+from fusionrec.data.social import build_social
 from fusionrec.data.split import Split
 from fusionrec.data.splits import (
     cold_items_split,
@@ -28,9 +29,11 @@ __all__ = [
     "Modality",
     "SideInfo",
     "Split",
+    "build_social",
     "cold_items_split",
     "cold_users_split",
     "from_files",
+    "from_frames",
     "fuse_modalities",
     "kfold",
     "leave_last_out",

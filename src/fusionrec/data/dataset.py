@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,15 +12,15 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.data.modalities import Modality
 from fusionrec.errors import DataError
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 __all__ = ["Dataset"]
 
 
 @dataclass(eq=False)
 class Dataset:
     """Everything known about users and items.
+
+    Built by the readers: :func:`fusionrec.data.from_files` (your tables), :func:`fusionrec.data.from_frames`
+    (DataFrames) and :func:`fusionrec.data.datasets.load_dataset` (registered datasets).
 
     Attributes
     ----------
@@ -55,26 +55,6 @@ class Dataset:
             n = self.interactions.n_users
             if self.social.shape != (n, n):
                 raise DataError(f"social matrix must be {n} x {n} (users x users), got {self.social.shape}")
-
-    @classmethod
-    def from_frames(
-        cls,
-        interactions: pd.DataFrame,
-        items: pd.DataFrame | None = None,
-        users: pd.DataFrame | None = None,
-        social: pd.DataFrame | None = None,
-        **options: Any,
-    ) -> Dataset:
-        """A dataset from DataFrames: interactions, optional items / users content tables and social links.
-
-        Columns are detected and content columns become modalities exactly as in
-        :func:`fusionrec.data.from_files` (which takes the same ``options``: ``user_col=``, ``item_types=``, ...);
-        relative media paths are resolved against the working directory.  ``meta["ingest"]`` reports what each
-        column became.
-        """
-        from fusionrec.data.files import from_frames
-
-        return from_frames(interactions, items, users, social, **options)
 
     @property
     def user_ids(self):

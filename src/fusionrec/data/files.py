@@ -44,6 +44,7 @@ from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import DataWarning, Duplicates, Interactions
 from fusionrec.data.io import TABLE_SUFFIXES, read_table
 from fusionrec.data.modalities import Modality
+from fusionrec.data.social import build_social
 from fusionrec.errors import ConfigError, DataError, DatasetNotFoundError, InvalidValueError, MissingColumnError
 
 if TYPE_CHECKING:
@@ -982,8 +983,6 @@ def _weights(series: pd.Series, where: str) -> np.ndarray:
 def _social_matrix(
     src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None, user_ids: IdMap, log_users: np.ndarray
 ) -> tuple[Any, dict[str, Any]]:
-    from fusionrec.data.datasets.social import build_social
-
     a, b = user_ids.to_index(src), user_ids.to_index(dst)
     self_link = a == b
     key = a * len(user_ids) + b

@@ -23,8 +23,9 @@ from fusionrec.data.datasets.registry import (
     load_benchmark_split,
     load_dataset,
 )
-from fusionrec.data.datasets.social import build_social, load_filmtrust, load_trust_dataset
+from fusionrec.data.datasets.social import load_filmtrust, load_trust_dataset
 from fusionrec.data.datasets.yelp import load_yelp, parse_friends
+from fusionrec.data.social import build_social
 
 __all__ = [
     "BENCHMARK_SPLITS",

@@ -30,10 +30,10 @@ from fusionrec.data.datasets._readers import (
     read_json_lines,
     train_pairs,
 )
-from fusionrec.data.datasets.social import build_social
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Duplicates
 from fusionrec.data.modalities import Modality
+from fusionrec.data.social import build_social
 from fusionrec.errors import DatasetNotFoundError, InvalidValueError
 
 if TYPE_CHECKING:
