@@ -45,10 +45,13 @@ __all__ = [
     "Factors",
     "append_rows",
     "confidence_fold_in",
+    "finish_ratings",
     "ridge_fold_in",
 ]
 
 FOLD_IN_KINDS = ("ridge", "confidence", "pairwise")
+#: pairs scored per block by :meth:`Factors.pair_scores` (bounds the gathered ``[n, d]`` rows)
+_PAIR_BLOCK = 8192
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,15 +92,66 @@ class Factors:
         return np.ascontiguousarray(np.hstack(ucols)), np.ascontiguousarray(np.hstack(icols))
 
     def scores(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """``float32 [U, I]`` scores of ``users`` x ``items`` (all items when ``None``) from the factors alone."""
+        """``float32 [U, I]`` scores of ``users`` x ``items`` (all items when ``None``): THE factor score.
+
+        Computed in the arrays' own dtype (float32 for every model: one BLAS ``sgemm``, no float64 copy of the item
+        matrix per batch) as ``(global_bias + (user_bias[u] + item_bias[i])) + user[u] @ item[i]``, the order of
+        additions every factor model used before it scored through here (so their scores are bit-identical).
+        """
         users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        cols = slice(None) if items is None else np.asarray(items, dtype=np.int64)
-        out = self.user[users].astype(np.float64) @ self.item[cols].astype(np.float64).T + self.global_bias
-        if self.user_bias is not None:
-            out += self.user_bias[users, None]
-        if self.item_bias is not None:
-            out += self.item_bias[cols][None, :]
-        return out.astype(np.float32)
+        cols: Any = slice(None) if items is None else np.asarray(items, dtype=np.int64)
+        dot = self.user[users] @ self.item[cols].T
+        bias = self._bias(
+            None if self.user_bias is None else self.user_bias[users][:, None],
+            None if self.item_bias is None else self.item_bias[cols][None, :],
+        )
+        return np.asarray(dot if bias is None else bias + dot, dtype=np.float32)
+
+    def pair_scores(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``float32 [n]`` scores of the pairs ``(users[j], items[j])`` (vectorised, in blocks of 8192 pairs)."""
+        users = np.asarray(users, dtype=np.int64).ravel()
+        items = np.asarray(items, dtype=np.int64).ravel()
+        if users.shape != items.shape:
+            raise DataError(f"users and items must pair up one to one, got {users.shape[0]} and {items.shape[0]}")
+        out = np.empty(len(users), dtype=np.float32)
+        for start in range(0, len(users), _PAIR_BLOCK):
+            u, i = users[start : start + _PAIR_BLOCK], items[start : start + _PAIR_BLOCK]
+            dot = np.einsum("nf,nf->n", self.user[u], self.item[i])
+            bias = self._bias(
+                None if self.user_bias is None else self.user_bias[u],
+                None if self.item_bias is None else self.item_bias[i],
+            )
+            out[start : start + len(u)] = dot if bias is None else bias + dot
+        return out
+
+    def _bias(self, user_bias: np.ndarray | None, item_bias: np.ndarray | None) -> np.ndarray | float | None:
+        """``global_bias + (user_bias + item_bias)`` of the parts present (``None``: no bias at all)."""
+        g = float(self.global_bias)
+        bias = user_bias if item_bias is None else item_bias if user_bias is None else user_bias + item_bias
+        if bias is None:
+            return g if g != 0.0 else None
+        return bias if g == 0.0 else g + bias
+
+
+def finish_ratings(
+    est: np.ndarray,
+    *,
+    low: float | None,
+    high: float | None,
+    known: np.ndarray | None = None,
+    fallback: np.ndarray | float | None = None,
+) -> np.ndarray:
+    """The rating models' finishing of :meth:`Factors.scores` / :meth:`Factors.pair_scores`: ``float32``.
+
+    Where ``known`` is False (the user or the item had no training rating) the estimate is replaced by
+    ``fallback`` (e.g. ``global_mean + b_u + b_i``); then every value is clipped to ``[low, high]`` (the training
+    rating range; ``None`` leaves that side open).  Clipping is monotone, so rankings are kept.
+    """
+    if known is not None and fallback is not None and not np.all(known):
+        est = np.where(known, est, fallback)
+    if low is not None or high is not None:
+        est = np.clip(est, low, high)
+    return np.asarray(est, dtype=np.float32)
 
 
 @runtime_checkable
@@ -244,9 +298,11 @@ def confidence_fold_in(
 class FactorMixin:
     """``factors()`` and ``add_item_vectors`` from the class's :class:`FactorSpec` (``factor_spec``).
 
-    Mix in before :class:`~fusionrec.models.base.Recommender`.  Models whose factors are computed rather than
-    stored override :meth:`factors` and :meth:`add_item_vectors`; models with more per-item arrays extend
-    :meth:`_new_item_rows`.
+    Mix in before :class:`~fusionrec.models.base.Recommender`.  :meth:`score` and :meth:`predict` are
+    :meth:`Factors.scores` / :meth:`Factors.pair_scores` of :meth:`factors`: the one place a factor score is
+    computed (a model whose score adds terms, e.g. rating clipping or time biases, calls them and finishes the
+    result).  Models whose factors are computed rather than stored override :meth:`factors` and
+    :meth:`add_item_vectors`; models with more per-item arrays extend :meth:`_new_item_rows`.
     """
 
     factor_spec: ClassVar[FactorSpec | None] = None
@@ -263,6 +319,22 @@ class FactorMixin:
     def factors(self) -> Factors:
         """The model's :class:`Factors` (views of the learned arrays, O(1))."""
         self._check_fitted()
+        return self._spec_factors()
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Scores ``float32 [U, I]`` of ``users`` x ``items`` (all items when ``None``): :meth:`Factors.scores` of
+        :meth:`factors`, the one factor scoring path (rating models finish it with :func:`finish_ratings`)."""
+        self._check_fitted()
+        return self.factors().scores(users, items)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Score of each ``(users[j], items[j])`` pair, ``float32 [n]`` (:meth:`Factors.pair_scores`)."""
+        self._check_fitted()
+        return self.factors().pair_scores(users, items)
+
+    def _spec_factors(self) -> Factors:
+        """:class:`Factors` of the arrays named by ``factor_spec`` (models that replace :meth:`factors`, e.g. by
+        ``None`` when their score has more terms, still build on these)."""
         spec = self._spec()
         item = np.zeros((self.n_items_, 0), np.float32) if spec.item is None else getattr(self, spec.item)
         user = np.zeros((self.n_users_, 0), np.float32) if spec.user is None else getattr(self, spec.user)
