@@ -99,7 +99,7 @@ def test_make_encoder_and_errors() -> None:
 def test_cli_extract_files_and_dataset(image_files: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from fusionrec.features.cli import app
+    from fusionrec.cli.features import app
 
     runner = CliRunner()
     out = tmp_path / "out" / "img.npy"

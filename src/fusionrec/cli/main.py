@@ -442,7 +442,7 @@ def explain(
 def _mount_optional() -> None:
     """Attach sub-apps from optional modules (features, serving) when they import."""
     try:
-        from fusionrec.features.cli import app as features_app
+        from fusionrec.cli.features import app as features_app
     except ImportError:
         pass
     else:

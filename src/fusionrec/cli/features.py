@@ -1,4 +1,4 @@
-"""``fusionrec features ...`` commands (a typer sub-app; the main CLI mounts ``app``).
+"""``fusionrec features ...`` commands (a typer sub-app that :mod:`fusionrec.cli.main` mounts as ``features``).
 
 ``extract`` encodes a dataset modality (by dataset name) or a list of files and writes the matrix as ``.npy``
 (with ``<out>.ids.txt``, one raw id per line in row order) or ``.parquet`` (an ``id`` column then ``f0..f{d-1}``).
