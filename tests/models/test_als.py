@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numba
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from fusionrec.models._kernels.als import als_cg_sweep, als_row_losses
 from fusionrec.models.mf.als import ALS, confidence_matrix
 
 from .contract import RecommenderContract
+from .test_bpr import assert_declared_and_forgotten, odd_interactions
 
 
 class TestALSContract(RecommenderContract):
@@ -186,3 +189,9 @@ def test_negative_values_raise(tiny: sp.csr_matrix) -> None:
     bad.data[0] = -1.0
     with pytest.raises(InvalidValueError, match="non-negative"):
         ALS().fit(_matrix_interactions(bad))
+
+
+def test_declared_state_and_forget(tmp_path: Path) -> None:
+    model = ALS(n_factors=6, iterations=2, seed=0).fit(odd_interactions())
+    assert type(model).declaration().can_batch_fold_in
+    assert_declared_and_forgotten(model, tmp_path)

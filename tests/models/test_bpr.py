@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -7,7 +9,7 @@ import scipy.sparse as sp
 from fusionrec.data import IdMap, Interactions
 from fusionrec.errors import ConfigError
 from fusionrec.evaluation import evaluate_ranking
-from fusionrec.models import make_model
+from fusionrec.models import Recommender, make_model
 from fusionrec.models._kernels.bpr import bpr_epoch, bpr_step
 from fusionrec.models.mf.bpr import BPR, sample_triples
 
@@ -221,3 +223,70 @@ def test_small_catalogue_never_warns() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", CollapseWarning)
         BPR(optimizer="sgd", learning_rate=1e-4, epochs=1).fit(train)
+
+
+# ---------------------------------------------------------------------------------------------- declared state
+#: user / item counts that differ from every other size the models use, so that an array with a user (item) axis
+#: is recognised by its length alone (``fusionrec.models.declaration.undeclared_state``)
+ODD_USERS, ODD_ITEMS = 61, 43
+
+
+def odd_interactions() -> Interactions:
+    from ..conftest import make_interactions
+
+    return make_interactions(n_users=ODD_USERS, n_items=ODD_ITEMS, seed=3, explicit=False)
+
+
+def _dense(value: object) -> np.ndarray:
+    return value.toarray() if sp.issparse(value) else np.asarray(value)  # type: ignore[attr-defined]
+
+
+def assert_declared_and_forgotten(model: Recommender, tmp_path: Path, user: int = 5) -> None:
+    """``model`` (fitted on :func:`odd_interactions`) declares every per-user / per-item array it holds, and after
+    ``forget_user(user)`` and ``save`` no saved array holds the user's row, raw id or history.
+
+    Every declared per-user array loses the row (its declared fill, or no stored entry); no saved array of the
+    same width keeps a copy of any of the user's former rows (a row with a non-zero entry); the raw id appears in
+    no saved array."""
+    from fusionrec.models import load_model
+    from fusionrec.models.declaration import undeclared_state
+
+    assert undeclared_state(model) == []
+    decl = type(model).declaration()
+    state = model._get_state()
+    raw = model.user_id_values_[user]
+    former = [
+        _dense(state[name])[user].astype(np.float64)
+        for name, how in decl.user_state.items()
+        if how.rows and name in state and name not in ("user_id_values_",) and _dense(state[name]).ndim == 2
+    ]
+    former = [row for row in former if np.any(row != 0)]
+    assert former  # the user had rows to forget
+    model.forget_user(user)
+    loaded = load_model(model.save(tmp_path / "forgotten"))
+    saved = loaded._get_state()
+    for name, how in decl.user_state.items():
+        if name in saved and how.rows and name not in ("user_id_values_",):
+            np.testing.assert_array_equal(_dense(saved[name])[user], how.fill, err_msg=name)
+    for name, value in saved.items():
+        arr = _dense(value)
+        if arr.dtype.kind == "U":
+            assert raw not in arr, name
+            continue
+        if arr.ndim != 2 or arr.dtype.kind not in "fiub":
+            continue
+        for row in former:
+            if arr.shape[1] == row.shape[0]:
+                assert not np.all(arr.astype(np.float64) == row, axis=1).any(), f"{name} keeps the user's row"
+
+
+@pytest.mark.parametrize("name", ["BPR", "SocialBPR"])
+def test_declared_state_and_forget(name: str, tmp_path: Path) -> None:
+    from fusionrec.models import SideInfo
+
+    from .test_social import random_trust
+
+    train = odd_interactions()
+    side = SideInfo(social=random_trust(train.n_users)) if name == "SocialBPR" else None
+    model = make_model(name, n_factors=6, epochs=3, seed=0).fit(train, side)
+    assert_declared_and_forgotten(model, tmp_path)

@@ -8,6 +8,7 @@ model (slow: it starts Ray); bad settings raise typed errors.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from fusionrec.models.mf.bpr import BPR
 
 from ..conftest import make_interactions
 from .contract import RecommenderContract
+from .test_bpr import assert_declared_and_forgotten, odd_interactions
 
 
 def planted(n_groups: int = 4, users_per: int = 60, items_per: int = 15, per_user: int = 10, seed: int = 0):
@@ -140,3 +142,9 @@ def test_flower_simulation_equals_inprocess() -> None:
     np.testing.assert_allclose(b.user_factors_, a.user_factors_, atol=1e-5)
     assert b.round_history_.tolist() == a.round_history_.tolist()
     assert b.received_shapes_.tolist() == a.received_shapes_.tolist()
+
+
+def test_declared_state_and_forget(tmp_path: Path) -> None:
+    """The gathered client vectors are per-user state; received_shapes_ and round_history_ are not."""
+    model = FedMF(n_factors=6, rounds=2, seed=0).fit(odd_interactions())
+    assert_declared_and_forgotten(model, tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -13,6 +15,7 @@ from fusionrec.models import SideInfo, make_model
 from fusionrec.models.hybrid import HybridMF, fold_in_vector
 
 from .contract import RecommenderContract
+from .test_bpr import assert_declared_and_forgotten, odd_interactions
 from .test_coldstart import N_ITEMS, N_USERS, N_WARM, genre_data, genre_margin
 
 
@@ -192,3 +195,15 @@ def test_errors() -> None:
         model.add_items({"text": np.zeros((1, 6))})
     with pytest.raises(ConfigError):
         HybridMF(epochs=1, user_features=[]).fit(train, side).fold_in_user([], user_features={"pref": np.eye(2)[0]})
+
+
+def test_declared_state_and_forget(tmp_path: Path) -> None:
+    """Identity weights and embeddings, item biases and the normalised feature rows are declared; forget_user blanks
+    the user's identity embedding and profile row (fails when HybridMF's user_state / item_state is removed)."""
+    train = odd_interactions()
+    rng = np.random.default_rng(0)
+    side = _side(train)
+    side = SideInfo(item_features=side.item_features, user_features={"profile": rng.random((train.n_users, 5))})
+    model = HybridMF(n_factors=6, epochs=2, seed=0).fit(train, side)
+    assert model.user_x_[5].nnz  # the profile row is there to forget
+    assert_declared_and_forgotten(model, tmp_path)

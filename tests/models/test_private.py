@@ -25,6 +25,7 @@ from fusionrec.models.fusion.model import DeepFusion, FusionNet, FusionNetConfig
 from fusionrec.models.private import DPMF, DPSGD, _bpr_record_grads, fusion_record_grads  # noqa: E402
 
 from .contract import RecommenderContract  # noqa: E402
+from .test_bpr import assert_declared_and_forgotten, odd_interactions  # noqa: E402
 from .test_federated import planted  # noqa: E402
 
 
@@ -259,3 +260,10 @@ def test_private_deepfusion_with_a_text_tower(tower: str) -> None:
     m.fit(train, None, texts=texts)
     assert 4.5 < m.privacy_spent_[0] <= 5.001
     assert np.isfinite(m.score(np.arange(3))).all()
+
+
+def test_declared_state_and_forget(tmp_path: Path) -> None:
+    """The factors are DPMF's only per-user / per-item state (the privacy figures are scalars and a per-step
+    history)."""
+    model = DPMF(n_factors=6, epochs=2, private=False, seed=0).fit(odd_interactions())
+    assert_declared_and_forgotten(model, tmp_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from fusionrec.models import SideInfo, make_model
 from fusionrec.models.vbpr import VBPR, sample_negatives
 
 from .contract import RecommenderContract
+from .test_bpr import assert_declared_and_forgotten, odd_interactions
 from .test_coldstart import N_ITEMS, N_WARM, genre_data
 
 
@@ -141,3 +144,11 @@ def test_errors() -> None:
         model.fold_in_user([], user_features={"pref": np.eye(2)[0]})
     idx = model.fold_in_user([])  # no history: non-personalised b_i + beta . f_i
     np.testing.assert_array_equal(model.user_factors_[idx], 0.0)
+
+
+def test_declared_state_and_forget(tmp_path: Path) -> None:
+    """gamma_u and theta_u per user, gamma_i, b_i and the content row per item are declared (the projection and the
+    content bias are per content column); forget_user blanks both user vectors."""
+    train = odd_interactions()
+    model = TestVBPR().make_model().fit(train, TestVBPR().make_side(train))
+    assert_declared_and_forgotten(model, tmp_path)

@@ -43,6 +43,7 @@ from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._foldin import fold_in_vector
 from fusionrec.models._params import (
     BOOL,
     MODALITY_NAMES,
@@ -55,6 +56,7 @@ from fusionrec.models._params import (
 )
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import append_seen_row, check_history, grow_seen
+from fusionrec.models.declaration import ROWS, Indexed
 from fusionrec.models.factors import FactorMixin, Factors, append_rows
 
 if TYPE_CHECKING:
@@ -84,65 +86,6 @@ def _normalise_rows(identity: np.ndarray, x: np.ndarray, how: str) -> tuple[np.n
     csr.eliminate_zeros()
     csr.sort_indices()
     return w, csr
-
-
-def fold_in_vector(
-    item_vecs: np.ndarray,
-    item_bias: np.ndarray,
-    items: np.ndarray,
-    weights: np.ndarray | None = None,
-    *,
-    base: np.ndarray | None = None,
-    reg: float = 0.01,
-    negatives: np.ndarray | None = None,
-    max_negatives: int = 2000,
-    seed: int = 0,
-) -> np.ndarray:
-    """A user's free vector ``v`` against fixed item vectors by pairwise (BPR) log-loss, no refit.
-
-    Minimises the convex ``L(v) = sum_p w_p mean_n softplus(-(s_p - s_n)) / sum_p w_p + reg |v|^2`` with
-    ``s_i = (base + v) . item_vecs_i + item_bias_i``, positives ``p`` in ``items`` and negatives ``n`` the
-    other items of ``negatives`` (default all; a seeded sample of ``max_negatives`` when more), by L-BFGS.
-    Returns ``float32 [f]`` (zero when ``items`` is empty).
-    """
-    from scipy.optimize import minimize
-
-    f = item_vecs.shape[1]
-    items = np.unique(np.asarray(items, dtype=np.int64))
-    if items.size == 0:
-        return np.zeros(f, dtype=np.float32)
-    w = np.ones(len(items)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if w.shape != items.shape:
-        # weights came aligned with the (unsorted, possibly repeated) input; realign by item
-        raise DataError("values must have one entry per item")
-    w = np.maximum(w, 0.0)
-    if w.sum() <= 0:
-        w = np.ones(len(items))
-    pool = np.arange(item_vecs.shape[0]) if negatives is None else np.asarray(negatives, dtype=np.int64)
-    pool = pool[~np.isin(pool, items)]
-    if pool.size == 0:
-        return np.zeros(f, dtype=np.float32)
-    if pool.size > max_negatives:
-        pool = np.sort(np.random.default_rng(seed).choice(pool, max_negatives, replace=False))
-    V = np.asarray(item_vecs, dtype=np.float64)
-    b = np.asarray(item_bias, dtype=np.float64)
-    P, N = V[items], V[pool]
-    b0 = np.zeros(f) if base is None else np.asarray(base, dtype=np.float64)
-    sp_ = P @ b0 + b[items]
-    sn_ = N @ b0 + b[pool]
-    wn = w / w.sum() / len(pool)
-
-    def loss(v: np.ndarray) -> tuple[float, np.ndarray]:
-        d = (sp_ + P @ v)[:, None] - (sn_ + N @ v)[None, :]
-        # softplus(-d) and its derivative -sigma(-d), computed stably
-        val = np.logaddexp(0.0, -d)
-        z = np.exp(-np.logaddexp(0.0, d))  # sigma(-d)
-        wz = wn[:, None] * z
-        grad = -(wz.sum(axis=1) @ P - wz.sum(axis=0) @ N) + 2.0 * reg * v
-        return float((wn[:, None] * val).sum() + reg * v @ v), grad
-
-    res = minimize(loss, np.zeros(f), jac=True, method="L-BFGS-B", options={"maxiter": 200})
-    return np.asarray(res.x, dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -209,6 +152,20 @@ class HybridMF(FactorMixin, Recommender):
     }
 
     uses_side_info = True
+    #: declaration (:mod:`fusionrec.models.declaration`): a user's / an item's identity weight, identity embedding
+    #: (and bias) and normalised side-feature row; the feature embeddings ``*_emb_`` ``[D, f]`` are per feature,
+    #: shared by every entity that has the feature, and the modality names / widths / means are aggregates
+    user_state: ClassVar[dict[str, Indexed]] = {"user_id_weight_": ROWS, "user_identity_": ROWS, "user_x_": ROWS}
+    item_state: ClassVar[dict[str, Indexed]] = {
+        "item_id_weight_": ROWS,
+        "item_identity_": ROWS,
+        "item_identity_bias_": ROWS,
+        "item_x_": ROWS,
+    }
+    modality_param = "item_features"
+    can_fold_in = True
+    can_add_items = True
+    explanation_hooks = frozenset({"score_parts"})
     #: cached item representations (not persisted; rebuilt when the items change)
     _reps: tuple[np.ndarray, np.ndarray] | None = None
 

@@ -24,6 +24,7 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError
 from fusionrec.models._params import NONNEGATIVE, Interval
 from fusionrec.models.base import SideInfo
+from fusionrec.models.declaration import ROWS, Indexed
 from fusionrec.models.graph import GraphFusion, normalized_adjacency
 from fusionrec.models.mf.bpr import BPR, INIT_STD, BPRSweep, bpr_entries, check_collapse
 from fusionrec.models.social import SocialFoldIn, _trust_of, cold_social_users, row_normalise
@@ -72,6 +73,8 @@ class SocialBPR(SocialFoldIn, BPR):
     """
 
     uses_side_info = True
+    #: declaration (:mod:`fusionrec.models.declaration`): BPR's factors plus the mask of users placed by their links
+    user_state: ClassVar[dict[str, Indexed]] = {"social_users_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {"social_weight": [Interval(float, 0.0, 0.5)]}
 
     def __init__(
@@ -152,6 +155,9 @@ class SocialLightGCN(SocialFoldIn, GraphFusion):
         content graphs here (GraphFusion: all); name the modalities to add their item graphs.
     """
 
+    #: declaration (:mod:`fusionrec.models.declaration`): GraphFusion's state plus the mask of users placed by their
+    #: links (the links themselves are not kept: the user-user graph lives only during the fit)
+    user_state: ClassVar[dict[str, Indexed]] = {"social_users_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {"social_weight": [*NONNEGATIVE]}
     _user_graph: sp.csr_matrix | None
 

@@ -29,6 +29,7 @@ from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._foldin import fold_in_vector
 from fusionrec.models._params import (
     MODALITY_NAMES,
     MODALITY_WEIGHTS,
@@ -40,8 +41,9 @@ from fusionrec.models._params import (
 )
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import check_history, grow_seen, place_user
+from fusionrec.models.declaration import ROWS, Indexed
 from fusionrec.models.factors import FactorMixin, Factors, append_rows
-from fusionrec.models.hybrid import IMPUTE, fold_in_vector
+from fusionrec.models.hybrid import IMPUTE
 from fusionrec.models.mf.bpr import INIT_STD, OPTIMIZERS, check_collapse
 
 if TYPE_CHECKING:
@@ -125,6 +127,16 @@ class VBPR(FactorMixin, Recommender):
     }
 
     uses_side_info = True
+    #: declaration (:mod:`fusionrec.models.declaration`): ``gamma_u``, ``theta_u`` per user; ``gamma_i``, ``b_i`` and
+    #: the content row ``f_i`` per item.  The projection ``E`` ``[K2, F]`` and the content bias ``beta`` ``[F]`` are
+    #: per content column, shared by every item (an item's content score ``theta_u . E f_i + beta . f_i`` is
+    #: computed from its row, never stored)
+    user_state: ClassVar[dict[str, Indexed]] = {"user_factors_": ROWS, "user_content_factors_": ROWS}
+    item_state: ClassVar[dict[str, Indexed]] = {"item_factors_": ROWS, "item_bias_": ROWS, "item_content_": ROWS}
+    modality_param = "modalities"
+    can_fold_in = True
+    can_add_items = True
+    explanation_hooks = frozenset({"score_parts"})
     #: cached item representations (not persisted; rebuilt when the items change)
     _reps: tuple[np.ndarray, np.ndarray] | None = None
 

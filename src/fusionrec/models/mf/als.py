@@ -114,6 +114,11 @@ class ALS(FactorMixin, Recommender):
         "iterations": ("int", 5, 30),
     }
 
+    #: declaration (:mod:`fusionrec.models.declaration`): the factors are its only per-user / per-item state (from
+    #: ``factor_spec``); one user at a time (:meth:`fold_in_user`) or many in one solve (:meth:`fold_in_users`)
+    can_fold_in = True
+    can_batch_fold_in = True
+
     #: scores ``user_factors_ . item_factors_``; :meth:`fold_in_user` is the exact confidence-weighted solve
     factor_spec = FactorSpec(
         user="user_factors_", item="item_factors_", fold_in="confidence", regularization="regularization",
