@@ -146,6 +146,12 @@ class Recommender:
         return cls._all_constraints()
 
     @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """The declared tuning ranges ``{parameter: spec}`` (the class's ``_search_space``; read by
+        :func:`fusionrec.tuning.search_space`), empty when the class declares none."""
+        return dict(getattr(cls, "_search_space", {}))
+
+    @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
         return [
