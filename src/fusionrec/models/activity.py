@@ -21,6 +21,7 @@ fits one solution only.  With ``user_power = 0``, ``history_idf = 0`` and ``spar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,7 +31,8 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import NONNEGATIVE, NONNEGATIVE_INT, POSITIVE
 from fusionrec.models.base import SideInfo
-from fusionrec.models.linear import CEASE
+from fusionrec.models.declaration import ROWS, SQUARE, Indexed
+from fusionrec.models.linear import CEASE, check_dense_memory, ease_gram, ease_solve
 
 __all__ = ["ActivityCEASE"]
 
@@ -69,6 +71,10 @@ class ActivityCEASE(CEASE):
     item_pop_
         ``float32 [n_items]`` training interactions per item (at least 1), the IDF base.
     """
+
+    item_state: ClassVar[Mapping[str, Indexed]] = {"sparse_weights_": SQUARE, "item_pop_": ROWS}
+    #: its Gram is user-weighted and its input IDF-weighted, so CEASE's modality Shapley game does not apply
+    explanation_hooks: ClassVar[frozenset[str]] = frozenset({"item_contributions"})
 
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "reg": ("float", 1.0, 1e4, "log"),
@@ -140,13 +146,10 @@ class ActivityCEASE(CEASE):
             raise DataError("the training interactions are empty; nothing to fit")
         n = train.n_items
         two = self._two_solutions()
-        need_gb = (4 if two else 3) * 8 * n * n / 1e9
-        if need_gb > self.max_memory_gb:
-            raise ConfigError(
-                f"ActivityCEASE with {n} items needs about {need_gb:.1f} GB for its dense item-item solve(s) "
-                f"(max_memory_gb={self.max_memory_gb}); raise max_memory_gb, set sparse_max=0 for one solve, or "
-                "use ItemKNN (sparse top-k neighbours)"
-            )
+        check_dense_memory(
+            "ActivityCEASE", n, 4 if two else 3, float(self.max_memory_gb), "its dense item-item solve(s)",
+            "set sparse_max=0 for one solve, or use ItemKNN (sparse top-k neighbours)",
+        )  # fmt: skip
         X = self._input(train.matrix)
         self.item_pop_ = np.maximum(np.asarray(X.getnnz(axis=0), dtype=np.float32), 1.0)
         main = self._main_settings()
@@ -161,37 +164,19 @@ class ActivityCEASE(CEASE):
             )  # fmt: skip
             self.modalities_ = np.array(names, dtype=str)
             content = fused.astype(np.float64)
-        grams: dict[float, np.ndarray] = {}
-        self.weights_ = self._solve(X, content, *main[:3], grams)
+        # each solution is EASE's closed form on its own (user-degree-weighted) Gram; one Gram serves both when
+        # their user powers agree
+        gram = ease_gram(X, user_power=main[2])
+        sparse_gram = None
         if sparse is not None:
-            self.sparse_weights_ = self._solve(X, content, *sparse[:3], grams)
-        elif hasattr(self, "sparse_weights_"):
-            del self.sparse_weights_
-
-    @staticmethod
-    def _solve(
-        X: sp.csr_matrix, content: np.ndarray | None, reg: float, side_weight: float, power: float,
-        grams: dict[float, np.ndarray],
-    ) -> np.ndarray:  # fmt: skip
-        """CEASE's closed form on the user-degree-weighted Gram (cached per power in ``grams``)."""
-        if power not in grams:
-            G = (X.T @ X).toarray().astype(np.float64)
-            if power > 0:
-                deg = np.maximum(np.diff(X.indptr), 1).astype(np.float64)
-                Xw = sp.diags(deg ** (-power / 2.0)) @ X
-                Gw = (Xw.T @ Xw).toarray().astype(np.float64)
-                trace = float(np.trace(Gw))
-                G = Gw * (float(np.trace(G)) / trace) if trace > 0 else G
-            grams[power] = G
-        G = grams[power].copy()
-        if side_weight > 0 and content is not None:
-            G += side_weight * (content @ content.T)
-        G[np.diag_indices(G.shape[0])] += reg
-        P = np.linalg.inv(G)
-        del G
-        B = -P / np.diag(P)[None, :]
-        B[np.diag_indices(B.shape[0])] = 0.0
-        return B.astype(np.float32)
+            sparse_gram = gram.copy() if sparse[2] == main[2] else ease_gram(X, user_power=sparse[2])
+        self.weights_ = ease_solve(gram, main[0], content=content, side_weight=main[1]).astype(np.float32)
+        del gram
+        if sparse is not None and sparse_gram is not None:
+            B = ease_solve(sparse_gram, sparse[0], content=content, side_weight=sparse[1])
+            self.sparse_weights_ = B.astype(np.float32)
+        else:
+            vars(self).pop("sparse_weights_", None)
 
     # ------------------------------------------------------------------ scoring
     def _gate(self, rows: sp.csr_matrix) -> np.ndarray:

@@ -5,18 +5,20 @@ Shapes: ``U`` users, ``I`` items, ``D`` the concatenated feature width.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from fusionrec._similarity import normalize_rows
 from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import MODALITY_NAMES, MODALITY_WEIGHTS, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import check_history, history_row, place_user
+from fusionrec.models.declaration import ROWS, Indexed
 
 __all__ = ["ContentKNN", "fused_side_features"]
 
@@ -100,6 +102,11 @@ class ContentKNN(Recommender):
     """
 
     uses_side_info = True
+    modality_param = "modalities"
+    can_fold_in = True
+    can_add_items = True
+    user_state: ClassVar[Mapping[str, Indexed]] = {"profiles_": ROWS}
+    item_state: ClassVar[Mapping[str, Indexed]] = {"items_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "modalities": [*MODALITY_NAMES],
         "modality_weights": [*MODALITY_WEIGHTS],
@@ -148,8 +155,7 @@ class ContentKNN(Recommender):
         w = self._entry_weights(m)
         total = np.asarray(np.abs(w).sum(1)).ravel()
         prof = np.asarray(w @ self.items_, dtype=np.float32) / np.maximum(total, 1e-12)[:, None].astype(np.float32)
-        norms = np.linalg.norm(prof, axis=1, keepdims=True)
-        return (prof / np.maximum(norms, 1e-12)).astype(np.float32)
+        return normalize_rows(prof)
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         self._check_fitted()

@@ -6,17 +6,19 @@ feature width.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
+from fusionrec._similarity import normalize_rows
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import DataError
 from fusionrec.models._params import BOOL, MODALITY_NAMES, MODALITY_WEIGHTS, NONNEGATIVE, POSITIVE
-from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.coldstart import HistoryFoldIn, grow_seen
-from fusionrec.models.linear import check_dense_memory
+from fusionrec.models.base import SideInfo
+from fusionrec.models.coldstart import grow_seen
+from fusionrec.models.declaration import ROWS, SQUARE, Indexed
+from fusionrec.models.linear import LinearItemModel, check_dense_memory, ease_gram, ease_solve
 
 __all__ = ["ContentKRR", "content_kernel"]
 
@@ -26,14 +28,12 @@ def content_kernel(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
 
     Rows are L2-normalised here; an all-zero row (no content) has cosine 0 with every row.
     """
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    a = normalize_rows(np.asarray(a, np.float64), np.float64)
+    b = normalize_rows(np.asarray(b, np.float64), np.float64)
     return np.exp(float(gamma) * (a @ b.T - 1.0))
 
 
-class ContentKRR(HistoryFoldIn, Recommender):
+class ContentKRR(LinearItemModel):
     """Item cold start by kernel ridge regression from content to each user's collaborative preferences.
 
     For every user ``u`` the targets on the warm items ``W`` (items with training interactions) are the history
@@ -94,6 +94,11 @@ class ContentKRR(HistoryFoldIn, Recommender):
     }
 
     uses_side_info = True
+    modality_param = "modalities"
+    can_add_items = True
+    #: ``coef_``'s columns and the ``warm_*`` rows run over the warm items, a subset of the items (all of them when
+    #: every item has training interactions)
+    item_state: ClassVar[Mapping[str, Indexed]] = {"coef_": SQUARE, "warm_items_": ROWS, "warm_vectors_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "gamma": [*POSITIVE],
         "reg": [*POSITIVE],
@@ -148,16 +153,8 @@ class ContentKRR(HistoryFoldIn, Recommender):
         # targets: (I + c B)[:, W], one row per history item
         T = np.zeros((n, len(warm)))
         T[warm, np.arange(len(warm))] = 1.0
-        if self.ease_weight > 0:
-            G = (X.T @ X).toarray()
-            G[np.diag_indices(n)] += float(self.ease_reg)
-            P = np.linalg.inv(G)
-            del G
-            B = -P[:, warm] / np.diag(P)[warm][None, :]
-            B[warm, np.arange(len(warm))] = 0.0
-            del P
-            T += float(self.ease_weight) * B
-            del B
+        if self.ease_weight > 0:  # EASE's B, warm columns only
+            T += float(self.ease_weight) * ease_solve(ease_gram(X), float(self.ease_reg), columns=warm)
         K = content_kernel(fused[warm], fused, self.gamma)  # [W, I]
         Kww = K[:, warm].copy()
         Kww[np.diag_indices(len(warm))] += float(self.reg)
@@ -170,33 +167,11 @@ class ContentKRR(HistoryFoldIn, Recommender):
         self.modalities_ = np.array(names, dtype=str)
         self.modality_dims_ = np.array([np.asarray(side.item_features[m]).shape[1] for m in names], dtype=np.int64)
 
-    def _input(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
-        X = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
-        if self.binarize:
-            X.data = np.ones_like(X.data)
-        return X
-
-    # ------------------------------------------------------------------ scoring
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """Scores ``x_u M`` (``float32 [U, I]``)."""
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        X = self._input(self.seen_[users]).astype(np.float32)
-        M = self.weights_ if items is None else self.weights_[:, np.asarray(items, dtype=np.int64)]
-        return np.asarray(X @ M, dtype=np.float32)
-
+    # ------------------------------------------------------------------ scoring (score, item_contributions: LinearItemModel)
     def item_embeddings(self) -> np.ndarray:
         """Columns of ``M`` (how each history item votes for an item) for :meth:`similar_items`."""
         self._check_fitted()
         return np.ascontiguousarray(self.weights_.T)
-
-    def item_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
-        """Explanation hook (:mod:`fusionrec.explain`): the user's history items ``j`` and their additive shares
-        ``x_uj M_ji`` of ``score(user, item)`` (they sum to it)."""
-        self._check_fitted()
-        row = self._input(self.seen_[[int(user)]])
-        items = row.indices.astype(np.int64)
-        return items, (row.data * self.weights_[items, int(item)]).astype(np.float64)
 
     # ------------------------------------------------------------------ cold start
     def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -12,11 +13,12 @@ from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import BOOL, MODALITY_NAMES, MODALITY_WEIGHTS, NONNEGATIVE, POSITIVE
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import HistoryFoldIn
+from fusionrec.models.declaration import SQUARE, Indexed
 
 if TYPE_CHECKING:
     from fusionrec.models.explanation import ScoreParts
 
-__all__ = ["CEASE", "EASE"]
+__all__ = ["CEASE", "EASE", "LinearItemModel", "ease_gram", "ease_solve", "history_matrix"]
 
 
 def check_dense_memory(owner: str, n_items: int, copies: int, max_memory_gb: float, what: str, instead: str) -> None:
@@ -30,10 +32,100 @@ def check_dense_memory(owner: str, n_items: int, copies: int, max_memory_gb: flo
         )
 
 
-class EASE(HistoryFoldIn, Recommender):
+def history_matrix(matrix: sp.spmatrix | sp.sparray, binarize: bool) -> sp.csr_matrix:
+    """A ``float64`` CSR copy of the users x items ``matrix``; every stored value is 1 when ``binarize``."""
+    X = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    if binarize:
+        X.data = np.ones_like(X.data)
+    return X
+
+
+def ease_gram(X: sp.csr_matrix, *, user_power: float = 0.0) -> np.ndarray:
+    """The dense ``float64 [I, I]`` Gram matrix ``X^T X`` of a users x items CSR ``X``.
+
+    With ``user_power = p > 0`` the user-degree-weighted ``X^T D X`` (``D_vv = n_v^{-p}``, ``n_v`` the stored entries
+    of row ``v``, at least 1), rescaled to the trace of ``X^T X`` so that penalties keep their scale
+    (:class:`~fusionrec.models.activity.ActivityCEASE`).
+    """
+    G = (X.T @ X).toarray().astype(np.float64)
+    if user_power > 0:
+        deg = np.maximum(np.diff(X.indptr), 1).astype(np.float64)
+        Xw = sp.diags(deg ** (-user_power / 2.0)) @ X
+        Gw = (Xw.T @ Xw).toarray().astype(np.float64)
+        trace = float(np.trace(Gw))
+        G = Gw * (float(np.trace(G)) / trace) if trace > 0 else G
+    return G
+
+
+def ease_solve(
+    gram: np.ndarray,
+    reg: float,
+    *,
+    content: np.ndarray | None = None,
+    side_weight: float = 0.0,
+    columns: np.ndarray | None = None,
+) -> np.ndarray:
+    """The EASE closed form (Steck 2019), written once for EASE, CEASE, ActivityCEASE and ContentKRR.
+
+    ``P = (gram + side_weight C C^T + reg I)^{-1}`` and ``B_ij = -P_ij / P_jj`` with ``B_jj = 0``: the item-item
+    weights minimising ``|X - X B|^2 + reg |B|^2`` subject to ``diag(B) = 0`` when ``gram = X^T X``.  ``content``
+    (``C``, ``float64 [I, D]``) adds each content dimension as a pseudo-user weighted ``side_weight`` (CEASE,
+    Jeunen et al. 2020); ``columns`` keeps only those columns of ``B`` (ContentKRR's warm items).
+
+    ``gram`` (``float64 [I, I]``) is overwritten: without ``columns`` the result ``float64 [I, I]`` is written into
+    its memory, so the solve holds two dense ``I x I`` matrices at a time; with ``columns`` the result is
+    ``float64 [I, len(columns)]``.
+    """
+    n = gram.shape[0]
+    if side_weight > 0 and content is not None:
+        gram += side_weight * (content @ content.T)
+    gram[np.diag_indices(n)] += reg
+    P = np.linalg.inv(gram)
+    if columns is None:
+        B = np.divide(P, -np.diag(P)[None, :], out=gram)  # -P_ij / P_jj, exactly
+        B[np.diag_indices(n)] = 0.0
+        return B
+    cols = np.asarray(columns, dtype=np.int64)
+    B = np.divide(P[:, cols], -np.diag(P)[cols][None, :])
+    B[cols, np.arange(len(cols))] = 0.0
+    return B
+
+
+class LinearItemModel(HistoryFoldIn, Recommender):
+    """The linear item-item models' shared half: scores ``s_u = x_u W`` from the user's seen row ``x_u`` (binarised
+    when ``binarize``) and an item-item matrix ``weights_`` (``float32 [I, I]``), their explanation hook and their
+    history fold-in.  Subclasses (:class:`EASE`, :class:`CEASE`, ContentKRR, ActivityCEASE) learn ``weights_``."""
+
+    item_state: ClassVar[Mapping[str, Indexed]] = {"weights_": SQUARE}
+    explanation_hooks: ClassVar[frozenset[str]] = frozenset({"item_contributions"})
+    binarize: bool
+    weights_: np.ndarray
+
+    def _input(self, matrix: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
+        return history_matrix(matrix, bool(self.binarize))
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Scores ``x_u W`` (``float32 [U, I]``)."""
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        X = self._input(self.seen_[users]).astype(np.float32)
+        W = self.weights_ if items is None else self.weights_[:, np.asarray(items, dtype=np.int64)]
+        return np.asarray(X @ W, dtype=np.float32)
+
+    def item_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """Explanation hook (:mod:`fusionrec.explain`): the user's history items ``j`` and their additive shares
+        ``x_uj W_ji`` of ``score(user, item)`` (they sum to it)."""
+        self._check_fitted()
+        row = self._input(self.seen_[[int(user)]])
+        items = row.indices.astype(np.int64)
+        return items, (row.data * self.weights_[items, int(item)]).astype(np.float64)
+
+
+class EASE(LinearItemModel):
     """Embarrassingly Shallow Autoencoder (Steck 2019).
 
-    Solves ``min_B |X - X B|_F^2 + reg |B|_F^2`` subject to ``diag(B) = 0`` in closed form:
+    Solves ``min_B |X - X B|_F^2 + reg |B|_F^2`` subject to ``diag(B) = 0`` in closed form
+    (:func:`ease_solve`):
 
     ``P = (X^T X + reg I)^{-1}``, ``B_ij = -P_ij / P_jj`` (``i != j``), ``B_jj = 0``,
 
@@ -64,7 +156,11 @@ class EASE(HistoryFoldIn, Recommender):
         "reg": ("float", 1.0, 1e4, "log"),
     }
 
-    _param_constraints: ClassVar[dict[str, list[Any]]] = {"reg": [*POSITIVE], "binarize": [*BOOL], "max_memory_gb": [*POSITIVE]}
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "reg": [*POSITIVE],
+        "binarize": [*BOOL],
+        "max_memory_gb": [*POSITIVE],
+    }
 
     def __init__(self, *, reg: float = 500.0, binarize: bool = True, max_memory_gb: float = 8.0) -> None:
         self.reg = reg
@@ -74,50 +170,23 @@ class EASE(HistoryFoldIn, Recommender):
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         if train.nnz == 0:
             raise DataError("the training interactions are empty; nothing to fit")
-        n = train.n_items
         check_dense_memory(
-            "EASE", n, 3, float(self.max_memory_gb), "the dense item-item solve",
+            type(self).__name__, train.n_items, 3, float(self.max_memory_gb), "the dense item-item solve",
             "prune rare items, or use ItemKNN (sparse top-k neighbours)",
         )  # fmt: skip
         X = self._input(train.matrix)
-        G = (X.T @ X).toarray().astype(np.float64)
-        self._add_side(G, train, side)
-        G[np.diag_indices(n)] += float(self.reg)
-        P = np.linalg.inv(G)
-        del G
-        B = -P / np.diag(P)[None, :]
-        B[np.diag_indices(n)] = 0.0
+        content, side_weight = self._side_content(train, side)
+        B = ease_solve(ease_gram(X), float(self.reg), content=content, side_weight=side_weight)
         self.weights_ = B.astype(np.float32)
 
-    def _add_side(self, G: np.ndarray, train: Interactions, side: SideInfo | None) -> None:
-        """Hook for :class:`CEASE`: add side-information rows' Gram to ``G`` in place."""
-
-    def _input(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
-        X = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
-        if self.binarize:
-            X.data = np.ones_like(X.data)
-        return X
-
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """Scores ``x_u B`` (``float32 [U, I]``)."""
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        X = self._input(self.seen_[users]).astype(np.float32)
-        W = self.weights_ if items is None else self.weights_[:, np.asarray(items, dtype=np.int64)]
-        return np.asarray(X @ W, dtype=np.float32)
+    def _side_content(self, train: Interactions, side: SideInfo | None) -> tuple[np.ndarray | None, float]:
+        """Hook for :class:`CEASE`: the item content rows ``F`` and their weight in the Gram (none for EASE)."""
+        return None, 0.0
 
     def item_embeddings(self) -> np.ndarray | None:
         """Rows of ``B`` (an item's weights on every other item) for :meth:`similar_items`."""
         self._check_fitted()
         return self.weights_
-
-    def item_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
-        """Explanation hook (:mod:`fusionrec.explain`): the user's history items ``j`` and their additive shares
-        ``x_uj B_ji`` of ``score(user, item)`` (they sum to it)."""
-        self._check_fitted()
-        row = self._input(self.seen_[[int(user)]])
-        items = row.indices.astype(np.int64)
-        return items, (row.data * self.weights_[items, int(item)]).astype(np.float64)
 
 
 class CEASE(EASE):
@@ -125,8 +194,8 @@ class CEASE(EASE):
 
     Every item feature becomes a pseudo-user who "interacted" with the items that have it:
     ``X' = [X; sqrt(side_weight) F^T]``, so the Gram matrix is ``X^T X + side_weight * F F^T`` and the closed form
-    is EASE's.  ``F`` stacks the chosen modalities of ``SideInfo.item_features``, each row L2-normalised per
-    modality and scaled by ``sqrt(modality_weights[m])`` (:func:`~fusionrec.data.side.fuse_modalities`),
+    is EASE's (:func:`ease_solve`).  ``F`` stacks the chosen modalities of ``SideInfo.item_features``, each row
+    L2-normalised per modality and scaled by ``sqrt(modality_weights[m])`` (:func:`~fusionrec.data.side.fuse_modalities`),
     so ``F F^T = sum_m w_m cos_m``: items with similar content are tied as if many users had both.
     This is early (feature-level) fusion inside a collaborative model.  Items without interactions get
     weights from their content neighbours, so cold items are ranked too; a missing modality (zero row) adds
@@ -152,6 +221,8 @@ class CEASE(EASE):
     }
 
     uses_side_info = True
+    modality_param = "modalities"
+    explanation_hooks: ClassVar[frozenset[str]] = frozenset({"item_contributions", "score_parts"})
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "side_weight": [*NONNEGATIVE],
         "modalities": [*MODALITY_NAMES],
@@ -173,16 +244,15 @@ class CEASE(EASE):
         self.modalities = modalities
         self.modality_weights = modality_weights
 
-    def _add_side(self, G: np.ndarray, train: Interactions, side: SideInfo | None) -> None:
+    def _side_content(self, train: Interactions, side: SideInfo | None) -> tuple[np.ndarray | None, float]:
         from fusionrec.models.content import fused_side_features
 
         names, fused = fused_side_features(
-            side, self.modalities, self.modality_weights, train.n_items, "CEASE", "; use EASE without side information"
-        )
-        F = fused.astype(np.float64)
+            side, self.modalities, self.modality_weights, train.n_items, type(self).__name__,
+            "; use EASE without side information",
+        )  # fmt: skip
         self.modalities_ = np.array(names, dtype=str)
-        if self.side_weight > 0:
-            G += float(self.side_weight) * (F @ F.T)
+        return fused.astype(np.float64), float(self.side_weight)
 
     def score_parts(self, user: int, item: int, side: SideInfo | None = None) -> ScoreParts:
         """Explanation hook (:mod:`fusionrec.explain`): Shapley values of the modalities in ``score(user, item)``.
