@@ -48,7 +48,7 @@ def test_bias_baseline_matches_dense_least_squares() -> None:
     r = np.array([5, 3, 4, 1, 2, 2, 4], dtype=float)
     x = Interactions.from_arrays(users, items, r)
     lam_u, lam_i = 2.0, 3.0
-    m = BiasBaseline(reg_user=lam_u, reg_item=lam_i, n_iters=500).fit(x)
+    m = BiasBaseline(reg_user=lam_u, reg_item=lam_i, epochs=500).fit(x)
     mu = r.mean()
     A = np.zeros((7, 6))
     A[np.arange(7), users] = 1

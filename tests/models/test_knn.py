@@ -174,7 +174,7 @@ def test_weightings_match_formulas() -> None:
 
 # ---------------------------------------------------------------------- KNNBaseline reference
 def _knnbaseline_reference(train: Interactions, k: int, shrinkage: float, min_k: int, users, items) -> np.ndarray:
-    base = BiasBaseline(reg_user=15.0, reg_item=10.0, n_iters=10).fit(train)
+    base = BiasBaseline(reg_user=15.0, reg_item=10.0, epochs=10).fit(train)
     r = train.matrix.toarray().astype(np.float64)
     known = np.zeros(r.shape, dtype=bool)
     rows = train.row_indices()

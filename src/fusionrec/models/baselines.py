@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,6 +11,7 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.models._params import NONNEGATIVE, POSITIVE_INT, SEED
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import HistoryFoldIn
+from fusionrec.models.declaration import ROWS, Indexed
 from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
 __all__ = ["BiasBaseline", "MostPopular", "Random"]
@@ -21,6 +23,8 @@ def _items(items: np.ndarray | None, n: int) -> np.ndarray:
 
 class MostPopular(HistoryFoldIn, Recommender):
     """Rank items by their number of training interactions (the same list for everyone)."""
+
+    item_state: ClassVar[Mapping[str, Indexed]] = {"popularity_": ROWS}
 
     def __init__(self) -> None:  # no hyper-parameters
         pass
@@ -67,8 +71,8 @@ class BiasBaseline(FactorFoldIn, Recommender):
     ----------
     reg_user, reg_item
         L2 penalties on user and item biases.
-    n_iters
-        Alternating passes (each is exact given the other biases).
+    epochs
+        Alternating passes (each is exact given the other biases); formerly ``n_iters``.
     """
 
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
@@ -85,12 +89,17 @@ class BiasBaseline(FactorFoldIn, Recommender):
         fold_in="ridge", regularization="reg_user",
     )  # fmt: skip
 
-    _param_constraints: ClassVar[dict[str, list[Any]]] = {"reg_user": [*NONNEGATIVE], "reg_item": [*NONNEGATIVE], "n_iters": [*POSITIVE_INT]}
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "reg_user": [*NONNEGATIVE],
+        "reg_item": [*NONNEGATIVE],
+        "epochs": [*POSITIVE_INT],
+    }
+    _renamed_params: ClassVar[dict[str, str]] = {"n_iters": "epochs"}
 
-    def __init__(self, *, reg_user: float = 15.0, reg_item: float = 10.0, n_iters: int = 10) -> None:
+    def __init__(self, *, reg_user: float = 15.0, reg_item: float = 10.0, epochs: int = 10) -> None:
         self.reg_user = reg_user
         self.reg_item = reg_item
-        self.n_iters = n_iters
+        self.epochs = epochs
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         m = train.matrix
@@ -102,7 +111,7 @@ class BiasBaseline(FactorFoldIn, Recommender):
         bi = np.zeros(train.n_items)
         nu = np.bincount(rows, minlength=train.n_users)
         ni = np.bincount(cols, minlength=train.n_items)
-        for _ in range(self.n_iters):
+        for _ in range(int(self.epochs)):
             bi = np.bincount(cols, weights=r - mu - bu[rows], minlength=train.n_items) / (ni + self.reg_item)
             bu = np.bincount(rows, weights=r - mu - bi[cols], minlength=train.n_users) / (nu + self.reg_user)
         self.global_mean_ = mu

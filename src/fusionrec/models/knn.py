@@ -22,6 +22,7 @@ computed in row blocks of sparse products so no dense ``n x n`` matrix is ever f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -34,6 +35,7 @@ from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE_INT, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import HistoryFoldIn, append_seen_row
+from fusionrec.models.declaration import COLUMNS, ROWS, SQUARE, Indexed
 
 __all__ = ["ItemKNN", "KNNBaseline", "UserKNN", "bm25_weight", "neighbour_matrix", "tfidf_weight"]
 
@@ -188,7 +190,7 @@ _COMMON_CONSTRAINTS: dict[str, list[Any]] = {
     "max_neighbors": [*POSITIVE_INT, None],
     "reg_user": [*NONNEGATIVE],
     "reg_item": [*NONNEGATIVE],
-    "n_epochs": [*POSITIVE_INT],
+    "epochs": [*POSITIVE_INT],
 }
 
 
@@ -196,19 +198,68 @@ _COMMON_CONSTRAINTS: dict[str, list[Any]] = {
 class _NeighbourModel(Recommender):
     """Shared scoring of the k-NN models (state set by the subclasses' ``_fit``).
 
-    Learned state: ``neighbours_`` (CSR over the neighbour side), ``residuals_`` (CSR over the
-    other side: residual ``r - base`` of every known value), ``user_based_``, ``implicit_mode_``,
-    ``rating_min_``/``rating_max_`` and the base terms of :meth:`_base`.
+    Learned state, named by what indexes it so that the declaration (``user_state`` / ``item_state``) is exact
+    whichever side the neighbours are on: the neighbour matrix ``item_neighbours_`` (items x items) or, when
+    ``user_based_``, ``user_neighbours_`` (users x users); the residuals ``r - base`` of every known value over the
+    other side, ``user_residuals_`` (users x items, item-based) or ``item_residuals_`` (items x users, user-based),
+    absent in implicit mode; ``implicit_mode_``, ``rating_min_``/``rating_max_`` and the base terms of
+    :meth:`_base`.  :attr:`neighbours_` and :attr:`residuals_` read whichever is held.
     """
+
+    user_state: ClassVar[Mapping[str, Indexed]] = {
+        "user_neighbours_": SQUARE,
+        "user_residuals_": ROWS,
+        "item_residuals_": COLUMNS,
+    }
+    item_state: ClassVar[Mapping[str, Indexed]] = {
+        "item_neighbours_": SQUARE,
+        "user_residuals_": COLUMNS,
+        "item_residuals_": ROWS,
+    }
+    _renamed_params: ClassVar[dict[str, str]] = {"n_epochs": "epochs"}
 
     k: int
     min_k: int
-    neighbours_: sp.csr_matrix
-    residuals_: sp.csr_matrix
     user_based_: bool
     implicit_mode_: bool
     rating_min_: float
     rating_max_: float
+
+    @property
+    def neighbours_(self) -> sp.csr_matrix:
+        """The neighbour matrix: ``user_neighbours_`` when user-based, else ``item_neighbours_``."""
+        return self.user_neighbours_ if self.user_based_ else self.item_neighbours_
+
+    @property
+    def residuals_(self) -> sp.csr_matrix:
+        """The residuals of the known values: ``item_residuals_`` when user-based, else ``user_residuals_``."""
+        return self.item_residuals_ if self.user_based_ else self.user_residuals_
+
+    def _store_neighbours(self, neighbours: sp.csr_matrix, residuals: sp.csr_matrix | None, user_based: bool) -> None:
+        """Keep the neighbour matrix and the residuals (``None``: implicit mode, none) under the names of their
+        orientation, dropping those of an earlier fit."""
+        for name in ("user_neighbours_", "item_neighbours_", "user_residuals_", "item_residuals_"):
+            vars(self).pop(name, None)
+        self.user_based_ = user_based
+        if user_based:
+            self.user_neighbours_ = neighbours
+        else:
+            self.item_neighbours_ = neighbours
+        if residuals is not None and user_based:
+            self.item_residuals_ = residuals
+        elif residuals is not None:
+            self.user_residuals_ = residuals
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Bundles saved before the state was named by orientation hold ``neighbours_`` / ``residuals_``."""
+        state = dict(state)
+        neighbours, residuals = state.pop("neighbours_", None), state.pop("residuals_", None)
+        if neighbours is not None:
+            user_based = bool(state.get("user_based_", False))
+            state["user_neighbours_" if user_based else "item_neighbours_"] = neighbours
+            if residuals is not None and residuals.shape != (0, 0):  # implicit mode saved an empty one
+                state["item_residuals_" if user_based else "user_residuals_"] = residuals
+        super()._set_state(state)
 
     def _base(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -310,6 +361,8 @@ class _KNN(_NeighbourModel):
     """Item- or user-based k-NN (``KNNWithMeans`` in rating mode, implicit-style in implicit mode)."""
 
     _user_based: bool = False
+    user_state: ClassVar[Mapping[str, Indexed]] = {"user_mean_": ROWS}
+    item_state: ClassVar[Mapping[str, Indexed]] = {"item_mean_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         **_COMMON_CONSTRAINTS,
         "implicit": [*BOOL],
@@ -333,7 +386,7 @@ class _KNN(_NeighbourModel):
         bm25_b: float = 0.75,
         reg_user: float = 15.0,
         reg_item: float = 10.0,
-        n_epochs: int = 10,
+        epochs: int = 10,
         neighbourhood: str = "fixed",
         max_neighbors: int | None = None,
     ) -> None:
@@ -350,7 +403,7 @@ class _KNN(_NeighbourModel):
         self.bm25_b = bm25_b
         self.reg_user = reg_user
         self.reg_item = reg_item
-        self.n_epochs = n_epochs
+        self.epochs = epochs
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         _check_common(self, train)
@@ -364,13 +417,13 @@ class _KNN(_NeighbourModel):
         mu = float(m.data.mean()) if m.nnz else 0.0
         resid = None
         if self.similarity == "pearson_baseline":
-            resid = _baseline_residuals(train, self.reg_user, self.reg_item, int(self.n_epochs))[0]
+            resid = _baseline_residuals(train, self.reg_user, self.reg_item, int(self.epochs))[0]
         vectors = _similarity_vectors(m, resid, self.similarity, user_based)
         if self.weighting == "bm25":
             vectors = bm25_weight(vectors, self.bm25_k1, self.bm25_b)
         elif self.weighting == "tfidf":
             vectors = tfidf_weight(vectors)
-        self.neighbours_ = neighbour_matrix(
+        neighbours = neighbour_matrix(
             vectors,
             self.similarity,
             shrinkage=float(self.shrinkage),
@@ -378,15 +431,14 @@ class _KNN(_NeighbourModel):
             k=stored,
             desc=type(self).__name__,
         )
-        self.user_based_ = user_based
         self.implicit_mode_ = implicit_mode
         self.global_mean_ = mu
         self.rating_min_ = float(m.data.min()) if m.nnz else 0.0
         self.rating_max_ = float(m.data.max()) if m.nnz else 0.0
         self.user_mean_ = _means(m, mu).astype(np.float64)
         self.item_mean_ = _means(m.T.tocsr(), mu).astype(np.float64)
-        if implicit_mode:
-            self.residuals_ = sp.csr_matrix((0, 0), dtype=np.float64)
+        if implicit_mode:  # scores are neighbourhood sums of the seen rows: no residuals
+            self._store_neighbours(neighbours, None, user_based)
             return
         if user_based:  # known values of each item: r_vi - mu_v over users v
             res = m.T.tocsr()
@@ -394,7 +446,7 @@ class _KNN(_NeighbourModel):
         else:  # known values of each user: r_uj - mu_j over items j
             res = m.copy()
             res.data = res.data - self.item_mean_[res.indices]
-        self.residuals_ = res
+        self._store_neighbours(neighbours, res, user_based)
 
     def _base(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.user_mean_[users] if self.user_based_ else self.item_mean_[items]
@@ -443,12 +495,13 @@ class ItemKNN(HistoryFoldIn, _KNN):
         terms = users) before the similarity, as implicit's ``BM25Recommender`` / ``TFIDFRecommender``.
     bm25_k1, bm25_b
         BM25 parameters.
-    reg_user, reg_item, n_epochs
-        Baseline fit for ``"pearson_baseline"`` (as :class:`~fusionrec.models.baselines.BiasBaseline`).
+    reg_user, reg_item, epochs
+        Baseline fit for ``"pearson_baseline"`` (as :class:`~fusionrec.models.baselines.BiasBaseline`);
+        ``epochs`` was ``n_epochs``.
 
     Attributes
     ----------
-    neighbours_
+    item_neighbours_ (also ``neighbours_``)
         CSR ``float32 [n_items, n_items]``: row ``i`` holds ``s_ij > 0`` of its ``k`` neighbours.
     """
 
@@ -463,7 +516,7 @@ class ItemKNN(HistoryFoldIn, _KNN):
     def _history_user_row(self, items: np.ndarray, values: np.ndarray, user: int | None) -> dict[str, np.ndarray]:
         mean = float(values.mean()) if len(values) else float(self.global_mean_)
         if not self.implicit_mode_:  # rating mode scores from the user's residuals r_uj - mu_j
-            self.residuals_ = append_seen_row(self.residuals_, items, values - self.item_mean_[items], user)
+            self.user_residuals_ = append_seen_row(self.user_residuals_, items, values - self.item_mean_[items], user)
         return {"user_mean_": np.asarray(mean)}
 
 
@@ -483,7 +536,7 @@ class UserKNN(_KNN):
 
     Attributes
     ----------
-    neighbours_
+    user_neighbours_ (also ``neighbours_``)
         CSR ``float32 [n_users, n_users]`` of the top-``k`` positive user similarities.
     """
 
@@ -498,12 +551,12 @@ class UserKNN(_KNN):
 
 # ---------------------------------------------------------------------- KNNBaseline
 def _baseline_residuals(
-    train: Interactions, reg_user: float, reg_item: float, n_epochs: int
+    train: Interactions, reg_user: float, reg_item: float, epochs: int
 ) -> tuple[sp.csr_matrix, Any]:
     """Users x items CSR of ``r_ui - (mu + b_u + b_i)`` and the fitted :class:`BiasBaseline`."""
     from fusionrec.models.baselines import BiasBaseline
 
-    base = BiasBaseline(reg_user=reg_user, reg_item=reg_item, n_iters=n_epochs).fit(train)
+    base = BiasBaseline(reg_user=reg_user, reg_item=reg_item, epochs=epochs).fit(train)
     m = sp.csr_matrix(train.matrix, dtype=np.float64, copy=True)
     m.sort_indices()
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
@@ -543,8 +596,8 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
         Pairs with fewer common raters get similarity 0.
     user_based
         Neighbours are users instead of items.
-    reg_user, reg_item, n_epochs
-        Baseline ALS: penalties of the user / item biases and alternating passes.
+    reg_user, reg_item, epochs
+        Baseline ALS: penalties of the user / item biases and alternating passes (``epochs`` was ``n_epochs``).
     max_neighbors
         Similarities stored per row (the largest positive ones).  ``None`` stores all positive
         similarities, which reproduces Surprise exactly at ``O(n^2)`` worst-case memory; an
@@ -553,13 +606,15 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
 
     Attributes
     ----------
-    neighbours_
-        CSR ``float32 [n, n]`` of the stored similarities (``n`` items, or users when user-based).
+    item_neighbours_ / user_neighbours_ (also ``neighbours_``)
+        CSR ``float32 [n, n]`` of the stored similarities between items, or users when user-based.
     global_mean_, user_bias_, item_bias_
         Baseline terms.
     """
 
     predicts_ratings = True
+    user_state: ClassVar[Mapping[str, Indexed]] = {"user_bias_": ROWS}
+    item_state: ClassVar[Mapping[str, Indexed]] = {"item_bias_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {**_COMMON_CONSTRAINTS, "user_based": [*BOOL]}
 
     def __init__(
@@ -573,7 +628,7 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
         user_based: bool = False,
         reg_user: float = 15.0,
         reg_item: float = 10.0,
-        n_epochs: int = 10,
+        epochs: int = 10,
         max_neighbors: int | None = None,
     ) -> None:
         self.k = k
@@ -584,17 +639,17 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
         self.user_based = user_based
         self.reg_user = reg_user
         self.reg_item = reg_item
-        self.n_epochs = n_epochs
+        self.epochs = epochs
         self.max_neighbors = max_neighbors
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         _check_common(self, train)
         user_based = bool(self.user_based)
-        resid, base = _baseline_residuals(train, self.reg_user, self.reg_item, int(self.n_epochs))
+        resid, base = _baseline_residuals(train, self.reg_user, self.reg_item, int(self.epochs))
         m = sp.csr_matrix(train.matrix, dtype=np.float64)
         m.sort_indices()
         vectors = _similarity_vectors(m, resid, self.similarity, user_based)
-        self.neighbours_ = neighbour_matrix(
+        neighbours = neighbour_matrix(
             vectors,
             self.similarity,
             shrinkage=float(self.shrinkage),
@@ -602,7 +657,6 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
             k=None if self.max_neighbors is None else int(self.max_neighbors),
             desc="KNNBaseline",
         )
-        self.user_based_ = user_based
         self.implicit_mode_ = False
         self.global_mean_ = float(base.global_mean_)
         self.user_bias_ = base.user_bias_.astype(np.float64)
@@ -610,7 +664,7 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
         self.rating_min_ = float(m.data.min()) if m.nnz else 0.0
         self.rating_max_ = float(m.data.max()) if m.nnz else 0.0
         # residuals r - b over the "y" side (users for item-based, items for user-based)
-        self.residuals_ = resid.T.tocsr() if user_based else resid
+        self._store_neighbours(neighbours, resid.T.tocsr() if user_based else resid, user_based)
 
     def _base(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.global_mean_ + self.user_bias_[users] + self.item_bias_[items]
@@ -627,5 +681,5 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
         """The user's bias by the baseline's user step, ``sum (r - mu - b_i) / (n + reg_user)``, and residuals."""
         bu = float((values - self.global_mean_ - self.item_bias_[items]).sum() / (len(items) + float(self.reg_user)))
         resid = values - (self.global_mean_ + bu + self.item_bias_[items])
-        self.residuals_ = append_seen_row(self.residuals_, items, resid, user)
+        self.user_residuals_ = append_seen_row(self.user_residuals_, items, resid, user)
         return {"user_bias_": np.asarray(bu)}
