@@ -143,7 +143,7 @@ def fusionrec_models() -> dict[str, tuple[type[Recommender], dict[str, Any]]]:
         "SVD": (SVD, {"seed": 0}),
         "SVDpp": (SVDpp, {"seed": 0}),
         "NMF": (NMF, {"seed": 0}),
-        "BiasBaseline": (BiasBaseline, {"reg_user": 15.0, "reg_item": 10.0, "n_iters": 10}),
+        "BiasBaseline": (BiasBaseline, {"reg_user": 15.0, "reg_item": 10.0, "epochs": 10}),
     }
     if HAVE_KNN:
         from fusionrec.models.knn import KNNBaseline
