@@ -19,6 +19,7 @@ until ``tests/models/recipes.py`` has a recipe for it).
 from __future__ import annotations
 
 import inspect
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
