@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fusionrec.data import Interactions
 from fusionrec.models import BiasBaseline, MostPopular, Random
@@ -57,3 +58,10 @@ def test_bias_baseline_matches_dense_least_squares() -> None:
     sol = np.linalg.solve(A.T @ A + reg, A.T @ (r - mu))
     np.testing.assert_allclose(m.user_bias_, sol[:3], atol=1e-4)
     np.testing.assert_allclose(m.item_bias_, sol[3:], atol=1e-4)
+
+
+def test_n_iters_is_renamed_epochs() -> None:
+    with pytest.warns(FutureWarning, match="'n_iters' was renamed 'epochs'"):
+        model = BiasBaseline(n_iters=3)
+    assert model.epochs == 3 and "n_iters" not in model.get_params()
+    assert BiasBaseline.upgrade_params({"n_iters": 2}) == {"epochs": 2}

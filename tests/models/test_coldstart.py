@@ -74,15 +74,15 @@ def genre_margin(scores: np.ndarray, users: np.ndarray, items: np.ndarray) -> fl
 
 
 MODELS: dict[str, Callable[[], Recommender]] = {
-    "hybrid-warp": lambda: HybridMF(n_factors=8, epochs=30, learning_rate=0.1, seed=1),
-    "hybrid-bpr": lambda: HybridMF(n_factors=8, epochs=30, loss="bpr", learning_rate=0.1, seed=1),
-    "vbpr": lambda: VBPR(n_factors=4, content_factors=4, epochs=40, learning_rate=0.05, seed=1),
+    "hybrid-warp": lambda: HybridMF(n_factors=8, epochs=30, lr=0.1, seed=1),
+    "hybrid-bpr": lambda: HybridMF(n_factors=8, epochs=30, loss="bpr", lr=0.1, seed=1),
+    "vbpr": lambda: VBPR(n_factors=4, content_factors=4, epochs=40, lr=0.05, seed=1),
     "content": lambda: ContentKNN(),
     "krr": lambda: ContentKRR(),
 }
 #: models that place new users only (no content for new items)
 USER_ONLY: dict[str, Callable[[], Recommender]] = {
-    "als": lambda: ALS(n_factors=4, regularization=0.1, alpha=5.0, iterations=15, seed=1),
+    "als": lambda: ALS(n_factors=4, reg=0.1, alpha=5.0, epochs=15, seed=1),
     # GraphFusion also adds items, but its add_items needs every fitted modality: only its users are tested here
     "graph": lambda: GraphFusion(n_factors=8, epochs=30, lr=0.05, batch_size=64, seed=1),
 }

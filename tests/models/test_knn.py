@@ -362,3 +362,40 @@ def test_knnbaseline_ml100k_u1_rmse(data_dir) -> None:  # type: ignore[no-untype
     rmse = float(np.sqrt(np.mean((pred - te.matrix.data) ** 2)))
     # Surprise KNNBaseline(pearson_baseline, item-based) on u1: 0.9359
     assert abs(rmse - 0.9359) < 0.003
+
+
+# ---------------------------------------------------------------------- declared state, renamed parameters
+@pytest.mark.parametrize("user_based", [False, True])
+def test_state_is_named_by_orientation_and_old_bundles_load(user_based: bool) -> None:
+    train = make_interactions(seed=16)
+    model = KNNBaseline(k=5, user_based=user_based).fit(train)
+    side, other = ("user", "item") if user_based else ("item", "user")
+    state = model._get_state()
+    assert f"{side}_neighbours_" in state and f"{other}_residuals_" in state
+    assert f"{other}_neighbours_" not in state and f"{side}_residuals_" not in state
+    assert model.neighbours_ is state[f"{side}_neighbours_"]
+    # a bundle written before the split held neighbours_ / residuals_
+    old = {k: v for k, v in state.items() if not k.endswith(("_neighbours_", "_residuals_"))}
+    old.update(neighbours_=model.neighbours_, residuals_=model.residuals_)
+    loaded = KNNBaseline(k=5, user_based=user_based)
+    loaded._set_state(old)
+    np.testing.assert_array_equal(loaded.score(np.arange(6)), model.score(np.arange(6)))
+    # a refit on the other side leaves no matrix of the first
+    model.set_params(user_based=not user_based).fit(train)
+    assert f"{side}_neighbours_" not in model._get_state() and f"{other}_neighbours_" in model._get_state()
+
+
+def test_implicit_mode_keeps_no_residuals() -> None:
+    model = ItemKNN(k=5).fit(make_interactions(seed=16, explicit=False))
+    assert not any(k.endswith("_residuals_") for k in model._get_state())
+    placed = model.fold_in_user([0, 3])
+    assert model.seen_[placed[0]].nnz == 2
+
+
+@pytest.mark.parametrize("cls", [ItemKNN, UserKNN, KNNBaseline])
+def test_n_epochs_is_renamed_epochs(cls) -> None:  # type: ignore[no-untyped-def]
+    with pytest.warns(FutureWarning, match="'n_epochs' was renamed 'epochs'"):
+        model = cls(n_epochs=3, similarity="pearson_baseline")
+    assert model.epochs == 3 and "n_epochs" not in model.get_params()
+    with pytest.warns(FutureWarning):
+        assert model.clone(n_epochs=4).epochs == 4

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from fusionrec.data import IdMap, Interactions
 from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
-from fusionrec.models import SideInfo
-from fusionrec.models.linear import CEASE, EASE
+from fusionrec.models import SideInfo, load_model
+from fusionrec.models.declaration import undeclared_state
+from fusionrec.models.linear import CEASE, EASE, ease_gram, ease_solve, history_matrix
 
 from ..conftest import make_interactions
 from .contract import RecommenderContract
@@ -141,3 +146,83 @@ def test_cease_errors() -> None:
         CEASE(side_weight=-1.0).fit(train, _genre_side(train.n_items))
     with pytest.raises(DataError, match="rows"):
         CEASE().fit(train, _genre_side(train.n_items + 1))
+
+
+# ------------------------------------------------------------------------------------------- shared closed form
+
+def test_one_closed_form_serves_every_column_subset() -> None:
+    train = make_interactions(seed=6, explicit=False)
+    X = history_matrix(train.matrix, True)
+    full = ease_solve(ease_gram(X), 12.0)
+    np.testing.assert_allclose(full, _closed_form(X.toarray(), 12.0), atol=1e-9)
+    cols = np.array([3, 0, 7])
+    np.testing.assert_array_equal(ease_solve(ease_gram(X), 12.0, columns=cols), full[:, cols])
+    # user_power 0 is the plain Gram; a positive one keeps the trace of X^T X
+    np.testing.assert_array_equal(ease_gram(X, user_power=0.0), (X.T @ X).toarray())
+    assert np.trace(ease_gram(X, user_power=1.0)) == pytest.approx(np.trace((X.T @ X).toarray()))
+
+
+# ------------------------------------------------------------------------------------------- declarations
+
+def _declared_models() -> dict[str, tuple[Any, bool]]:
+    """Engineer-A models in each configuration whose learned state differs (orientation, mode, solutions), and
+    whether they are fitted on ratings."""
+    from fusionrec.models.activity import ActivityCEASE
+    from fusionrec.models.baselines import BiasBaseline, MostPopular, Random
+    from fusionrec.models.content import ContentKNN
+    from fusionrec.models.knn import ItemKNN, KNNBaseline, UserKNN
+    from fusionrec.models.krr import ContentKRR
+
+    return {
+        "EASE": (EASE(reg=20.0), False),
+        "CEASE": (CEASE(reg=20.0, side_weight=5.0), False),
+        "ActivityCEASE": (ActivityCEASE(reg=20.0, side_weight=5.0, sparse_max=8, sparse_user_power=1.0), False),
+        "ContentKRR": (ContentKRR(gamma=2.0, reg=0.5, ease_weight=1.0, ease_reg=20.0), False),
+        "ItemKNN": (ItemKNN(), True),
+        "ItemKNN-implicit": (ItemKNN(), False),
+        "UserKNN": (UserKNN(), True),
+        "UserKNN-implicit": (UserKNN(), False),
+        "KNNBaseline": (KNNBaseline(), True),
+        "KNNBaseline-user": (KNNBaseline(user_based=True), True),
+        "ContentKNN": (ContentKNN(), True),
+        "BiasBaseline": (BiasBaseline(), True),
+        "MostPopular": (MostPopular(), False),
+        "Random": (Random(), False),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_declared_models()))
+def test_state_is_declared_exactly_and_a_forgotten_user_leaves_no_entry(name: str, tmp_path: Path) -> None:
+    """Every learned array with a user or item axis is declared (61 users and 43 items: no other size is either),
+    and after ``forget_user`` + ``save`` every declared per-user array holds nothing of the user along its user axes
+    and no array holds the raw id."""
+    model, explicit = _declared_models()[name]
+    train = make_interactions(n_users=61, n_items=43, seed=4, explicit=explicit)
+    model.fit(train, _genre_side(train.n_items))
+    assert undeclared_state(model) == []
+    u = 7
+    model.forget_user(u)
+    loaded = load_model(model.save(tmp_path / "m"))
+    checked = 0
+    for attr, how in type(loaded).declaration().user_state.items():
+        value = loaded._learned(attr)
+        if value is None or attr == "user_id_values_":
+            continue
+        for axis in how.axes:
+            if sp.issparse(value):
+                lane = sp.csr_matrix(value)[u] if axis == 0 else sp.csc_matrix(value)[:, u]
+                assert lane.nnz == 0, f"{attr} keeps user {u} along axis {axis}"
+            elif isinstance(value, np.ndarray) and value.ndim > axis:
+                assert np.all(np.take(value, u, axis=axis) == how.fill), f"{attr} keeps user {u} along axis {axis}"
+            checked += 1
+    assert checked >= 1
+    with np.load(tmp_path / "m" / "arrays.npz", allow_pickle=False) as npz:
+        text = {str(v) for key in npz.files if npz[key].dtype.kind == "U" for v in np.ravel(npz[key])}
+    raw = train.user_ids.ids.tolist()
+    assert raw[u] not in text and raw[u + 1] in text
+
+
+def test_an_undeclared_per_user_array_is_found() -> None:
+    model = EASE(reg=20.0).fit(make_interactions(n_users=61, n_items=43, seed=4, explicit=False))
+    model.user_norms_ = np.ones(61, np.float32)
+    assert undeclared_state(model) == ["user_norms_: axis 0 has n_users_ entries"]
