@@ -24,12 +24,12 @@ def _side_for(train: Interactions) -> SideInfo:
 
 class TestBayesianFMContract(RecommenderContract):
     def make_model(self) -> BayesianFM:
-        return BayesianFM(rank=4, n_iter=30, n_burn_in=10, seed=1)
+        return BayesianFM(n_factors=4, epochs=30, n_burn_in=10, seed=1)
 
 
 class TestBayesianFMSideImplicitContract(RecommenderContract):
     def make_model(self) -> BayesianFM:
-        return BayesianFM(rank=3, n_iter=25, n_burn_in=5, seed=2, implicit_feedback="both", max_kept_samples=7)
+        return BayesianFM(n_factors=3, epochs=25, n_burn_in=5, seed=2, implicit_feedback="both", max_kept_samples=7)
 
     def make_side(self, train: Interactions) -> SideInfo:
         return _side_for(train)
@@ -57,8 +57,8 @@ def test_rank0_equals_bayesian_linear_regression() -> None:
     train = _grid_interactions(u, i, y, n_u, n_i)
     A, L, K = 4.0, 2.0, 1e9  # noise precision, prior precision, prior sharpness
     fm = BayesianFM(
-        rank=0,
-        n_iter=6000,
+        n_factors=0,
+        epochs=6000,
         n_burn_in=200,
         seed=3,
         clip=False,
@@ -90,12 +90,12 @@ def test_rank0_equals_bayesian_linear_regression() -> None:
     assert np.isclose(fm.alpha_trace_.mean(), A, rtol=1e-3)
     # Monte-Carlo error of ~6000 correlated draws: well under a tenth of a posterior sd
     assert np.max(np.abs(got - expected) / sd) < 0.12
-    np.testing.assert_allclose(fm.weights_mean_[:n_u], mean[1 : 1 + n_u], atol=0.1)
+    np.testing.assert_allclose(fm.user_bias_, mean[1 : 1 + n_u], atol=0.1)
 
 
 def test_sampler_deterministic_for_a_seed(interactions: Interactions) -> None:
     side = _side_for(interactions)
-    kw = {"rank": 3, "n_iter": 20, "n_burn_in": 5, "implicit_feedback": "user"}
+    kw = {"n_factors": 3, "epochs": 20, "n_burn_in": 5, "implicit_feedback": "user"}
     a = BayesianFM(seed=5, **kw).fit(interactions, side)
     b = BayesianFM(seed=5, **kw).fit(interactions, side)
     c = BayesianFM(seed=6, **kw).fit(interactions, side)
@@ -120,9 +120,9 @@ def _planted(seed: int, n_u: int = 120, n_i: int = 100, density: float = 0.25) -
 
 def test_recovers_planted_interaction_better_than_linear() -> None:
     train, test = _planted(0)
-    kw = {"n_iter": 120, "n_burn_in": 40, "seed": 0, "clip": False}
-    linear = BayesianFM(rank=0, **kw).fit(train)
-    fm = BayesianFM(rank=4, **kw).fit(train)
+    kw = {"epochs": 120, "n_burn_in": 40, "seed": 0, "clip": False}
+    linear = BayesianFM(n_factors=0, **kw).fit(train)
+    fm = BayesianFM(n_factors=4, **kw).fit(train)
     r_lin, r_fm = _rmse(linear, test), _rmse(fm, test)
     assert r_fm < 0.7 * r_lin
     assert r_fm < 0.5  # noise sd 0.3
@@ -144,7 +144,7 @@ def test_side_features_help_when_ratings_depend_on_them() -> None:
         user_features={"segment": np.stack([s > 0, s < 0], 1).astype(np.float32)},
         item_features={"kind": np.stack([g > 0, g < 0], 1).astype(np.float32)},
     )
-    kw = {"rank": 2, "n_iter": 150, "n_burn_in": 50, "seed": 0}
+    kw = {"n_factors": 2, "epochs": 150, "n_burn_in": 50, "seed": 0}
     plain = BayesianFM(user_features=None, item_features=None, **kw).fit(train, side)
     with_side = BayesianFM(**kw).fit(train, side)
     assert list(with_side.group_names_) == ["user:id", "user:segment", "item:id", "item:kind"]
@@ -242,20 +242,20 @@ def test_linear_sweep_matches_dense_coordinate_updates() -> None:
 
 
 def test_kept_samples_are_bounded(interactions: Interactions) -> None:
-    fm = BayesianFM(rank=3, n_iter=40, n_burn_in=10, max_kept_samples=4, seed=0).fit(interactions)
+    fm = BayesianFM(n_factors=3, epochs=40, n_burn_in=10, max_kept_samples=4, seed=0).fit(interactions)
     assert fm.n_kept_samples_ == 4
     assert fm.user_factors_.shape == (interactions.n_users, 12)
     assert fm.item_factors_.shape == (interactions.n_items, 12)
 
 
 def test_clip_to_training_range(interactions: Interactions) -> None:
-    fm = BayesianFM(rank=2, n_iter=20, n_burn_in=5).fit(interactions)
+    fm = BayesianFM(n_factors=2, epochs=20, n_burn_in=5).fit(interactions)
     s = fm.score(np.arange(interactions.n_users))
     assert s.min() >= interactions.matrix.data.min() and s.max() <= interactions.matrix.data.max()
 
 
 def test_implicit_groups_and_registry_roundtrip(interactions: Interactions, tmp_path: Path) -> None:
-    fm = make_model("BayesianFM", rank=2, n_iter=15, n_burn_in=5, implicit_feedback="both")
+    fm = make_model("BayesianFM", n_factors=2, epochs=15, n_burn_in=5, implicit_feedback="both")
     fm.fit(interactions)
     assert list(fm.group_names_) == ["user:id", "user:implicit_items", "item:id", "item:implicit_users"]
     fm.save(tmp_path / "fm")
@@ -266,8 +266,8 @@ def test_implicit_groups_and_registry_roundtrip(interactions: Interactions, tmp_
 @pytest.mark.parametrize(
     "params",
     [
-        {"n_iter": 10, "n_burn_in": 10},
-        {"rank": -1},
+        {"epochs": 10, "n_burn_in": 10},
+        {"n_factors": -1},
         {"implicit_feedback": "items"},
         {"max_kept_samples": 0},
         {"alpha_0": 0.0},
@@ -282,10 +282,10 @@ def test_bad_params_raise_config_error(interactions: Interactions, params: dict)
 def test_side_feature_errors(interactions: Interactions) -> None:
     side = _side_for(interactions)
     with pytest.raises(ConfigError, match="not in the SideInfo"):
-        BayesianFM(user_features=["age"], n_iter=3, n_burn_in=1).fit(interactions, side)
+        BayesianFM(user_features=["age"], epochs=3, n_burn_in=1).fit(interactions, side)
     bad = SideInfo(user_features={"x": np.zeros((3, 2))})
     with pytest.raises(DataError, match="shape"):
-        BayesianFM(n_iter=3, n_burn_in=1).fit(interactions, bad)
+        BayesianFM(epochs=3, n_burn_in=1).fit(interactions, bad)
 
 
 @pytest.mark.slow
@@ -294,5 +294,14 @@ def test_ml100k_u1_rmse(data_dir: Path) -> None:
     from fusionrec.data.datasets.movielens import load_ml100k_fold
 
     split = load_ml100k_fold(data_dir / "ml-100k", 1)
-    fm = BayesianFM(rank=10, n_iter=200, n_burn_in=50, implicit_feedback="both").fit(split.train)
+    fm = BayesianFM(n_factors=10, epochs=200, n_burn_in=50, implicit_feedback="both").fit(split.train)
     assert _rmse(fm, split.test) < 0.90
+
+
+def test_old_names_rank_and_n_iter_still_work_with_a_future_warning() -> None:
+    with pytest.warns(FutureWarning) as caught:
+        fm = BayesianFM(rank=3, n_iter=20)
+    said = " ".join(str(w.message) for w in caught)
+    assert "'rank' was renamed 'n_factors'" in said and "'n_iter' was renamed 'epochs'" in said
+    assert (fm.n_factors, fm.epochs) == (3, 20)
+    assert "rank" not in fm.get_params() and "n_iter" not in fm.get_params()

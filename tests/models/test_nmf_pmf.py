@@ -17,17 +17,17 @@ from .contract import RecommenderContract
 
 class TestNMFContract(RecommenderContract):
     def make_model(self) -> NMF:
-        return NMF(n_factors=4, n_epochs=10, seed=1)
+        return NMF(n_factors=4, epochs=10, seed=1)
 
 
 class TestBiasedNMFContract(RecommenderContract):
     def make_model(self) -> NMF:
-        return NMF(n_factors=4, n_epochs=10, biased=True, seed=1)
+        return NMF(n_factors=4, epochs=10, biased=True, seed=1)
 
 
 class TestPMFContract(RecommenderContract):
     def make_model(self) -> PMF:
-        return PMF(n_factors=4, n_iters=5, reg_user=1.0, reg_item=1.0, seed=1)
+        return PMF(n_factors=4, epochs=5, reg_user=1.0, reg_item=1.0, seed=1)
 
 
 def _from_dense(R: np.ndarray, mask: np.ndarray) -> Interactions:
@@ -89,8 +89,8 @@ def test_nmf_epoch_equals_numpy_reference(biased: bool, alternating: bool) -> No
 
 def test_nmf_factors_are_non_negative_and_fit_improves() -> None:
     train = make_interactions(seed=3)
-    short = NMF(n_factors=5, n_epochs=2, seed=0).fit(train)
-    model = NMF(n_factors=5, n_epochs=60, seed=0).fit(train)
+    short = NMF(n_factors=5, epochs=2, seed=0).fit(train)
+    model = NMF(n_factors=5, epochs=60, seed=0).fit(train)
     assert (model.user_factors_ >= 0).all() and (model.item_embeddings() >= 0).all()
     assert model.train_rmse_ < short.train_rmse_
 
@@ -99,17 +99,17 @@ def test_nmf_recovers_rank1_with_alternating_updates() -> None:
     R, mask = _rank1()
     train = _from_dense(R, mask)
     u, i = np.nonzero(~mask)
-    model = NMF(n_factors=1, n_epochs=300, reg_pu=0.0, reg_qi=0.0, alternating=True, seed=0).fit(train)
+    model = NMF(n_factors=1, epochs=300, reg_pu=0.0, reg_qi=0.0, alternating=True, seed=0).fit(train)
     assert np.sqrt(np.mean((model.predict(u, i) - R[u, i]) ** 2)) < 0.05
     # the simultaneous (Surprise) step keeps the initial scale error: r_hat = c r maps c to 1 / c
-    odd = NMF(n_factors=1, n_epochs=301, reg_pu=0.0, reg_qi=0.0, seed=0).fit(train)
+    odd = NMF(n_factors=1, epochs=301, reg_pu=0.0, reg_qi=0.0, seed=0).fit(train)
     assert np.sqrt(np.mean((odd.predict(u, i) - R[u, i]) ** 2)) > 0.5
 
 
 def test_nmf_cold_pairs_get_the_global_mean() -> None:
     train = make_interactions(seed=4)
     cold = train.select(train.matrix.indices != 0)
-    model = NMF(n_factors=3, n_epochs=5).fit(cold)
+    model = NMF(n_factors=3, epochs=5).fit(cold)
     np.testing.assert_allclose(model.predict(np.arange(3), np.zeros(3, int)), model.global_mean_, rtol=1e-6)
 
 
@@ -142,9 +142,9 @@ def test_pmf_gradient_matches_finite_differences() -> None:
 
 def test_pmf_als_is_a_stationary_point_and_loss_decreases() -> None:
     train = make_interactions(seed=5)
-    losses = [PMF(n_factors=3, n_iters=n, reg_user=0.5, reg_item=0.5).fit(train).loss_ for n in (1, 3, 10)]
+    losses = [PMF(n_factors=3, epochs=n, reg_user=0.5, reg_item=0.5).fit(train).loss_ for n in (1, 3, 10)]
     assert losses[0] >= losses[1] >= losses[2]
-    model = PMF(n_factors=3, n_iters=10, reg_user=0.5, reg_item=0.5).fit(train)
+    model = PMF(n_factors=3, epochs=10, reg_user=0.5, reg_item=0.5).fit(train)
     R = sp.csr_matrix(train.matrix, dtype=np.float64)
     U, V = model.user_vectors_.astype(np.float64), model.item_factors_.astype(np.float64)
     _, gV = pmf_grad(R, model.global_mean_, U, V, 0.5, 0.5)
@@ -153,12 +153,12 @@ def test_pmf_als_is_a_stationary_point_and_loss_decreases() -> None:
 
 def test_pmf_recovers_rank1() -> None:
     R, mask = _rank1()
-    model = PMF(n_factors=2, n_iters=30, reg_user=0.01, reg_item=0.01, seed=0).fit(_from_dense(R, mask))
+    model = PMF(n_factors=2, epochs=30, reg_user=0.01, reg_item=0.01, seed=0).fit(_from_dense(R, mask))
     u, i = np.nonzero(~mask)
     assert np.sqrt(np.mean((model.predict(u, i) - R[u, i]) ** 2)) < 0.05
 
 
-@pytest.mark.parametrize("params", [{"reg_user": 0.0}, {"n_iters": 0}, {"init_std": -1.0}])
+@pytest.mark.parametrize("params", [{"reg_user": 0.0}, {"epochs": 0}, {"init_std": -1.0}])
 def test_pmf_bad_hyper_parameters(params: dict) -> None:
     with pytest.raises(ConfigError):
         PMF(**params).fit(make_interactions())
@@ -167,3 +167,10 @@ def test_pmf_bad_hyper_parameters(params: dict) -> None:
 def test_registry_names() -> None:
     assert isinstance(make_model("NMF"), NMF)
     assert isinstance(make_model("PMF"), PMF)
+
+
+@pytest.mark.parametrize(("cls", "old"), [(NMF, "n_epochs"), (PMF, "n_iters")])
+def test_old_epoch_names_still_work_with_a_future_warning(cls: type, old: str) -> None:
+    with pytest.warns(FutureWarning, match=f"'{old}' was renamed 'epochs'"):
+        model = cls(**{old: 3})
+    assert model.epochs == 3 and old not in model.get_params()

@@ -33,7 +33,7 @@ def random_trust(n: int, seed: int = 0, degree: int = 4) -> sp.csr_matrix:
 
 class TestSocialMFContract(RecommenderContract):
     def make_model(self) -> SocialMF:
-        return SocialMF(n_epochs=10, seed=1)
+        return SocialMF(epochs=10, seed=1)
 
     def make_side(self, train: Interactions) -> SideInfo:
         return SideInfo(social=random_trust(train.n_users))
@@ -41,7 +41,7 @@ class TestSocialMFContract(RecommenderContract):
 
 class TestSoRecContract(RecommenderContract):
     def make_model(self) -> SoRec:
-        return SoRec(n_epochs=10, seed=1)
+        return SoRec(epochs=10, seed=1)
 
     def make_side(self, train: Interactions) -> SideInfo:
         return SideInfo(social=random_trust(train.n_users))
@@ -49,7 +49,7 @@ class TestSoRecContract(RecommenderContract):
 
 class TestTrustSVDContract(RecommenderContract):
     def make_model(self) -> TrustSVD:
-        return TrustSVD(n_epochs=10, seed=1)
+        return TrustSVD(epochs=10, seed=1)
 
     def make_side(self, train: Interactions) -> SideInfo:
         return SideInfo(social=random_trust(train.n_users))
@@ -57,7 +57,7 @@ class TestTrustSVDContract(RecommenderContract):
 
 @pytest.mark.parametrize("name", ["SocialMF", "SoRec", "TrustSVD"])
 def test_registered_rating_models_need_trust(name: str) -> None:
-    model = make_model(name, n_epochs=2)
+    model = make_model(name, epochs=2)
     assert model.predicts_ratings and model.uses_side_info
     train = make_interactions()
     with pytest.raises(ConfigError, match="needs trust links"):
@@ -72,7 +72,7 @@ def test_registered_rating_models_need_trust(name: str) -> None:
 def test_zero_social_weight_is_svd(cls: type[SocialMF]) -> None:
     train = make_interactions()
     side = SideInfo(social=random_trust(train.n_users))
-    params = {"n_factors": 5, "n_epochs": 5, "lr_all": 0.01, "reg_all": 0.05, "seed": 3}
+    params = {"n_factors": 5, "epochs": 5, "lr": 0.01, "reg": 0.05, "seed": 3}
     social = cls(reg_social=0.0, **params).fit(train, side)
     svd = SVD(**params).fit(train)
     users = np.arange(train.n_users)
@@ -93,9 +93,7 @@ def test_trust_rule_self_links_duplicates_zeros_and_errors() -> None:
     with pytest.raises(DataError, match="non-finite"):
         clean_trust(sp.csr_matrix(np.array([[0, np.nan], [1.0, 0]])), 2)
     with pytest.raises(DataError, match="negative"):
-        SocialMF(n_epochs=1).fit(
-            make_interactions(n_users=2, n_items=5), SideInfo(social=np.array([[0, -1.0], [1, 0]]))
-        )
+        SocialMF(epochs=1).fit(make_interactions(n_users=2, n_items=5), SideInfo(social=np.array([[0, -1.0], [1, 0]])))
 
 
 @pytest.mark.parametrize("cls", [SocialMF, SoRec, TrustSVD])
@@ -113,7 +111,7 @@ def test_cold_user_with_friends_gets_their_mean_vector(cls: type[SocialMF]) -> N
     social[n - 2, :] = 0
     social[n - 2, [0, 1, 2]] = [1.0, 1.0, 2.0]
     social[n - 1, :] = 0
-    model = cls(n_epochs=5, seed=0).fit(train, SideInfo(social=sp.csr_matrix(social)))
+    model = cls(epochs=5, seed=0).fit(train, SideInfo(social=sp.csr_matrix(social)))
     P = model.user_vectors_
     np.testing.assert_allclose(P[n - 2], (P[0] + P[1] + 2 * P[2]) / 4, rtol=1e-5, atol=1e-6)
     assert model.social_users_[n - 2] and not model.social_users_[n - 1]
@@ -135,20 +133,20 @@ def test_socialmf_pulls_users_towards_trusted_ones() -> None:
         P = m.user_vectors_.astype(np.float64)
         return float(np.linalg.norm(P - Tn @ P))
 
-    weak = SocialMF(n_epochs=10, reg_social=0.0, seed=0).fit(train, side)
-    strong = SocialMF(n_epochs=10, reg_social=5.0, seed=0).fit(train, side)
+    weak = SocialMF(epochs=10, reg_social=0.0, seed=0).fit(train, side)
+    strong = SocialMF(epochs=10, reg_social=5.0, seed=0).fit(train, side)
     assert gap(strong) < 0.7 * gap(weak)
 
 
 def test_trustsvd_uses_trusted_users_implicitly() -> None:
     train = make_interactions()
     side = SideInfo(social=random_trust(train.n_users))
-    model = TrustSVD(n_epochs=5, seed=0).fit(train, side)
+    model = TrustSVD(epochs=5, seed=0).fit(train, side)
     assert model.trust_factors_.shape == (train.n_users, 10)
     assert model.implicit_item_factors_.shape == (train.n_items, 10)
-    other = TrustSVD(n_epochs=5, seed=0).fit(train, SideInfo(social=random_trust(train.n_users, seed=9)))
+    other = TrustSVD(epochs=5, seed=0).fit(train, SideInfo(social=random_trust(train.n_users, seed=9)))
     assert not np.allclose(model.user_vectors_, other.user_vectors_)  # the links change the user vectors
-    longer = TrustSVD(n_epochs=40, seed=0).fit(train, side)
+    longer = TrustSVD(epochs=40, seed=0).fit(train, side)
     assert longer.train_rmse_ < 0.9 * model.train_rmse_  # it learns
 
 
@@ -282,7 +280,7 @@ def test_new_user_with_friends_gets_their_cluster(model: Any) -> None:
 @pytest.mark.parametrize("cls", [SocialMF, SoRec, TrustSVD])
 def test_rating_models_fold_in_friends(cls: type[SocialMF]) -> None:
     train = make_interactions()
-    model = cls(n_epochs=5, seed=0).fit(train, SideInfo(social=random_trust(train.n_users)))
+    model = cls(epochs=5, seed=0).fit(train, SideInfo(social=random_trust(train.n_users)))
     n = train.n_users
     placed = model.fold_in_user([], friends=[0, 1, 1, 2], friend_weights=[1.0, 0.5, 1.0, 2.0])
     assert placed.tolist() == [n]
@@ -328,13 +326,20 @@ def test_friend_links_bad_input() -> None:
 def test_trustsvd_weighted_regularisation_and_trust_values() -> None:
     train = make_interactions()
     side = SideInfo(social=random_trust(train.n_users))
-    params = {"n_epochs": 20, "reg_all": 0.5, "seed": 0}
+    params = {"epochs": 20, "reg": 0.5, "seed": 0}
     weighted = TrustSVD(**params).fit(train, side)
     plain = TrustSVD(weighted_reg=False, **params).fit(train, side)
-    # per-entity weights |I_u|^-1/2 etc. are below 1: the same reg_all shrinks less than plain L2
+    # per-entity weights |I_u|^-1/2 etc. are below 1: the same reg shrinks less than plain L2
     assert np.linalg.norm(weighted.item_factors_) > np.linalg.norm(plain.item_factors_)
     assert weighted.train_rmse_ < plain.train_rmse_
     scaled = TrustSVD(degree_scaled_trust=True, **params).fit(train, side)
     assert not np.allclose(scaled.trust_factors_, weighted.trust_factors_)
     with pytest.raises(ConfigError, match="weighted_reg"):
         make_model("TrustSVD", weighted_reg="yes")
+
+
+@pytest.mark.parametrize("cls", [SocialMF, SoRec, TrustSVD])
+def test_old_parameter_names_still_work_with_a_future_warning(cls: type) -> None:
+    with pytest.warns(FutureWarning, match="renamed"):
+        model = cls(n_epochs=3, lr_all=0.01, reg_all=0.1)
+    assert (model.epochs, model.lr, model.reg) == (3, 0.01, 0.1)

@@ -17,29 +17,29 @@ from .contract import RecommenderContract
 
 class TestSVDContract(RecommenderContract):
     def make_model(self) -> SVD:
-        return SVD(n_factors=4, n_epochs=5, seed=1)
+        return SVD(n_factors=4, epochs=5, seed=1)
 
 
 class TestSVDppContract(RecommenderContract):
     def make_model(self) -> SVDpp:
-        return SVDpp(n_factors=4, n_epochs=5, seed=1)
+        return SVDpp(n_factors=4, epochs=5, seed=1)
 
 
 class TestTwoSidedSVDppContract(RecommenderContract):
     fold_in_overlap = 0.3  # the folded-in user does not join the item-side implicit sums
 
     def make_model(self) -> SVDpp:
-        return SVDpp(n_factors=4, n_epochs=5, implicit="both", seed=1)
+        return SVDpp(n_factors=4, epochs=5, implicit="both", seed=1)
 
 
 class TestTwoSidedTimeSVDppContract(RecommenderContract):
     def make_model(self) -> TimeSVDpp:
-        return TimeSVDpp(n_factors=4, n_epochs=4, n_bins=3, implicit="both", seed=1)
+        return TimeSVDpp(n_factors=4, epochs=4, n_bins=3, implicit="both", seed=1)
 
 
 class TestTimeSVDppContract(RecommenderContract):
     def make_model(self) -> TimeSVDpp:
-        return TimeSVDpp(n_factors=4, n_epochs=5, n_bins=4, seed=1)
+        return TimeSVDpp(n_factors=4, epochs=5, n_bins=4, seed=1)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -237,7 +237,7 @@ def _rank1(seed: int = 0, n_users: int = 40, n_items: int = 30) -> tuple[np.ndar
 @pytest.mark.parametrize(("cls", "kw"), [(SVD, {"biased": False}), (SVDpp, {}), (SVDpp, {"implicit": "both"})])
 def test_rank1_matrix_is_recovered(cls: type, kw: dict) -> None:
     R, mask = _rank1()
-    model = cls(n_factors=2, n_epochs=300, lr_all=0.01, reg_all=0.0, init_std=0.3, seed=0, **kw)
+    model = cls(n_factors=2, epochs=300, lr=0.01, reg=0.0, init_std=0.3, seed=0, **kw)
     model.fit(_from_dense(R, mask))
     u, i = np.nonzero(~mask)
     err = model.predict(u, i) - R[u, i]
@@ -246,16 +246,16 @@ def test_rank1_matrix_is_recovered(cls: type, kw: dict) -> None:
 
 def test_seeds_change_the_fit_and_same_seed_repeats() -> None:
     train = make_interactions(seed=5)
-    a = SVD(n_factors=4, n_epochs=3, seed=1).fit(train).score(np.arange(4))
-    b = SVD(n_factors=4, n_epochs=3, seed=1).fit(train).score(np.arange(4))
-    c = SVD(n_factors=4, n_epochs=3, seed=2).fit(train).score(np.arange(4))
+    a = SVD(n_factors=4, epochs=3, seed=1).fit(train).score(np.arange(4))
+    b = SVD(n_factors=4, epochs=3, seed=1).fit(train).score(np.arange(4))
+    c = SVD(n_factors=4, epochs=3, seed=2).fit(train).score(np.arange(4))
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
 
 def test_predictions_are_clipped_and_cold_items_get_the_bias_fallback() -> None:
     train = make_interactions(seed=6)
-    model = SVDpp(n_factors=4, n_epochs=3, seed=0).fit(train)
+    model = SVDpp(n_factors=4, epochs=3, seed=0).fit(train)
     s = model.score(np.arange(train.n_users))
     assert s.min() >= train.matrix.data.min() and s.max() <= train.matrix.data.max()
     cold = train.select(train.matrix.indices != 0)  # item 0 loses its ratings
@@ -266,7 +266,7 @@ def test_predictions_are_clipped_and_cold_items_get_the_bias_fallback() -> None:
 
 
 @pytest.mark.parametrize(
-    "params", [{"n_factors": 0}, {"n_epochs": -1}, {"lr_all": -0.1}, {"reg_pu": -1.0}, {"n_factors": 2.5}]
+    "params", [{"n_factors": 0}, {"epochs": -1}, {"lr": -0.1}, {"reg_pu": -1.0}, {"n_factors": 2.5}]
 )
 def test_bad_hyper_parameters_raise_config_error(params: dict) -> None:
     with pytest.raises(ConfigError):
@@ -277,7 +277,7 @@ def test_bad_hyper_parameters_raise_config_error(params: dict) -> None:
 
 def test_two_sided_item_vectors_include_the_raters_implicit_sum() -> None:
     train = make_interactions(seed=7)
-    model = SVDpp(n_factors=3, n_epochs=4, implicit="both", seed=0).fit(train)
+    model = SVDpp(n_factors=3, epochs=4, implicit="both", seed=0).fit(train)
     m = train.matrix.tocsc()
     i = 5
     raters = m.indices[m.indptr[i] : m.indptr[i + 1]]
@@ -299,7 +299,7 @@ def test_registry_names() -> None:
 def test_timesvdpp_needs_timestamps() -> None:
     R, mask = _rank1()
     with pytest.raises(ConfigError, match="timestamp"):
-        TimeSVDpp(n_epochs=1).fit(_from_dense(R, mask))
+        TimeSVDpp(epochs=1).fit(_from_dense(R, mask))
 
 
 def _drifting(seed: int = 0, n_users: int = 80, n_items: int = 60) -> tuple[Interactions, Interactions]:
@@ -317,7 +317,7 @@ def _drifting(seed: int = 0, n_users: int = 80, n_items: int = 60) -> tuple[Inte
 
 def test_timesvdpp_fits_time_drift_better_than_svdpp() -> None:
     train, test = _drifting()
-    kw: dict[str, Any] = {"n_factors": 3, "n_epochs": 40, "lr_all": 0.01, "seed": 0}
+    kw: dict[str, Any] = {"n_factors": 3, "epochs": 40, "lr": 0.01, "seed": 0}
     u, i, r = test.row_indices(), test.matrix.indices, test.matrix.data
     plain = SVDpp(**kw).fit(train)
     timed = TimeSVDpp(**kw, lr_but=0.05, reg_but=0.01).fit(train)
@@ -328,7 +328,7 @@ def test_timesvdpp_fits_time_drift_better_than_svdpp() -> None:
 
 def test_timesvdpp_time_arguments() -> None:
     train, test = _drifting()
-    model = TimeSVDpp(n_factors=3, n_epochs=5, seed=0).fit(train)
+    model = TimeSVDpp(n_factors=3, epochs=5, seed=0).fit(train)
     u, i = test.row_indices(), test.matrix.indices
     with_t = model.predict(u, i, timestamps=test.timestamps)
     assert not np.allclose(with_t, model.predict(u, i))
@@ -351,7 +351,7 @@ def test_svd_fit_epochs_equal_numpy_sgd_with_the_same_seeded_order() -> None:
     """SVD.fit = a plain numpy SGD loop with the same seed: same init draws, same per-epoch user order."""
     train = make_interactions(seed=7)
     f, seed, lr, reg, epochs = 3, 11, 0.01, 0.05, 2
-    model = SVD(n_factors=f, n_epochs=epochs, lr_all=lr, reg_all=reg, seed=seed).fit(train)
+    model = SVD(n_factors=f, epochs=epochs, lr=lr, reg=reg, seed=seed).fit(train)
     users, items = train.row_indices(), train.matrix.indices.astype(np.int64)
     ratings = train.matrix.data.astype(np.float64)
     rng = np.random.default_rng(seed)
@@ -374,3 +374,44 @@ def test_svd_fit_epochs_equal_numpy_sgd_with_the_same_seeded_order() -> None:
     np.testing.assert_allclose(model.item_factors_[known_i], Q[known_i], rtol=1e-5, atol=1e-6)
     want = np.clip(mu + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items]), 1, 5)
     np.testing.assert_allclose(model.predict(users, items), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [SVD, SVDpp, TimeSVDpp])
+def test_old_parameter_names_still_work_with_a_future_warning(cls: type) -> None:
+    with pytest.warns(FutureWarning) as caught:
+        model = cls(n_epochs=3, lr_all=0.01, reg_all=0.1)
+    said = " ".join(str(w.message) for w in caught)
+    for old, new in (("n_epochs", "epochs"), ("lr_all", "lr"), ("reg_all", "reg")):
+        assert f"'{old}' was renamed '{new}'" in said
+    assert (model.epochs, model.lr, model.reg) == (3, 0.01, 0.1)
+    with pytest.warns(FutureWarning, match="renamed 'lr'"):
+        model.set_params(lr_all=0.02)
+    assert model.lr == 0.02
+    assert {"epochs", "lr", "reg"} <= set(model.get_params()) and "n_epochs" not in model.get_params()
+
+
+def test_timesvdpp_declares_timestamps_and_forgets_the_users_rating_days() -> None:
+    train = make_interactions(n_users=30, n_items=20)
+    model = TimeSVDpp(epochs=2).fit(train)
+    decl = TimeSVDpp.declaration()
+    assert decl.fit_inputs == {"timestamps"} and not decl.has_factors and not decl.can_fold_in
+    days = model.user_day_bias_[4].indices
+    assert len(days) > 0
+    before = model.score(np.array([3]))
+    model.forget_user(4)
+    assert model.user_day_bias_[4].nnz == 0 and model.user_mean_day_[4] == 0
+    np.testing.assert_array_equal(model.score(np.array([3])), before)
+
+
+def test_timesvdpp_reads_user_day_biases_saved_as_keys() -> None:
+    """Bundles saved before b_{u,t} became a users x days matrix stored sorted keys u * (day_max + 1) + day."""
+    train = make_interactions(n_users=30, n_items=20)
+    model = TimeSVDpp(epochs=2).fit(train)
+    state = model._get_state()
+    table = model.user_day_bias_.tocoo()
+    keys = table.row.astype(np.int64) * (model.day_max_ + 1) + table.col
+    order = np.argsort(keys)
+    state["user_day_keys_"], state["user_day_bias_"] = keys[order], table.data[order]
+    old = TimeSVDpp()
+    old._set_state(state)
+    np.testing.assert_array_equal(old.score(np.arange(30)), model.score(np.arange(30)))

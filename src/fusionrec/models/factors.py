@@ -208,7 +208,12 @@ def append_rows(model: Any, rows: Mapping[str, np.ndarray]) -> None:
     """Append ``rows[name]`` (``[m, ...]``) to each learned array ``model.<name>`` (dtype kept)."""
     for name, new in rows.items():
         current = getattr(model, name)
-        block = np.asarray(new, dtype=current.dtype).reshape((-1, *current.shape[1:]))
+        block = np.asarray(new, dtype=current.dtype)
+        if block.ndim == current.ndim - 1:  # one row
+            block = block[None]
+        # the row count from the block itself: ``-1`` is ambiguous for zero-width rows (``[m, 0]``)
+        rows_of = block.shape[0] if block.ndim == current.ndim else -1
+        block = block.reshape((rows_of, *current.shape[1:]))
         setattr(model, name, np.concatenate([current, block]))
 
 
@@ -440,7 +445,7 @@ class FactorFoldIn(FactorMixin):
                 f.item, uniq, weights, reg=reg, alpha=_hyper(self, spec.confidence, "confidence (alpha)")
             )
         elif spec.fold_in == "pairwise":
-            from fusionrec.models.hybrid import fold_in_vector
+            from fusionrec.models._foldin import fold_in_vector
 
             ib = np.zeros(f.item.shape[0], np.float32) if f.item_bias is None else f.item_bias
             observed = np.flatnonzero(np.diff(self.seen_.tocsc().indptr) > 0)

@@ -38,6 +38,7 @@ from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE_INT, SEED, Interval
 from fusionrec.models.base import SideInfo
 from fusionrec.models.coldstart import check_friends, check_history, place_user
+from fusionrec.models.declaration import ROWS, Indexed
 from fusionrec.models.mf.svd import _explicit_entries, _SGDBase, user_block_order
 
 __all__ = ["SoRec", "SocialFoldIn", "SocialMF", "TrustSVD", "clean_trust", "cold_social_users", "row_normalise"]
@@ -187,37 +188,40 @@ class _SocialBase(SocialFoldIn, _SGDBase):
     """Shared fitting frame: SVD's rating SGD plus a per-epoch social pass, then the cold-user rule."""
 
     uses_side_info = True
+    #: declared state: users placed through their trusted users only, and (SoRec, TrustSVD) the trusted side
+    #: ``z_k`` / ``w_k`` of every user
+    user_state: ClassVar[dict[str, Indexed]] = {"social_users_": ROWS, "trust_factors_": ROWS}
 
     def __init__(
         self,
         *,
         n_factors: int = 10,
-        n_epochs: int = 30,
+        epochs: int = 30,
         init_mean: float = 0.0,
         init_std: float = 0.1,
-        lr_all: float = 0.005,
-        reg_all: float = 0.05,
+        lr: float = 0.005,
+        reg: float = 0.05,
         reg_social: float = 1.0,
         seed: int | None = 0,
         shuffle: bool = True,
     ) -> None:
         self.n_factors = n_factors
-        self.n_epochs = n_epochs
+        self.epochs = epochs
         self.init_mean = init_mean
         self.init_std = init_std
-        self.lr_all = lr_all
-        self.reg_all = reg_all
+        self.lr = lr
+        self.reg = reg
         self.reg_social = reg_social
         self.seed = seed
         self.shuffle = shuffle
 
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
-        "n_epochs": [*NONNEGATIVE_INT],
+        "epochs": [*NONNEGATIVE_INT],
         "init_mean": [Interval(float, None, None)],
         "init_std": [*NONNEGATIVE],
-        "lr_all": [*NONNEGATIVE],
-        "reg_all": [*NONNEGATIVE],
+        "lr": [*NONNEGATIVE],
+        "reg": [*NONNEGATIVE],
         "reg_social": [*NONNEGATIVE],
         "seed": [*SEED],
         "shuffle": [*BOOL],
@@ -267,7 +271,7 @@ class _SocialBase(SocialFoldIn, _SGDBase):
         mu = self.global_mean_
         sse = 0.0
         indptr = train.matrix.indptr
-        for _ in range(self.n_epochs):
+        for _ in range(self.epochs):
             if self._user_blocks:
                 order = rng.permutation(train.n_users) if self.shuffle else np.arange(train.n_users)
                 sse = self._rating_pass(train, order, mu, bu, bi, P, Q)
@@ -275,7 +279,7 @@ class _SocialBase(SocialFoldIn, _SGDBase):
                 order = user_block_order(rng, indptr, bool(self.shuffle))
                 sse = svd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, True)
             self._social_pass(social_rng, P, T)
-        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.n_epochs else float("nan")
+        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.epochs else float("nan")
         self._release()
         P = self._effective_users(P, T)
         # cold users with trusted users who have ratings: the trusted users' (row-normalised) mean vector
@@ -293,7 +297,7 @@ class SocialMF(_SocialBase):
 
     ``r_hat_ui = mu + b_u + b_i + p_u . q_i`` (the biased rating model of :class:`~fusionrec.models.mf.svd.SVD`;
     the paper's PMF has no biases and a logistic link) minimising
-    ``sum (r_ui - r_hat_ui)^2 + reg_all (b_u^2 + b_i^2 + |p_u|^2 + |q_i|^2)
+    ``sum (r_ui - r_hat_ui)^2 + reg (b_u^2 + b_i^2 + |p_u|^2 + |q_i|^2)
     + reg_social sum_u |p_u - sum_v T_uv p_v|^2`` with ``T`` the trust matrix row-normalised: each user's vector
     is pulled towards the mean of the users they trust, which also propagates trust transitively.  Every epoch
     is one SGD pass over the ratings then one over the users' trust terms.
@@ -303,11 +307,11 @@ class SocialMF(_SocialBase):
 
     Parameters
     ----------
-    n_factors, n_epochs
+    n_factors, epochs
         Rank and number of epochs.
     init_mean, init_std
         Factors start ~ Normal(init_mean, init_std); biases at 0.
-    lr_all, reg_all
+    lr, reg
         SGD step and L2 weight of every parameter.
     reg_social
         Weight of the trust propagation term (0: plain SVD).
@@ -328,7 +332,7 @@ class SocialMF(_SocialBase):
 
         Tn = self._T
         order = rng.permutation(Tn.shape[0]) if self.shuffle else np.arange(Tn.shape[0])
-        step = float(self.lr_all) * float(self.reg_social)
+        step = float(self.lr) * float(self.reg_social)
         self.social_loss_ = float(
             socialmf_epoch(order, Tn.indptr.astype(np.int64), Tn.indices.astype(np.int64), Tn.data, P, step)
         )
@@ -338,7 +342,7 @@ class SoRec(_SocialBase):
     """SoRec (Ma, Yang, Lyu & King, CIKM 2008): the rating and trust matrices factorised with shared user factors.
 
     ``r_hat_ui = mu + b_u + b_i + p_u . q_i`` and ``c_uk ~ p_u . z_k`` for every trust link ``(u, k)``, minimising
-    ``sum (r_ui - r_hat_ui)^2 + reg_social sum_{(u,k)} (c*_uk - p_u . z_k)^2 + reg_all (b^2, |p|^2, |q|^2, |z|^2)``
+    ``sum (r_ui - r_hat_ui)^2 + reg_social sum_{(u,k)} (c*_uk - p_u . z_k)^2 + reg (b^2, |p|^2, |q|^2, |z|^2)``
     with the paper's degree-normalised trust ``c*_uk = sqrt(d_in(k) / (d_out(u) + d_in(k))) c_uk`` (trust weights
     above 1 are scaled by the largest one first; the paper's logistic link is replaced by the linear biased model
     of :class:`~fusionrec.models.mf.svd.SVD`).  Every epoch is one SGD pass over the ratings then one over the
@@ -350,7 +354,7 @@ class SoRec(_SocialBase):
 
     Parameters
     ----------
-    n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, seed, shuffle
+    n_factors, epochs, init_mean, init_std, lr, reg, seed, shuffle
         As :class:`SocialMF`.
     reg_social
         Weight ``lambda_C`` of the trust reconstruction (0: plain SVD).
@@ -371,7 +375,7 @@ class SoRec(_SocialBase):
 
         rows, cols, vals = self._links
         order = rng.permutation(len(rows)) if self.shuffle else np.arange(len(rows))
-        lr, reg = float(self.lr_all), float(self.reg_all)
+        lr, reg = float(self.lr), float(self.reg)
         self.social_loss_ = float(sorec_epoch(order, rows, cols, vals, P, self._Z, lr, float(self.reg_social), reg))
 
     def _release(self) -> None:
@@ -390,8 +394,8 @@ class TrustSVD(SoRec):
     then one over the trust links.
 
     Regularisation (``weighted_reg=True``, the paper's): every L2 weight is scaled per entity,
-    ``reg_all (|I_u|^-1/2 (b_u^2 + |p_u|^2) + |U_i|^-1/2 (b_i^2 + |q_i|^2)) + reg_yj |U_j|^-1/2 |y_j|^2`` in the
-    rating steps and ``reg_all (|T_u|^-1/2 |p_u|^2 + |T+_v|^-1/2 |w_v|^2)`` in the trust steps
+    ``reg (|I_u|^-1/2 (b_u^2 + |p_u|^2) + |U_i|^-1/2 (b_i^2 + |q_i|^2)) + reg_yj |U_j|^-1/2 |y_j|^2`` in the
+    rating steps and ``reg (|T_u|^-1/2 |p_u|^2 + |T+_v|^-1/2 |w_v|^2)`` in the trust steps
     (:func:`~fusionrec.models._kernels.social.trustsvd_links_epoch`), so that frequent users and items are not
     over-penalised relative to rare ones (their SGD steps apply the term once per rating or link).
     ``weighted_reg=False`` is plain L2 per step (the former behaviour).  Trust values: the links' weights
@@ -407,12 +411,12 @@ class TrustSVD(SoRec):
 
     Parameters
     ----------
-    n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, seed, shuffle
+    n_factors, epochs, init_mean, init_std, lr, reg, seed, shuffle
         As :class:`SocialMF`.
     reg_social
         Weight ``lambda_t`` of the trust reconstruction (0: SVD++ with the trusted users' implicit term).
     lr_yj, reg_yj
-        Learning rate and L2 weight of ``y`` and ``w`` (default ``lr_all`` / ``reg_all``).
+        Learning rate and L2 weight of ``y`` and ``w`` (default ``lr`` / ``reg``).
     weighted_reg
         Guo et al.'s per-entity weighted regularisation (above); False: plain L2.
     degree_scaled_trust
@@ -426,16 +430,17 @@ class TrustSVD(SoRec):
         "degree_scaled_trust": [*BOOL],
     }
     _user_blocks = True
+    item_state: ClassVar[dict[str, Indexed]] = {"implicit_item_factors_": ROWS}
 
     def __init__(
         self,
         *,
         n_factors: int = 10,
-        n_epochs: int = 30,
+        epochs: int = 30,
         init_mean: float = 0.0,
         init_std: float = 0.1,
-        lr_all: float = 0.005,
-        reg_all: float = 0.05,
+        lr: float = 0.005,
+        reg: float = 0.05,
         reg_social: float = 1.0,
         lr_yj: float | None = None,
         reg_yj: float | None = None,
@@ -445,11 +450,11 @@ class TrustSVD(SoRec):
         shuffle: bool = True,
     ) -> None:
         self.n_factors = n_factors
-        self.n_epochs = n_epochs
+        self.epochs = epochs
         self.init_mean = init_mean
         self.init_std = init_std
-        self.lr_all = lr_all
-        self.reg_all = reg_all
+        self.lr = lr
+        self.reg = reg
         self.reg_social = reg_social
         self.lr_yj = lr_yj
         self.reg_yj = reg_yj
@@ -479,7 +484,7 @@ class TrustSVD(SoRec):
         order = rng.permutation(len(rows)) if self.shuffle else np.arange(len(rows))
         self.social_loss_ = float(
             trustsvd_links_epoch(
-                order, rows, cols, vals, P, self._Z, float(self.lr_all), float(self.reg_social), float(self.reg_all),
+                order, rows, cols, vals, P, self._Z, float(self.lr), float(self.reg_social), float(self.reg),
                 *self._s_links,
             )
         )  # fmt: skip

@@ -45,7 +45,7 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, POSITIVE_INT, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.factors import FactorFoldIn, FactorSpec
+from fusionrec.models.factors import FactorFoldIn, FactorSpec, finish_ratings
 
 __all__ = ["BayesianFM", "sample_fm"]
 
@@ -283,12 +283,13 @@ class BayesianFM(FactorFoldIn, Recommender):
 
     Parameters
     ----------
-    rank
-        Number of factors ``k`` per feature (``0`` gives Bayesian linear regression on the features).
-    n_iter
-        Gibbs iterations in total (each draws every parameter once).
+    n_factors
+        Number of factors ``k`` per feature (``0`` gives Bayesian linear regression on the features); formerly
+        ``rank`` (still accepted, with a ``FutureWarning``).
+    epochs
+        Gibbs iterations in total (each draws every parameter once); formerly ``n_iter``.
     n_burn_in
-        Leading iterations discarded; predictions average the other ``n_iter - n_burn_in`` samples.
+        Leading iterations discarded; predictions average the other ``epochs - n_burn_in`` samples.
     init_stdev
         Standard deviation of the initial ``V``.
     seed
@@ -314,12 +315,12 @@ class BayesianFM(FactorFoldIn, Recommender):
         Posterior means of ``c_u`` / ``c_i`` (the linear terms plus within-block interactions).
     user_factors_, item_factors_ : ndarray
         Kept samples of ``Q_u`` / ``Q_i`` concatenated and scaled by ``1/sqrt(S)``.
-    weights_mean_ : ndarray
-        Posterior mean of ``w`` (user-block features, then item-block features; see ``feature_group_``).
-    V_last_, w_last_ : ndarray
-        The last sample of ``V`` and ``w``.
     feature_group_, group_names_ : ndarray
-        Group of every feature and the groups' names.
+        Group of every feature (user-block features, then item-block features) and the groups' names.
+
+    The per-feature draws (posterior mean of ``w``, last ``w`` and ``V``) are returned by :func:`sample_fm` and not
+    kept on the model: their feature axis mixes user ids, item ids and side features, so they would hold every
+    user's row beside the declared per-user state (a forgotten user's id weights would survive in them).
     alpha_trace_ : ndarray
         Sampled noise precision of every iteration.
     """
@@ -333,9 +334,10 @@ class BayesianFM(FactorFoldIn, Recommender):
         global_bias="global_bias_", fold_in="ridge", regularization=1.0,
     )  # fmt: skip
 
+    _renamed_params: ClassVar[dict[str, str]] = {"rank": "n_factors", "n_iter": "epochs"}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
-        "rank": [*NONNEGATIVE_INT],
-        "n_iter": [*POSITIVE_INT],
+        "n_factors": [*NONNEGATIVE_INT],
+        "epochs": [*POSITIVE_INT],
         "n_burn_in": [*NONNEGATIVE_INT],
         "init_stdev": [*NONNEGATIVE],
         "seed": [*NONNEGATIVE_INT],
@@ -351,8 +353,8 @@ class BayesianFM(FactorFoldIn, Recommender):
     def __init__(
         self,
         *,
-        rank: int = 8,
-        n_iter: int = 200,
+        n_factors: int = 8,
+        epochs: int = 200,
         n_burn_in: int = 50,
         init_stdev: float = 0.1,
         seed: int = 0,
@@ -368,8 +370,8 @@ class BayesianFM(FactorFoldIn, Recommender):
         gamma_0: float = 1.0,
         mu_0: float = 0.0,
     ) -> None:
-        self.rank = rank
-        self.n_iter = n_iter
+        self.n_factors = n_factors
+        self.epochs = epochs
         self.n_burn_in = n_burn_in
         self.init_stdev = init_stdev
         self.seed = seed
@@ -386,10 +388,10 @@ class BayesianFM(FactorFoldIn, Recommender):
         self.mu_0 = mu_0
 
     def _check_params(self) -> None:
-        if self.n_iter <= self.n_burn_in:
+        if self.epochs <= self.n_burn_in:
             raise ConfigError(
-                f"need 0 <= n_burn_in < n_iter (got n_burn_in={self.n_burn_in}, n_iter={self.n_iter}); "
-                "raise n_iter so that some samples follow the burn-in"
+                f"need 0 <= n_burn_in < epochs (got n_burn_in={self.n_burn_in}, epochs={self.epochs}); "
+                "raise epochs so that some samples follow the burn-in"
             )
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
@@ -422,8 +424,8 @@ class BayesianFM(FactorFoldIn, Recommender):
             ib,
             group,
             len(names),
-            rank=int(self.rank),
-            n_iter=int(self.n_iter),
+            rank=int(self.n_factors),
+            n_iter=int(self.epochs),
             n_burn_in=int(self.n_burn_in),
             init_stdev=float(self.init_stdev),
             seed=int(self.seed),
@@ -440,9 +442,6 @@ class BayesianFM(FactorFoldIn, Recommender):
         self.item_bias_ = out["c_item"].astype(np.float32)
         self.user_factors_ = out["user_factors"]
         self.item_factors_ = out["item_factors"]
-        self.weights_mean_ = out["w_mean"].astype(np.float32)
-        self.w_last_ = out["w"].astype(np.float32)
-        self.V_last_ = out["V"].astype(np.float32)
         self.alpha_trace_ = out["alpha_trace"]
         self.n_kept_samples_ = int(out["n_kept"])
         self.feature_group_ = group
@@ -452,31 +451,19 @@ class BayesianFM(FactorFoldIn, Recommender):
 
     # ------------------------------------------------------------------ scoring
     def _finish(self, raw: np.ndarray) -> np.ndarray:
-        if self.clip:
-            np.clip(raw, self.rating_min_, self.rating_max_, out=raw)
-        return raw.astype(np.float32, copy=False)
+        return finish_ratings(
+            raw, low=self.rating_min_ if self.clip else None, high=self.rating_max_ if self.clip else None
+        )
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """Posterior-mean predicted ratings ``float32 [U, I]`` (clipped when ``clip``)."""
         self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        cols = np.arange(self.n_items_) if items is None else np.asarray(items, dtype=np.int64)
-        raw = self.user_factors_[users] @ self.item_factors_[cols].T
-        raw += self.global_bias_ + self.user_bias_[users, None] + self.item_bias_[None, cols]
-        return self._finish(raw)
+        return self._finish(self.factors().scores(users, items))
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Posterior-mean predicted rating of each ``(users[j], items[j])`` pair, ``float32 [n]``."""
         self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        out = np.empty(len(users), dtype=np.float32)
-        for start in range(0, len(users), 8192):
-            u = users[start : start + 8192]
-            i = items[start : start + 8192]
-            out[start : start + len(u)] = np.einsum("nk,nk->n", self.user_factors_[u], self.item_factors_[i])
-        out += self.global_bias_ + self.user_bias_[users] + self.item_bias_[items]
-        return self._finish(out)
+        return self._finish(self.factors().pair_scores(users, items))
 
     def item_embeddings(self) -> np.ndarray | None:
         return self.item_factors_ if self.item_factors_.shape[1] else None

@@ -39,7 +39,7 @@ class NMF(FactorRatingModel):
 
     Parameters
     ----------
-    n_factors, n_epochs
+    n_factors, epochs
         Rank and number of epochs (Surprise's defaults: 15, 50).
     biased
         Add the global mean and SGD-trained biases (Surprise warns it overfits easily).
@@ -58,7 +58,7 @@ class NMF(FactorRatingModel):
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 5, 100, "log"),
-        "n_epochs": ("int", 10, 100),
+        "epochs": ("int", 10, 100),
         "reg_pu": ("float", 1e-3, 0.5, "log"),
         "reg_qi": ("float", 1e-3, 0.5, "log"),
     }
@@ -69,9 +69,10 @@ class NMF(FactorRatingModel):
         reg_per_rating=True, nonnegative=True,
     )  # fmt: skip
 
+    _renamed_params: ClassVar[dict[str, str]] = {"n_epochs": "epochs"}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
-        "n_epochs": [*NONNEGATIVE_INT],
+        "epochs": [*NONNEGATIVE_INT],
         "biased": [*BOOL],
         **{name: [*NONNEGATIVE] for name in ("reg_pu", "reg_qi", "reg_bu", "reg_bi", "lr_bu", "lr_bi", "init_low")},
         "init_high": [Interval(float, None, None)],
@@ -83,7 +84,7 @@ class NMF(FactorRatingModel):
         self,
         *,
         n_factors: int = 15,
-        n_epochs: int = 50,
+        epochs: int = 50,
         biased: bool = False,
         reg_pu: float = 0.06,
         reg_qi: float = 0.06,
@@ -97,7 +98,7 @@ class NMF(FactorRatingModel):
         seed: int | None = 0,
     ) -> None:
         self.n_factors = n_factors
-        self.n_epochs = n_epochs
+        self.epochs = epochs
         self.biased = biased
         self.reg_pu = reg_pu
         self.reg_qi = reg_qi
@@ -128,14 +129,14 @@ class NMF(FactorRatingModel):
         ucount = train.user_counts().astype(np.float64)
         icount = train.item_counts().astype(np.float64)
         sse = 0.0
-        for _ in range(self.n_epochs):
+        for _ in range(self.epochs):
             sse = nmf_epoch(
                 users, items, ratings, ucount, icount, self.global_mean_, bu, bi, P, Q,
                 float(self.lr_bu), float(self.lr_bi), float(self.reg_bu), float(self.reg_bi),
                 float(self.reg_pu), float(self.reg_qi), biased, bool(self.alternating),
             )  # fmt: skip
         self.offset_ = self.global_mean_ if biased else 0.0
-        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.n_epochs else float("nan")
+        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.epochs else float("nan")
         self.user_bias_ = bu.astype(np.float32)
         self.item_bias_ = bi.astype(np.float32)
         self.user_vectors_ = P.astype(np.float32)

@@ -63,7 +63,7 @@ class PMF(FactorRatingModel):
     ----------
     n_factors
         Rank of ``U`` and ``V``.
-    n_iters
+    epochs
         Alternating (users, then items) passes.
     reg_user, reg_item
         ``sigma^2 / sigma_U^2`` and ``sigma^2 / sigma_V^2`` (must be > 0).
@@ -85,9 +85,10 @@ class PMF(FactorRatingModel):
         global_bias="offset_", fold_in="ridge", regularization="reg_user", fit_user_bias=False,
     )  # fmt: skip
 
+    _renamed_params: ClassVar[dict[str, str]] = {"n_iters": "epochs"}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
-        "n_iters": [*POSITIVE_INT],
+        "epochs": [*POSITIVE_INT],
         "reg_user": [*POSITIVE],
         "reg_item": [*POSITIVE],
         "init_std": [*NONNEGATIVE],
@@ -98,14 +99,14 @@ class PMF(FactorRatingModel):
         self,
         *,
         n_factors: int = 10,
-        n_iters: int = 15,
+        epochs: int = 15,
         reg_user: float = 10.0,
         reg_item: float = 10.0,
         init_std: float = 0.1,
         seed: int | None = 0,
     ) -> None:
         self.n_factors = n_factors
-        self.n_iters = n_iters
+        self.epochs = epochs
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.init_std = init_std
@@ -123,7 +124,7 @@ class PMF(FactorRatingModel):
         rng = np.random.default_rng(self.seed)
         V = rng.normal(0.0, self.init_std, size=(train.n_items, f))
         U = np.zeros((train.n_users, f))
-        for _ in range(self.n_iters):
+        for _ in range(self.epochs):
             U = _ridge_rows(pattern, centred, V, float(self.reg_user))
             V = _ridge_rows(pattern_t, centred_t, U, float(self.reg_item))
         self.loss_ = pmf_loss(R, mu, U, V, float(self.reg_user), float(self.reg_item))

@@ -1,6 +1,8 @@
 """Rating matrix factorisation trained by SGD: SVD (Funk / Koren biased MF), SVD++ and TimeSVD++.
 
-The updates are those of Surprise's ``SVD`` and ``SVDpp`` (same hyper-parameter names and defaults), run
+The updates are those of Surprise's ``SVD`` and ``SVDpp`` (same defaults; Surprise's ``n_epochs``, ``lr_all`` and
+``reg_all`` are ``epochs``, ``lr`` and ``reg`` here, the library's one vocabulary, and the old names still work with
+a ``FutureWarning``), run
 by numba kernels in :mod:`fusionrec.models._kernels.sgd`; SVD++ uses the exact O(|R| f) form of the
 per-rating SGD described there, so it is as fast as SVD.  Ratings are visited in a fresh seeded random
 order every epoch (grouped by user for SVD++ / TimeSVD++), so fits are reproducible for a seed.
@@ -11,12 +13,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import BOOL, NONNEGATIVE, NONNEGATIVE_INT, POSITIVE_INT, SEED, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.factors import FactorFoldIn, FactorSpec
+from fusionrec.models.declaration import ROWS, Indexed
+from fusionrec.models.factors import FactorFoldIn, FactorSpec, finish_ratings
 
 __all__ = ["SVD", "SVDpp", "TimeSVDpp"]
 
@@ -40,6 +44,17 @@ def _explicit_entries(train: Interactions) -> tuple[np.ndarray, np.ndarray, np.n
         train.matrix.indices.astype(np.int64),
         train.matrix.data.astype(np.float64),
     )
+
+
+def _user_day_matrix(keys: np.ndarray, values: np.ndarray, n_users: int, day_max: int) -> sp.csr_matrix:
+    """``b_{u,t}`` as a float32 ``[n_users, day_max + 1]`` CSR from its sorted keys ``u * (day_max + 1) + day``."""
+    keys = np.asarray(keys, np.int64)
+    rows, cols = np.divmod(keys, day_max + 1)
+    table = sp.csr_matrix(
+        (np.asarray(values, np.float32), (rows, cols)), shape=(n_users, day_max + 1), dtype=np.float32
+    )
+    table.sort_indices()
+    return table
 
 
 def user_block_order(rng: np.random.Generator, indptr: np.ndarray, shuffle: bool) -> np.ndarray:
@@ -75,9 +90,13 @@ class FactorRatingModel(FactorFoldIn, Recommender):
     """
 
     predicts_ratings = True
+    #: declared state (:mod:`fusionrec.models.declaration`) beside the factor_spec arrays: which users / items had
+    #: training ratings (the fallback mask)
+    user_state: ClassVar[dict[str, Indexed]] = {"user_known_": ROWS}
+    item_state: ClassVar[dict[str, Indexed]] = {"item_known_": ROWS}
     factor_spec = FactorSpec(
         user="user_vectors_", item="item_factors_", user_bias="user_bias_", item_bias="item_bias_",
-        global_bias="offset_", fold_in="ridge", regularization=("reg_pu", "reg_all"), fit_user_bias="biased",
+        global_bias="offset_", fold_in="ridge", regularization=("reg_pu", "reg"), fit_user_bias="biased",
         reg_per_rating=True,
     )  # fmt: skip
 
@@ -103,29 +122,30 @@ class FactorRatingModel(FactorFoldIn, Recommender):
         """``b_u + b_i`` broadcast for ``users[:, None]`` x ``items[None, :]`` or pairwise (same shape)."""
         return self.user_bias_[users] + self.item_bias_[items]
 
-    def _finish(self, est: np.ndarray, fallback: np.ndarray, known: np.ndarray) -> np.ndarray:
-        est = np.where(known, est, fallback)
-        return np.clip(est, self.rating_min_, self.rating_max_).astype(np.float32)
+    def _finish(
+        self, est: np.ndarray, users: np.ndarray, items: np.ndarray, known: np.ndarray, extra: Any = 0.0
+    ) -> np.ndarray:
+        """:func:`~fusionrec.models.factors.finish_ratings` of ``est``: Surprise's ``global_mean_ + b_u + b_i``
+        (``+ extra``, the time biases of TimeSVD++) where the user or item has no training rating, clipped to the
+        training rating range (``users`` / ``items`` broadcast against each other as ``known``)."""
+        fallback = None if np.all(known) else self.global_mean_ + (self._bias_terms(users, items) + extra)
+        return finish_ratings(est, low=self.rating_min_, high=self.rating_max_, known=known, fallback=fallback)
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """Predicted ratings ``float32 [U, I]`` (all items when ``items`` is None)."""
         self._check_fitted()
         users = np.atleast_1d(np.asarray(users, dtype=np.int64))
         cols = _items(items, self.n_items_)
-        bias = self._bias_terms(users[:, None], cols[None, :])
-        dot = self.user_vectors_[users] @ self.item_factors_[cols].T
         known = self.user_known_[users][:, None] & self.item_known_[cols][None, :]
-        return self._finish(self.offset_ + bias + dot, self.global_mean_ + bias, known)
+        return self._finish(self.factors().scores(users, items), users[:, None], cols[None, :], known)
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predicted rating of each ``(users[j], items[j])`` pair, ``float32 [n]`` (vectorised)."""
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
-        bias = self._bias_terms(users, items)
-        dot = np.einsum("ij,ij->i", self.user_vectors_[users], self.item_factors_[items])
         known = self.user_known_[users] & self.item_known_[items]
-        return self._finish(self.offset_ + bias + dot, self.global_mean_ + bias, known)
+        return self._finish(self.factors().pair_scores(users, items), users, items, known)
 
     def item_embeddings(self) -> np.ndarray:
         """The item factors ``q_i``, ``[n_items, n_factors]``."""
@@ -153,22 +173,27 @@ class _SGDBase(FactorRatingModel):
     """Hyper-parameter checks and initialisation shared by SVD, SVD++ and TimeSVD++."""
 
     n_factors: int
-    n_epochs: int
+    epochs: int
     init_mean: float
     init_std: float
-    lr_all: float
-    reg_all: float
+    lr: float
+    reg: float
     seed: int | None
     shuffle: bool
 
+    #: one vocabulary across models (Surprise's names keep working, with a FutureWarning)
+    _renamed_params: ClassVar[dict[str, str]] = {"n_epochs": "epochs", "lr_all": "lr", "reg_all": "reg"}
+    #: the free part ``p_u`` of the user vector (SVD++: without the implicit sum)
+    user_state: ClassVar[dict[str, Indexed]] = {"user_factors_": ROWS}
+
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
-        "n_epochs": [*NONNEGATIVE_INT],
+        "epochs": [*NONNEGATIVE_INT],
         "biased": [*BOOL],
         "init_mean": [Interval(float, None, None)],
         "init_std": [*NONNEGATIVE],
-        "lr_all": [*NONNEGATIVE],
-        "reg_all": [*NONNEGATIVE],
+        "lr": [*NONNEGATIVE],
+        "reg": [*NONNEGATIVE],
         **{f"{kind}_{p}": [*NONNEGATIVE, None] for kind in ("lr", "reg") for p in ("bu", "bi", "pu", "qi", "yj")},
         "implicit": [Options(("user", "both"))],
         "seed": [*SEED],
@@ -176,8 +201,8 @@ class _SGDBase(FactorRatingModel):
     }
 
     def _rates(self, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        lr = np.array([_resolve(getattr(self, n), self.lr_all) for n in names])
-        reg = np.array([_resolve(getattr(self, "reg" + n[2:]), self.reg_all) for n in names])
+        lr = np.array([_resolve(getattr(self, n), self.lr) for n in names])
+        reg = np.array([_resolve(getattr(self, "reg" + n[2:]), self.reg) for n in names])
         return lr, reg
 
     def _init_factors(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -203,13 +228,13 @@ class SVD(_SGDBase):
 
     Parameters
     ----------
-    n_factors, n_epochs
+    n_factors, epochs
         Rank and number of SGD passes over the training ratings.
     biased
         Use the global mean and biases.
     init_mean, init_std
         Factors start ~ Normal(init_mean, init_std); biases start at 0.
-    lr_all, reg_all
+    lr, reg
         Learning rate and L2 weight of every parameter, unless the per-parameter value
         (``lr_bu``, ``lr_bi``, ``lr_pu``, ``lr_qi``, ``reg_bu``, ...) is given.
     seed
@@ -222,21 +247,21 @@ class SVD(_SGDBase):
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 10, 200, "log"),
-        "n_epochs": ("int", 5, 50),
-        "lr_all": ("float", 1e-3, 0.05, "log"),
-        "reg_all": ("float", 1e-3, 0.2, "log"),
+        "epochs": ("int", 5, 50),
+        "lr": ("float", 1e-3, 0.05, "log"),
+        "reg": ("float", 1e-3, 0.2, "log"),
     }
 
     def __init__(
         self,
         *,
         n_factors: int = 100,
-        n_epochs: int = 20,
+        epochs: int = 20,
         biased: bool = True,
         init_mean: float = 0.0,
         init_std: float = 0.1,
-        lr_all: float = 0.005,
-        reg_all: float = 0.02,
+        lr: float = 0.005,
+        reg: float = 0.02,
         lr_bu: float | None = None,
         lr_bi: float | None = None,
         lr_pu: float | None = None,
@@ -249,12 +274,12 @@ class SVD(_SGDBase):
         shuffle: bool = True,
     ) -> None:
         self.n_factors = n_factors
-        self.n_epochs = n_epochs
+        self.epochs = epochs
         self.biased = biased
         self.init_mean = init_mean
         self.init_std = init_std
-        self.lr_all = lr_all
-        self.reg_all = reg_all
+        self.lr = lr
+        self.reg = reg
         self.lr_bu = lr_bu
         self.lr_bi = lr_bi
         self.lr_pu = lr_pu
@@ -281,11 +306,11 @@ class SVD(_SGDBase):
         mu = self.global_mean_ if biased else 0.0
         sse = 0.0
         indptr = train.matrix.indptr
-        for _ in range(self.n_epochs):
+        for _ in range(self.epochs):
             order = user_block_order(rng, indptr, bool(self.shuffle))
             sse = svd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, biased)
         self.offset_ = mu
-        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.n_epochs else float("nan")
+        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.epochs else float("nan")
         self._store_factors(bu, bi, P, Q)
         self.user_factors_ = self.user_vectors_
 
@@ -306,10 +331,10 @@ class SVDpp(_SGDBase):
 
     Parameters
     ----------
-    n_factors, n_epochs, init_mean, init_std, lr_all, reg_all, seed, shuffle
-        As :class:`SVD`; the defaults are Surprise's SVDpp ones (20 factors, ``lr_all=0.007``).
+    n_factors, epochs, init_mean, init_std, lr, reg, seed, shuffle
+        As :class:`SVD`; the defaults are Surprise's SVDpp ones (20 factors, ``lr=0.007``).
     lr_bu, lr_bi, lr_pu, lr_qi, lr_yj, reg_bu, reg_bi, reg_pu, reg_qi, reg_yj
-        Per-parameter learning rates and L2 weights (default ``lr_all`` / ``reg_all``); ``lr_yj`` /
+        Per-parameter learning rates and L2 weights (default ``lr`` / ``reg``); ``lr_yj`` /
         ``reg_yj`` also serve the item-side ``x_v`` of ``implicit="both"``.
     implicit
         ``"user"``: Koren's SVD++.  ``"both"``: two-sided SVD++, the item vector becomes
@@ -322,20 +347,20 @@ class SVDpp(_SGDBase):
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 5, 100, "log"),
-        "n_epochs": ("int", 5, 40),
-        "lr_all": ("float", 1e-3, 0.05, "log"),
-        "reg_all": ("float", 1e-3, 0.2, "log"),
+        "epochs": ("int", 5, 40),
+        "lr": ("float", 1e-3, 0.05, "log"),
+        "reg": ("float", 1e-3, 0.2, "log"),
     }
 
     def __init__(
         self,
         *,
         n_factors: int = 20,
-        n_epochs: int = 20,
+        epochs: int = 20,
         init_mean: float = 0.0,
         init_std: float = 0.1,
-        lr_all: float = 0.007,
-        reg_all: float = 0.02,
+        lr: float = 0.007,
+        reg: float = 0.02,
         lr_bu: float | None = None,
         lr_bi: float | None = None,
         lr_pu: float | None = None,
@@ -351,11 +376,11 @@ class SVDpp(_SGDBase):
         shuffle: bool = True,
     ) -> None:
         self.n_factors = n_factors
-        self.n_epochs = n_epochs
+        self.epochs = epochs
         self.init_mean = init_mean
         self.init_std = init_std
-        self.lr_all = lr_all
-        self.reg_all = reg_all
+        self.lr = lr
+        self.reg = reg
         self.lr_bu = lr_bu
         self.lr_bi = lr_bi
         self.lr_pu = lr_pu
@@ -371,9 +396,12 @@ class SVDpp(_SGDBase):
         self.shuffle = shuffle
 
     _names: tuple[str, ...] = ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "lr_yj")
+    #: ``y_j`` (per item) and, with ``implicit="both"``, the item side's ``x_v`` (per user)
+    user_state: ClassVar[dict[str, Indexed]] = {"user_implicit_factors_": ROWS}
+    item_state: ClassVar[dict[str, Indexed]] = {"implicit_factors_": ROWS}
     factor_spec = FactorSpec(
         user="user_vectors_", item="item_factors_", user_bias="user_bias_", item_bias="item_bias_",
-        global_bias="offset_", fold_in="ridge", regularization=("reg_pu", "reg_all"), fit_user_bias=True,
+        global_bias="offset_", fold_in="ridge", regularization=("reg_pu", "reg"), fit_user_bias=True,
         reg_per_rating=True,
     )  # fmt: skip
 
@@ -425,7 +453,7 @@ class SVDpp(_SGDBase):
             lr_t, reg_t = lr[swap], reg[swap]
         mu = self.global_mean_
         sse = 0.0
-        for epoch in range(self.n_epochs):
+        for epoch in range(self.epochs):
             if two_sided and epoch % 2 == 1:  # item side: rows = items, x updated, z held fixed
                 Z = user_implicit(indptr, indices, Y)
                 order = user_block_order(rng, indptr_t, bool(self.shuffle))
@@ -443,7 +471,7 @@ class SVDpp(_SGDBase):
                 lr, reg, timed,
             )  # fmt: skip
         self.offset_ = mu
-        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.n_epochs else float("nan")
+        self.train_rmse_ = float(np.sqrt(sse / len(ratings))) if self.epochs else float("nan")
         Y = np.where(self.item_known_[:, None], Y, 0.0)
         self.implicit_factors_ = Y.astype(np.float32)
         self.user_factors_ = np.where(self.user_known_[:, None], P, 0.0).astype(np.float32)
@@ -494,11 +522,11 @@ class TimeSVDpp(SVDpp):
         self,
         *,
         n_factors: int = 20,
-        n_epochs: int = 20,
+        epochs: int = 20,
         init_mean: float = 0.0,
         init_std: float = 0.1,
-        lr_all: float = 0.007,
-        reg_all: float = 0.02,
+        lr: float = 0.007,
+        reg: float = 0.02,
         lr_bu: float | None = None,
         lr_bi: float | None = None,
         lr_pu: float | None = None,
@@ -522,8 +550,8 @@ class TimeSVDpp(SVDpp):
         shuffle: bool = True,
     ) -> None:
         super().__init__(
-            n_factors=n_factors, n_epochs=n_epochs, init_mean=init_mean, init_std=init_std, lr_all=lr_all,
-            reg_all=reg_all, lr_bu=lr_bu, lr_bi=lr_bi, lr_pu=lr_pu, lr_qi=lr_qi, lr_yj=lr_yj, reg_bu=reg_bu,
+            n_factors=n_factors, epochs=epochs, init_mean=init_mean, init_std=init_std, lr=lr,
+            reg=reg, lr_bu=lr_bu, lr_bi=lr_bi, lr_pu=lr_pu, lr_qi=lr_qi, lr_yj=lr_yj, reg_bu=reg_bu,
             reg_bi=reg_bi, reg_pu=reg_pu, reg_qi=reg_qi, reg_yj=reg_yj, implicit=implicit, seed=seed, shuffle=shuffle,
         )  # fmt: skip
         self.beta = beta
@@ -546,6 +574,13 @@ class TimeSVDpp(SVDpp):
     factors = None  # type: ignore[assignment]
     add_item_vectors = None  # type: ignore[assignment]
     fold_in_user = None  # type: ignore[assignment]
+    has_factors: ClassVar[bool] = False
+    can_fold_in: ClassVar[bool] = False
+    fit_inputs: ClassVar[frozenset[str]] = frozenset({"timestamps"})
+    #: declared state: the user's mean training day and drift weight, and ``b_{u,t}`` as a sparse users x days
+    #: matrix (a forgotten user's row, their rating days included, is dropped); ``b_{i,Bin(t)}`` per item
+    user_state: ClassVar[dict[str, Indexed]] = {"user_mean_day_": ROWS, "user_alpha_": ROWS, "user_day_bias_": ROWS}
+    item_state: ClassVar[dict[str, Indexed]] = {"item_bin_bias_": ROWS}
 
     # ------------------------------------------------------------------ time features
     def _bin(self, days: np.ndarray) -> np.ndarray:
@@ -573,20 +608,29 @@ class TimeSVDpp(SVDpp):
         self.day_max_ = int(days.max())
         self.user_mean_day_ = mean_day
         keys = users * (self.day_max_ + 1) + days
-        self.user_day_keys_ = np.unique(keys)
+        user_day_keys = np.unique(keys)
         return {
             "alpha": np.zeros(train.n_users),
             "dev": self._dev(users, days),
-            "but": np.zeros(len(self.user_day_keys_)),
+            "but": np.zeros(len(user_day_keys)),
+            "keys": user_day_keys,
             "bibin": np.zeros(train.n_items * self.n_bins_),
-            "day_index": np.searchsorted(self.user_day_keys_, keys).astype(np.int64),
+            "day_index": np.searchsorted(user_day_keys, keys).astype(np.int64),
             "bin_index": train.matrix.indices.astype(np.int64) * self.n_bins_ + self._bin(days),
         }
 
     def _store_time(self, extra: dict[str, Any]) -> None:
         self.user_alpha_ = extra["alpha"].astype(np.float32)
-        self.user_day_bias_ = extra["but"].astype(np.float32)
+        self.user_day_bias_ = _user_day_matrix(extra["keys"], extra["but"], len(self.user_mean_day_), self.day_max_)
         self.item_bin_bias_ = extra["bibin"].reshape(-1, self.n_bins_).astype(np.float32)
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        if "user_day_keys_" in state:  # saved before b_{u,t} became a users x days matrix
+            keys = np.asarray(state.pop("user_day_keys_"), np.int64)
+            n_users = len(np.asarray(state["user_mean_day_"]))
+            state["user_day_bias_"] = _user_day_matrix(keys, state["user_day_bias_"], n_users, int(state["day_max_"]))
+        super()._set_state(state)
 
     def _days(self, users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
         if timestamps is None:
@@ -597,11 +641,16 @@ class TimeSVDpp(SVDpp):
         return ts // SECONDS_PER_DAY
 
     def _user_day_bias(self, users: np.ndarray, days: np.ndarray) -> np.ndarray:
-        keys = users * (self.day_max_ + 1) + days
-        pos = np.searchsorted(self.user_day_keys_, keys)
-        pos = np.minimum(pos, len(self.user_day_keys_) - 1)
-        valid = (days >= 0) & (days <= self.day_max_) & (self.user_day_keys_[pos] == keys)
-        return np.where(valid, self.user_day_bias_[pos], 0.0)
+        """``b_{u,t}`` of ``users`` x ``days`` (broadcast); 0 for a (user, day) not seen in training."""
+        shape = np.broadcast_shapes(np.shape(users), np.shape(days))
+        u = np.broadcast_to(users, shape).ravel()
+        d = np.broadcast_to(days, shape).ravel()
+        out = np.zeros(len(u))
+        ok = (d >= 0) & (d <= self.day_max_)
+        if ok.any():
+            table = sp.csr_matrix(self.user_day_bias_)
+            out[ok] = np.asarray(table[u[ok], d[ok]], dtype=np.float64).ravel()
+        return out.reshape(shape)
 
     def _time_bias(self, users: np.ndarray, items: np.ndarray, days: np.ndarray) -> np.ndarray:
         """``alpha_u dev_u(t) + b_{u,t} + b_{i,Bin(t)}`` (``users``, ``days`` broadcast against ``items``)."""
@@ -615,11 +664,10 @@ class TimeSVDpp(SVDpp):
         users = np.atleast_1d(np.asarray(users, dtype=np.int64))
         cols = _items(items, self.n_items_)
         days = self._days(users, None)
-        bias = self._bias_terms(users[:, None], cols[None, :])
-        bias = bias + self._time_bias(users[:, None], cols[None, :], days[:, None])
-        dot = self.user_vectors_[users] @ self.item_factors_[cols].T
+        time_bias = self._time_bias(users[:, None], cols[None, :], days[:, None])
         known = self.user_known_[users][:, None] & self.item_known_[cols][None, :]
-        return self._finish(self.offset_ + bias + dot, self.global_mean_ + bias, known)
+        est = self._spec_factors().scores(users, items) + time_bias
+        return self._finish(est, users[:, None], cols[None, :], known, time_bias)
 
     def predict(self, users: np.ndarray, items: np.ndarray, timestamps: np.ndarray | None = None) -> np.ndarray:
         """Predicted rating of each pair at ``timestamps`` (seconds; each user's mean training day if None)."""
@@ -627,7 +675,6 @@ class TimeSVDpp(SVDpp):
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         days = self._days(users, timestamps)
-        bias = self._bias_terms(users, items) + self._time_bias(users, items, days)
-        dot = np.einsum("ij,ij->i", self.user_vectors_[users], self.item_factors_[items])
+        time_bias = self._time_bias(users, items, days)
         known = self.user_known_[users] & self.item_known_[items]
-        return self._finish(self.offset_ + bias + dot, self.global_mean_ + bias, known)
+        return self._finish(self._spec_factors().pair_scores(users, items) + time_bias, users, items, known, time_bias)
