@@ -130,25 +130,25 @@ def main() -> None:
     epochs = 10 if args.quick else 30
     grids: dict[str, tuple[type, list[dict[str, Any]]]] = {
         "SVDpp": (SVDpp, [
-            {"n_factors": 10, "n_epochs": epochs, "lr_all": lr, "reg_all": reg}
+            {"n_factors": 10, "epochs": epochs, "lr": lr, "reg": reg}
             for lr in (0.005, 0.01) for reg in (0.05, 0.1)
         ]),
         "SocialMF": (SocialMF, [
-            {"n_factors": 10, "n_epochs": epochs, "lr_all": lr, "reg_all": reg, "reg_social": rs}
+            {"n_factors": 10, "epochs": epochs, "lr": lr, "reg": reg, "reg_social": rs}
             for lr in (0.005, 0.01) for reg in (0.05, 0.1) for rs in (0.03, 0.3, 3.0)
         ]),
-        # the paper's weighted regularisation divides each L2 term by sqrt(count): larger reg_all values
+        # the paper's weighted regularisation divides each L2 term by sqrt(count): larger reg values
         "TrustSVD": (TrustSVD, [
-            {"n_factors": 10, "n_epochs": epochs, "lr_all": lr, "reg_all": reg, "reg_social": rs}
+            {"n_factors": 10, "epochs": epochs, "lr": lr, "reg": reg, "reg_social": rs}
             for lr in (0.002, 0.005) for reg in (0.3, 1.0, 3.0) for rs in (0.03, 0.3, 3.0)
         ]),
         "TrustSVD plain L2": (TrustSVD, [
-            {"n_factors": 10, "n_epochs": epochs, "lr_all": lr, "reg_all": reg, "reg_social": rs,
+            {"n_factors": 10, "epochs": epochs, "lr": lr, "reg": reg, "reg_social": rs,
              "weighted_reg": False}
             for lr in (0.005, 0.01) for reg in (0.05, 0.1) for rs in (0.03, 0.3, 3.0)
         ]),
         "SoRec": (SoRec, [
-            {"n_factors": 10, "n_epochs": epochs, "lr_all": lr, "reg_all": reg, "reg_social": rs}
+            {"n_factors": 10, "epochs": epochs, "lr": lr, "reg": reg, "reg_social": rs}
             for lr in (0.005, 0.01) for reg in (0.05, 0.1) for rs in (0.03, 0.3, 3.0)
         ]),
     }  # fmt: skip

@@ -122,7 +122,7 @@ def main() -> None:
     folds = [1] if args.quick else [1, 2, 3, 4, 5]
     rank, n_iter, burn = 10, (120 if args.quick else 300), (30 if args.quick else 50)
     fm_params = {
-        "rank": rank, "n_iter": n_iter, "n_burn_in": burn, "seed": 0, "implicit_feedback": "both",
+        "n_factors": rank, "epochs": n_iter, "n_burn_in": burn, "seed": 0, "implicit_feedback": "both",
         "user_features": "all", "item_features": "all",
     }  # fmt: skip
     dataset = load_ml100k(root)
@@ -135,7 +135,7 @@ def main() -> None:
         name = f"u{fold}"
         side = side_info(dataset, split.train)
         if fold == folds[0]:  # compile the numba kernels outside the timed runs
-            BayesianFM(rank=2, n_iter=3, n_burn_in=1, implicit_feedback="both").fit(split.train, side)
+            BayesianFM(n_factors=2, epochs=3, n_burn_in=1, implicit_feedback="both").fit(split.train, side)
         rec = fusionrec_record("BayesianFM", BayesianFM(**fm_params), split.train, split.test, side, name, fm_params)
         records.append(rec)
         with PeakRSS() as mem:
@@ -155,9 +155,9 @@ def main() -> None:
     side = side_info(dataset, split.train)
     members: list[dict[str, Any]] = [
         {"name": "BayesianFM", "params": fm_params},
-        {"name": "BayesianFM", "params": {**fm_params, "rank": 20, "seed": 1, "user_features": None,
+        {"name": "BayesianFM", "params": {**fm_params, "n_factors": 20, "seed": 1, "user_features": None,
                                           "item_features": None}},
-        {"name": "BayesianFM", "params": {**fm_params, "rank": 32, "seed": 2}},
+        {"name": "BayesianFM", "params": {**fm_params, "n_factors": 32, "seed": 2}},
         {"name": "BiasBaseline", "params": {}},
     ]  # fmt: skip
     if importlib.util.find_spec("fusionrec.models.mf.svd") is not None:

@@ -47,17 +47,17 @@ HAVE_KNN = _have_knn()
 
 #: fusionrec settings tuned on 10% of u1.base (see TUNING in the notes)
 TUNED: dict[str, dict[str, Any]] = {
-    "SVD": {"n_factors": 100, "n_epochs": 100, "lr_all": 0.005, "reg_all": 0.12},
-    "SVDpp": {"n_factors": 100, "n_epochs": 100, "lr_all": 0.003, "reg_all": 0.1, "reg_yj": 0.01},
+    "SVD": {"n_factors": 100, "epochs": 100, "lr": 0.005, "reg": 0.12},
+    "SVDpp": {"n_factors": 100, "epochs": 100, "lr": 0.003, "reg": 0.1, "reg_yj": 0.01},
     "TimeSVDpp": {
-        "n_factors": 100, "n_epochs": 100, "lr_all": 0.003, "reg_all": 0.1, "reg_yj": 0.01,
+        "n_factors": 100, "epochs": 100, "lr": 0.003, "reg": 0.1, "reg_yj": 0.01,
         "lr_but": 0.003, "reg_but": 1.0, "lr_bibin": 0.0, "lr_alpha": 1e-4, "reg_alpha": 10.0,
     },
     "SVDpp two-sided": {
-        "n_factors": 100, "n_epochs": 60, "lr_all": 0.003, "reg_all": 0.1, "reg_yj": 0.01, "implicit": "both",
+        "n_factors": 100, "epochs": 60, "lr": 0.003, "reg": 0.1, "reg_yj": 0.01, "implicit": "both",
     },
     "TimeSVDpp two-sided": {
-        "n_factors": 100, "n_epochs": 60, "lr_all": 0.003, "reg_all": 0.1, "reg_yj": 0.01, "implicit": "both",
+        "n_factors": 100, "epochs": 60, "lr": 0.003, "reg": 0.1, "reg_yj": 0.01, "implicit": "both",
         "lr_but": 0.003, "reg_but": 1.0, "lr_bibin": 0.0, "lr_alpha": 1e-4, "reg_alpha": 10.0,
     },
 }  # fmt: skip
@@ -76,7 +76,7 @@ def tuned_model(key: str, seed: int = 0) -> Recommender:
 
 #: best of a small grid in the suggested range (f 20-200, 20-100 epochs, lr 0.003-0.007, reg 0.02-0.05) on the
 #: u1.base validation part; it reaches only about 0.93 on u1.test, the higher-reg TUNED settings about 0.91
-SUGGESTED: dict[str, Any] = {"n_factors": 100, "n_epochs": 40, "lr_all": 0.007, "reg_all": 0.05}
+SUGGESTED: dict[str, Any] = {"n_factors": 100, "epochs": 40, "lr": 0.007, "reg": 0.05}
 
 
 def errors(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -253,7 +253,7 @@ def warm_up(train: Interactions) -> None:
     from fusionrec.models.mf.nmf import NMF
     from fusionrec.models.mf.svd import SVD, SVDpp, TimeSVDpp
 
-    for model in (SVD(n_epochs=1), SVDpp(n_epochs=1), TimeSVDpp(n_epochs=1), NMF(n_epochs=1)):
+    for model in (SVD(epochs=1), SVDpp(epochs=1), TimeSVDpp(epochs=1), NMF(epochs=1)):
         model.fit(train)
     if HAVE_KNN:
         from fusionrec.models.knn import KNNBaseline
