@@ -5,7 +5,8 @@ One process, one split: FilmTrust's ratings split per user 80/10/10 at random by
 is drawn here by the same rule).  Every model's hyper-parameters are chosen on valid RMSE from a small grid
 (:func:`_common.tune`, extended at its edges), then the model fitted on train is scored on test: RMSE, MAE and
 the RMSE of test ratings of users with fewer than 5 training ratings.  Surprise SVD++ gets the hyper-parameters
-chosen for fusionrec's SVD++ (same names, same meaning).  The trust links (``trust.txt``) go to the social models
+chosen for fusionrec's SVD++ (same meaning; fusionrec's ``epochs``, ``lr``, ``reg`` are Surprise's ``n_epochs``,
+``lr_all``, ``reg_all``).  The trust links (``trust.txt``) go to the social models
 as ``SideInfo.social``.  TrustSVD is run with the paper's weighted regularisation (the default) and, as a variant,
 with plain L2; "TrustSVD no links" refits the chosen TrustSVD with an empty trust matrix (what the links add).
 cornac's SoRec runs in the configuration of cornac's own FilmTrust example (``k=10, max_iter=50, seed=123``) with
@@ -189,7 +190,9 @@ def main() -> None:
             Record("fusionrec", version, name, "filmtrust", split_name, best, m, fit_s, pred_s, mem.delta_mb)
         )
         print(f"  {name} {best} test {m}")
-    sp_params = {k: v for k, v in chosen["SVDpp"].items()}
+    # the same values under Surprise's names (fusionrec's one vocabulary renamed n_epochs/lr_all/reg_all)
+    surprise_names = {"epochs": "n_epochs", "lr": "lr_all", "reg": "reg_all"}
+    sp_params = {surprise_names.get(k, k): v for k, v in chosen["SVDpp"].items()}
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         pred = surprise_predict(sp_params, train, test, scale)
