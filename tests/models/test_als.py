@@ -22,14 +22,14 @@ class TestALSContract(RecommenderContract):
     implicit = True
 
     def make_model(self) -> ALS:
-        return ALS(n_factors=8, iterations=4, seed=1)
+        return ALS(n_factors=8, epochs=4, seed=1)
 
 
 class TestALSCholeskyContract(RecommenderContract):
     implicit = True
 
     def make_model(self) -> ALS:
-        return ALS(n_factors=6, iterations=3, solver="cholesky", alpha=2.0, regularization=0.1, seed=1)
+        return ALS(n_factors=6, epochs=3, solver="cholesky", alpha=2.0, reg=0.1, seed=1)
 
 
 def _matrix_interactions(m: sp.csr_matrix) -> Interactions:
@@ -76,9 +76,7 @@ def _dense_loss(R: np.ndarray, X: np.ndarray, Y: np.ndarray, alpha: float, reg: 
 
 def test_cholesky_solutions_equal_dense_weighted_least_squares(tiny: sp.csr_matrix) -> None:
     alpha, reg = 3.0, 0.2
-    model = ALS(n_factors=4, iterations=3, solver="cholesky", alpha=alpha, regularization=reg).fit(
-        _matrix_interactions(tiny)
-    )
+    model = ALS(n_factors=4, epochs=3, solver="cholesky", alpha=alpha, reg=reg).fit(_matrix_interactions(tiny))
     R = tiny.toarray().astype(float)
     # the last half-step solved the items exactly against the final user factors
     expected_items = _dense_wls(R.T, model.user_factors_.astype(float), alpha, reg)
@@ -115,7 +113,7 @@ def test_row_losses_match_dense_objective(tiny: sp.csr_matrix) -> None:
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
 def test_loss_decreases_every_iteration(solver: str) -> None:
     train, _ = planted_split(seed=2, n_users=60, n_items=50)
-    model = ALS(n_factors=6, iterations=8, alpha=4.0, regularization=0.05, solver=solver, track_loss=True).fit(train)
+    model = ALS(n_factors=6, epochs=8, alpha=4.0, reg=0.05, solver=solver, track_loss=True).fit(train)
     hist = model.loss_history_
     assert len(hist) == 8
     assert np.all(np.diff(hist) <= 1e-6 * hist[:-1])
@@ -135,7 +133,7 @@ def test_binarize_uses_ones(tiny: sp.csr_matrix) -> None:
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
 def test_auc_on_planted_low_rank_matrix(solver: str) -> None:
     train, test = planted_split()
-    model = ALS(n_factors=6, iterations=10, alpha=5.0, regularization=0.1, solver=solver).fit(train)
+    model = ALS(n_factors=6, epochs=10, alpha=5.0, reg=0.1, solver=solver).fit(train)
     res = evaluate_ranking(model, train, test, k=10, compute_auc=True)
     assert res.metrics["AUC"] > 0.8
     pop = evaluate_ranking(make_model("MostPopular").fit(train), train, test, k=10, compute_auc=True)
@@ -144,22 +142,22 @@ def test_auc_on_planted_low_rank_matrix(solver: str) -> None:
 
 def test_seed_reproducible_and_thread_independent() -> None:
     train, _ = planted_split(seed=3, n_users=80, n_items=60)
-    a = ALS(n_factors=5, iterations=3, seed=4).fit(train)
+    a = ALS(n_factors=5, epochs=3, seed=4).fit(train)
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        b = ALS(n_factors=5, iterations=3, seed=4).fit(train)
+        b = ALS(n_factors=5, epochs=3, seed=4).fit(train)
     finally:
         numba.set_num_threads(previous)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
-    c = ALS(n_factors=5, iterations=3, seed=5).fit(train)
+    c = ALS(n_factors=5, epochs=3, seed=5).fit(train)
     assert not np.allclose(a.user_factors_, c.user_factors_)
 
 
 def test_fold_in_accepts_interactions_and_checks_shape(tiny: sp.csr_matrix) -> None:
     x = _matrix_interactions(tiny)
-    model = ALS(n_factors=3, iterations=2).fit(x)
+    model = ALS(n_factors=3, epochs=2).fit(x)
     np.testing.assert_allclose(model.fold_in(x), model.fold_in(tiny))
     with pytest.raises(ConfigError, match="columns"):
         model.fold_in(sp.csr_matrix((2, tiny.shape[1] + 1), dtype=np.float32))
@@ -171,12 +169,12 @@ def test_fold_in_accepts_interactions_and_checks_shape(tiny: sp.csr_matrix) -> N
     "params",
     [
         {"n_factors": 0},
-        {"regularization": -1.0},
+        {"reg": -1.0},
         {"alpha": -0.5},
-        {"iterations": 0},
+        {"epochs": 0},
         {"solver": "lu"},
         {"cg_steps": 0},
-        {"solver": "cholesky", "regularization": 0.0},
+        {"solver": "cholesky", "reg": 0.0},
     ],
 )
 def test_bad_params_raise(params: dict[str, object], tiny: sp.csr_matrix) -> None:
@@ -192,6 +190,17 @@ def test_negative_values_raise(tiny: sp.csr_matrix) -> None:
 
 
 def test_declared_state_and_forget(tmp_path: Path) -> None:
-    model = ALS(n_factors=6, iterations=2, seed=0).fit(odd_interactions())
+    model = ALS(n_factors=6, epochs=2, seed=0).fit(odd_interactions())
     assert type(model).declaration().can_batch_fold_in
     assert_declared_and_forgotten(model, tmp_path)
+
+
+def test_former_parameter_names_still_work() -> None:
+    """``regularization`` -> ``reg`` and ``iterations`` -> ``epochs`` (one vocabulary), with a FutureWarning."""
+    with pytest.warns(FutureWarning, match="was renamed"):
+        model = ALS(regularization=0.5, iterations=3)
+    assert model.get_params()["reg"] == 0.5 and model.get_params()["epochs"] == 3
+    with pytest.warns(FutureWarning, match="'iterations' was renamed 'epochs'"):
+        model.set_params(iterations=4)
+    assert model.epochs == 4
+    assert ALS.upgrade_params({"regularization": 1.0, "iterations": 2}) == {"reg": 1.0, "epochs": 2}

@@ -121,7 +121,7 @@ def test_users_with_every_item_are_skipped() -> None:
 
 def test_auc_on_planted_low_rank_matrix() -> None:
     train, test = planted_split()
-    model = BPR(n_factors=8, epochs=60, learning_rate=0.05, regularization=0.001).fit(train)
+    model = BPR(n_factors=8, epochs=60, lr=0.05, reg=0.001).fit(train)
     res = evaluate_ranking(model, train, test, k=10, compute_auc=True)
     assert res.metrics["AUC"] > 0.8
     pop = evaluate_ranking(make_model("MostPopular").fit(train), train, test, k=10, compute_auc=True)
@@ -146,7 +146,7 @@ def test_hogwild_learns() -> None:
     assert res.metrics["AUC"] > 0.8
 
 
-@pytest.mark.parametrize("params", [{"n_factors": 0}, {"learning_rate": 0.0}, {"regularization": -1.0}, {"epochs": 0}])
+@pytest.mark.parametrize("params", [{"n_factors": 0}, {"lr": 0.0}, {"reg": -1.0}, {"epochs": 0}])
 def test_bad_params_raise(params: dict[str, object]) -> None:
     train, _ = planted_split(n_users=20, n_items=10)
     with pytest.raises(ConfigError):
@@ -222,7 +222,7 @@ def test_small_catalogue_never_warns() -> None:
     train, _ = planted_split(n_users=40, n_items=50)
     with warnings.catch_warnings():
         warnings.simplefilter("error", CollapseWarning)
-        BPR(optimizer="sgd", learning_rate=1e-4, epochs=1).fit(train)
+        BPR(optimizer="sgd", lr=1e-4, epochs=1).fit(train)
 
 
 # ---------------------------------------------------------------------------------------------- declared state
@@ -290,3 +290,13 @@ def test_declared_state_and_forget(name: str, tmp_path: Path) -> None:
     side = SideInfo(social=random_trust(train.n_users)) if name == "SocialBPR" else None
     model = make_model(name, n_factors=6, epochs=3, seed=0).fit(train, side)
     assert_declared_and_forgotten(model, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["BPR", "SocialBPR"])
+def test_former_parameter_names_still_work(name: str) -> None:
+    """``learning_rate`` -> ``lr`` and ``regularization`` -> ``reg`` (one vocabulary), with a FutureWarning."""
+    with pytest.warns(FutureWarning, match="was renamed"):
+        model = make_model(name, learning_rate=0.1, regularization=0.01)
+    assert (model.lr, model.reg) == (0.1, 0.01)
+    with pytest.warns(FutureWarning, match="'learning_rate' was renamed 'lr'"):
+        assert model.clone(learning_rate=0.2).lr == 0.2

@@ -148,3 +148,10 @@ def test_declared_state_and_forget(tmp_path: Path) -> None:
     """The gathered client vectors are per-user state; received_shapes_ and round_history_ are not."""
     model = FedMF(n_factors=6, rounds=2, seed=0).fit(odd_interactions())
     assert_declared_and_forgotten(model, tmp_path)
+
+
+def test_former_parameter_names_still_work() -> None:
+    """FedMF's ``regularization`` -> ``reg``, with a FutureWarning."""
+    with pytest.warns(FutureWarning, match="'regularization' was renamed 'reg'"):
+        model = FedMF(regularization=0.01)
+    assert model.reg == 0.01

@@ -156,7 +156,7 @@ def test_identity_only_is_pure_collaborative_and_cold_items_are_zero() -> None:
 
 def test_profile_only_user_from_user_features() -> None:
     train, side = genre_data()
-    model = HybridMF(n_factors=8, epochs=30, learning_rate=0.1, user_features=["pref"], seed=1).fit(train, side)
+    model = HybridMF(n_factors=8, epochs=30, lr=0.1, user_features=["pref"], seed=1).fit(train, side)
     users = []
     for g in (0, 1):
         users.append(int(model.fold_in_user([], user_features={"pref": np.eye(2, dtype=np.float32)[g]})[0]))
@@ -181,7 +181,7 @@ def test_fold_in_vector_prefers_positives() -> None:
 
 def test_errors() -> None:
     train, side = genre_data()
-    for bad in ({"loss": "hinge"}, {"n_factors": 0}, {"learning_rate": 0.0}, {"normalize": "max"}, {"impute": "x"}):
+    for bad in ({"loss": "hinge"}, {"n_factors": 0}, {"lr": 0.0}, {"normalize": "max"}, {"impute": "x"}):
         with pytest.raises(ConfigError):
             HybridMF(**bad).fit(train, side)  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
@@ -207,3 +207,11 @@ def test_declared_state_and_forget(tmp_path: Path) -> None:
     model = HybridMF(n_factors=6, epochs=2, seed=0).fit(train, side)
     assert model.user_x_[5].nnz  # the profile row is there to forget
     assert_declared_and_forgotten(model, tmp_path)
+
+
+def test_former_parameter_names_still_work() -> None:
+    """``learning_rate`` -> ``lr``, ``item_alpha`` -> ``reg_item``, ``user_alpha`` -> ``reg_user``."""
+    with pytest.warns(FutureWarning, match="was renamed"):
+        model = HybridMF(learning_rate=0.1, item_alpha=1e-4, user_alpha=1e-5)
+    assert (model.lr, model.reg_item, model.reg_user) == (0.1, 1e-4, 1e-5)
+    assert HybridMF.upgrade_params({"item_alpha": 0.0}) == {"reg_item": 0.0}

@@ -38,14 +38,14 @@ class TestDPMFContract(RecommenderContract):
     fold_in_overlap = 0.3
 
     def make_model(self) -> DPMF:
-        return DPMF(n_factors=4, epochs=4, batch_size=32, learning_rate=0.05, target_epsilon=8.0, seed=1)
+        return DPMF(n_factors=4, epochs=4, batch_size=32, lr=0.05, target_epsilon=8.0, seed=1)
 
 
 class TestPrivateDeepFusionContract(RecommenderContract):
     implicit = True
 
     def make_model(self) -> DeepFusion:
-        return DeepFusion(dim=4, hidden=8, epochs=2, batch_size=32, private=True, target_epsilon=8.0, seed=1)
+        return DeepFusion(n_factors=4, hidden=8, epochs=2, batch_size=32, private=True, target_epsilon=8.0, seed=1)
 
     def make_side(self, train: Interactions) -> SideInfo:
         rng = np.random.default_rng(0)
@@ -62,7 +62,7 @@ def test_epsilon_reported_and_within_target(eps: float) -> None:
     assert delta == pytest.approx(0.1 / train.nnz)  # the default delta, below 1/n
     assert m.noise_multiplier_ > 0.5
     # the budget survives save / load
-    m2 = DeepFusion(dim=4, hidden=8, epochs=1, batch_size=64, private=True, target_epsilon=eps, delta=1e-5)
+    m2 = DeepFusion(n_factors=4, hidden=8, epochs=1, batch_size=64, private=True, target_epsilon=eps, delta=1e-5)
     m2.fit(train, SideInfo(item_features={"g": np.eye(train.n_items, 6, dtype=np.float32) + 0.1}))
     assert m2.privacy_spent_[0] <= eps * 1.001 and m2.privacy_spent_[1] == 1e-5
 
@@ -76,13 +76,13 @@ def test_more_epochs_spend_more_and_non_private_reports_infinity(tmp_path: Path)
     assert load_model(tmp_path / "a").privacy_spent_ == a.privacy_spent_
     plain = DPMF(n_factors=4, epochs=1, batch_size=64, private=False).fit(train)
     assert plain.privacy_spent_ == (math.inf, 0.0)
-    assert DeepFusion(dim=4, epochs=1).privacy_spent_ == (math.inf, 0.0)
+    assert DeepFusion(n_factors=4, epochs=1).privacy_spent_ == (math.inf, 0.0)
 
 
 # ---------------------------------------------------------------------- accuracy against noise
 def test_more_noise_lowers_accuracy_but_eps8_beats_random() -> None:
     train, test = planted()
-    kw = dict(n_factors=8, epochs=15, batch_size=128, learning_rate=0.05, seed=0)
+    kw = dict(n_factors=8, epochs=15, batch_size=128, lr=0.05, seed=0)
     clean = ndcg(DPMF(private=False, **kw).fit(train), train, test)
     eps8 = ndcg(DPMF(target_epsilon=8.0, **kw).fit(train), train, test)
     loud = ndcg(DPMF(target_epsilon=None, noise_multiplier=30.0, **kw).fit(train), train, test)
@@ -256,7 +256,7 @@ def test_train_bundle_trains_dpmf_and_keeps_the_budget(tmp_path: Path) -> None:
 def test_private_deepfusion_with_a_text_tower(tower: str) -> None:
     train, _ = planted(users_per=5)
     texts = [f"word{i % 4} shared text {i}" for i in range(train.n_items)]
-    m = DeepFusion(dim=4, epochs=1, batch_size=32, private=True, target_epsilon=5.0, text_tower=tower, fusion="late")
+    m = DeepFusion(n_factors=4, epochs=1, batch_size=32, private=True, target_epsilon=5.0, text_tower=tower, fusion="late")
     m.fit(train, None, texts=texts)
     assert 4.5 < m.privacy_spent_[0] <= 5.001
     assert np.isfinite(m.score(np.arange(3))).all()
@@ -267,3 +267,10 @@ def test_declared_state_and_forget(tmp_path: Path) -> None:
     history)."""
     model = DPMF(n_factors=6, epochs=2, private=False, seed=0).fit(odd_interactions())
     assert_declared_and_forgotten(model, tmp_path)
+
+
+def test_former_parameter_names_still_work() -> None:
+    """DPMF's ``learning_rate`` -> ``lr`` and ``regularization`` -> ``reg``, with a FutureWarning."""
+    with pytest.warns(FutureWarning, match="was renamed"):
+        model = DPMF(learning_rate=0.1, regularization=0.01)
+    assert (model.lr, model.reg) == (0.1, 0.01)

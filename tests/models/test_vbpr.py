@@ -134,7 +134,7 @@ def test_errors() -> None:
     train, side = genre_data()
     with pytest.raises(ConfigError):
         VBPR().fit(train)
-    for bad in ({"n_factors": 0}, {"content_factors": 1.5}, {"learning_rate": -1.0}, {"regularization": -1.0}):
+    for bad in ({"n_factors": 0}, {"content_factors": 1.5}, {"lr": -1.0}, {"reg": -1.0}):
         with pytest.raises(ConfigError):
             VBPR(**bad).fit(train, side)  # type: ignore[arg-type]
     with pytest.raises(DataError):
@@ -152,3 +152,10 @@ def test_declared_state_and_forget(tmp_path: Path) -> None:
     train = odd_interactions()
     model = TestVBPR().make_model().fit(train, TestVBPR().make_side(train))
     assert_declared_and_forgotten(model, tmp_path)
+
+
+def test_former_parameter_names_still_work() -> None:
+    """``learning_rate`` -> ``lr`` and the three regularisations -> ``reg``, ``reg_bias``, ``reg_content``."""
+    with pytest.warns(FutureWarning, match="was renamed"):
+        model = VBPR(learning_rate=0.1, regularization=0.01, bias_regularization=0.02, content_regularization=0.03)
+    assert (model.lr, model.reg, model.reg_bias, model.reg_content) == (0.1, 0.01, 0.02, 0.03)

@@ -42,7 +42,6 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError
 from fusionrec.models._params import NONNEGATIVE, POSITIVE, POSITIVE_INT, SEED, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.factors import FactorFoldIn, FactorSpec
 from fusionrec.models.mf.bpr import BiasedDotScores
 
 __all__ = ["ENGINES", "FedMF", "FedMFClient", "fedavg"]
@@ -86,7 +85,7 @@ class FedMFClient:
         self.matrix.sort_indices()
         self.n_factors = int(model.n_factors)
         self.lr = float(model.local_lr)
-        self.reg = float(model.regularization)
+        self.reg = float(model.reg)
         self.epochs = int(model.local_epochs)
         self.seed = int(model.seed)
         rng = np.random.default_rng([self.seed, 1, self.cid])
@@ -125,7 +124,7 @@ class FedMFClient:
         return [V, b[:, None]], n, {}
 
 
-class FedMF(BiasedDotScores, FactorFoldIn, Recommender):
+class FedMF(BiasedDotScores, Recommender):
     """Federated BPR matrix factorisation: FedAvg of item factors, user vectors kept by the clients (module notes).
 
     Score ``x_ui = b_i + U_u . V_i`` (as :class:`~fusionrec.models.mf.bpr.BPR`, its centralised twin: the same
@@ -141,7 +140,7 @@ class FedMF(BiasedDotScores, FactorFoldIn, Recommender):
         ``None``: one client per user; ``n``: users split into ``n`` shards (a shard of users is one client).
     fraction_fit
         Fraction of the clients sampled each round.
-    local_epochs, local_lr, regularization
+    local_epochs, local_lr, reg
         Each client's BPR epochs per round over its own data, Adagrad step and L2 (as BPR's).
     server_lr
         The server's step towards the FedAvg average (1 = plain FedAvg).
@@ -161,11 +160,6 @@ class FedMF(BiasedDotScores, FactorFoldIn, Recommender):
         ``int64 [rounds]``: the number of interactions aggregated each round.
     """
 
-    factor_spec = FactorSpec(
-        user="user_factors_", item="item_factors_", item_bias="item_bias_", fold_in="pairwise",
-        regularization="regularization",
-    )  # fmt: skip
-
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
         "rounds": [*POSITIVE_INT],
@@ -173,11 +167,13 @@ class FedMF(BiasedDotScores, FactorFoldIn, Recommender):
         "fraction_fit": [Interval(float, 0, 1, closed="right")],
         "local_epochs": [*POSITIVE_INT],
         "local_lr": [*POSITIVE],
-        "regularization": [*NONNEGATIVE],
+        "reg": [*NONNEGATIVE],
         "server_lr": [*POSITIVE],
         "engine": [Options(ENGINES)],
         "seed": [*SEED],
     }
+    #: the library's one vocabulary (the former name still works, with a FutureWarning)
+    _renamed_params: ClassVar[dict[str, str]] = {"regularization": "reg"}
 
     def __init__(
         self,
@@ -188,7 +184,7 @@ class FedMF(BiasedDotScores, FactorFoldIn, Recommender):
         fraction_fit: float = 1.0,
         local_epochs: int = 1,
         local_lr: float = 0.05,
-        regularization: float = 0.001,
+        reg: float = 0.001,
         server_lr: float = 1.0,
         engine: str = "inprocess",
         seed: int = 0,
@@ -199,7 +195,7 @@ class FedMF(BiasedDotScores, FactorFoldIn, Recommender):
         self.fraction_fit = fraction_fit
         self.local_epochs = local_epochs
         self.local_lr = local_lr
-        self.regularization = regularization
+        self.reg = reg
         self.server_lr = server_lr
         self.engine = engine
         self.seed = seed

@@ -62,7 +62,7 @@ from fusionrec.models.factors import FactorMixin, Factors, append_rows
 if TYPE_CHECKING:
     from fusionrec.models.explanation import ScoreParts
 
-__all__ = ["HybridMF", "fold_in_vector"]
+__all__ = ["HybridMF", "RepresentationFactors", "fold_in_vector"]
 
 LOSSES = ("warp", "bpr")
 SCHEDULES = ("adagrad", "sgd")
@@ -88,8 +88,50 @@ def _normalise_rows(identity: np.ndarray, x: np.ndarray, how: str) -> tuple[np.n
     return w, csr
 
 
+# ---------------------------------------------------------------------------------------------- computed factors
+class RepresentationFactors(FactorMixin):
+    """Factor models whose user and item vectors are computed from their parameters (HybridMF, VBPR).
+
+    The class implements :meth:`item_representations` (``(vectors [I, d], biases [I])``, cached until the items
+    change) and :meth:`user_representations` (``[U, d]`` of the users asked for); :meth:`score`, :meth:`predict` and
+    :meth:`factors` are then :meth:`Factors.scores` / :meth:`Factors.pair_scores` of those vectors, the one factor
+    scoring path (only the requested users' vectors are computed).
+    """
+
+    def item_representations(self) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def user_representations(self, users: np.ndarray | None = None) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _factors_of(self, users: np.ndarray | None) -> Factors:
+        """:class:`Factors` whose user rows are ``users`` in order (all users when ``None``)."""
+        vectors, bias = self.item_representations()
+        return Factors(self.user_representations(users), vectors, None, bias)
+
+    def factors(self) -> Factors:
+        """``Factors(user_representations(), *item_representations())`` (computed; item side cached; no user bias)."""
+        self._check_fitted()
+        return self._factors_of(None)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """``r_u . r_i + b_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        return self._factors_of(users).scores(np.arange(len(users)), items)
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``r_u . r_i + b_i`` for the pairs ``(users[n], items[n])``, ``float32 [N]``."""
+        self._check_fitted()
+        uniq, inverse = np.unique(np.asarray(users, dtype=np.int64).ravel(), return_inverse=True)
+        return self._factors_of(uniq).pair_scores(inverse, items)
+
+    def item_embeddings(self) -> np.ndarray:
+        return self.item_representations()[0]
+
+
 # ---------------------------------------------------------------------------------------------- model
-class HybridMF(FactorMixin, Recommender):
+class HybridMF(RepresentationFactors, Recommender):
     """LightFM-style hybrid factorisation: entities are sums of feature embeddings (module notes).
 
     Trained on the stored entries of ``train`` as positives (values ignored) with the WARP or BPR loss,
@@ -105,9 +147,9 @@ class HybridMF(FactorMixin, Recommender):
         margin, weight ``ln floor((I - 1) / N)``) or ``"bpr"``.
     learning_schedule
         ``"adagrad"`` (default) or ``"sgd"``.
-    learning_rate
+    lr
         Step size.
-    item_alpha, user_alpha
+    reg_item, reg_user
         L2 penalty on the item / user parameters a step touches.
     max_sampled
         WARP's largest number of negatives drawn for one positive.
@@ -144,9 +186,9 @@ class HybridMF(FactorMixin, Recommender):
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 8, 64, "log"),
-        "learning_rate": ("float", 1e-3, 0.2, "log"),
-        "item_alpha": ("float", 1e-7, 1e-2, "log"),
-        "user_alpha": ("float", 1e-7, 1e-2, "log"),
+        "lr": ("float", 1e-3, 0.2, "log"),
+        "reg_item": ("float", 1e-7, 1e-2, "log"),
+        "reg_user": ("float", 1e-7, 1e-2, "log"),
         "epochs": ("int", 5, 50),
         "loss": ("categorical", ["warp", "bpr"]),
     }
@@ -174,9 +216,9 @@ class HybridMF(FactorMixin, Recommender):
         "n_factors": [*POSITIVE_INT],
         "loss": [Options(LOSSES)],
         "learning_schedule": [Options(SCHEDULES)],
-        "learning_rate": [*POSITIVE],
-        "item_alpha": [*NONNEGATIVE],
-        "user_alpha": [*NONNEGATIVE],
+        "lr": [*POSITIVE],
+        "reg_item": [*NONNEGATIVE],
+        "reg_user": [*NONNEGATIVE],
         "max_sampled": [*POSITIVE_INT],
         "epochs": [*POSITIVE_INT],
         "item_features": [*MODALITY_NAMES],
@@ -188,6 +230,12 @@ class HybridMF(FactorMixin, Recommender):
         "impute": [Options(IMPUTE)],
         "seed": [*SEED],
     }
+    #: the library's one vocabulary (the former names still work, with a FutureWarning)
+    _renamed_params: ClassVar[dict[str, str]] = {
+        "learning_rate": "lr",
+        "item_alpha": "reg_item",
+        "user_alpha": "reg_user",
+    }
 
     def __init__(
         self,
@@ -195,9 +243,9 @@ class HybridMF(FactorMixin, Recommender):
         n_factors: int = 32,
         loss: str = "warp",
         learning_schedule: str = "adagrad",
-        learning_rate: float = 0.05,
-        item_alpha: float = 0.0,
-        user_alpha: float = 0.0,
+        lr: float = 0.05,
+        reg_item: float = 0.0,
+        reg_user: float = 0.0,
         max_sampled: int = 10,
         epochs: int = 20,
         item_features: list[str] | None = None,
@@ -212,9 +260,9 @@ class HybridMF(FactorMixin, Recommender):
         self.n_factors = n_factors
         self.loss = loss
         self.learning_schedule = learning_schedule
-        self.learning_rate = learning_rate
-        self.item_alpha = item_alpha
-        self.user_alpha = user_alpha
+        self.lr = lr
+        self.reg_item = reg_item
+        self.reg_user = reg_user
         self.max_sampled = max_sampled
         self.epochs = epochs
         self.item_features = item_features
@@ -302,13 +350,13 @@ class HybridMF(FactorMixin, Recommender):
                     self.item_id_weight_, I_ID, I_IDb, ix.indptr, ix.indices, ix.data, I_E, I_Eb,
                     acc[0], acc[1], acc[2], acc[3],
                     self.user_id_weight_, U_ID, ux.indptr, ux.indices, ux.data, U_E, acc[4], acc[5],
-                    self.loss == "warp", int(self.max_sampled), float(self.learning_rate),
-                    float(self.item_alpha), float(self.user_alpha), self.learning_schedule == "adagrad",
+                    self.loss == "warp", int(self.max_sampled), float(self.lr),
+                    float(self.reg_item), float(self.reg_user), self.learning_schedule == "adagrad",
                     int(rng.integers(2**31 - 1)),
                 )  # fmt: skip
                 losses.append(total / len(items))
         if not all(np.isfinite(a).all() for a in (I_ID, I_E, U_ID, U_E, I_IDb, I_Eb)):
-            raise ConfigError("HybridMF diverged (non-finite embeddings); lower learning_rate")
+            raise ConfigError("HybridMF diverged (non-finite embeddings); lower lr")
         # identities never trained (no interactions) carry no information: zero them
         I_ID[np.diff(m.tocsc().indptr) == 0] = 0.0
         I_IDb[np.diff(m.tocsc().indptr) == 0] = 0.0
@@ -339,26 +387,6 @@ class HybridMF(FactorMixin, Recommender):
         w = self.user_id_weight_[sel, None]
         return (w * self.user_identity_[sel] + np.asarray(self.user_x_[sel] @ self.user_emb_)).astype(np.float32)
 
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """``r_u . r_i + b_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        r, b = self.item_representations()
-        if items is not None:
-            cols = np.asarray(items, dtype=np.int64)
-            r, b = r[cols], b[cols]
-        return np.asarray(self.user_representations(users) @ r.T + b[None, :], dtype=np.float32)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        r, b = self.item_representations()
-        return (np.einsum("nf,nf->n", self.user_representations(users), r[items]) + b[items]).astype(np.float32)
-
-    def item_embeddings(self) -> np.ndarray:
-        return self.item_representations()[0]
-
     def score_parts(self, user: int, item: int, side: SideInfo | None = None) -> ScoreParts:
         """Explanation hook (:mod:`fusionrec.explain`): the exact split of ``r_u . r_i + b_i`` by item feature.
 
@@ -381,11 +409,6 @@ class HybridMF(FactorMixin, Recommender):
             parts[str(name)] = float(contrib[start : start + int(d)].sum())
             start += int(d)
         return ScoreParts(parts, "exact", "none: the score is the sum of the parts")
-
-    def factors(self) -> Factors:
-        """``Factors(user_representations(), r, item_bias=b)`` (computed, cached for items; no user bias)."""
-        r, b = self.item_representations()
-        return Factors(self.user_representations(), r, None, b)
 
     def add_item_vectors(self, vectors: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         """Append items whose representation is ``vectors`` (an identity embedding of weight 1, no content)."""

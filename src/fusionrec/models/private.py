@@ -43,7 +43,6 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import BOOL, POSITIVE, POSITIVE_INT, SEED, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.factors import FactorFoldIn, FactorSpec
 from fusionrec.models.mf.bpr import BiasedDotScores
 
 if TYPE_CHECKING:
@@ -334,18 +333,18 @@ def _bpr_record_grads(
     return g_u, g_i, -g_i, g_b
 
 
-class DPMF(PrivacyReport, BiasedDotScores, FactorFoldIn, Recommender):
+class DPMF(PrivacyReport, BiasedDotScores, Recommender):
     """Matrix factorisation with item biases, BPR loss, trained by DP-SGD (record-level differential privacy).
 
     Score ``x_ui = b_i + U_u . V_i`` (as :class:`~fusionrec.models.mf.bpr.BPR`).  Each record ``(u, i)`` of a
     Poisson-sampled step, with one negative ``j`` drawn uniformly from the catalogue, contributes the gradient of
     ``-ln sigma(x_ui - x_uj)`` on the rows ``U_u, V_i, V_j, b_i, b_j``; it is clipped to ``max_grad_norm``,
-    Gaussian noise is added to every parameter and Adam (``weight_decay = regularization``) applies it (module
+    Gaussian noise is added to every parameter and Adam (``weight_decay = reg``) applies it (module
     notes).  ``private=False`` trains the identical model without clipping or noise.
 
     Parameters
     ----------
-    n_factors, epochs, batch_size, learning_rate, regularization, seed
+    n_factors, epochs, batch_size, lr, reg, seed
         Model and optimisation (``batch_size`` is the *expected* Poisson batch).
     private
         Train with DP-SGD (default True).
@@ -371,20 +370,17 @@ class DPMF(PrivacyReport, BiasedDotScores, FactorFoldIn, Recommender):
         Mean BPR loss of each epoch's sampled records.
     """
 
-    factor_spec = FactorSpec(
-        user="user_factors_", item="item_factors_", item_bias="item_bias_", fold_in="pairwise",
-        regularization="regularization",
-    )  # fmt: skip
-
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
         "epochs": [*POSITIVE_INT],
         "batch_size": [*POSITIVE_INT],
-        "learning_rate": [*POSITIVE],
-        "regularization": [Interval(float, 0, None)],
+        "lr": [*POSITIVE],
+        "reg": [Interval(float, 0, None)],
         "seed": [*SEED],
         **PRIVACY_PARAMS,
     }
+    #: the library's one vocabulary (the former names still work, with a FutureWarning)
+    _renamed_params: ClassVar[dict[str, str]] = {"learning_rate": "lr", "regularization": "reg"}
 
     def __init__(
         self,
@@ -392,8 +388,8 @@ class DPMF(PrivacyReport, BiasedDotScores, FactorFoldIn, Recommender):
         n_factors: int = 32,
         epochs: int = 20,
         batch_size: int = 1024,
-        learning_rate: float = 0.01,
-        regularization: float = 0.0,
+        lr: float = 0.01,
+        reg: float = 0.0,
         private: bool = True,
         target_epsilon: float | None = 8.0,
         delta: float | None = None,
@@ -405,8 +401,8 @@ class DPMF(PrivacyReport, BiasedDotScores, FactorFoldIn, Recommender):
         self.n_factors = n_factors
         self.epochs = epochs
         self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.regularization = regularization
+        self.lr = lr
+        self.reg = reg
         self.private = private
         self.target_epsilon = target_epsilon
         self.delta = delta
@@ -448,9 +444,7 @@ class DPMF(PrivacyReport, BiasedDotScores, FactorFoldIn, Recommender):
             }
             for p in params.values():
                 p.requires_grad_(True)
-            opt = torch.optim.Adam(
-                params.values(), lr=float(self.learning_rate), weight_decay=float(self.regularization)
-            )
+            opt = torch.optim.Adam(params.values(), lr=float(self.lr), weight_decay=float(self.reg))
             steps_per_epoch = dp.steps // int(self.epochs)
             losses = []
             for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc="DPMF"):
@@ -483,7 +477,7 @@ class DPMF(PrivacyReport, BiasedDotScores, FactorFoldIn, Recommender):
         U_ = params["U"].detach().numpy().astype(np.float32, copy=True)
         V_ = params["V"].detach().numpy().astype(np.float32, copy=True)
         if not (np.isfinite(U_).all() and np.isfinite(V_).all()):
-            raise ConfigError("DPMF diverged (non-finite factors); lower learning_rate or raise max_grad_norm")
+            raise ConfigError("DPMF diverged (non-finite factors); lower lr or raise max_grad_norm")
         self.user_factors_ = U_
         self.item_factors_ = V_
         self.item_bias_ = params["b"].detach().numpy()[:, 0].astype(np.float32, copy=True)

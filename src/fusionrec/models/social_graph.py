@@ -46,7 +46,7 @@ def social_pull_matrix(T: sp.csr_matrix) -> sp.csr_matrix:
 class SocialBPR(SocialFoldIn, BPR):
     """BPR matrix factorisation with SocialMF's trust regulariser (Jamali & Ester 2010 on a BPR loss).
 
-    Maximises ``sum ln sigma(x_ui - x_uj) - regularization / 2 |Theta|^2
+    Maximises ``sum ln sigma(x_ui - x_uj) - reg / 2 |Theta|^2
     - social_weight / 2 sum_u |U_u - sum_v T_uv U_v|^2`` (``x_ui = b_i + U_u . V_i``; ``T`` the trust row-normalised
     over each user's trusted users; users without links have no term).  Every epoch is :class:`BPR`'s pass of
     ``nnz`` sampled triples (same sampler and kernels, same ``optimizer`` / ``hogwild``) followed by one full
@@ -59,7 +59,7 @@ class SocialBPR(SocialFoldIn, BPR):
 
     Parameters
     ----------
-    n_factors, learning_rate, optimizer, regularization, epochs, seed, hogwild
+    n_factors, lr, optimizer, reg, epochs, seed, hogwild
         As :class:`~fusionrec.models.mf.bpr.BPR`.
     social_weight
         Step of the per-epoch trust pull, in ``[0, 0.5]`` (the step is stable below 0.5: ``|M^T M| <= 4``).
@@ -81,18 +81,18 @@ class SocialBPR(SocialFoldIn, BPR):
         self,
         *,
         n_factors: int = 64,
-        learning_rate: float = 0.05,
+        lr: float = 0.05,
         optimizer: str = "adagrad",
-        regularization: float = 0.001,
+        reg: float = 0.001,
         social_weight: float = 0.1,
         epochs: int = 50,
         seed: int = 0,
         hogwild: bool = False,
     ) -> None:
         self.n_factors = n_factors
-        self.learning_rate = learning_rate
+        self.lr = lr
         self.optimizer = optimizer
-        self.regularization = regularization
+        self.reg = reg
         self.social_weight = social_weight
         self.epochs = epochs
         self.seed = seed
@@ -109,10 +109,7 @@ class SocialBPR(SocialFoldIn, BPR):
         V = (rng.standard_normal((train.n_items, f), dtype=np.float32) * INIT_STD).astype(np.float32)
         b = np.zeros(train.n_items, dtype=np.float32)
         step = float(self.social_weight)
-        sweep = BPRSweep(
-            m, eligible, U, V, b, learning_rate=self.learning_rate, regularization=self.regularization,
-            optimizer=self.optimizer, hogwild=self.hogwild,
-        )  # fmt: skip
+        sweep = BPRSweep(m, eligible, U, V, b, lr=self.lr, reg=self.reg, optimizer=self.optimizer, hogwild=self.hogwild)
         losses = []
         for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc=type(self).__name__):
             total = sweep.run(rng)
@@ -120,7 +117,7 @@ class SocialBPR(SocialFoldIn, BPR):
                 U -= (step * (MT @ (M @ U))).astype(np.float32)
             losses.append(-total / n_eligible)
         if not (np.isfinite(U).all() and np.isfinite(V).all()):
-            raise ConfigError(f"{type(self).__name__} diverged (non-finite factors); lower learning_rate")
+            raise ConfigError(f"{type(self).__name__} diverged (non-finite factors); lower lr")
         self.social_users_ = cold_social_users(T, np.diff(m.indptr) > 0, U)
         self.user_factors_ = U
         self.item_factors_ = V

@@ -42,8 +42,8 @@ from fusionrec.models._params import (
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import check_history, grow_seen, place_user
 from fusionrec.models.declaration import ROWS, Indexed
-from fusionrec.models.factors import FactorMixin, Factors, append_rows
-from fusionrec.models.hybrid import IMPUTE
+from fusionrec.models.factors import append_rows
+from fusionrec.models.hybrid import IMPUTE, RepresentationFactors
 from fusionrec.models.mf.bpr import INIT_STD, OPTIMIZERS, check_collapse
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def sample_negatives(
     return neg
 
 
-class VBPR(FactorMixin, Recommender):
+class VBPR(RepresentationFactors, Recommender):
     """VBPR over content features of any modality (module notes).
 
     Parameters
@@ -79,16 +79,16 @@ class VBPR(FactorMixin, Recommender):
         ``K``, the collaborative factors ``gamma``.
     content_factors
         ``K2``, the width of ``theta_u`` and of ``E f_i``.
-    learning_rate
+    lr
         Step size (Adagrad: the initial per-coordinate step; SGD: the step on the raw gradient).
     optimizer
-        ``"adagrad"`` (default) or ``"sgd"``.  Plain SGD at its former default ``learning_rate=0.01`` ended at
+        ``"adagrad"`` (default) or ``"sgd"``.  Plain SGD at its former default ``lr=0.01`` ended at
         item popularity (top-20 coverage under 5%) on ml-posters; Adagrad scales every coordinate's step.
-    regularization
-        L2 penalty ``reg`` on ``gamma`` and ``theta``.
-    bias_regularization
+    reg
+        L2 penalty on ``gamma`` and ``theta``.
+    reg_bias
         L2 penalty on the item biases ``b``.
-    content_regularization
+    reg_content
         L2 penalty on ``E`` and ``beta``.
     epochs
         Passes of ``nnz`` sampled triples each.
@@ -121,8 +121,8 @@ class VBPR(FactorMixin, Recommender):
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 8, 64, "log"),
         "content_factors": ("int", 8, 64, "log"),
-        "learning_rate": ("float", 1e-3, 0.2, "log"),
-        "regularization": ("float", 1e-5, 0.1, "log"),
+        "lr": ("float", 1e-3, 0.2, "log"),
+        "reg": ("float", 1e-5, 0.1, "log"),
         "epochs": ("int", 10, 60),
     }
 
@@ -144,16 +144,23 @@ class VBPR(FactorMixin, Recommender):
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
         "content_factors": [*POSITIVE_INT],
-        "learning_rate": [*POSITIVE],
+        "lr": [*POSITIVE],
         "optimizer": [Options(OPTIMIZERS)],
-        "regularization": [*NONNEGATIVE],
-        "bias_regularization": [*NONNEGATIVE],
-        "content_regularization": [*NONNEGATIVE],
+        "reg": [*NONNEGATIVE],
+        "reg_bias": [*NONNEGATIVE],
+        "reg_content": [*NONNEGATIVE],
         "epochs": [*POSITIVE_INT],
         "modalities": [*MODALITY_NAMES],
         "modality_weights": [*MODALITY_WEIGHTS],
         "impute": [Options(IMPUTE)],
         "seed": [*SEED],
+    }
+    #: the library's one vocabulary (the former names still work, with a FutureWarning)
+    _renamed_params: ClassVar[dict[str, str]] = {
+        "learning_rate": "lr",
+        "regularization": "reg",
+        "bias_regularization": "reg_bias",
+        "content_regularization": "reg_content",
     }
 
     def __init__(
@@ -161,11 +168,11 @@ class VBPR(FactorMixin, Recommender):
         *,
         n_factors: int = 32,
         content_factors: int = 32,
-        learning_rate: float = 0.05,
+        lr: float = 0.05,
         optimizer: str = "adagrad",
-        regularization: float = 0.001,
-        bias_regularization: float = 0.001,
-        content_regularization: float = 0.0001,
+        reg: float = 0.001,
+        reg_bias: float = 0.001,
+        reg_content: float = 0.0001,
         epochs: int = 30,
         modalities: list[str] | None = None,
         modality_weights: dict[str, float] | None = None,
@@ -174,11 +181,11 @@ class VBPR(FactorMixin, Recommender):
     ) -> None:
         self.n_factors = n_factors
         self.content_factors = content_factors
-        self.learning_rate = learning_rate
+        self.lr = lr
         self.optimizer = optimizer
-        self.regularization = regularization
-        self.bias_regularization = bias_regularization
-        self.content_regularization = content_regularization
+        self.reg = reg
+        self.reg_bias = reg_bias
+        self.reg_content = reg_content
         self.epochs = epochs
         self.modalities = modalities
         self.modality_weights = modality_weights
@@ -226,12 +233,8 @@ class VBPR(FactorMixin, Recommender):
         E = init(k2, nf)
         b = np.zeros(train.n_items, np.float32)
         beta = np.zeros(nf, np.float32)
-        lr = float(self.learning_rate)
-        reg, reg_b, reg_e = (
-            float(self.regularization),
-            float(self.bias_regularization),
-            float(self.content_regularization),
-        )
+        lr = float(self.lr)
+        reg, reg_b, reg_e = float(self.reg), float(self.reg_bias), float(self.reg_content)
         rows, keys = entry_keys(m)
         adagrad = self.optimizer == "adagrad"
         acc = [np.zeros_like(a) for a in (G_u, G_i, b, T, E, beta)]
@@ -256,7 +259,7 @@ class VBPR(FactorMixin, Recommender):
                     projection_=E, content_bias_=beta, item_content_=content, _reps=None,
                 )  # fmt: skip
         if not all(np.isfinite(a).all() for a in (G_u, G_i, T, E, b, beta)):
-            raise ConfigError("VBPR diverged (non-finite parameters); lower learning_rate")
+            raise ConfigError("VBPR diverged (non-finite parameters); lower lr")
         G_i[counts_i == 0] = 0.0
         b[counts_i == 0] = 0.0
         self.user_factors_, self.item_factors_, self.item_bias_ = G_u, G_i, b
@@ -269,7 +272,7 @@ class VBPR(FactorMixin, Recommender):
         self._reps = None
         self.coverage_ = check_collapse(self, stacklevel=4)
 
-    # ------------------------------------------------------------------ scoring
+    # ------------------------------------------------------------------ scoring (RepresentationFactors: Factors.scores)
     def item_representations(self) -> tuple[np.ndarray, np.ndarray]:
         """``(q float32 [I, K + K2], c float32 [I])``: ``[gamma_i, E f_i]`` and ``b_i + beta . f_i``."""
         self._check_fitted()
@@ -287,24 +290,6 @@ class VBPR(FactorMixin, Recommender):
         self._check_fitted()
         sel = np.arange(self.n_users_) if users is None else np.atleast_1d(np.asarray(users, dtype=np.int64))
         return np.hstack([self.user_factors_[sel], self.user_content_factors_[sel]]).astype(np.float32)
-
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """``x_ui`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
-        self._check_fitted()
-        q, c = self.item_representations()
-        if items is not None:
-            cols = np.asarray(items, dtype=np.int64)
-            q, c = q[cols], c[cols]
-        return np.asarray(self.user_representations(users) @ q.T + c[None, :], dtype=np.float32)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        items = np.asarray(items, dtype=np.int64)
-        q, c = self.item_representations()
-        return (np.einsum("nf,nf->n", self.user_representations(users), q[items]) + c[items]).astype(np.float32)
-
-    def item_embeddings(self) -> np.ndarray:
-        return self.item_representations()[0]
 
     def score_parts(self, user: int, item: int, side: SideInfo | None = None) -> ScoreParts:
         """Explanation hook (:mod:`fusionrec.explain`): the exact split of ``x_ui`` by modality.
@@ -329,11 +314,6 @@ class VBPR(FactorMixin, Recommender):
             part = theta @ (self.projection_[:, cols].astype(np.float64) @ f[cols]) + self.content_bias_[cols] @ f[cols]
             parts[str(name)] = float(part)
         return ScoreParts(parts, "exact", "none: the score is the sum of the parts")
-
-    def factors(self) -> Factors:
-        """``Factors([gamma_u, theta_u], [gamma_i, E f_i], item_bias=b_i + beta . f_i)`` (computed; items cached)."""
-        q, c = self.item_representations()
-        return Factors(self.user_representations(), q, None, c)
 
     def add_item_vectors(self, vectors: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         """Append items with effective vectors ``[gamma_i, E f_i]`` and biases ``b_i + beta . f_i``.

@@ -13,9 +13,9 @@ multiplies the gradient of ``d = s_ui - s_uj`` by a weight ``g``:
   after ``N`` draws ``g = ln(max(1, floor((n_neg - 1) / N)))`` (capped at 10), as in LightFM.
 
 ``dd/dr_u = r_i - r_j``, ``dd/dr_i = r_u``, ``dd/dr_j = -r_u``, ``dd/db_i = 1``, ``dd/db_j = -1``,
-chained to each embedding through its feature weight.  Every parameter gets ``g * grad - alpha * p``
-(L2) and an Adagrad (accumulators start at 1) or plain SGD step.  Negatives are drawn by numba's
-generator seeded per call, so one call is deterministic for a seed.
+chained to each embedding through its feature weight.  Every parameter gets ``g * grad - reg * p`` (L2,
+``reg_item`` or ``reg_user``) and an Adagrad (accumulators start at 1) or plain SGD step.  Negatives are drawn by
+numba's generator seeded per call, so one call is deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -179,8 +179,8 @@ def hybrid_epoch(
     warp: bool,
     max_sampled: int,
     lr: float,
-    item_alpha: float,
-    user_alpha: float,
+    reg_item: float,
+    reg_user: float,
     adagrad: bool,
     seed: int,
 ) -> float:
@@ -252,20 +252,20 @@ def hybrid_epoch(
             diff[k] = ri[k] - rj[k]
         # gradients all taken at the representations before this step
         _update_entity(
-            i, weight, ru, i_idw, I_ID, I_ID_acc, i_indptr, i_indices, i_data, I_E, I_E_acc, item_alpha, lr, adagrad
+            i, weight, ru, i_idw, I_ID, I_ID_acc, i_indptr, i_indices, i_data, I_E, I_E_acc, reg_item, lr, adagrad
         )
         _update_bias(
-            i, weight, i_idw, I_IDb, I_IDb_acc, i_indptr, i_indices, i_data, I_Eb, I_Eb_acc, item_alpha, lr, adagrad
+            i, weight, i_idw, I_IDb, I_IDb_acc, i_indptr, i_indices, i_data, I_Eb, I_Eb_acc, reg_item, lr, adagrad
         )
         for k in range(f):
             rj[k] = -ru[k]
         _update_entity(
-            j, weight, rj, i_idw, I_ID, I_ID_acc, i_indptr, i_indices, i_data, I_E, I_E_acc, item_alpha, lr, adagrad
+            j, weight, rj, i_idw, I_ID, I_ID_acc, i_indptr, i_indices, i_data, I_E, I_E_acc, reg_item, lr, adagrad
         )
         _update_bias(
-            j, -weight, i_idw, I_IDb, I_IDb_acc, i_indptr, i_indices, i_data, I_Eb, I_Eb_acc, item_alpha, lr, adagrad
+            j, -weight, i_idw, I_IDb, I_IDb_acc, i_indptr, i_indices, i_data, I_Eb, I_Eb_acc, reg_item, lr, adagrad
         )
         _update_entity(
-            u, weight, diff, u_idw, U_ID, U_ID_acc, u_indptr, u_indices, u_data, U_E, U_E_acc, user_alpha, lr, adagrad
+            u, weight, diff, u_idw, U_ID, U_ID_acc, u_indptr, u_indices, u_data, U_E, U_E_acc, reg_user, lr, adagrad
         )
     return total

@@ -65,7 +65,7 @@ def _gram(Y: np.ndarray) -> np.ndarray:
 class ALS(FactorMixin, Recommender):
     """Weighted matrix factorisation for implicit feedback, solved by alternating least squares.
 
-    Minimises ``sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + regularization (|X|^2 + |Y|^2)`` with
+    Minimises ``sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + reg (|X|^2 + |Y|^2)`` with
     ``p_ui = 1`` on observed entries and ``c_ui = 1 + alpha * r_ui`` (``r_ui = 1`` when
     ``binarize``), unobserved cells having ``p = 0, c = 1``.  Scores are ``x_u . y_i``.
 
@@ -78,11 +78,11 @@ class ALS(FactorMixin, Recommender):
     ----------
     n_factors
         Latent dimension ``f``.
-    regularization
-        L2 penalty ``reg`` on every user and item factor (not scaled by counts, as in implicit).
+    reg
+        L2 penalty on every user and item factor (not scaled by counts, as in implicit).
     alpha
         Confidence slope: ``c = 1 + alpha * r``.
-    iterations
+    epochs
         Alternating sweeps (users then items).
     solver
         ``"cg"`` (default, ``cg_steps`` conjugate-gradient steps per row and sweep) or
@@ -103,15 +103,15 @@ class ALS(FactorMixin, Recommender):
     user_factors_, item_factors_
         ``float32 [n_users, f]`` and ``float32 [n_items, f]``.
     loss_history_
-        ``float64 [iterations]`` objective after each iteration (empty unless ``track_loss``).
+        ``float64 [epochs]`` objective after each iteration (empty unless ``track_loss``).
     """
 
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 8, 256, "log"),
-        "regularization": ("float", 1e-3, 100.0, "log"),
+        "reg": ("float", 1e-3, 100.0, "log"),
         "alpha": ("float", 0.1, 50.0, "log"),
-        "iterations": ("int", 5, 30),
+        "epochs": ("int", 5, 30),
     }
 
     #: declaration (:mod:`fusionrec.models.declaration`): the factors are its only per-user / per-item state (from
@@ -121,29 +121,31 @@ class ALS(FactorMixin, Recommender):
 
     #: scores ``user_factors_ . item_factors_``; :meth:`fold_in_user` is the exact confidence-weighted solve
     factor_spec = FactorSpec(
-        user="user_factors_", item="item_factors_", fold_in="confidence", regularization="regularization",
+        user="user_factors_", item="item_factors_", fold_in="confidence", regularization="reg",
         confidence="alpha",
     )  # fmt: skip
 
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
-        "regularization": [*NONNEGATIVE],
+        "reg": [*NONNEGATIVE],
         "alpha": [*NONNEGATIVE],
-        "iterations": [*POSITIVE_INT],
+        "epochs": [*POSITIVE_INT],
         "solver": [Options(_SOLVERS)],
         "cg_steps": [*POSITIVE_INT],
         "binarize": [*BOOL],
         "seed": [*SEED],
         "track_loss": [*BOOL],
     }
+    #: the library's one vocabulary (the former names still work, with a FutureWarning)
+    _renamed_params: ClassVar[dict[str, str]] = {"regularization": "reg", "iterations": "epochs"}
 
     def __init__(
         self,
         *,
         n_factors: int = 64,
-        regularization: float = 0.01,
+        reg: float = 0.01,
         alpha: float = 1.0,
-        iterations: int = 15,
+        epochs: int = 15,
         solver: str = "cg",
         cg_steps: int = 3,
         binarize: bool = False,
@@ -151,9 +153,9 @@ class ALS(FactorMixin, Recommender):
         track_loss: bool = False,
     ) -> None:
         self.n_factors = n_factors
-        self.regularization = regularization
+        self.reg = reg
         self.alpha = alpha
-        self.iterations = iterations
+        self.epochs = epochs
         self.solver = solver
         self.cg_steps = cg_steps
         self.binarize = binarize
@@ -162,8 +164,8 @@ class ALS(FactorMixin, Recommender):
 
     # ------------------------------------------------------------------ fitting
     def _check_params(self) -> None:
-        if self.solver == "cholesky" and self.regularization <= 0:
-            raise ConfigError("the Cholesky solver needs regularization > 0 (the normal equations may be singular)")
+        if self.solver == "cholesky" and self.reg <= 0:
+            raise ConfigError("the Cholesky solver needs reg > 0 (the normal equations may be singular)")
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
         self._check_params()
@@ -182,15 +184,15 @@ class ALS(FactorMixin, Recommender):
         # the f x f Gram products are tiny; multi-threaded BLAS right after a numba parallel sweep fights the
         # still-spinning numba threads (2 ms instead of 0.1 ms per product on ML-100K), so keep BLAS at 1 thread
         with threadpool_limits(limits=1, user_api="blas"):
-            for epoch in progress(range(int(self.iterations)), total=int(self.iterations), desc="ALS"):
+            for epoch in progress(range(int(self.epochs)), total=int(self.epochs), desc="ALS"):
                 self._sweep(cui, Y, X)
                 self._sweep(ciu, X, Y)
                 if self.track_loss:
                     rows = als_row_losses(cui.indptr, cui.indices, cui.data, X, Y, _gram(Y))
-                    reg = self.regularization * (
+                    penalty = self.reg * (
                         float(np.square(X, dtype=np.float64).sum()) + float(np.square(Y, dtype=np.float64).sum())
                     )
-                    losses.append(float(rows.sum()) + reg)
+                    losses.append(float(rows.sum()) + penalty)
                 self._end_epoch(epoch, losses[-1] if self.track_loss else None, user_factors_=X, item_factors_=Y)
         self.user_factors_ = X
         self.item_factors_ = Y
@@ -200,7 +202,7 @@ class ALS(FactorMixin, Recommender):
         """Solve every row of ``X`` (in place) against fixed ``Y``."""
         from fusionrec.models._kernels.als import als_cg_sweep, als_cholesky_sweep
 
-        A0 = _gram(Y) + self.regularization * np.eye(Y.shape[1])
+        A0 = _gram(Y) + self.reg * np.eye(Y.shape[1])
         if self.solver == "cg":
             als_cg_sweep(conf.indptr, conf.indices, conf.data, Y, A0.astype(np.float32), X, int(self.cg_steps))
         else:
@@ -236,12 +238,12 @@ class ALS(FactorMixin, Recommender):
                 f"fold_in rows have {matrix.shape[1]} columns but the model knows {self.n_items_} items; "
                 "express the rows over the training item map"
             )
-        if self.regularization <= 0:
-            raise ConfigError("fold_in needs regularization > 0")
+        if self.reg <= 0:
+            raise ConfigError("fold_in needs reg > 0")
         conf = confidence_matrix(sp.csr_matrix(matrix), self.alpha, self.binarize)
         Y = self.item_factors_
         out = np.zeros((conf.shape[0], Y.shape[1]), dtype=np.float32)
-        A0 = _gram(Y) + self.regularization * np.eye(Y.shape[1])
+        A0 = _gram(Y) + self.reg * np.eye(Y.shape[1])
         als_cholesky_sweep(conf.indptr, conf.indices, conf.data, Y, A0, out)
         return out
 
@@ -285,20 +287,6 @@ class ALS(FactorMixin, Recommender):
         self.n_users_ = start + len(checked)
         return np.arange(start, self.n_users_, dtype=np.int64)
 
-    # ------------------------------------------------------------------ scoring
-
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """``x_u . y_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        Y = self.item_factors_ if items is None else self.item_factors_[np.asarray(items, dtype=np.int64)]
-        return np.asarray(self.user_factors_[users] @ Y.T, dtype=np.float32)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        return np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items]).astype(np.float32)
-
+    # ------------------------------------------------------------------ scoring (FactorMixin.score: Factors.scores)
     def item_embeddings(self) -> np.ndarray:
         return self.item_factors_

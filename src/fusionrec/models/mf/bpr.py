@@ -12,7 +12,7 @@ are weighted by activity, as in LearnBPR and implicit), ``j`` uniform over items
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -112,7 +112,7 @@ def check_collapse(
         seen[top.ravel()] = True
     coverage = float(seen.mean())
     if coverage < threshold and k / n_items < threshold:
-        advice = "raise learning_rate or epochs"
+        advice = "raise lr or epochs"
         if getattr(model, "optimizer", None) == "sgd":
             advice += ", or use optimizer='adagrad'"
         warnings.warn(
@@ -170,15 +170,15 @@ class BPRSweep:
         V: np.ndarray,
         b: np.ndarray,
         *,
-        learning_rate: float,
-        regularization: float,
+        lr: float,
+        reg: float,
         optimizer: str,
         hogwild: bool,
     ) -> None:
         self.m, self.eligible, self.keys = m, eligible, entry_keys(m)
         self.n = m.nnz if eligible is None else len(eligible)
         self.U, self.V, self.b = U, V, b
-        self.lr, self.reg = float(learning_rate), float(regularization)
+        self.lr, self.reg = float(lr), float(reg)
         self.n_threads = 1
         if hogwild:
             import numba
@@ -214,67 +214,50 @@ class BPRSweep:
         return total
 
 
-class BiasedDotScores:
-    """``score``, ``predict`` and ``item_embeddings`` of the models that score ``b_i + U_u . V_i``.
+class BiasedDotScores(FactorFoldIn):
+    """The factor declaration of the models that score ``b_i + U_u . V_i`` (BPR, SocialBPR, DPMF, FedMF).
 
-    Mix in before :class:`~fusionrec.models.base.Recommender` (BPR, FedMF, DPMF: the same scoring rule whatever
-    trains ``user_factors_ [n_users, f]``, ``item_factors_ [n_items, f]`` and ``item_bias_ [n_items]``).
+    Mix in before :class:`~fusionrec.models.base.Recommender`: whatever trains ``user_factors_ [n_users, f]``,
+    ``item_factors_ [n_items, f]`` and ``item_bias_ [n_items]``, the score is :meth:`Factors.scores` (the one factor
+    scoring path of :class:`~fusionrec.models.factors.FactorMixin`), a new user is fitted by the pairwise (BPR)
+    log-loss against the fixed item factors with the L2 weight ``reg``, and :meth:`similar_items` compares the item
+    factors.
     """
 
-    user_factors_: np.ndarray
+    factor_spec = FactorSpec(
+        user="user_factors_", item="item_factors_", item_bias="item_bias_", fold_in="pairwise", regularization="reg"
+    )
     item_factors_: np.ndarray
-    item_bias_: np.ndarray
-
-    if TYPE_CHECKING:  # provided by Recommender
-
-        def _check_fitted(self) -> None: ...
-
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        """``b_i + U_u . V_i`` for ``users`` x ``items`` (all items when ``None``), ``float32 [U, I]``."""
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        V, bias = self.item_factors_, self.item_bias_
-        if items is not None:
-            cols = np.asarray(items, dtype=np.int64)
-            V, bias = V[cols], bias[cols]
-        return np.asarray(self.user_factors_[users] @ V.T + bias[None, :], dtype=np.float32)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """``b_i + U_u . V_i`` for the pairs ``(users[n], items[n])``, ``float32 [N]``."""
-        self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        dots = np.einsum("nf,nf->n", self.user_factors_[users], self.item_factors_[items])
-        return (dots + self.item_bias_[items]).astype(np.float32)
 
     def item_embeddings(self) -> np.ndarray:
+        """The item factors ``V`` (:meth:`similar_items`)."""
         return self.item_factors_
 
 
-class BPR(BiasedDotScores, FactorFoldIn, Recommender):
+class BPR(BiasedDotScores, Recommender):
     """Matrix factorisation with item biases trained by BPR (pairwise ranking, SGD).
 
     Score ``x_ui = b_i + U_u . V_i``.  Every epoch draws ``nnz`` triples (see :func:`sample_triples`)
     and applies one Adagrad (default) or SGD ascent step per triple on
-    ``ln sigma(x_ui - x_uj) - regularization / 2 (|U_u|^2 + |V_i|^2 + |V_j|^2 + b_i^2 + b_j^2)``.
+    ``ln sigma(x_ui - x_uj) - reg / 2 (|U_u|^2 + |V_i|^2 + |V_j|^2 + b_i^2 + b_j^2)``.
 
     Parameters
     ----------
     n_factors
         Latent dimension.
-    learning_rate
+    lr
         Step size (Adagrad: the initial per-coordinate step; SGD: the step on the raw gradient).
     optimizer
-        ``"adagrad"`` (default): per-parameter step ``learning_rate * g / sqrt(sum g^2)``, which moves the
+        ``"adagrad"`` (default): per-parameter step ``lr * g / sqrt(sum g^2)``, which moves the
         small initial factors as fast as the biases and works over a wide range of learning rates.
-        ``"sgd"``: plain SGD (Rendle et al.); at ``learning_rate <= 0.005`` it ends at item popularity
+        ``"sgd"``: plain SGD (Rendle et al.); at ``lr <= 0.005`` it ends at item popularity
         within the default epochs (a :class:`~fusionrec.errors.CollapseWarning` says so after the fit).
-    regularization
+    reg
         L2 penalty applied at every step to the parameters the triple touches.
     epochs
         Passes of ``nnz`` sampled triples each.
     seed
-        Seeds the initial factors (uniform in ``[-0.5, 0.5) / n_factors``, biases 0) and the triples.
+        Seeds the initial factors (normal, standard deviation :data:`INIT_STD`; biases 0) and the triples.
     hogwild
         ``False`` (default): one thread applies the triples in the sampled order, so a seed
         reproduces the fit exactly.  ``True``: the triples of an epoch are split across the numba
@@ -295,42 +278,38 @@ class BPR(BiasedDotScores, FactorFoldIn, Recommender):
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 8, 256, "log"),
-        "learning_rate": ("float", 1e-3, 0.3, "log"),
-        "regularization": ("float", 1e-5, 0.1, "log"),
+        "lr": ("float", 1e-3, 0.3, "log"),
+        "reg": ("float", 1e-5, 0.1, "log"),
         "epochs": ("int", 10, 100),
     }
 
-    #: a new user is fitted by the pairwise (BPR) log-loss against the fixed item factors
-    factor_spec = FactorSpec(
-        user="user_factors_", item="item_factors_", item_bias="item_bias_", fold_in="pairwise",
-        regularization="regularization",
-    )  # fmt: skip
-
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
-        "learning_rate": [*POSITIVE],
+        "lr": [*POSITIVE],
         "optimizer": [Options(OPTIMIZERS)],
-        "regularization": [*NONNEGATIVE],
+        "reg": [*NONNEGATIVE],
         "epochs": [*POSITIVE_INT],
         "seed": [*SEED],
         "hogwild": [*BOOL],
     }
+    #: the library's one vocabulary (the former names still work, with a FutureWarning)
+    _renamed_params: ClassVar[dict[str, str]] = {"learning_rate": "lr", "regularization": "reg"}
 
     def __init__(
         self,
         *,
         n_factors: int = 64,
-        learning_rate: float = 0.05,
+        lr: float = 0.05,
         optimizer: str = "adagrad",
-        regularization: float = 0.001,
+        reg: float = 0.001,
         epochs: int = 50,
         seed: int = 0,
         hogwild: bool = False,
     ) -> None:
         self.n_factors = n_factors
-        self.learning_rate = learning_rate
+        self.lr = lr
         self.optimizer = optimizer
-        self.regularization = regularization
+        self.reg = reg
         self.epochs = epochs
         self.seed = seed
         self.hogwild = hogwild
@@ -342,16 +321,13 @@ class BPR(BiasedDotScores, FactorFoldIn, Recommender):
         U = (rng.standard_normal((train.n_users, f), dtype=np.float32) * INIT_STD).astype(np.float32)
         V = (rng.standard_normal((train.n_items, f), dtype=np.float32) * INIT_STD).astype(np.float32)
         b = np.zeros(train.n_items, dtype=np.float32)
-        sweep = BPRSweep(
-            m, eligible, U, V, b, learning_rate=self.learning_rate, regularization=self.regularization,
-            optimizer=self.optimizer, hogwild=self.hogwild,
-        )  # fmt: skip
+        sweep = BPRSweep(m, eligible, U, V, b, lr=self.lr, reg=self.reg, optimizer=self.optimizer, hogwild=self.hogwild)
         losses = []
         for epoch in progress(range(int(self.epochs)), total=int(self.epochs), desc="BPR"):
             losses.append(-sweep.run(rng) / n_eligible)
             self._end_epoch(epoch, losses[-1], user_factors_=U, item_factors_=V, item_bias_=b)
         if not (np.isfinite(U).all() and np.isfinite(V).all()):
-            raise ConfigError("BPR diverged (non-finite factors); lower learning_rate")
+            raise ConfigError("BPR diverged (non-finite factors); lower lr")
         self.user_factors_ = U
         self.item_factors_ = V
         self.item_bias_ = b
