@@ -8,7 +8,7 @@ the chosen settings are then fitted on train + valid and ranked among the cold t
 Features: text = title + genres + tags (TF-IDF, and MiniLM all-MiniLM-L6-v2), posters (EfficientNet-Lite0
 and the weight-free colour / edge / texture descriptors).  Image and MiniLM rows go through the feature
 cache, so reruns skip the encoders.  The dense features (MiniLM, EfficientNet, descriptors) are standardised per
-dimension (``PostProcess("standard")``, unsupervised, over all items) before the cosine; TF-IDF is used as is.
+dimension (``PostProcess(method="standard")``, unsupervised, over all items) before the cosine; TF-IDF is used as is.
 Run: python benchmarks/content_coldstart.py [--data-dir ../shared/data] [--quick]
 """
 
@@ -79,7 +79,7 @@ def load_features(
         if name != "tfidf":
             # centre and scale each dimension: pretrained and descriptor features share a large common
             # component (non-negative activations) that makes every cosine similarity alike
-            arr = PostProcess("standard").fit_transform(arr)
+            arr = PostProcess(method="standard").fit_transform(arr)
         feats[name] = arr
         print(f"{name:13s} {arr.shape} {report.summary()} in {seconds[name]:.1f}s", flush=True)
     return split, feats, seconds

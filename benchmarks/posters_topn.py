@@ -146,7 +146,7 @@ def load_features(data_dir: Path, split: Any, dim: int = DIM) -> tuple[dict[str,
     for name, (mod, enc) in encoders.items():
         out, report = encode_modality(mod, enc, cache=True)
         arr, _ = out.align(ids)
-        arr = PostProcess("standard").fit_transform(arr)
+        arr = PostProcess(method="standard").fit_transform(arr)
         feats[name] = PCA(dim, random_state=SEED).fit_transform(arr).astype(np.float32)
         print(f"{name}: {report.summary()} -> {feats[name].shape}", flush=True)
     _POSTER_CACHE["poster"] = feats["poster"]

@@ -71,7 +71,7 @@ def test_pipeline_and_modality_match_encode_modality(ray_cluster: str, tmp_path:
 
     texts = [t or "" for t in TEXTS]
     mod = Modality("text", IdMap([f"t{i}" for i in range(len(texts))]), texts)
-    make = lambda: Pipeline(TfidfEncoder(max_features=64), PostProcess("pca", n_components=8))
+    make = lambda: Pipeline(encoder=TfidfEncoder(max_features=64), steps=[PostProcess(method="pca", n_components=8)])
     ref, _ = encode_modality(mod, make(), cache=False)
     got, report = encode_modality_ray(mod, make(), cache=False, address=ray_cluster, batch_size=50)
     assert got.kind == "features" and got.ids.ids.tolist() == ref.ids.ids.tolist()

@@ -63,7 +63,7 @@ def test_corrupt_items_reported_with_ids_and_batch_goes_on(image_files: dict[str
 
 def test_image_model_hook(image_files: dict[str, Path]) -> None:
     fn = lambda x: x.mean(axis=(2, 3))  # [B, 3, H, W] -> [B, 3]
-    enc = ImageModelEncoder(fn, dim=3, key="channel-means", batch_size=2)
+    enc = ImageModelEncoder(fn=fn, dim=3, key="channel-means", batch_size=2)
     rows, report = enc.transform_report([str(image_files["png"]), str(image_files["corrupt"]), image_files["cmyk"]])
     assert rows.shape == (3, 3) and [f.position for f in report.failures] == [1]
     assert "channel-means" in str(enc.get_params())

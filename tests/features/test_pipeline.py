@@ -65,7 +65,9 @@ def test_build_side_info_defaults(image_files: dict[str, Path]) -> None:
 def test_build_side_info_custom_and_skip(image_files: dict[str, Path]) -> None:
     ds = _dataset(image_files)
     side, report = build_side_info(
-        ds, {"title": Pipeline(TfidfEncoder(), PostProcess("pca", n_components=2)), "poster": None}, cache=False
+        ds,
+        {"title": Pipeline(encoder=TfidfEncoder(), steps=[PostProcess(method="pca", n_components=2)]), "poster": None},
+        cache=False,
     )
     assert side.item_features["title"].shape == (6, 2) and "poster" not in side.item_features
     assert any("skipped" in n for n in report.notes)
@@ -74,15 +76,15 @@ def test_build_side_info_custom_and_skip(image_files: dict[str, Path]) -> None:
 def test_postprocess_methods() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(50, 6)).astype(np.float32) * np.arange(1, 7)
-    s = PostProcess("standard").fit_transform(x)
+    s = PostProcess(method="standard").fit_transform(x)
     np.testing.assert_allclose(s.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(s.std(0), 1, atol=1e-4)
-    p = PostProcess("pca", n_components=3, then_l2=True).fit_transform(x)
+    p = PostProcess(method="pca", n_components=3, then_l2=True).fit_transform(x)
     assert p.shape == (50, 3)
     np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1, rtol=1e-5)
-    np.testing.assert_array_equal(p, PostProcess("pca", n_components=3, then_l2=True).fit_transform(x))
+    np.testing.assert_array_equal(p, PostProcess(method="pca", n_components=3, then_l2=True).fit_transform(x))
     with pytest.raises(ConfigError):
-        PostProcess("bogus").fit(x)
+        PostProcess(method="bogus").fit(x)
 
 
 def test_make_encoder_and_errors() -> None:

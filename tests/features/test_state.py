@@ -134,13 +134,16 @@ def test_image_audio_and_postprocess_round_trip(tmp_path: Path) -> None:
 
     x = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
     new = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
-    for step in (PostProcess("standard"), PostProcess("pca", n_components=3, whiten=True, then_l2=True),
-                 PostProcess("l2")):  # fmt: skip
+    for step in (PostProcess(method="standard"), PostProcess(method="pca", n_components=3, whiten=True, then_l2=True),
+                 PostProcess(method="l2")):  # fmt: skip
         step.fit(x)
         _same(step, _round_trip(step), new)
 
     pytest.importorskip("librosa")
-    audio = Pipeline(AudioStatsEncoder(n_mfcc=5, n_mels=10, n_fft=256, hop_length=128), PostProcess("standard"))
+    audio = Pipeline(
+        encoder=AudioStatsEncoder(n_mfcc=5, n_mels=10, n_fft=256, hop_length=128),
+        steps=[PostProcess(method="standard")],
+    )
     audio.fit([_wave(0), _wave(1), _wave(2)])
     back = _round_trip(audio)
     assert isinstance(back, Pipeline) and isinstance(back.steps[0], PostProcess)
@@ -153,7 +156,7 @@ def test_behaviour_and_gru_round_trip() -> None:
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     train = make_interactions(n_users=20, n_items=12, seed=2)
-    gru = GRUSequenceEncoder(embedding_dim=4, max_len=5, epochs=1, batch_size=8, seed=1).fit(train)
+    gru = GRUSequenceEncoder(n_factors=4, max_len=5, epochs=1, batch_size=8, seed=1).fit(train)
     back = _round_trip(gru)
     assert back.losses_ == gru.losses_  # type: ignore[attr-defined]
     _same(gru, back, train)
@@ -173,7 +176,7 @@ def test_video_round_trip(tmp_path: Path) -> None:
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    enc = VideoEncoder(ImageDescriptorEncoder(size=16), None, n_frames=3, with_audio=False)
+    enc = VideoEncoder(image_encoder=ImageDescriptorEncoder(size=16), audio_encoder=None, n_frames=3, with_audio=False)
     back = _round_trip(enc)
     assert isinstance(back.image_encoder, ImageDescriptorEncoder)  # type: ignore[attr-defined]
     _same(enc, back, [str(path)])
@@ -197,7 +200,7 @@ def test_image_model_callable_is_given_back_when_loading() -> None:
     def fn(batch: np.ndarray) -> np.ndarray:
         return batch.mean(axis=(2, 3))
 
-    enc = ImageModelEncoder(fn, dim=3, key="mean-rgb", image_size=32, batch_size=2)
+    enc = ImageModelEncoder(fn=fn, dim=3, key="mean-rgb", image_size=32, batch_size=2)
     images = [_gradient(40, seed=0), _gradient(40, seed=5)]
     _same(enc, _round_trip(enc, callables={"mean-rgb": fn}), images)
     blind = _round_trip(enc)
@@ -241,8 +244,10 @@ def test_dropped_or_unstorable_state_is_an_error(monkeypatch: pytest.MonkeyPatch
 
     with pytest.raises(BundleError, match="not a registered encoder"):
         encoder_to_state(Custom().fit(TEXTS))
+    odd = ImageDescriptorEncoder()
+    odd.hsv_bins = (4, 2, object())  # type: ignore[assignment]  # set after the constructor's check
     with pytest.raises(BundleError, match="cannot be stored"):
-        encoder_to_state(ImageDescriptorEncoder(hsv_bins=(4, 2, object())))  # type: ignore[arg-type]
+        encoder_to_state(odd)
 
 
 def test_stale_or_foreign_state_is_refused() -> None:

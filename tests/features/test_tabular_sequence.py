@@ -75,9 +75,9 @@ def test_gru_sequence_encoder_learns_and_is_deterministic() -> None:
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     train = make_interactions(n_users=30, n_items=20, seed=2)
-    enc = GRUSequenceEncoder(embedding_dim=8, max_len=10, epochs=3, batch_size=16, seed=1)
+    enc = GRUSequenceEncoder(n_factors=8, max_len=10, epochs=3, batch_size=16, seed=1)
     a = enc.fit_transform(train)
-    b = GRUSequenceEncoder(embedding_dim=8, max_len=10, epochs=3, batch_size=16, seed=1).fit_transform(train)
+    b = GRUSequenceEncoder(n_factors=8, max_len=10, epochs=3, batch_size=16, seed=1).fit_transform(train)
     assert a.shape == (30, 8) and enc.dim == 8
     np.testing.assert_allclose(a, b, atol=1e-5)
     assert enc.losses_[-1] < enc.losses_[0]

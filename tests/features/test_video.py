@@ -46,7 +46,9 @@ def test_video_frames_and_audio(tmp_path: Path) -> None:
     assert track is not None and track[1] == 16000 and track[0].size > 8000
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
-    enc = VideoEncoder(ImageDescriptorEncoder(size=32), AudioStatsEncoder(n_mfcc=4, n_mels=8), n_frames=4)
+    enc = VideoEncoder(
+        image_encoder=ImageDescriptorEncoder(size=32), audio_encoder=AudioStatsEncoder(n_mfcc=4, n_mels=8), n_frames=4
+    )
     enc.fit([])
     rows, report = enc.transform_report([str(red), str(blue), str(bad)], ids=["r", "b", "x"])
     img_dim = ImageDescriptorEncoder(size=32).dim

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fusionrec._params import POSITIVE, POSITIVE_INT
 from fusionrec.errors import ConfigError
 from fusionrec.features.base import Encoder, ItemError
 
@@ -95,14 +96,24 @@ class AudioStatsEncoder(Encoder):
     frequency), spectral flatness, zero-crossing rate and RMS energy.  The output is
     ``[mean(F), std(F)]`` over every frame of the file, accumulated window by window
     (``window_seconds``), hence ``2 * (n_mfcc + n_mels + 12 + 6)`` dimensions.  Scales differ between blocks;
-    follow it with ``PostProcess("standard")`` before cosine similarities.
+    follow it with ``PostProcess(method="standard")`` before cosine similarities.
     """
 
     name = "audio-stats"
     item_kind = "file"
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "sample_rate": [*POSITIVE_INT],
+        "n_mfcc": [*POSITIVE_INT],
+        "n_mels": [*POSITIVE_INT],
+        "n_fft": [*POSITIVE_INT],
+        "hop_length": [*POSITIVE_INT],
+        "window_seconds": [*POSITIVE],
+        "input_sample_rate": [*POSITIVE_INT, None],
+    }
 
     def __init__(
         self,
+        *,
         sample_rate: int = 22050,
         n_mfcc: int = 20,
         n_mels: int = 40,
@@ -118,12 +129,6 @@ class AudioStatsEncoder(Encoder):
         self.hop_length = hop_length
         self.window_seconds = window_seconds
         self.input_sample_rate = input_sample_rate
-
-    def _validate(self) -> None:
-        if min(int(self.sample_rate), int(self.n_mfcc), int(self.n_mels), int(self.n_fft), int(self.hop_length)) < 1:
-            raise ConfigError("sample_rate, n_mfcc, n_mels, n_fft and hop_length must be positive")
-        if self.window_seconds <= 0:
-            raise ConfigError("window_seconds must be > 0")
 
     @property
     def dim(self) -> int:
@@ -191,7 +196,15 @@ class AisfxEncoder(Encoder):
     packages = ("aisfx",)
     SAMPLE_RATE = 44100
 
-    def __init__(self, window_seconds: float = 60.0, input_sample_rate: int | None = None, device: str = "cpu") -> None:
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "window_seconds": [*POSITIVE],
+        "input_sample_rate": [*POSITIVE_INT, None],
+        "device": [str],
+    }
+
+    def __init__(
+        self, *, window_seconds: float = 60.0, input_sample_rate: int | None = None, device: str = "cpu"
+    ) -> None:
         self.window_seconds = window_seconds
         self.input_sample_rate = input_sample_rate
         self.device = device

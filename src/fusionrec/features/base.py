@@ -9,15 +9,17 @@ Errors on single items are collected, never fatal: a corrupt image gives a zero 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from fusionrec._params import BOOL, POSITIVE_INT, Options, check_names, upgrade_renamed, validate_params
 from fusionrec.errors import BundleError, ConfigError, NotFittedError
 
 __all__ = ["Encoder", "FeatureFailure", "FeatureReport", "ItemError", "Pipeline", "PostProcess"]
@@ -99,6 +101,15 @@ class FeatureReport:
         return text
 
 
+def _fresh(value: Any) -> Any:
+    """An unfitted copy of a nested encoder parameter (an encoder, or a list / tuple holding encoders)."""
+    if isinstance(value, Encoder):
+        return value.clone()
+    if isinstance(value, list | tuple) and any(isinstance(v, Encoder) for v in value):
+        return type(value)(v.clone() if isinstance(v, Encoder) else v for v in value)
+    return value
+
+
 def _scalar(x: Any) -> Any:
     return x.item() if isinstance(x, np.generic) else x
 
@@ -120,10 +131,15 @@ def _jsonable(value: Any) -> Any:
 class Encoder:
     """Base class of every feature encoder.
 
-    Subclasses store hyper-parameters unchanged in ``__init__`` (keyword arguments), check them in
-    :meth:`fit`, keep learned state in attributes ending with ``_`` and implement either
-    :meth:`_encode_one` (one item -> 1-D vector; failures become zero rows) or :meth:`_encode_batch`
-    (a list of items -> ``(rows, {position: reason})``).
+    Subclasses take keyword-only hyper-parameters (``def __init__(self, *, ...)``) and store them unchanged;
+    their allowed values are declared as data in ``_param_constraints`` (the vocabulary of
+    :mod:`fusionrec._params`: :class:`~fusionrec._params.Interval`, :class:`~fusionrec._params.Options`, types,
+    ``None``) and checked once, when the encoder is built; an unknown name is a :class:`ConfigError` with a
+    did-you-mean hint and a former name (``_renamed_params``) still works with a ``FutureWarning``.
+    Cross-parameter and environment rules (an optional package) go to :meth:`_validate`, run by :meth:`fit`.
+    Learned state lives in attributes ending with ``_``; subclasses implement either :meth:`_encode_one`
+    (one item -> 1-D vector; failures become zero rows) or :meth:`_encode_batch` (a list of items ->
+    ``(rows, {position: reason})``).
 
     Class attributes
     ----------------
@@ -156,10 +172,43 @@ class Encoder:
     custom_state_attrs: ClassVar[tuple[str, ...]] = ()
     transient_attrs: ClassVar[tuple[str, ...]] = ("last_report_",)
     packages: ClassVar[tuple[str, ...]] = ()
+    #: allowed values of each hyper-parameter (merged along the bases; see :mod:`fusionrec._params`)
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {}
+    #: former parameter names -> current ones (one name per idea across the library)
+    _renamed_params: ClassVar[dict[str, str]] = {}
 
     # ------------------------------------------------------------------ parameters
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap each subclass's ``__init__``: keyword arguments only, former names upgraded (``FutureWarning``),
+        unknown names refused with a did-you-mean hint, and, once the outermost constructor has stored every
+        parameter, the values checked against the declared ``_param_constraints`` (all :class:`ConfigError`)."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_checks_params", False):
+            return
+        owner = cls
+
+        @functools.wraps(init)
+        def checked_init(self: Any, *args: Any, **params: Any) -> None:
+            name = type(self).__name__
+            if args:
+                raise ConfigError(
+                    f"{name} takes keyword arguments only, got {len(args)} positional; name them: "
+                    f"{name}({', '.join(f'{p}=...' for p in owner.param_names()[: max(1, len(args))])})"
+                )
+            renamed = owner._all_renamed()
+            params = upgrade_renamed(name, params, renamed, owner.param_names(), warn=True)
+            check_names(name, params, owner.param_names(), renamed)
+            init(self, **params)
+            if type(self).__init__ is checked_init:  # the outermost constructor: every parameter is stored now
+                self._validate_params()
+
+        checked_init._checks_params = True  # type: ignore[attr-defined]
+        cls.__init__ = checked_init  # type: ignore[method-assign]
+
     @classmethod
-    def _param_names(cls) -> list[str]:
+    def param_names(cls) -> list[str]:
+        """The hyper-parameter names ``__init__`` takes, in order (what :meth:`get_params` returns)."""
         sig = inspect.signature(cls.__init__)
         return [
             p.name
@@ -167,18 +216,61 @@ class Encoder:
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
 
+    @classmethod
+    def param_constraints(cls) -> dict[str, list[Any]]:
+        """The declared allowed values of each hyper-parameter, merged along the bases (the subclass wins)."""
+        out: dict[str, list[Any]] = {}
+        for klass in reversed(cls.__mro__):
+            out.update(vars(klass).get("_param_constraints", {}))
+        return out
+
+    @classmethod
+    def _all_renamed(cls) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            out.update(vars(klass).get("_renamed_params", {}))
+        return out
+
+    @classmethod
+    def upgrade_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with former names (``_renamed_params``) replaced by the current ones, silently (saved states)."""
+        return upgrade_renamed(cls.__name__, params, cls._all_renamed(), cls.param_names(), warn=False)
+
+    def _validate_params(self) -> None:
+        """Check every hyper-parameter against the declared constraints; raises :class:`ConfigError`."""
+        validate_params(type(self).__name__, self.get_params(), self.param_constraints())
+
     def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters as given to ``__init__``."""
-        return {n: getattr(self, n) for n in self._param_names()}
+        """Hyper-parameters as given to ``__init__`` (the same objects)."""
+        return {n: getattr(self, n) for n in self.param_names()}
+
+    def storable_params(self) -> dict[str, Any]:
+        """:meth:`get_params` as saved states and cache keys hold them (default: the same; a callable -> its key)."""
+        return self.get_params()
 
     def clone(self, **params: Any) -> Self:
-        """A fresh, unfitted copy with the same (or overridden) hyper-parameters."""
-        return type(self)(**{**self.get_params(), **params})
+        """A fresh, unfitted copy with the same (or overridden) hyper-parameters; nested encoders are cloned too.
+
+        As scikit-learn's ``clone``, it checks that the new encoder stores every parameter unchanged (the same
+        object), so that a constructor that alters its arguments is caught (:class:`ConfigError`).
+        """
+        new_params = upgrade_renamed(type(self).__name__, params, self._all_renamed(), self.param_names(), warn=True)
+        given = {**{k: _fresh(v) for k, v in self.get_params().items()}, **new_params}
+        new = type(self)(**given)
+        stored = new.get_params()
+        for name, value in given.items():
+            if stored.get(name) is not value:
+                raise ConfigError(
+                    f"{type(self).__name__}.__init__ does not store parameter {name!r} unchanged (given {value!r}, "
+                    f"stored {stored.get(name)!r}); store hyper-parameters as given and convert them where used"
+                )
+        return new
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], **context: Any) -> Self:
-        """An unfitted encoder from :meth:`get_params` output (``context``: extras some encoders need to rebuild)."""
-        return cls(**params)
+        """An unfitted encoder from :meth:`storable_params` output (``context``: extras some encoders need to
+        rebuild); former parameter names are upgraded silently."""
+        return cls(**cls.upgrade_params(params))
 
     # ------------------------------------------------------------------ state (no pickle)
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -222,7 +314,7 @@ class Encoder:
         return self.packages
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        args = ", ".join(f"{k}={v!r}" for k, v in self.storable_params().items())
         return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ contract
@@ -245,7 +337,7 @@ class Encoder:
         return self
 
     def _validate(self) -> None:
-        """Check hyper-parameters (raise :class:`ConfigError`)."""
+        """Rules the declared constraints cannot state (between parameters, optional packages); run by :meth:`fit`."""
 
     def _fit(self, raw: Any) -> None:
         """Default: nothing to learn."""
@@ -305,7 +397,7 @@ class Encoder:
     def cache_key(self) -> str:
         """Folder name of this encoder's cached rows: name, version, parameters and fitted state."""
         payload = json.dumps(
-            {"name": self.name, "version": self.version, "params": _jsonable(self.get_params())},
+            {"name": self.name, "version": self.version, "params": _jsonable(self.storable_params())},
             sort_keys=True,
         )
         digest = hashlib.sha256((payload + self.state_fingerprint()).encode()).hexdigest()[:20]
@@ -338,18 +430,20 @@ class PostProcess(Encoder):
     stateless = False
     cacheable = False
     state_attrs = ("dim_", "mean_", "scale_", "components_")
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "method": [Options(("l2", "standard", "pca", "none"))],
+        "n_components": [*POSITIVE_INT],
+        "whiten": [*BOOL],
+        "then_l2": [*BOOL],
+    }
 
-    def __init__(self, method: str = "l2", n_components: int = 64, whiten: bool = False, then_l2: bool = False):
+    def __init__(
+        self, *, method: str = "l2", n_components: int = 64, whiten: bool = False, then_l2: bool = False
+    ) -> None:
         self.method = method
         self.n_components = n_components
         self.whiten = whiten
         self.then_l2 = then_l2
-
-    def _validate(self) -> None:
-        if self.method not in ("l2", "standard", "pca", "none"):
-            raise ConfigError(f"PostProcess method {self.method!r} unknown; use 'l2', 'standard', 'pca' or 'none'")
-        if self.method == "pca" and int(self.n_components) < 1:
-            raise ConfigError("PostProcess n_components must be >= 1")
 
     def _required_state(self) -> tuple[str, ...]:
         return {"standard": ("dim_", "mean_", "scale_"), "pca": ("dim_", "mean_", "components_")}.get(
@@ -395,8 +489,22 @@ class PostProcess(Encoder):
         return np.ascontiguousarray(x, dtype=np.float32), FeatureReport(n_items=len(x), n_computed=len(x))
 
 
+@dataclass(frozen=True)
+class _AllOf:
+    """A constraint: a list or tuple whose every element is a ``kind``."""
+
+    kind: type
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, list | tuple) and all(isinstance(v, self.kind) for v in value)
+
+    def __str__(self) -> str:
+        return f"a list of {self.kind.__name__}"
+
+
 class Pipeline(Encoder):
-    """An encoder followed by post-processing steps (``Pipeline(TfidfEncoder(), PostProcess("pca"))``).
+    """An encoder followed by post-processing steps
+    (``Pipeline(encoder=TfidfEncoder(), steps=[PostProcess(method="pca")])``).
 
     Only the first encoder's rows are cached; the steps are cheap and refitted on the data.
     """
@@ -404,20 +512,11 @@ class Pipeline(Encoder):
     name = "pipeline"
     stateless = False
     cacheable = False
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"encoder": [Encoder], "steps": [_AllOf(PostProcess)]}
 
-    def __init__(self, encoder: Encoder, *steps: PostProcess) -> None:
+    def __init__(self, *, encoder: Encoder, steps: Sequence[PostProcess] = ()) -> None:
         self.encoder = encoder
         self.steps = steps
-
-    def get_params(self) -> dict[str, Any]:
-        return {"encoder": self.encoder, "steps": list(self.steps)}
-
-    def clone(self, **params: Any) -> Self:
-        return type(self)(self.encoder.clone(), *[s.clone() for s in self.steps])
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any], **context: Any) -> Self:
-        return cls(params["encoder"], *params.get("steps", []))
 
     @property
     def dim(self) -> int:

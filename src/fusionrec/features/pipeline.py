@@ -88,7 +88,7 @@ def default_encoder(kind: str) -> Encoder | None:
     if kind == "image":
         return ImageDescriptorEncoder()
     if kind == "audio":
-        return Pipeline(AudioStatsEncoder(), PostProcess("standard"))
+        return Pipeline(encoder=AudioStatsEncoder(), steps=[PostProcess(method="standard")])
     if kind == "video":
         try:
             import av  # noqa: F401

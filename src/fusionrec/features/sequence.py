@@ -7,13 +7,14 @@ aligned with ``interactions.user_ids``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from fusionrec._params import BOOL, NONNEGATIVE, POSITIVE, POSITIVE_INT, SEED
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
-from fusionrec.errors import BundleError, ConfigError, DataError
+from fusionrec.errors import BundleError, DataError
 from fusionrec.features.base import Encoder, FeatureReport
 
 __all__ = ["BEHAVIOUR_FEATURES", "BehaviourStatsEncoder", "GRUSequenceEncoder", "behaviour_stats", "user_sequences"]
@@ -111,7 +112,9 @@ class BehaviourStatsEncoder(Encoder):
     cacheable = False
     state_attrs = ("dim_", "reference_time_", "mean_", "scale_")
 
-    def __init__(self, session_gap: int = 1800, standardize: bool = True) -> None:
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"session_gap": [*POSITIVE_INT], "standardize": [*BOOL]}
+
+    def __init__(self, *, session_gap: int = 1800, standardize: bool = True) -> None:
         self.session_gap = session_gap
         self.standardize = standardize
 
@@ -144,12 +147,14 @@ class GRUSequenceEncoder(Encoder):
 
     Parameters
     ----------
-    embedding_dim
-        Embedding and hidden size (the output dimension).
+    n_factors
+        Embedding and hidden size (the output dimension); formerly ``embedding_dim``.
     max_len
         History length used for training and encoding.
-    epochs, batch_size, lr, weight_decay
+    epochs, batch_size, lr
         Adam training settings.
+    reg
+        Adam's L2 weight decay (formerly ``weight_decay``).
     seed
         Seeds initialisation and shuffling.
     """
@@ -161,27 +166,36 @@ class GRUSequenceEncoder(Encoder):
     state_attrs = ("dim_", "n_items_", "losses_")
     custom_state_attrs = ("model_",)
 
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_factors": [*POSITIVE_INT],
+        "max_len": [*POSITIVE_INT],
+        "epochs": [*POSITIVE_INT],
+        "batch_size": [*POSITIVE_INT],
+        "lr": [*POSITIVE],
+        "reg": [*NONNEGATIVE],
+        "seed": [*SEED],
+    }
+    #: the library's names for the same ideas (GRU4Rec's ``n_factors``, every model's ``reg``)
+    _renamed_params: ClassVar[dict[str, str]] = {"embedding_dim": "n_factors", "weight_decay": "reg"}
+
     def __init__(
         self,
-        embedding_dim: int = 64,
+        *,
+        n_factors: int = 64,
         max_len: int = 50,
         epochs: int = 5,
         batch_size: int = 128,
         lr: float = 0.005,
-        weight_decay: float = 0.0,
+        reg: float = 0.0,
         seed: int = 0,
     ) -> None:
-        self.embedding_dim = embedding_dim
+        self.n_factors = n_factors
         self.max_len = max_len
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
-        self.weight_decay = weight_decay
+        self.reg = reg
         self.seed = seed
-
-    def _validate(self) -> None:
-        if min(int(self.embedding_dim), int(self.max_len), int(self.epochs), int(self.batch_size)) < 1 or self.lr <= 0:
-            raise ConfigError("embedding_dim, max_len, epochs and batch_size must be >= 1 and lr > 0")
 
     def _as_items(self, raw: Any) -> Any:
         return _check(raw)
@@ -210,7 +224,7 @@ class GRUSequenceEncoder(Encoder):
                 """``seq`` int64 [B, L] -> hidden states float32 [B, L, d]."""
                 return self.gru(self.emb(seq))[0]
 
-        return _Net(n_items, int(self.embedding_dim))
+        return _Net(n_items, int(self.n_factors))
 
     def _fit(self, raw: Any) -> None:
         import torch
@@ -220,7 +234,7 @@ class GRUSequenceEncoder(Encoder):
         rng = np.random.default_rng(int(self.seed))
         self.n_items_ = x.n_items
         net = self._module(x.n_items)
-        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.reg))
         seqs = self._padded(x, int(self.max_len) + 1)
         seqs = seqs[(seqs > 0).sum(1) >= 2]
         self.losses_ = []
@@ -248,7 +262,7 @@ class GRUSequenceEncoder(Encoder):
             self.losses_.append(total / max(n_batches, 1))
         net.eval()
         self.model_ = net
-        self.dim_ = int(self.embedding_dim)
+        self.dim_ = int(self.n_factors)
 
     def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Adds the network weights as float arrays ``model.<parameter name>``."""
@@ -282,7 +296,7 @@ class GRUSequenceEncoder(Encoder):
         if x.n_items > self.n_items_:
             raise DataError(f"the interactions have {x.n_items} items; the GRU was fitted on {self.n_items_}")
         seqs = torch.from_numpy(self._padded(x, int(self.max_len)))
-        out = np.zeros((x.n_users, int(self.embedding_dim)), dtype=np.float32)
+        out = np.zeros((x.n_users, int(self.n_factors)), dtype=np.float32)
         with torch.inference_mode():
             for s in range(0, len(seqs), 1024):
                 out[s : s + 1024] = self.model_(seqs[s : s + 1024])[:, -1].numpy()

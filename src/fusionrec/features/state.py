@@ -196,7 +196,7 @@ def encoder_to_state(enc: Encoder) -> tuple[dict[str, Any], dict[str, np.ndarray
             "to the class's state_attrs (arrays or JSON values) or extend get_state / set_state"
         )
     arrays: dict[str, np.ndarray] = {}
-    params = {k: _dump_param(v, k, arrays) for k, v in enc.get_params().items()}
+    params = {k: _dump_param(v, k, arrays) for k, v in enc.storable_params().items()}
     fitted = bool(enc.is_fitted)
     state: dict[str, Any] = {}
     own: list[str] = []

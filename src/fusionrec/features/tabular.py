@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from fusionrec.errors import ConfigError, DataError
+from fusionrec._params import BOOL, POSITIVE_INT, Options
+from fusionrec.errors import DataError
 from fusionrec.features.base import Encoder
 
 __all__ = ["HashingEncoder", "MultiHotEncoder", "TabularEncoder"]
@@ -33,8 +34,9 @@ class MultiHotEncoder(Encoder):
     stateless = False
     cacheable = False
     state_attrs = ("dim_", "classes_")
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"min_count": [*POSITIVE_INT], "normalize": [*BOOL]}
 
-    def __init__(self, min_count: int = 1, normalize: bool = False) -> None:
+    def __init__(self, *, min_count: int = 1, normalize: bool = False) -> None:
         self.min_count = min_count
         self.normalize = normalize
 
@@ -65,14 +67,11 @@ class HashingEncoder(Encoder):
 
     name = "hashing"
     cacheable = False
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"n_features": [*POSITIVE_INT], "normalize": [*BOOL]}
 
-    def __init__(self, n_features: int = 256, normalize: bool = True) -> None:
+    def __init__(self, *, n_features: int = 256, normalize: bool = True) -> None:
         self.n_features = n_features
         self.normalize = normalize
-
-    def _validate(self) -> None:
-        if int(self.n_features) < 1:
-            raise ConfigError("n_features must be >= 1")
 
     @property
     def dim(self) -> int:
@@ -114,19 +113,20 @@ class TabularEncoder(Encoder):
     cacheable = False
     state_attrs = ("dim_", "numeric_columns_", "numeric_stats_", "onehot_columns_", "categories_", "hash_columns_")
 
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "numeric": [Options(("standard", "minmax", "none"))],
+        "max_onehot": [*POSITIVE_INT],
+        "n_hash": [*POSITIVE_INT],
+        "columns": [list, None],
+    }
+
     def __init__(
-        self, numeric: str = "standard", max_onehot: int = 50, n_hash: int = 32, columns: list[str] | None = None
+        self, *, numeric: str = "standard", max_onehot: int = 50, n_hash: int = 32, columns: list[str] | None = None
     ) -> None:
         self.numeric = numeric
         self.max_onehot = max_onehot
         self.n_hash = n_hash
         self.columns = columns
-
-    def _validate(self) -> None:
-        if self.numeric not in ("standard", "minmax", "none"):
-            raise ConfigError("numeric must be 'standard', 'minmax' or 'none'")
-        if int(self.max_onehot) < 1 or int(self.n_hash) < 1:
-            raise ConfigError("max_onehot and n_hash must be >= 1")
 
     def _frame(self, raw: Any) -> Any:
         import pandas as pd
@@ -217,6 +217,6 @@ class TabularEncoder(Encoder):
             parts.append(onehot)
         for c in self.hash_columns_.tolist():
             values = [[] if v is None or v != v else [f"{c}={v}"] for v in frame[c].tolist()]
-            parts.append(HashingEncoder(int(self.n_hash), normalize=False)._encode_batch(values)[0])
+            parts.append(HashingEncoder(n_features=int(self.n_hash), normalize=False)._encode_batch(values)[0])
         out = np.hstack(parts).astype(np.float32) if parts else np.zeros((n, 0), dtype=np.float32)
         return out, {}

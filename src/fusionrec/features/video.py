@@ -6,10 +6,11 @@ Decoding uses PyAV (``pip install av``; FFmpeg is bundled in its wheels).  Witho
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from fusionrec._params import BOOL, POSITIVE_INT
 from fusionrec.errors import ConfigError
 from fusionrec.features.base import Encoder, ItemError
 
@@ -89,8 +90,16 @@ class VideoEncoder(Encoder):
     name = "video"
     item_kind = "file"
 
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "image_encoder": [Encoder, None],
+        "audio_encoder": [Encoder, None],
+        "n_frames": [*POSITIVE_INT],
+        "with_audio": [*BOOL],
+    }
+
     def __init__(
         self,
+        *,
         image_encoder: Encoder | None = None,
         audio_encoder: Encoder | None = None,
         n_frames: int = 8,
@@ -115,8 +124,6 @@ class VideoEncoder(Encoder):
 
     def _validate(self) -> None:
         _av()
-        if int(self.n_frames) < 1:
-            raise ConfigError("n_frames must be >= 1")
 
     @property
     def dim(self) -> int:

@@ -1,27 +1,26 @@
-"""Declarative hyper-parameter constraints, checked in one place (in the spirit of scikit-learn's).
+"""The hyper-parameter constraint vocabulary, re-exported for the models (it lives in :mod:`fusionrec._params`).
 
-Each model class declares ``_param_constraints = {"name": [constraint, ...]}``; a value is valid when it meets
-*any* of its constraints.  :meth:`fusionrec.models.base.Recommender.fit` and :func:`~fusionrec.models.make_model`
-call :func:`validate_params`, which raises :class:`~fusionrec.errors.ConfigError` naming the parameter, the value
-and what is allowed.  :func:`check_names` turns an unknown parameter name into a ConfigError with a did-you-mean
-hint.  Cross-parameter rules (``n_burn_in < n_iter``) stay in the models' ``_fit``.
-
-Constraints: :class:`Interval` (``Interval(int, 1, None)`` = integers >= 1), :class:`Options` (a closed set),
-the types ``bool``, ``str``, ``dict``, ``list`` (lists and tuples), and ``None``.
+The module sits below every layer so that encoders (:mod:`fusionrec.features`) declare their constraints with the
+same :class:`Interval` / :class:`Options` and get the same :func:`validate_params` / :func:`check_names` errors.
 """
 
-from __future__ import annotations
-
-import difflib
-import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from numbers import Integral, Real
-from typing import Any
-
-import numpy as np
-
-from fusionrec.errors import ConfigError
+from fusionrec._params import (
+    BOOL,
+    MODALITY_NAMES,
+    MODALITY_WEIGHTS,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    SEED,
+    Interval,
+    Options,
+    _accepts,
+    _describe,
+    check_names,
+    upgrade_renamed,
+    validate_params,
+)
 
 __all__ = [
     "BOOL",
@@ -34,125 +33,9 @@ __all__ = [
     "SEED",
     "Interval",
     "Options",
+    "_accepts",
+    "_describe",
     "check_names",
+    "upgrade_renamed",
     "validate_params",
 ]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """Numbers of ``kind`` (``int`` or ``float``) between ``low`` and ``high`` (``None``: unbounded).
-
-    ``closed`` says which ends are included: ``"both"`` (default), ``"left"``, ``"right"`` or ``"neither"``.
-    ``float`` accepts integers too; neither accepts booleans, NaN or infinities.
-    """
-
-    kind: type
-    low: float | None
-    high: float | None
-    closed: str = "both"
-
-    def accepts(self, value: Any) -> bool:
-        if isinstance(value, bool | np.bool_):
-            return False
-        if self.kind is int:
-            if not isinstance(value, Integral):
-                return False
-        elif not isinstance(value, Real) or not math.isfinite(float(value)):
-            return False
-        v = float(value)
-        if self.low is not None and (v < self.low or (v == self.low and self.closed in ("right", "neither"))):
-            return False
-        return not (
-            self.high is not None and (v > self.high or (v == self.high and self.closed in ("left", "neither")))
-        )
-
-    def __str__(self) -> str:
-        what = "an integer" if self.kind is int else "a number"
-        left = "(" if self.low is None or self.closed in ("right", "neither") else "["
-        right = ")" if self.high is None or self.closed in ("left", "neither") else "]"
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "inf" if self.high is None else f"{self.high:g}"
-        return f"{what} in {left}{lo}, {hi}{right}"
-
-
-@dataclass(frozen=True)
-class Options:
-    """One of a closed set of values."""
-
-    values: tuple[Any, ...]
-
-    def accepts(self, value: Any) -> bool:
-        try:
-            return value in self.values
-        except TypeError:  # unhashable / incomparable
-            return False
-
-    def __str__(self) -> str:
-        return f"one of {', '.join(repr(v) for v in self.values)}"
-
-
-_TYPE_NAMES = {bool: "a bool", str: "a string", dict: "a dict", list: "a list"}
-
-
-def _accepts(constraint: Any, value: Any) -> bool:
-    if constraint is None:
-        return value is None
-    if constraint is bool:
-        return isinstance(value, bool | np.bool_)
-    if constraint is list:
-        return isinstance(value, list | tuple)
-    if isinstance(constraint, type):
-        return isinstance(value, constraint) and not (constraint is not bool and isinstance(value, bool))
-    return bool(constraint.accepts(value))
-
-
-def _describe(constraint: Any) -> str:
-    if constraint is None:
-        return "None"
-    if isinstance(constraint, type):
-        return _TYPE_NAMES.get(constraint, f"a {constraint.__name__}")
-    return str(constraint)
-
-
-def validate_params(owner: str, params: Mapping[str, Any], constraints: Mapping[str, Iterable[Any]]) -> None:
-    """Raise :class:`ConfigError` for the first parameter of ``params`` that meets none of its constraints."""
-    for name, allowed in constraints.items():
-        if name not in params:
-            continue
-        allowed = list(allowed)
-        value = params[name]
-        if not any(_accepts(c, value) for c in allowed):
-            options = " or ".join(_describe(c) for c in allowed)
-            raise ConfigError(f"{owner}: {name}={value!r} is not allowed; {name} must be {options}")
-
-
-def check_names(
-    owner: str, given: Iterable[str], valid: Iterable[str], renamed: Mapping[str, str] | None = None
-) -> None:
-    """Raise :class:`ConfigError` for a name of ``given`` that is not in ``valid``, with a did-you-mean hint.
-
-    ``renamed`` maps former parameter names to their new names (``"factors" -> "n_factors"``).
-    """
-    valid = list(valid)
-    for name in given:
-        if name in valid:
-            continue
-        new = (renamed or {}).get(name)
-        if new is not None and new in valid:
-            hint = f"; it was renamed {new!r}"
-        else:
-            close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; valid parameters: {sorted(valid)}"
-        raise ConfigError(f"{owner} has no parameter {name!r}{hint}")
-
-
-#: common constraint lists
-POSITIVE_INT = (Interval(int, 1, None),)
-NONNEGATIVE_INT = (Interval(int, 0, None),)
-POSITIVE = (Interval(float, 0, None, closed="neither"),)
-NONNEGATIVE = (Interval(float, 0, None),)
-SEED = (Interval(int, 0, None), None)
-BOOL = (bool,)
-MODALITY_NAMES = (list, None)
-MODALITY_WEIGHTS = (dict, None)
