@@ -195,6 +195,14 @@ _COMMON_CONSTRAINTS: dict[str, list[Any]] = {
 
 
 # ---------------------------------------------------------------------- shared machinery
+#: the learned state of an item-based model: item x item neighbours, users x items residuals
+_ITEM_BASED_USER_STATE: dict[str, Indexed] = {"user_residuals_": ROWS}
+_ITEM_BASED_ITEM_STATE: dict[str, Indexed] = {"item_neighbours_": SQUARE, "user_residuals_": COLUMNS}
+#: the learned state of a user-based model: user x user neighbours, items x users residuals
+_USER_BASED_USER_STATE: dict[str, Indexed] = {"user_neighbours_": SQUARE, "item_residuals_": COLUMNS}
+_USER_BASED_ITEM_STATE: dict[str, Indexed] = {"item_residuals_": ROWS}
+
+
 class _NeighbourModel(Recommender):
     """Shared scoring of the k-NN models (state set by the subclasses' ``_fit``).
 
@@ -206,16 +214,6 @@ class _NeighbourModel(Recommender):
     :meth:`_base`.  :attr:`neighbours_` and :attr:`residuals_` read whichever is held.
     """
 
-    user_state: ClassVar[Mapping[str, Indexed]] = {
-        "user_neighbours_": SQUARE,
-        "user_residuals_": ROWS,
-        "item_residuals_": COLUMNS,
-    }
-    item_state: ClassVar[Mapping[str, Indexed]] = {
-        "item_neighbours_": SQUARE,
-        "user_residuals_": COLUMNS,
-        "item_residuals_": ROWS,
-    }
     _renamed_params: ClassVar[dict[str, str]] = {"n_epochs": "epochs"}
 
     k: int
@@ -512,6 +510,8 @@ class ItemKNN(HistoryFoldIn, _KNN):
     }
 
     _user_based = False
+    user_state: ClassVar[Mapping[str, Indexed]] = _ITEM_BASED_USER_STATE
+    item_state: ClassVar[Mapping[str, Indexed]] = _ITEM_BASED_ITEM_STATE
 
     def _history_user_row(self, items: np.ndarray, values: np.ndarray, user: int | None) -> dict[str, np.ndarray]:
         mean = float(values.mean()) if len(values) else float(self.global_mean_)
@@ -547,6 +547,8 @@ class UserKNN(_KNN):
     }
 
     _user_based = True
+    user_state: ClassVar[Mapping[str, Indexed]] = _USER_BASED_USER_STATE
+    item_state: ClassVar[Mapping[str, Indexed]] = _USER_BASED_ITEM_STATE
 
 
 # ---------------------------------------------------------------------- KNNBaseline
@@ -613,8 +615,17 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
     """
 
     predicts_ratings = True
-    user_state: ClassVar[Mapping[str, Indexed]] = {"user_bias_": ROWS}
-    item_state: ClassVar[Mapping[str, Indexed]] = {"item_bias_": ROWS}
+    #: item- or user-based by the ``user_based`` parameter: either orientation's state
+    user_state: ClassVar[Mapping[str, Indexed]] = {
+        "user_bias_": ROWS,
+        **_ITEM_BASED_USER_STATE,
+        **_USER_BASED_USER_STATE,
+    }
+    item_state: ClassVar[Mapping[str, Indexed]] = {
+        "item_bias_": ROWS,
+        **_ITEM_BASED_ITEM_STATE,
+        **_USER_BASED_ITEM_STATE,
+    }
     _param_constraints: ClassVar[dict[str, list[Any]]] = {**_COMMON_CONSTRAINTS, "user_based": [*BOOL]}
 
     def __init__(
