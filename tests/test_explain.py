@@ -52,8 +52,8 @@ FUSION_MODELS: list[tuple[str, dict[str, Any]]] = [
     ("VBPR", {"n_factors": 4, "content_factors": 4, "epochs": 5}),
     ("HybridMF", {"n_factors": 4, "epochs": 3, "user_features": []}),
     ("CEASE", {"reg": 20.0, "side_weight": 5.0}),
-    *[("DeepFusion", {"fusion": f, "dim": 4, "hidden": 8, "epochs": 2}) for f in ("concat", "gated", "attention", "late")],
-    ("DeepFusion", {"fusion": "attention", "item_ids": False, "dim": 4, "hidden": 8, "epochs": 2}),
+    *[("DeepFusion", {"fusion": f, "n_factors": 4, "hidden": 8, "epochs": 2}) for f in ("concat", "gated", "attention", "late")],
+    ("DeepFusion", {"fusion": "attention", "item_ids": False, "n_factors": 4, "hidden": 8, "epochs": 2}),
 ]
 
 
@@ -85,7 +85,7 @@ def test_attribution_parts_sum_to_the_score(name: str, params: dict[str, Any], t
 def test_late_fusion_exact_parts_equal_the_masking_shapley(train: Interactions, side: SideInfo) -> None:
     """Late fusion is additive, so masking one input removes exactly its term: both routes must agree."""
     pytest.importorskip("torch")
-    model = _fit("DeepFusion", {"fusion": "late", "dim": 4, "hidden": 8, "epochs": 2}, train, side)
+    model = _fit("DeepFusion", {"fusion": "late", "n_factors": 4, "hidden": 8, "epochs": 2}, train, side)
     exact = model.score_parts(3, 5, side=side)
     model.fusion = "attention"  # the fitted network stays the late one; only the attribution route changes
     try:
@@ -109,7 +109,7 @@ def test_cease_baseline_is_ease_and_modalities_explain_the_rest(train: Interacti
 
 def test_deepfusion_without_side_reports_why(train: Interactions, side: SideInfo) -> None:
     pytest.importorskip("torch")
-    model = _fit("DeepFusion", {"fusion": "concat", "dim": 4, "hidden": 8, "epochs": 1}, train, side)
+    model = _fit("DeepFusion", {"fusion": "concat", "n_factors": 4, "hidden": 8, "epochs": 1}, train, side)
     ex = explain(model, 0, 1)
     assert ex.attribution is None and "side=" in (ex.attribution_note or "")
     assert ex.because  # neighbours from the item vectors still
@@ -132,7 +132,7 @@ def test_shapley_values_known_games() -> None:
     ("name", "params", "source"),
     [
         ("EASE", {"reg": 20.0}, "contribution"),
-        ("ALS", {"n_factors": 4, "iterations": 3, "seed": 0}, "embedding"),
+        ("ALS", {"n_factors": 4, "epochs": 3, "seed": 0}, "embedding"),
         ("ItemKNN", {"k": 10, "implicit": True}, None),
         ("MostPopular", {}, "co-occurrence"),
     ],
@@ -182,7 +182,7 @@ def test_sentence_names_shared_labels_and_poster(train: Interactions, side: Side
 
 
 def test_no_factor_numbers_in_any_explanation(train: Interactions, side: SideInfo, titles: list[str]) -> None:
-    for name, params in [("ALS", {"n_factors": 4, "iterations": 2}), *FUSION_MODELS[:3]]:
+    for name, params in [("ALS", {"n_factors": 4, "epochs": 2}), *FUSION_MODELS[:3]]:
         model = _fit(name, params, train, side if name != "ALS" else None)
         ex = explain(model, 3, 4, side=side, titles=titles)
         text = json.dumps(ex.to_dict())
@@ -262,7 +262,7 @@ def test_deepfusion_text_tower_attribution_sums(train: Interactions, side: SideI
     from fusionrec.models.fusion import DeepFusion
 
     texts = [f"{GENRES[j % 5]} story number {j}" for j in range(train.n_items)]
-    model = DeepFusion(fusion="gated", text_tower="cnn", dim=4, hidden=8, epochs=1).fit(train, side, texts=texts)
+    model = DeepFusion(fusion="gated", text_tower="cnn", n_factors=4, hidden=8, epochs=1).fit(train, side, texts=texts)
     parts = model.score_parts(2, 6, side=side)
     assert set(parts.parts) == {"baseline", "collaborative", "genres", "poster", "text_tower"}
     assert math.isclose(parts.total, _score(model, 2, 6), rel_tol=1e-4, abs_tol=1e-4)

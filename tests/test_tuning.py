@@ -28,8 +28,8 @@ CONFIG: dict[str, Any] = {
     "significance": False,
     "tune": {
         "models": ["EASE", "ALS"],
-        "space": {"ALS": {"n_factors": ["int", 4, 16], "regularization": ["float", 0.01, 1000.0, "log"],
-                          "iterations": ["int", 4, 6]}},
+        "space": {"ALS": {"n_factors": ["int", 4, 16], "reg": ["float", 0.01, 1000.0, "log"],
+                          "epochs": ["int", 4, 6]}},
     },
 }  # fmt: skip
 
@@ -52,7 +52,7 @@ def test_every_declared_search_space_is_valid() -> None:
             assert dim.kind in ("int", "float", "categorical")
     assert declared >= 15
     assert set(tuning.search_space("EASE")) == {"reg"}
-    assert tuning.search_space("ALS")["regularization"].log
+    assert tuning.search_space("ALS")["reg"].log
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_every_declared_search_space_is_valid() -> None:
 )
 def test_bad_search_space_entries_are_config_errors(spec: Any, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        tuning.parse_space("ALS", {"regularization": spec})
+        tuning.parse_space("ALS", {"reg": spec})
 
 
 def test_unknown_parameter_in_space_has_a_hint() -> None:
@@ -124,7 +124,7 @@ def test_trials_score_valid_only_and_the_best_is_tested_once(
     als = next(t for t in result.models if t.label == "ALS")
     assert als.best_params["binarize"] is True  # fixed params are kept
     refit = next(m for m in result.experiment.models if m.label == "ALS")
-    assert refit.model.get_params()["regularization"] == als.best_params["regularization"]
+    assert refit.model.get_params()["reg"] == als.best_params["reg"]
 
     doc = json.loads((tmp_path / "tuning.json").read_text())
     assert doc["selected_on"] == "valid" and doc["metric"] == "NDCG@20"
@@ -163,17 +163,17 @@ def test_unpromising_trials_are_pruned_per_epoch(tmp_path: Path, data: tuple[Any
     assert als.n_pruned >= 1
     pruned = [r for r in als.trials if r["state"] == "PRUNED"]
     # pruned trials stopped before their last iteration and reported the valid metric per epoch
-    assert all(len(r["intermediate"]) < r["params"]["iterations"] for r in pruned)
+    assert all(len(r["intermediate"]) < r["params"]["epochs"] for r in pruned)
     complete = [r for r in als.trials if r["state"] == "COMPLETE"]
-    assert all(len(r["intermediate"]) == r["params"]["iterations"] for r in complete)
+    assert all(len(r["intermediate"]) == r["params"]["epochs"] for r in complete)
     no_prune = tuning.tune(cfg, n_trials=6, storage="memory", out=tmp_path, dataset=dataset, split=split, prune=False)
     assert no_prune.models[0].n_pruned == 0
 
 
 def test_a_failing_configuration_fails_its_trial_only(tmp_path: Path, data: tuple[Any, Any]) -> None:
     dataset, split = data
-    # the Cholesky solver refuses regularization 0: those trials fail, the others go on
-    space = {"ALS": {"solver": ["categorical", ["cg", "cholesky"]], "regularization": ["categorical", [0.0, 1.0]]}}
+    # the Cholesky solver refuses reg 0: those trials fail, the others go on
+    space = {"ALS": {"solver": ["categorical", ["cg", "cholesky"]], "reg": ["categorical", [0.0, 1.0]]}}
     cfg = {**CONFIG, "tune": {"models": ["ALS"], "space": space}}
     result = tuning.tune(cfg, n_trials=6, storage="memory", out=tmp_path, dataset=dataset, split=split, prune=False)
     states = {r["state"] for r in result.models[0].trials}
@@ -237,7 +237,7 @@ def test_parallel_threads_finish_the_same_number_of_trials(tmp_path: Path, data:
 @pytest.mark.parametrize(
     ("name", "params"),
     [
-        ("ALS", {"n_factors": 4, "iterations": 3}),
+        ("ALS", {"n_factors": 4, "epochs": 3}),
         ("BPR", {"n_factors": 4, "epochs": 3}),
         ("VBPR", {"n_factors": 4, "content_factors": 2, "epochs": 3}),
     ],
@@ -259,7 +259,7 @@ def test_the_epoch_hook_scores_the_model_after_every_epoch(name: str, params: di
 
     with epoch_callback(on_epoch):
         make_model(name, **params).fit(split.train, side)
-    epochs = params.get("iterations", params.get("epochs"))
+    epochs = params["epochs"]
     assert [e for e, _ in seen] == list(range(epochs))
     assert all(np.isfinite(s) and s > 0 for _, s in seen)  # scorable with its current parameters
     seen.clear()

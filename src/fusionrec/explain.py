@@ -235,7 +235,7 @@ def explain(
     ConfigError
         ``n`` is not a positive integer.
     """
-    model._check_fitted()
+    model.check_fitted()
     seen = sp.csr_matrix(train.matrix if train is not None else model.seen_)
     n_users = int(model.n_users_)
     n_items = int(model.n_items_)
@@ -245,10 +245,9 @@ def explain(
         hist, values = seen.indices[lo:hi].astype(np.int64), seen.data[lo:hi].astype(np.float64)
     else:
         hist, values = np.empty(0, np.int64), np.empty(0)
-    ids = getattr(model, "item_id_values_", None)
-    raw_item = _raw_lookup(ids)
-    user_ids = getattr(model, "user_id_values_", None)
-    raw_user = user_ids[u] if user_ids is not None and u < len(user_ids) else u
+    raw_item = _raw_lookup(model.item_id_values_)
+    user_ids = model.user_id_values_
+    raw_user = user_ids[u] if u < len(user_ids) else u
     return explain_history(
         model,
         u,
@@ -275,8 +274,8 @@ def explain_ids(
     titles: Sequence[str | None] | Mapping[Any, str] | None = None,
 ) -> Explanation:
     """:func:`explain` by raw ids (unknown ids raise :class:`~fusionrec.errors.UnknownIdError`)."""
-    u = int(model._to_indices([user_id], "user")[0])
-    i = int(model._to_indices([item_id], "item")[0])
+    u = int(model.user_indices([user_id])[0])
+    i = int(model.item_indices([item_id])[0])
     return explain(model, u, i, side=side, train=train, n=n, titles=titles)
 
 
@@ -320,7 +319,8 @@ def explain_history(
     cited = [evidence(j, w) for j, w in because]
     content = _content(side, item, hist, n, evidence)
     parts, note = None, None
-    if scorable and user is not None and hasattr(type(model), "score_parts"):
+    hooks = type(model).declaration().explanation_hooks if model is not None else frozenset()
+    if scorable and user is not None and "score_parts" in hooks:
         try:
             parts = model.score_parts(int(user), int(item), side=side)  # type: ignore[union-attr]
         except FusionRecError as exc:
@@ -387,7 +387,7 @@ def _neighbours(
     others = hist[hist != item]
     if not len(others):
         return [], "none"
-    if model is not None and user is not None and hasattr(type(model), "item_contributions"):
+    if model is not None and user is not None and "item_contributions" in type(model).declaration().explanation_hooks:
         items, contrib = model.item_contributions(int(user), int(item))  # type: ignore[attr-defined]
         items, contrib = np.asarray(items, np.int64), np.asarray(contrib, np.float64)
         keep = np.isin(items, others) & (contrib > 0)

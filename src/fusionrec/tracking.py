@@ -33,21 +33,32 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fusionrec.errors import ConfigError
 
 if TYPE_CHECKING:
     from fusionrec.evaluation.experiment import ExperimentResult
-    from fusionrec.tuning import TuningResult
+    from fusionrec.models.base import Recommender
 
 __all__ = ["DEFAULT_EXPERIMENT", "default_tracking_uri", "log_bundle", "log_experiment", "log_tuning"]
+
+
+class TuningRecord(Protocol):
+    """What :func:`log_tuning` reads of a :class:`fusionrec.tuning.TuningResult` (typed here so that tracking, which
+    tuning calls, does not import tuning back)."""
+
+    metric: str
+    storage: str
+    models: list[Any]
+    experiment: ExperimentResult
+    paths: dict[str, Path]
+    seconds: float
+
 
 #: the MLflow experiment runs go to unless told otherwise
 DEFAULT_EXPERIMENT = "fusionrec"
 _INSTALL_HINT = "tracking needs MLflow: pip install 'fusionrec[track]' (mlflow>=2.12)"
-#: per-epoch curves a model may record after fit (attribute -> metric name)
-CURVES = {"loss_history_": "loss", "valid_history_": "valid_metric"}
 
 
 def default_tracking_uri(root: str | Path = "mlruns") -> tuple[str, str]:
@@ -125,15 +136,10 @@ def _metrics(mlflow: Any, metrics: Mapping[str, Any], prefix: str = "", step: in
         mlflow.log_metrics(clean, step=step)
 
 
-def _curves(mlflow: Any, model: Any) -> None:
-    """Per-epoch curves the model kept (``loss_history_``, ``valid_history_``), one step per epoch."""
-    import numpy as np
-
-    for attr, name in CURVES.items():
-        values = getattr(model, attr, None)
-        if values is None:
-            continue
-        arr = np.asarray(values, dtype=np.float64).ravel()
+def _curves(mlflow: Any, model: Recommender) -> None:
+    """Per-epoch curves the model kept (:meth:`~fusionrec.models.base.Recommender.training_curves`), one step per
+    epoch."""
+    for name, arr in model.training_curves().items():
         for step, v in enumerate(arr.tolist()):
             if math.isfinite(v):
                 mlflow.log_metric(name, v, step=step)
@@ -187,7 +193,7 @@ def log_experiment(
         return str(run.info.run_id)
 
 
-def log_tuning(result: TuningResult, *, tracking_uri: str | Path | None = None, experiment: str | None = None) -> str:
+def log_tuning(result: TuningRecord, *, tracking_uri: str | Path | None = None, experiment: str | None = None) -> str:
     """Log a tuning (see the module docstring) and return the id of its MLflow run."""
     exp = result.experiment
     with _mlflow(tracking_uri, experiment) as mlflow, mlflow.start_run(run_name=f"tune: {exp.config.name}") as run:
@@ -265,7 +271,7 @@ def log_bundle(
             mlflow.set_tags({"fusionrec.model": type(model).__name__})
             _params(mlflow, model.get_params())
             _curves(mlflow, model)
-            _metrics(mlflow, {"n_users": getattr(model, "n_users_", None), "n_items": getattr(model, "n_items_", None)})
+            _metrics(mlflow, {"n_users": model.n_users_, "n_items": model.n_items_})
         elif params:
             _params(mlflow, params)
         mlflow.log_artifacts(str(path), artifact_path="bundle")

@@ -20,9 +20,9 @@
   best valid score and the test score of the best) is written next to the report (``results.json``,
   ``report.html``).
 
-Search spaces are declared per model class as ``_search_space`` (see :func:`search_space`), e.g.
+Search spaces are declared per model class as ``_search_space`` (read through :func:`search_space`), e.g.
 ``{"reg": ("float", 1.0, 1e4, "log"), "k": ("int", 10, 500), "loss": ("categorical", ["warp", "bpr"])}``.
-A config's ``tune.space`` replaces them per model label (``{"ALS": {"regularization": ["float", 0.01, 10,
+A config's ``tune.space`` replaces them per model label (``{"ALS": {"reg": ["float", 0.01, 10,
 "log"]}}``); a parameter given in the model's ``params`` is held fixed and left out of the declared space.
 
 Parallel trials: ``n_jobs`` threads in this process, or, with ``ray_address``, ``n_jobs`` Ray tasks (default: the
@@ -34,7 +34,6 @@ Optuna is imported only inside the functions here (``pip install 'fusionrec[tune
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import time
@@ -144,15 +143,16 @@ def parse_space(owner: str, raw: Mapping[str, Any], params: Sequence[str] | None
     return {str(name): _dimension(owner, str(name), spec) for name, spec in raw.items()}
 
 
-def search_space(model: str | type) -> dict[str, Dimension]:
-    """The declared search space of a registered model name or model class (its ``_search_space``).
+def search_space(model: str | type[Recommender]) -> dict[str, Dimension]:
+    """The declared search space of a registered model name or model class
+    (:meth:`~fusionrec.models.base.Recommender.search_space`).
 
     Empty for a model without one (give ``tune.space`` in the config to tune it).
     """
     from fusionrec.models.registry import get_model_class
 
-    cls = get_model_class(model) if isinstance(model, str) else model
-    return parse_space(cls.__name__, getattr(cls, "_search_space", {}), cls._param_names())  # type: ignore[attr-defined]
+    cls: type[Recommender] = get_model_class(model) if isinstance(model, str) else model
+    return parse_space(cls.__name__, cls.search_space(), cls.param_names())
 
 
 # ---------------------------------------------------------------------------------------------- storage
@@ -299,14 +299,6 @@ def _valid_scorer(split: Split, metric: str, k: int) -> Callable[[Recommender], 
     return score
 
 
-def _fit(model: Recommender, split: Split, side: SideInfo | None) -> None:
-    """Fit as :func:`run_experiment` does: ``valid`` goes to the models whose ``fit`` takes it."""
-    if split.valid is not None and "valid" in inspect.signature(model.fit).parameters:
-        model.fit(split.train, side, valid=split.valid)  # type: ignore[call-arg]
-    else:
-        model.fit(split.train, side)
-
-
 def _jsonable(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
@@ -343,6 +335,7 @@ def _make_objective(
     metric: str, k: int, prune: bool,
 ) -> Callable[[Any], float]:  # fmt: skip
     """The Optuna objective of one model: suggest, fit on train, score on valid (pruning after each epoch)."""
+    from fusionrec.evaluation.experiment import fit_model
     from fusionrec.models.base import epoch_callback
     from fusionrec.models.registry import make_model
 
@@ -365,7 +358,7 @@ def _make_objective(
 
         try:
             with epoch_callback(on_epoch):
-                _fit(model, split, side)
+                fit_model(model, split.train, side=side, valid=split.valid)
         except _TRIAL_ERRORS as exc:
             trial.set_user_attr("error", str(exc))
             raise

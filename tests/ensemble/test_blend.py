@@ -19,7 +19,7 @@ class TestWeightedBlendContract(RecommenderContract):
     def make_model(self) -> WeightedBlend:
         return WeightedBlend(models=MEMBERS, seed=2)
 
-    def test_save_load_roundtrip(self, train: Interactions, tmp_path: Path, registered: None) -> None:
+    def test_save_load_roundtrip(self, train: Interactions, tmp_path: Path) -> None:
         model = self._fit(train)
         model.save(tmp_path / "m")
         loaded = WeightedBlend.load(tmp_path / "m")
@@ -95,7 +95,7 @@ def test_fit_with_explicit_valid(interactions: Interactions) -> None:
     assert blend.members_[0].seen_.nnz == fit_part.nnz
 
 
-def test_errors(interactions: Interactions, tmp_path: Path, registered: None) -> None:
+def test_errors(interactions: Interactions, tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         WeightedBlend(models=[]).fit(interactions)
     with pytest.raises(ConfigError):

@@ -18,7 +18,7 @@ class TestStackingRidgeContract(RecommenderContract):
     def make_model(self) -> Stacking:
         return Stacking(models=MEMBERS, meta="ridge", seed=1)
 
-    def test_save_load_roundtrip(self, train: Interactions, tmp_path: Path, registered: None) -> None:
+    def test_save_load_roundtrip(self, train: Interactions, tmp_path: Path) -> None:
         model = self._fit(train)
         model.save(tmp_path / "m")
         loaded = Stacking.load(tmp_path / "m")

@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fusionrec.errors import ConfigError
+from fusionrec.evaluation.protocol import DEFAULT_METRICS
 
 if TYPE_CHECKING:
     from fusionrec.data.interactions import Interactions
     from fusionrec.evaluation.protocol import RankingPlan, RankingResult
     from fusionrec.models.base import Recommender
+    from fusionrec.rerank import Reranker
     from fusionrec.serving.bundle import Bundle
 
 __all__ = ["ScoringStats", "batch_recommend_ray", "evaluate_ranking_ray", "model_payload"]
@@ -131,15 +133,15 @@ class _ModelWorker:
         idx, scores = self.model.recommend(users, k, candidates=candidates, batch_size=batch_size)
         return idx, scores, (time.perf_counter() - start, time.process_time() - cpu)
 
-    def rank(
-        self, users: np.ndarray, batch_size: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
+    def rank(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
+        """Rank a shard of the plan's users (whole batches of ``plan.batch_size``) with :func:`rank_batch`."""
         from fusionrec.evaluation.protocol import empty_outcome, rank_batch
 
         if self.plan is None:
             raise ConfigError("this worker was started without a ranking plan (a batch-scoring worker)")
         start, cpu = time.perf_counter(), time.process_time()
-        parts = [rank_batch(self.model, self.plan, users[s : s + batch_size]) for s in range(0, len(users), batch_size)]
+        size = self.plan.batch_size
+        parts = [rank_batch(self.model, self.plan, users[s : s + size]) for s in range(0, len(users), size)]
         if not parts:
             return (*empty_outcome(0, self.plan.kmax), (time.perf_counter() - start, time.process_time() - cpu))
         recs, hits, auc = (np.concatenate([p[j] for p in parts]) for j in range(3))
@@ -228,16 +230,13 @@ def _startup(stats: ScoringStats) -> float:
 
 # ---------------------------------------------------------------------------------------------- public API
 def _user_indices(model: Recommender, users: Sequence[Any] | np.ndarray | None) -> np.ndarray:
-    values = getattr(model, "user_id_values_", None)
     if users is None:
-        return np.arange(len(values) if values is not None else model.n_users_, dtype=np.int64)
-    if values is None:
-        return np.asarray(users, dtype=np.int64)
-    return model._to_indices(np.asarray(users), "user")
+        return np.arange(len(model.user_id_values_), dtype=np.int64)
+    return model.user_indices(np.asarray(users))
 
 
-def _raw(values: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
-    return idx if values is None else values[idx]
+def _raw(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    return values[idx]
 
 
 def batch_recommend_ray(
@@ -297,9 +296,8 @@ def batch_recommend_ray(
     st.seconds["payload"] = time.perf_counter() - start
     idx_users = _user_indices(fitted, users)
     st.users = len(idx_users)
-    user_values = getattr(fitted, "user_id_values_", None)
-    item_values = getattr(fitted, "item_id_values_", None)
-    n_named = fitted.n_items_ if item_values is None else len(item_values)
+    user_values, item_values = fitted.user_id_values_, fitted.item_id_values_
+    n_named = len(item_values)
     cand = None if n_named == fitted.n_items_ else np.arange(n_named, dtype=np.int64)
     workers = _default_workers(address, num_workers)
     parts = _shards(len(idx_users), num_shards or 4 * workers, 1)  # a user's list does not depend on its batch
@@ -338,8 +336,8 @@ def batch_recommend_ray(
             tick = time.perf_counter()
             write += tick - w0
         if writer is None:  # no users: an empty file with the columns
-            empty_u = np.zeros(0, dtype=user_values.dtype if user_values is not None else np.int64)
-            empty_i = np.zeros(0, dtype=item_values.dtype if item_values is not None else np.int64)
+            empty_u = np.zeros(0, dtype=user_values.dtype)
+            empty_i = np.zeros(0, dtype=item_values.dtype)
             pq.write_table(
                 pa.table(
                     {"user": empty_u, "item": empty_i, "rank": np.zeros(0, np.int32), "score": np.zeros(0, np.float32)}
@@ -359,11 +357,8 @@ def evaluate_ranking_ray(
     train: Interactions,
     test: Interactions,
     *,
-    address: str | None = "local",
-    num_workers: int | None = None,
-    num_shards: int | None = None,
     k: int | Sequence[int] = (10, 20),
-    metrics: Sequence[str] | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
     exclude: Sequence[Interactions] | None = None,
     candidates: np.ndarray | None = None,
     users: np.ndarray | None = None,
@@ -372,18 +367,27 @@ def evaluate_ranking_ray(
     item_features: np.ndarray | None = None,
     batch_size: int = 1024,
     cold_users: bool = False,
+    rerank: Reranker | None = None,
+    rerank_depth: int = 100,
+    item_groups: np.ndarray | None = None,
+    user_groups: np.ndarray | None = None,
+    address: str | None = "local",
+    num_workers: int | None = None,
+    num_shards: int | None = None,
     stats: ScoringStats | None = None,
 ) -> RankingResult:
     """:func:`fusionrec.evaluation.evaluate_ranking` with the users sharded over Ray workers (same figures).
 
-    The evaluation parameters mean what they mean there; ``address``, ``num_workers``, ``num_shards`` and
-    ``stats`` as in :func:`batch_recommend_ray`.  Shards are cut at multiples of ``batch_size``, so every user is
-    scored in the same batch as in one process.  ``RankingResult.info["workers"]`` / ``["shards"]`` say how the
-    work was spread.
+    Every evaluation parameter is :func:`~fusionrec.evaluation.evaluate_ranking`'s, with its meaning: both build the
+    same :class:`~fusionrec.evaluation.protocol.RankingPlan` (:func:`~fusionrec.evaluation.protocol.plan_ranking`),
+    rank its batches with :func:`~fusionrec.evaluation.protocol.rank_batch` and summarise them with
+    :func:`~fusionrec.evaluation.protocol.summarise_ranking`.  ``address``, ``num_workers``, ``num_shards`` and
+    ``stats`` as in :func:`batch_recommend_ray`.  Shards are runs of whole batches, so every user is scored in the
+    same batch as in one process.  ``RankingResult.info["workers"]`` / ``["shards"]`` say how the work was spread.
     """
-    from fusionrec.evaluation.protocol import DEFAULT_METRICS, empty_outcome, plan_ranking, summarise_ranking
+    from fusionrec.evaluation.protocol import empty_outcome, plan_ranking, summarise_ranking
 
-    for name, value in (("num_workers", num_workers), ("num_shards", num_shards), ("batch_size", batch_size)):
+    for name, value in (("num_workers", num_workers), ("num_shards", num_shards)):
         _check_positive(name, value)
     st = stats if stats is not None else ScoringStats()
     start = time.perf_counter()
@@ -391,13 +395,19 @@ def evaluate_ranking_ray(
         train,
         test,
         k=k,
-        metrics=DEFAULT_METRICS if metrics is None else metrics,
+        metrics=metrics,
         exclude=exclude,
         candidates=candidates,
         users=users,
         relevance_threshold=relevance_threshold,
         compute_auc=compute_auc,
+        item_features=item_features,
+        batch_size=batch_size,
         cold_users=cold_users,
+        rerank=rerank,
+        rerank_depth=rerank_depth,
+        item_groups=item_groups,
+        user_groups=user_groups,
         stacklevel=2,
     )
     t0 = time.perf_counter()
@@ -405,19 +415,19 @@ def evaluate_ranking_ray(
     st.seconds["payload"] = time.perf_counter() - t0
     st.users = len(plan.users)
     workers = _default_workers(address, num_workers)
-    parts = _shards(len(plan.users), num_shards or 4 * workers, batch_size)
+    parts = _shards(len(plan.users), num_shards or 4 * workers, plan.batch_size)
     st.shards = len(parts)
-    calls = [("rank", (plan.users[p], batch_size)) for p in parts]
+    calls = [("rank", (plan.users[p],)) for p in parts]
     recs, hits, auc = empty_outcome(len(plan.users), plan.kmax)
     t0 = time.perf_counter()
     for p, (r, h, a, (seconds, cpu)) in zip(
-        parts, _run(files, plan, calls, address=address, num_workers=workers, stats=st)
+        parts, _run(files, plan.for_workers(), calls, address=address, num_workers=workers, stats=st)
     ):
         recs[p], hits[p], auc[p] = r, h, a
         st.task_seconds.append(float(seconds))
         st.task_cpu_seconds.append(float(cpu))
         st.result_bytes += int(r.nbytes + h.nbytes + a.nbytes)
     st.seconds["tasks"] = time.perf_counter() - t0 - _startup(st)
-    result = summarise_ranking(plan, recs, hits, auc, item_features=item_features, seconds=time.perf_counter() - start)
+    result = summarise_ranking(plan, recs, hits, auc, seconds=time.perf_counter() - start)
     result.info.update(workers=st.workers, shards=st.shards)
     return result

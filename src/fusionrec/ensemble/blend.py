@@ -103,6 +103,11 @@ def member_spec(spec: MemberSpec) -> dict[str, Any] | str:
     return spec
 
 
+def _fit_member(member: Recommender, train: Interactions, side: SideInfo | None) -> None:
+    """Fit one member on ``train`` with the side information when its class declares it takes it."""
+    member.fit(train, **type(member).declaration().fit_kwargs(side=side))
+
+
 def _rating_range(matrix: Any) -> tuple[float, float]:
     data = np.asarray(matrix.data)
     if data.size == 0:
@@ -130,6 +135,10 @@ class Ensemble(Recommender):
 
     predicts_ratings = True
     uses_side_info = True
+    #: declaration (:mod:`fusionrec.models.declaration`): the fitted members live in ``members_`` (forgetting a
+    #: user reaches them); ``fit`` takes ``side`` (passed to the members that take it) and ``valid``
+    member_state: ClassVar[str | None] = "members_"
+    fit_inputs: ClassVar[frozenset[str]] = frozenset({"side", "valid"})
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "models": [list],
         "valid_fraction": [Interval(float, 0.0, 1.0, closed="neither")],
@@ -174,13 +183,13 @@ class Ensemble(Recommender):
                 raise DataError("valid must use the same id maps as train (same shape)")
             fit_part = train
         for member in members:
-            member.fit(fit_part, side)
+            _fit_member(member, fit_part, side)
         self.members_ = members
         self._set_base(fit_part)
         self._fit_combiner(valid)
         if carved and self.refit:
             for member in members:
-                member.fit(train, side)
+                _fit_member(member, train, side)
             self._set_base(train)
             self._after_refit()
         return self
@@ -194,10 +203,10 @@ class Ensemble(Recommender):
             raise ConfigError("fit_blend needs fitted model instances in models; use fit(train) for names / specs")
         for m in members:
             try:
-                m._check_fitted()
+                m.check_fitted()
             except NotFittedError as exc:
                 raise NotFittedError(f"fit_blend: member {type(m).__name__} is not fitted; fit it first") from exc
-        shapes = {(m.n_users_, m.n_items_) for m in members}  # type: ignore[attr-defined]
+        shapes = {(m.n_users_, m.n_items_) for m in members}
         if len(shapes) != 1:
             raise DataError(f"members were fitted on different shapes {sorted(shapes)}; use the same id maps")
         first = members[0]
@@ -205,9 +214,8 @@ class Ensemble(Recommender):
         self.n_users_ = first.n_users_
         self.n_items_ = first.n_items_
         self.seen_ = first.seen_
-        for what in ("user", "item"):  # the members' raw ids, when they have them
-            if hasattr(first, f"{what}_id_values_"):
-                setattr(self, f"{what}_id_values_", getattr(first, f"{what}_id_values_"))
+        self.user_id_values_ = first.user_id_values_  # the members' raw ids
+        self.item_id_values_ = first.item_id_values_
         self._prepare_features(first.seen_)
         self._fit_combiner(valid)
         return self
@@ -327,12 +335,17 @@ class Ensemble(Recommender):
         if not isinstance(names, list) or not names:
             raise BundleError(f"{path}/manifest.json lists no members; the ensemble bundle is damaged")
         members = [load_model(members_dir / str(name)) for name in names]
-        model = target(**manifest.get("params", {}))
-        model.members_ = members
         state = unpack_state(arrays, manifest.get("scalars", {}), list(manifest.get("sparse", [])))
         state["seen_"] = members[0].seen_
-        model._set_state(state)
-        return model
+        return target._assemble(manifest.get("params", {}), members, state)
+
+    @classmethod
+    def _assemble(cls, params: dict[str, Any], members: list[Recommender], state: dict[str, Any]) -> Ensemble:
+        """An ensemble of this class with its loaded ``members`` and its own learned ``state``."""
+        ensemble = cls(**params)
+        ensemble.members_ = members
+        ensemble._set_state(state)
+        return ensemble
 
 
 def load_ensemble(path: str | Path) -> Recommender:

@@ -26,7 +26,7 @@ import numpy as np
 
 from fusionrec._ranking import mask_rows
 from fusionrec.data.interactions import Interactions
-from fusionrec.ensemble.blend import Ensemble, MemberSpec, _make_member
+from fusionrec.ensemble.blend import Ensemble, MemberSpec, _fit_member, _make_member
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import BOOL, Interval
 from fusionrec.models.base import Recommender, SideInfo
@@ -60,7 +60,7 @@ class RankingEnsemble(Ensemble):
         self._check_params()
         members = [_make_member(spec) for spec in self.models]
         for member in members:
-            member.fit(train, side)
+            _fit_member(member, train, side)
         self.members_ = members
         self._set_base(train)
         return self

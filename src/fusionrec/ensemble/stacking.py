@@ -23,6 +23,7 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.ensemble.blend import Ensemble, MemberSpec
 from fusionrec.errors import ConfigError
 from fusionrec.models._params import Options
+from fusionrec.models.declaration import ROWS, Indexed
 
 __all__ = ["Stacking", "activity_features"]
 
@@ -125,6 +126,8 @@ class Stacking(Ensemble):
         RMSE of the meta-model on the validation interactions it was fitted on.
     """
 
+    user_state: ClassVar[dict[str, Indexed]] = {"user_features_": ROWS}
+    item_state: ClassVar[dict[str, Indexed]] = {"item_features_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {"meta": [Options(META_CHOICES)], "meta_params": [dict, None]}
 
     def __init__(

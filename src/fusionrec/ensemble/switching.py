@@ -25,6 +25,7 @@ from fusionrec.ensemble.blend import MemberSpec
 from fusionrec.ensemble.rankfusion import RankingEnsemble, row_ranks
 from fusionrec.errors import ConfigError
 from fusionrec.models._params import NONNEGATIVE_INT, Options
+from fusionrec.models.declaration import ROWS, Indexed
 
 __all__ = ["Switching", "normalise_rows"]
 
@@ -66,6 +67,8 @@ class Switching(RankingEnsemble):
         ``int64 [U]``, ``[I]`` training interaction counts.
     """
 
+    user_state: ClassVar[dict[str, Indexed]] = {"user_counts_": ROWS}
+    item_state: ClassVar[dict[str, Indexed]] = {"item_counts_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "min_user_interactions": [*NONNEGATIVE_INT],
         "min_item_interactions": [*NONNEGATIVE_INT],

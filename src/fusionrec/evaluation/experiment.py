@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from fusionrec.data.dataset import Dataset
+from fusionrec.data.interactions import Interactions
 from fusionrec.data.split import Split
 from fusionrec.errors import ConfigError
 from fusionrec.evaluation import metrics as M
@@ -63,7 +64,15 @@ from fusionrec.evaluation.stats import paired_ttest, wilcoxon_test
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.registry import make_model
 
-__all__ = ["ExperimentConfig", "ExperimentResult", "ModelResult", "ModelSpec", "load_config", "run_experiment"]
+__all__ = [
+    "ExperimentConfig",
+    "ExperimentResult",
+    "ModelResult",
+    "ModelSpec",
+    "fit_model",
+    "load_config",
+    "run_experiment",
+]
 
 #: the keys of ``dataset["files"]`` (the arguments of :func:`fusionrec.data.from_files`)
 DATASET_FILES = ("interactions", "items", "users", "social")
@@ -394,6 +403,14 @@ class ExperimentResult:
         return out
 
 
+def fit_model(
+    model: Recommender, train: Interactions, *, side: SideInfo | None = None, valid: Interactions | None = None
+) -> Recommender:
+    """Fit ``model`` on ``train`` with the inputs its class declares it takes (``fit_inputs``: ``side``, ``valid``);
+    the others are not passed.  What experiments and tuning fit with."""
+    return model.fit(train, **type(model).declaration().fit_kwargs(side=side, valid=valid))
+
+
 def build_dataset_and_split(
     config: ExperimentConfig, data_dir: str | Path | None = None
 ) -> tuple[Dataset | None, Split]:
@@ -478,7 +495,7 @@ def run_experiment(
     models: list[tuple[ModelSpec, Recommender]] = []
     for spec in config.models:  # bad model names fail before any data is loaded
         model = make_model(spec.name, **spec.params)
-        needs_side |= type(model).uses_side_info
+        needs_side |= type(model).declaration().uses_side_info
         models.append((spec, model))
     if split is None:
         dataset, split = build_dataset_and_split(config, data_dir)
@@ -496,10 +513,7 @@ def run_experiment(
         say(f"fitting {spec.display}")
         t0 = time.perf_counter()
         try:
-            if split.valid is not None and "valid" in inspect.signature(model.fit).parameters:
-                model.fit(split.train, side, valid=split.valid)  # type: ignore[call-arg]
-            else:
-                model.fit(split.train, side)
+            fit_model(model, split.train, side=side, valid=split.valid)
         except Exception as exc:  # one broken model must not sink the whole report
             from fusionrec.errors import FusionRecError
 

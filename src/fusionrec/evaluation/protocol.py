@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,11 +89,14 @@ def _is_relevant(relevant: sp.csr_matrix, batch: np.ndarray, idx: np.ndarray) ->
 
 @dataclass
 class RankingPlan:
-    """What :func:`evaluate_ranking` settles before scoring: the users, their relevant items and the masks.
+    """Everything :func:`evaluate_ranking` settles before scoring, from every one of its parameters: the users,
+    their relevant items, the masks (the training part, then ``exclude``), the batches, the re-ranker and what the
+    summary needs (diversity features, fairness groups, the training history).
 
-    Shared by the single-process loop and the sharded one (:func:`fusionrec.distributed.evaluate_ranking_ray`):
-    both call :func:`rank_batch` on user batches of ``users`` and :func:`summarise_ranking` on the stacked
-    outcome, so their figures are the same.
+    The one plan both evaluators run (:func:`plan_ranking` builds it): the single-process loop and the sharded one
+    (:func:`fusionrec.distributed.evaluate_ranking_ray`) call :func:`rank_batch` on the batches of ``users``
+    (:meth:`batches`; a shard is a run of whole batches) and :func:`summarise_ranking` on the stacked outcome, so
+    their figures are the same.  :meth:`for_workers` drops what only the summary reads.
     """
 
     ks: list[int]
@@ -110,10 +113,24 @@ class RankingPlan:
     compute_auc: bool
     rerank: Reranker | None = None
     rerank_depth: int = 100
+    batch_size: int = 1024
+    item_features: np.ndarray | None = None
+    item_groups: np.ndarray | None = None
+    user_groups: np.ndarray | None = None
+    history: sp.csr_matrix | None = None
 
     @property
     def kmax(self) -> int:
         return self.ks[-1]
+
+    def batches(self) -> list[slice]:
+        """The user batches, as slices of :attr:`users` (each scored at once by :func:`rank_batch`)."""
+        n, b = len(self.users), self.batch_size
+        return [slice(s, min(s + b, n)) for s in range(0, n, b)]
+
+    def for_workers(self) -> RankingPlan:
+        """This plan without what only :func:`summarise_ranking` reads (what a ranking worker is sent)."""
+        return replace(self, item_features=None, item_groups=None, user_groups=None, history=None)
 
 
 def plan_ranking(
@@ -127,12 +144,23 @@ def plan_ranking(
     users: np.ndarray | None = None,
     relevance_threshold: float | None = None,
     compute_auc: bool = False,
+    item_features: np.ndarray | None = None,
+    batch_size: int = 1024,
     cold_users: bool = False,
-    stacklevel: int = 2,
     rerank: Reranker | None = None,
     rerank_depth: int = 100,
+    item_groups: np.ndarray | None = None,
+    user_groups: np.ndarray | None = None,
+    stacklevel: int = 2,
 ) -> RankingPlan:
-    """Check the arguments of :func:`evaluate_ranking` (same meaning) and return its :class:`RankingPlan`."""
+    """Check the arguments of :func:`evaluate_ranking` (every one, same meaning) and return its
+    :class:`RankingPlan`."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if user_groups is not None and len(user_groups) != train.n_users:
+        raise ConfigError(f"user_groups has {len(user_groups)} labels; give one per user ({train.n_users})")
+    if item_groups is not None and len(item_groups) != train.n_items:
+        raise ConfigError(f"item_groups has {len(item_groups)} rows; give one per item ({train.n_items})")
     ks = sorted({int(x) for x in np.atleast_1d(k)})
     if not ks or ks[0] < 1:
         raise ConfigError("k must hold positive integers")
@@ -143,7 +171,8 @@ def plan_ranking(
         raise ConfigError(f"train {train.shape} and test {test.shape} must share id maps (use a Split)")
     if rerank is not None and not callable(getattr(rerank, "rerank", None)):
         raise ConfigError(f"rerank must have a rerank(users, candidates, scores, k) method, got {type(rerank)}")
-    masks = [train] if exclude is None else list(exclude)
+    # the training part is always masked; exclude adds to it (train itself listed again is masked once)
+    masks = [train.matrix] + [m.matrix for m in exclude or () if m.matrix is not train.matrix]
     relevant = _relevant_matrix(test, relevance_threshold)
     cand = None if candidates is None else np.unique(np.asarray(candidates, dtype=np.int64))
     if cand is not None:
@@ -167,7 +196,7 @@ def plan_ranking(
     return RankingPlan(
         ks=ks,
         metrics=tuple(metrics),
-        masks=[m.matrix for m in masks],
+        masks=masks,
         relevant=relevant,
         candidates=cand,
         users=eval_users,
@@ -179,6 +208,11 @@ def plan_ranking(
         compute_auc=compute_auc,
         rerank=rerank,
         rerank_depth=max(int(rerank_depth), ks[-1]),
+        batch_size=int(batch_size),
+        item_features=item_features,
+        item_groups=item_groups,
+        user_groups=user_groups,
+        history=train.matrix,
     )
 
 
@@ -230,21 +264,13 @@ def rank_batch(model: Recommender, plan: RankingPlan, batch: np.ndarray) -> tupl
 
 
 def summarise_ranking(
-    plan: RankingPlan,
-    recs: np.ndarray,
-    hits: np.ndarray,
-    auc_vals: np.ndarray,
-    *,
-    item_features: np.ndarray | None = None,
-    seconds: float = 0.0,
-    item_groups: np.ndarray | None = None,
-    user_groups: np.ndarray | None = None,
-    history: sp.csr_matrix | None = None,
+    plan: RankingPlan, recs: np.ndarray, hits: np.ndarray, auc_vals: np.ndarray, *, seconds: float = 0.0
 ) -> RankingResult:
-    """The :class:`RankingResult` of :func:`rank_batch` outcomes stacked in the order of ``plan.users``
-    (``item_groups`` / ``user_groups``: the fairness extras of :func:`evaluate_ranking`; ``history``: the training
-    matrix, the target of the calibration KL)."""
+    """The :class:`RankingResult` of :func:`rank_batch` outcomes stacked in the order of ``plan.users`` (the
+    diversity and fairness extras from the plan's ``item_features`` / ``item_groups`` / ``user_groups``, the
+    calibration target from its ``history``)."""
     ks, kmax, n_rel = plan.ks, plan.kmax, plan.n_relevant
+    item_features = plan.item_features
     per_user: dict[str, np.ndarray] = {}
     for kk in ks:
         for name in plan.metrics:
@@ -263,7 +289,7 @@ def summarise_ranking(
         ild = M.intra_list_diversity(top, item_features)
         per_user[f"ILD@{kmax}"] = ild
         summary[f"ILD@{kmax}"] = float(ild.mean()) if len(ild) else float("nan")
-    extra = _fairness(plan, top, per_user, item_groups, user_groups, history)
+    extra = _fairness(plan, top, per_user)
     summary.update(extra.pop("metrics"))
     cand = plan.candidates
     return RankingResult(
@@ -314,8 +340,9 @@ def evaluate_ranking(
     test
         Held-out interactions; each one is a relevant item (or those rated >= ``relevance_threshold``).
     exclude
-        Interactions to mask from rankings; defaults to ``[train]``.  Pass ``[train, valid]`` when
-        testing a model tuned on a validation part that is not in its training data.
+        Interactions to mask from rankings besides ``train``, which is always masked: pass ``[valid]`` when
+        testing a model tuned on a validation part that is not in its training data (``[train, valid]`` means
+        the same).
     candidates
         Item indices to rank among (e.g. the cold test items); relevance is restricted to them.
     item_features
@@ -342,10 +369,6 @@ def evaluate_ranking(
         never users x items; ``compute_auc`` adds a dense relevance block (1 byte per score).
     """
     start = time.perf_counter()
-    if user_groups is not None and len(user_groups) != train.n_users:
-        raise ConfigError(f"user_groups has {len(user_groups)} labels; give one per user ({train.n_users})")
-    if item_groups is not None and len(item_groups) != train.n_items:
-        raise ConfigError(f"item_groups has {len(item_groups)} rows; give one per item ({train.n_items})")
     plan = plan_ranking(
         train,
         test,
@@ -356,41 +379,25 @@ def evaluate_ranking(
         users=users,
         relevance_threshold=relevance_threshold,
         compute_auc=compute_auc,
+        item_features=item_features,
+        batch_size=batch_size,
         cold_users=cold_users,
-        stacklevel=2,
         rerank=rerank,
         rerank_depth=rerank_depth,
-    )
-    eval_users = plan.users
-    recs, hits, auc_vals = empty_outcome(len(eval_users), plan.kmax)
-    batches = range(0, len(eval_users), batch_size)
-    for s in progress(batches, total=len(batches), desc="ranking"):
-        batch = eval_users[s : s + batch_size]
-        recs[s : s + len(batch)], hits[s : s + len(batch)], auc_vals[s : s + len(batch)] = rank_batch(
-            model, plan, batch
-        )
-    return summarise_ranking(
-        plan,
-        recs,
-        hits,
-        auc_vals,
-        item_features=item_features,
-        seconds=time.perf_counter() - start,
         item_groups=item_groups,
         user_groups=user_groups,
-        history=train.matrix,
+        stacklevel=2,
     )
+    recs, hits, auc_vals = empty_outcome(len(plan.users), plan.kmax)
+    batches = plan.batches()
+    for part in progress(batches, total=len(batches), desc="ranking"):
+        recs[part], hits[part], auc_vals[part] = rank_batch(model, plan, plan.users[part])
+    return summarise_ranking(plan, recs, hits, auc_vals, seconds=time.perf_counter() - start)
 
 
-def _fairness(
-    plan: RankingPlan,
-    top: np.ndarray,
-    per_user: dict[str, np.ndarray],
-    item_groups: np.ndarray | None,
-    user_groups: np.ndarray | None,
-    history: sp.csr_matrix | None,
-) -> dict[str, Any]:
+def _fairness(plan: RankingPlan, top: np.ndarray, per_user: dict[str, np.ndarray]) -> dict[str, Any]:
     """The optional fairness / calibration extras of :func:`evaluate_ranking` (metrics, and info entries)."""
+    item_groups, user_groups, history = plan.item_groups, plan.user_groups, plan.history
     out: dict[str, Any] = {"metrics": {}}
     if plan.rerank is None and item_groups is None and user_groups is None:
         return out
@@ -426,7 +433,7 @@ def evaluate_ratings(model: Recommender, test: Interactions) -> dict[str, float]
         The test set is implicit, or the model does not predict ratings (``predicts_ratings`` is false: its
         scores rank items but are not on the rating scale).
     """
-    if not getattr(model, "predicts_ratings", False):
+    if not type(model).declaration().predicts_ratings:
         raise ConfigError(
             f"{type(model).__name__} does not predict ratings (its scores rank items, they are not on the rating "
             "scale), so RMSE / MAE would be meaningless; evaluate it with evaluate_ranking, or use a rating model "
