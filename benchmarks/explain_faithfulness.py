@@ -47,7 +47,7 @@ MODELS: list[tuple[str, dict[str, Any], bool]] = [
     ("EASE", {"reg": 200.0}, False),
     ("CEASE", {"reg": 200.0, "side_weight": 5.0}, True),
     ("ItemKNN", {"k": 100, "implicit": True}, False),
-    ("ALS", {"n_factors": 16, "iterations": 15, "regularization": 10.0, "binarize": True, "seed": 0}, False),
+    ("ALS", {"n_factors": 16, "epochs": 15, "reg": 10.0, "binarize": True, "seed": 0}, False),
     ("VBPR", {"n_factors": 16, "content_factors": 16, "epochs": 40, "seed": 0}, True),
 ]
 

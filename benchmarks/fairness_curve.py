@@ -148,8 +148,8 @@ def base_models(train: Interactions, valid: Interactions, quick: bool) -> tuple[
     for reg, alpha in [(1.0, 10.0)] if quick else [(0.1, 1.0), (1.0, 10.0), (10.0, 10.0)]:
         grid.append(
             (
-                f"ALS(n_factors=64, regularization={reg:g}, alpha={alpha:g})",
-                lambda reg=reg, alpha=alpha: ALS(n_factors=64, regularization=reg, alpha=alpha, iterations=15, seed=0),
+                f"ALS(n_factors=64, reg={reg:g}, alpha={alpha:g})",
+                lambda reg=reg, alpha=alpha: ALS(n_factors=64, reg=reg, alpha=alpha, epochs=15, seed=0),
             )
         )
     trials, best = [], None

@@ -51,17 +51,17 @@ def find(data_dir: Path, name: str) -> Path | None:
 def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     if quick:
         return {
-            "ALS": grid(n_factors=[64], regularization=[1.0], alpha=[10.0]),
+            "ALS": grid(n_factors=[64], reg=[1.0], alpha=[10.0]),
             "EASE": grid(reg=[300.0]),
             "CEASE": grid(reg=[300.0], side_weight=[50.0]),
-            "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.01], epochs=[10]),
+            "VBPR": grid(n_factors=[32], content_factors=[32], lr=[0.01], epochs=[10]),
             "GraphFusion": grid(n_factors=[64], knn_k=[10], epochs=[5], lr=[5e-3]),
         }
     return {
-        "ALS": grid(n_factors=[64, 128], regularization=[1.0, 10.0], alpha=[10.0]),
+        "ALS": grid(n_factors=[64, 128], reg=[1.0, 10.0], alpha=[10.0]),
         "EASE": grid(reg=[100.0, 300.0, 1000.0]),
         "CEASE": grid(reg=[100.0, 300.0, 1000.0], side_weight=[20.0, 100.0]),
-        "VBPR": grid(n_factors=[64], content_factors=[64], learning_rate=[0.005, 0.01], epochs=[40]),
+        "VBPR": grid(n_factors=[64], content_factors=[64], lr=[0.005, 0.01], epochs=[40]),
         "GraphFusion": grid(n_factors=[64], knn_k=[10], epochs=[40], lr=[1e-3, 5e-3]),
     }
 

@@ -85,9 +85,9 @@ def random_model(p: dict[str, Any], train: Interactions, feats: dict[str, np.nda
 def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     if quick:
         spaces = {
-            "HybridMF": grid(n_factors=[32], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[5],
+            "HybridMF": grid(n_factors=[32], lr=[0.05], reg_item=[1e-5], reg_user=[1e-5], epochs=[5],
                              item_identity=[True]),
-            "VBPR": grid(n_factors=[16], content_factors=[16], learning_rate=[0.05]),
+            "VBPR": grid(n_factors=[16], content_factors=[16], lr=[0.05]),
             "ContentKNN": grid(modality_weights=[None]),
             "CEASE": grid(reg=[10000.0], side_weight=[50.0], poster_weight=[0.5]),
             "CEASE-W": grid(reg=[10000.0], side_weight=[50.0], genre_weight=[0.5], poster_weight=[0.25]),
@@ -98,11 +98,11 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
         return spaces
     return {
         # the peer gets HybridMF's grid and more: learning rate and epochs bracketed (edges extend)
-        "LightFM": grid(n_factors=[64], learning_rate=[0.02, 0.05], item_alpha=[1e-5], user_alpha=[1e-5],
+        "LightFM": grid(n_factors=[64], lr=[0.02, 0.05], reg_item=[1e-5], reg_user=[1e-5],
                         epochs=[20, 40], item_identity=[True, False]),
-        "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[1e-5], user_alpha=[1e-5], epochs=[20],
+        "HybridMF": grid(n_factors=[64], lr=[0.05], reg_item=[1e-5], reg_user=[1e-5], epochs=[20],
                          item_identity=[True, False]),
-        "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.02, 0.05]),
+        "VBPR": grid(n_factors=[32], content_factors=[32], lr=[0.02, 0.05]),
         "ContentKNN": grid(modality_weights=[None, {"poster": 0.5, "text": 1.0}]),
         # on cold items CEASE needs a large reg (valid NDCG@20 rose from 0.10 at reg 10 to 0.20 at reg 1e4)
         "CEASE": grid(reg=[3000.0, 10000.0, 30000.0], side_weight=[50.0], poster_weight=[0.5]),

@@ -215,7 +215,7 @@ def _cornac_dataset(train: Interactions) -> Any:
 
 
 def fr_als(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
-    return ALS(seed=SEED, iterations=15, **p).fit(train)
+    return ALS(seed=SEED, epochs=15, **p).fit(train)
 
 
 def fr_bpr(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
@@ -297,9 +297,9 @@ def lightfm_model(p: dict[str, Any], train: Interactions, feats: dict[str, np.nd
     m = LightFM(
         no_components=p.pop("n_factors"),
         loss=p.pop("loss", "warp"),
-        learning_rate=p.pop("learning_rate", 0.05),
-        item_alpha=p.pop("item_alpha", 0.0),
-        user_alpha=p.pop("user_alpha", 0.0),
+        learning_rate=p.pop("lr", 0.05),
+        item_alpha=p.pop("reg_item", 0.0),
+        user_alpha=p.pop("reg_user", 0.0),
         max_sampled=p.pop("max_sampled", 10),
         random_state=SEED,
     )
@@ -333,9 +333,9 @@ def cornac_vbpr(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndar
 def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     if quick:
         return {
-            "ALS": grid(n_factors=[64], regularization=[10.0], alpha=[5.0]),
+            "ALS": grid(n_factors=[64], reg=[10.0], alpha=[5.0]),
             "iALS": grid(n_factors=[64], regularization=[10.0], alpha=[5.0]),
-            "BPR": grid(n_factors=[64], learning_rate=[0.05], regularization=[0.001], epochs=[50]),
+            "BPR": grid(n_factors=[64], lr=[0.05], reg=[0.001], epochs=[50]),
             "EASE": grid(reg=[100.0, 300.0, 1000.0]),
             "cornacEASE": grid(reg=[100.0, 300.0, 1000.0], posB=[True, False]),
             "CEASE": grid(reg=[100.0, 300.0], side_weight=[50.0, 200.0], poster_weight=[0.25]),
@@ -350,16 +350,16 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
                 sparse_max=[0],
             ),
             "ActivityEASE": grid(reg=[100.0, 300.0, 1000.0], user_power=[0.5, 0.75], history_idf=[0.0, 0.1], sparse_max=[0]),
-            "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[0.0], user_alpha=[1e-5], epochs=[20]),
-            "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.05]),
+            "HybridMF": grid(n_factors=[64], lr=[0.05], reg_item=[0.0], reg_user=[1e-5], epochs=[20]),
+            "VBPR": grid(n_factors=[32], content_factors=[32], lr=[0.05]),
             "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005], lambda_w=[0.01]),
             "RRF3": grid(k=[10.0, 60.0], weights=[[2.0, 1.0, 1.0]]),
         }
     return {
-        "ALS": grid(n_factors=[32, 64], regularization=[10.0], alpha=[5.0, 10.0]),
+        "ALS": grid(n_factors=[32, 64], reg=[10.0], alpha=[5.0, 10.0]),
         "iALS": grid(n_factors=[32, 64], regularization=[10.0], alpha=[5.0, 10.0]),
-        "BPR": grid(n_factors=[64], optimizer=["adagrad", "sgd"], learning_rate=[0.02, 0.05, 0.1],
-                    regularization=[0.001, 0.01], epochs=[100]),
+        "BPR": grid(n_factors=[64], optimizer=["adagrad", "sgd"], lr=[0.02, 0.05, 0.1], reg=[0.001, 0.01],
+                    epochs=[100]),
         "EASE": grid(reg=[30.0, 100.0, 300.0, 1000.0]),
         "cornacEASE": grid(reg=[30.0, 100.0, 300.0, 1000.0], posB=[True, False]),
         "CEASE": grid(reg=[100.0, 300.0, 1000.0], side_weight=[20.0, 100.0, 500.0], poster_weight=[0.25, 1.0]),
@@ -370,8 +370,8 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
                               sparse_max=[0]),
         "ActivityEASE": grid(reg=[100.0, 300.0, 1000.0], user_power=[0.25, 0.5, 0.75, 1.0],
                              history_idf=[0.0, 0.1, 0.25], sparse_max=[0]),
-        "HybridMF": grid(n_factors=[64], learning_rate=[0.05], item_alpha=[0.0, 1e-5], user_alpha=[1e-5], epochs=[20]),
-        "VBPR": grid(n_factors=[32], content_factors=[32], learning_rate=[0.02, 0.05]),
+        "HybridMF": grid(n_factors=[64], lr=[0.05], reg_item=[0.0, 1e-5], reg_user=[1e-5], epochs=[20]),
+        "VBPR": grid(n_factors=[32], content_factors=[32], lr=[0.02, 0.05]),
         "cornacVBPR": grid(k=[32], k2=[32], learning_rate=[0.005, 0.01], lambda_w=[0.01]),
         "RRF3": grid(k=[10.0, 60.0], weights=[[1.0, 1.0, 1.0], [2.0, 1.0, 1.0]]),
     }  # fmt: skip

@@ -302,7 +302,7 @@ def main() -> None:
 
             train = _synthetic_train(args.users, args.items)
             t = time.perf_counter()
-            als = ALS(n_factors=64, iterations=3, regularization=0.1, seed=0).fit(train)
+            als = ALS(n_factors=64, epochs=3, reg=0.1, seed=0).fit(train)
             results["als_fit_s"] = time.perf_counter() - t
             results["workloads"]["score-als"] = bench_scoring("score-als", als, args, address)
     finally:

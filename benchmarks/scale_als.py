@@ -133,9 +133,9 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     iters = args.iterations
-    ALS(n_factors=4, iterations=1).fit(train.select(np.arange(min(train.nnz, 1000))))  # numba cache warm-up
+    ALS(n_factors=4, epochs=1).fit(train.select(np.arange(min(train.nnz, 1000))))  # numba cache warm-up
 
-    fr = ALS(n_factors=FACTORS, regularization=REG, alpha=CONFIDENCE - 1.0, iterations=iters, solver="cg", seed=SEED)
+    fr = ALS(n_factors=FACTORS, reg=REG, alpha=CONFIDENCE - 1.0, epochs=iters, solver="cg", seed=SEED)
     with PeakRSS() as fr_mem, timed() as fr_t:
         fr.fit(train)
     release_memory()

@@ -39,7 +39,7 @@ def build_bundle(path: Path) -> Path:
     items = rng.integers(0, n_items, 4000)
     key = np.unique(users.astype(np.int64) * n_items + items)
     train = Interactions.from_arrays(key // n_items, key % n_items, None, explicit=False)
-    model = ALS(n_factors=16, iterations=3).fit(train)
+    model = ALS(n_factors=16, epochs=3).fit(train)
     ids = train.item_ids.ids.tolist()
     meta = {
         "title": [f"Item {x}" for x in ids],

@@ -37,7 +37,7 @@ def build_bundle(path: Path, n_users: int = 610, n_items: int = 9_700, nnz: int 
     key = np.unique(users.astype(np.int64) * n_items + pop)[:nnz]
     u, i = key // n_items, key % n_items
     train = Interactions.from_arrays(u, i, None, explicit=False)
-    model = ALS(n_factors=64, iterations=3).fit(train)
+    model = ALS(n_factors=64, epochs=3).fit(train)
     titles = [f"item {x}" for x in train.item_ids.ids.tolist()]
     return save_bundle(path, model, train, {"title": titles})
 

@@ -56,7 +56,7 @@ def grid(**axes: list[Any]) -> list[dict[str, Any]]:
 
 def spaces(quick: bool) -> dict[str, list[dict[str, Any]]]:
     if quick:
-        bpr = grid(n_factors=[32], learning_rate=[0.05], regularization=[0.001, 0.01], epochs=[20])
+        bpr = grid(n_factors=[32], lr=[0.05], reg=[0.001, 0.01], epochs=[20])
         gcn = grid(n_factors=[32], lr=[0.01], reg=[1e-4, 1e-3], layers=[2], epochs=[5])
         return {
             "EASE": grid(reg=[100.0, 300.0]),
@@ -65,7 +65,7 @@ def spaces(quick: bool) -> dict[str, list[dict[str, Any]]]:
             "LightGCN": gcn,
             "SocialLightGCN": [{**p, "social_weight": w} for p in gcn for w in (0.3, 1.0)],
         }
-    bpr = grid(n_factors=[64], learning_rate=[0.02, 0.05], regularization=[0.001, 0.01], epochs=[60])
+    bpr = grid(n_factors=[64], lr=[0.02, 0.05], reg=[0.001, 0.01], epochs=[60])
     # LightGCN fits take about a minute each on the 2 shared cores: 2 points (plus edge extensions)
     gcn = grid(n_factors=[64], lr=[0.01], reg=[1e-4, 1e-3], layers=[2], epochs=[30])
     return {

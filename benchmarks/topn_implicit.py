@@ -63,14 +63,14 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     """One grid per family, the same for every library of the family (names mapped per library)."""
     if quick:
         return {
-            "ALS": grid(n_factors=[32], regularization=[1.0], alpha=[1.0, 10.0], iterations=[10]),
-            "BPR": grid(n_factors=[32], learning_rate=[0.05], regularization=[0.001, 0.01], epochs=[30]),
+            "ALS": grid(n_factors=[32], reg=[1.0], alpha=[1.0, 10.0], epochs=[10]),
+            "BPR": grid(n_factors=[32], lr=[0.05], reg=[0.001, 0.01], epochs=[30]),
             "EASE": grid(lam=[200.0, 1000.0]),
             "ItemKNN": grid(k=[50, 200]),
         }
     return {
-        "ALS": grid(n_factors=[32, 64], regularization=[0.1, 1.0, 10.0], alpha=[1.0, 10.0], iterations=[15]),
-        "BPR": grid(n_factors=[32, 64], learning_rate=[0.01, 0.05, 0.1], regularization=[0.001, 0.01], epochs=[100]),
+        "ALS": grid(n_factors=[32, 64], reg=[0.1, 1.0, 10.0], alpha=[1.0, 10.0], epochs=[15]),
+        "BPR": grid(n_factors=[32, 64], lr=[0.01, 0.05, 0.1], reg=[0.001, 0.01], epochs=[100]),
         # cornac EASE only: posB True / False x the EASE grid (the better on valid is reported)
         "EASE": grid(lam=[100.0, 300.0, 1000.0, 3000.0]),
         "ItemKNN": grid(k=[20, 50, 100, 200]),
@@ -125,9 +125,9 @@ def implicit_als(p: dict[str, Any], train: Interactions) -> Recommender:
 
     m = AlternatingLeastSquares(
         factors=p["n_factors"],
-        regularization=p["regularization"],
+        regularization=p["reg"],
         alpha=1.0,  # implicit's confidence is alpha * stored value: it gets fusionrec's 1 + alpha * r below
-        iterations=p["iterations"],
+        iterations=p["epochs"],
         use_cg=True,
         random_state=SEED,
     )
@@ -143,8 +143,8 @@ def implicit_bpr(p: dict[str, Any], train: Interactions) -> Recommender:
 
     m = BayesianPersonalizedRanking(
         factors=p["n_factors"],
-        learning_rate=p["learning_rate"],
-        regularization=p["regularization"],
+        learning_rate=p["lr"],
+        regularization=p["reg"],
         iterations=p["epochs"],
         random_state=SEED,
     )
@@ -262,7 +262,7 @@ def main() -> None:
         valid, test = split.valid.binarize(), split.test.binarize()
         dataset = split_name.split(".")[0]
         # warm the numba caches outside the timed runs
-        ALS(n_factors=4, iterations=1).fit(train)
+        ALS(n_factors=4, epochs=1).fit(train)
         BPR(n_factors=4, epochs=1).fit(train)
         BPR(n_factors=4, epochs=1, hogwild=True).fit(train)
         for lib, label, family, build in entries:

@@ -38,12 +38,12 @@ SEED = 0
 SPACES: dict[str, dict[str, Any]] = {
     "als": {
         "n_factors": ["int", 16, 128, "log"],
-        "regularization": ["float", 0.01, 100.0, "log"],
+        "reg": ["float", 0.01, 100.0, "log"],
         "alpha": ["float", 0.5, 50.0, "log"],
     },
     "ease": {"lam": ["float", 10.0, 10000.0, "log"]},
 }
-FIXED = {"als": {"iterations": 15}, "ease": {}}
+FIXED = {"als": {"epochs": 15}, "ease": {}}
 
 
 def fusionrec_als(p: dict[str, Any], train: Any) -> Any:
@@ -84,7 +84,7 @@ def main() -> None:
     for seed in args.seeds:
         raw = benchmark_split(SPLIT, args.data_dir, seed)
         split = Split(raw.train.binarize(), raw.test.binarize(), raw.valid.binarize(), name=raw.name)
-        ALS(n_factors=4, iterations=1).fit(split.train)  # warm numba's caches outside the timed trials
+        ALS(n_factors=4, epochs=1).fit(split.train)  # warm numba's caches outside the timed trials
         for family in families:
             for lib, label, build in BUILDERS[family]:
                 side = tpe_tune(
