@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,21 +12,16 @@ import scipy.sparse as sp
 
 from fusionrec.data import Interactions, Split
 from fusionrec.errors import ConfigError, DataError
-from fusionrec.models import SideInfo, make_model
-from fusionrec.models import registry as registry_module
+from fusionrec.models import SideInfo, load_model, make_model
+from fusionrec.models.declaration import undeclared_state
 from fusionrec.models.graph import GraphFusion, knn_graph, normalized_adjacency, sym_normalize
+from fusionrec.models.registry import MODELS, available_models, get_model_class, registered_name
 
 from .contract import RecommenderContract
 
 pytest.importorskip("torch")
 
 NAME, PATH = "GraphFusion", "fusionrec.models.graph:GraphFusion"
-
-
-@pytest.fixture(autouse=True)
-def _registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    # until registry.py carries the line: "GraphFusion": "fusionrec.models.graph:GraphFusion"
-    monkeypatch.setitem(registry_module.MODELS, NAME, PATH)
 
 
 def _side(n_items: int, seed: int = 0) -> SideInfo:
@@ -49,6 +45,11 @@ class TestGraphFusion(RecommenderContract):
 
 
 def test_registry_name() -> None:
+    """The package's own registry names the class (nothing in this module registers it): by name, by class, and
+    through make_model."""
+    assert NAME in available_models() and MODELS[NAME] == PATH
+    assert get_model_class(NAME) is GraphFusion
+    assert registered_name(GraphFusion) == NAME
     assert isinstance(make_model(NAME), GraphFusion)
 
 
@@ -179,3 +180,72 @@ def test_bad_parameters_raise() -> None:
             GraphFusion(**bad).fit(train, side)  # type: ignore[arg-type]
     with pytest.raises(DataError, match="audio"):
         GraphFusion(modalities=["audio"]).fit(train, side)
+
+
+# ---------------------------------------------------------------------- declaration and forgetting
+def _odd() -> tuple[Interactions, SideInfo]:
+    """61 users x 42 items: sizes unlike n_factors 6, knn_k 3 and the feature widths 5 and 8 (undeclared_state is
+    exact)."""
+    from tests.conftest import make_interactions
+
+    train = make_interactions(n_users=61, n_items=43, explicit=False, seed=6)
+    return train, _side(train.n_items)
+
+
+def test_every_per_user_and_per_item_array_is_declared() -> None:
+    train, side = _odd()
+    model = GraphFusion(n_factors=6, epochs=2, knn_k=3).fit(train, side)
+    assert undeclared_state(model) == []
+    decl = GraphFusion.declaration()
+    assert set(decl.user_state) >= {"user_factors_", "seen_"}
+    assert set(decl.item_state) >= {"item_factors_", "item_ego_", "item_features_", "warm_"}
+    assert decl.modality_param == "modalities" and decl.fit_inputs == {"side"}
+    assert decl.can_fold_in and decl.can_add_items and decl.has_factors and not decl.can_batch_fold_in
+    model.add_items({"text": np.ones((2, 8), np.float32)})
+    model.fold_in_user([1, 2, 3])
+    assert undeclared_state(model) == [] and model.item_features_.shape == (train.n_items + 2, 13)
+
+
+def _rows_holding(path: Path, vector: np.ndarray) -> list[str]:
+    """The saved arrays that hold ``vector`` as a row."""
+    with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return [k for k, a in arrays.items() if a.ndim == 2 and a.shape[1] == vector.size and (a == vector).all(1).any()]
+
+
+def test_forget_user_leaves_no_vector_in_the_saved_files(tmp_path: Path) -> None:
+    train, side = _odd()
+    model = GraphFusion(n_factors=6, epochs=2, knn_k=3).fit(train, side)
+    u = 9
+    vector = model.user_factors_[u].copy()
+    others = np.setdiff1d(np.arange(train.n_users), [u])
+    before = model.score(others)
+    model.save(tmp_path / "kept")
+    assert _rows_holding(tmp_path / "kept", vector) == ["user_factors_"]  # the search finds it before forgetting
+    model.forget_user(u)
+    model.save(tmp_path / "m")
+    assert _rows_holding(tmp_path / "m", vector) == []
+    np.testing.assert_array_equal(load_model(tmp_path / "m").score(others), before)
+
+
+def test_bundles_from_before_the_declaration_load() -> None:
+    """Bundles kept ``warm_items_`` (indices) and one ``features_<m>_`` per modality; they load into ``warm_`` and
+    ``item_features_`` and score, fold in and add items as the model that wrote them."""
+    train, side = _odd()
+    model = GraphFusion(n_factors=6, epochs=2, knn_k=3).fit(train, side)
+    model.warm_[[0, 5]] = False  # as if two items had no training interaction
+    state = model._get_state()
+    dims = model.feature_dims_.tolist()
+    old = {k: v for k, v in state.items() if k not in ("warm_", "item_features_", "feature_dims_")}
+    old["warm_items_"] = np.flatnonzero(model.warm_)
+    old["features_0_"], old["features_1_"] = model.item_features_[:, : dims[0]], model.item_features_[:, dims[0] :]
+    again = GraphFusion(n_factors=6, epochs=2, knn_k=3)
+    again._set_state(old)
+    np.testing.assert_array_equal(again.warm_, model.warm_)
+    np.testing.assert_array_equal(again.item_features_, model.item_features_)
+    np.testing.assert_array_equal(again.feature_dims_, model.feature_dims_)
+    np.testing.assert_array_equal(again.score(again.fold_in_user([1, 2])), model.score(model.fold_in_user([1, 2])))
+    new = {"image": np.ones((1, 5), np.float32)}
+    again.add_items(new)
+    model.add_items(new)
+    np.testing.assert_array_equal(again.score(np.arange(3)), model.score(np.arange(3)))

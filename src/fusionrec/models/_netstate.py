@@ -19,6 +19,9 @@ class NetStateRecommender(Recommender):
     """
 
     _net_prefix: ClassVar[str]
+    #: the live torch module (``None``: rebuilt from ``_net_arrays`` when next needed)
+    _net: Any
+    _net_arrays: dict[str, np.ndarray]
 
     def _get_state(self) -> dict[str, Any]:
         state = super()._get_state()
@@ -46,4 +49,4 @@ class NetStateRecommender(Recommender):
         arrays = {k[len(prefix) : -1]: np.asarray(v) for k, v in state.items() if k.startswith(prefix)}
         super()._set_state({k: v for k, v in state.items() if not k.startswith(prefix)})
         self._net_arrays = arrays
-        self._net: Any = None
+        self._net = None

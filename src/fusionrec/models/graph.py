@@ -29,8 +29,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from fusionrec._progress import progress
+from fusionrec._similarity import normalize_rows
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
+from fusionrec.models._foldin import fold_in_vector
 from fusionrec.models._params import (
     BOOL,
     MODALITY_NAMES,
@@ -43,6 +45,7 @@ from fusionrec.models._params import (
 )
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import check_history, place_user
+from fusionrec.models.declaration import ROWS, Indexed
 from fusionrec.models.factors import FactorMixin, FactorSpec
 
 __all__ = ["GraphFusion", "knn_graph", "normalized_adjacency", "sym_normalize", "torch_threads"]
@@ -94,7 +97,7 @@ def knn_graph(features: np.ndarray, k: int, present: np.ndarray | None = None, b
     ok = (norms > 0) & np.isfinite(norms)
     if present is not None:
         ok &= np.asarray(present, dtype=bool)
-    xn = np.where(ok[:, None], x / np.maximum(norms, 1e-12)[:, None], 0.0).astype(np.float32)
+    xn = np.where(ok[:, None], normalize_rows(x), 0.0).astype(np.float32)
     cand = np.flatnonzero(ok)
     kk = min(int(k), max(len(cand) - 1, 0))
     rows, cols = [], []
@@ -144,10 +147,6 @@ def _torch_csr(m: sp.csr_matrix) -> Any:
         )
 
 
-def _l2_rows(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 class GraphFusion(FactorMixin, Recommender):
     """LightGCN + frozen modality kNN item graphs with learned modality weights, trained with BPR.
 
@@ -186,6 +185,12 @@ class GraphFusion(FactorMixin, Recommender):
         Final vectors; ``score = user_factors_ @ item_factors_.T``.
     modality_weights_
         ``softmax(alpha)`` per modality (order of ``modalities_``).
+    item_ego_ ``[I, f]``
+        The items' ego embeddings ``H^0`` (zero for items without a training interaction), read by :meth:`add_items`.
+    item_features_ ``[I, sum d_m]``, feature_dims_ ``[M]``
+        Each modality's L2-normalised features side by side (``feature_dims_`` wide each, order of ``modalities_``).
+    warm_ ``[I]``
+        Whether the item had a training interaction (the items BPR samples negatives from).
     """
 
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
@@ -199,6 +204,11 @@ class GraphFusion(FactorMixin, Recommender):
 
     uses_side_info = True
     factor_spec = FactorSpec(user="user_factors_", item="item_factors_")
+    # declaration (fusionrec.models.declaration): the factor_spec arrays are declared by it
+    item_state: ClassVar[dict[str, Indexed]] = {"item_ego_": ROWS, "item_features_": ROWS, "warm_": ROWS}
+    modality_param: ClassVar[str | None] = "modalities"
+    can_fold_in: ClassVar[bool] = True
+    can_add_items: ClassVar[bool] = True
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "modalities": [*MODALITY_NAMES],
         **{name: [*POSITIVE_INT] for name in ("n_factors", "knn_k", "epochs", "batch_size", "threads")},
@@ -260,7 +270,7 @@ class GraphFusion(FactorMixin, Recommender):
             if present is not None:
                 x = np.where(np.asarray(present, dtype=bool)[:, None], x, 0.0).astype(np.float32)
             graphs.append(knn_graph(x, int(self.knn_k)))
-            normed.append(_l2_rows(x))
+            normed.append(normalize_rows(x))
         return names, graphs, normed
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
@@ -340,9 +350,29 @@ class GraphFusion(FactorMixin, Recommender):
                 self.item_ego_ = (emb[n_users:] * item_mask[n_users:, None]).numpy().astype(np.float32, copy=True)
                 self.modality_weights_ = torch.softmax(alpha, 0).numpy().astype(np.float32, copy=True)
         self.modalities_ = np.array(names, dtype=str)
-        self.warm_items_ = warm_items.astype(np.int64)
-        for m, x in enumerate(normed):
-            setattr(self, f"features_{m}_", x)
+        self.warm_ = warm.astype(bool)
+        self.feature_dims_ = np.array([x.shape[1] for x in normed], dtype=np.int64)
+        self.item_features_ = np.hstack(normed) if normed else np.zeros((n_items, 0), dtype=np.float32)
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Learned state, upgrading bundles saved before the declaration (``warm_items_`` indices and one
+        ``features_<m>_`` array per modality) to ``warm_`` and ``item_features_``."""
+        state = dict(state)
+        if "warm_items_" in state and "warm_" not in state:
+            warm = np.zeros(int(state["n_items_"]), dtype=bool)
+            warm[np.asarray(state.pop("warm_items_"), dtype=np.int64)] = True
+            state["warm_"] = warm
+        old = sorted((k for k in state if k.startswith("features_") and k[9:-1].isdigit()), key=lambda k: int(k[9:-1]))
+        if old and "item_features_" not in state:
+            parts = [np.asarray(state.pop(k), dtype=np.float32) for k in old]
+            state["item_features_"] = np.hstack(parts)
+            state["feature_dims_"] = np.array([p.shape[1] for p in parts], dtype=np.int64)
+        super()._set_state(state)
+
+    def _features(self, m: int) -> np.ndarray:
+        """Modality ``m``'s L2-normalised features ``[I, d_m]`` (a view of ``item_features_``)."""
+        start = int(self.feature_dims_[:m].sum())
+        return self.item_features_[:, start : start + int(self.feature_dims_[m])]
 
     def fold_in_user(
         self,
@@ -357,11 +387,9 @@ class GraphFusion(FactorMixin, Recommender):
 
         The cold-start contract of :mod:`fusionrec.models.coldstart`.  The propagated item vectors stay fixed;
         the user's final vector is fitted to them by the pairwise loss of
-        :func:`~fusionrec.models.hybrid.fold_in_vector` against the training items (no re-propagation, so the
+        :func:`~fusionrec.models._foldin.fold_in_vector` against the training items (no re-propagation, so the
         new user does not change any item's vector until the next fit).
         """
-        from fusionrec.models.hybrid import fold_in_vector
-
         self._check_fitted()
         if user_features is not None:
             raise ConfigError(
@@ -370,31 +398,27 @@ class GraphFusion(FactorMixin, Recommender):
         uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
         zero_bias = np.zeros(self.n_items_, dtype=np.float32)
         vec = fold_in_vector(
-            self.item_factors_, zero_bias, uniq, weights, reg=reg, negatives=self.warm_items_, seed=int(self.seed)
+            self.item_factors_,
+            zero_bias,
+            uniq,
+            weights,
+            reg=reg,
+            negatives=np.flatnonzero(self.warm_),
+            seed=int(self.seed),
         )
         return place_user(self, {"user_factors_": vec}, uniq, weights, user)
 
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        y = self.item_factors_ if items is None else self.item_factors_[np.asarray(items, dtype=np.int64)]
-        return np.asarray(self.user_factors_[users] @ y.T, dtype=np.float32)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        return (self.user_factors_[users] * self.item_factors_[items]).sum(1).astype(np.float32)
-
+    # score / predict: FactorMixin's (Factors.scores / pair_scores of factor_spec), the one factor scoring path
     def item_embeddings(self) -> np.ndarray:
         self._check_fitted()
         return self.item_factors_
 
     def _new_item_rows(self, m: int) -> dict[str, np.ndarray]:
-        rows = {"item_ego_": np.zeros((m, self.item_ego_.shape[1]), np.float32)}
-        for k in range(len(self.modalities_)):
-            rows[f"features_{k}_"] = np.zeros((m, getattr(self, f"features_{k}_").shape[1]), np.float32)
-        return rows
+        return {
+            "item_ego_": np.zeros((m, self.item_ego_.shape[1]), np.float32),
+            "item_features_": np.zeros((m, self.item_features_.shape[1]), np.float32),
+            "warm_": np.zeros(m, dtype=bool),
+        }
 
     def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Append new items placed by their content neighbours among the training items; returns their indices.
@@ -412,27 +436,31 @@ class GraphFusion(FactorMixin, Recommender):
         if len(sizes) != 1:
             raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
         n_new = sizes.pop()
-        warm = self.warm_items_
+        warm = np.flatnonzero(self.warm_)
         kk = min(int(self.knn_k), len(warm))
         out = np.zeros((n_new, self.item_factors_.shape[1]), dtype=np.float32)
         for m, name in enumerate(names):
             if name not in features:
                 continue
-            base = getattr(self, f"features_{m}_")
+            base = self._features(m)
             x = np.nan_to_num(np.asarray(features[name], dtype=np.float32))
             if x.shape != (n_new, base.shape[1]):
                 raise DataError(f"add_items: {name!r} must be [{n_new}, {base.shape[1]}], got {x.shape}")
             ok = np.abs(x).sum(1) > 0
-            sims = _l2_rows(x) @ base[warm].T
+            sims = normalize_rows(x) @ base[warm].T
             nb = warm[np.argpartition(-sims, kk - 1, axis=1)[:, :kk]]
             out += np.where(ok[:, None], self.modality_weights_[m] * self.item_ego_[nb].mean(1), 0.0).astype(np.float32)
         start = int(self.n_items_)
+        new_features = [
+            normalize_rows(np.nan_to_num(np.asarray(features.get(name, np.zeros((n_new, int(d)))), np.float32)))
+            for name, d in zip(names, self.feature_dims_, strict=True)
+        ]
         self.item_factors_ = np.vstack([self.item_factors_, out])
         self.item_ego_ = np.vstack([self.item_ego_, np.zeros_like(out)])
-        for m, name in enumerate(names):
-            base = getattr(self, f"features_{m}_")
-            x = np.nan_to_num(np.asarray(features.get(name, np.zeros((n_new, base.shape[1]))), dtype=np.float32))
-            setattr(self, f"features_{m}_", np.vstack([base, _l2_rows(x)]))
+        self.item_features_ = np.vstack(
+            [self.item_features_, np.hstack([np.zeros((n_new, 0), np.float32), *new_features])]
+        )
+        self.warm_ = np.concatenate([self.warm_, np.zeros(n_new, dtype=bool)])
         self.n_items_ = self.item_factors_.shape[0]
         seen = sp.csr_matrix(self.seen_)
         self.seen_ = sp.csr_matrix((seen.data, seen.indices, seen.indptr), shape=(seen.shape[0], self.n_items_))

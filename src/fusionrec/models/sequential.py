@@ -44,6 +44,7 @@ from fusionrec.models._params import (
     Interval,
 )
 from fusionrec.models.coldstart import check_history, place_user
+from fusionrec.models.declaration import ROWS, Indexed
 
 __all__ = ["CNNLSTM", "GRU4Rec", "SASRec", "user_sequences"]
 
@@ -188,6 +189,16 @@ class _Sequential(NetStateRecommender):
 
     _net_prefix = _NET
 
+    # declaration (fusionrec.models.declaration).  ``sequences_`` [U, max_len] holds ``item + 1`` (0 = padding), so a
+    # forgotten user's sequence becomes all padding; ``user_vectors_`` is the network output at its end.  The
+    # network's item table ``net__item_emb.weight_`` [I + 1, d] is indexed by ``item + 1`` (row 0: padding), not by
+    # item, so it is not declared as item rows; no network weight has a user axis.
+    user_state: ClassVar[dict[str, Indexed]] = {"sequences_": Indexed(fill=0), "user_vectors_": ROWS}
+    item_state: ClassVar[dict[str, Indexed]] = {"item_vectors_": ROWS}
+    fit_inputs: ClassVar[frozenset[str]] = frozenset({"timestamps"})
+    can_fold_in: ClassVar[bool] = True
+    _renamed_params: ClassVar[dict[str, str]] = {"weight_decay": "reg"}
+
     _kind: ClassVar[str] = ""
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
@@ -197,7 +208,7 @@ class _Sequential(NetStateRecommender):
         "epochs": [*POSITIVE_INT],
         "batch_size": [*POSITIVE_INT],
         "lr": [*POSITIVE],
-        "weight_decay": [*NONNEGATIVE],
+        "reg": [*NONNEGATIVE],
         "threads": [*POSITIVE_INT],
         "device": [str],
         "seed": [*SEED],
@@ -210,7 +221,7 @@ class _Sequential(NetStateRecommender):
     epochs: int
     batch_size: int
     lr: float
-    weight_decay: float
+    reg: float
     threads: int
     device: str
     seed: int | None
@@ -259,7 +270,7 @@ class _Sequential(NetStateRecommender):
         with torch.random.fork_rng(devices=[]), torch_threads(int(self.threads)):
             torch.manual_seed(0 if self.seed is None else int(self.seed))
             net = self._make_net().to(device)
-            opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+            opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.reg))
             content_t = self._content_tensor()
             content_t = None if content_t is None else content_t.to(device)
             inputs_t, targets_t = torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device)
@@ -407,8 +418,10 @@ class SASRec(_Sequential):
         Transformer blocks and attention heads (``n_factors`` must be divisible by ``n_heads``).
     dropout
         Dropout on the inputs and inside the blocks.
-    epochs, batch_size, lr, weight_decay
+    epochs, batch_size, lr
         Adam training over users' sequences.
+    reg
+        Adam's L2 weight decay (formerly ``weight_decay``, which still works with a ``FutureWarning``).
     use_content, modalities, modality_weights
         Content-aware item inputs (above).
     threads
@@ -434,6 +447,9 @@ class SASRec(_Sequential):
 
     _kind = "sasrec"
     uses_side_info: ClassVar[bool] = True  # only read when use_content=True
+    modality_param: ClassVar[str | None] = "modalities"
+    #: the fused item features (only with ``use_content=True``)
+    item_state: ClassVar[dict[str, Indexed]] = {"content_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_heads": [*POSITIVE_INT],
         "use_content": [*BOOL],
@@ -452,7 +468,7 @@ class SASRec(_Sequential):
         epochs: int = 30,
         batch_size: int = 128,
         lr: float = 0.005,
-        weight_decay: float = 0.0,
+        reg: float = 0.0,
         use_content: bool = False,
         modalities: list[str] | None = None,
         modality_weights: dict[str, float] | None = None,
@@ -468,7 +484,7 @@ class SASRec(_Sequential):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
-        self.weight_decay = weight_decay
+        self.reg = reg
         self.use_content = use_content
         self.modalities = modalities
         self.modality_weights = modality_weights
@@ -534,7 +550,7 @@ class GRU4Rec(_Sequential):
         epochs: int = 30,
         batch_size: int = 128,
         lr: float = 0.005,
-        weight_decay: float = 0.0,
+        reg: float = 0.0,
         threads: int = 1,
         device: str = "cpu",
         seed: int | None = 0,
@@ -546,7 +562,7 @@ class GRU4Rec(_Sequential):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
-        self.weight_decay = weight_decay
+        self.reg = reg
         self.threads = threads
         self.device = device
         self.seed = seed
@@ -576,7 +592,7 @@ class CNNLSTM(_Sequential):
     ----------
     n_factors
         Width of the id embedding, the LSTM state and the CNN tower's output (user/item vectors are twice this).
-    max_len, n_layers, dropout, epochs, batch_size, lr, weight_decay, threads, device, seed
+    max_len, n_layers, dropout, epochs, batch_size, lr, reg, threads, device, seed
         As :class:`SASRec` (``n_layers``: LSTM layers).
     image_modality
         The item modality fed to the CNN tower; ``None`` (default): the one of kind ``"image"`` in
@@ -590,6 +606,10 @@ class CNNLSTM(_Sequential):
 
     _kind = "cnnlstm"
     uses_side_info: ClassVar[bool] = True
+    #: names one item modality (a string, or None for the image one), not a list
+    modality_param: ClassVar[str | None] = "image_modality"
+    #: the standardised image features read by the CNN tower
+    item_state: ClassVar[dict[str, Indexed]] = {"content_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "image_modality": [str, None],
         "channels": [*POSITIVE_INT],
@@ -607,7 +627,7 @@ class CNNLSTM(_Sequential):
         epochs: int = 30,
         batch_size: int = 128,
         lr: float = 0.005,
-        weight_decay: float = 0.0,
+        reg: float = 0.0,
         image_modality: str | None = None,
         channels: int = 8,
         kernel: int = 8,
@@ -623,7 +643,7 @@ class CNNLSTM(_Sequential):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
-        self.weight_decay = weight_decay
+        self.reg = reg
         self.image_modality = image_modality
         self.channels = channels
         self.kernel = kernel

@@ -26,6 +26,7 @@ from torch import nn
 
 from fusionrec._progress import progress
 from fusionrec._ranking import mask_rows, topk
+from fusionrec._similarity import normalize_rows
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError, NotFittedError
 from fusionrec.models._netstate import NetStateRecommender
@@ -41,6 +42,7 @@ from fusionrec.models._params import (
     Options,
 )
 from fusionrec.models.base import SideInfo
+from fusionrec.models.declaration import ROWS, Indexed
 from fusionrec.models.factors import FactorMixin, FactorSpec
 from fusionrec.models.fusion.layers import FUSIONS, make_fusion
 from fusionrec.models.fusion.towers import (
@@ -147,10 +149,6 @@ class FusionNet(nn.Module):
         return (p * vec).sum(-1) + self.user_bias(users).squeeze(-1) + bias + self.global_bias
 
 
-def _l2_rows(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
     """Deep multimodal fusion network for ratings or top-N ranking.
 
@@ -163,7 +161,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
 
     Losses: ``"mse"`` on the observed values (rating prediction), ``"bce"`` (observed = 1 against
     ``negatives`` uniformly sampled training items = 0) or ``"bpr"`` (``-log sigmoid(s_ui - s_uj)`` with one
-    sampled negative).  Adam with L2 ``weight_decay``.  With a ``valid`` Interactions, training keeps the
+    sampled negative).  Adam with L2 weight decay ``reg``.  With a ``valid`` Interactions, training keeps the
     epoch with the best validation RMSE (mse) or Recall@``valid_k`` (ranking losses) and stops after
     ``patience`` epochs without improvement.
 
@@ -175,8 +173,8 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         ``"concat"``, ``"gated"``, ``"attention"`` (default) or ``"late"``.
     item_ids
         Use item-id embeddings (False: content only).
-    dim, hidden, dropout
-        Tower width ``D``, MLP hidden width, dropout in the towers.
+    n_factors, hidden, dropout
+        Tower width ``D`` (formerly ``dim``), MLP hidden width, dropout in the towers.
     text_tower
         ``None``, ``"cnn"``, ``"lstm"`` or ``"cnn+lstm"``: learned tower over ``fit(..., texts=...)``.
     text_vocab, text_len
@@ -185,8 +183,9 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         ``"bpr"`` (default), ``"bce"`` or ``"mse"``.
     negatives
         Sampled negatives per positive for ``"bce"``.
-    epochs, batch_size, lr, weight_decay
-        Optimisation.
+    epochs, batch_size, lr, reg
+        Adam optimisation; ``reg`` is its L2 weight decay (formerly ``weight_decay``; the old names still work with
+        a ``FutureWarning``).
     patience, valid_k
         Early stopping (used only when ``fit`` gets ``valid``).
     seed
@@ -212,15 +211,31 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
 
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
-        "dim": ("int", 16, 128, "log"),
+        "n_factors": ("int", 16, 128, "log"),
         "hidden": ("int", 32, 256, "log"),
         "dropout": ("float", 0.0, 0.5),
         "lr": ("float", 1e-4, 1e-2, "log"),
-        "weight_decay": ("float", 1e-7, 1e-3, "log"),
+        "reg": ("float", 1e-7, 1e-3, "log"),
         "fusion": ("categorical", ["concat", "gated", "attention", "late"]),
     }
 
     _net_prefix = _NET
+
+    # declaration (fusionrec.models.declaration); the factor_spec arrays (user_factors_, user_bias_, item_vectors_,
+    # item_bias_) are declared by it.  The network's user tables are per-user state too (forget_user blanks them and
+    # the network is rebuilt from the arrays); its item tables have a row per item seen at fit (``n_fit_items_``).
+    user_state: ClassVar[dict[str, Indexed]] = {"net.user_emb.weight_": ROWS, "net.user_bias.weight_": ROWS}
+    item_state: ClassVar[dict[str, Indexed]] = {
+        "item_mask_": ROWS,
+        "tokens_": ROWS,
+        "net.item_emb.weight_": ROWS,
+        "net.item_bias.weight_": ROWS,
+    }
+    modality_param: ClassVar[str | None] = "modalities"
+    fit_inputs: ClassVar[frozenset[str]] = frozenset({"valid", "texts"})
+    can_add_items: ClassVar[bool] = True
+    explanation_hooks: ClassVar[frozenset[str]] = frozenset({"score_parts"})
+    _renamed_params: ClassVar[dict[str, str]] = {"dim": "n_factors", "weight_decay": "reg"}
 
     uses_side_info = True
     #: scores ``user_factors_ . item_vectors_ + user_bias_ + item_bias_ + global_bias_``; the user side is an
@@ -236,7 +251,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         **{
             name: [*POSITIVE_INT]
             for name in (
-                "dim",
+                "n_factors",
                 "hidden",
                 "epochs",
                 "batch_size",
@@ -251,7 +266,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         "text_tower": [Options(tuple(TEXT_ENCODERS)), None],
         "loss": [Options(_LOSSES)],
         "lr": [*POSITIVE],
-        "weight_decay": [*NONNEGATIVE],
+        "reg": [*NONNEGATIVE],
         "patience": [*NONNEGATIVE_INT],
         "seed": [*SEED],
         **PRIVACY_PARAMS,
@@ -263,7 +278,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         modalities: list[str] | None = None,
         fusion: str = "attention",
         item_ids: bool = True,
-        dim: int = 32,
+        n_factors: int = 32,
         hidden: int = 64,
         dropout: float = 0.0,
         text_tower: str | None = None,
@@ -274,7 +289,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         epochs: int = 20,
         batch_size: int = 512,
         lr: float = 5e-3,
-        weight_decay: float = 1e-5,
+        reg: float = 1e-5,
         patience: int = 3,
         valid_k: int = 20,
         seed: int = 0,
@@ -289,7 +304,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         self.modalities = modalities
         self.fusion = fusion
         self.item_ids = item_ids
-        self.dim = dim
+        self.n_factors = n_factors
         self.hidden = hidden
         self.dropout = dropout
         self.text_tower = text_tower
@@ -300,7 +315,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
-        self.weight_decay = weight_decay
+        self.reg = reg
         self.patience = patience
         self.valid_k = valid_k
         self.seed = seed
@@ -345,7 +360,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
             ok = np.isfinite(x).all(1) & (np.abs(x).sum(1) > 0)
             if have is not None:
                 ok &= have
-            dense[name] = np.where(ok[:, None], _l2_rows(np.nan_to_num(x)), 0.0).astype(np.float32)
+            dense[name] = np.where(ok[:, None], normalize_rows(np.nan_to_num(x)), 0.0).astype(np.float32)
             present.append(ok)
         tokens = None
         if self.text_tower is not None:
@@ -363,11 +378,11 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
     def _config(self, names: list[str], dims: list[int]) -> FusionNetConfig:
         text = None
         if self.text_tower is not None:
-            text = TextTowerConfig(int(self.text_vocab), int(self.dim), encoder=self.text_tower)
+            text = TextTowerConfig(int(self.text_vocab), int(self.n_factors), encoder=self.text_tower)
         return FusionNetConfig(
             n_users=int(self.n_users_),
             n_items=int(self.n_fit_items_),
-            dim=int(self.dim),
+            dim=int(self.n_factors),
             dense=tuple(zip(names, dims, strict=True)),
             fusion=self.fusion,
             item_ids=bool(self.item_ids),
@@ -404,7 +419,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
             if self.loss == "mse" and len(values) and not self.private:
                 with torch.no_grad():
                     net.global_bias.fill_(float(values.mean()))
-            opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
+            opt = torch.optim.Adam(net.parameters(), lr=float(self.lr), weight_decay=float(self.reg))
             t_dense = {n: torch.from_numpy(x) for n, x in dense.items()}
             t_tokens = None if tokens is None else torch.from_numpy(tokens)
             t_mask = torch.from_numpy(mask.astype(np.float32))
@@ -478,7 +493,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         self.valid_history_ = np.array(history, dtype=np.float64)
         self.best_epoch_ = int(best_epoch)
         self.item_mask_ = mask.astype(np.float32)
-        self.tokens_ = tokens if tokens is not None else np.zeros((0, 0), dtype=np.int64)
+        self.tokens_ = tokens if tokens is not None else np.zeros((n_items, 0), dtype=np.int64)  # [I, text_len or 0]
         self._net: FusionNet | None = net
         self._net_arrays = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
 
@@ -517,23 +532,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         return float(np.mean(recalls)) if recalls else 0.0
 
     # ------------------------------------------------------------------ scoring
-    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        vec, bias = self.item_vectors_, self.item_bias_
-        if items is not None:
-            items = np.asarray(items, dtype=np.int64)
-            vec, bias = vec[items], bias[items]
-        s = self.user_factors_[users] @ vec.T + bias[None, :] + self.user_bias_[users, None] + self.global_bias_
-        return np.asarray(s, dtype=np.float32)
-
-    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        s = (self.user_factors_[users] * self.item_vectors_[items]).sum(1)
-        return (s + self.item_bias_[items] + self.user_bias_[users] + self.global_bias_).astype(np.float32)
-
+    # score / predict: FactorMixin's (Factors.scores / pair_scores of factor_spec), the one factor scoring path
     def item_embeddings(self) -> np.ndarray:
         self._check_fitted()
         return self.item_vectors_
@@ -558,7 +557,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         score = float(self.score(np.array([u]), np.array([i]))[0, 0])
         base = float(self.user_bias_[u]) + float(self.global_bias_)
         if self.fusion == "late":
-            d = int(self.dim)
+            d = int(self.n_factors)
             w = np.asarray(self._net_arrays["content_bias.weight"], np.float64).ravel()
             p, v = self.user_factors_[u].astype(np.float64), self.item_vectors_[i].astype(np.float64)
             parts = {"baseline": base}
@@ -580,7 +579,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
                 if i >= x.shape[0]:
                     raise ConfigError(f"side has no {name!r} row for item {i}; pass the side the model was fitted with")
                 row = np.nan_to_num(x[i : i + 1])
-                dense[name] = torch.from_numpy(_l2_rows(row) if np.abs(row).sum() > 0 else row)
+                dense[name] = torch.from_numpy(normalize_rows(row) if np.abs(row).sum() > 0 else row)
         n_sets = 1 << len(inputs)
         bits = (np.arange(n_sets)[:, None] >> np.arange(len(inputs))[None, :]) & 1
         mask = torch.from_numpy((bits * self.item_mask_[i][None, :]).astype(np.float32))
@@ -601,6 +600,14 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         return shapley_parts(values, labels, "every input masked (the item vector of an item with no input)")
 
     # ------------------------------------------------------------------ persistence
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Learned state; bundles saved before the declaration kept ``tokens_`` as ``[0, 0]`` without a text tower
+        (now ``[I, 0]``: one empty token row per item)."""
+        tokens = state.get("tokens_")
+        if tokens is not None and np.shape(tokens) == (0, 0):
+            state = {**state, "tokens_": np.zeros((int(state["n_items_"]), 0), dtype=np.int64)}
+        super()._set_state(state)
+
     def _network(self) -> FusionNet:
         net = getattr(self, "_net", None)
         if net is None:
@@ -614,10 +621,10 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
 
     # ------------------------------------------------------------------ cold start
     def _new_item_rows(self, m: int) -> dict[str, np.ndarray]:
-        rows = {"item_mask_": np.zeros((m, self.item_mask_.shape[1]), np.float32)}
-        if self.text_tower is not None:
-            rows["tokens_"] = np.zeros((m, self.tokens_.shape[1]), self.tokens_.dtype)
-        return rows
+        return {
+            "item_mask_": np.zeros((m, self.item_mask_.shape[1]), np.float32),
+            "tokens_": np.zeros((m, self.tokens_.shape[1]), self.tokens_.dtype),
+        }
 
     def add_items(self, features: dict[str, np.ndarray], texts: Sequence[str | None] | None = None) -> np.ndarray:
         """Append new items scored from their content; returns their indices.
@@ -640,16 +647,18 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
             if x.shape != (n_new, int(d)):
                 raise DataError(f"add_items: {name!r} must be [{n_new}, {int(d)}], got {x.shape}")
             ok = np.isfinite(x).all(1) & (np.abs(x).sum(1) > 0)
-            dense[name] = torch.from_numpy(np.where(ok[:, None], _l2_rows(np.nan_to_num(x)), 0.0).astype(np.float32))
+            dense[name] = torch.from_numpy(
+                np.where(ok[:, None], normalize_rows(np.nan_to_num(x)), 0.0).astype(np.float32)
+            )
             present.append(ok)
         tokens = None
+        tok = np.zeros((n_new, self.tokens_.shape[1]), dtype=self.tokens_.dtype)
         if self.text_tower is not None:
             tok = hash_tokenize(
                 list(texts) if texts is not None else [None] * n_new, int(self.text_vocab), int(self.text_len)
             )
             tokens = torch.from_numpy(tok)
             present.append(tok[:, 0] > 0)
-            self.tokens_ = np.vstack([self.tokens_, tok])
         mask = np.stack(present, axis=1) if present else np.zeros((n_new, 0), dtype=bool)
         if self.item_ids:
             mask = np.hstack([np.zeros((n_new, 1), dtype=bool), mask])
@@ -662,6 +671,7 @@ class DeepFusion(PrivacyReport, FactorMixin, NetStateRecommender):
         self.item_vectors_ = np.vstack([self.item_vectors_, vec.numpy()]).astype(np.float32)
         self.item_bias_ = np.concatenate([self.item_bias_, b.numpy()]).astype(np.float32)
         self.item_mask_ = np.vstack([self.item_mask_, mask.astype(np.float32)])
+        self.tokens_ = np.vstack([self.tokens_, tok])
         self.n_items_ = self.item_vectors_.shape[0]
         seen = sp.csr_matrix(self.seen_)
         self.seen_ = sp.csr_matrix((seen.data, seen.indices, seen.indptr), shape=(seen.shape[0], self.n_items_))
