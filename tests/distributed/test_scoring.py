@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from fusionrec.data import Interactions
 from fusionrec.errors import ConfigError, UnknownIdError
 from fusionrec.evaluation import evaluate_ranking
 from fusionrec.models import Recommender
+from fusionrec.rerank import MMR
 from tests.conftest import make_interactions
 
 
@@ -46,7 +48,10 @@ def test_evaluation_equals_single_process(fitted, address, request, tmp_path: Pa
     where = None if address is None else request.getfixturevalue("ray_cluster")
     cand = np.arange(0, 90, 2)
     kwargs = dict(k=(5, 10), exclude=[train, valid], compute_auc=True, batch_size=17, cold_users=True)
-    for extra in ({}, {"candidates": cand, "item_features": np.random.default_rng(1).normal(size=(90, 4))}):
+    rng = np.random.default_rng(1)
+    feats, genres = rng.normal(size=(90, 4)), (rng.random((90, 3)) < 0.4).astype(float)
+    fair = {"rerank": MMR(feats, lam=0.5), "rerank_depth": 30, "item_groups": genres, "user_groups": np.arange(240) % 3}
+    for extra in ({}, {"candidates": cand, "item_features": feats}, fair):
         ref = evaluate_ranking(model, train, test, **kwargs, **extra)  # type: ignore[arg-type]
         stats = ScoringStats()
         got = evaluate_ranking_ray(
@@ -54,8 +59,21 @@ def test_evaluation_equals_single_process(fitted, address, request, tmp_path: Pa
             train, test, address=where, num_workers=2, num_shards=5, stats=stats, **kwargs, **extra,
         )  # fmt: skip
         _assert_same(ref, got)
+        assert ref.info.keys() == got.info.keys() - {"workers", "shards"}
+        assert ("CalibrationKL@10" in got.metrics) == ("item_groups" in extra)  # the fairness extras reached it
         assert stats.shards == 5 and stats.payload_bytes > 0 and len(stats.task_seconds) == 5
         assert stats.workers == (1 if address is None else 2)
+
+
+def test_ray_evaluator_takes_every_parameter_of_evaluate_ranking() -> None:
+    """Both evaluators run one plan: every parameter of evaluate_ranking, with its default, is the Ray one's."""
+    from fusionrec.distributed import evaluate_ranking_ray
+
+    ref = inspect.signature(evaluate_ranking).parameters
+    got = inspect.signature(evaluate_ranking_ray).parameters
+    for name, p in ref.items():
+        assert name in got, f"evaluate_ranking_ray lacks {name!r}"
+        assert got[name].default == p.default and got[name].kind == p.kind, name
 
 
 def test_batch_recommend_writes_raw_top_k(fitted, ray_cluster: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

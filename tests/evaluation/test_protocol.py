@@ -217,3 +217,26 @@ def test_rerank_and_fairness_extras(small_split: Split) -> None:
     assert not np.take_along_axis(seen, np.maximum(cal.recommendations, 0), axis=1).any()  # still masked
     with pytest.raises(ConfigError, match="user_groups"):
         evaluate_ranking(model, train, test, k=10, user_groups=activity[:-1])
+
+
+def test_training_items_are_always_masked_and_exclude_adds_to_them(interactions: Interactions) -> None:
+    """``exclude`` adds to the training part, it never replaces it: ``exclude=[valid]`` ranks exactly as
+    ``exclude=[train, valid]`` (no training and no valid item recommended) and differs from masking train only."""
+    rng = np.random.default_rng(2)
+    r = rng.random(interactions.nnz)
+    train, valid, test = (
+        interactions.select(r >= 0.3),
+        interactions.select((r >= 0.15) & (r < 0.3)),
+        interactions.select(r < 0.15),
+    )
+    model = MostPopular().fit(train)  # scores training items high: unmasked, they would fill the lists
+    only_valid = evaluate_ranking(model, train, test, k=10, exclude=[valid], cold_users=True)
+    both = evaluate_ranking(model, train, test, k=10, exclude=[train, valid], cold_users=True)
+    train_only = evaluate_ranking(model, train, test, k=10, cold_users=True)
+    np.testing.assert_array_equal(only_valid.recommendations, both.recommendations)
+    assert only_valid.metrics == both.metrics
+    users, recs = only_valid.users, np.maximum(only_valid.recommendations, 0)
+    for part in (train, valid):
+        masked = part.matrix[users].toarray() > 0
+        assert not np.take_along_axis(masked, recs, axis=1)[only_valid.recommendations >= 0].any()
+    assert not np.array_equal(train_only.recommendations, only_valid.recommendations)  # valid items were masked too
