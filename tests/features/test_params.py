@@ -81,7 +81,7 @@ def test_positional_arguments_are_refused_with_the_names() -> None:
     with pytest.raises(ConfigError, match=r"keyword arguments only.*method=\.\.\."):
         PostProcess("standard")  # type: ignore[misc]
     with pytest.raises(ConfigError, match="keyword arguments only"):
-        Pipeline(TfidfEncoder(), PostProcess())  # type: ignore[misc]
+        Pipeline(TfidfEncoder(), PostProcess())  # type: ignore[misc, arg-type]
 
 
 def test_unknown_names_get_a_did_you_mean() -> None:
@@ -99,12 +99,12 @@ def test_unknown_names_get_a_did_you_mean() -> None:
         (lambda: TfidfEncoder(max_features=0), "max_features"),
         (lambda: TfidfEncoder(ngram_range=(2, 1)), "ngram_range"),
         (lambda: TfidfEncoder(min_df=1.5), "min_df"),
-        (lambda: TfidfEncoder(sublinear_tf="yes"), "sublinear_tf"),
+        (lambda: TfidfEncoder(sublinear_tf="yes"), "sublinear_tf"),  # type: ignore[arg-type]
         (lambda: BM25Encoder(b=1.5), "b"),
         (lambda: BM25Encoder(k1=-1.0), "k1"),
         (lambda: PostProcess(method="bogus"), "method"),
         (lambda: PostProcess(n_components=0), "n_components"),
-        (lambda: ImageDescriptorEncoder(hsv_bins=(4, 2)), "hsv_bins"),
+        (lambda: ImageDescriptorEncoder(hsv_bins=(4, 2)), "hsv_bins"),  # type: ignore[arg-type]
         (lambda: ImageDescriptorEncoder(size=4), "size"),
         (lambda: TabularEncoder(numeric="robust"), "numeric"),
         (lambda: GRUSequenceEncoder(lr=0.0), "lr"),

@@ -81,7 +81,7 @@ class FeatureCache:
         Items encoded and committed at a time (an interrupted run keeps the finished chunks).
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, chunk_size: int = 512) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, chunk_size: int = 512) -> None:
         from fusionrec.config import cache_dir
 
         if int(chunk_size) < 1:
