@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from fusionrec.data import IdMap, Interactions
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models import Recommender, SideInfo, load_model
-from fusionrec.models.baselines import BiasBaseline, MostPopular
+from fusionrec.models.activity import ActivityCEASE
+from fusionrec.models.baselines import BiasBaseline, MostPopular, Random
 from fusionrec.models.coldstart import ItemColdStart, UserColdStart
 from fusionrec.models.content import ContentKNN
 from fusionrec.models.graph import GraphFusion
@@ -233,3 +235,37 @@ def test_user_based_knnbaseline_refuses_fold_in() -> None:
     model = KNNBaseline(k=5, user_based=True).fit(make_interactions(seed=6))
     with pytest.raises(ConfigError, match="item-based"):
         model.fold_in_user([1, 2])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ItemKNN(k=10, similarity="pearson"),
+        lambda: ItemKNN(k=10, implicit=True),
+        lambda: KNNBaseline(k=10),
+        lambda: EASE(reg=10.0),
+        lambda: ActivityCEASE(reg=10.0, side_weight=0.0, sparse_max=4, sparse_user_power=1.0),
+        lambda: ContentKRR(),
+        lambda: ContentKNN(weighting="centered"),
+        lambda: MostPopular(),
+        lambda: Random(seed=3),
+    ],
+    ids=["itemknn-rating", "itemknn-implicit", "knnbaseline", "ease", "activity", "krr", "content", "pop", "random"],
+)
+def test_batch_fold_in_is_fold_in_of_each_in_turn(make: Callable[[], Recommender]) -> None:
+    """``fold_in_users`` (declared ``can_batch_fold_in``) leaves the state ``fold_in_user`` of each leaves."""
+    train, side = genre_data()
+    one, many = make().fit(train, side), make().fit(train, side)
+    assert type(one).declaration().can_batch_fold_in
+    histories = [(np.array([3, 1, 3]), np.array([4.0, 2.0, 1.0])), (np.array([], np.int64), None), (np.array([5]), None)]
+    placed = [int(one.fold_in_user(i, v)[0]) for i, v in histories]  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(many.fold_in_users(histories), placed)  # type: ignore[attr-defined]
+    a, b = one._get_state(), many._get_state()
+    assert sorted(a) == sorted(b)
+    for key in a:
+        if sp.issparse(a[key]):
+            assert (sp.csr_matrix(a[key]) != sp.csr_matrix(b[key])).nnz == 0, key
+        else:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    np.testing.assert_array_equal(many.score(np.array(placed)), one.score(np.array(placed)))
+    assert len(many.fold_in_users([])) == 0  # type: ignore[attr-defined]

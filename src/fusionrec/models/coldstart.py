@@ -25,6 +25,11 @@ and return the *indices* of the entities they placed, so the new ones are at onc
       item-based KNNBaseline, EASE, CEASE, ActivityCEASE,
       ContentKRR).
 
+``fold_in_users(histories) -> int64 [m]``
+    Many new users at once (``histories``: ``(items, values)`` pairs), the same as ``fold_in_user`` for each in turn
+    with one append (serving's bulk ingestion; declared ``can_batch_fold_in``): ALS, ContentKNN and the
+    :class:`HistoryFoldIn` models.
+
 Social models (:mod:`fusionrec.models.social`, :mod:`fusionrec.models.social_graph`) also take
 ``fold_in_user(..., friends=<known user indices>, friend_weights=None)``: a user with links but no history gets
 the weighted mean vector of their placed friends (:func:`check_friends` is the link rule).
@@ -52,6 +57,8 @@ __all__ = [
     "check_history",
     "grow_seen",
     "history_row",
+    "history_rows",
+    "place_new_users",
     "place_user",
 ]
 
@@ -156,6 +163,30 @@ def history_row(items: np.ndarray, weights: np.ndarray, n_items: int) -> sp.csr_
     )
 
 
+def history_rows(checked: Sequence[tuple[np.ndarray, np.ndarray]], n_items: int) -> sp.csr_matrix:
+    """An ``m x n_items`` float32 CSR of :func:`check_history` outputs, one row per history."""
+    indptr = np.concatenate([[0], np.cumsum([len(i) for i, _ in checked])]).astype(np.int64)
+    items = np.concatenate([i for i, _ in checked]) if checked else np.empty(0, np.int64)
+    weights = np.concatenate([w for _, w in checked]) if checked else np.empty(0)
+    return sp.csr_matrix((weights.astype(np.float32), items.astype(np.int32), indptr), shape=(len(checked), n_items))
+
+
+def place_new_users(model: Any, rows: Mapping[str, np.ndarray], seen_rows: sp.csr_matrix) -> np.ndarray:
+    """Append many new users at once: each ``model.<name>`` gets the block ``rows[name]`` (one row per user) and
+    ``seen_`` the rows ``seen_rows``; returns their indices, ``int64 [m]`` (the return value of ``fold_in_users``)."""
+    m = seen_rows.shape[0]
+    for name, block in rows.items():
+        current = getattr(model, name)
+        setattr(
+            model, name, np.concatenate([current, np.asarray(block, current.dtype).reshape((m, *current.shape[1:]))])
+        )
+    seen = sp.csr_matrix(model.seen_)
+    model.seen_ = sp.vstack([seen, seen_rows.astype(seen.dtype)], format="csr")
+    start = int(model.n_users_)
+    model.n_users_ = start + m
+    return np.arange(start, start + m, dtype=np.int64)
+
+
 def place_user(
     model: Any, rows: Mapping[str, np.ndarray], items: np.ndarray, weights: np.ndarray, user: int | None
 ) -> np.ndarray:
@@ -186,8 +217,9 @@ class HistoryFoldIn:
     state derived from the row (rating-mode k-NN residuals, user means) extend :meth:`_history_user_row`.
     """
 
-    #: declared capability (fusionrec.models.declaration)
+    #: declared capabilities (fusionrec.models.declaration)
     can_fold_in: ClassVar[bool] = True
+    can_batch_fold_in: ClassVar[bool] = True
     n_users_: int
     n_items_: int
     seen_: sp.csr_matrix
@@ -216,6 +248,20 @@ class HistoryFoldIn:
         uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
         self._before_history_fold_in(user)
         return place_user(self, self._history_user_row(uniq, weights, user), uniq, weights, user)
+
+    def fold_in_users(self, histories: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+        """Place many new users at once, as ``fold_in_user(items, values)`` for each ``(items, values)`` in turn,
+        with one append of ``seen_`` (serving's bulk ingestion); returns their indices, ``int64 [m]``."""
+        self._check_fitted()
+        checked = [check_history(i, v, self.n_items_, self.n_users_) for i, v in histories]
+        if not checked:
+            return np.empty(0, np.int64)
+        self._before_history_fold_in(None)
+        blocks: dict[str, list[np.ndarray]] = {}
+        for items, weights in checked:  # in turn: a model may append its own per-user rows here (k-NN residuals)
+            for name, row in self._history_user_row(items, weights, None).items():
+                blocks.setdefault(name, []).append(np.asarray(row))
+        return place_new_users(self, {k: np.stack(v) for k, v in blocks.items()}, history_rows(checked, self.n_items_))
 
     def _before_history_fold_in(self, user: int | None) -> None:
         """Refuse the fold-in when the model cannot score a new row (raise :class:`ConfigError`)."""

@@ -17,7 +17,7 @@ from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import MODALITY_NAMES, MODALITY_WEIGHTS, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.coldstart import check_history, history_row, place_user
+from fusionrec.models.coldstart import check_history, history_row, history_rows, place_new_users, place_user
 from fusionrec.models.declaration import ROWS, Indexed
 
 __all__ = ["ContentKNN", "fused_side_features"]
@@ -104,6 +104,7 @@ class ContentKNN(Recommender):
     uses_side_info = True
     modality_param = "modalities"
     can_fold_in = True
+    can_batch_fold_in = True
     can_add_items = True
     user_state: ClassVar[Mapping[str, Indexed]] = {"profiles_": ROWS}
     item_state: ClassVar[Mapping[str, Indexed]] = {"items_": ROWS}
@@ -194,6 +195,16 @@ class ContentKNN(Recommender):
         uniq, weights = check_history(items, values, self.n_items_, self.n_users_, user)
         prof = self._profiles(history_row(uniq, weights, self.n_items_))[0]
         return place_user(self, {"profiles_": prof}, uniq, weights, user)
+
+    def fold_in_users(self, histories: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+        """Place many new users at once, as :meth:`fold_in_user` for each ``(items, values)`` in turn, with one
+        profile computation and one append (serving's bulk ingestion); returns their indices, ``int64 [m]``."""
+        self._check_fitted()
+        checked = [check_history(i, v, self.n_items_, self.n_users_) for i, v in histories]
+        if not checked:
+            return np.empty(0, np.int64)
+        rows = history_rows(checked, self.n_items_)
+        return place_new_users(self, {"profiles_": self._profiles(rows)}, rows)
 
     def _modality_widths(self) -> dict[str, int]:
         return dict(zip(self.modalities_.tolist(), self.modality_dims_.tolist(), strict=True))
