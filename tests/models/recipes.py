@@ -100,19 +100,6 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
     "Switching": [{"models": [_BPR, "ContentKNN"], "min_user_interactions": 6}],
 }
 
-#: former names of the one-vocabulary parameters, tried (in order) for a class that has not been renamed yet, so
-#: that each suite fails for what it names; ``test_params.test_one_vocabulary`` fails while any of them remains
-LEGACY_NAMES: dict[str, tuple[str, ...]] = {
-    "epochs": ("n_epochs", "iterations", "n_iters", "n_iter"),
-    "lr": ("lr_all", "learning_rate"),
-    "reg": ("regularization", "reg_all", "weight_decay"),
-    "n_factors": ("rank", "dim"),
-    "reg_item": ("item_alpha",),
-    "reg_user": ("user_alpha",),
-    "reg_bias": ("bias_regularization",),
-    "reg_content": ("content_regularization",),
-}
-
 TORCH_MODELS = {
     "DeepFusion",
     "GraphFusion",
@@ -130,30 +117,6 @@ def registered() -> list[str]:
     return sorted(MODELS)
 
 
-def current_name(cls: type, name: str) -> str:
-    """``name`` as ``cls`` calls it now (its former name while the class is not renamed yet)."""
-    names = cls.param_names()  # type: ignore[attr-defined]
-    if name in names:
-        return name
-    for old in LEGACY_NAMES.get(name, ()):
-        if old in names:
-            return old
-    return name
-
-
-def params_for(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` of registered model ``name`` with names the class does not know yet mapped to its current ones
-    (ensemble member specs too)."""
-    cls = get_model_class(name)
-    out = {current_name(cls, k): v for k, v in params.items()}
-    if isinstance(out.get("models"), list):
-        out["models"] = [
-            m if isinstance(m, str) else {**m, "params": params_for(m["name"], m.get("params", {}))}
-            for m in out["models"]
-        ]
-    return out
-
-
 def recipe(name: str, variant: int = 0) -> dict[str, Any]:
     """The fit recipe of ``name`` (fails with what to do when the model has none)."""
     if name not in RECIPES:
@@ -161,7 +124,7 @@ def recipe(name: str, variant: int = 0) -> dict[str, Any]:
             f"registered model {name!r} has no fit recipe in tests/models/recipes.py: add small, fast parameters "
             f"for it to RECIPES so that the declaration, forgetting and parameter-range suites cover it"
         )
-    return params_for(name, RECIPES[name][variant])
+    return dict(RECIPES[name][variant])
 
 
 def variants(names: list[str] | None = None) -> list[tuple[str, int]]:
@@ -210,8 +173,8 @@ def contract_data() -> ContractData:
 
 
 def build(name: str, variant: int = 0, **override: Any) -> Recommender:
-    """An unfitted ``name`` from its recipe (``override`` in the one vocabulary too)."""
-    params = {**recipe(name, variant), **params_for(name, override)}
+    """An unfitted ``name`` from its recipe (``override`` replaces parameters)."""
+    params = {**recipe(name, variant), **override}
     return get_model_class(name)(**params)
 
 

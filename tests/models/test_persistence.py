@@ -55,7 +55,7 @@ def test_a_bundle_saved_before_a_parameter_rename_still_loads(tmp_path: Path, in
 
     from fusionrec.models import make_model
 
-    model = make_model("ALS", n_factors=3, iterations=2, seed=0).fit(interactions)
+    model = make_model("ALS", n_factors=3, epochs=2, seed=0).fit(interactions)
     path = model.save(tmp_path / "als")
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["params"]["factors"] = manifest["params"].pop("n_factors")

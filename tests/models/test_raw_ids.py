@@ -18,7 +18,7 @@ from ..conftest import make_interactions
 @pytest.fixture
 def fitted() -> tuple[ALS, Interactions]:
     train = make_interactions(seed=4, explicit=False)
-    return ALS(n_factors=4, iterations=3, seed=0).fit(train), train
+    return ALS(n_factors=4, epochs=3, seed=0).fit(train), train
 
 
 def test_ids_are_stored_as_plain_arrays(fitted: tuple[ALS, Interactions]) -> None:
@@ -26,7 +26,7 @@ def test_ids_are_stored_as_plain_arrays(fitted: tuple[ALS, Interactions]) -> Non
     assert model.user_id_values_.dtype.kind == "U" and model.item_id_values_.dtype.kind == "U"
     assert model.user_id_values_.tolist() == train.user_ids.ids.tolist()
     ints = Interactions.from_arrays(np.array([10, 20, 20]), np.array([7, 7, 9]), None)
-    assert ALS(n_factors=2, iterations=1).fit(ints).item_id_values_.dtype == np.int64
+    assert ALS(n_factors=2, epochs=1).fit(ints).item_id_values_.dtype == np.int64
 
 
 def test_recommend_ids_matches_recommend(fitted: tuple[ALS, Interactions]) -> None:
@@ -83,6 +83,6 @@ def test_int_ids_pad_with_minus_one() -> None:
     ints = Interactions.from_arrays(
         np.array([10, 10, 20]), np.array([7, 9, 7]), None, user_ids=IdMap([10, 20]), item_ids=IdMap([7, 9])
     )
-    model = ALS(n_factors=2, iterations=1).fit(ints)
+    model = ALS(n_factors=2, epochs=1).fit(ints)
     ids, scores = model.recommend_ids([10], k=2)
     assert ids.dtype == np.int64 and ids[0].tolist() == [-1, -1] and np.isneginf(scores).all()
