@@ -161,7 +161,7 @@ def upgrade_renamed(
     valid: Iterable[str],
     *,
     warn: bool,
-    stacklevel: int = 4,
+    stacklevel: int = 3,
 ) -> dict[str, Any]:
     """``params`` with former names (``renamed``: old -> new) replaced by the current ones.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -23,7 +22,7 @@ from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import SideInfo  # the data layer owns it; re-exported here
 from fusionrec.errors import ConfigError, DataError, NotFittedError, UnknownIdError
-from fusionrec.models._params import check_names, validate_params
+from fusionrec.models._params import check_names, upgrade_renamed, validate_params
 from fusionrec.models._persist import FORMAT_VERSION, read_bundle, write_bundle
 from fusionrec.models.declaration import COLUMNS, ROWS, Declaration, Indexed, build_declaration
 
@@ -187,24 +186,7 @@ class Recommender:
 
     @classmethod
     def _upgrade_renamed(cls, params: dict[str, Any], *, warn: bool) -> dict[str, Any]:
-        renamed = cls._all_renamed()
-        if not renamed or not params.keys() & renamed.keys():
-            return params
-        valid = set(cls._param_names())
-        out: dict[str, Any] = {}
-        for key, value in params.items():
-            new = renamed.get(key)
-            if key not in valid and new in valid and new not in params:
-                if warn:
-                    warnings.warn(
-                        f"{cls.__name__}: parameter {key!r} was renamed {new!r} (one name per idea across models); "
-                        f"the old name will stop working in a later release",
-                        FutureWarning,
-                        stacklevel=4,
-                    )
-                key = new
-            out[key] = value
-        return out
+        return upgrade_renamed(cls.__name__, params, cls._all_renamed(), cls._param_names(), warn=warn, stacklevel=4)
 
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters as given to ``__init__``."""
