@@ -12,4 +12,6 @@ python -m pip install -q -e ".[dev,deep,text,audio,video,serve,image,tune,track,
 python -m pip install -q --no-deps "flwr==1.42.0"
 # the offline aiSFX audio embedding declares stale pins; its real needs (torch, librosa) are installed above
 python -m pip install -q --no-deps "aisfx==0.1.2"
+# imports run one way: the layer and no-circle contracts of pyproject.toml [tool.importlinter]
+lint-imports --no-cache
 python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

@@ -35,8 +35,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from fusionrec._groups import group_distribution, item_group_matrix, kl_divergence, position_exposure
 from fusionrec.errors import ConfigError, InvalidValueError
-from fusionrec.evaluation.metrics import _group_dist, item_group_matrix, kl_divergence, position_exposure
 from fusionrec.models._params import Interval, validate_params
 
 __all__ = [
@@ -225,7 +225,7 @@ class Calibrated(_Base):
         self.lam = lam
         self.alpha = alpha
         self._validate()
-        self._pgi = _group_dist(item_group_matrix(item_groups))
+        self._pgi = group_distribution(item_group_matrix(item_groups))
         self._history = getattr(history, "matrix", history)  # Interactions or a matrix
         history = self._history
         n_items = self._pgi.shape[0]
@@ -246,7 +246,7 @@ class Calibrated(_Base):
             raise InvalidValueError(f"user index outside the history's {n_users} rows")
         h = self._history[u]
         h = h.toarray() if hasattr(h, "toarray") else np.asarray(h)
-        return _group_dist(np.asarray(h, dtype=np.float64) @ self._pgi)
+        return group_distribution(np.asarray(h, dtype=np.float64) @ self._pgi)
 
     def _positions(self, users: np.ndarray, cand: np.ndarray, rel: np.ndarray, avail: np.ndarray, k: int) -> np.ndarray:
         lam, alpha = float(self.lam), float(self.alpha)
@@ -377,7 +377,7 @@ class FairExposure(_Base):
         self.item_groups = item_groups
         self.lam = lam
         self._validate()
-        self._pgi = _group_dist(item_group_matrix(item_groups))
+        self._pgi = group_distribution(item_group_matrix(item_groups))
 
     @property
     def _n_items(self) -> int | None:

@@ -9,7 +9,7 @@ from fusionrec.errors import ConfigError
 
 
 def test_importing_the_package_does_not_import_ray() -> None:
-    code = "import sys, fusionrec.distributed, fusionrec.distributed.cli; print(sys.modules.get('ray') is not None)"
+    code = "import sys, fusionrec.distributed, fusionrec.cli.batch; print(sys.modules.get('ray') is not None)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

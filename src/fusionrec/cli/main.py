@@ -48,7 +48,7 @@ QUICKSTART_MODELS: list[dict[str, Any]] = [
     {"name": "MostPopular", "params": {}},
     {"name": "ItemKNN", "params": {"k": 100, "implicit": True}},
     {"name": "EASE", "params": {"reg": 200.0}},
-    {"name": "ALS", "params": {"n_factors": 16, "iterations": 15, "regularization": 10.0, "binarize": True, "seed": 0}},
+    {"name": "ALS", "params": {"n_factors": 16, "epochs": 15, "reg": 10.0, "binarize": True, "seed": 0}},
     {"name": "BPR", "params": {"n_factors": 32, "epochs": 30, "seed": 0}},
     {"name": "ContentKNN", "params": {"weighting": "none"}},
     {"name": "CEASE", "params": {"reg": 200.0, "side_weight": 5.0}},
@@ -80,7 +80,7 @@ def _fail(exc: Exception) -> NoReturn:
 
 def _show_version(value: bool) -> None:
     if value:
-        from fusionrec import __version__
+        from fusionrec._version import __version__
 
         typer.echo(f"fusionrec {__version__}")
         raise typer.Exit()
@@ -453,7 +453,7 @@ def _mount_optional() -> None:
         pass
     else:
         register_serving(app)
-    from fusionrec.distributed.cli import register as register_batch  # typer only; Ray is imported when used
+    from fusionrec.cli.batch import register as register_batch  # typer only; Ray is imported when used
 
     register_batch(app)
 

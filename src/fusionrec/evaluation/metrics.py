@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from fusionrec._groups import group_distribution, item_group_matrix, kl_divergence, position_exposure
 from fusionrec.errors import InvalidValueError
 
 __all__ = [
@@ -216,52 +217,6 @@ def by_group(values: np.ndarray, groups: np.ndarray) -> dict[object, float]:
 
 
 # ---------------------------------------------------------------------- fairness and calibration
-def item_group_matrix(item_groups: np.ndarray, n_items: int | None = None) -> np.ndarray:
-    """Items' group memberships as a dense ``[n_items, n_groups]`` float matrix.
-
-    ``item_groups`` is either one integer group per item (``-1``: no group) or a ``[n_items, n_groups]`` matrix of
-    non-negative weights (multi-hot genres; dense or scipy sparse).
-    """
-    if hasattr(item_groups, "toarray"):
-        item_groups = item_groups.toarray()  # type: ignore[union-attr]
-    g = np.asarray(item_groups)
-    if g.ndim == 1:
-        if g.size and g.dtype.kind not in "iu":
-            raise InvalidValueError(
-                f"item_groups of one group per item must be integers (got {g.dtype}); map labels to 0..G-1, -1 = none"
-            )
-        labels = g.astype(np.int64)
-        if labels.size and labels.min() < -1:
-            raise InvalidValueError("item_groups labels must be >= -1 (-1 = no group)")
-        n_groups = int(labels.max()) + 1 if labels.size else 0
-        out = np.zeros((len(labels), max(n_groups, 1)), dtype=np.float64)
-        has = labels >= 0
-        out[np.flatnonzero(has), labels[has]] = 1.0
-    elif g.ndim == 2:
-        out = np.asarray(g, dtype=np.float64)
-        if not np.isfinite(out).all() or (out < 0).any():
-            raise InvalidValueError("item_groups weights must be finite and non-negative")
-    else:
-        raise InvalidValueError(f"item_groups must be 1-D labels or a 2-D [items, groups] matrix, got {g.ndim}-D")
-    if n_items is not None and len(out) != n_items:
-        raise InvalidValueError(f"item_groups has {len(out)} rows but the catalogue has {n_items} items")
-    return out
-
-
-def _group_dist(weights: np.ndarray) -> np.ndarray:
-    """Rows normalised to sum 1 (all-zero rows stay zero): ``p(g | i)``."""
-    s = weights.sum(axis=1, keepdims=True)
-    return np.divide(weights, s, out=np.zeros_like(weights), where=s > 0)
-
-
-def kl_divergence(p: np.ndarray, q: np.ndarray, alpha: float = 0.01) -> np.ndarray:
-    """Steck's smoothed ``KL(p || q~)`` per row, ``q~ = (1 - alpha) q + alpha p`` (terms with ``p = 0`` are 0)."""
-    p, q = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64))
-    qs = (1.0 - alpha) * q + alpha * p
-    ratio = np.divide(p, qs, out=np.ones_like(p), where=p > 0)
-    return np.asarray(np.sum(np.where(p > 0, p * np.log(ratio), 0.0), axis=-1))
-
-
 def calibration_kl(
     recommended: np.ndarray, history: Any, item_groups: np.ndarray, *, alpha: float = 0.01
 ) -> np.ndarray:
@@ -273,30 +228,25 @@ def calibration_kl(
     (weights: the interaction values).  Users without history in any group get NaN; 0 is perfectly calibrated.
     """
     recs = np.asarray(recommended, dtype=np.int64)
-    pgi = _group_dist(item_group_matrix(item_groups))
+    pgi = group_distribution(item_group_matrix(item_groups))
     h = history.toarray() if hasattr(history, "toarray") else np.asarray(history, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
     if recs.ndim != 2 or h.shape != (len(recs), len(pgi)):
         raise InvalidValueError(
             f"history must be [{len(recs)} lists, {len(pgi)} items] (rows aligned with recommended), got {h.shape}"
         )
-    p = _group_dist(h @ pgi)
+    p = group_distribution(h @ pgi)
     valid = recs >= 0
-    q = _group_dist(np.einsum("uk,ukg->ug", valid.astype(np.float64), pgi[np.where(valid, recs, 0)]))
+    q = group_distribution(np.einsum("uk,ukg->ug", valid.astype(np.float64), pgi[np.where(valid, recs, 0)]))
     out = kl_divergence(p, q, alpha)
     return np.where(p.sum(axis=1) > 0, out, np.nan)
-
-
-def position_exposure(k: int) -> np.ndarray:
-    """Exposure of ranks ``0..k-1``: the NDCG discount ``1 / log2(rank + 2)`` (Singh & Joachims 2018)."""
-    return _discounts(k)
 
 
 def group_exposure(recommended: np.ndarray, item_groups: np.ndarray, *, discounted: bool = True) -> np.ndarray:
     """Total exposure of each group over all lists: position-discounted (or one per slot when ``discounted`` is
     false); a multi-label item's exposure is split evenly over its groups."""
     recs = np.asarray(recommended, dtype=np.int64)
-    pgi = _group_dist(item_group_matrix(item_groups))
+    pgi = group_distribution(item_group_matrix(item_groups))
     w = np.broadcast_to(position_exposure(recs.shape[1]) if discounted else np.ones(recs.shape[1]), recs.shape)
     valid = recs >= 0
     return np.asarray(np.bincount(recs[valid], weights=w[valid], minlength=len(pgi)) @ pgi)

@@ -268,7 +268,7 @@ def render_html(result: ExperimentResult, plots: list[tuple[str, str]] | None = 
     """The report page of ``result`` (``plots``: ``(title, base64 PNG)`` pairs; drawn when ``None``)."""
     import jinja2
 
-    from fusionrec import __version__
+    from fusionrec._version import __version__
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("fusionrec.evaluation", "templates"),

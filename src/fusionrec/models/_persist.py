@@ -29,7 +29,7 @@ def model_manifest(
 ) -> dict[str, Any]:
     """The manifest fields every model directory has (format, versions, class, hyper-parameters, state layout);
     ``params`` replaces ``model.get_params()`` (ensembles store their members' specs)."""
-    from fusionrec import __version__
+    from fusionrec._version import __version__
 
     return {
         "format_version": FORMAT_VERSION,
