@@ -188,9 +188,8 @@ class _SocialBase(SocialFoldIn, _SGDBase):
     """Shared fitting frame: SVD's rating SGD plus a per-epoch social pass, then the cold-user rule."""
 
     uses_side_info = True
-    #: declared state: users placed through their trusted users only, and (SoRec, TrustSVD) the trusted side
-    #: ``z_k`` / ``w_k`` of every user
-    user_state: ClassVar[dict[str, Indexed]] = {"social_users_": ROWS, "trust_factors_": ROWS}
+    #: declared state: the users placed through their trusted users only
+    user_state: ClassVar[dict[str, Indexed]] = {"social_users_": ROWS}
 
     def __init__(
         self,
@@ -364,6 +363,9 @@ class SoRec(_SocialBase):
     reg_social
         Weight ``lambda_C`` of the trust reconstruction (0: plain SVD).
     """
+
+    #: declared state: the trusted side ``z_k`` of every user (TrustSVD's ``w_k``)
+    user_state: ClassVar[dict[str, Indexed]] = {"trust_factors_": ROWS}
 
     def _prepare(self, T: sp.csr_matrix, rng: np.random.Generator, n_users: int) -> None:
         coo = sp.coo_matrix(T)

@@ -40,7 +40,7 @@ class NMF(FactorRatingModel):
     Parameters
     ----------
     n_factors, epochs
-        Rank and number of epochs (Surprise's defaults: 15, 50).
+        Rank and number of epochs (Surprise's defaults: 15, 50; ``epochs`` was ``n_epochs``, Surprise's name).
     biased
         Add the global mean and SGD-trained biases (Surprise warns it overfits easily).
     reg_pu, reg_qi, reg_bu, reg_bi

@@ -64,7 +64,7 @@ class PMF(FactorRatingModel):
     n_factors
         Rank of ``U`` and ``V``.
     epochs
-        Alternating (users, then items) passes.
+        Alternating (users, then items) passes (formerly ``n_iters``).
     reg_user, reg_item
         ``sigma^2 / sigma_U^2`` and ``sigma^2 / sigma_V^2`` (must be > 0).
     init_std

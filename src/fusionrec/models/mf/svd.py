@@ -157,7 +157,7 @@ class FactorRatingModel(FactorFoldIn, Recommender):
 
     def _new_user_row(self, vector: np.ndarray, items: np.ndarray, values: np.ndarray) -> dict[str, np.ndarray]:
         rows = {"user_known_": np.asarray(len(items) > 0)}
-        if "user_factors_" in vars(self):  # SVD / SVD++ keep the free part p_u beside the effective vector
+        if "user_factors_" in self.declaration().user_state:  # SGD models keep the free part p_u beside the vector
             rows["user_factors_"] = vector - self._implicit_sum(items)
         return rows
 
