@@ -145,6 +145,15 @@ class Recommender:
         return cls._all_constraints()
 
     @classmethod
+    def param_defaults(cls) -> dict[str, Any]:
+        """The default of each hyper-parameter that has one (required ones, such as an ensemble's ``models``, are
+        absent), in :meth:`param_names` order."""
+        params = inspect.signature(cls.__init__).parameters
+        return {
+            name: params[name].default for name in cls._param_names() if params[name].default is not params[name].empty
+        }
+
+    @classmethod
     def search_space(cls) -> dict[str, Any]:
         """The declared tuning ranges ``{parameter: spec}`` (the class's ``_search_space``; read by
         :func:`fusionrec.tuning.search_space`), empty when the class declares none."""
