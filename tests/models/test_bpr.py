@@ -300,3 +300,43 @@ def test_former_parameter_names_still_work(name: str) -> None:
     assert (model.lr, model.reg) == (0.1, 0.01)
     with pytest.warns(FutureWarning, match="'learning_rate' was renamed 'lr'"):
         assert model.clone(learning_rate=0.2).lr == 0.2
+
+
+# ---------------------------------------------------------------------------------------------- SocialBPR's range
+def _hub_trust(n: int, seed: int = 0) -> sp.csr_matrix:
+    """Every user but 0 trusts user 0 (a hub, as a music log's most followed account) and one random user:
+    ``|M^T M|`` is about ``n / 4``, far above the 4 that a gradient step of weight 0.5 tolerates."""
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(1, n), 2)
+    cols = np.stack([np.zeros(n - 1, np.int64), rng.integers(1, n, n - 1)], 1).ravel()
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+
+
+def test_trust_prox_is_the_exact_proximal_step() -> None:
+    from fusionrec.models.social import clean_trust
+    from fusionrec.models.social_graph import social_pull_matrix, trust_prox
+
+    n, w = 40, 0.5
+    M = social_pull_matrix(clean_trust(_hub_trust(n), n))
+    A = np.eye(n) + w * (M.T @ M).toarray()
+    assert np.linalg.eigvalsh(A).max() > 1 + 2.0  # a gradient step of this weight would grow some component
+    U = np.random.default_rng(1).normal(size=(n, 5))
+    X = trust_prox(M, U, w)
+    np.testing.assert_allclose(X, np.linalg.solve(A, U), rtol=1e-5, atol=1e-6)
+    assert np.linalg.norm(M @ X) < np.linalg.norm(M @ U)  # linked users end closer to the users they trust
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.25, 0.5])
+def test_social_bpr_trains_across_its_declared_range_on_a_hub_graph(weight: float) -> None:
+    """At BPR's chosen learning rate (0.2), every social_weight in [0, 0.5] trains without blowing up or collapsing,
+    also when one user is trusted by everyone (the former gradient step reached |U| ~ 1e4 at 0.25 and 1e8 at 0.5
+    here, and overflowed on FilmTrust)."""
+    from fusionrec.models import SideInfo
+    from fusionrec.models.social_graph import SocialBPR
+
+    assert SocialBPR.param_constraints()["social_weight"][0].high == 0.5  # the range this test covers
+    train = odd_interactions()
+    model = SocialBPR(lr=0.2, social_weight=weight, epochs=10, n_factors=8, seed=0)
+    model.fit(train, SideInfo(social=_hub_trust(train.n_users)))
+    assert np.abs(model.user_factors_).max() < 10.0
+    assert model.coverage_ > 0.5

@@ -29,7 +29,7 @@ from fusionrec.models.graph import GraphFusion, normalized_adjacency
 from fusionrec.models.mf.bpr import BPR, INIT_STD, BPRSweep, bpr_entries, check_collapse
 from fusionrec.models.social import SocialFoldIn, _trust_of, cold_social_users, row_normalise
 
-__all__ = ["SocialBPR", "SocialLightGCN", "social_pull_matrix"]
+__all__ = ["SocialBPR", "SocialLightGCN", "social_pull_matrix", "trust_prox"]
 
 
 def social_pull_matrix(T: sp.csr_matrix) -> sp.csr_matrix:
@@ -43,16 +43,52 @@ def social_pull_matrix(T: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(has) - Tn)
 
 
+def trust_prox(
+    M: sp.csr_matrix, U: np.ndarray, weight: float, *, MT: sp.csr_matrix | None = None, tol: float = 1e-6
+) -> np.ndarray:
+    """The proximal step of SocialMF's trust term: ``argmin_X |X - U|^2 / 2 + weight |M X|^2 / 2``.
+
+    That is ``X = (I + weight M^T M)^{-1} U`` (``float64 [n, f]``), solved by conjugate gradients on every column at
+    once (warm-started at ``U``; each iteration is two sparse products, ``M^T M`` is never formed) to a relative
+    residual ``tol``.  Unlike the gradient step ``U - weight M^T M U``, which grows the components of ``U`` along
+    the eigenvectors of ``M^T M`` whose eigenvalue exceeds ``2 / weight`` (a user trusted by many: FilmTrust's
+    ``|M^T M|`` is about 16, so every weight above 0.13 diverged), it shrinks every component, whatever the weight
+    and the graph.  The two agree to first order in ``weight``.
+    """
+    MT = sp.csr_matrix(M.T) if MT is None else MT
+    w = float(weight)
+    B = np.asarray(U, dtype=np.float64)
+    X = B.copy()
+    R = -w * (MT @ (M @ X))  # B - (I + w M^T M) X at X = B
+    P = R.copy()
+    rs = np.einsum("ij,ij->j", R, R)
+    stop = tol * tol * np.maximum(np.einsum("ij,ij->j", B, B), np.finfo(np.float64).tiny)
+    for _ in range(10 * B.shape[0] + 10):  # CG ends in at most n steps in exact arithmetic
+        if (rs <= stop).all():
+            break
+        AP = P + w * (MT @ (M @ P))
+        pap = np.einsum("ij,ij->j", P, AP)
+        alpha = np.divide(rs, pap, out=np.zeros_like(rs), where=pap > 0)
+        X += alpha * P
+        R -= alpha * AP
+        rs_new = np.einsum("ij,ij->j", R, R)
+        beta = np.divide(rs_new, rs, out=np.zeros_like(rs), where=rs > 0)
+        P = R + beta * P
+        rs = rs_new
+    return X
+
+
 class SocialBPR(SocialFoldIn, BPR):
     """BPR matrix factorisation with SocialMF's trust regulariser (Jamali & Ester 2010 on a BPR loss).
 
     Maximises ``sum ln sigma(x_ui - x_uj) - reg / 2 |Theta|^2
     - social_weight / 2 sum_u |U_u - sum_v T_uv U_v|^2`` (``x_ui = b_i + U_u . V_i``; ``T`` the trust row-normalised
     over each user's trusted users; users without links have no term).  Every epoch is :class:`BPR`'s pass of
-    ``nnz`` sampled triples (same sampler and kernels, same ``optimizer`` / ``hogwild``) followed by one full
-    gradient step ``U -= social_weight M^T M U`` on the trust term (:func:`social_pull_matrix`): a user's vector
-    is pulled towards the mean of the users they trust and, through ``M^T``, the trusted users towards those who
-    trust them.  ``social_weight=0`` is exactly :class:`BPR` with the same seed.
+    ``nnz`` sampled triples (same sampler and kernels, same ``optimizer`` / ``hogwild``) followed by the proximal
+    step of the trust term, ``U <- (I + social_weight M^T M)^{-1} U`` (:func:`trust_prox`, with ``M`` of
+    :func:`social_pull_matrix`): a user's vector is pulled towards the mean of the users they trust and, through
+    ``M^T``, the trusted users towards those who trust them.  ``social_weight=0`` is exactly :class:`BPR` with the
+    same seed.
 
     Cold users and new users: see :mod:`fusionrec.models.social_graph` (a user with links but no interaction is
     recommended their friends' mean taste, at fit time and by ``fold_in_user(..., friends=...)``).
@@ -62,7 +98,13 @@ class SocialBPR(SocialFoldIn, BPR):
     n_factors, lr, optimizer, reg, epochs, seed, hogwild
         As :class:`~fusionrec.models.mf.bpr.BPR`.
     social_weight
-        Step of the per-epoch trust pull, in ``[0, 0.5]`` (the step is stable below 0.5: ``|M^T M| <= 4``).
+        Weight of the trust term, in ``[0, 0.5]``.  Every weight trains stably on any graph: the proximal step
+        shrinks every component of ``U`` (the gradient step ``U -= social_weight M^T M U`` used before grew the
+        components whose eigenvalue of ``M^T M`` exceeds ``2 / social_weight``, and ``|M^T M|`` is not bounded by
+        4 when some user is trusted by many: about 16 on FilmTrust, where at ``lr=0.2`` it collapsed at 0.2 and
+        overflowed at 0.35 and 0.5).  Measured on FilmTrust at ``lr=0.2`` (80/20 split, 30 epochs): test NDCG@20
+        .5502 at 0 (BPR), .5565 / .5566 / .5573 at 0.2 / 0.35 / 0.5, top-20 item coverage .60 then .46.  The range
+        stops at 0.5, the largest weight checked: a larger one pulls linked users together further.
 
     Attributes
     ----------
@@ -114,7 +156,7 @@ class SocialBPR(SocialFoldIn, BPR):
         for _ in progress(range(int(self.epochs)), total=int(self.epochs), desc=type(self).__name__):
             total = sweep.run(rng)
             if step > 0 and M.nnz:
-                U -= (step * (MT @ (M @ U))).astype(np.float32)
+                U[:] = trust_prox(M, U, step, MT=MT)
             losses.append(-total / n_eligible)
         if not (np.isfinite(U).all() and np.isfinite(V).all()):
             raise ConfigError(f"{type(self).__name__} diverged (non-finite factors); lower lr")
