@@ -69,27 +69,26 @@ def describe_model(name: str) -> ModelInfo:
     ImportError
         The model needs an optional dependency that is not installed.
     """
-    from fusionrec.models._params import _describe
-    from fusionrec.models.coldstart import ItemColdStart, UserColdStart
+    from fusionrec._params import _describe
     from fusionrec.models.registry import MODELS, get_model_class
 
     cls = get_model_class(name)
-    constraints = cls._all_constraints()
+    decl = cls.declaration()
+    constraints = cls.param_constraints()
+    defaults = cls.param_defaults()
     params = []
-    for p in inspect.signature(cls.__init__).parameters.values():
-        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        default = "(required)" if p.default is p.empty else repr(p.default)
-        allowed = " or ".join(_describe(c) for c in constraints.get(p.name, [])) or "any"
-        params.append((p.name, default, allowed))
-    cold = [what for what, proto in (("items", ItemColdStart), ("users", UserColdStart)) if issubclass(cls, proto)]
+    for pname in cls.param_names():
+        default = repr(defaults[pname]) if pname in defaults else "(required)"
+        allowed = " or ".join(_describe(c) for c in constraints.get(pname, [])) or "any"
+        params.append((pname, default, allowed))
+    cold = [what for what, can in (("items", decl.can_add_items), ("users", decl.can_fold_in)) if can]
     doc = inspect.getdoc(cls) or ""
     return ModelInfo(
         name=name,
         family=model_family(MODELS[name].partition(":")[0]),
         summary=doc.split("\n\n")[0].replace("\n", " "),
-        uses_content=bool(cls.uses_side_info),
-        predicts_ratings=bool(cls.predicts_ratings),
+        uses_content=decl.uses_side_info,
+        predicts_ratings=decl.predicts_ratings,
         cold_start=", ".join(cold) or "no",
         params=tuple(params),
     )
