@@ -45,6 +45,7 @@ from fusionrec.models._params import (
 )
 from fusionrec.models.coldstart import check_history, place_user
 from fusionrec.models.declaration import ROWS, Indexed
+from fusionrec.models.factors import Factors
 
 __all__ = ["CNNLSTM", "GRU4Rec", "SASRec", "user_sequences"]
 
@@ -331,10 +332,10 @@ class _Sequential(NetStateRecommender):
 
     # ------------------------------------------------------------------ scoring
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """``user_vectors_ @ item_vectors_.T`` through :meth:`Factors.scores`, the one inner-product scorer (the model
+        is not a factor model: new items need the network's item table, so it declares no ``factors()``)."""
         self._check_fitted()
-        u = self.user_vectors_[np.asarray(users, dtype=np.int64)]
-        v = self.item_vectors_ if items is None else self.item_vectors_[np.asarray(items, dtype=np.int64)]
-        return np.asarray(u @ v.T, dtype=np.float32)
+        return Factors(self.user_vectors_, self.item_vectors_).scores(users, items)
 
     def item_embeddings(self) -> np.ndarray:
         self._check_fitted()
