@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from tests.serving._models import TinyMF
 from tests.serving.conftest import make_client
 
 KEY = {"X-API-Key": "secret"}
@@ -116,14 +118,63 @@ def test_bad_items_are_refused_and_reads_and_retrain_still_work(client: Any, ite
     _ok_after(client)
 
 
-def test_ids_are_strings_never_merged(client: Any) -> None:
-    for user in ("01", " 1", "1_0", "1", 1, 1.0, 2**64):
+#: ids that differ as text: each names its own user, never merged with another (before or after a retrain)
+DISTINCT_IDS = ("01", " 1", "1_0", "1", "+1", "1.0", "1e0", str(2**64), 2**64 + 1)
+
+
+def _histories(client: Any, users: Any) -> dict[str, list[str]]:
+    out = {}
+    for user in users:
+        r = client.get(f"/users/{user}/history")
+        assert r.status_code == 200, (user, r.text)
+        out[str(user)] = sorted(str(x["item"]) for x in r.json()["items"])
+    return out
+
+
+@pytest.mark.parametrize("int_ids", [False, True], ids=["string-bundle", "integer-bundle"])
+def test_ids_are_strings_never_merged(tmp_path: Path, int_ids: bool) -> None:
+    """Ids that differ as text stay apart, in a bundle of string ids and in one of integer ids (where "01", "+1"
+    or "1.0" could be read as the bundle's user 1): each id has exactly its own history, before and after a
+    retrain."""
+    from fusionrec.data import Interactions
+    from fusionrec.serving import save_bundle
+    from tests.conftest import make_interactions
+
+    base = make_interactions(n_users=30, n_items=20, seed=4, explicit=False)
+    if int_ids:  # the same data with integer ids 1..30 / 1001..1020
+        frame = base.to_frame()
+        users = frame["user"].map({u: j + 1 for j, u in enumerate(base.user_ids.ids)}).to_numpy(np.int64)
+        items = frame["item"].map({i: 1001 + j for j, i in enumerate(base.item_ids.ids)}).to_numpy(np.int64)
+        base = Interactions.from_arrays(users, items, frame["rating"].to_numpy(), explicit=False)
+    item_raw = [str(x) for x in base.item_ids.ids]
+    bundle = save_bundle(tmp_path / "b", TinyMF(n_factors=4).fit(base), base)
+    gen = make_client(bundle)
+    c = next(gen)
+    before = _histories(c, ["1"]) if int_ids else {}
+    owned = {str(user): [item_raw[j]] for j, user in enumerate(DISTINCT_IDS)}
+    for user in DISTINCT_IDS:
+        r = c.post("/events", json={"events": [{"user": user, "item": owned[str(user)][0]}]})
+        assert r.status_code == 200, r.text
+    if int_ids:  # the bundle's user 1 also got the event of "1", and nothing of the others
+        owned["1"] = sorted(set(before["1"]) | set(owned["1"]))
+    assert _histories(c, DISTINCT_IDS) == {k: sorted(v) for k, v in owned.items()}
+    known = 30 + len(DISTINCT_IDS) - (1 if int_ids else 0)
+    assert c.get("/health").json()["users"] == known
+    assert c.post("/admin/retrain", params={"wait": True}).status_code == 202
+    assert c.get("/health").json()["users"] == known
+    assert _histories(c, DISTINCT_IDS) == {k: sorted(v) for k, v in owned.items()}
+    with pytest.raises(StopIteration):
+        next(gen)
+
+
+def test_a_json_integer_id_is_its_decimal_string(client: Any) -> None:
+    """A JSON integer id names the user of its decimal string (schemas: ids are compared as their string): ``1``,
+    ``1.0`` (JSON Schema's integer) and ``"1"`` are one user, not three."""
+    for user in (1, 1.0, "1"):
         assert client.post("/events", json={"events": [{"user": user, "item": "i1"}]}, headers=KEY).status_code == 200
     users = client.get("/users", params={"limit": 1000}).json()["users"]
-    assert {"01", " 1", "1_0", "1", str(2**64)} <= {str(u) for u in users}
-    r = client.post("/admin/retrain", params={"wait": True}, headers=KEY)
-    assert r.status_code == 202
-    assert client.get("/health").json()["users"] == 55  # 50 + five distinct new ids ("1", 1 and 1.0 are one)
+    assert [str(u) for u in users].count("1") == 1
+    assert client.get("/health").json()["users"] == 51
 
 
 def test_failed_retrain_is_reported_as_failed_with_its_reason(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -158,3 +158,33 @@ def test_ann_index_over_augmented_factors(tiny_bundle: Path) -> None:
     assert len(ann.index) == ann.n_items and i == ann.n_items - 1
     ann.apply_events([Event("fresh", "i1", 1.0, 1, 1)])  # a folded-in user is searched with its new vector
     assert len(ann.recommend("fresh", 5)[0]) == 5
+
+
+def test_new_item_of_a_non_factor_model_scores_as_its_neighbours_weighted_mean(
+    tmp_path: Path, implicit_train: Interactions
+) -> None:
+    """A model that can neither add items nor place item vectors (ItemKNN) scores a new item, for each user, as the
+    similarity-weighted mean of the scores of its 10 nearest items by content, not as the user's mean score."""
+    from fusionrec.models import make_model
+
+    rng = np.random.default_rng(1)
+    feats = rng.normal(size=(implicit_train.n_items, 5)).astype(np.float32)
+    path = save_bundle(tmp_path / "knn", make_model("ItemKNN").fit(implicit_train), implicit_train, item_features=feats)
+    state = OnlineModel(load_bundle(path))
+    assert state.placement_kind == "proxy"
+    new = feats[3] + 0.3 * feats[8]
+    i = state.add_item("near-3-and-8", {"title": "Near"}, new.tolist())
+    norm = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    cos = norm @ (new / np.linalg.norm(new))
+    nbrs = np.argsort(-cos, kind="stable")[:10]
+    nbrs = nbrs[cos[nbrs] > 0]
+    for u in range(10):
+        base = state.model.score(np.array([u]))[0]
+        expected = cos[nbrs] @ base[nbrs] / cos[nbrs].sum()
+        assert abs(expected - base.mean()) > 1e-3  # the two rules give different scores for these users
+        np.testing.assert_allclose(state.scores(u)[i], expected, rtol=1e-4, atol=1e-6)
+    # and it is ranked by that score: as a candidate next to its own neighbours
+    u = 0
+    top, _ = state.recommend(state.user_raw[u], 3, exclude_seen=False, candidates=["near-3-and-8", "i3", "i8"])
+    full = state.scores(u)
+    assert top.tolist() == sorted([i, state.item_index("i3"), state.item_index("i8")], key=lambda j: (-full[j], j))

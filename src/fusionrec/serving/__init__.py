@@ -24,9 +24,9 @@ _EXPORTS: dict[str, str] = {
     "FaissIndex": "fusionrec.serving.index",
     "build_index": "fusionrec.serving.index",
     "recall_at_k": "fusionrec.serving.index",
-    "OnlineModel": "fusionrec.serving.engine",
+    "OnlineModel": "fusionrec.serving.online",
     "ServingEngine": "fusionrec.serving.engine",
-    "retrain_bundle": "fusionrec.serving.engine",
+    "retrain_bundle": "fusionrec.serving.retrain",
     "Catalogue": "fusionrec.serving.catalogue",
 }
 

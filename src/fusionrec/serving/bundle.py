@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from fusionrec.data.dataset import Dataset
     from fusionrec.data.interactions import Interactions
     from fusionrec.models.base import Recommender
+    from fusionrec.models.factors import FactorModel
 
 __all__ = ["BUNDLE_FORMAT_VERSION", "Bundle", "item_meta_from_dataset", "load_bundle", "save_bundle"]
 
@@ -172,7 +173,7 @@ def save_bundle(
     from fusionrec.features import side_to_state
     from fusionrec.models.registry import registered_name
 
-    model._check_fitted()
+    model.check_fitted()
     if (model.n_users_, model.n_items_) != train.shape:
         raise ConfigError(
             f"the model was fitted on {model.n_users_} x {model.n_items_} but train is {train.shape}; "
@@ -282,11 +283,9 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
 def _check_finite_model(model: Recommender, root: Path) -> None:
     """``BundleError`` when the model's factors hold NaN or infinite values (every score would be NaN and every
     list silently empty)."""
-    from fusionrec.models.factors import FactorModel
-
-    if not isinstance(model, FactorModel):
+    if not type(model).declaration().has_factors:
         return
-    f = model.factors()
+    f = cast("FactorModel", model).factors()
     for name, x in (("user", f.user), ("item", f.item), ("user bias", f.user_bias), ("item bias", f.item_bias)):
         if x is not None and not np.isfinite(np.asarray(x)).all():
             raise BundleError(

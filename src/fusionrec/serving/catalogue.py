@@ -15,6 +15,7 @@ import numpy as np
 
 from fusionrec.data.idmap import IdMap
 from fusionrec.errors import ConfigError, UnknownIdError
+from fusionrec.serving.rules import id_key
 
 __all__ = ["SINGLE_COLUMNS", "Catalogue", "UnknownItemError", "UnknownUserError", "meta_text"]
 
@@ -43,8 +44,8 @@ class Catalogue:
         self.item_raw: list[Any] = item_ids.ids.tolist()
         self._int_users = user_ids.ids.dtype.kind in "iu"
         self._int_items = item_ids.ids.dtype.kind in "iu"
-        self.user_lookup = {str(x): i for i, x in enumerate(self.user_raw)}
-        self.item_lookup = {str(x): i for i, x in enumerate(self.item_raw)}
+        self.user_lookup = {id_key(x): i for i, x in enumerate(self.user_raw)}
+        self.item_lookup = {id_key(x): i for i, x in enumerate(self.item_raw)}
         self.item_meta: dict[str, list[Any]] = {k: list(v) for k, v in item_meta.items()}
         self.user_attrs: dict[int, dict[str, Any]] = {}
         #: forgotten users: their index stays taken (the model's rows keep their places), their raw id is ``None``
@@ -66,10 +67,11 @@ class Catalogue:
         if as_int and not isinstance(raw, bool):
             if isinstance(raw, int | np.integer) and INT64_MIN <= int(raw) <= INT64_MAX:
                 return int(raw)
+            key = id_key(raw)
             with contextlib.suppress(TypeError, ValueError):
-                if str(int(str(raw))) == str(raw) and INT64_MIN <= int(str(raw)) <= INT64_MAX:
-                    return int(str(raw))
-        return str(raw)
+                if str(int(key)) == key and INT64_MIN <= int(key) <= INT64_MAX:
+                    return int(key)
+        return id_key(raw)
 
     def coerce_user(self, raw: Any) -> Any:
         return self._coerce(raw, self._int_users)
@@ -78,10 +80,10 @@ class Catalogue:
         return self._coerce(raw, self._int_items)
 
     def user_index(self, raw: Any) -> int | None:
-        return self.user_lookup.get(str(raw))
+        return self.user_lookup.get(id_key(raw))
 
     def item_index(self, raw: Any) -> int | None:
-        return self.item_lookup.get(str(raw))
+        return self.item_lookup.get(id_key(raw))
 
     def require_user(self, raw: Any) -> int:
         u = self.user_index(raw)
@@ -92,7 +94,7 @@ class Catalogue:
         return u
 
     def require_items(self, raws: Sequence[Any]) -> np.ndarray:
-        idx = [self.item_lookup.get(str(r), -1) for r in raws]
+        idx = [self.item_lookup.get(id_key(r), -1) for r in raws]
         missing = [r for r, i in zip(raws, idx) if i < 0]
         if missing:
             raise UnknownItemError(
@@ -107,14 +109,14 @@ class Catalogue:
         """Append a user (the caller checked it is new); returns its index."""
         u = len(self.user_raw)
         self.user_raw.append(self._coerce(raw, self._int_users))
-        self.user_lookup[str(raw)] = u
+        self.user_lookup[id_key(raw)] = u
         return u
 
     def forget_user(self, u: int) -> None:
         """Drop user ``u``'s raw id (lookups no longer find it; ``user_raw[u]`` becomes ``None``) and profile."""
         raw = self.user_raw[u]
-        if raw is not None and self.user_lookup.get(str(raw)) == u:
-            del self.user_lookup[str(raw)]
+        if raw is not None and self.user_lookup.get(id_key(raw)) == u:
+            del self.user_lookup[id_key(raw)]
         self.user_raw[u] = None
         self.user_attrs.pop(u, None)
         self.forgotten.add(u)
@@ -133,7 +135,7 @@ class Catalogue:
         """Append an item (the caller checked it is new) with its metadata; returns its index."""
         i = len(self.item_raw)
         self.item_raw.append(self._coerce(raw, self._int_items))
-        self.item_lookup[str(raw)] = i
+        self.item_lookup[id_key(raw)] = i
         for col in self.item_meta.values():
             col.append([] if col and isinstance(col[0], list) else "")
         self.set_meta(i, meta or {})

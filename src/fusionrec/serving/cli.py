@@ -191,10 +191,14 @@ def _rerank_bundle(bundle: Any, user: int, items: Any, scores: Any, k: int, spec
 def _privacy_spent(path: Path) -> tuple[float, float] | None:
     """``(epsilon, delta)`` of a bundle whose model was trained with DP-SGD (:mod:`fusionrec.models.private`:
     such models expose ``privacy_spent_``), else ``None``."""
+    from fusionrec.models.private import PrivacyReport
     from fusionrec.serving.bundle import load_bundle
 
-    spent = getattr(load_bundle(path).model, "privacy_spent_", None)
-    if spent is None or not math.isfinite(float(spent[0])):  # not trained privately
+    model = load_bundle(path).model
+    if not isinstance(model, PrivacyReport):  # the model class cannot train privately
+        return None
+    spent = model.privacy_spent_
+    if not math.isfinite(float(spent[0])):  # not trained privately
         return None
     return float(spent[0]), float(spent[1])
 

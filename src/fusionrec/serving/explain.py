@@ -18,19 +18,22 @@ The answer keeps the former fields and adds the library's words and structure:
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fusionrec.explain import ContentEvidence, column_terms, explain_history, shared_terms
+from fusionrec.serving.items import item_similarity
+from fusionrec.serving.ranking import scores
 
 if TYPE_CHECKING:
-    from fusionrec.serving.engine import OnlineModel
+    from fusionrec.serving.state import OnlineState
 
 __all__ = ["column_terms", "explain", "explain_from_bundle", "response_model", "shared_terms"]
 
 
-def explain(state: OnlineModel, u: int, i: int, n: int = 5) -> dict[str, Any]:
+def explain(state: OnlineState, u: int, i: int, n: int = 5) -> dict[str, Any]:
     """Why item ``i`` for user ``u`` (catalogue indices); the caller holds ``state.lock``."""
     cat = state.catalogue
     hist, values = state.history_arrays(u)
@@ -48,8 +51,8 @@ def explain(state: OnlineModel, u: int, i: int, n: int = 5) -> dict[str, Any]:
         item_id=lambda j: cat.item_raw[j],
         title=cat.title,
         user_id=cat.user_raw[u] if u < len(cat.user_raw) else u,
-        score=float(state.scores(u, np.array([i]))[0]),
-        similarity=state.item_similarity,
+        score=float(scores(state, u, np.array([i]))[0]),
+        similarity=partial(item_similarity, state),
     )
     attribution = None
     if ex.attribution is not None:

@@ -11,15 +11,20 @@ never make a later read answer 500 or a later retrain fail.
   lists of text;
 * every text is valid Unicode (a lone surrogate cannot be stored as UTF-8).
 
+* friends: a link to the user itself and a zero weight are dropped, a repeated friend keeps its largest weight
+  (:func:`fusionrec.serving.rules.clean_links`, here once: the engine trusts it).
+
 The value of an event is further checked against the served model's domain by the engine
-(:meth:`~fusionrec.serving.engine.OnlineModel.check_values`).
+(:meth:`~fusionrec.serving.state.OnlineState.check_values`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, model_validator
+
+from fusionrec.serving.rules import clean_links, id_key
 
 __all__ = ["MAX_FRIENDS", "MAX_ID_LENGTH", "MAX_TEXT_LENGTH", "MAX_TIMESTAMP", "valid_text"]
 
@@ -167,8 +172,18 @@ class UserIn(BaseModel):
         None,
         max_length=MAX_FRIENDS,
         description="links to known users; replaces the user's links ([] removes them, omitted keeps them). Social "
-        "models place a user with no history through its friends; self-links are dropped",
+        "models place a user with no history through its friends; self-links and zero weights are dropped, a "
+        "repeated friend keeps its largest weight",
     )
+
+    @model_validator(mode="after")
+    def _clean_friends(self) -> UserIn:
+        """The links rule, applied here once (:func:`fusionrec.serving.rules.clean_links`)."""
+        if self.friends is not None:
+            user = id_key(self.user)
+            kept = clean_links((user, id_key(f.user), f.weight) for f in self.friends)
+            self.friends = [FriendIn(user=friend, weight=w) for (_, friend), w in kept.items()]
+        return self
 
 
 class UserCreated(BaseModel):
