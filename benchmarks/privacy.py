@@ -104,7 +104,7 @@ def main() -> None:
 
     # ---------------------------------------------------------------- DP-SGD: DPMF
     epochs = 4 if quick else 10
-    mf_grid = [{"learning_rate": lr, "max_grad_norm": c} for lr in (0.001, 0.003, 0.01) for c in (0.2, 1.0)]
+    mf_grid = [{"lr": lr, "max_grad_norm": c} for lr in (0.001, 0.003, 0.01) for c in (0.2, 1.0)]
     if quick:
         mf_grid = mf_grid[2:4]
     for eps in EPSILONS:
@@ -138,7 +138,7 @@ def main() -> None:
             dp = {"private": True, "target_epsilon": eps}
 
         def make_df(dp: dict[str, Any] = dp, **p: Any) -> DeepFusion:
-            return DeepFusion(dim=16, hidden=32, epochs=df_epochs, batch_size=1024, seed=0, **dp, **p)
+            return DeepFusion(n_factors=16, hidden=32, epochs=df_epochs, batch_size=1024, seed=0, **dp, **p)
 
         best = tuned(make_df, df_grid, train, valid, test, side)
         spent = best["model"].privacy_spent_
@@ -152,7 +152,7 @@ def main() -> None:
 
     # ---------------------------------------------------------------- federated vs centralised
     rounds_list = [5, 10] if quick else [5, 10, 20, 40]
-    base = {"n_factors": 32, "regularization": 0.001, "seed": 0}
+    base = {"n_factors": 32, "reg": 0.001, "seed": 0}
     lr = 0.05
     print("FedMF: server step on valid at 20 rounds (10 when quick)", flush=True)
     pick_rounds = 10 if quick else 20
@@ -169,7 +169,7 @@ def main() -> None:
         fed = FedMF(rounds=rounds, local_lr=lr, server_lr=server_lr, **base).fit(train)
         fs = time.perf_counter() - t
         t = time.perf_counter()
-        cen = BPR(epochs=rounds, learning_rate=lr, **base).fit(train)
+        cen = BPR(epochs=rounds, lr=lr, **base).fit(train)
         cs = time.perf_counter() - t
         for name, model, secs in (("FedMF (610 clients, FedAvg)", fed, fs), ("BPR (centralised)", cen, cs)):
             rows.append(

@@ -55,7 +55,7 @@ def _make(model: str, variant: str, mods: list[str], quick: bool) -> Any:
     if model == "DeepFusion":
         alone = variant.startswith("only ")
         return DeepFusion(
-            modalities=mods, item_ids=not alone, fusion="attention", dim=32, epochs=8 if quick else 15,
+            modalities=mods, item_ids=not alone, fusion="attention", n_factors=32, epochs=8 if quick else 15,
             batch_size=256, patience=3, seed=0,
         )  # fmt: skip
     if model == "GraphFusion":
