@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusionrec.data import Interactions
+from fusionrec.data import IdMap, Interactions
 from fusionrec.models import BiasBaseline, MostPopular, Random
 
 from .contract import RecommenderContract
@@ -65,3 +65,15 @@ def test_n_iters_is_renamed_epochs() -> None:
         model = BiasBaseline(n_iters=3)
     assert model.epochs == 3 and "n_iters" not in model.get_params()
     assert BiasBaseline.upgrade_params({"n_iters": 2}) == {"epochs": 2}
+
+
+def test_zero_penalty_leaves_unrated_users_and_items_at_bias_zero() -> None:
+    """reg_user = reg_item = 0 is inside the declared range: a user or item without ratings gets bias 0, not NaN."""
+    x = Interactions.from_arrays(
+        np.array(["a", "a", "b"]), np.array(["i", "j", "i"]), np.array([4.0, 2.0, 5.0]), explicit=True,
+        user_ids=IdMap(["a", "b", "c"]), item_ids=IdMap(["i", "j", "k"]),
+    )  # fmt: skip
+    model = BiasBaseline(reg_user=0.0, reg_item=0.0).fit(x)
+    assert np.isfinite(model.score(np.arange(3))).all()
+    assert model.user_bias_[2] == 0.0 and model.item_bias_[2] == 0.0
+    assert np.isfinite(model.score(model.fold_in_user([]))).all()

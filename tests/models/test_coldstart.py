@@ -254,7 +254,10 @@ def test_user_based_knnbaseline_refuses_fold_in() -> None:
 )
 def test_batch_fold_in_is_fold_in_of_each_in_turn(make: Callable[[], Recommender]) -> None:
     """``fold_in_users`` (declared ``can_batch_fold_in``) leaves the state ``fold_in_user`` of each leaves."""
-    train, side = genre_data()
+    from ..conftest import make_interactions
+
+    train = make_interactions(seed=6)  # ratings: the rating-mode k-NN models learn from their deviations
+    side = SideInfo(item_features={"text": genre_features(genre_of(np.arange(train.n_items)), 3)})
     one, many = make().fit(train, side), make().fit(train, side)
     assert type(one).declaration().can_batch_fold_in
     histories = [(np.array([3, 1, 3]), np.array([4.0, 2.0, 1.0])), (np.array([], np.int64), None), (np.array([5]), None)]

@@ -99,3 +99,11 @@ def test_errors() -> None:
         ContentKNN(modalities=["missing"]).fit(train, side)
     with pytest.raises(DataError):
         ContentKNN().fit(train, SideInfo(item_features={"g": np.ones((3, 2), dtype=np.float32)}))
+
+
+def test_a_min_rating_above_every_value_is_refused() -> None:
+    from ..conftest import make_interactions
+
+    train = make_interactions(seed=3, explicit=False)
+    with pytest.raises(DataError, match="min_rating"):
+        ContentKNN(min_rating=5.0).fit(train, _side(train.n_items))

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from fusionrec.data import Interactions
-from fusionrec.errors import ConfigError
+from fusionrec.errors import ConfigError, DataError
 from fusionrec.models.baselines import BiasBaseline
 from fusionrec.models.knn import ItemKNN, KNNBaseline, UserKNN, bm25_weight, neighbour_matrix, tfidf_weight
 
@@ -399,3 +399,23 @@ def test_n_epochs_is_renamed_epochs(cls) -> None:  # type: ignore[no-untyped-def
     assert model.epochs == 3 and "n_epochs" not in model.get_params()
     with pytest.warns(FutureWarning):
         assert model.clone(n_epochs=4).epochs == 4
+
+
+@pytest.mark.parametrize("similarity", ["pearson", "adjusted_cosine", "pearson_baseline"])
+def test_centred_similarities_refuse_all_equal_values(similarity: str) -> None:
+    """On implicit data (every value 1) a centred similarity is 0 for every pair, so every score would collapse:
+    refused with what to use instead; BM25/TF-IDF weights make the values differ, so pearson then works."""
+    train = make_interactions(seed=17, explicit=False)
+    for cls in (ItemKNN, UserKNN):
+        with pytest.raises(ConfigError, match="similarity='cosine'"):
+            cls(similarity=similarity).fit(train)
+    scores = ItemKNN(similarity="pearson", weighting="bm25").fit(train).score(np.arange(5))
+    assert np.std(scores) > 0
+    assert np.std(ItemKNN(similarity=similarity).fit(make_interactions(seed=17)).score(np.arange(5))) > 0
+
+
+def test_knnbaseline_refuses_implicit_data_and_takes_zero_penalties() -> None:
+    with pytest.raises(DataError, match="implicit"):
+        KNNBaseline().fit(make_interactions(seed=17, explicit=False))
+    model = KNNBaseline(reg_user=0.0, reg_item=0.0).fit(make_interactions(seed=17))
+    assert np.isfinite(model.score(model.fold_in_user([]))).all()

@@ -21,6 +21,11 @@ def _items(items: np.ndarray | None, n: int) -> np.ndarray:
     return np.arange(n) if items is None else np.asarray(items, dtype=np.int64)
 
 
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den``, 0 where ``den`` is 0 (``num`` is then 0 too: no ratings, no penalty)."""
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
 class MostPopular(HistoryFoldIn, Recommender):
     """Rank items by their number of training interactions (the same list for everyone)."""
 
@@ -111,9 +116,11 @@ class BiasBaseline(FactorFoldIn, Recommender):
         bi = np.zeros(train.n_items)
         nu = np.bincount(rows, minlength=train.n_users)
         ni = np.bincount(cols, minlength=train.n_items)
+        # a user or item without training ratings keeps bias 0 (also at a zero penalty, where 0 / 0 would be NaN)
+        di, du = (ni + float(self.reg_item)).astype(np.float64), (nu + float(self.reg_user)).astype(np.float64)
         for _ in range(int(self.epochs)):
-            bi = np.bincount(cols, weights=r - mu - bu[rows], minlength=train.n_items) / (ni + self.reg_item)
-            bu = np.bincount(rows, weights=r - mu - bi[cols], minlength=train.n_users) / (nu + self.reg_user)
+            bi = _ratio(np.bincount(cols, weights=r - mu - bu[rows], minlength=train.n_items), di)
+            bu = _ratio(np.bincount(rows, weights=r - mu - bi[cols], minlength=train.n_users), du)
         self.global_mean_ = mu
         self.user_bias_ = bu.astype(np.float32)
         self.item_bias_ = bi.astype(np.float32)

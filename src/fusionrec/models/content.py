@@ -134,6 +134,12 @@ class ContentKNN(Recommender):
         self.modalities_ = np.array(names, dtype=str)
         self.modality_dims_ = np.array([np.asarray(side.item_features[n]).shape[1] for n in names], dtype=np.int64)
         self.items_ = items
+        if self.min_rating is not None and not (train.matrix.data >= float(self.min_rating)).any():
+            raise DataError(
+                f"ContentKNN(min_rating={self.min_rating}) leaves no training entry (the values run from "
+                f"{train.matrix.data.min():g} to {train.matrix.data.max():g}): every profile would be empty; lower "
+                f"min_rating or set it to None"
+            )
         self.profiles_ = self._profiles(train.matrix)
 
     def _entry_weights(self, m: sp.csr_matrix) -> sp.csr_matrix:

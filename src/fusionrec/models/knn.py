@@ -176,9 +176,30 @@ def _means(matrix: sp.csr_matrix, fallback: float) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
 
 
-def _check_common(model: Any, train: Interactions) -> None:
+#: similarities that compare values centred on a mean or a baseline: all zero when every value is the same
+_CENTRED = ("pearson", "adjusted_cosine", "pearson_baseline")
+
+
+def _check_common(model: Any, train: Interactions, *, needs_ratings: bool = False) -> None:
+    """Refuse data the model cannot learn from: no interactions, or values that are all the same (implicit data)
+    where the similarity (or the model, ``needs_ratings``) learns from their deviations, so every score would
+    collapse to one value."""
     if train.nnz == 0:
         raise DataError("the training interactions are empty; nothing to fit")
+    values = train.matrix.data
+    if float(values.max()) != float(values.min()):
+        return
+    name = type(model).__name__
+    if needs_ratings:
+        raise DataError(
+            f"{name} predicts ratings from their deviations from a baseline, but every training value is "
+            f"{values[0]:g} (implicit data); use ItemKNN or EASE for implicit feedback"
+        )
+    if model.similarity in _CENTRED and not (model.similarity == "pearson" and getattr(model, "weighting", None)):
+        raise ConfigError(
+            f"{name}(similarity={model.similarity!r}) compares values centred on their mean, but every training value "
+            f"is {values[0]:g} (implicit data), so every similarity is 0; use similarity='cosine' (or 'dot')"
+        )
 
 
 _COMMON_CONSTRAINTS: dict[str, list[Any]] = {
@@ -654,7 +675,7 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
         self.max_neighbors = max_neighbors
 
     def _fit(self, train: Interactions, side: SideInfo | None) -> None:
-        _check_common(self, train)
+        _check_common(self, train, needs_ratings=True)
         user_based = bool(self.user_based)
         resid, base = _baseline_residuals(train, self.reg_user, self.reg_item, int(self.epochs))
         m = sp.csr_matrix(train.matrix, dtype=np.float64)
@@ -690,7 +711,8 @@ class KNNBaseline(HistoryFoldIn, _NeighbourModel):
 
     def _history_user_row(self, items: np.ndarray, values: np.ndarray, user: int | None) -> dict[str, np.ndarray]:
         """The user's bias by the baseline's user step, ``sum (r - mu - b_i) / (n + reg_user)``, and residuals."""
-        bu = float((values - self.global_mean_ - self.item_bias_[items]).sum() / (len(items) + float(self.reg_user)))
+        den = len(items) + float(self.reg_user)  # 0 only for an empty history at reg_user 0: bias 0
+        bu = float((values - self.global_mean_ - self.item_bias_[items]).sum() / den) if den > 0 else 0.0
         resid = values - (self.global_mean_ + bu + self.item_bias_[items])
         self.user_residuals_ = append_seen_row(self.user_residuals_, items, resid, user)
         return {"user_bias_": np.asarray(bu)}
