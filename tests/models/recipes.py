@@ -41,9 +41,9 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
     "MostPopular": [{}],
     "Random": [{"seed": 0}],
     "BiasBaseline": [{"epochs": 3}],
-    "UserKNN": [{"k": 5}],
-    "ItemKNN": [{"k": 5}],
-    "KNNBaseline": [{"k": 5, "epochs": 2}, {"k": 5, "epochs": 2, "user_based": True}],
+    "UserKNN": [{}],
+    "ItemKNN": [{}],
+    "KNNBaseline": [{"epochs": 2}, {"epochs": 2, "user_based": True}],
     "SVD": [{"n_factors": 4, "epochs": 3, "seed": 0}],
     "SVDpp": [{"n_factors": 4, "epochs": 2, "seed": 0}, {"n_factors": 4, "epochs": 2, "implicit": "both", "seed": 0}],
     "TimeSVDpp": [
