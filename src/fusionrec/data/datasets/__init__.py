@@ -24,6 +24,7 @@ from fusionrec.data.datasets.registry import (
     load_dataset,
 )
 from fusionrec.data.datasets.social import load_filmtrust, load_trust_dataset
+from fusionrec.data.datasets.tiktok import load_tiktok, load_tiktok_split
 from fusionrec.data.datasets.yelp import load_yelp, parse_friends
 from fusionrec.data.social import build_social
 
@@ -42,6 +43,8 @@ __all__ = [
     "load_ml_posters",
     "load_mmrec",
     "load_movielens",
+    "load_tiktok",
+    "load_tiktok_split",
     "load_trust_dataset",
     "load_yelp",
     "parse_friends",

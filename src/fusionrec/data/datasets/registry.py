@@ -76,6 +76,12 @@ def _filmtrust(root: Path, data_dir: Path | None, **kw: Any) -> Dataset:
     return load_filmtrust(root, **kw)
 
 
+def _tiktok(root: Path, data_dir: Path | None, **kw: Any) -> Dataset:
+    from fusionrec.data.datasets.tiktok import load_tiktok
+
+    return load_tiktok(root, **kw)
+
+
 def _synthetic(root: Path | None, data_dir: Path | None, **kw: Any) -> Dataset:
     from fusionrec.data.datasets.synthetic import make_synthetic
 
@@ -147,6 +153,15 @@ ENTRIES: dict[str, _Entry] = {
             _movielens("ml-25m"),
             True,
         ),
+        _Entry(
+            "tiktok",
+            "TikTok micro-videos (DiffMM split): 68722 implicit interactions, 9308 users, 6710 items; "
+            "128-d image and audio features",
+            "tiktok-diffmm",
+            "Wei et al., MMGCN (MM 2019) as split by DiffMM (github.com/HKUDS/DiffMM); research data, no license file",
+            ("tiktok",),
+            _tiktok,
+        ),
     )
 }
 SYNTHETIC_DESCRIPTION = "built-in synthetic users/items with text, image, tabular and social side information"
@@ -157,6 +172,7 @@ BENCHMARK_SPLITS: dict[str, str] = {
     "ml-latest-small.random811": "ml-latest-small",
     "ml-posters.random811": "ml-posters",
     "ml-posters.coldstart-items": "ml-posters",
+    "tiktok.diffmm": "tiktok",
     **{f"ml-100k.{fold}": "ml-100k" for fold in ("u1", "u2", "u3", "u4", "u5", "ua", "ub")},
 }
 
@@ -220,7 +236,7 @@ def load_dataset(name: PathLike, data_dir: PathLike | None = None, **kwargs: Any
     ----------
     name
         A registry name: ``"ml-100k"``, ``"ml-latest-small"``, ``"ml-posters"``, ``"filmtrust"``, ``"ml-1m"``,
-        ``"ml-20m"``, ``"ml-25m"`` or ``"synthetic"`` (see :func:`list_datasets`); or a path (absolute, relative
+        ``"ml-20m"``, ``"ml-25m"``, ``"tiktok"`` or ``"synthetic"`` (see :func:`list_datasets`); or a path (absolute, relative
         to the working directory, or to ``data_dir``): a table file of interactions, or a folder holding
         ``interactions.*`` (or ``ratings.*``) and optional ``items.*``, ``users.*``, ``social.*`` (CSV, TSV,
         Parquet, JSON lines), read by :func:`fusionrec.data.from_files`.
@@ -284,7 +300,8 @@ def load_benchmark_split(name: str, data_dir: PathLike | None = None) -> Split:
 
     ``<data_dir>/splits/<name>.csv`` (``x_label`` 0 train / 1 valid / 2 test) for ``ml-100k.random811``,
     ``ml-latest-small.random811``, ``ml-posters.random811`` and ``ml-posters.coldstart-items`` (``cold="items"``);
-    the official ML-100K folds ``ml-100k.u1`` .. ``ml-100k.u5``, ``ml-100k.ua``, ``ml-100k.ub``.  The split's
+    the official ML-100K folds ``ml-100k.u1`` .. ``ml-100k.u5``, ``ml-100k.ua``, ``ml-100k.ub``; DiffMM's fixed
+    TikTok split ``tiktok.diffmm`` (read from the ``tiktok`` folder itself).  The split's
     ``user_ids`` / ``item_ids`` equal those of ``load_dataset(<dataset>)``, so content modalities align with the
     split's indices.
     """
@@ -303,6 +320,10 @@ def load_benchmark_split(name: str, data_dir: PathLike | None = None) -> Split:
         from fusionrec.data.datasets.movielens import load_ml100k_fold
 
         return load_ml100k_fold(where, fold)
+    if name == "tiktok.diffmm":
+        from fusionrec.data.datasets.tiktok import load_tiktok_split
+
+        return load_tiktok_split(where)
     path = None if root is None else root / "splits" / f"{name}.csv"
     if path is None or not path.is_file():
         from fusionrec.config import describe_missing_data_dir
