@@ -58,3 +58,67 @@ def test_every_registered_model_imports() -> None:
     for name in names:
         cls = get_model_class(name)
         assert isinstance(cls, type) and issubclass(cls, Recommender), name
+
+
+def test_root_exports_one_way_per_job_and_each_name_imports() -> None:
+    """``fusionrec.__all__`` is the lazy export table (plus the version), every name imports, and the typing block
+    names the same objects (so type checkers see what the lazy loader returns)."""
+    import ast
+    import inspect
+
+    table = dict(fusionrec._EXPORTS)
+    assert sorted(fusionrec.__all__) == sorted([*table, "__version__"])
+    for name, module in table.items():
+        value, defined = getattr(fusionrec, name), getattr(importlib.import_module(module), name)
+        assert value is defined or (name == "explain" and value is importlib.import_module("fusionrec.explain")), name
+
+    typed = {
+        alias.asname or alias.name
+        for node in ast.walk(ast.parse(inspect.getsource(fusionrec)))
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+        for imp in node.body
+        if isinstance(imp, ast.ImportFrom)
+        for alias in imp.names
+    }
+    assert typed == set(table)
+    jobs = {  # the issue's list: loading, splits, features, make_model, evaluation, experiments, save/load, serving,
+        # explain and the re-rankers
+        "from_files", "load_dataset", "per_user_split", "leave_last_out", "build_side_info", "make_model",
+        "evaluate_ranking", "run_experiment", "load_model", "save_bundle", "create_app", "explain", "Calibrated",
+        "MMR", "ExposureCap", "FairExposure",
+    }  # fmt: skip
+    assert jobs <= set(fusionrec.__all__)
+
+
+def test_from_fusionrec_import_explain_is_callable_whatever_was_imported_first() -> None:
+    """Importing the submodule ``fusionrec.explain`` rebinds the package attribute to the module: calling it is
+    still :func:`fusionrec.explain.explain`."""
+    code = (
+        "import fusionrec.explain as m, numpy as np, warnings; warnings.simplefilter('error')\n"
+        "from fusionrec import explain, make_model, Interactions\n"
+        "from fusionrec.data import IdMap\n"
+        "import scipy.sparse as sp\n"
+        "x = sp.csr_matrix(np.eye(4, dtype=np.float32) + np.eye(4, k=1, dtype=np.float32))\n"
+        "train = Interactions(x, IdMap(np.arange(4)), IdMap(np.arange(4)))\n"
+        "model = make_model('MostPopular').fit(train)\n"
+        "print(explain(model, 0, 3).sentence == m.explain(model, 0, 3).sentence)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_readme_uses_the_root_exports() -> None:
+    """The README's Python examples import every public name from ``fusionrec``, not from where it is defined."""
+    import ast
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert blocks
+    deep = []
+    for block in blocks:
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fusionrec."):
+                deep += [f"from {node.module} import {a.name}" for a in node.names if a.name in fusionrec.__all__]
+    assert not deep, f"use `from fusionrec import ...` for: {deep}"

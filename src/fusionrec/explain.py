@@ -37,6 +37,8 @@ Explanations never show latent factor numbers: only items, titles, labels, words
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -506,3 +508,15 @@ def item_features_for(side: SideInfo | None, names: Sequence[str], item: int, mo
             raise DataError(f"side has {x.shape[0]} rows in {name!r}, none for item {item}; append the new items' rows")
         out[name] = np.asarray(x[item], np.float32)
     return out
+
+
+# ---------------------------------------------------------------------------------------------- the module is callable
+class _ExplainModule(types.ModuleType):
+    """``from fusionrec import explain`` is :func:`explain`; once this module is imported, Python binds the package's
+    ``explain`` attribute to the module instead, so calling the module is :func:`explain` too (same arguments)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Explanation:
+        return explain(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _ExplainModule
