@@ -26,6 +26,7 @@ import numpy as np
 from fusionrec.explain import ContentEvidence, column_terms, explain_history, shared_terms
 from fusionrec.serving.items import item_similarity
 from fusionrec.serving.ranking import scores
+from fusionrec.serving.rules import id_key
 
 if TYPE_CHECKING:
     from fusionrec.serving.state import OnlineState
@@ -119,7 +120,7 @@ def explain_from_bundle(bundle: Any, user: str, item: str, n: int = 5) -> dict[s
 
     found = []
     for what, raw, ids in (("user", user, bundle.user_ids.ids.tolist()), ("item", item, bundle.item_ids.ids.tolist())):
-        index = {str(x): j for j, x in enumerate(ids)}.get(str(raw))
+        index = {id_key(x): j for j, x in enumerate(ids)}.get(id_key(raw))
         if index is None:
             examples = ", ".join(repr(str(x)) for x in ids[:5])
             raise UnknownIdError(
