@@ -303,7 +303,7 @@ def test_rating_models_place_by_weighted_friends(tmp_path: Path, name: str) -> N
     rows = np.repeat(np.arange(n), 3)
     cols = (rows + np.tile([1, 2, 5], n)) % n
     side = SideInfo(social=sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n)))
-    model = make_model(name, n_epochs=5, seed=0).fit(train, side)
+    model = make_model(name, epochs=5, seed=0).fit(train, side)
     bundle = save_bundle(tmp_path / name, model, train, _meta(train), side=side)
     for c in make_client(bundle, api_key="k"):
         friends = [{"user": "u0", "weight": 1}, {"user": "u1", "weight": 3}]

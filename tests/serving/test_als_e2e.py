@@ -17,7 +17,7 @@ def test_online_uses_als_fold_in(tmp_path: Path) -> None:
     from fusionrec.serving.store import Event
 
     train = make_interactions(n_users=40, n_items=30, seed=5, explicit=False)
-    model = als_mod.ALS(n_factors=4, iterations=3, regularization=0.1, seed=0).fit(train)
+    model = als_mod.ALS(n_factors=4, epochs=3, reg=0.1, seed=0).fit(train)
     state = OnlineModel(load_bundle(save_bundle(tmp_path / "als", model, train)))
     assert state.is_factor and state.index_kind == "exact"
     state.apply_events([Event("new", "i1", 1.0, 1, 1), Event("new", "i2", 1.0, 1, 2)])
@@ -52,7 +52,7 @@ def test_cli_train_then_serve_ml_latest_small(data_dir: Path, tmp_path: Path) ->
             "-p",
             "n_factors=16",
             "-p",
-            "iterations=4",
+            "epochs=4",
             "--implicit",
         ],
     )

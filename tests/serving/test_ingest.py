@@ -21,7 +21,7 @@ def als_engine(tmp_path: Path, implicit_train: Interactions) -> Any:
     from fusionrec.serving import save_bundle
     from fusionrec.serving.engine import ServingEngine
 
-    bundle = save_bundle(tmp_path / "als", ALS(n_factors=8, iterations=3).fit(implicit_train), implicit_train)
+    bundle = save_bundle(tmp_path / "als", ALS(n_factors=8, epochs=3).fit(implicit_train), implicit_train)
     eng = ServingEngine(bundle, open_store(f"sqlite:///{tmp_path}/e.db"))
     yield eng
     eng.close()
@@ -38,7 +38,7 @@ def _events(n_users: int, items: list[Any], per_user: int = 3) -> list[Event]:
 def test_als_fold_in_users_equals_one_fold_in_per_user(implicit_train: Interactions) -> None:
     from fusionrec.models.mf.als import ALS
 
-    a = ALS(n_factors=8, iterations=3).fit(implicit_train)
+    a = ALS(n_factors=8, epochs=3).fit(implicit_train)
     b = a.clone().fit(implicit_train)
     rng = np.random.default_rng(0)
     hist = [(rng.choice(40, size=5, replace=False), rng.uniform(1, 3, 5)) for _ in range(7)]

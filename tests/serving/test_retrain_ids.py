@@ -21,7 +21,7 @@ def test_retrain_with_new_non_integer_and_non_canonical_ids(tmp_path: Path) -> N
     pairs = np.unique(np.c_[rng.integers(1, 31, 300), rng.integers(100, 140, 300)], axis=0)
     users, items = pairs[:, 0], pairs[:, 1]
     train = Interactions.from_arrays(users, items, explicit=False)
-    model = make_model("ALS", n_factors=4, iterations=3, seed=0).fit(train)
+    model = make_model("ALS", n_factors=4, epochs=3, seed=0).fit(train)
     bundle = save_bundle(tmp_path / "als", model, train)
     for client in make_client(bundle, api_key="k"):
         events = [{"user": u, "item": "101"} for u in ("fan", "01", " 1")] + [{"user": "1", "item": "102"}]

@@ -12,8 +12,8 @@ from fusionrec.models.registry import available_models, get_model_class
 
 pytest.importorskip("torch")
 
-ENSEMBLE_MEMBERS = {"models": [{"name": "ALS", "params": {"iterations": 2}}, {"name": "ContentKNN"}]}
-FAST = {"SVDpp": {"n_epochs": 2}, "TimeSVDpp": {"n_epochs": 2}, "NMF": {"n_epochs": 5}, "DeepFusion": {"epochs": 2}}
+ENSEMBLE_MEMBERS = {"models": [{"name": "ALS", "params": {"epochs": 2}}, {"name": "ContentKNN"}]}
+FAST = {"SVDpp": {"epochs": 2}, "TimeSVDpp": {"epochs": 2}, "NMF": {"epochs": 5}, "DeepFusion": {"epochs": 2}}
 
 
 @pytest.fixture(scope="module")
