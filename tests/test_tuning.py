@@ -207,19 +207,46 @@ def test_cli_tune_writes_the_results(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # starting a local Ray cluster takes ~20-30 s on 2 shared cores
 def test_trials_run_in_parallel_over_a_local_ray_cluster(tmp_path: Path, data: tuple[Any, Any]) -> None:
+    """Ray trials really run at the same time: each trial waits (up to 30 s) until a trial of another worker process
+    has started, and only then scores 1; run one after the other, the first would time out and score 0.  Then tune()
+    over the same cluster completes every trial and refits the best."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'fusionrec[distributed]')")
+    import optuna
+
     from fusionrec.distributed import init_ray, shutdown_ray
+
+    folder = tmp_path / "started"
+    folder.mkdir()
+
+    def meet(trial: Any, folder: str = str(folder)) -> float:  # runs in a Ray worker (pickled by value)
+        import os
+        import time
+        from pathlib import Path
+
+        here, me = Path(folder), str(os.getpid())
+        (here / f"{me}-{trial.number}").touch()
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            if {p.name.split("-")[0] for p in here.iterdir()} - {me}:
+                return 1.0  # a trial in another process started while this one runs
+            time.sleep(0.05)
+        return 0.0
 
     dataset, split = data
     cfg = {**CONFIG, "tune": {"models": ["EASE"]}}
     storage = f"sqlite:///{tmp_path / 'ray.db'}"
     init_ray("local", num_cpus=2)
     try:
+        optuna.create_study(study_name="meet", storage=storage, direction="maximize")  # as tune() does first
+        tuning._run_ray("meet", storage, meet, 2, None, 2, 0, "local", False)
         result = tuning.tune(
             cfg, n_trials=4, storage=storage, n_jobs=2, ray_address="local", out=tmp_path, dataset=dataset, split=split
         )
     finally:
         shutdown_ray()
+    met = optuna.load_study(study_name="meet", storage=storage).trials
+    assert [t.value for t in met] == [1.0, 1.0]  # both overlapped with the other worker's trial
+    assert len({p.name.split("-")[0] for p in folder.iterdir()}) == 2  # two worker processes
     trials = result.models[0].trials
     assert len(trials) == 4 and all(r["state"] == "COMPLETE" for r in trials)
     assert result.models[0].test["NDCG@20"] > 0
