@@ -115,3 +115,25 @@ def test_errors(interactions: Interactions, tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="not an ensemble"):
         blend.members_[0].save(tmp_path / "single")
         WeightedBlend.load(tmp_path / "single")
+
+
+def test_declared_members_forget_the_user_and_fit_with_their_declared_inputs(tmp_path: Path) -> None:
+    """Ensembles declare where their members live (``member_state``) and that ``fit`` takes ``valid``: forgetting a
+    user reaches every member, so no saved member file keeps the user's row."""
+    from fusionrec.models.declaration import undeclared_state
+
+    decl = WeightedBlend.declaration()
+    assert decl.member_state == "members_" and {"side", "valid"} <= decl.fit_inputs
+    rng = np.random.default_rng(4)
+    n_u, n_i = 61, 43
+    u, i = np.nonzero(rng.random((n_u, n_i)) < 0.3)
+    train = grid(u, i, rng.integers(1, 6, len(u)).astype(float), n_u, n_i)
+    blend = WeightedBlend(models=MEMBERS, seed=0).fit(train)
+    assert undeclared_state(blend) == [] and all(undeclared_state(m) == [] for m in blend.members_)
+    before = blend.members_[0].user_bias_[3]
+    assert before != 0
+    blend.forget_user(3)
+    assert all(3 in m.forgotten_users_ for m in blend.members_)
+    blend.save(tmp_path / "b")
+    member = load_model(tmp_path / "b" / "members" / "00")
+    assert member.user_bias_[3] == 0 and member.seen_[3].nnz == 0
