@@ -29,8 +29,9 @@ from . import recipes
 
 pytest.importorskip("torch")
 
-#: parameters whose range is about resources or identity, not training: not swept
-NOT_SWEPT = {"seed", "threads", "device", "max_memory_gb", "batch_size", "valid_k", "patience"}
+#: parameters whose range is about resources, identity or the execution backend, not training: not swept
+#: (FedMF's engine="flower" runs the same rounds as "inprocess", which test_federated checks)
+NOT_SWEPT = {"seed", "threads", "device", "max_memory_gb", "batch_size", "valid_k", "patience", "engine"}
 #: minimum support / neighbour counts: a large value turns the neighbourhood off by design on data this small
 DATA_BOUND = {"min_k", "min_support"}
 #: parameters whose large edge is more work (10x is capped so that the sweep stays small)
