@@ -448,7 +448,7 @@ def _mount_optional() -> None:
     else:
         app.add_typer(features_app, name="features")
     try:
-        from fusionrec.serving.cli import register as register_serving
+        from fusionrec.cli.serve import register as register_serving
     except ImportError:
         pass
     else:

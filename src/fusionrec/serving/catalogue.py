@@ -17,7 +17,7 @@ from fusionrec.data.idmap import IdMap
 from fusionrec.errors import ConfigError, UnknownIdError
 from fusionrec.serving.rules import id_key
 
-__all__ = ["SINGLE_COLUMNS", "Catalogue", "UnknownItemError", "UnknownUserError", "meta_text"]
+__all__ = ["SINGLE_COLUMNS", "Catalogue", "UnknownItemError", "UnknownUserError", "label_column", "meta_text"]
 
 #: integer ids beyond int64 stay strings (an id map of int64 cannot hold them)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -201,6 +201,14 @@ class Catalogue:
             wanted_set = {str(w).lower() for w in (wanted if isinstance(wanted, list | tuple) else [wanted])}
             scores = scores + self._matches(col, wanted_set).astype(np.float32)
         return scores
+
+
+def label_column(meta: Mapping[str, Sequence[Any]]) -> str | None:
+    """The item labels re-ranking uses as groups: ``genres`` when the metadata has it, else the first multi-label
+    column, else ``None``."""
+    if "genres" in meta:
+        return "genres"
+    return next((key for key, col in meta.items() if col and isinstance(col[0], list)), None)
 
 
 def meta_text(meta: Mapping[str, Any] | None) -> str:

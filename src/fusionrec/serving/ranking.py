@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fusionrec._ranking import topk
+from fusionrec.serving.catalogue import label_column
 from fusionrec.serving.items import item_similarity, item_vectors
 from fusionrec.serving.state import OnlineState
 
@@ -98,12 +99,8 @@ def _search(state: OnlineState, row: int, k: int, excluded: np.ndarray) -> tuple
 
 
 def group_column(state: OnlineState) -> str | None:
-    """The item labels re-ranking uses as groups: ``genres`` when the catalogue has it, else the first multi-label
-    metadata column, else ``None``."""
-    meta = state.item_meta
-    if "genres" in meta:
-        return "genres"
-    return next((key for key, col in meta.items() if col and isinstance(col[0], list)), None)
+    """The item labels re-ranking uses as groups (:func:`fusionrec.serving.catalogue.label_column`)."""
+    return label_column(state.item_meta)
 
 
 def rerank(
