@@ -50,6 +50,14 @@ class RecommenderContract:
         assert model.fit(train, self.make_side(train)) is model
         assert model.n_items_ == train.n_items and model.n_users_ == train.n_users
 
+    def test_fitted_state_is_declared(self, train: Interactions) -> None:
+        """This configuration's per-user / per-item arrays are declared (the registry-wide suite,
+        ``test_declaration.py``, checks each model's recipes on data sized apart from everything else)."""
+        from fusionrec.models.declaration import undeclared_state
+
+        model = self._fit(train)
+        assert not undeclared_state(model), f"undeclared per-user / per-item state: {undeclared_state(model)}"
+
     def test_unfitted_raises(self) -> None:
         with pytest.raises(NotFittedError):
             self.make_model().recommend([0], k=3)
