@@ -10,7 +10,7 @@ from fusionrec.models import Recommender, SideInfo
 
 MEMBERS = [
     {"name": "BiasBaseline", "params": {"reg_user": 5.0}},
-    {"name": "BayesianFM", "params": {"rank": 2, "n_iter": 15, "n_burn_in": 5, "seed": 1}},
+    {"name": "BayesianFM", "params": {"n_factors": 2, "epochs": 15, "n_burn_in": 5, "seed": 1}},
 ]
 
 

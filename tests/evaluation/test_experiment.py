@@ -163,7 +163,7 @@ def test_config_with_social_links_and_no_content(tmp_path: Path) -> None:
     raw = {
         "dataset": {"files": {"interactions": "ratings.csv", "social": "trust.csv"}},
         "split": {"strategy": "random", "params": {"test": 0.2, "seed": 0}},
-        "models": [{"name": "SocialMF", "params": {"n_epochs": 3}}],
+        "models": [{"name": "SocialMF", "params": {"epochs": 3}}],
         "k": [5],
     }
     (tmp_path / "exp.json").write_text(json.dumps(raw))
