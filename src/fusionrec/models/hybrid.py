@@ -183,10 +183,12 @@ class HybridMF(RepresentationFactors, Recommender):
         ``float64 [epochs]`` mean loss per positive.
     """
 
-    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices]).
+    #: ``lr`` starts at 0.01: at 1e-3 the default 20 epochs end under popularity (synthetic 400 x 300, 80/20: test
+    #: NDCG@20 .177 vs MostPopular .223; .283 at 0.01)
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 8, 64, "log"),
-        "lr": ("float", 1e-3, 0.2, "log"),
+        "lr": ("float", 0.01, 0.2, "log"),
         "reg_item": ("float", 1e-7, 1e-2, "log"),
         "reg_user": ("float", 1e-7, 1e-2, "log"),
         "epochs": ("int", 5, 50),

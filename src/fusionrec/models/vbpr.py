@@ -117,11 +117,13 @@ class VBPR(RepresentationFactors, Recommender):
         Top-20 item coverage measured after the fit (:func:`fusionrec.models.mf.bpr.check_collapse`).
     """
 
-    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices]).
+    #: ``lr`` starts at 0.01: at 1e-3 the default 30 epochs end under popularity (synthetic 400 x 300, 80/20: test
+    #: NDCG@20 .173 vs MostPopular .223; .361 at 0.01)
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 8, 64, "log"),
         "content_factors": ("int", 8, 64, "log"),
-        "lr": ("float", 1e-3, 0.2, "log"),
+        "lr": ("float", 0.01, 0.2, "log"),
         "reg": ("float", 1e-5, 0.1, "log"),
         "epochs": ("int", 10, 60),
     }

@@ -275,10 +275,12 @@ class BPR(BiasedDotScores, Recommender):
         fit by :func:`check_collapse` (which warns below 5%).
     """
 
-    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices]).
+    #: ``lr`` starts at 0.01: below it the factors barely move in the default epochs and the model ranks under
+    #: popularity (ml-100k 80/20 test NDCG@20: .130 at lr 1e-3, .273 at 5e-3, .340 at 0.01; MostPopular .212)
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "n_factors": ("int", 8, 256, "log"),
-        "lr": ("float", 1e-3, 0.3, "log"),
+        "lr": ("float", 0.01, 0.3, "log"),
         "reg": ("float", 1e-5, 0.1, "log"),
         "epochs": ("int", 10, 100),
     }
