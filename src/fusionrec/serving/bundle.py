@@ -4,7 +4,8 @@ Layout of a bundle directory (written by :func:`fusionrec._storage.write_dir`: a
 
     bundle.json    format version, training fingerprint, metadata columns, side-information layout, store position,
                    sha256 over itself and serving.npz, checksum of model/
-    serving.npz    user_ids, item_ids (int64 or unicode, never object), meta.<column> (unicode), side.<array>
+    serving.npz    user_ids, item_ids (int64 or unicode, never object), meta.<column> (unicode), side.<array>,
+                   timestamps (int64 seconds aligned with the model's training rows ``seen_``, when train had them)
     model/         the model as saved by Recommender.save (manifest.json + arrays.npz, itself checksummed)
 
 The side information (features by modality, presence, social links, fitted encoders, raw kinds) is stored with
@@ -41,6 +42,8 @@ MANIFEST = "bundle.json"
 ARRAYS = "serving.npz"
 MODEL_DIR = "model"
 SIDE_PREFIX = "side."
+#: the training timestamps in serving.npz (aligned with the model's ``seen_``)
+TIMESTAMPS = "timestamps"
 #: the modality name of dense features given to ``save_bundle(item_features=...)`` (and of format-1 bundles)
 DENSE_MODALITY = "features"
 #: metadata columns holding several labels per item are stored joined by this separator
@@ -69,6 +72,10 @@ class Bundle:
     side
         The training :class:`~fusionrec.data.side.SideInfo` aligned with ``item_ids`` / ``user_ids`` (with its
         fitted encoders), or ``None``.
+    timestamps
+        The training interactions' timestamps (int64 seconds) aligned with ``model.seen_.data``, or ``None`` when
+        the training data had none: a retrain of a time-aware model (``fit_inputs`` holds ``"timestamps"``) keeps
+        the order of every training history.
     """
 
     model: Recommender
@@ -81,6 +88,7 @@ class Bundle:
     format_version: int = BUNDLE_FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
     side: SideInfo | None = None
+    timestamps: np.ndarray | None = None
 
     @property
     def model_name(self) -> str:
@@ -186,6 +194,9 @@ def save_bundle(
             raise ConfigError(f"item_features must be a finite float array [{train.n_items}, d] aligned with item_ids")
         side = SideInfo(item_features={DENSE_MODALITY: feats}, item_kinds={DENSE_MODALITY: "features"})
     arrays = {"user_ids": _id_array(train.user_ids), "item_ids": _id_array(train.item_ids), **meta_arrays}
+    ts = _aligned_timestamps(model, train)
+    if ts is not None:
+        arrays[TIMESTAMPS] = ts
     side_meta = None
     if side is not None:
         _check_side(side, train.n_users, train.n_items)
@@ -252,6 +263,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             f"{len(user_ids)} x {len(item_ids)} (mixed-up files)"
         )
     _check_finite_model(model, root)
+    timestamps = _read_timestamps(arrays, model, apath)
     multi = set(manifest.get("multi_columns", []))
     item_meta: dict[str, list[Any]] = {}
     for name in manifest.get("meta_columns", []):
@@ -277,7 +289,31 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         format_version=int(manifest["format_version"]),
         extra=dict(manifest.get("extra", {})),
         side=side,
+        timestamps=timestamps,
     )
+
+
+def _aligned_timestamps(model: Recommender, train: Interactions) -> np.ndarray | None:
+    """``train.timestamps`` when they align with the model's training rows (``seen_``: the same entries in the same
+    order, as ``fit`` leaves them), else ``None``."""
+    if train.timestamps is None:
+        return None
+    seen, m = model.seen_, train.matrix
+    if seen.nnz != m.nnz or not (np.array_equal(seen.indptr, m.indptr) and np.array_equal(seen.indices, m.indices)):
+        return None
+    return np.asarray(train.timestamps, dtype=np.int64)
+
+
+def _read_timestamps(arrays: Mapping[str, np.ndarray], model: Recommender, apath: Path) -> np.ndarray | None:
+    ts = arrays.get(TIMESTAMPS)
+    if ts is None:
+        return None
+    if ts.dtype != np.int64 or ts.ndim != 1 or len(ts) != model.seen_.nnz:
+        raise BundleError(
+            f"{apath}: the training timestamps ({ts.dtype}, shape {ts.shape}) do not align with the model's "
+            f"{model.seen_.nnz} training interactions; write the bundle again"
+        )
+    return ts
 
 
 def _check_finite_model(model: Recommender, root: Path) -> None:

@@ -96,6 +96,9 @@ def forget_user(state: OnlineState, u: int) -> None:
         if u < state.n_base_users:
             from fusionrec.models.coldstart import append_seen_row
 
+            if state.base_ts is not None:  # the row's timestamps leave with it
+                lo, hi = int(state.base_seen.indptr[u]), int(state.base_seen.indptr[u + 1])
+                state.base_ts = np.delete(state.base_ts, np.s_[lo:hi])
             state.base_seen = append_seen_row(state.base_seen, np.empty(0, np.int64), np.empty(0), u)
             _forget_side_user(state, u)
         state.seen_extra.pop(u, None)

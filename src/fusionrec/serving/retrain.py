@@ -195,12 +195,15 @@ def prepare_retrain(state: OnlineModel, store: EventStore, params: Mapping[str, 
     users = _id_values(frame["user"].tolist() + ev_users, as_str_u)
     items = _id_values(frame["item"].tolist() + ev_items, as_str_i)
     values = np.concatenate([frame["rating"].to_numpy(np.float64), np.array([e.value for e in events], np.float64)])
+    timed = base.timestamps is not None or "timestamps" in type(state.model).declaration().fit_inputs
+    stamps = _retrain_timestamps(frame, events, state.bundle.created) if timed else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         train = Interactions.from_arrays(
             users,
             items,
             values,
+            stamps,
             user_ids=user_ids,
             item_ids=item_ids,
             explicit=base.explicit,
@@ -219,6 +222,37 @@ def prepare_retrain(state: OnlineModel, store: EventStore, params: Mapping[str, 
         return save_bundle(path, model, train, new_meta, side=new_side, store_seq=upto, extra=extra)
 
     return fit_and_save
+
+
+def _retrain_timestamps(frame: Any, events: Sequence[Any], created: float) -> np.ndarray:
+    """The timestamps of a retrain's rows: the bundle's training rows then the stored ``events`` (in store order).
+
+    Training rows keep their timestamps (a bundle without them -- written before they were stored -- puts them at
+    the time it was written, before every event; their order within a user is then the item order, which is how
+    the model was first fitted when its timestamps tied).  Each stored event keeps its time (the client's, else its
+    arrival second); a user's events are ordered by (time, arrival), and a time that ties with the user's previous
+    event is moved forward by whole seconds, so that the order a time-aware model sees is the order of the events
+    (sequential models break ties by item index, which would reorder a burst of events posted within a second).
+    """
+    if "timestamp" in frame:
+        base = frame["timestamp"].to_numpy(np.int64)
+    else:
+        first = min((int(e.timestamp) for e in events), default=int(created))
+        base = np.full(len(frame), min(int(created), first - 1), np.int64)
+    ev = np.array([int(e.timestamp) for e in events], np.int64)
+    if len(ev):
+        owner = np.asarray([str(e.user) for e in events])
+        order = np.lexsort((np.arange(len(ev)), ev, owner))  # by user, then time, then arrival
+        out = ev.copy()
+        prev_user, prev = None, 0
+        for j in order.tolist():
+            t = int(ev[j])
+            if owner[j] == prev_user and t <= prev:
+                t = prev + 1
+            out[j] = t
+            prev_user, prev = owner[j], t
+        ev = out
+    return np.concatenate([base, ev])
 
 
 def _id_values(values: list[Any], as_str: bool) -> np.ndarray:

@@ -59,6 +59,8 @@ class OnlineState:
         self.explicit = decl.predicts_ratings
         # the training rows, copied: fold-ins replace rows of the model's own seen_
         self.base_seen: sp.csr_matrix = sp.csr_matrix(self.model.seen_, copy=True)
+        #: the training timestamps aligned with ``base_seen.data`` (``None``: the bundle has none)
+        self.base_ts: np.ndarray | None = None if bundle.timestamps is None else np.array(bundle.timestamps, np.int64)
         self.seen_extra: dict[int, dict[int, float]] = {}
         self.model_rows: dict[int, int] = {}  # online users -> model row (users placed by fold-in)
         self.links: dict[int, dict[int, float]] = {}  # posted social links: user -> {friend: weight} (indices)
@@ -191,7 +193,8 @@ class OnlineState:
             )
 
     def train_interactions(self) -> Any:
-        """The bundle's training data (its seen matrix over its id maps)."""
+        """The bundle's training data (its seen matrix over its id maps, with the training timestamps when the bundle
+        has them)."""
         from fusionrec.data.interactions import Interactions
 
-        return Interactions(self.base_seen, self.bundle.user_ids, self.bundle.item_ids, None, self.explicit)
+        return Interactions(self.base_seen, self.bundle.user_ids, self.bundle.item_ids, self.base_ts, self.explicit)
