@@ -81,6 +81,7 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
         {"n_factors": 6, "hidden": 12, "epochs": 1, "batch_size": 64, "seed": 0, "fusion": "gated", "loss": "mse"},
     ],
     "GraphFusion": [{**_TORCH, "knn_k": 3}],
+    "LightGCN": [{**_TORCH}],
     "SASRec": [
         {"n_factors": 6, "epochs": 1, "max_len": 5, "seed": 0},
         {"n_factors": 6, "epochs": 1, "max_len": 5, "seed": 0, "use_content": True},
@@ -103,6 +104,7 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
 TORCH_MODELS = {
     "DeepFusion",
     "GraphFusion",
+    "LightGCN",
     "SASRec",
     "GRU4Rec",
     "CNNLSTM",

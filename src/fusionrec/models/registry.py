@@ -44,6 +44,7 @@ MODELS: dict[str, str] = {
     "ContentKRR": "fusionrec.models.krr:ContentKRR",
     "DeepFusion": "fusionrec.models.fusion.model:DeepFusion",
     "GraphFusion": "fusionrec.models.graph:GraphFusion",
+    "LightGCN": "fusionrec.models.lightgcn:LightGCN",
     # sequential next-item models (sequential.py; issue 12)
     "SASRec": "fusionrec.models.sequential:SASRec",
     "GRU4Rec": "fusionrec.models.sequential:GRU4Rec",
