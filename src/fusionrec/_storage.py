@@ -14,7 +14,10 @@ read by :func:`read_dir`:
   back, so there is always either the old or the new directory.  Temporary directories left by a writer killed
   mid-write are removed by a later write once an hour old.
 
-Directories of format 1 (``arrays_sha256`` over the arrays only) are still read.
+Directories of format 1 (``arrays_sha256`` over the arrays only) are still read.  The checksum field follows the
+format version (:func:`read_dir`): a later format carrying ``arrays_sha256`` is a downgrade and refused.  A format-1
+manifest itself is not covered by its checksum (that is why format 2 exists): its readers check what they can
+(a format-1 serving bundle may only hold a format-1 model; every manifest's fields are validated).
 """
 
 from __future__ import annotations
@@ -295,6 +298,7 @@ def read_dir(
         raise BundleError(f"{apath} is missing; the directory is incomplete, write it again")
     _check_inside(root, apath)
     blob = apath.read_bytes()
+    _check_checksum_field(manifest, root / manifest_name)
     if CHECKSUM_KEY in manifest:
         if _checksum(manifest, blob) != manifest[CHECKSUM_KEY]:
             raise BundleError(
@@ -318,6 +322,27 @@ def read_dir(
             return {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise BundleError(f"{apath} cannot be read ({exc}); write the directory again") from exc
+
+
+def _check_checksum_field(manifest: Mapping[str, Any], mpath: Path) -> None:
+    """One integrity rule for every format version: format 1 carries ``arrays_sha256`` (and nothing of format 2),
+    every later format ``sha256``; any other combination -- a downgraded field, an unknown one -- is refused."""
+    version = manifest.get("format_version")
+    if version == 1:
+        if LEGACY_CHECKSUM_KEY not in manifest or CHECKSUM_KEY in manifest or CHILDREN_KEY in manifest:
+            raise BundleError(
+                f"{mpath} says format 1 but does not carry format 1's checksum field alone ({LEGACY_CHECKSUM_KEY!r}); "
+                "the directory was edited, write it again"
+            )
+        return
+    if LEGACY_CHECKSUM_KEY in manifest:
+        raise BundleError(
+            f"{mpath} is format {version} but carries format 1's checksum field {LEGACY_CHECKSUM_KEY!r} (a "
+            f"downgraded checksum: format {version} is verified by {CHECKSUM_KEY!r}); the directory was edited, "
+            "write it again"
+        )
+    if CHECKSUM_KEY not in manifest:
+        raise BundleError(f"{mpath} has no {CHECKSUM_KEY!r} checksum; the directory is damaged, write it again")
 
 
 #: arrays files are written uncompressed (np.savez); a file whose members would inflate past this many times its

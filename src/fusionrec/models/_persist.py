@@ -74,6 +74,25 @@ def read_bundle(path: Path) -> Recommender:
     if from_bundle is not None:  # composite models (ensembles) read their own layout
         return from_bundle(Path(path), manifest)  # type: ignore[no-any-return]
     arrays = read_arrays(Path(path), manifest)
-    model = cls(**cls.upgrade_params(dict(manifest.get("params", {}))))  # bundles from before a parameter rename
+    model = _construct(cls, manifest, Path(path))
     model._set_state(unpack_state(arrays, manifest.get("scalars", {}), list(manifest.get("sparse", []))))
+    return model
+
+
+def _construct(cls: Any, manifest: dict[str, Any], path: Path) -> Recommender:
+    """The unfitted model of a manifest: its saved hyper-parameters (renamed ones upgraded) checked against the
+    class's declared names and constraints before anything uses them (``BundleError`` naming the field)."""
+    from fusionrec.errors import BundleError, ConfigError
+
+    params = manifest.get("params", {})
+    if not isinstance(params, dict):
+        raise BundleError(f"{path / MANIFEST}: 'params' is not an object; the bundle was edited, write it again")
+    try:
+        model = cls(**cls.upgrade_params(dict(params)))  # bundles from before a parameter rename
+        model._validate_params()
+    except (ConfigError, TypeError) as exc:
+        raise BundleError(
+            f"{path / MANIFEST}: the saved hyper-parameters do not fit {cls.__name__} ({exc}); the bundle was edited "
+            "or written by an incompatible version, write it again"
+        ) from exc
     return model

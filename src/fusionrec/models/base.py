@@ -21,7 +21,7 @@ from fusionrec._ranking import mask_rows, topk
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import SideInfo  # the data layer owns it; re-exported here
-from fusionrec.errors import ConfigError, DataError, NotFittedError, UnknownIdError
+from fusionrec.errors import BundleError, ConfigError, DataError, NotFittedError, UnknownIdError
 from fusionrec.models._params import check_names, upgrade_renamed, validate_params
 from fusionrec.models._persist import FORMAT_VERSION, read_bundle, write_bundle
 from fusionrec.models.declaration import COLUMNS, ROWS, Declaration, Indexed, build_declaration
@@ -536,6 +536,21 @@ class Recommender:
         return state
 
     def _set_state(self, state: dict[str, Any]) -> None:
+        """Put saved learned state back: only names of learned state (``name_``, not shadowing anything the class
+        defines, such as a method) and, for the shape counts, non-negative integers (``BundleError`` otherwise)."""
+        cls = type(self)
+        for key, value in state.items():
+            if not key.endswith("_") or key.startswith("_") or not key.isidentifier() or hasattr(cls, key):
+                raise BundleError(
+                    f"{cls.__name__}: the saved state holds {key!r}, which is not learned state (learned state is "
+                    "named 'name_' and never shadows a method); the bundle was edited, write it again"
+                )
+            if key in ("n_users_", "n_items_") and (isinstance(value, bool) or not isinstance(value, int | np.integer)
+                                                      or value < 0):  # fmt: skip
+                raise BundleError(
+                    f"{cls.__name__}: the saved {key} is {value!r}; it must be a non-negative integer (the bundle was "
+                    "edited), write it again"
+                )
         for key, value in state.items():
             setattr(self, key, value)
 

@@ -243,6 +243,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         what="serving bundle",
         hint="create one with `fusionrec train` or save_bundle()",
     )
+    _check_manifest(manifest, root)
     arrays = read_dir(root, manifest, manifest_name=MANIFEST, arrays_name=ARRAYS)
     apath = root / ARRAYS
     try:
@@ -262,6 +263,9 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             f"{root}: the model is {model.n_users_} x {model.n_items_} but the id maps are "
             f"{len(user_ids)} x {len(item_ids)} (mixed-up files)"
         )
+    for name, n in (("n_users", len(user_ids)), ("n_items", len(item_ids))):
+        if name in manifest and manifest[name] != n:
+            raise BundleError(f"{root / MANIFEST}: {name}={manifest[name]} but the id maps hold {n}; write it again")
     _check_finite_model(model, root)
     timestamps = _read_timestamps(arrays, model, apath)
     multi = set(manifest.get("multi_columns", []))
@@ -291,6 +295,55 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         side=side,
         timestamps=timestamps,
     )
+
+
+#: the type of each bundle.json field a reader uses (format 1 lacks some; absent ones take their defaults)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,),
+    "model": (str,),
+    "fingerprint": (str,),
+    "n_users": (int,),
+    "n_items": (int,),
+    "explicit": (bool,),
+    "meta_columns": (list,),
+    "multi_columns": (list,),
+    "side": (dict, type(None)),
+    "store_seq": (int,),
+    "created": (int, float),
+    "extra": (dict,),
+}
+
+
+def _check_manifest(manifest: Mapping[str, Any], root: Path) -> None:
+    """``BundleError`` naming the first ``bundle.json`` field of the wrong type or value, before anything uses it;
+    and the one integrity rule's bundle part: a format-1 bundle (whose manifest no checksum covers) holds a format-1
+    model, so a format-2 model inside one means the bundle was downgraded to skip its checks."""
+    mpath = root / MANIFEST
+    for name, types in _FIELD_TYPES.items():
+        if name not in manifest:
+            continue
+        value = manifest[name]
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if ok and name in ("n_users", "n_items", "store_seq"):
+            ok = value >= 0
+        if ok and name in ("meta_columns", "multi_columns"):
+            ok = all(isinstance(v, str) for v in value)
+        if not ok:
+            want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise BundleError(
+                f"{mpath}: {name}={value!r} is not a valid value ({want}"
+                f"{', >= 0' if name in ('n_users', 'n_items', 'store_seq') else ''}); the bundle was edited or "
+                "damaged, write it again"
+            )
+    if manifest.get("format_version") == 1:
+        from fusionrec._storage import read_manifest
+
+        model_version = read_manifest(root / MODEL_DIR).get("format_version")
+        if model_version != 1:
+            raise BundleError(
+                f"{mpath} says format 1 but its model is format {model_version!r}: a format-1 bundle never held a "
+                "later model (the bundle was downgraded to skip its checksum); write it again"
+            )
 
 
 def _aligned_timestamps(model: Recommender, train: Interactions) -> np.ndarray | None:

@@ -45,6 +45,24 @@ class RetrainError(FusionRecError):
     """A retrain could not start (its data fail validation) or failed; the reason is in the message."""
 
 
+def check_store_position(store_seq: int, store: EventStore, path: Path) -> None:
+    """``BundleError`` when a bundle says it was trained on the store's events up to ``store_seq`` but the store
+    never reached that position (its highest event, or the position a tombstone recorded when a forgotten user's
+    events left it): the bundle belongs to another store or was edited, and serving it would skip the store's
+    events up to ``store_seq`` without a word."""
+    from fusionrec.errors import BundleError
+
+    if store_seq <= 0:
+        return
+    reached = max([store.last_seq(), *(f.after_seq for f in store.forgotten_since(0))])
+    if store_seq > reached:
+        raise BundleError(
+            f"{path}: the bundle says it holds the store's events up to store_seq={store_seq} but this store holds "
+            f"events up to {reached} only (another service's store, or an edited bundle); serve it with the store "
+            "it was retrained from, or write the bundle again with save_bundle(..., store_seq=0)"
+        )
+
+
 class ServingEngine:
     """The live service: the current :class:`OnlineModel` (swapped atomically), the store, background jobs."""
 
@@ -65,7 +83,9 @@ class ServingEngine:
         self.ann_threshold = ann_threshold
         self.retrain_params = dict(retrain_params or {})
         self.write_lock = threading.RLock()
-        state = OnlineModel(load_bundle(self.bundle_path), index=index, ann_threshold=ann_threshold)
+        bundle = load_bundle(self.bundle_path)
+        check_store_position(bundle.store_seq, store, self.bundle_path)
+        state = OnlineModel(bundle, index=index, ann_threshold=ann_threshold)
         replay(state, store)
         self.state = state
         self.retrain_status: dict[str, Any] = {"state": "idle", "last_error": None, "last_finished": None, "runs": 0}
