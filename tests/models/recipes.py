@@ -76,6 +76,7 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
     ],
     "VBPR": [{"n_factors": 4, "content_factors": 3, "epochs": 2, "seed": 0}],
     "ContentKRR": [{"gamma": 2.0, "reg": 0.5, "ease_weight": 1.0, "ease_reg": 20.0}],
+    "GraphEASE": [{"reg": 20.0, "graph_weight": 2.0, "propagation": 1.0, "knn_k": 3}],
     "DeepFusion": [
         {"n_factors": 6, "hidden": 12, "epochs": 2, "batch_size": 64, "seed": 0},
         {"n_factors": 6, "hidden": 12, "epochs": 1, "batch_size": 64, "seed": 0, "fusion": "gated", "loss": "mse"},

@@ -45,6 +45,7 @@ MODELS: dict[str, str] = {
     "DeepFusion": "fusionrec.models.fusion.model:DeepFusion",
     "GraphFusion": "fusionrec.models.graph:GraphFusion",
     "LightGCN": "fusionrec.models.lightgcn:LightGCN",
+    "GraphEASE": "fusionrec.models.graph_ease:GraphEASE",
     # sequential next-item models (sequential.py; issue 12)
     "SASRec": "fusionrec.models.sequential:SASRec",
     "GRU4Rec": "fusionrec.models.sequential:GRU4Rec",

@@ -1,0 +1,237 @@
+"""GraphEASE: EASE tied and smoothed by frozen, sparsified modality item-item kNN graphs (FREEDOM's graph, closed form).
+
+Shapes: ``U`` users, ``I`` items, ``M`` modalities, ``k`` neighbours.
+
+* Item graph (Zhou & Shen 2023, FREEDOM; Zhang et al. 2021, LATTICE): for each modality ``m`` the top-``k`` cosine
+  neighbours of every item, symmetrised and degree-normalised ``S_m = D_m^-1/2 max(K_m, K_m^T) D_m^-1/2``
+  (:func:`fusionrec.models.graph.knn_graph`), combined as ``S = sum_m w_m S_m / sum_m w_m``; built once from the
+  features and frozen.  FREEDOM's finding is that this sparse, degree-normalised graph carries the content signal
+  better than the raw features or a learned dense graph.
+* Tie: the Gram matrix gets the graph as pseudo-users (as CEASE adds content rows),
+  ``G = X^T X + graph_weight (I + S)`` (``I + S`` is positive semi-definite: the eigenvalues of ``S`` lie in
+  ``[-1, 1]``), and ``B`` is EASE's closed form of ``G`` (:func:`~fusionrec.models.linear.ease_solve`).
+  Items with no training interaction get weights from their content neighbours.
+* Smooth: the scores are propagated one step over the graph, ``W = B (I + propagation S)`` (FREEDOM's frozen item
+  graph convolution ``h = e + S e``, applied to the item-item weights), so ``s_u = x_u W``: linear in the history,
+  explained item by item as EASE's.
+
+``graph_weight = propagation = 0`` is exactly :class:`~fusionrec.models.linear.EASE`.  Training is one dense
+``I x I`` solve (about ``3 * 8 I^2`` bytes, as EASE) and ``O(I k M)`` for the graphs; no epochs, no seed.
+
+Defaults (the stated procedure): tuned on the validation part of TikTok's DiffMM split (``benchmarks/tiktok.py``,
+grid ``reg`` x ``graph_weight`` x ``propagation`` x ``knn_k``, chosen on valid NDCG@20).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from fusionrec._similarity import normalize_rows
+from fusionrec.data.interactions import Interactions
+from fusionrec.errors import DataError
+from fusionrec.models._params import BOOL, MODALITY_NAMES, MODALITY_WEIGHTS, NONNEGATIVE, POSITIVE, POSITIVE_INT
+from fusionrec.models.base import SideInfo
+from fusionrec.models.coldstart import grow_seen
+from fusionrec.models.declaration import ROWS, Indexed
+from fusionrec.models.graph import knn_graph
+from fusionrec.models.linear import LinearItemModel, check_dense_memory, ease_gram, ease_solve
+
+__all__ = ["GraphEASE", "modality_graph"]
+
+
+def modality_graph(
+    features: Mapping[str, np.ndarray], k: int, weights: Mapping[str, float] | None = None
+) -> sp.csr_matrix:
+    """``S = sum_m w_m S_m / sum_m w_m`` of the modalities' symmetric-normalised cosine top-``k`` graphs (CSR)."""
+    total: sp.csr_matrix | None = None
+    wsum = 0.0
+    for name, x in features.items():
+        w = 1.0 if weights is None else float(weights.get(name, 1.0))
+        if w <= 0:
+            continue
+        g = knn_graph(np.asarray(x, dtype=np.float32), int(k)) * w
+        total = g if total is None else total + g
+        wsum += w
+    if total is None:
+        raise DataError("GraphEASE needs at least one modality with a positive weight")
+    out = sp.csr_matrix(total / wsum, dtype=np.float64)
+    out.sort_indices()
+    return out
+
+
+class GraphEASE(LinearItemModel):
+    """EASE with FREEDOM's frozen modality kNN item graph as pseudo-users and as one propagation step (module notes).
+
+    Parameters
+    ----------
+    reg
+        EASE's L2 penalty on ``B``.
+    graph_weight
+        How many co-interactions one unit of graph edge is worth in the Gram matrix (0: no tie).
+    propagation
+        Weight of the one-step graph smoothing of the weights, ``W = B (I + propagation S)`` (0: none).
+    knn_k
+        Neighbours per item in each modality graph.
+    modalities
+        Item feature names of ``SideInfo.item_features`` to build graphs from (default: all, sorted).
+    modality_weights
+        Relative weight ``w_m`` per modality in ``S`` (default 1).
+    binarize, max_memory_gb
+        As in :class:`~fusionrec.models.linear.EASE`.
+
+    Attributes
+    ----------
+    weights_ ``[I, I]``
+        ``W``; ``score = x_u W``.
+    item_features_ ``[I, sum d_m]``, feature_dims_ ``[M]``
+        Each modality's L2-normalised features side by side (order of ``modalities_``), read by :meth:`add_items`.
+    """
+
+    #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
+    _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
+        "reg": ("float", 1.0, 1e4, "log"),
+        "graph_weight": ("float", 0.1, 100.0, "log"),
+        "propagation": ("float", 0.0, 10.0),
+        "knn_k": ("int", 3, 40, "log"),
+    }
+
+    uses_side_info = True
+    modality_param: ClassVar[str | None] = "modalities"
+    can_add_items: ClassVar[bool] = True
+    # declaration: weights_ (SQUARE) comes from LinearItemModel
+    item_state: ClassVar[Mapping[str, Indexed]] = {"item_features_": ROWS}
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {
+        "reg": [*POSITIVE],
+        "graph_weight": [*NONNEGATIVE],
+        "propagation": [*NONNEGATIVE],
+        "knn_k": [*POSITIVE_INT],
+        "modalities": [*MODALITY_NAMES],
+        "modality_weights": [*MODALITY_WEIGHTS],
+        "binarize": [*BOOL],
+        "max_memory_gb": [*POSITIVE],
+    }
+
+    def __init__(
+        self,
+        *,
+        reg: float = 30.0,
+        graph_weight: float = 10.0,
+        propagation: float = 3.0,
+        knn_k: int = 10,
+        modalities: list[str] | None = None,
+        modality_weights: dict[str, float] | None = None,
+        binarize: bool = True,
+        max_memory_gb: float = 8.0,
+    ) -> None:
+        self.reg = reg
+        self.graph_weight = graph_weight
+        self.propagation = propagation
+        self.knn_k = knn_k
+        self.modalities = modalities
+        self.modality_weights = modality_weights
+        self.binarize = binarize
+        self.max_memory_gb = max_memory_gb
+
+    def _features(self, side: SideInfo | None, n_items: int) -> dict[str, np.ndarray]:
+        feats = {} if side is None else side.item_features
+        names = sorted(feats) if self.modalities is None else list(self.modalities)
+        if not names:
+            raise DataError(
+                "GraphEASE builds its item graph from item features: pass side= with item_features "
+                f"(available: {sorted(feats)}), or use EASE without content"
+            )
+        out = {}
+        for name in names:
+            if name not in feats:
+                raise DataError(f"no item features {name!r}; available: {sorted(feats)}")
+            x = np.nan_to_num(np.asarray(feats[name], dtype=np.float32))
+            if x.ndim != 2 or x.shape[0] != n_items:
+                raise DataError(f"item features {name!r} must be [{n_items}, d], got {x.shape}")
+            present = None if side is None else side.item_present.get(name)
+            if present is not None:
+                x = np.where(np.asarray(present, dtype=bool)[:, None], x, 0.0).astype(np.float32)
+            out[name] = x
+        return out
+
+    def _fit(self, train: Interactions, side: SideInfo | None) -> None:
+        if train.nnz == 0:
+            raise DataError("the training interactions are empty; nothing to fit")
+        n = train.n_items
+        check_dense_memory(
+            "GraphEASE", n, 3, float(self.max_memory_gb), "the dense item-item solve",
+            "prune rare items, or use ItemKNN (sparse top-k neighbours)",
+        )  # fmt: skip
+        feats = self._features(side, n)
+        S = modality_graph(feats, int(self.knn_k), self.modality_weights)
+        gram = ease_gram(self._input(train.matrix))
+        if float(self.graph_weight) > 0:
+            gram += float(self.graph_weight) * S.toarray()
+            gram[np.diag_indices(n)] += float(self.graph_weight)
+        B = ease_solve(gram, float(self.reg))
+        if float(self.propagation) > 0:
+            B += float(self.propagation) * np.asarray((S @ B.T).T)  # B S (S is symmetric)
+        self.weights_ = B.astype(np.float32)
+        self.modalities_ = np.array(list(feats), dtype=str)
+        self.feature_dims_ = np.array([x.shape[1] for x in feats.values()], dtype=np.int64)
+        self.item_features_ = np.hstack([normalize_rows(x) for x in feats.values()]).astype(np.float32)
+
+    def item_embeddings(self) -> np.ndarray:
+        """Rows of ``W`` (an item's weights on every other item) for :meth:`similar_items`."""
+        self._check_fitted()
+        return self.weights_
+
+    def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """Append new items from their content alone (``{modality: float [m, d_m]}``) and return their indices.
+
+        A new item's column of ``W`` is the mean of its ``knn_k`` most cosine-similar existing items' columns in
+        each modality given, averaged over those modalities with ``modality_weights``: the propagation step of
+        the graph, with the new item as a node whose edges are its neighbours.  Its row is zero (a new item in a
+        history adds nothing until the next fit), and it joins no other item's neighbour list.  A modality left out
+        or an all-zero row adds nothing; an item with no usable modality gets a zero column.
+        """
+        self._check_fitted()
+        names = self.modalities_.tolist()
+        unknown = sorted(set(features) - set(names))
+        if unknown or not features:
+            raise DataError(f"add_items needs features of fitted modalities {names}; got {sorted(features)}")
+        sizes = {np.asarray(x).shape[0] for x in features.values()}
+        if len(sizes) != 1:
+            raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
+        m = sizes.pop()
+        start, n = int(self.n_items_), int(self.n_items_) + m
+        cols = np.zeros((start, m), dtype=np.float64)
+        wsum = np.zeros(m)
+        kk = max(1, min(int(self.knn_k), start))
+        offset = 0
+        for name, d in zip(names, self.feature_dims_.tolist(), strict=True):
+            base = self.item_features_[:, offset : offset + d]
+            offset += d
+            if name not in features:
+                continue
+            x = np.nan_to_num(np.asarray(features[name], dtype=np.float32))
+            if x.shape != (m, d):
+                raise DataError(f"add_items: {name!r} must be [{m}, {d}], got {x.shape}")
+            ok = np.abs(x).sum(1) > 0
+            w = 1.0 if self.modality_weights is None else float(self.modality_weights.get(name, 1.0))
+            sims = normalize_rows(x) @ base.T
+            nb = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]  # [m, k]
+            for r in np.flatnonzero(ok):
+                cols[:, r] += w * self.weights_[:, nb[r]].mean(axis=1)
+                wsum[r] += w
+        cols = np.divide(cols, wsum[None, :], out=np.zeros_like(cols), where=wsum[None, :] > 0)
+        weights = np.zeros((n, n), np.float32)
+        weights[:start, :start] = self.weights_
+        weights[:start, start:] = cols
+        self.weights_ = weights
+        new_feats = [
+            normalize_rows(np.nan_to_num(np.asarray(features.get(name, np.zeros((m, d))), np.float32)))
+            for name, d in zip(names, self.feature_dims_.tolist(), strict=True)
+        ]
+        self.item_features_ = np.vstack([self.item_features_, np.hstack(new_feats).astype(np.float32)])
+        self.n_items_ = n
+        self.seen_ = grow_seen(self.seen_, self.n_users_, n)
+        return np.arange(start, n, dtype=np.int64)

@@ -1,0 +1,105 @@
+"""GraphEASE: the contract, EASE at zero graph, the closed form against dense algebra, cold items from content."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusionrec.data import Interactions
+from fusionrec.errors import DataError
+from fusionrec.models import SideInfo, make_model
+from fusionrec.models.graph import knn_graph
+from fusionrec.models.graph_ease import GraphEASE, modality_graph
+from fusionrec.models.linear import EASE
+from fusionrec.models.registry import MODELS, get_model_class, registered_name
+
+from ..conftest import make_interactions
+from .contract import RecommenderContract
+
+
+def _side(n_items: int, seed: int = 0) -> SideInfo:
+    rng = np.random.default_rng(seed)
+    return SideInfo(
+        item_features={
+            "audio": rng.normal(size=(n_items, 6)).astype(np.float32),
+            "image": rng.random((n_items, 5)).astype(np.float32),
+        }
+    )
+
+
+class TestGraphEASE(RecommenderContract):
+    implicit = True
+    seeded = False
+
+    def make_model(self) -> GraphEASE:
+        return GraphEASE(reg=10.0, graph_weight=2.0, propagation=1.0, knn_k=3)
+
+    def make_side(self, train: Interactions) -> SideInfo:
+        return _side(train.n_items)
+
+
+def test_registry_name() -> None:
+    assert MODELS["GraphEASE"] == "fusionrec.models.graph_ease:GraphEASE"
+    assert get_model_class("GraphEASE") is GraphEASE and registered_name(GraphEASE) == "GraphEASE"
+    assert isinstance(make_model("GraphEASE", knn_k=5), GraphEASE)
+
+
+def test_zero_graph_is_ease() -> None:
+    train = make_interactions(seed=3, explicit=False)
+    side = _side(train.n_items)
+    ours = GraphEASE(reg=15.0, graph_weight=0.0, propagation=0.0).fit(train, side)
+    ease = EASE(reg=15.0).fit(train)
+    np.testing.assert_allclose(ours.weights_, ease.weights_, atol=1e-6)
+
+
+def test_closed_form_matches_dense_algebra() -> None:
+    """W = B (I + p S) with B EASE's solution of X^T X + w (I + S) + reg I; S the mean of the modality graphs."""
+    train = make_interactions(seed=5, explicit=False)
+    side = _side(train.n_items, seed=1)
+    reg, w, p, k = 7.0, 3.0, 2.0, 4
+    model = GraphEASE(reg=reg, graph_weight=w, propagation=p, knn_k=k).fit(train, side)
+    S = (knn_graph(side.item_features["audio"], k).toarray() + knn_graph(side.item_features["image"], k).toarray()) / 2
+    np.testing.assert_allclose(modality_graph(side.item_features, k).toarray(), S, atol=1e-6)
+    X = (train.matrix.toarray() > 0).astype(np.float64)
+    n = X.shape[1]
+    P = np.linalg.inv(X.T @ X + w * (np.eye(n) + S) + reg * np.eye(n))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    np.testing.assert_allclose(model.weights_, B @ (np.eye(n) + p * S), atol=1e-5)
+    # the graph changes the model: without it the weights differ (so the test above can fail)
+    plain = GraphEASE(reg=reg, graph_weight=0.0, propagation=0.0, knn_k=k).fit(train, side)
+    assert np.abs(plain.weights_ - model.weights_).max() > 1e-3
+
+
+def test_cold_item_is_ranked_by_its_content_neighbours() -> None:
+    """An item with no training interaction, whose features copy item 0's, is scored from the graph; EASE gives
+    it nothing."""
+    train = make_interactions(seed=3, explicit=False)
+    m = train.matrix.tolil()
+    m[:, 1] = 0  # item 1 is cold
+    cold = Interactions(m.tocsr(), user_ids=train.user_ids, item_ids=train.item_ids)
+    side = _side(train.n_items)
+    for x in side.item_features.values():
+        x[1] = x[0]
+    model = GraphEASE(reg=10.0, graph_weight=2.0, propagation=1.0, knn_k=3).fit(cold, side)
+    assert np.abs(model.weights_[:, 1]).sum() > 0
+    assert np.abs(EASE(reg=10.0).fit(cold).weights_[:, 1]).sum() == 0
+
+
+def test_add_items_from_content() -> None:
+    train = make_interactions(seed=3, explicit=False)
+    side = _side(train.n_items)
+    model = GraphEASE(reg=10.0, knn_k=1).fit(train, side)
+    copy_of = 4
+    new = model.add_items({name: x[[copy_of]] for name, x in side.item_features.items()})
+    assert new.tolist() == [train.n_items] and model.weights_.shape == (train.n_items + 1,) * 2
+    # k=1: the new item's column is the column of the item whose content it copies (its nearest neighbour)
+    np.testing.assert_allclose(model.weights_[:-1, -1], model.weights_[:-1, copy_of], atol=1e-6)
+    assert (model.weights_[-1] == 0).all()
+    with pytest.raises(DataError, match="fitted modalities"):
+        model.add_items({"text": np.ones((1, 3), np.float32)})
+
+
+def test_needs_item_features() -> None:
+    with pytest.raises(DataError, match="pass side="):
+        GraphEASE().fit(make_interactions(seed=3, explicit=False))
