@@ -75,10 +75,10 @@ class LightGCN(GraphFusion):
         "seed": [*SEED],
     }
     # GraphFusion's content parameters, fixed (not parameters of LightGCN): no item graphs are built
-    modalities: ClassVar[list[str] | None] = None
-    item_layers: ClassVar[int] = 0
-    knn_k: ClassVar[int] = 1
-    learn_weights: ClassVar[bool] = False
+    modalities = None
+    item_layers = 0
+    knn_k = 1
+    learn_weights = False
 
     def __init__(
         self,

@@ -1,0 +1,281 @@
+"""TikTok (DiffMM's published split): fusionrec's models tuned on valid, tested once, beside the published table.
+
+Data: ``load_benchmark_split("tiktok.diffmm")`` (9,308 users x 6,710 micro-videos, 128-d image and audio features as
+item modalities, the split fixed by DiffMM), so ``--seed`` sets the TRAINING seeds of the models that have one (the
+closed-form models are deterministic and run once).
+
+Protocol.  Every model is fitted on train and chosen by NDCG@20 on valid (train masked) over a grid that extends
+itself when the best value sits at an edge (``_common.tune``); the chosen setting is refitted on train and tested
+once.  Test metrics (Recall / NDCG / Precision @20, all items ranked) under both protocols, each labelled:
+
+* ours: training and validation items masked (``exclude=[valid]``);
+* published (DiffMM's ``Main.py``): training items masked, validation items not.
+
+On this split no user has both a validation and a test item, so the two protocols give the same figures (stated
+in the table); the published numbers are in addition chosen on test (the best test epoch), which ours are not.
+A row group scores the 340 test items with no training interaction: only those items are ranked (``candidates``),
+against the test pairs that fall on them.  Paired tests over test users (t-test and Wilcoxon on NDCG@20) against
+tuned EASE.
+
+Run: python benchmarks/tiktok.py [--seed 0,1,2] [--quick] [--models EASE,GraphEASE,...]
+     (writes benchmarks/results/tiktok.json and tiktok.md; --quick: one seed, small grids, fewer epochs)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS_DIR, Record, library_version, machine, mean_spread, paired, parse_args, tune
+
+from fusionrec.data.datasets import load_benchmark_split, load_dataset
+from fusionrec.evaluation.protocol import evaluate_ranking
+from fusionrec.features import build_side_info
+from fusionrec.models import make_model
+
+SPLIT = "tiktok.diffmm"
+K = 20
+METRICS = ("recall", "ndcg", "precision")
+#: DiffMM Table 1, TikTok (Recall@20 / NDCG@20 / Precision@20), each the best TEST epoch: chosen on test
+PUBLISHED = {
+    "MF-BPR": (0.0346, 0.0130, 0.0017),
+    "NGCF": (0.0604, 0.0238, 0.0030),
+    "LightGCN": (0.0653, 0.0282, 0.0033),
+    "SGL": (0.0603, 0.0238, 0.0030),
+    "NCL": (0.0658, 0.0269, 0.0034),
+    "HCCF": (0.0662, 0.0267, 0.0029),
+    "VBPR": (0.0380, 0.0134, 0.0018),
+    "LGCN-M": (0.0679, 0.0273, 0.0034),
+    "MMGCN": (0.0730, 0.0307, 0.0036),
+    "GRCN": (0.0804, 0.0350, 0.0036),
+    "LATTICE": (0.0843, 0.0367, 0.0042),
+    "CLCRec": (0.0621, 0.0264, 0.0032),
+    "MMGCL": (0.0799, 0.0326, 0.0037),
+    "SLMRec": (0.0845, 0.0353, 0.0042),
+    "BM3": (0.0957, 0.0404, 0.0048),
+    "DiffMM": (0.1129, 0.0456, 0.0056),
+}
+
+
+def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
+    """Grids on valid, each bracketing the optimum seen when exploring (``tune`` widens a choice at an edge).
+
+    The torch models train at about 30 s per epoch on the 2 shared cores (batch 2048), so they get one setting,
+    a larger batch and few epochs: they are under-trained here, and reported as such.
+    """
+    torch_kw = {"n_factors": 64, "epochs": 8 if quick else 15, "batch_size": 4096, "lr": 1e-2, "reg": 1e-4}
+    return {
+        "MostPopular": [{}],
+        "EASE": [{"reg": r} for r in (15.0, 30.0, 60.0)],
+        "CEASE": [{"reg": 30.0, "side_weight": w} for w in (10.0, 50.0)],
+        "ActivityCEASE": [{"reg": 30.0, "side_weight": 20.0}],
+        "ContentKRR": [{"ease_reg": 30.0}],
+        "ContentKNN": [{}],
+        "GraphEASE": [
+            {"reg": 30.0, "graph_weight": w, "propagation": p, "knn_k": 10}
+            for w in ((10.0,) if quick else (5.0, 10.0))
+            for p in (2.0, 4.0)
+        ],
+        "LightGCN": [{**torch_kw, "layers": 2}],
+        "GraphFusion": [{**torch_kw, "layers": 2, "knn_k": 10}],
+    }
+
+
+#: the models with training randomness (run once per --seed); the others are deterministic
+SEEDED = {"LightGCN", "GraphFusion"}
+SIDE = {"CEASE", "ActivityCEASE", "ContentKRR", "ContentKNN", "GraphFusion", "GraphEASE"}
+
+
+def evaluate(model: Any, split: Any, part: Any, exclude: list[Any] | None = None, candidates: Any = None) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the 5 test users without training rows are evaluated all the same
+        return evaluate_ranking(
+            model, split.train, part, k=K, metrics=METRICS, exclude=exclude, candidates=candidates, cold_users=True
+        )
+
+
+def fit(name: str, params: dict[str, Any], split: Any, side: Any, seed: int | None) -> tuple[Any, float]:
+    kw = dict(params)
+    if seed is not None:
+        kw["seed"] = seed
+    if name in SEEDED:
+        kw.setdefault("threads", 2)
+    model = make_model(name, **kw)
+    start = time.perf_counter()
+    model.fit(split.train, side) if name in SIDE else model.fit(split.train)
+    return model, time.perf_counter() - start
+
+
+def main() -> None:
+    def extra(p: Any) -> None:
+        p.add_argument("--models", default=",".join(grids(False)), help="comma-separated fusionrec models")
+
+    args = parse_args("TikTok (DiffMM split): tuned on valid, tested once, both protocols", extra)
+    seeds = args.seeds if args.seed != "2026" else [0, 1, 2]
+    if args.quick:
+        seeds = seeds[:1]
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    ds = load_dataset("tiktok", args.data_dir)
+    split = load_benchmark_split(SPLIT, args.data_dir)
+    side, _ = build_side_info(ds, cache=False)
+    train_counts = split.train.item_counts()
+    test_items = np.unique(split.test.matrix.indices)
+    cold = test_items[train_counts[test_items] == 0]
+    print(f"{SPLIT}: {split.summary()}, {len(cold)} cold test items, seeds {seeds}", flush=True)
+
+    records: list[Record] = []
+    per_user: dict[str, np.ndarray] = {}
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        grid = grids(args.quick)[name]
+        print(f"{name}: tuning on valid over {len(grid)} settings", flush=True)
+        tune_seed = seeds[0] if name in SEEDED else None
+        kept: dict[str, Any] = {}  # the best fit so far (the chosen setting is not refitted for the first seed)
+
+        def score(p: dict[str, Any], name: str = name, tune_seed: int | None = tune_seed, kept: Any = kept) -> float:
+            model, secs = fit(name, p, split, side, tune_seed)
+            value = float(evaluate(model, split, split.valid).metrics[f"NDCG@{K}"])
+            if value > kept.get("valid", -1.0):
+                kept.update(valid=value, key=json.dumps(p, sort_keys=True), model=model, secs=secs)
+            return value
+
+        best, best_valid, notes = tune(grid, score, max_extensions=1 if args.quick else 2)
+        run_seeds = seeds if name in SEEDED else [None]
+        results = []
+        for seed in run_seeds:
+            if seed == tune_seed and kept.get("key") == json.dumps(best, sort_keys=True):
+                model, secs = kept["model"], kept["secs"]
+            else:
+                model, secs = fit(name, best, split, side, seed)
+            t0 = time.perf_counter()
+            ours = evaluate(model, split, split.test, exclude=[split.valid])
+            pub = evaluate(model, split, split.test)
+            cold_res = evaluate(model, split, split.test, candidates=cold)
+            results.append((seed, secs, time.perf_counter() - t0, ours, pub, cold_res))
+        kept.clear()
+        per_user[name] = np.mean([r[4].per_user[f"NDCG@{K}"] for r in results], axis=0)
+        users = results[0][4].users
+        row: dict[str, Any] = {"model": name, "params": best, "valid": best_valid, "notes": notes}
+        for label, idx in (("ours", 3), ("published", 4), ("cold", 5)):
+            for metric in ("Recall", "NDCG", "Precision"):
+                vals = [float(r[idx].metrics[f"{metric}@{K}"]) for r in results]
+                row[f"{label} {metric}"] = vals
+        rows.append(row)
+        print(
+            f"  {name} {best}: valid {best_valid:.4f}  test(pub) R {mean_spread(row['published Recall'])} "
+            f"N {mean_spread(row['published NDCG'])}  cold N {mean_spread(row['cold NDCG'])}",
+            flush=True,
+        )
+        for seed, secs, psecs, ours, pub, cold_res in results:
+            metrics = {
+                "valid NDCG@20": best_valid,
+                "NDCG@20": float(ours.metrics[f"NDCG@{K}"]),
+                "Recall@20": float(ours.metrics[f"Recall@{K}"]),
+                "Precision@20": float(ours.metrics[f"Precision@{K}"]),
+                "published NDCG@20": float(pub.metrics[f"NDCG@{K}"]),
+                "published Recall@20": float(pub.metrics[f"Recall@{K}"]),
+                "published Precision@20": float(pub.metrics[f"Precision@{K}"]),
+                "cold NDCG@20": float(cold_res.metrics[f"NDCG@{K}"]),
+                "cold Recall@20": float(cold_res.metrics[f"Recall@{K}"]),
+            }
+            records.append(
+                Record(
+                    library="fusionrec",
+                    library_version=library_version("fusionrec"),
+                    model=name,
+                    dataset="tiktok",
+                    split=SPLIT,
+                    params={**best, **({"seed": seed} if seed is not None else {})},
+                    metrics=metrics,
+                    fit_seconds=secs,
+                    predict_seconds=psecs,
+                    notes="; ".join(notes),
+                )
+            )
+    if "EASE" in per_user:
+        for row in rows:
+            if row["model"] != "EASE":
+                row["vs EASE"] = paired(per_user[row["model"]], per_user["EASE"])
+    write(args, rows, records, seeds, len(cold), users)
+
+
+def write(
+    args: Any, rows: list[dict[str, Any]], records: list[Record], seeds: list[int], n_cold: int, users: Any
+) -> None:
+    cmd = "python benchmarks/tiktok.py" + (" --quick" if args.quick else "") + f" --seed {','.join(map(str, seeds))}"
+    if args.models != ",".join(grids(False)):
+        cmd += f" --models {args.models}"
+    mach = machine()
+    payload = {
+        "benchmark": "tiktok",
+        "run_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": mach,
+        "command": cmd,
+        "records": [r.__dict__ for r in records],
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "tiktok.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+    def ms(v: list[float]) -> str:
+        return mean_spread(v)
+
+    ease = next((r for r in rows if r["model"] == "EASE"), None)
+    lines = [
+        "# TikTok (DiffMM split): fusionrec tuned on valid, tested once",
+        "",
+        f"`{cmd}` — run {payload['run_at']} on {mach['cpu']}, {mach['cores']} cores. Seeds {seeds} are training "
+        "seeds (the split is fixed); models without training randomness run once. Each setting chosen by NDCG@20 on "
+        f"valid (train masked), refitted on train, tested once; {len(users)} test users, all 6,710 items ranked.",
+        "",
+        "## Test, both protocols (mean ± half-range over seeds)",
+        "",
+        "On this split no user has both validation and test items, so masking the validation items (ours) changes "
+        "no test user's ranking: the two protocols give identical figures. Published figures are each the best "
+        "test epoch (chosen on test); ours are chosen on valid.",
+        "",
+        "| model | chosen on valid | valid NDCG@20 | Recall@20 (ours) | NDCG@20 (ours) | Precision@20 (ours) | "
+        "Recall@20 (published protocol) | NDCG@20 (published protocol) | Precision@20 (published protocol) | "
+        "NDCG@20 vs tuned EASE (paired t p / Wilcoxon p) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        vs = r.get("vs EASE")
+        rel = ""
+        if vs is not None and ease is not None:
+            base = float(np.mean(ease["published NDCG"]))
+            rel = f"{100 * vs['diff'] / base:+.1f}% (p {vs['t_p']:.1g} / {vs['wilcoxon_p']:.1g})"
+        lines.append(
+            f"| fusionrec {r['model']} | `{json.dumps(r['params'])}` | {r['valid']:.4f} | {ms(r['ours Recall'])} | "
+            f"{ms(r['ours NDCG'])} | {ms(r['ours Precision'])} | {ms(r['published Recall'])} | "
+            f"{ms(r['published NDCG'])} | {ms(r['published Precision'])} | {rel} |"
+        )
+    for name, (rec, ndcg, prec) in PUBLISHED.items():
+        lines.append(f"| {name} (published, chosen on test) | | | | | | {rec:.4f} | {ndcg:.4f} | {prec:.4f} | |")
+    lines += [
+        "",
+        f"## Cold test items ({n_cold} test items with no training interaction; only they are ranked)",
+        "",
+        "| model | Recall@20 | NDCG@20 | Precision@20 |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| fusionrec {r['model']} | {ms(r['cold Recall'])} | {ms(r['cold NDCG'])} | {ms(r['cold Precision'])} |"
+        )
+    notes = [f"- {r['model']}: {n}" for r in rows for n in r["notes"]]
+    if notes:
+        lines += ["", "Grid extensions (a chosen value at an edge got one more value beyond it):", "", *notes]
+    (RESULTS_DIR / "tiktok.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
