@@ -188,6 +188,10 @@ class Interactions:
         ts = None if timestamps is None else _to_epoch_seconds(timestamps)
         if ts is not None and len(ts) != n:
             raise DataError(f"timestamps ({len(ts)}) and users ({n}) differ in length")
+        if ratings is not None and explicit:
+            _check_rating_scale(values)
+        if ts is not None:
+            _check_times(ts)
 
         if user_ids is None:
             user_ids, u = IdMap.factorize(users)
@@ -411,6 +415,56 @@ class Interactions:
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update(str(self.shape).encode())
         return h.hexdigest()
+
+
+#: a rating farther than this many times the span of the central 90% of the ratings beyond that span is an error
+OUTLIER_SPANS = 1.0
+
+
+def _check_rating_scale(values: np.ndarray) -> None:
+    """Ratings must lie on one scale (issue 21).
+
+    * A rating far outside the scale the others span -- beyond the central 90% (5th to 95th percentile) by more
+      than that span again, e.g. -5 or 99 among ratings 1-5 -- is refused with its rows named
+      (:class:`InvalidValueError`): a typo or a sentinel would pull every bias and mean with it.
+    * A rating of 0 where every other rating is positive (1-5) is kept, with a :class:`DataWarning` that says so:
+      0 is a valid rating on some scales, but "not rated" in many files.
+    """
+    if values.size < 2:
+        return
+    # taken inwards (the next value inside), so that one typo among ten ratings does not widen the scale itself
+    lo = float(np.percentile(values, 5, method="higher"))
+    hi = float(np.percentile(values, 95, method="lower"))
+    span = max(hi - lo, 1.0)
+    bad = (values < lo - OUTLIER_SPANS * span) | (values > hi + OUTLIER_SPANS * span)
+    if values.size >= 10 and bad.any():
+        raise InvalidValueError(
+            f"{int(bad.sum())} rating(s) far outside the scale of the others ({lo:g} to {hi:g} for 90% of them) at "
+            f"{_rows(bad)}, e.g. {values[bad][0]:g}; fix or drop those rows (or, for counts or weights, load the "
+            "data as implicit feedback)"
+        )
+    zero = values == 0
+    if zero.any() and not zero.all() and (values[~zero] > 0).all():
+        warnings.warn(
+            f"{int(zero.sum())} rating(s) of 0 at {_rows(zero)} while the other ratings lie in "
+            f"[{values[~zero].min():g}, {values.max():g}]: kept as ratings of 0 (below the scale); if 0 means "
+            "'not rated' in this file, drop those rows",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
+def _check_times(ts: np.ndarray) -> None:
+    """Negative timestamps are kept as times before 1970-01-01, with a :class:`DataWarning` that says so (a
+    timestamp of -1 is often a 'missing' sentinel)."""
+    neg = ts < 0
+    if neg.any():
+        warnings.warn(
+            f"{int(neg.sum())} negative timestamp(s) at {_rows(neg)}, e.g. {int(ts[neg][0])}: taken as seconds "
+            "before 1970-01-01; if they mark missing times, drop those rows or the timestamp column",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def _to_epoch_seconds(values: Any) -> np.ndarray:

@@ -102,6 +102,7 @@ class Recommender:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Wrap each subclass's ``__init__`` so that an unknown keyword raises :class:`ConfigError` (did you mean)."""
         super().__init_subclass__(**kwargs)
+        cls._wrap_friends()
         init = cls.__dict__.get("__init__")
         if init is None or getattr(init, "_checks_params", False):
             return
@@ -115,6 +116,27 @@ class Recommender:
 
         checked_init._checks_params = True  # type: ignore[attr-defined]
         cls.__init__ = checked_init  # type: ignore[method-assign]
+
+    @classmethod
+    def _wrap_friends(cls) -> None:
+        """Wrap this class's ``fold_in_user`` so that ``friends=`` given to a model that does not declare
+        ``uses_friends`` raises :class:`ConfigError` naming the models that do (instead of a raw ``TypeError``)."""
+        fold = getattr(cls, "fold_in_user", None)  # its own, or a mixin's (FactorFoldIn, HistoryFoldIn)
+        if fold is None or getattr(fold, "_checks_friends", False):
+            return
+
+        @functools.wraps(fold)
+        def checked_fold(self: Any, *args: Any, **kw: Any) -> Any:
+            given = sorted({"friends", "friend_weights"} & set(kw))
+            if given and not type(self).declaration().uses_friends:
+                raise ConfigError(
+                    f"{type(self).__name__} does not place users through their friends ({', '.join(given)} given); "
+                    f"the models that do: {', '.join(friend_models())}. Drop the argument or use one of them"
+                )
+            return fold(self, *args, **kw)
+
+        checked_fold._checks_friends = True  # type: ignore[attr-defined]
+        cls.fold_in_user = checked_fold  # type: ignore[attr-defined]
 
     @classmethod
     def declaration(cls) -> Declaration:
@@ -562,6 +584,20 @@ class Recommender:
     def load(cls, path: str | Path) -> Recommender:
         """Load a model saved by :meth:`save` (any registered class)."""
         return load_model(path)
+
+
+def friend_models() -> list[str]:
+    """The registered models that declare ``uses_friends`` (place a user through its social links)."""
+    from fusionrec.models.registry import MODELS, get_model_class
+
+    out = []
+    for name in MODELS:
+        try:
+            if get_model_class(name).declaration().uses_friends:
+                out.append(name)
+        except ImportError:  # pragma: no cover - an optional dependency is absent
+            continue
+    return out
 
 
 def _id_values(ids: np.ndarray) -> np.ndarray:

@@ -95,6 +95,9 @@ def create_app(settings: ServingSettings, engine: ServingEngine | None = None) -
         lifespan=lifespan,
         docs_url=None,  # served by routes.web from the Swagger UI assets shipped in a package (offline, no CDN)
         redoc_url=None,
+        # no 307 to the path without its trailing slash: an API client re-sending a DELETE or POST elsewhere is a
+        # surprise (``DELETE /users/`` redirected to ``/users``); such paths answer 404, or 422 for an empty id
+        redirect_slashes=False,
     )
     app.state.engine = eng
     app.state.metrics = metrics

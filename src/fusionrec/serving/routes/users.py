@@ -75,6 +75,13 @@ def router() -> APIRouter:
             ) from None
         return Response(status_code=204)
 
+    @api.api_route("/users/", methods=["GET", "DELETE"], include_in_schema=False)
+    def empty_user_id() -> Response:
+        """``/users/`` with an empty id: a clear 422 (it was a 307 redirect to ``/users``)."""
+        raise HTTPException(
+            status_code=422, detail="the user id is empty: name the user, as in /users/{user} (e.g. /users/42)"
+        )
+
     @api.get(
         "/users/{user}/history",
         tags=["users"],
