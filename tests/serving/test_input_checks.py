@@ -66,7 +66,7 @@ def test_from_files_names_the_rows(tmp_path: Path) -> None:
     path = tmp_path / "ratings.csv"
     rows = "\n".join(f"{u},{i},{r:g}" for u, i, r in zip(users, items, ratings))
     path.write_text("user,item,rating\n" + rows + "\n")
-    with pytest.raises(InvalidValueError, match="row 30.*99"):
+    with pytest.raises(InvalidValueError, match=r"row 30.*99"):
         from_files(path)
 
 
@@ -76,7 +76,7 @@ def test_friends_given_to_a_model_without_friends_is_a_config_error(name: str) -
 
     kw = {"n_factors": 3, "epochs": 2} if name == "ALS" else {}
     model = make_model(name, **kw).fit(make_interactions(explicit=False))
-    with pytest.raises(ConfigError, match="SocialMF.*TrustSVD"):
+    with pytest.raises(ConfigError, match=r"SocialMF.*TrustSVD"):
         model.fold_in_user([], friends=np.array([1]))
     with pytest.raises(ConfigError, match="friend_weights"):
         model.fold_in_user([0], friend_weights=np.array([1.0]))
