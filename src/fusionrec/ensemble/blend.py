@@ -141,7 +141,8 @@ class Ensemble(Recommender):
     fit_inputs: ClassVar[frozenset[str]] = frozenset({"side", "valid"})
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "models": [list],
-        "valid_fraction": [Interval(float, 0.0, 1.0, closed="neither")],
+        # at least 5% of the training pairs: fewer give the blend weights too few rows to fit (every score alike)
+        "valid_fraction": [Interval(float, 0.05, 1.0, closed="left")],
         "refit": [*BOOL],
         "clip": [*BOOL],
         "seed": [*SEED],

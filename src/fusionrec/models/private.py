@@ -67,7 +67,8 @@ ACCOUNTANTS = ("rdp", "prv")
 PRIVACY_PARAMS: dict[str, list[Any]] = {
     "private": [*BOOL],
     "target_epsilon": [Interval(float, 0, None, closed="neither"), None],
-    "delta": [Interval(float, 0, 1, closed="neither"), None],
+    # at most 1e-3 here; fit also refuses delta >= 1/n for n training records (a delta of 1/n leaks a record)
+    "delta": [Interval(float, 0, 1e-3, closed="right"), None],
     "max_grad_norm": [*POSITIVE],
     "noise_multiplier": [Interval(float, 0, None), None],
     "accountant": [Options(ACCOUNTANTS)],

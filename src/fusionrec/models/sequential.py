@@ -202,7 +202,8 @@ class _Sequential(NetStateRecommender):
 
     _kind: ClassVar[str] = ""
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
-        "n_factors": [*POSITIVE_INT],
+        # rank 1 orders every user's items alike (a scalar times one item vector): not a personalised model
+        "n_factors": [Interval(int, 2, None)],
         "max_len": [*POSITIVE_INT],
         "n_layers": [*POSITIVE_INT],
         "dropout": [Interval(float, 0, 1, closed="left")],
@@ -540,6 +541,8 @@ class GRU4Rec(_Sequential):
     }
 
     _kind = "gru4rec"
+    #: deeper stacks collapse to popularity on short logs (tests/models/test_param_ranges.py: 10 layers did)
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {"n_layers": [Interval(int, 1, 4)]}
 
     def __init__(
         self,

@@ -218,7 +218,7 @@ class _SocialBase(SocialFoldIn, _SGDBase):
         "n_factors": [*POSITIVE_INT],
         "epochs": [*NONNEGATIVE_INT],
         "init_mean": [Interval(float, None, None)],
-        "init_std": [*NONNEGATIVE],
+        "init_std": [Interval(float, 0.05, None)],  # near-zero factors stay near zero in SGD: every user alike
         "lr": [*NONNEGATIVE],
         "reg": [*NONNEGATIVE],
         "reg_social": [*NONNEGATIVE],

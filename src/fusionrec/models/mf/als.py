@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from fusionrec._progress import progress
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, InvalidValueError
-from fusionrec.models._params import BOOL, NONNEGATIVE, POSITIVE_INT, SEED, Options
+from fusionrec.models._params import BOOL, NONNEGATIVE, POSITIVE_INT, SEED, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import check_history, history_row, place_user
 from fusionrec.models.factors import FactorMixin, FactorSpec
@@ -133,8 +133,10 @@ class ALS(FactorMixin, Recommender):
     )  # fmt: skip
 
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
-        "n_factors": [*POSITIVE_INT],
-        "reg": [*NONNEGATIVE],
+        # rank 1 orders every user's items alike (a scalar times one item vector): not a personalised model
+        "n_factors": [Interval(int, 2, None)],
+        # the weight is on the whole log (Hu et al.): above ~30 every factor shrinks to zero on ml-100k
+        "reg": [Interval(float, 0, 30)],
         "alpha": [*NONNEGATIVE],
         "epochs": [*POSITIVE_INT],
         "solver": [Options(_SOLVERS)],

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fusionrec.data.interactions import Interactions
-from fusionrec.models._params import NONNEGATIVE, POSITIVE, POSITIVE_INT, SEED
+from fusionrec.models._params import POSITIVE_INT, SEED, Interval
 from fusionrec.models.base import SideInfo
 from fusionrec.models.factors import FactorSpec
 from fusionrec.models.mf.svd import FactorRatingModel, _explicit_entries
@@ -89,9 +89,10 @@ class PMF(FactorRatingModel):
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_factors": [*POSITIVE_INT],
         "epochs": [*POSITIVE_INT],
-        "reg_user": [*POSITIVE],
-        "reg_item": [*POSITIVE],
-        "init_std": [*NONNEGATIVE],
+        # above ~20 the MAP solution on a small log shrinks every factor to zero (every score the global mean)
+        "reg_user": [Interval(float, 0, 20, closed="right")],
+        "reg_item": [Interval(float, 0, 20, closed="right")],
+        "init_std": [Interval(float, 0.05, None)],  # near-zero factors stay near zero in SGD: every user alike
         "seed": [*SEED],
     }
 

@@ -191,7 +191,7 @@ class _SGDBase(FactorRatingModel):
         "epochs": [*NONNEGATIVE_INT],
         "biased": [*BOOL],
         "init_mean": [Interval(float, None, None)],
-        "init_std": [*NONNEGATIVE],
+        "init_std": [Interval(float, 0.05, None)],  # near-zero factors stay near zero in SGD: every user alike
         "lr": [*NONNEGATIVE],
         "reg": [*NONNEGATIVE],
         **{f"{kind}_{p}": [*NONNEGATIVE, None] for kind in ("lr", "reg") for p in ("bu", "bi", "pu", "qi", "yj")},
@@ -565,7 +565,7 @@ class TimeSVDpp(SVDpp):
 
     _names = ("lr_bu", "lr_bi", "lr_pu", "lr_qi", "lr_yj", "lr_alpha", "lr_but", "lr_bibin")
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
-        "beta": [*NONNEGATIVE],
+        "beta": [Interval(float, 0, 1)],  # dev_u(t) = sign(t - t_u) |t - t_u|^beta; beta > 1 diverges
         "n_bins": [*POSITIVE_INT],
         **{name: [*NONNEGATIVE] for name in ("lr_alpha", "reg_alpha", "lr_but", "reg_but", "lr_bibin", "reg_bibin")},
     }
