@@ -85,7 +85,7 @@ def test_run_experiment_verbose_restores_the_setting(bars: list[str]) -> None:
 
     cfg = ExperimentConfig.from_dict(
         {"dataset": {"name": "synthetic", "params": {"n_users": 60, "n_items": 40}}, "split": "random",
-         "models": [{"name": "ALS", "params": {"iterations": 2, "n_factors": 4}}], "significance": False}
+         "models": [{"name": "ALS", "params": {"epochs": 2, "n_factors": 4}}], "significance": False}
     )  # fmt: skip
     run_experiment(cfg, verbose=True)
     assert "ALS" in bars and not _progress.progress_on()
