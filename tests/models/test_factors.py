@@ -22,7 +22,7 @@ from ..conftest import make_interactions
 ENSEMBLES = {"WeightedBlend", "Stacking", "ReciprocalRankFusion", "Switching"}
 FACTOR_MODELS = {
     "ALS", "BPR", "SVD", "SVDpp", "NMF", "PMF", "BayesianFM", "BiasBaseline", "VBPR", "HybridMF", "GraphFusion",
-    "DeepFusion", "SocialMF", "SoRec", "TrustSVD", "SocialBPR", "SocialLightGCN", "DPMF", "FedMF",
+    "LightGCN", "DeepFusion", "SocialMF", "SoRec", "TrustSVD", "SocialBPR", "SocialLightGCN", "DPMF", "FedMF",
 }  # fmt: skip
 #: TimeSVD++ scores at a time, DeepFusion's users are an embedding table, UserKNN scores from fitted neighbour lists
 NO_USER_COLD_START = {"TimeSVDpp", "DeepFusion", "UserKNN"}
