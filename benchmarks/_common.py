@@ -38,8 +38,10 @@ from typing import Any
 SPLIT_SEED = 2026
 
 HERE = Path(__file__).resolve().parent
-RESULTS_DIR = HERE / "results"
-RESULTS_MD = HERE / "RESULTS.md"
+#: where results go: this folder, or $FUSIONREC_BENCH_OUT (the smoke runs of tests/test_benchmarks_smoke.py)
+OUT = Path(os.environ.get("FUSIONREC_BENCH_OUT") or HERE)
+RESULTS_DIR = OUT / "results"
+RESULTS_MD = OUT / "RESULTS.md"
 
 
 def parse_args(

@@ -25,10 +25,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.models.base import Recommender, SideInfo
+from fusionrec.models.factors import FactorFoldIn, FactorSpec
 
 
-class SyntheticMF(Recommender):
-    """``score = p_u . q_i`` with given factors (no fitting: the factors are planted)."""
+class SyntheticMF(FactorFoldIn, Recommender):
+    """``score = p_u . q_i`` with given factors (no fitting: the factors are planted).
+
+    It declares the factor contract (``factor_spec``: ``has_factors``), as every factor model does, so the service
+    retrieves its top-k through the ANN index; without it (before issue 21) every request scored all items exactly
+    and the table measured a queue, not the service."""
+
+    factor_spec = FactorSpec(
+        user="user_factors_", item="item_factors_", fold_in="confidence", regularization=0.1, confidence=1.0
+    )
 
     def __init__(self, dim: int = 64, seed: int = 0) -> None:
         self.dim = dim
@@ -178,8 +187,15 @@ def main() -> None:
         p.add_argument("--workers", type=int, default=2, help="server processes")
         p.add_argument("--seconds", type=float, default=None, help="per load phase")
         p.add_argument("--soak", type=float, default=None, help="soak seconds (default 300, 20 with --quick)")
+        p.add_argument(
+            "--smoke", action="store_true", help="tiny sizes, seconds in all (tests/test_benchmarks_smoke.py)"
+        )
 
     args = parse_args(__doc__ or "", extra)
+    if args.smoke:
+        args.users = args.items = 2_000
+        args.dim, args.rate, args.workers = 16, 50.0, 1
+        args.seconds, args.soak = 1.0, 1.0
     _register()
     seconds = args.seconds or (8.0 if args.quick else 30.0)
     soak = args.soak if args.soak is not None else (20.0 if args.quick else 300.0)

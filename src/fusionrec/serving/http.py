@@ -184,6 +184,7 @@ def install_error_handlers(app: Any) -> None:
 
     from fusionrec.errors import ConfigError, FusionRecError
     from fusionrec.serving.catalogue import UnknownItemError, UnknownUserError
+    from fusionrec.serving.store import StoreFullError, StoreUnavailableError
 
     @app.exception_handler(UnknownUserError)
     async def _unknown_user(request: Request, exc: UnknownUserError) -> JSONResponse:
@@ -228,6 +229,12 @@ def install_error_handlers(app: Any) -> None:
             )
             exc.headers = {**(exc.headers or {}), "Allow": ", ".join(methods)}
         return await http_exception_handler(request, exc)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def _store_unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+        # nothing was stored, so nothing was acknowledged: 507 (disk full) or 503, with when to retry
+        status = 507 if isinstance(exc, StoreFullError) else 503
+        return JSONResponse(status_code=status, content={"detail": safe(str(exc))}, headers={"Retry-After": "5"})
 
     @app.exception_handler(FusionRecError)
     async def _fusionrec_error(request: Request, exc: FusionRecError) -> JSONResponse:

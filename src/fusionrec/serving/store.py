@@ -17,6 +17,7 @@ their profiles, and :meth:`EventStore.links` reads them all back (replay, retrai
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fusionrec.errors import ConfigError
+from fusionrec.errors import ConfigError, FusionRecError
 
 __all__ = [
     "Event",
@@ -36,12 +37,41 @@ __all__ = [
     "Forgotten",
     "PostgresStore",
     "SQLiteStore",
+    "StoreFullError",
+    "StoreUnavailableError",
     "StoredItem",
     "StoredLink",
     "StoredUser",
     "open_store",
     "user_key",
 ]
+
+
+class StoreUnavailableError(FusionRecError):
+    """The store cannot take a write now (database gone, connection dropped, file locked or unreadable): nothing
+    was stored; retry later (HTTP 503).  A :class:`PostgresStore` reconnects by itself on the next call."""
+
+
+class StoreFullError(StoreUnavailableError):
+    """The store's disk is full: nothing was stored; free space, then retry (HTTP 507)."""
+
+
+def _is_full(exc: BaseException) -> bool:
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    text = str(exc).lower()
+    return "disk is full" in text or "no space left" in text or "could not extend file" in text
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailableError:
+    """The typed error of a failed store call (the cause is chained; the message says what to do)."""
+    if _is_full(exc):
+        return StoreFullError("the event store's disk is full: nothing was stored; free space and retry")
+    return StoreUnavailableError(
+        f"the event store is unavailable ({type(exc).__name__}): nothing was stored; retry in a few seconds"
+    )
 
 
 @dataclass(frozen=True)
@@ -221,18 +251,27 @@ class SQLiteStore(EventStore):
         with self._lock:
             self._conn.executescript(_SQLITE_SCHEMA)
 
+    def _rollback(self, cur: Any) -> None:
+        """Roll back what is open (SQLite may have rolled back already, e.g. on a full disk)."""
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the disk or the file went away: the transaction went with it
+                cur.execute("ROLLBACK")
+
     def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> list[int]:
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
+                cur.execute("BEGIN IMMEDIATE")
                 ids = []
                 for row in rows:
                     cur.execute(sql, row)
                     ids.append(int(cur.lastrowid or 0))
                 cur.execute("COMMIT")
+            except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+                self._rollback(cur)
+                raise _unavailable(exc) from exc
             except BaseException:
-                cur.execute("ROLLBACK")
+                self._rollback(cur)
                 raise
             return ids
 
@@ -280,8 +319,8 @@ class SQLiteStore(EventStore):
             return
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
+                cur.execute("BEGIN IMMEDIATE")
                 cur.executemany("INSERT OR REPLACE INTO users(user_id, attributes, seq) VALUES (?, ?, ?)", rows)
                 for user, out in links.items():
                     cur.execute("DELETE FROM links WHERE user_id = ?", (str(user),))
@@ -290,8 +329,11 @@ class SQLiteStore(EventStore):
                         [(str(user), str(f), float(w), time.time_ns()) for f, w in out],
                     )
                 cur.execute("COMMIT")
+            except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+                self._rollback(cur)
+                raise _unavailable(exc) from exc
             except BaseException:
-                cur.execute("ROLLBACK")
+                self._rollback(cur)
                 raise
 
     def links(self) -> list[StoredLink]:
@@ -318,16 +360,19 @@ class SQLiteStore(EventStore):
     def delete_user(self, user: str) -> int:
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
+                cur.execute("BEGIN IMMEDIATE")
                 top = cur.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
                 n = cur.execute("DELETE FROM events WHERE user_id = ?", (str(user),)).rowcount
                 n += cur.execute("DELETE FROM users WHERE user_id = ?", (str(user),)).rowcount
                 n += cur.execute("DELETE FROM links WHERE user_id = ? OR friend_id = ?", (str(user),) * 2).rowcount
                 cur.execute("INSERT INTO forgotten(user_key, after_seq) VALUES (?, ?)", (user_key(user), int(top)))
                 cur.execute("COMMIT")
+            except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+                self._rollback(cur)
+                raise _unavailable(exc) from exc
             except BaseException:
-                cur.execute("ROLLBACK")
+                self._rollback(cur)
                 raise
             # the write-ahead log still holds the deleted rows' old pages: copy it into the database (zeroed pages)
             # and empty it (best effort: a reader in another process may hold it; the next checkpoint does it)

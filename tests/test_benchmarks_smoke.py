@@ -1,0 +1,71 @@
+"""Smoke runs of the benchmark scripts (marker ``benchsmoke``): each runs at tiny sizes in a subprocess, writing its
+results into a temporary folder (``FUSIONREC_BENCH_OUT``), so that a contract change that breaks a benchmark is
+seen the day it is made (issue 21: the load benchmark's planted model stopped declaring the factor contract and the
+table went stale without anyone noticing).
+
+Covered: the serving benchmarks (load, ingestion, fuzzing), which need no peer library.  The load smoke also checks
+that the service retrieved through the ANN index (the planted model declares the factor contract).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.benchsmoke
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+#: script -> arguments of its smoke run
+SMOKE = {
+    "serving_load.py": ["--smoke"],
+    "serving_ingest.py": ["--quick"],
+    "serving_fuzz.py": ["--quick"],
+}
+NEEDS = {"serving_fuzz.py": "schemathesis", "serving_load.py": "faiss"}
+
+
+def _run(script: str, tmp_path: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    pytest.importorskip(NEEDS.get(script, "fastapi"))
+    env = {**os.environ, "FUSIONREC_BENCH_OUT": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *SMOKE[script]],
+        cwd=BENCH.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_serving_load_smoke(tmp_path: Path) -> None:
+    res = _run("serving_load.py", tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "results" / "serving_load.json").read_text())
+    rows = {r["model"]: r["metrics"] for r in out["records"]}
+    ann = rows["GET /recommend k=10 (ann)"]
+    assert ann["errors"] == 0 and ann["requests"] > 0, ann
+    assert rows["faiss HNSW vs exact (in-process, 1 query)"]["recall@10"] > 0.5
+    assert (tmp_path / "RESULTS.md").is_file()
+
+
+def test_the_load_benchmark_model_declares_the_factor_contract() -> None:
+    """Its planted model is served through the ANN index (before: every request scored all items exactly)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import serving_load
+    finally:
+        sys.path.remove(str(BENCH))
+    decl = serving_load.SyntheticMF.declaration()
+    assert decl.has_factors
+
+
+@pytest.mark.parametrize("script", ["serving_ingest.py", "serving_fuzz.py"])
+def test_serving_benchmark_smoke(script: str, tmp_path: Path) -> None:
+    res = _run(script, tmp_path, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
