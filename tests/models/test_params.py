@@ -40,7 +40,7 @@ def test_unknown_name_suggests_the_close_one() -> None:
 
 def test_bad_values_name_parameter_value_and_range() -> None:
     with pytest.raises(
-        ConfigError, match=r"ALS: n_factors=0 is not allowed; n_factors must be an integer in \[1, inf\)"
+        ConfigError, match=r"ALS: n_factors=0 is not allowed; n_factors must be an integer in \[2, inf\)"
     ):
         make_model("ALS", n_factors=0)
     with pytest.raises(ConfigError, match=r"solver='lu'.*one of 'cg', 'cholesky'"):
