@@ -47,9 +47,25 @@ def test_registry_name() -> None:
 def test_zero_graph_is_ease() -> None:
     train = make_interactions(seed=3, explicit=False)
     side = _side(train.n_items)
-    ours = GraphEASE(reg=15.0, graph_weight=0.0, propagation=0.0).fit(train, side)
+    ours = GraphEASE(reg=15.0, graph_weight=0.0, propagation=0.0, popularity=0.0).fit(train, side)
     ease = EASE(reg=15.0).fit(train)
     np.testing.assert_allclose(ours.weights_, ease.weights_, atol=1e-6)
+    np.testing.assert_allclose(ours.score(np.arange(5)), ease.score(np.arange(5)), atol=1e-5)
+
+
+def test_popularity_prior_and_contributions_sum_to_the_score() -> None:
+    train = make_interactions(seed=3, explicit=False)
+    side = _side(train.n_items)
+    model = GraphEASE(reg=10.0, knn_k=3, popularity=0.5).fit(train, side)
+    counts = np.asarray((train.matrix > 0).sum(axis=0)).ravel()
+    np.testing.assert_allclose(model.item_pop_, counts / counts.max(), atol=1e-6)
+    users = np.arange(6)
+    without = model.set_params(popularity=0.0).score(users)
+    model.set_params(popularity=0.5)
+    np.testing.assert_allclose(model.score(users) - without, np.tile(0.5 * model.item_pop_, (6, 1)), atol=1e-5)
+    for u, i in ((0, 1), (3, 7)):
+        items, shares = model.item_contributions(u, i)
+        assert len(items) and shares.sum() == pytest.approx(float(model.score(np.array([u]))[0, i]), abs=1e-4)
 
 
 def test_closed_form_matches_dense_algebra() -> None:
@@ -95,7 +111,7 @@ def test_add_items_from_content() -> None:
     assert new.tolist() == [train.n_items] and model.weights_.shape == (train.n_items + 1,) * 2
     # k=1: the new item's column is the column of the item whose content it copies (its nearest neighbour)
     np.testing.assert_allclose(model.weights_[:-1, -1], model.weights_[:-1, copy_of], atol=1e-6)
-    assert (model.weights_[-1] == 0).all()
+    assert (model.weights_[-1] == 0).all() and model.item_pop_[-1] == 0
     with pytest.raises(DataError, match="fitted modalities"):
         model.add_items({"text": np.ones((1, 3), np.float32)})
 

@@ -12,10 +12,14 @@ Shapes: ``U`` users, ``I`` items, ``M`` modalities, ``k`` neighbours.
   ``[-1, 1]``), and ``B`` is EASE's closed form of ``G`` (:func:`~fusionrec.models.linear.ease_solve`).
   Items with no training interaction get weights from their content neighbours.
 * Smooth: the scores are propagated one step over the graph, ``W = B (I + propagation S)`` (FREEDOM's frozen item
-  graph convolution ``h = e + S e``, applied to the item-item weights), so ``s_u = x_u W``: linear in the history,
-  explained item by item as EASE's.
+  graph convolution ``h = e + S e``, applied to the item-item weights).
+* Prior: ``s_ui = x_u W_:i + popularity * pop_i`` with ``pop_i`` the item's training count over the largest.  The
+  item-item scores of a user with one or two history items are small, so the prior ranks their ties and
+  their long tail by popularity while users with long histories are ranked by ``W``; on TikTok (median two training
+  items per user) it adds about 3% NDCG@20 on valid.  :meth:`item_contributions` splits the prior evenly over the
+  history, so the contributions still sum to the score.
 
-``graph_weight = propagation = 0`` is exactly :class:`~fusionrec.models.linear.EASE`.  Training is one dense
+``graph_weight = propagation = popularity = 0`` is exactly :class:`~fusionrec.models.linear.EASE`.  Training is one dense
 ``I x I`` solve (about ``3 * 8 I^2`` bytes, as EASE) and ``O(I k M)`` for the graphs; no epochs, no seed.
 
 Defaults (the stated procedure): tuned on the validation part of TikTok's DiffMM split (``benchmarks/tiktok.py``,
@@ -74,6 +78,8 @@ class GraphEASE(LinearItemModel):
         How many co-interactions one unit of graph edge is worth in the Gram matrix (0: no tie).
     propagation
         Weight of the one-step graph smoothing of the weights, ``W = B (I + propagation S)`` (0: none).
+    popularity
+        Weight of the popularity prior added to every score (0: none).  Read at scoring time.
     knn_k
         Neighbours per item in each modality graph.
     modalities
@@ -87,6 +93,8 @@ class GraphEASE(LinearItemModel):
     ----------
     weights_ ``[I, I]``
         ``W``; ``score = x_u W``.
+    item_pop_ ``[I]``
+        Training interactions per item over the largest count (0 for items added later).
     item_features_ ``[I, sum d_m]``, feature_dims_ ``[M]``
         Each modality's L2-normalised features side by side (order of ``modalities_``), read by :meth:`add_items`.
     """
@@ -96,6 +104,7 @@ class GraphEASE(LinearItemModel):
         "reg": ("float", 1.0, 1e4, "log"),
         "graph_weight": ("float", 0.1, 100.0, "log"),
         "propagation": ("float", 0.0, 10.0),
+        "popularity": ("float", 0.0, 0.1),
         "knn_k": ("int", 3, 40, "log"),
     }
 
@@ -103,11 +112,12 @@ class GraphEASE(LinearItemModel):
     modality_param: ClassVar[str | None] = "modalities"
     can_add_items: ClassVar[bool] = True
     # declaration: weights_ (SQUARE) comes from LinearItemModel
-    item_state: ClassVar[Mapping[str, Indexed]] = {"item_features_": ROWS}
+    item_state: ClassVar[Mapping[str, Indexed]] = {"item_features_": ROWS, "item_pop_": ROWS}
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "reg": [*POSITIVE],
         "graph_weight": [*NONNEGATIVE],
         "propagation": [*NONNEGATIVE],
+        "popularity": [*NONNEGATIVE],
         "knn_k": [*POSITIVE_INT],
         "modalities": [*MODALITY_NAMES],
         "modality_weights": [*MODALITY_WEIGHTS],
@@ -121,6 +131,7 @@ class GraphEASE(LinearItemModel):
         reg: float = 30.0,
         graph_weight: float = 10.0,
         propagation: float = 3.0,
+        popularity: float = 0.02,
         knn_k: int = 10,
         modalities: list[str] | None = None,
         modality_weights: dict[str, float] | None = None,
@@ -130,6 +141,7 @@ class GraphEASE(LinearItemModel):
         self.reg = reg
         self.graph_weight = graph_weight
         self.propagation = propagation
+        self.popularity = popularity
         self.knn_k = knn_k
         self.modalities = modalities
         self.modality_weights = modality_weights
@@ -167,7 +179,10 @@ class GraphEASE(LinearItemModel):
         )  # fmt: skip
         feats = self._features(side, n)
         S = modality_graph(feats, int(self.knn_k), self.modality_weights)
-        gram = ease_gram(self._input(train.matrix))
+        X = self._input(train.matrix)
+        counts = np.asarray((X > 0).sum(axis=0), dtype=np.float64).ravel()
+        self.item_pop_ = (counts / max(float(counts.max()), 1.0)).astype(np.float32)
+        gram = ease_gram(X)
         if float(self.graph_weight) > 0:
             gram += float(self.graph_weight) * S.toarray()
             gram[np.diag_indices(n)] += float(self.graph_weight)
@@ -178,6 +193,22 @@ class GraphEASE(LinearItemModel):
         self.modalities_ = np.array(list(feats), dtype=str)
         self.feature_dims_ = np.array([x.shape[1] for x in feats.values()], dtype=np.int64)
         self.item_features_ = np.hstack([normalize_rows(x) for x in feats.values()]).astype(np.float32)
+
+    def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+        """Scores ``x_u W + popularity * pop`` (``float32 [U, I]``)."""
+        out = super().score(users, items)
+        if float(self.popularity) > 0:
+            pop = self.item_pop_ if items is None else self.item_pop_[np.asarray(items, dtype=np.int64)]
+            out += np.float32(self.popularity) * pop[None, :]
+        return out
+
+    def item_contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """Explanation hook: the history items ``j`` and their shares ``x_uj W_ji + popularity pop_i / h`` (``h``
+        history items), which sum to ``score(user, item)``; a user without history has none."""
+        items, shares = super().item_contributions(user, item)
+        if len(items) and float(self.popularity) > 0:
+            shares = shares + float(self.popularity) * float(self.item_pop_[int(item)]) / len(items)
+        return items, shares
 
     def item_embeddings(self) -> np.ndarray:
         """Rows of ``W`` (an item's weights on every other item) for :meth:`similar_items`."""
@@ -232,6 +263,7 @@ class GraphEASE(LinearItemModel):
             for name, d in zip(names, self.feature_dims_.tolist(), strict=True)
         ]
         self.item_features_ = np.vstack([self.item_features_, np.hstack(new_feats).astype(np.float32)])
+        self.item_pop_ = np.concatenate([self.item_pop_, np.zeros(m, np.float32)])
         self.n_items_ = n
         self.seen_ = grow_seen(self.seen_, self.n_users_, n)
         return np.arange(start, n, dtype=np.int64)
