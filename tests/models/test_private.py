@@ -220,6 +220,7 @@ def test_impossible_settings_are_refused_at_fit() -> None:
     with pytest.raises(ConfigError, match=r"delta=.* must be in \(0, 1/n\)"):
         DPMF(batch_size=16, epochs=1, delta=1e-3).fit(big)
     train, _ = planted(users_per=5)
+    n = train.nnz
     with pytest.raises(ConfigError, match=r"target_epsilon .* or a fixed noise_multiplier"):
         DPMF(batch_size=16, target_epsilon=None).fit(train)
     whole = DPMF(batch_size=10 * n, epochs=1).fit(train)  # a batch above n is all of them: sampling rate 1
