@@ -87,7 +87,7 @@ def check_static(site: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------------ browser
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

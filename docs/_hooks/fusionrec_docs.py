@@ -55,12 +55,10 @@ PAPERS: dict[str, str] = {
     "EASE": "Steck, *Embarrassingly shallow autoencoders for sparse data*, WWW 2019.",
     "CEASE": "Jeunen, Van Balen & Goethals, *Closed-form models for collaborative filtering with side-information*, "
     "RecSys 2020.",
-    "ActivityCEASE": "Jeunen, Van Balen & Goethals, RecSys 2020 (CEASE), with a user-degree-weighted Gram "
-    "(fusionrec).",
+    "ActivityCEASE": "Jeunen, Van Balen & Goethals, RecSys 2020 (CEASE), with a user-degree-weighted Gram (fusionrec).",
     "ContentKNN": "Lops, de Gemmis & Semeraro, *Content-based recommender systems: state of the art and trends*, "
     "Recommender Systems Handbook 2011.",
-    "HybridMF": "Kula, *Metadata embeddings for user and item cold-start recommendations* (LightFM), "
-    "CBRecSys 2015.",
+    "HybridMF": "Kula, *Metadata embeddings for user and item cold-start recommendations* (LightFM), CBRecSys 2015.",
     "VBPR": "He & McAuley, *VBPR: visual Bayesian personalized ranking from implicit feedback*, AAAI 2016.",
     "ContentKRR": "Kernel ridge regression from content to EASE-smoothed histories (fusionrec; EASE: Steck 2019).",
     "DeepFusion": "Per-modality towers and early / late / attention fusion as surveyed in Baltrušaitis, Ahuja & "
@@ -162,8 +160,10 @@ def model_page(m: dict[str, Any]) -> str:
         reads.append("a new user's friends (social links) when folding them in")
     cold = []
     if decl.can_fold_in:
-        cold.append("new users from a history: `fold_in_user`" + (" and `fold_in_users` (many at once)"
-                                                                   if decl.can_batch_fold_in else ""))
+        cold.append(
+            "new users from a history: `fold_in_user`"
+            + (" and `fold_in_users` (many at once)" if decl.can_batch_fold_in else "")
+        )
     if decl.can_add_items:
         cold.append("new items from their content: `add_items`")
     if decl.has_factors:
@@ -280,7 +280,9 @@ def _export_groups() -> list[tuple[str, list[str]]]:
             groups[-1][1].append(m.group(1))
     listed = {n for _, names in groups for n in names}
     if listed != set(fusionrec._EXPORTS):
-        raise PluginError(f"docs: could not read fusionrec._EXPORTS' groups: {sorted(set(fusionrec._EXPORTS) ^ listed)}")
+        raise PluginError(
+            f"docs: could not read fusionrec._EXPORTS' groups: {sorted(set(fusionrec._EXPORTS) ^ listed)}"
+        )
     return groups
 
 
@@ -327,10 +329,10 @@ def api_page() -> str:
 
 # ------------------------------------------------------------------------------------------------------------- CLI
 def _cli_command(cmd: Any, path: list[str], level: int) -> list[str]:
-    import click
-
+    """One command's section (help, usage, arguments and options) and its subcommands'. Typer ships its own copy of
+    click, so commands are read by their interface (``params``, ``list_commands``), not by click's classes."""
     title = " ".join(path)
-    ctx = click.Context(cmd, info_name=path[-1])
+    ctx = cmd.context_class(cmd, info_name=path[-1])
     lines = [f"{'#' * min(level, 6)} `{title}`", ""]
     doc = inspect.cleandoc(cmd.help or "")
     if doc:
@@ -338,22 +340,19 @@ def _cli_command(cmd: Any, path: list[str], level: int) -> list[str]:
     usage = " ".join(cmd.collect_usage_pieces(ctx))
     lines += ["```text", f"{title} {usage}".rstrip(), "```", ""]
     rows = []
-    for p in cmd.params:
-        if isinstance(p, click.Argument):
-            rows.append((f"`{p.human_readable_name}`", "argument" + (" (required)" if p.required else ""),
-                         "", getattr(p, "help", None) or ""))
-        elif isinstance(p, click.Option) and not p.hidden:
-            names = ", ".join(f"`{o}`" for o in [*p.opts, *p.secondary_opts])
-            default = "" if p.default is None or p.is_flag and p.default is False else f"`{p.default}`"
-            if callable(p.default):
-                default = ""
-            kind = p.type.name if not p.is_flag else "flag"
-            rows.append((names, kind, default, p.help or ""))
+    for p in cmd.params:  # what `--help` shows: the name with its type, the help with its default
+        if p.param_type_name == "option" and p.hidden:
+            continue
+        record = p.get_help_record(ctx)
+        if record is None:
+            continue
+        what = "argument" if p.param_type_name == "argument" else "option"
+        rows.append((f"`{record[0]}`", what, record[1]))
     if rows:
-        lines += ["| name | type | default | help |", "|---|---|---|---|"]
-        lines += [f"| {_cell(a)} | {_cell(b)} | {_cell(str(c))} | {_cell(d)} |" for a, b, c, d in rows]
+        lines += ["| name | kind | help |", "|---|---|---|"]
+        lines += [f"| {_cell(a)} | {b} | {_cell(c)} |" for a, b, c in rows]
         lines.append("")
-    if isinstance(cmd, click.Group):
+    if hasattr(cmd, "list_commands"):  # a group
         for sub in cmd.list_commands(ctx):
             lines += _cli_command(cmd.get_command(ctx, sub), [*path, sub], level + 1)
     return lines

@@ -34,8 +34,10 @@ for name in names:
     model.fit(split.train, **decl.fit_kwargs(side=side))
     res = evaluate_ranking(model, split.train, split.test, k=[10], candidates=cold, exclude=[split.valid])
     scores[name] = res.metrics["NDCG@10"]
-    print(f"{name:>12}  content: {'side' in decl.fit_inputs!s:5}  add_items: {decl.can_add_items!s:5}  "
-          f"NDCG@10 on cold items {scores[name]:.4f}")
+    print(
+        f"{name:>12}  content: {'side' in decl.fit_inputs!s:5}  add_items: {decl.can_add_items!s:5}  "
+        f"NDCG@10 on cold items {scores[name]:.4f}"
+    )
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.2))

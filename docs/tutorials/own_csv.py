@@ -52,9 +52,7 @@ for name, modality in ds.item_modalities.items():
 # %%
 side, report = build_side_info(ds, cache=False)
 model = make_model("HybridMF", n_factors=16, epochs=10, user_features=[], seed=0).fit(ds.interactions, side)
-bundle = save_bundle(
-    work / "bundles" / "shop", model, ds.interactions, item_meta_from_dataset(ds), side=side
-)
+bundle = save_bundle(work / "bundles" / "shop", model, ds.interactions, item_meta_from_dataset(ds), side=side)
 sorted(p.name for p in bundle.iterdir())
 
 # %% [markdown]

@@ -52,8 +52,14 @@ result = tune(config, n_trials=6, dataset=ds, split=split, side=side, out=out, s
 
 # %%
 rows = [
-    {"model": m.label, "best valid " + result.metric: m.best_value, "complete": m.n_complete, "pruned": m.n_pruned,
-     **{f"test {k}": v for k, v in m.test.items() if k in ("NDCG@10", "NDCG@20")}, "best params": m.best_params}
+    {
+        "model": m.label,
+        "best valid " + result.metric: m.best_value,
+        "complete": m.n_complete,
+        "pruned": m.n_pruned,
+        **{f"test {k}": v for k, v in m.test.items() if k in ("NDCG@10", "NDCG@20")},
+        "best params": m.best_params,
+    }
     for m in result.models
 ]
 pd.DataFrame(rows)

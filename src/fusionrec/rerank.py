@@ -483,6 +483,7 @@ class Chain:
     def rerank(
         self, users: np.ndarray, candidates: np.ndarray, scores: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` of each user's ``candidates`` after every reranker in turn: ``(items, model scores)``."""
         u, cand, sc = _check_inputs(users, candidates, scores, k, None)
         cur_cand, cur_sc = cand, sc
         for r in self.rerankers:

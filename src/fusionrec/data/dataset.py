@@ -58,10 +58,12 @@ class Dataset:
 
     @property
     def user_ids(self):
+        """The user id map of the interactions (raw id <-> row index)."""
         return self.interactions.user_ids
 
     @property
     def item_ids(self):
+        """The item id map of the interactions (raw id <-> column index)."""
         return self.interactions.item_ids
 
     def item_features(self, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -296,18 +296,22 @@ class Interactions:
     # ------------------------------------------------------------------ properties
     @property
     def shape(self) -> tuple[int, int]:
+        """``(n_users, n_items)`` of the CSR matrix."""
         return self.matrix.shape  # type: ignore[return-value]
 
     @property
     def n_users(self) -> int:
+        """Number of users (rows)."""
         return int(self.matrix.shape[0])
 
     @property
     def n_items(self) -> int:
+        """Number of items (columns)."""
         return int(self.matrix.shape[1])
 
     @property
     def nnz(self) -> int:
+        """Number of stored interactions."""
         return int(self.matrix.nnz)
 
     def __len__(self) -> int:

@@ -37,6 +37,7 @@ class Split:
                 raise DataError("split parts must share the train item IdMap")
 
     def summary(self) -> dict[str, int]:
+        """Interactions per part: ``{"train": n, "test": n[, "valid": n]}``."""
         out = {"train": self.train.nnz, "test": self.test.nnz}
         if self.valid is not None:
             out["valid"] = self.valid.nnz

@@ -69,6 +69,7 @@ MODELS: dict[str, str] = {
 
 
 def available_models() -> list[str]:
+    """The registered model names, sorted (what :func:`make_model` takes)."""
     return sorted(MODELS)
 
 
