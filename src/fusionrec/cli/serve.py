@@ -92,6 +92,13 @@ def register(app: typer.Typer) -> None:
                 help="declare an item column's kind: col=text|image|audio|categorical|numeric|ignore (repeatable)",
             ),
         ] = None,
+        title_column: Annotated[
+            str | None,
+            typer.Option(
+                "--title-column",
+                help="text column shown as the item title (default: title or name, else the shortest text column)",
+            ),
+        ] = None,
         data_dir: Annotated[
             Path | None, typer.Option("--data-dir", envvar="FUSIONREC_DATA_DIR", help="datasets directory")
         ] = None,
@@ -130,6 +137,7 @@ def register(app: typer.Typer) -> None:
                 implicit=implicit,
                 files=files,
                 file_options=options,
+                title_column=title_column,
             )
         except FusionRecError as exc:
             fail(exc)

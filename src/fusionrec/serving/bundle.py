@@ -399,20 +399,71 @@ def _read_side(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray], ro
         raise BundleError(f"the side information in {root} cannot be read ({exc}); write the bundle again") from exc
 
 
-def item_meta_from_dataset(dataset: Dataset, item_ids: IdMap | None = None) -> dict[str, list[Any]]:
+#: longest display title kept in a bundle's metadata (longer texts end in an ellipsis)
+MAX_TITLE_CHARS = 80
+
+
+def shorten_text(text: str, limit: int = MAX_TITLE_CHARS) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters with an ellipsis."""
+    one = " ".join(str(text).split())
+    if len(one) <= limit:
+        return one
+    cut = one[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def _title_modality(mods: Mapping[str, Any], ids: IdMap, title_column: str | None) -> Any:
+    """The text modality that names items: ``title_column`` when given, else one called ``title`` or ``name``, else
+    the text modality with the shortest median length (a name, not a description or review), else ``None``."""
+    texts = {name: m for name, m in mods.items() if m.kind == "text"}
+    if title_column is not None:
+        if title_column not in texts:
+            raise ConfigError(
+                f"no text column {title_column!r} to use as the display title; text columns: {sorted(texts)}"
+            )
+        return texts[title_column]
+    for name in ("title", "name"):
+        if name in texts:
+            return texts[name]
+    if not texts:
+        return None
+
+    def median_length(mod: Any) -> float:
+        values, present = mod.align(ids)
+        lengths = [len(str(v)) for v, ok in zip(values, present) if ok and v is not None]
+        return float(np.median(lengths)) if lengths else float("inf")
+
+    return min(texts.values(), key=median_length)
+
+
+def item_meta_from_dataset(
+    dataset: Dataset, item_ids: IdMap | None = None, *, title_column: str | None = None
+) -> dict[str, list[Any]]:
     """Display metadata from a dataset's item modalities: ``title``, ``genres`` and ``poster``.
 
-    A modality of that name and kind is used first; otherwise the first text modality is the title, the first
-    categorical one the genres and the first image one the poster (datasets loaded from users' own files name
-    their columns freely).
+    The title is the text column ``title_column`` when given, else one named ``title`` or ``name``, else the text
+    column with the shortest median length (so a review or description never becomes the title); titles are cut to
+    :data:`MAX_TITLE_CHARS` characters.  Genres are the ``genres`` categorical modality, else the first categorical
+    one; the poster the ``poster`` image modality, else the first image one (datasets loaded from users' own files
+    name their columns freely).
+
+    Raises
+    ------
+    ConfigError
+        ``title_column`` is not a text column of the dataset.
     """
     ids = dataset.item_ids if item_ids is None else item_ids
     mods = dataset.item_modalities
     out: dict[str, list[Any]] = {}
     for column, kind in (("title", "text"), ("genres", "categorical"), ("poster", "image")):
-        mod = mods.get(column)
-        if mod is None or mod.kind != kind:
-            mod = next((m for m in mods.values() if m.kind == kind), None)
+        if column == "title":
+            mod = _title_modality(mods, ids, title_column)
+        else:
+            mod = mods.get(column)
+            if mod is None or mod.kind != kind:
+                mod = next((m for m in mods.values() if m.kind == kind), None)
         if mod is None:
             continue
         values, present = mod.align(ids)
@@ -424,7 +475,9 @@ def item_meta_from_dataset(dataset: Dataset, item_ids: IdMap | None = None) -> d
             ]  # fmt: skip
         else:
             out[column] = [
-                str(v) if ok and v is not None and not isinstance(v, np.ndarray) else ""
+                (shorten_text(str(v)) if column == "title" else str(v))
+                if ok and v is not None and not isinstance(v, np.ndarray)
+                else ""
                 for v, ok in zip(values, present)
             ]
     return out

@@ -21,6 +21,7 @@ def train_bundle(
     implicit: bool = False,
     files: dict[str, Path | None] | None = None,
     file_options: dict[str, Any] | None = None,
+    title_column: str | None = None,
 ) -> Path:
     """Fit ``model`` and write a serving bundle.
 
@@ -85,7 +86,8 @@ def train_bundle(
                 "columns), --users FILE user attributes and --social FILE (user,friend) links"
             ) from exc
         raise
-    meta = item_meta_from_dataset(dataset, train.item_ids) if dataset is not None else None
+    # the display title: ``title_column``, else a title/name column, else the shortest text column (never a review)
+    meta = item_meta_from_dataset(dataset, train.item_ids, title_column=title_column) if dataset is not None else None
     return save_bundle(out, fitted, train, meta, side=side, extra={"source": source_label})
 
 
