@@ -18,12 +18,14 @@ the types ``bool``, ``str``, ``dict``, ``list`` (lists and tuples), and ``None``
 from __future__ import annotations
 
 import difflib
+import functools
+import inspect
 import math
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -40,6 +42,7 @@ __all__ = [
     "SEED",
     "Interval",
     "Options",
+    "Parameterized",
     "check_names",
     "upgrade_renamed",
     "validate_params",
@@ -198,3 +201,125 @@ SEED = (Interval(int, 0, None), None)
 BOOL = (bool,)
 MODALITY_NAMES = (list, None)
 MODALITY_WEIGHTS = (dict, None)
+
+
+class Parameterized:
+    """Hyper-parameters as data, written once for models and encoders (scikit-learn's ``BaseEstimator``).
+
+    Subclasses take keyword-only hyper-parameters in ``__init__`` and store them unchanged, declare their allowed
+    values in ``_param_constraints`` and former names in ``_renamed_params`` (both merged along the bases, the
+    subclass winning).  Each subclass's ``__init__`` is wrapped so that positional arguments and unknown names raise
+    :class:`ConfigError` (with a did-you-mean hint) and former names are upgraded with a ``FutureWarning``; with
+    ``_validate_on_init`` the values are checked once the outermost constructor has stored them (encoders), else
+    by the subclass at fit time (models).
+    """
+
+    _param_constraints: ClassVar[dict[str, list[Any]]] = {}
+    _renamed_params: ClassVar[dict[str, str]] = {}
+    #: check the constraints when the outermost constructor returns (models check them in ``fit``)
+    _validate_on_init: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_checks_params", False):
+            return
+        owner = cls
+
+        @functools.wraps(init)
+        def checked_init(self: Any, *args: Any, **params: Any) -> None:
+            name = type(self).__name__
+            if args:
+                raise ConfigError(
+                    f"{name} takes keyword arguments only, got {len(args)} positional; name them: "
+                    f"{name}({', '.join(f'{p}=...' for p in owner.param_names()[: max(1, len(args))])})"
+                )
+            renamed = owner._all_renamed()
+            params = upgrade_renamed(name, params, renamed, owner.param_names(), warn=True)
+            check_names(name, params, owner.param_names(), renamed)
+            init(self, **params)
+            if owner._validate_on_init and type(self).__init__ is checked_init:  # every parameter is stored now
+                self._validate_params()
+
+        checked_init._checks_params = True  # type: ignore[attr-defined]
+        cls.__init__ = checked_init  # type: ignore[method-assign]
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """The hyper-parameter names ``__init__`` takes, in order (what :meth:`get_params` returns)."""
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    @classmethod
+    def param_constraints(cls) -> dict[str, list[Any]]:
+        """The declared allowed values of each hyper-parameter, merged along the bases (the subclass wins)."""
+        return _merged_along_bases(cls, "_param_constraints")
+
+    @classmethod
+    def _all_renamed(cls) -> dict[str, str]:
+        """Former parameter names -> current ones, merged along the bases (the subclass wins)."""
+        return _merged_along_bases(cls, "_renamed_params")
+
+    @classmethod
+    def upgrade_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with former names replaced by the current ones, silently (configs and saved states written
+        before a rename: ``{"factors": 64}`` -> ``{"n_factors": 64}``)."""
+        return upgrade_renamed(cls.__name__, params, cls._all_renamed(), cls.param_names(), warn=False)
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters as given to ``__init__`` (the same objects)."""
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set hyper-parameters (former names upgraded with a ``FutureWarning``; unknown names raise
+        :class:`ConfigError`); the values are checked as the constructor's are."""
+        name = type(self).__name__
+        renamed = self._all_renamed()
+        params = upgrade_renamed(name, params, renamed, self.param_names(), warn=True)
+        check_names(name, params, self.param_names(), renamed)
+        for key, value in params.items():
+            setattr(self, key, value)
+        if self._validate_on_init:
+            self._validate_params()
+        return self
+
+    def _validate_params(self) -> None:
+        """Check every hyper-parameter against the declared constraints; raises :class:`ConfigError`."""
+        validate_params(type(self).__name__, self.get_params(), self.param_constraints())
+
+    def _clone_param(self, value: Any) -> Any:
+        """The value a clone gets for one parameter (default: the same object; nested estimators are cloned)."""
+        return value
+
+    def clone(self, **params: Any) -> Self:
+        """A fresh, unfitted copy with the same (or overridden) hyper-parameters.
+
+        As scikit-learn's ``clone``, it checks that the new object stores every parameter unchanged (the same
+        object), so that a constructor that alters its arguments is caught (:class:`ConfigError`).
+        """
+        new_params = upgrade_renamed(type(self).__name__, params, self._all_renamed(), self.param_names(), warn=True)
+        given = {**{k: self._clone_param(v) for k, v in self.get_params().items()}, **new_params}
+        new = type(self)(**given)
+        stored = new.get_params()
+        for name, value in given.items():
+            if stored.get(name) is not value:
+                raise ConfigError(
+                    f"{type(self).__name__}.__init__ does not store parameter {name!r} unchanged (given {value!r}, "
+                    f"stored {stored.get(name)!r}); store hyper-parameters as given and check or convert them in fit"
+                )
+        return new
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _merged_along_bases(cls: type, attr: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        out.update(vars(klass).get(attr, {}))
+    return out

@@ -396,7 +396,7 @@ def _space_for(spec: ModelSpec, config: ExperimentConfig) -> tuple[dict[str, Dim
     owner = f"{spec.display} ({spec.name})"
     if spec.display in overrides or spec.name in overrides:
         raw = overrides.get(spec.display, overrides.get(spec.name))
-        space = parse_space(owner, raw, cls._param_names())
+        space = parse_space(owner, raw, cls.param_names())
     else:
         space = {k: d for k, d in search_space(cls).items() if k not in spec.params}
     fixed = {k: v for k, v in spec.params.items() if k not in space}

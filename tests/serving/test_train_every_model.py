@@ -30,7 +30,7 @@ def test_every_model_trains_from_files(name: str, own_files: dict[str, Path], tm
     from fusionrec.serving.bundle import load_bundle
     from fusionrec.serving.cli import train_bundle
 
-    params = ENSEMBLE_MEMBERS if "models" in get_model_class(name)._param_names() else FAST.get(name, {})
+    params = ENSEMBLE_MEMBERS if "models" in get_model_class(name).param_names() else FAST.get(name, {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         path = train_bundle(None, name, tmp_path / name, params=dict(params), files=dict(own_files))

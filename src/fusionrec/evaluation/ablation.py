@@ -40,7 +40,7 @@ def modality_param(model_name: str) -> str:
     """
     from fusionrec.models.registry import get_model_class
 
-    names = get_model_class(model_name)._param_names()
+    names = get_model_class(model_name).param_names()
     for p in MODALITY_PARAMS:
         if p in names:
             return p
@@ -120,7 +120,7 @@ def modality_ablation(
         variants += [(f"without {m}", [x for x in mods if x != m]) for m in mods]
 
     def variant_params(v: list[str]) -> dict[str, Any]:
-        if not v and "side_weight" in get_model_class(name)._param_names():
+        if not v and "side_weight" in get_model_class(name).param_names():
             # CEASE: content enters through side_weight; 0 is exactly the model without content (EASE)
             return {**params, param: mods, "side_weight": 0.0}
         return {**params, param: v}

@@ -9,9 +9,7 @@ Errors on single items are collected, never fatal: a corrupt image gives a zero 
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +17,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from fusionrec._params import BOOL, POSITIVE_INT, Options, check_names, upgrade_renamed, validate_params
+from fusionrec._params import BOOL, POSITIVE_INT, Options, Parameterized
 from fusionrec.errors import BundleError, ConfigError, NotFittedError
 
 __all__ = ["Encoder", "FeatureFailure", "FeatureReport", "ItemError", "Pipeline", "PostProcess"]
@@ -128,7 +126,7 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-class Encoder:
+class Encoder(Parameterized):
     """Base class of every feature encoder.
 
     Subclasses take keyword-only hyper-parameters (``def __init__(self, *, ...)``) and store them unchanged;
@@ -173,98 +171,16 @@ class Encoder:
     transient_attrs: ClassVar[tuple[str, ...]] = ("last_report_",)
     packages: ClassVar[tuple[str, ...]] = ()
     #: allowed values of each hyper-parameter (merged along the bases; see :mod:`fusionrec._params`)
-    _param_constraints: ClassVar[dict[str, list[Any]]] = {}
-    #: former parameter names -> current ones (one name per idea across the library)
-    _renamed_params: ClassVar[dict[str, str]] = {}
+    #: encoders check their parameters once constructed (fusionrec._params.Parameterized holds the machinery)
+    _validate_on_init: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ parameters
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Wrap each subclass's ``__init__``: keyword arguments only, former names upgraded (``FutureWarning``),
-        unknown names refused with a did-you-mean hint, and, once the outermost constructor has stored every
-        parameter, the values checked against the declared ``_param_constraints`` (all :class:`ConfigError`)."""
-        super().__init_subclass__(**kwargs)
-        init = cls.__dict__.get("__init__")
-        if init is None or getattr(init, "_checks_params", False):
-            return
-        owner = cls
-
-        @functools.wraps(init)
-        def checked_init(self: Any, *args: Any, **params: Any) -> None:
-            name = type(self).__name__
-            if args:
-                raise ConfigError(
-                    f"{name} takes keyword arguments only, got {len(args)} positional; name them: "
-                    f"{name}({', '.join(f'{p}=...' for p in owner.param_names()[: max(1, len(args))])})"
-                )
-            renamed = owner._all_renamed()
-            params = upgrade_renamed(name, params, renamed, owner.param_names(), warn=True)
-            check_names(name, params, owner.param_names(), renamed)
-            init(self, **params)
-            if type(self).__init__ is checked_init:  # the outermost constructor: every parameter is stored now
-                self._validate_params()
-
-        checked_init._checks_params = True  # type: ignore[attr-defined]
-        cls.__init__ = checked_init  # type: ignore[method-assign]
-
-    @classmethod
-    def param_names(cls) -> list[str]:
-        """The hyper-parameter names ``__init__`` takes, in order (what :meth:`get_params` returns)."""
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    @classmethod
-    def param_constraints(cls) -> dict[str, list[Any]]:
-        """The declared allowed values of each hyper-parameter, merged along the bases (the subclass wins)."""
-        out: dict[str, list[Any]] = {}
-        for klass in reversed(cls.__mro__):
-            out.update(vars(klass).get("_param_constraints", {}))
-        return out
-
-    @classmethod
-    def _all_renamed(cls) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for klass in reversed(cls.__mro__):
-            out.update(vars(klass).get("_renamed_params", {}))
-        return out
-
-    @classmethod
-    def upgrade_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
-        """``params`` with former names (``_renamed_params``) replaced by the current ones, silently (saved states)."""
-        return upgrade_renamed(cls.__name__, params, cls._all_renamed(), cls.param_names(), warn=False)
-
-    def _validate_params(self) -> None:
-        """Check every hyper-parameter against the declared constraints; raises :class:`ConfigError`."""
-        validate_params(type(self).__name__, self.get_params(), self.param_constraints())
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters as given to ``__init__`` (the same objects)."""
-        return {n: getattr(self, n) for n in self.param_names()}
+    def _clone_param(self, value: Any) -> Any:
+        return _fresh(value)
 
     def storable_params(self) -> dict[str, Any]:
         """:meth:`get_params` as saved states and cache keys hold them (default: the same; a callable -> its key)."""
         return self.get_params()
-
-    def clone(self, **params: Any) -> Self:
-        """A fresh, unfitted copy with the same (or overridden) hyper-parameters; nested encoders are cloned too.
-
-        As scikit-learn's ``clone``, it checks that the new encoder stores every parameter unchanged (the same
-        object), so that a constructor that alters its arguments is caught (:class:`ConfigError`).
-        """
-        new_params = upgrade_renamed(type(self).__name__, params, self._all_renamed(), self.param_names(), warn=True)
-        given = {**{k: _fresh(v) for k, v in self.get_params().items()}, **new_params}
-        new = type(self)(**given)
-        stored = new.get_params()
-        for name, value in given.items():
-            if stored.get(name) is not value:
-                raise ConfigError(
-                    f"{type(self).__name__}.__init__ does not store parameter {name!r} unchanged (given {value!r}, "
-                    f"stored {stored.get(name)!r}); store hyper-parameters as given and convert them where used"
-                )
-        return new
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], **context: Any) -> Self:

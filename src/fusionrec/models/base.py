@@ -17,12 +17,12 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from fusionrec._params import Parameterized
 from fusionrec._ranking import mask_rows, topk
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import SideInfo  # the data layer owns it; re-exported here
 from fusionrec.errors import BundleError, ConfigError, DataError, NotFittedError, UnknownIdError
-from fusionrec.models._params import check_names, upgrade_renamed, validate_params
 from fusionrec.models._persist import FORMAT_VERSION, read_bundle, write_bundle
 from fusionrec.models.declaration import COLUMNS, ROWS, Declaration, Indexed, build_declaration
 
@@ -51,7 +51,7 @@ def epoch_callback(callback: Callable[[Any, int, float | None], None]) -> Iterat
         _EPOCH_CALLBACK.reset(token)
 
 
-class Recommender:
+class Recommender(Parameterized):
     """Base class of all recommenders.
 
     Subclasses take keyword-only hyper-parameters in ``__init__`` (``def __init__(self, *, ...)``) and store
@@ -100,22 +100,10 @@ class Recommender:
     }
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Wrap each subclass's ``__init__`` so that an unknown keyword raises :class:`ConfigError` (did you mean)."""
+        """Parameters are checked by :class:`~fusionrec._params.Parameterized`; ``fold_in_user`` is wrapped so that
+        ``friends=`` reaches only the models that declare ``uses_friends``."""
         super().__init_subclass__(**kwargs)
         cls._wrap_friends()
-        init = cls.__dict__.get("__init__")
-        if init is None or getattr(init, "_checks_params", False):
-            return
-        owner = cls
-
-        @functools.wraps(init)
-        def checked_init(self: Any, *args: Any, **params: Any) -> None:
-            params = owner._upgrade_renamed(params, warn=True)
-            check_names(type(self).__name__, params, owner._param_names(), owner._all_renamed())
-            init(self, *args, **params)
-
-        checked_init._checks_params = True  # type: ignore[attr-defined]
-        cls.__init__ = checked_init  # type: ignore[method-assign]
 
     @classmethod
     def _wrap_friends(cls) -> None:
@@ -155,24 +143,14 @@ class Recommender:
         """Replace the learned attribute ``name`` (see :meth:`_learned`)."""
         setattr(self, name, value)
 
-    # ------------------------------------------------------------------ parameters
-    @classmethod
-    def param_names(cls) -> list[str]:
-        """The hyper-parameter names ``__init__`` takes, in order (what :meth:`get_params` returns)."""
-        return cls._param_names()
-
-    @classmethod
-    def param_constraints(cls) -> dict[str, list[Any]]:
-        """The declared allowed values of each hyper-parameter (:mod:`fusionrec.models._params`)."""
-        return cls._all_constraints()
-
+    # ------------------------------------------------------------------ parameters (fusionrec._params.Parameterized)
     @classmethod
     def param_defaults(cls) -> dict[str, Any]:
         """The default of each hyper-parameter that has one (required ones, such as an ensemble's ``models``, are
         absent), in :meth:`param_names` order."""
         params = inspect.signature(cls.__init__).parameters
         return {
-            name: params[name].default for name in cls._param_names() if params[name].default is not params[name].empty
+            name: params[name].default for name in cls.param_names() if params[name].default is not params[name].empty
         }
 
     @classmethod
@@ -180,82 +158,6 @@ class Recommender:
         """The declared tuning ranges ``{parameter: spec}`` (the class's ``_search_space``; read by
         :func:`fusionrec.tuning.search_space`), empty when the class declares none."""
         return dict(getattr(cls, "_search_space", {}))
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    @classmethod
-    def _all_constraints(cls) -> dict[str, list[Any]]:
-        """``_param_constraints`` of the class and its bases (the subclass's entry wins)."""
-        out: dict[str, list[Any]] = {}
-        for klass in reversed(cls.__mro__):
-            out.update(vars(klass).get("_param_constraints", {}))
-        return out
-
-    @classmethod
-    def _all_renamed(cls) -> dict[str, str]:
-        """``_renamed_params`` of the class and its bases (the subclass's entry wins)."""
-        out: dict[str, str] = {}
-        for klass in reversed(cls.__mro__):
-            out.update(vars(klass).get("_renamed_params", {}))
-        return out
-
-    @classmethod
-    def upgrade_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        """``params`` with former parameter names (``_renamed_params``) replaced by the current ones.
-
-        For configs and saved bundles written before a rename (``{"factors": 64}`` -> ``{"n_factors": 64}``);
-        names that are valid, unknown or whose new name is already given are left as they are.
-        """
-        return cls._upgrade_renamed(params, warn=False)
-
-    @classmethod
-    def _upgrade_renamed(cls, params: dict[str, Any], *, warn: bool) -> dict[str, Any]:
-        return upgrade_renamed(cls.__name__, params, cls._all_renamed(), cls._param_names(), warn=warn, stacklevel=4)
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters as given to ``__init__``."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> Self:
-        """Set hyper-parameters (checked by the next :meth:`fit`); unknown names raise :class:`ConfigError`."""
-        params = self._upgrade_renamed(params, warn=True)
-        check_names(type(self).__name__, params, self._param_names(), self._all_renamed())
-        for key, value in params.items():
-            setattr(self, key, value)
-        return self
-
-    def _validate_params(self) -> None:
-        """Check every hyper-parameter against ``_param_constraints``; raises :class:`ConfigError`."""
-        validate_params(type(self).__name__, self.get_params(), self._all_constraints())
-
-    def clone(self, **params: Any) -> Self:
-        """A fresh, unfitted copy with the same (or overridden) hyper-parameters.
-
-        As scikit-learn's ``clone``, it checks that the new object stores every parameter unchanged (the same
-        object), so that a constructor that alters its arguments is caught (:class:`ConfigError`).
-        """
-        given = {**self.get_params(), **self._upgrade_renamed(params, warn=True)}
-        new = type(self)(**given)
-        stored = new.get_params()
-        for name, value in given.items():
-            if stored.get(name) is not value:
-                raise ConfigError(
-                    f"{type(self).__name__}.__init__ does not store parameter {name!r} unchanged "
-                    f"(given {value!r}, stored {stored.get(name)!r}); store hyper-parameters as given and check or "
-                    f"convert them in fit"
-                )
-        return new
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train: Interactions, side: SideInfo | None = None) -> Self:

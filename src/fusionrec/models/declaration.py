@@ -148,8 +148,8 @@ def build_declaration(cls: type) -> Declaration:
 
 def declaration(model: Any) -> Declaration:
     """The declaration of a model or model class."""
-    cls = model if isinstance(model, type) else type(model)
-    return cls.declaration()
+    cls: Any = model if isinstance(model, type) else type(model)
+    return cls.declaration()  # type: ignore[no-any-return]
 
 
 def copy_user_state(model: Recommender) -> Recommender:

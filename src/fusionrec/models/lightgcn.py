@@ -104,10 +104,10 @@ class LightGCN(GraphFusion):
         self.threads = threads
 
     @classmethod
-    def _all_constraints(cls) -> dict[str, list[Any]]:
+    def param_constraints(cls) -> dict[str, list[Any]]:
         """The merged constraints of LightGCN's own parameters (GraphFusion's content parameters are not ours)."""
-        names = set(cls._param_names())
-        return {k: v for k, v in super()._all_constraints().items() if k in names}
+        names = set(cls.param_names())
+        return {k: v for k, v in super().param_constraints().items() if k in names}
 
     def _graphs(self, side: SideInfo | None, n_items: int) -> tuple[list[str], list[sp.csr_matrix], list[np.ndarray]]:
         return [], [], []
