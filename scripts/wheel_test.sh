@@ -12,10 +12,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
 WORK="${FUSIONREC_WHEEL_DIR:-/tmp/fusionrec-wheel-test}"
 # the smoke subset: the public API, persistence, metrics, ranking, the CLI (its quickstart test is the run above),
-# your own files, serving bundles and packaging itself
+# your own files, readable bundle titles, the public API's docstrings and packaging itself
 SMOKE=(
   tests/test_packaging.py tests/test_api.py tests/test_ranking.py tests/evaluation/test_metrics.py
   tests/models/test_persistence.py tests/cli/test_cli.py tests/data/test_files.py tests/models/test_baselines.py
+  tests/test_docs.py tests/test_readable_output.py
 )
 log() { echo "wheel_test [$(date +%T)]: $*" >&2; }
 

@@ -141,7 +141,13 @@ def _families(models: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 
 def _cell(text: str) -> str:
+    """``text`` safe in a markdown table cell: one line, no column bar."""
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _plain(text: str) -> str:
+    """Help text safe as markdown: brackets escaped (``[, rating]`` is not a reference link)."""
+    return text.replace("[", "\\[").replace("]", "\\]")
 
 
 def _indexing(ix: Any) -> str:
@@ -336,7 +342,7 @@ def _cli_command(cmd: Any, path: list[str], level: int) -> list[str]:
     lines = [f"{'#' * min(level, 6)} `{title}`", ""]
     doc = inspect.cleandoc(cmd.help or "")
     if doc:
-        lines += [doc, ""]
+        lines += [_plain(doc), ""]
     usage = " ".join(cmd.collect_usage_pieces(ctx))
     lines += ["```text", f"{title} {usage}".rstrip(), "```", ""]
     rows = []
@@ -350,7 +356,7 @@ def _cli_command(cmd: Any, path: list[str], level: int) -> list[str]:
         rows.append((f"`{record[0]}`", what, record[1]))
     if rows:
         lines += ["| name | kind | help |", "|---|---|---|"]
-        lines += [f"| {_cell(a)} | {b} | {_cell(c)} |" for a, b, c in rows]
+        lines += [f"| {_cell(a)} | {b} | {_plain(_cell(c))} |" for a, b, c in rows]
         lines.append("")
     if hasattr(cmd, "list_commands"):  # a group
         for sub in cmd.list_commands(ctx):
