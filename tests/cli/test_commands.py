@@ -60,7 +60,7 @@ def test_models_list_and_info() -> None:
     info = runner.invoke(app, ["models", "info", "ALS"], env={"COLUMNS": "200"})
     assert info.exit_code == 0, info.output
     n_factors = next(line for line in info.output.splitlines() if "n_factors" in line)
-    assert "64" in n_factors and "an integer in [1, inf)" in n_factors
+    assert "64" in n_factors and "an integer in [2, inf)" in n_factors
     assert "one of 'cg', 'cholesky'" in info.output  # a declared constraint (Options)
 
 

@@ -26,6 +26,8 @@ FAMILIES: dict[str, str] = {
     "fusionrec.models.vbpr": "multimodal fusion",
     "fusionrec.models.fusion": "multimodal fusion",
     "fusionrec.models.graph": "multimodal fusion",
+    "fusionrec.models.graph_ease": "linear autoencoder",
+    "fusionrec.models.lightgcn": "graph",
     "fusionrec.models.activity": "linear autoencoder",
     "fusionrec.models.krr": "content-based",
     "fusionrec.models.social": "social",
