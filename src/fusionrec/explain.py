@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from fusionrec._similarity import cooccurrence_cosine, cosine_to
 from fusionrec.errors import ConfigError, DataError, FusionRecError, UnknownIdError
 from fusionrec.models.explanation import MAX_SHAPLEY_PLAYERS, ScoreParts, shapley_parts, shapley_values
 
@@ -180,24 +181,6 @@ def shared_terms(encoder: Any, a: np.ndarray, b: np.ndarray, limit: int = 8) -> 
     return [str(terms[c]) for c in cols]
 
 
-def _cosine(x: np.ndarray, i: int, rows: np.ndarray) -> np.ndarray:
-    a = np.asarray(x[i], np.float64)
-    b = np.asarray(x[rows], np.float64)
-    norms = np.linalg.norm(b, axis=1) * max(float(np.linalg.norm(a)), 1e-12)
-    return np.asarray(b @ a / np.maximum(norms, 1e-12))
-
-
-def cooccurrence_similarity(seen: sp.spmatrix, i: int, others: np.ndarray) -> np.ndarray:
-    """Cosine of item ``i``'s binarised column with the columns of ``others`` in ``seen`` (users x items)."""
-    csc = sp.csc_matrix(seen, dtype=np.float64, copy=True)
-    csc.data = np.ones_like(csc.data)
-    if i >= csc.shape[1]:
-        return np.zeros(len(others))
-    col = csc[:, i]
-    cols = csc[:, np.asarray(others, np.int64)]
-    co = np.asarray((cols.T @ col).todense()).ravel()
-    counts = np.asarray(cols.sum(axis=0)).ravel()
-    return co / np.maximum(np.sqrt(counts * max(1.0, float(col.sum()))), 1e-12)
 
 
 # ---------------------------------------------------------------------------------------------- explainer
@@ -403,13 +386,13 @@ def _neighbours(
         except NotImplementedError:
             emb = None
         if emb is not None and len(emb) > max(int(item), int(others.max())):
-            sims, source = _cosine(emb, int(item), others), "embedding"
+            sims, source = cosine_to(emb, int(item), others), "embedding"
     if sims is None and similarity is not None:
         sims, source = np.asarray(similarity(int(item), others), np.float64), "similarity"
     if sims is None:
         if seen is None:
             return [], "none"
-        sims = cooccurrence_similarity(seen, int(item), others)
+        sims = cooccurrence_cosine(seen, int(item), others)
     order = [j for j in np.argsort(-sims, kind="stable")[:n] if np.isfinite(sims[j]) and sims[j] > 0]
     return [(int(others[j]), float(sims[j])) for j in order], source
 
@@ -433,7 +416,7 @@ def _content(
         present = np.asarray(side.item_present.get(name, np.abs(x).sum(axis=1) > 0), bool)
         if not present[item] or not np.abs(x[item]).sum() > 0:
             continue
-        sims = np.where(present[others], _cosine(x, item, others), -np.inf)
+        sims = np.where(present[others], cosine_to(x, item, others), -np.inf)
         order = [j for j in np.argsort(-sims, kind="stable")[:n] if sims[j] > 0]
         if not order:
             continue

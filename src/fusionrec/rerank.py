@@ -36,6 +36,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from fusionrec._groups import group_distribution, item_group_matrix, kl_divergence, position_exposure
+from fusionrec._similarity import normalize_rows
 from fusionrec.errors import ConfigError, InvalidValueError
 from fusionrec.models._params import Interval, validate_params
 
@@ -427,7 +428,7 @@ class MMR(_Base):
         v = np.asarray(item_vectors.toarray() if hasattr(item_vectors, "toarray") else item_vectors, np.float64)
         if v.ndim != 2 or not np.isfinite(v).all():
             raise InvalidValueError(f"item_vectors must be a finite [n_items, d] matrix, got shape {v.shape}")
-        self._unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        self._unit = normalize_rows(v, np.float64)
 
     @property
     def _n_items(self) -> int | None:

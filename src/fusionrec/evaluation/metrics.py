@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from fusionrec._groups import group_distribution, item_group_matrix, kl_divergence, position_exposure
+from fusionrec._similarity import normalize_rows
 from fusionrec.errors import InvalidValueError
 
 __all__ = [
@@ -175,8 +176,7 @@ def novelty(recommended: np.ndarray, item_counts: np.ndarray, n_users: int) -> f
 def intra_list_diversity(recommended: np.ndarray, item_features: np.ndarray) -> np.ndarray:
     """Per list: mean pairwise cosine distance ``1 - cos`` between recommended items' features."""
     recs = np.asarray(recommended, dtype=np.int64)
-    f = np.asarray(item_features, dtype=np.float64)
-    f = f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+    f = normalize_rows(np.asarray(item_features, dtype=np.float64), np.float64)
     out = np.zeros(len(recs))
     for u, row in enumerate(recs):
         row = row[row >= 0]

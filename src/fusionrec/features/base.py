@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from fusionrec._params import BOOL, POSITIVE_INT, Options, Parameterized
+from fusionrec._similarity import normalize_rows
 from fusionrec.errors import BundleError, ConfigError, NotFittedError
 
 __all__ = ["Encoder", "FeatureFailure", "FeatureReport", "ItemError", "Pipeline", "PostProcess"]
@@ -329,10 +330,6 @@ def _fingerprint_arrays(*arrays: Any) -> str:
     return h.hexdigest()
 
 
-def _l2(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-
 class PostProcess(Encoder):
     """Normalise or reduce a dense matrix: ``"l2"`` rows, ``"standard"`` columns, or ``"pca"``.
 
@@ -399,9 +396,9 @@ class PostProcess(Encoder):
         elif self.method == "pca":
             x = (x - self.mean_) @ self.components_.T
         elif self.method == "l2":
-            x = _l2(x)
+            x = normalize_rows(x)
         if self.then_l2:
-            x = _l2(x)
+            x = normalize_rows(x)
         return np.ascontiguousarray(x, dtype=np.float32), FeatureReport(n_items=len(x), n_computed=len(x))
 
 

@@ -18,8 +18,9 @@ import scipy.sparse as sp
 
 from fusionrec._params import BOOL, NONNEGATIVE, POSITIVE_INT, SEED, Interval, Options
 from fusionrec._progress import progress
+from fusionrec._similarity import normalize_rows
 from fusionrec.errors import BundleError, ConfigError
-from fusionrec.features.base import Encoder, _fingerprint_arrays, _l2
+from fusionrec.features.base import Encoder, _fingerprint_arrays
 
 __all__ = ["BM25Encoder", "SentenceEncoder", "TfidfEncoder"]
 
@@ -163,7 +164,7 @@ class _SparseTextEncoder(Encoder):
         weighted = self._weights(self.vectorizer_.transform(texts).tocsr())
         if self.svd_components_matrix_ is not None:
             dense = np.asarray(weighted @ self.svd_components_matrix_.T, dtype=np.float32)
-            return _l2(dense), errors
+            return normalize_rows(dense), errors
         return np.asarray(weighted.toarray(), dtype=np.float32), errors
 
 
@@ -462,7 +463,7 @@ class SentenceEncoder(Encoder):
             total = np.bincount(owner, weights=weight, minlength=n_docs)
             out = (docs / np.maximum(total, 1e-12)[:, None]).astype(np.float32)
         if self.normalize:
-            out = _l2(out)
+            out = normalize_rows(out)
         for j in errors:
             out[j] = 0.0
         return out, errors

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from fusionrec._params import Parameterized
 from fusionrec._ranking import mask_rows, topk
+from fusionrec._similarity import normalize_rows
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Interactions
 from fusionrec.data.side import SideInfo  # the data layer owns it; re-exported here
@@ -286,7 +287,7 @@ class Recommender(Parameterized):
         if emb is None:
             raise NotImplementedError(f"{type(self).__name__} has no item embeddings for similar_items")
         items = np.atleast_1d(np.asarray(items, dtype=np.int64))
-        norm = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        norm = normalize_rows(emb, emb.dtype.type if emb.dtype.kind == "f" else np.float64)
         sims = norm[items] @ norm.T
         sims[np.arange(len(items)), items] = -np.inf
         return topk(sims, k)
