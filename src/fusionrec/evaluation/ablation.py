@@ -27,27 +27,24 @@ if TYPE_CHECKING:
     from fusionrec.evaluation.experiment import ModelSpec
     from fusionrec.models.base import SideInfo
 
-__all__ = ["MODALITY_PARAMS", "modality_ablation", "modality_param"]
-
-#: parameter names that select item modalities, in order of preference
-MODALITY_PARAMS = ("modalities", "item_features")
+__all__ = ["modality_ablation", "modality_param"]
 
 
 def modality_param(model_name: str) -> str:
-    """The parameter of a registered model that lists its item modalities (``"modalities"``, ``"item_features"``).
+    """The parameter of a registered model that lists its item modalities: its declared ``modality_param``
+    (``"modalities"``, ``"item_features"``; :mod:`fusionrec.models.declaration`).
 
-    Raises :class:`ConfigError` for a model that takes no such parameter.
+    Raises :class:`ConfigError` for a model that declares none.
     """
     from fusionrec.models.registry import get_model_class
 
-    names = get_model_class(model_name).param_names()
-    for p in MODALITY_PARAMS:
-        if p in names:
-            return p
-    raise ConfigError(
-        f"{model_name} has no item-modality parameter ({' or '.join(MODALITY_PARAMS)}); ablate a content-aware "
-        "model such as CEASE, HybridMF, VBPR, DeepFusion or GraphFusion"
-    )
+    param = get_model_class(model_name).declaration().modality_param
+    if param is None:
+        raise ConfigError(
+            f"{model_name} declares no item-modality parameter; ablate a content-aware model such as CEASE, "
+            "HybridMF, VBPR, DeepFusion or GraphFusion"
+        )
+    return str(param)
 
 
 def _spec(model_spec: ModelSpec | Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
