@@ -218,6 +218,9 @@ class Parameterized:
     _renamed_params: ClassVar[dict[str, str]] = {}
     #: check the constraints when the outermost constructor returns (models check them in ``fit``)
     _validate_on_init: ClassVar[bool] = False
+    #: refuse positional arguments with a ConfigError naming the parameters (else they reach ``__init__``, whose
+    #: own keyword-only signature refuses them: the library's models; helper subclasses in tests and benchmarks)
+    _refuse_positional: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -229,7 +232,7 @@ class Parameterized:
         @functools.wraps(init)
         def checked_init(self: Any, *args: Any, **params: Any) -> None:
             name = type(self).__name__
-            if args:
+            if args and owner._refuse_positional:
                 raise ConfigError(
                     f"{name} takes keyword arguments only, got {len(args)} positional; name them: "
                     f"{name}({', '.join(f'{p}=...' for p in owner.param_names()[: max(1, len(args))])})"
@@ -237,7 +240,7 @@ class Parameterized:
             renamed = owner._all_renamed()
             params = upgrade_renamed(name, params, renamed, owner.param_names(), warn=True)
             check_names(name, params, owner.param_names(), renamed)
-            init(self, **params)
+            init(self, *args, **params)
             if owner._validate_on_init and type(self).__init__ is checked_init:  # every parameter is stored now
                 self._validate_params()
 

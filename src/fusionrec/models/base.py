@@ -145,6 +145,9 @@ class Recommender(Parameterized):
         setattr(self, name, value)
 
     # ------------------------------------------------------------------ parameters (fusionrec._params.Parameterized)
+    #: every registered model's ``__init__`` is keyword-only itself (tests/models/test_params.py checks it)
+    _refuse_positional: ClassVar[bool] = False
+
     @classmethod
     def param_defaults(cls) -> dict[str, Any]:
         """The default of each hyper-parameter that has one (required ones, such as an ensemble's ``models``, are
