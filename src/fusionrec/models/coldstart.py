@@ -58,6 +58,7 @@ __all__ = [
     "grow_seen",
     "history_row",
     "history_rows",
+    "new_item_count",
     "place_new_users",
     "place_user",
 ]
@@ -102,6 +103,20 @@ def check_history(
     uniq, inv = np.unique(idx, return_inverse=True)
     weights = np.bincount(inv, weights=vals, minlength=len(uniq)) if idx.size else np.zeros(0)
     return uniq, weights
+
+
+def new_item_count(features: Mapping[str, Any], fitted: Sequence[str]) -> int:
+    """The number of new items in ``add_items(features)``: every modality given must be one of the ``fitted``
+    ones and all must have as many rows, else :class:`DataError` (the one check of the item cold-start contract)."""
+    names = list(fitted)
+    unknown = sorted(set(features) - set(names))
+    if unknown or not features:
+        given = unknown or "(none)"
+        raise DataError(f"add_items got features {given} the model was not fitted with; fitted modalities: {names}")
+    sizes = {np.atleast_2d(np.asarray(v)).shape[0] for v in features.values()}
+    if len(sizes) != 1:
+        raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
+    return int(sizes.pop())
 
 
 def check_friends(

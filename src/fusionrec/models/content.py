@@ -17,7 +17,14 @@ from fusionrec.data.side import fuse_modalities
 from fusionrec.errors import ConfigError, DataError
 from fusionrec.models._params import MODALITY_NAMES, MODALITY_WEIGHTS, Interval, Options
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.coldstart import check_history, history_row, history_rows, place_new_users, place_user
+from fusionrec.models.coldstart import (
+    check_history,
+    history_row,
+    history_rows,
+    new_item_count,
+    place_new_users,
+    place_user,
+)
 from fusionrec.models.declaration import ROWS, Indexed
 
 __all__ = ["ContentKNN", "fused_side_features"]
@@ -30,13 +37,7 @@ def fuse_new_items(
     their widths); a fitted modality left out is missing, a zero block (its part of a cosine is zero, like a zero
     row at fit).  Raises :class:`DataError` for unknown modalities, unequal row counts or wrong widths."""
     names = list(widths)
-    unknown = sorted(set(features) - set(names))
-    if unknown or not features:
-        raise DataError(f"add_items got features {unknown} the model was not fitted with; fitted: {names}")
-    sizes = {np.atleast_2d(np.asarray(v)).shape[0] for v in features.values()}
-    if len(sizes) != 1:
-        raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
-    m = sizes.pop()
+    m = new_item_count(features, names)
     full = {
         k: np.atleast_2d(np.asarray(features[k], np.float32)) if k in features else np.zeros((m, widths[k]), np.float32)
         for k in names

@@ -44,7 +44,7 @@ from fusionrec.models._params import (
     Interval,
 )
 from fusionrec.models.base import Recommender, SideInfo
-from fusionrec.models.coldstart import check_history, place_user
+from fusionrec.models.coldstart import check_history, new_item_count, place_user
 from fusionrec.models.declaration import ROWS, Indexed
 from fusionrec.models.factors import FactorMixin, FactorSpec
 
@@ -429,13 +429,7 @@ class GraphFusion(FactorMixin, Recommender):
         """
         self._check_fitted()
         names = self.modalities_.tolist()
-        unknown = sorted(set(features) - set(names))
-        if unknown or not features:
-            raise DataError(f"add_items needs features of fitted modalities {names}; got {sorted(features)}")
-        sizes = {np.asarray(x).shape[0] for x in features.values()}
-        if len(sizes) != 1:
-            raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
-        n_new = sizes.pop()
+        n_new = new_item_count(features, names)
         warm = np.flatnonzero(self.warm_)
         kk = min(int(self.knn_k), len(warm))
         out = np.zeros((n_new, self.item_factors_.shape[1]), dtype=np.float32)

@@ -42,7 +42,7 @@ from fusionrec.data.interactions import Interactions
 from fusionrec.errors import DataError
 from fusionrec.models._params import BOOL, MODALITY_NAMES, MODALITY_WEIGHTS, NONNEGATIVE, POSITIVE, POSITIVE_INT
 from fusionrec.models.base import SideInfo
-from fusionrec.models.coldstart import grow_seen
+from fusionrec.models.coldstart import grow_seen, new_item_count
 from fusionrec.models.declaration import ROWS, Indexed
 from fusionrec.models.graph import knn_graph
 from fusionrec.models.linear import LinearItemModel, check_dense_memory, ease_gram, ease_solve
@@ -229,13 +229,7 @@ class GraphEASE(LinearItemModel):
         """
         self._check_fitted()
         names = self.modalities_.tolist()
-        unknown = sorted(set(features) - set(names))
-        if unknown or not features:
-            raise DataError(f"add_items needs features of fitted modalities {names}; got {sorted(features)}")
-        sizes = {np.asarray(x).shape[0] for x in features.values()}
-        if len(sizes) != 1:
-            raise DataError(f"add_items needs the same number of rows in every modality, got {sorted(sizes)}")
-        m = sizes.pop()
+        m = new_item_count(features, names)
         start, n = int(self.n_items_), int(self.n_items_) + m
         cols = np.zeros((start, m), dtype=np.float64)
         wsum = np.zeros(m)
