@@ -94,3 +94,24 @@ def test_cli_recommend_prints_a_short_table(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["recommend", str(bundle), "--user", "u1", "-k", "5"])
     assert "…" in res.output and len(res.output) < 3000, res.output
+
+
+@pytest.mark.filterwarnings("ignore::fusionrec.data.interactions.DataWarning")  # the constant column is reported as ignored
+def test_cli_train_says_what_it_read(tmp_path: Path) -> None:
+    """``fusionrec train`` prints the interactions it read, each content column's role and encoder, and every
+    ignored column with the reason, before ``bundle written``."""
+    from fusionrec.cli.main import app
+
+    log, items = _catalogue(tmp_path, with_name=True)
+    table = pd.read_csv(items)
+    table["shop"] = "the same shop"  # constant: ignored, and said so
+    table.to_csv(items, index=False)
+    runner = CliRunner()
+    args = ["train", "--interactions", str(log), "--items", str(items), "--model", "CEASE", "--out", str(tmp_path / "b")]
+    res = runner.invoke(app, [*args, "--column-type", "review=text"])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert f"read {log}:" in out and "40 users, 30 items" in out
+    assert "review: text -> TfidfEncoder" in out and "dims" in out
+    assert "shop: ignored (constant" in out
+    assert out.index("read ") < out.index("bundle written")

@@ -18,9 +18,13 @@ runner = CliRunner()
 LOG = "user,item,rating\n1,10,5\n1,11,3\n2,10,4\nfan,12,5\n2,12,1\n3,11,2\n3,13,4\n"
 
 
-def one_error_line(out: Any) -> str:
-    """The output is exactly one ``error: ...`` line (no traceback, no wrapped continuation)."""
+def one_error_line(out: Any, *, after_read: bool = False) -> str:
+    """The output is exactly one ``error: ...`` line (no traceback, no wrapped continuation); with ``after_read``
+    it may follow the lines in which ``fusionrec train`` says what it read (they start with ``read ``)."""
     lines = [line for line in out.output.splitlines() if line.strip()]
+    if after_read and lines and lines[0].startswith("read "):
+        errors = [j for j, line in enumerate(lines) if line.startswith("error: ")]
+        lines = lines[errors[0] :] if errors else lines
     assert len(lines) == 1, out.output
     assert lines[0].startswith("error: "), out.output
     assert "Traceback" not in out.output
@@ -219,5 +223,5 @@ def test_train_takes_what_each_model_reads_from_own_files(tmp_path: Path) -> Non
     for model, lacks in (("SocialMF", "needs trust links"), ("CEASE", "needs item features")):
         out = runner.invoke(app, [*base, "-m", model, "-o", str(tmp_path / model)])
         assert out.exit_code != 0, out.output
-        line = one_error_line(out)
+        line = one_error_line(out, after_read=True)
         assert lacks in line and "--social FILE" in line and "--items FILE" in line, out.output

@@ -138,6 +138,7 @@ def register(app: typer.Typer) -> None:
                 files=files,
                 file_options=options,
                 title_column=title_column,
+                on_read=lambda lines: Console(highlight=False, soft_wrap=True).print("\n".join(lines), markup=False),
             )
         except FusionRecError as exc:
             fail(exc)

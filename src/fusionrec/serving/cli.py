@@ -4,11 +4,11 @@ themselves (``fusionrec train / recommend / serve / forget``) are in :mod:`fusio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["forget_users", "recommend_from_bundle", "train_bundle"]
+__all__ = ["describe_training", "forget_users", "recommend_from_bundle", "train_bundle"]
 
 
 def train_bundle(
@@ -22,6 +22,7 @@ def train_bundle(
     files: dict[str, Path | None] | None = None,
     file_options: dict[str, Any] | None = None,
     title_column: str | None = None,
+    on_read: Callable[[list[str]], None] | None = None,
 ) -> Path:
     """Fit ``model`` and write a serving bundle.
 
@@ -30,7 +31,8 @@ def train_bundle(
     "social": ...}``, read by :func:`fusionrec.data.from_files` with ``file_options``; every row is used). When the
     dataset has content (item/user modalities), it is encoded once with the default encoders; content-aware models
     are fitted with it, and the bundle keeps the features and the fitted encoders so that serving can place a new
-    item by its posted content and a retrain keeps the content.
+    item by its posted content and a retrain keeps the content.  ``on_read`` is called, before the fit, with the
+    lines of :func:`describe_training` (what was read, what each column became, what was ignored and why).
     """
     from fusionrec.data.datasets import load_dataset
     from fusionrec.data.datasets.registry import BENCHMARK_SPLITS, load_benchmark_split
@@ -76,6 +78,8 @@ def train_bundle(
     side = None
     if dataset is not None and (dataset.item_modalities or dataset.user_modalities or dataset.social is not None):
         side = _side_for(dataset, train)
+    if on_read is not None:
+        on_read(describe_training(source_label, train, dataset, side))
     try:
         fitted = estimator.fit(train, side)
     except ConfigError as exc:
@@ -89,6 +93,42 @@ def train_bundle(
     # the display title: ``title_column``, else a title/name column, else the shortest text column (never a review)
     meta = item_meta_from_dataset(dataset, train.item_ids, title_column=title_column) if dataset is not None else None
     return save_bundle(out, fitted, train, meta, side=side, extra={"source": source_label})
+
+
+def describe_training(source: str, train: Any, dataset: Any = None, side: Any = None) -> list[str]:
+    """What ``fusionrec train`` read, as lines for a person: the interactions (rows, users, items, explicit or
+    implicit), then per content file each column's role or modality with the encoder that turned it into features
+    (and its width), the columns ignored with the reason, the links, and the loader's notes."""
+    kind = "ratings" if train.explicit else "implicit feedback"
+    lines = [f"read {source}: {train.nnz:,} interactions ({kind}), {train.n_users:,} users, {train.n_items:,} items"]
+    ingest = ({} if dataset is None else dataset.meta.get("ingest")) or {}
+    for table, what, encoders, features in (
+        ("items", "item", {} if side is None else side.item_encoders, {} if side is None else side.item_features),
+        ("users", "user", {} if side is None else side.user_encoders, {} if side is None else side.user_features),
+    ):
+        info = ingest.get(table)
+        if not info:
+            continue
+        lines.append(f"{info.get('path', table)}: {info.get('rows', '?')} {what} rows")
+        modalities = info.get("modalities", {})
+        for column, col in info.get("columns", {}).items():
+            role = col.get("kind", "?")
+            if role == "ignored":
+                lines.append(f"  {column}: ignored ({col.get('reason', 'no reason given')})")
+                continue
+            modality = col.get("modality", column if column in modalities else None)
+            encoder = encoders.get(modality) if modality is not None else None
+            if encoder is None:
+                lines.append(f"  {column}: {role}")
+                continue
+            width = features[modality].shape[1] if modality in features else "?"
+            into = "" if modality == column else f" (modality {modality!r})"
+            lines.append(f"  {column}: {role}{into} -> {type(encoder).__name__}, {width} dims")
+    social = ingest.get("social")
+    if social:
+        lines.append(f"{social.get('path', 'social')}: {social.get('links', 0):,} links between users")
+    lines += [f"note: {note}" for note in ingest.get("notes", [])]
+    return lines
 
 
 def recommend_from_bundle(
