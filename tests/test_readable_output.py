@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from fusionrec.data import from_files
 from fusionrec.errors import ConfigError
-from fusionrec.serving.bundle import MAX_TITLE_CHARS, item_meta_from_dataset, shorten_text
+from fusionrec.serving.bundle import item_meta_from_dataset
+from fusionrec.serving.rules import MAX_TITLE_CHARS, shorten_text
 
 WORDS = [
     "quiet",

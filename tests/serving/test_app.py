@@ -71,6 +71,19 @@ def test_request_size_limit(client: Any) -> None:
     assert client.post("/events", json=huge, headers=KEY).status_code == 413
 
 
+def test_a_posted_title_is_one_short_line(client: Any) -> None:
+    """A long title posted with ``POST /items`` is shown as one line of at most MAX_TITLE_CHARS characters."""
+    from fusionrec.serving.rules import MAX_TITLE_CHARS
+
+    review = "An utterly wonderful night out,\n" + "with songs and stories and laughter " * 40
+    r = client.post("/items", json={"item": "long1", "title": review, "features": [0.1] * 5}, headers=KEY)
+    assert r.status_code == 201
+    recs = client.get("/recommend", params={"user": "u1", "k": 1, "candidates": "long1"}).json()["items"]
+    title = recs[0]["title"]
+    assert title.startswith("An utterly wonderful night out, with songs") and title.endswith("…")
+    assert len(title) <= MAX_TITLE_CHARS and "\n" not in title
+
+
 def test_new_items_users_similar_explain(client: Any) -> None:
     r = client.post("/items", json={"item": "new1", "title": "Brand new funny one", "features": [0.1] * 5}, headers=KEY)
     assert r.status_code == 201

@@ -27,6 +27,7 @@ import numpy as np
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.side import SideInfo
 from fusionrec.errors import BundleError, ConfigError, FusionRecError, IncompatibleBundleError
+from fusionrec.serving.rules import shorten_text
 
 if TYPE_CHECKING:
     from fusionrec.data.dataset import Dataset
@@ -399,21 +400,6 @@ def _read_side(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray], ro
         raise BundleError(f"the side information in {root} cannot be read ({exc}); write the bundle again") from exc
 
 
-#: longest display title kept in a bundle's metadata (longer texts end in an ellipsis)
-MAX_TITLE_CHARS = 80
-
-
-def shorten_text(text: str, limit: int = MAX_TITLE_CHARS) -> str:
-    """``text`` on one line, cut at a word boundary to at most ``limit`` characters with an ellipsis."""
-    one = " ".join(str(text).split())
-    if len(one) <= limit:
-        return one
-    cut = one[: limit - 1]
-    if " " in cut[limit // 2 :]:
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip(" ,;:.-") + "…"
-
-
 def _title_modality(mods: Mapping[str, Any], ids: IdMap, title_column: str | None) -> Any:
     """The text modality that names items: ``title_column`` when given, else one called ``title`` or ``name``, else
     the text modality with the shortest median length (a name, not a description or review), else ``None``."""
@@ -445,7 +431,7 @@ def item_meta_from_dataset(
 
     The title is the text column ``title_column`` when given, else one named ``title`` or ``name``, else the text
     column with the shortest median length (so a review or description never becomes the title); titles are cut to
-    :data:`MAX_TITLE_CHARS` characters.  Genres are the ``genres`` categorical modality, else the first categorical
+    :data:`~fusionrec.serving.rules.MAX_TITLE_CHARS` characters.  Genres are the ``genres`` categorical modality, else the first categorical
     one; the poster the ``poster`` image modality, else the first image one (datasets loaded from users' own files
     name their columns freely).
 

@@ -20,7 +20,16 @@ from typing import Any, TypeVar
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["RERANK_DEPTH", "clean_links", "clean_social", "id_key", "parse_candidates", "rerank_depth"]
+__all__ = [
+    "MAX_TITLE_CHARS",
+    "RERANK_DEPTH",
+    "clean_links",
+    "clean_social",
+    "id_key",
+    "parse_candidates",
+    "rerank_depth",
+    "shorten_text",
+]
 
 #: candidates (the model's top) a re-ranked recommendation chooses its k items from
 RERANK_DEPTH = 100
@@ -68,3 +77,18 @@ def parse_candidates(text: str | None) -> list[str] | None:
 def rerank_depth(k: int) -> int:
     """How many of the model's top items a re-ranked list of ``k`` is chosen from."""
     return max(k, RERANK_DEPTH)
+
+
+#: longest display title kept, in a bundle's metadata and for a posted item (longer ones end in an ellipsis)
+MAX_TITLE_CHARS = 80
+
+
+def shorten_text(text: str, limit: int = MAX_TITLE_CHARS) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters with an ellipsis."""
+    one = " ".join(str(text).split())
+    if len(one) <= limit:
+        return one
+    cut = one[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:.-") + "…"

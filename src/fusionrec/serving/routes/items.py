@@ -13,6 +13,7 @@ from fusionrec.serving import schemas as S
 from fusionrec.serving.engine import ServingEngine
 from fusionrec.serving.openapi import FILE_KINDS
 from fusionrec.serving.routes.deps import WRITE, EngineDep, SettingsDep, write_auth
+from fusionrec.serving.rules import shorten_text
 from fusionrec.serving.settings import ServingSettings
 
 __all__ = ["IMAGE_SUFFIXES", "resolve_under", "router"]
@@ -83,7 +84,7 @@ def router(settings: ServingSettings) -> APIRouter:
         under the content root) is encoded with the bundle's encoders and places it next to similar items."""
         meta: dict[str, Any] = dict(body.meta)
         if body.title is not None:
-            meta["title"] = body.title
+            meta["title"] = shorten_text(body.title)  # a display field: one short line
         if body.poster is not None:  # an http(s) URL, given to clients as is (never fetched or redirected to)
             meta["poster"] = body.poster
         return add_item(eng, settings, body.item, meta, dict(body.content), body.features, body.text)
@@ -127,7 +128,7 @@ def router(settings: ServingSettings) -> APIRouter:
             tmp = target.with_suffix(target.suffix + ".part")
             tmp.write_bytes(data)
             tmp.replace(target)
-        meta: dict[str, Any] = {} if title is None else {"title": title}
+        meta: dict[str, Any] = {} if title is None else {"title": shorten_text(title)}
         return await run_in_threadpool(add_item, eng, settings, item, meta, {name: str(target)}, None, None)
 
     return api
