@@ -75,6 +75,20 @@ def line_of(frame: pd.DataFrame, position: int, header: bool) -> int:
     return int(frame.index[position]) + 1 + (1 if header else 0)
 
 
+def split_labels(frame: pd.DataFrame, path: PathLike) -> np.ndarray:
+    """The ``x_label`` column of a published split file (0 train, 1 valid, 2 test); :class:`DataError` naming the
+    line of the first other value."""
+    labels = frame["x_label"].to_numpy()
+    bad = ~np.isin(labels, [0, 1, 2])
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}, line {int(frame.index[pos]) + 2}: x_label must be 0 (train), 1 (valid) or 2 (test), "
+            f"got {show(labels[pos])}; fix the label column"
+        )
+    return labels
+
+
 def read_delimited(
     path: PathLike,
     *,

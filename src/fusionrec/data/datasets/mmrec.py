@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.datasets._readers import build_interactions, check_file, read_delimited, show
+from fusionrec.data.datasets._readers import build_interactions, check_file, read_delimited, split_labels
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.interactions import Duplicates
 from fusionrec.data.modalities import Modality
@@ -92,14 +92,7 @@ def load_mmrec(
     )
     if not implicit and "rating" not in frame.columns:
         raise DataError(f"{inter_path} has no 'rating' column; load it with implicit=True")
-    labels = frame["x_label"].to_numpy()
-    bad = ~np.isin(labels, [0, 1, 2])
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{inter_path}, line {int(frame.index[pos]) + 2}: x_label must be 0 (train), 1 (valid) or 2 (test), "
-            f"got {show(labels[pos])}; fix the label column"
-        )
+    labels = split_labels(frame, inter_path)
     users = frame["userID"].to_numpy()
     items = frame["itemID"].to_numpy()
     ratings = None if implicit else frame["rating"].to_numpy()

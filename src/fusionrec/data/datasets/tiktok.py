@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fusionrec.data.dataset import Dataset
-from fusionrec.data.datasets._readers import build_interactions, check_file, read_delimited, show
+from fusionrec.data.datasets._readers import build_interactions, check_file, read_delimited, split_labels
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.modalities import Modality
 from fusionrec.data.split import Split
@@ -71,14 +71,7 @@ def _read(root: Path) -> tuple[Dataset, Split]:
     )
     users = frame["userId"].to_numpy().astype(np.int64)
     items = frame["itemId"].to_numpy().astype(np.int64)
-    labels = frame["x_label"].to_numpy()
-    bad = ~np.isin(labels, [0, 1, 2])
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"{path}, line {int(frame.index[pos]) + 2}: x_label must be 0 (train), 1 (valid) or 2 (test), "
-            f"got {show(labels[pos])}; fix the label column"
-        )
+    labels = split_labels(frame, path)
     if users.min() < 0 or items.min() < 0:
         raise DataError(f"{path}: userId and itemId are matrix indices and must be >= 0")
     # ids are the published matrices' indices: keep every index in order, so item i is feature row i
