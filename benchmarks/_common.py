@@ -12,6 +12,12 @@ The data directory comes from ``--data-dir`` or ``FUSIONREC_DATA_DIR``; ``--seed
 separated) picks the split seeds: 2026 is the committed ``splits/<name>.csv``, any other seed regenerates the split
 by the rule of ``../shared/data/README.md`` (:func:`benchmark_split`).
 
+``--smoke`` (every benchmark; tests/test_benchmarks_smoke.py runs them, marker ``benchsmoke``) is a run of seconds:
+the script's ``--quick`` settings with tiny grids, on a tiny slice of the real data (:func:`shrink`: the
+:data:`SMOKE_ITEMS` most interacted items and the :data:`SMOKE_USERS` most active users on them) or, when the data
+directory is absent, on the built-in synthetic dataset (:func:`smoke_dataset`); peers whose package is missing are
+skipped (:func:`have_peer`), and results go only under ``$FUSIONREC_BENCH_OUT``, never over the committed ones.
+
 Fairness helpers shared by the benchmarks: :func:`tune` (grid search on valid whose grid extends itself when
 the chosen value sits at an edge), :func:`paired` (paired t-test and Wilcoxon over the per-user metric
 vectors of the same users), :func:`user_buckets` / :func:`item_bucket_recall` (results by user activity and
@@ -56,7 +62,8 @@ def parse_args(
         default=os.environ.get("FUSIONREC_DATA_DIR", str(HERE.parent.parent / "shared" / "data")),
         help="directory holding the shared datasets (default: $FUSIONREC_DATA_DIR or ../shared/data)",
     )
-    parser.add_argument("--quick", action="store_true", help="a smaller, faster run (for smoke tests)")
+    parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
+    add_smoke(parser)
     parser.add_argument(
         "--seed",
         default=str(SPLIT_SEED),
@@ -66,6 +73,7 @@ def parse_args(
     if extra:
         extra(parser)
     args = parser.parse_args()
+    check_smoke(parser, args)
     try:
         args.seeds = [int(x) for x in str(args.seed).split(",") if x.strip()]
     except ValueError:
@@ -76,8 +84,122 @@ def parse_args(
         parser.error(f"this benchmark {fixed_splits}: --seed does not apply")
     args.data_dir = Path(args.data_dir)
     if not args.data_dir.is_dir():
-        parser.error(f"data directory {args.data_dir} does not exist; pass --data-dir")
+        if not args.smoke:
+            parser.error(f"data directory {args.data_dir} does not exist; pass --data-dir")
+        print(f"smoke: no data directory {args.data_dir}, using the built-in synthetic dataset", flush=True)
+        args.data_dir = None
     return args
+
+
+# ---------------------------------------------------------------------------------------------------- smoke runs
+#: sizes of a ``--smoke`` run: users and items kept from the real data (:func:`shrink`) or generated
+SMOKE_USERS = 120
+SMOKE_ITEMS = 250
+
+
+def add_smoke(parser: argparse.ArgumentParser) -> None:
+    """The ``--smoke`` option (for scripts with their own parser; :func:`parse_args` adds it); check with
+    :func:`check_smoke` after parsing."""
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds in all: tiny data and grids, peers skipped when absent, results only under "
+        "$FUSIONREC_BENCH_OUT (tests/test_benchmarks_smoke.py)",
+    )
+
+
+def check_smoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A smoke run implies ``--quick`` and writes only under ``$FUSIONREC_BENCH_OUT``."""
+    if not args.smoke:
+        return
+    if OUT == HERE:
+        parser.error("--smoke writes only under $FUSIONREC_BENCH_OUT: set it to a scratch folder")
+    args.quick = True
+
+
+def have_peer(module: str, smoke: bool, install: str = "scripts/bench_setup.sh") -> bool:
+    """Whether the peer ``module`` imports; a missing peer is skipped in a smoke run and stops a full one."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        if smoke:
+            print(f"smoke: peer {module} not installed, its rows are skipped", flush=True)
+            return False
+        raise SystemExit(f"the peer {module} is not installed; run {install}") from None
+    return True
+
+
+def shrink(split: Any, n_users: int = SMOKE_USERS, n_items: int = SMOKE_ITEMS) -> Any:
+    """A tiny copy of ``split``: the ``n_items`` items with the most interactions over all parts and the ``n_users``
+    most active users on them; raw ids and content keys are unchanged (cold items stay cold)."""
+    import numpy as np
+
+    from fusionrec.data import IdMap, Interactions, Split
+
+    parts = {k: p for k, p in (("train", split.train), ("valid", split.valid), ("test", split.test)) if p is not None}
+    items = np.sort(np.argsort(-sum(p.item_counts() for p in parts.values()), kind="stable")[:n_items])
+    keep_item = np.zeros(split.train.n_items, bool)
+    keep_item[items] = True
+    per_user = sum(
+        np.bincount(p.row_indices()[keep_item[p.matrix.indices]], minlength=p.n_users) for p in parts.values()
+    )
+    users = np.sort(np.argsort(-per_user, kind="stable")[:n_users])
+    keep_user = np.zeros(split.train.n_users, bool)
+    keep_user[users] = True
+    umap, imap = IdMap(split.train.user_ids.to_id(users)), IdMap(split.train.item_ids.to_id(items))
+
+    def cut(p: Any) -> Any:
+        rows, cols = p.row_indices(), p.matrix.indices
+        m = keep_user[rows] & keep_item[cols]
+        return Interactions.from_arrays(
+            p.user_ids.to_id(rows[m]), p.item_ids.to_id(cols[m]), p.matrix.data[m],
+            None if p.timestamps is None else p.timestamps[m], user_ids=umap, item_ids=imap, explicit=p.explicit,
+        )  # fmt: skip
+
+    small = {k: cut(p) for k, p in parts.items()}
+    return Split(small["train"], small["test"], small.get("valid"), name=f"{split.name} (smoke slice)",
+                 cold=split.cold, meta={**split.meta, "smoke": True})  # fmt: skip
+
+
+def shrink_dataset(ds: Any, user_ids: Any, item_ids: Any) -> Any:
+    """``ds`` restricted to the raw ids of ``user_ids`` / ``item_ids`` (IdMaps, e.g. a :func:`shrink` split's):
+    interactions, every modality and the social graph."""
+    import numpy as np
+
+    from fusionrec.data import Dataset, IdMap, Interactions, Modality
+
+    def cut(mods: dict[str, Any], idmap: Any) -> dict[str, Any]:
+        out = {}
+        for name, mod in mods.items():
+            rows, present = mod.rows_for(idmap)
+            rows = rows[present]
+            data = mod.data.iloc[rows].reset_index(drop=True) if mod.kind == "tabular" else (
+                np.asarray(mod.data)[rows] if mod.kind == "features" else [mod.data[r] for r in rows.tolist()]
+            )  # fmt: skip
+            out[name] = Modality(mod.kind, IdMap(idmap.ids[present]), data, mod.target)
+        return out
+
+    inter = ds.interactions
+    u = inter.user_ids.to_index(user_ids.ids, missing="ignore")
+    i = inter.item_ids.to_index(item_ids.ids, missing="ignore")
+    m = inter.matrix.tocsr()[u[u >= 0]][:, i[i >= 0]].tocoo()
+    umap, imap = IdMap(inter.user_ids.to_id(u[u >= 0])), IdMap(inter.item_ids.to_id(i[i >= 0]))
+    small = Interactions.from_arrays(umap.to_id(m.row), imap.to_id(m.col), m.data, user_ids=umap, item_ids=imap,
+                                     explicit=inter.explicit)  # fmt: skip
+    social = None if ds.social is None else ds.social.tocsr()[u[u >= 0]][:, u[u >= 0]].tocsr()
+    return Dataset(ds.name, small, cut(ds.item_modalities, imap), cut(ds.user_modalities, umap), social,
+                   {**ds.meta, "smoke": True})  # fmt: skip
+
+
+def smoke_dataset(seed: int = 0, **kwargs: Any) -> Any:
+    """The built-in synthetic dataset at smoke size (no images or audio unless asked): what a smoke run uses when
+    the data directory is absent."""
+    from fusionrec.data.datasets.synthetic import make_synthetic
+
+    opts = {"with_images": False, "with_audio": False, **kwargs}
+    return make_synthetic(n_users=SMOKE_USERS, n_items=SMOKE_ITEMS, seed=seed, **opts)
 
 
 def machine() -> dict[str, Any]:
@@ -260,8 +382,10 @@ def write_results(
 
 
 # ---------------------------------------------------------------------------------------------------- splits
-def benchmark_split(name: str, data_dir: Path, seed: int = SPLIT_SEED) -> Any:
+def benchmark_split(name: str, data_dir: Path | None, seed: int = SPLIT_SEED, smoke: bool = False) -> Any:
     """The benchmark split ``name`` for ``seed``: the committed file for 2026, else regenerated by its rule.
+
+    ``smoke``: its :func:`shrink` slice, or with no ``data_dir`` the same rule applied to :func:`smoke_dataset`.
 
     ``*.random811``: per user with ``n >= 3`` interactions, ``round(n / 10)`` (at least 1, numpy rounding)
     random ones are valid and as many test, the rest train (users with 1 or 2 keep all in train) -- the
@@ -275,6 +399,13 @@ def benchmark_split(name: str, data_dir: Path, seed: int = SPLIT_SEED) -> Any:
     from fusionrec.data.datasets import load_benchmark_split
     from fusionrec.data.splits import cold_items_split
 
+    if smoke and data_dir is None:
+        full = smoke_dataset().interactions
+        if name.endswith("coldstart-items"):
+            return cold_items_split(full, test=0.1, valid=0.1, seed=seed)
+        return random811(full, seed, f"synthetic (for {name})")
+    if smoke:
+        return shrink(benchmark_split(name, data_dir, seed))
     base = load_benchmark_split(name, data_dir)
     if seed == SPLIT_SEED:
         return base

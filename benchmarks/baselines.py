@@ -1,7 +1,7 @@
 """Baselines (most popular, random, bias) on ml-latest-small.random811 and ml-100k.random811.
 
 Full ranking over all items, training and validation items masked, every test interaction relevant.
-Run: python benchmarks/baselines.py [--data-dir ../shared/data] [--seed 2026]
+Run: python benchmarks/baselines.py [--data-dir ../shared/data] [--seed 2026] [--smoke]
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ def main() -> None:
     version = library_version("fusionrec")
     records = []
     for split_name, seed in itertools.product(SPLITS, args.seeds):
-        split = benchmark_split(split_name, args.data_dir, seed)
-        dataset = split_name.split(".")[0]
+        split = benchmark_split(split_name, args.data_dir, seed, smoke=args.smoke)
+        dataset = split_name.split(".")[0] if args.data_dir else "synthetic"
         for name, params in MODELS:
             with PeakRSS() as mem:
                 model = make_model(name, **params)

@@ -10,6 +10,7 @@ that the service retrieved through the ANN index (the planted model declares the
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,7 +32,9 @@ NEEDS = {"serving_fuzz.py": "schemathesis", "serving_load.py": "faiss"}
 
 
 def _run(script: str, tmp_path: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    pytest.importorskip(NEEDS.get(script, "fastapi"))
+    need = NEEDS.get(script, "fastapi" if script.startswith("serving_") else None)
+    if need:
+        pytest.importorskip(need)
     env = {**os.environ, "FUSIONREC_BENCH_OUT": str(tmp_path), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, str(BENCH / script), *SMOKE[script]],
@@ -69,3 +72,56 @@ def test_the_load_benchmark_model_declares_the_factor_contract() -> None:
 def test_serving_benchmark_smoke(script: str, tmp_path: Path) -> None:
     res = _run(script, tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
+
+
+# ------------------------------------------------------------------------------------------------ every other script
+#: script -> its output under FUSIONREC_BENCH_OUT: ``--smoke`` runs it on a tiny slice of the real data, or on the
+#: built-in synthetic dataset when the data directory is absent (benchmarks/_common.py), peers skipped when missing
+OUTPUTS = {
+    "baselines.py": "results/baselines.json",
+}
+SMOKE.update({script: ["--smoke"] for script in OUTPUTS})
+
+
+def _metric_rows(path: Path) -> list[dict[str, float]]:
+    """The metric rows of a results file: write_results' records, or the numeric cells of a markdown table."""
+    if path.suffix == ".json":
+        data = json.loads(path.read_text())
+        return [r["metrics"] for r in data["records"]]
+    rows = []
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        nums = {}
+        for i, cell in enumerate(cells):
+            try:
+                nums[str(i)] = float(cell.split()[0].rstrip("%"))
+            except (ValueError, IndexError):
+                continue
+        if nums:
+            rows.append(nums)
+    return rows
+
+
+def _finite(row: dict[str, float]) -> bool:
+    return any(isinstance(v, int | float) and math.isfinite(v) for v in row.values())
+
+
+@pytest.mark.parametrize("script", sorted(OUTPUTS))
+def test_benchmark_smoke(script: str, tmp_path: Path) -> None:
+    """``--smoke`` runs to the end and writes a row with a finite metric, only under FUSIONREC_BENCH_OUT."""
+    res = _run(script, tmp_path)
+    assert res.returncode == 0, (res.stdout[-2000:], res.stderr[-3000:])
+    out = tmp_path / OUTPUTS[script]
+    assert out.is_file(), sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    rows = _metric_rows(out)
+    assert rows and any(_finite(r) for r in rows), rows
+
+
+def test_smoke_refuses_to_write_over_committed_results() -> None:
+    """Without FUSIONREC_BENCH_OUT a smoke run stops before writing into benchmarks/."""
+    env = {k: v for k, v in os.environ.items() if k != "FUSIONREC_BENCH_OUT"}
+    res = subprocess.run(
+        [sys.executable, str(BENCH / "baselines.py"), "--smoke"], cwd=BENCH.parent, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 2 and "FUSIONREC_BENCH_OUT" in res.stderr, res.stderr
