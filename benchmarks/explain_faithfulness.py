@@ -22,7 +22,7 @@ The evidence source differs by model: EASE / CEASE cite their exact per-item con
 cosine, the explainer's fallback.
 
 Run: python benchmarks/explain_faithfulness.py [--data-dir ../shared/data] [--users 300] [--n 5] [--models ...]
-[--out FILE] [--quick]
+[--out FILE] [--quick | --smoke]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _common import RESULTS_DIR, benchmark_split, machine, paired, parse_args
+from _common import RESULTS_DIR, benchmark_split, machine, paired, parse_args, smoke_dataset
 
 from fusionrec.explain import explain
 from fusionrec.models import SideInfo, make_model
@@ -52,12 +52,14 @@ MODELS: list[tuple[str, dict[str, Any], bool]] = [
 ]
 
 
-def genre_side(data_dir: Path, train: Any) -> SideInfo:
-    """The genre multi-hot of ml-latest-small aligned with the training item ids."""
+def genre_side(data_dir: Path | None, train: Any) -> SideInfo:
+    """The genre multi-hot of ml-latest-small (of the synthetic dataset without ``data_dir``) aligned with the
+    training item ids."""
     from fusionrec.data.datasets import load_dataset
     from fusionrec.features.tabular import MultiHotEncoder
 
-    mod = load_dataset("ml-latest-small", data_dir).item_modalities["genres"]
+    ds = smoke_dataset() if data_dir is None else load_dataset("ml-latest-small", data_dir)
+    mod = ds.item_modalities["genres"]
     where = mod.ids.to_index(np.asarray(train.item_ids.ids), missing="ignore")
     labels = [list(mod.data[j]) if j >= 0 else [] for j in where.tolist()]
     enc = MultiHotEncoder().fit(labels)
@@ -133,11 +135,12 @@ def main() -> None:
         ),
         fixed_splits="uses the committed split's train part only",
     )
-    n_users = 40 if args.quick else int(args.users)
-    split = benchmark_split(SPLIT, args.data_dir)
+    n_users = 10 if args.smoke else 40 if args.quick else int(args.users)
+    min_history = min(int(args.min_history), 5) if args.smoke else int(args.min_history)
+    split = benchmark_split(SPLIT, args.data_dir, smoke=args.smoke)
     train = split.train.binarize()
     counts = np.diff(train.matrix.tocsr().indptr)
-    eligible = np.flatnonzero(counts >= int(args.min_history))
+    eligible = np.flatnonzero(counts >= min_history)
     users = np.sort(np.random.default_rng(0).choice(eligible, min(n_users, len(eligible)), replace=False))
     side = genre_side(args.data_dir, train)
     chosen = [m for m in MODELS if m[0] in set(args.models.split(","))]
@@ -177,7 +180,7 @@ random history items, for every model measured: the cited items carry the score.
 {table}
 
 - Data: `{SPLIT}`, train part only (valid and test unread), ratings as implicit 1; {len(users)} users drawn at
-  random (seed 0) among those with >= {args.min_history} training items; top-1 recommendation each.
+  random (seed 0) among those with >= {min_history} training items; top-1 recommendation each.
 - Cited: at most {args.n} history items from `fusionrec.explain.explain` (EASE/CEASE: exact per-item
   contributions; ALS: cosine of item factors; ItemKNN: co-occurrence cosine, the explainer's fallback).
   Random: the same number of random history items, {args.draws} draws averaged. Scores after folding the reduced
@@ -188,9 +191,11 @@ random history items, for every model measured: the cited items carry the score.
 - Machine: {mach['cpu']}, {mach['cores']} cores shared with other jobs, {mach['memory_gb']} GB; Python
   {mach['python']}; {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.
 """
-    if args.quick:  # a smoke run: the committed note is written by full runs only
+    # the committed note is written by full runs only (a smoke run's goes to its scratch folder)
+    if args.quick and not args.smoke:
         return
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(note)
     print(f"written {out}")
 

@@ -23,7 +23,7 @@ fairsearchcore is installed apart (it pins nothing we need but is not a dependen
 ``pip install --no-deps --target .bench/fairsearch-lib fairsearchcore==1.0.4`` (scripts/bench_setup.sh); ``--peer-path`` points there, and
 the peer rows are left out (said so in the output) when it is absent.
 
-Run: python benchmarks/fairness_curve.py [--data-dir ../shared/data] [--quick] [--peer-path .bench/fairsearch-lib]
+Run: python benchmarks/fairness_curve.py [--data-dir ../shared/data] [--quick | --smoke] [--peer-path .bench/fairsearch-lib]
 Writes benchmarks/results/fairness_curve.{md,json,png} (not RESULTS.md); ``--render-only`` rewrites the .md and
 .png from that .json.
 """
@@ -41,7 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _common import RESULTS_DIR, SPLIT_SEED, benchmark_split, machine, parse_args
+from _common import RESULTS_DIR, SPLIT_SEED, benchmark_split, machine, parse_args, smoke_dataset
 
 from fusionrec.data import Interactions
 from fusionrec.evaluation import evaluate_ranking
@@ -126,9 +126,14 @@ class FairPeer:
         return items, out
 
 
-def load_genres(data_dir: Path, item_ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def load_genres(data_dir: Path | None, item_ids: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The genres of ml-latest-small's movies.csv (of the synthetic dataset without ``data_dir``) for ``item_ids``."""
     import pandas as pd
 
+    if data_dir is None:
+        mod = smoke_dataset().item_modalities["genres"]
+        rows = mod.ids.to_index(item_ids, missing="ignore").tolist()
+        return groups_from_labels([list(mod.data[r]) if r >= 0 else [] for r in rows])
     movies = pd.read_csv(data_dir / "ml-latest-small" / "movies.csv")
     by_id = dict(zip(movies["movieId"].astype(int), movies["genres"].astype(str)))
     labels = [
@@ -217,7 +222,7 @@ def main() -> None:
         have_peer = False
         print("fairsearchcore not found: the FA*IR peer rows are left out (see the module docstring)")
 
-    split = benchmark_split(SPLIT, args.data_dir, SPLIT_SEED)
+    split = benchmark_split(SPLIT, args.data_dir, SPLIT_SEED, smoke=args.smoke)
     train, valid, test = split.train.binarize(), split.valid.binarize(), split.test.binarize()
     genres, genre_names = load_genres(args.data_dir, train.item_ids.ids)
     head = M.popularity_groups(train.item_counts())  # 0 short head, 1 long tail
@@ -313,7 +318,7 @@ def main() -> None:
         "quick": quick,
     }
     stem = "fairness_curve_quick" if quick else "fairness_curve"
-    RESULTS_DIR.mkdir(exist_ok=True)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(out, indent=2, default=float) + "\n")
     plot(results, base_test, RESULTS_DIR / f"{stem}.png")
     md = markdown(out, timing, stem, have_peer)

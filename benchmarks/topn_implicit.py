@@ -10,7 +10,7 @@ fusionrec.evaluation.evaluate_ranking through a small adapter.  Aligned settings
 on both sides (implicit is given that matrix with its alpha at 1); BM25 ``k1 = 1.2``, ``b = 0.75`` on both
 sides.  ``--seed 2026`` is the committed split files; other seeds regenerate them (``_common.benchmark_split``).
 
-Run: python benchmarks/topn_implicit.py [--data-dir ../shared/data] [--seed 2026] [--quick]
+Run: python benchmarks/topn_implicit.py [--data-dir ../shared/data] [--seed 2026] [--quick | --smoke]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from _common import (
     PeakRSS,
     Record,
     benchmark_split,
+    have_peer,
     library_version,
     parse_args,
     timed,
@@ -59,8 +60,15 @@ def grid(**axes: list[Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, vals)) for vals in itertools.product(*axes.values())]
 
 
-def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
+def grids(quick: bool, smoke: bool = False) -> dict[str, list[dict[str, Any]]]:
     """One grid per family, the same for every library of the family (names mapped per library)."""
+    if smoke:  # one setting each, a few epochs: seconds in all
+        return {
+            "ALS": grid(n_factors=[8], reg=[1.0], alpha=[10.0], epochs=[2]),
+            "BPR": grid(n_factors=[8], lr=[0.05], reg=[0.01], epochs=[2]),
+            "EASE": grid(lam=[200.0]),
+            "ItemKNN": grid(k=[50]),
+        }
     if quick:
         return {
             "ALS": grid(n_factors=[32], reg=[1.0], alpha=[1.0, 10.0], epochs=[10]),
@@ -231,7 +239,7 @@ def _extra(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     args = parse_args(__doc__ or "", _extra)
     warnings.filterwarnings("ignore", module="implicit")  # BLAS-thread advice and CSR-conversion notices
-    spaces = grids(args.quick)
+    spaces = grids(args.quick, args.smoke)
     notes: list[str] = []
     if args.republish:
         name = "topn_implicit" + ("_quick" if args.quick else "")
@@ -255,12 +263,13 @@ def main() -> None:
         ("fusionrec", "ItemKNN (bm25)", "ItemKNN", fusionrec_itemknn_bm25),
         ("implicit", "BM25Recommender", "ItemKNN", implicit_bm25),
     ]
+    entries = [e for e in entries if e[0] == "fusionrec" or have_peer(e[0], args.smoke)]
     records: list[Record] = []
     for split_name, seed in itertools.product(SPLITS, args.seeds):
-        split = benchmark_split(split_name, args.data_dir, seed)
+        split = benchmark_split(split_name, args.data_dir, seed, smoke=args.smoke)
         train = split.train.binarize()
         valid, test = split.valid.binarize(), split.test.binarize()
-        dataset = split_name.split(".")[0]
+        dataset = split_name.split(".")[0] if args.data_dir else "synthetic"
         # warm the numba caches outside the timed runs
         ALS(n_factors=4, epochs=1).fit(train)
         BPR(n_factors=4, epochs=1).fit(train)

@@ -79,6 +79,9 @@ def test_serving_benchmark_smoke(script: str, tmp_path: Path) -> None:
 #: built-in synthetic dataset when the data directory is absent (benchmarks/_common.py), peers skipped when missing
 OUTPUTS = {
     "baselines.py": "results/baselines.json",
+    "topn_implicit.py": "results/topn_implicit_quick.json",
+    "explain_faithfulness.py": "results/explain_faithfulness.md",
+    "fairness_curve.py": "results/fairness_curve_quick.md",
 }
 SMOKE.update({script: ["--smoke"] for script in OUTPUTS})
 
