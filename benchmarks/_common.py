@@ -442,6 +442,20 @@ def random811(full: Any, seed: int, name: str) -> Any:
     return Split(part[0], part[2], part[1], name=f"{name}@seed{seed}", meta={"seed": seed})
 
 
+def dataset_random811(name: str, data_dir: Path | None, seed: int, smoke: bool = False) -> tuple[Any, Any]:
+    """``(dataset, split)``: the registered dataset ``name`` split by :func:`random811` (for datasets without a
+    committed split file, e.g. FilmTrust); ``smoke``: both shrunk (:func:`shrink`, :func:`shrink_dataset`), or the
+    synthetic dataset without ``data_dir``."""
+    from fusionrec.data.datasets import load_dataset
+
+    ds = smoke_dataset(seed) if smoke and data_dir is None else load_dataset(name, data_dir=data_dir)
+    split = random811(ds.interactions, seed, f"{name}.random811")
+    if smoke and data_dir is not None:
+        split = shrink(split)
+        ds = shrink_dataset(ds, split.train.user_ids, split.train.item_ids)
+    return ds, split
+
+
 # ---------------------------------------------------------------------------------------------------- tuning
 def _extend(values: list[Any], best: Any) -> Any | None:
     """The next value beyond the edge ``best`` of a numeric axis (geometric step, or arithmetic through 0)."""

@@ -20,7 +20,7 @@ by hand for BPR / LightGCN) and ranks all items (their own training items masked
 items; MostPopular (training counts) ranks the same way.  The fit saw these users' training histories (the friends'
 and items' vectors were fitted with them), for every row alike; no model is refitted without them.
 
-Run: python benchmarks/social_topn.py [--data-dir ../shared/data] [--seed 2026,1,2] [--quick]
+Run: python benchmarks/social_topn.py [--data-dir ../shared/data] [--seed 2026,1,2] [--quick | --smoke]
 """
 
 from __future__ import annotations
@@ -36,7 +36,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
 import numpy as np
-from _common import PeakRSS, Record, library_version, mean_spread, paired, parse_args, random811, tune, write_results
+from _common import (
+    PeakRSS,
+    Record,
+    dataset_random811,
+    library_version,
+    mean_spread,
+    paired,
+    parse_args,
+    tune,
+    write_results,
+)
 
 from fusionrec.data import Interactions
 from fusionrec.evaluation import evaluate_ranking
@@ -54,7 +64,17 @@ def grid(**axes: list[Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*axes.values())]
 
 
-def spaces(quick: bool) -> dict[str, list[dict[str, Any]]]:
+def spaces(quick: bool, smoke: bool = False) -> dict[str, list[dict[str, Any]]]:
+    if smoke:  # one setting each, a few epochs: seconds in all
+        bpr = grid(n_factors=[8], lr=[0.05], reg=[0.01], epochs=[2])
+        gcn = grid(n_factors=[8], lr=[0.01], reg=[1e-4], layers=[2], epochs=[1])
+        return {
+            "EASE": grid(reg=[100.0]),
+            "BPR": bpr,
+            "SocialBPR": [{**p, "social_weight": 0.2} for p in bpr],
+            "LightGCN": gcn,
+            "SocialLightGCN": [{**p, "social_weight": 1.0} for p in gcn],
+        }
     if quick:
         bpr = grid(n_factors=[32], lr=[0.05], reg=[0.001, 0.01], epochs=[20])
         gcn = grid(n_factors=[32], lr=[0.01], reg=[1e-4, 1e-3], layers=[2], epochs=[5])
@@ -98,15 +118,12 @@ def builder(name: str) -> Callable[[dict[str, Any], Interactions, SideInfo], Rec
 
 
 def run_seed(args: Any, seed: int) -> dict[str, dict[str, Any]]:
-    from fusionrec.data.datasets import load_dataset
-
-    ds = load_dataset("filmtrust", data_dir=args.data_dir)
-    split = random811(ds.interactions, seed, "filmtrust.random811")
+    ds, split = dataset_random811("filmtrust", args.data_dir, seed, smoke=args.smoke)
     train, valid, test = split.train.binarize(), split.valid.binarize(), split.test.binarize()
     side = SideInfo(social=ds.social)
     print(f"seed {seed}: train {train.nnz}, valid {valid.nnz}, test {test.nnz}, links {ds.social.nnz}", flush=True)
     out: dict[str, dict[str, Any]] = {}
-    for name, space in spaces(args.quick).items():
+    for name, space in spaces(args.quick, args.smoke).items():
         build = builder(name)
 
         def valid_ndcg(p: dict[str, Any], build: Callable[..., Recommender] = build) -> float:
@@ -182,6 +199,12 @@ def friends_only(
     }
 
 
+def paired_bucket(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """:func:`_common.paired` of a user bucket, NaN when it holds fewer than two users (a smoke slice may have
+    no sparse users)."""
+    return paired(a, b) if len(a) >= 2 else {"diff": np.nan, "t_p": np.nan, "wilcoxon_p": np.nan, "n": len(a)}
+
+
 def summarise(runs: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
     lines = []
     for social, base in PAIRS:
@@ -190,7 +213,7 @@ def summarise(runs: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
         for seed, run in runs.items():
             a, b = run[social], run[base]
             t_all = paired(a["per_user"], b["per_user"])
-            t_sp = paired(a["per_user"][a["sparse"]], b["per_user"][b["sparse"]])
+            t_sp = paired_bucket(a["per_user"][a["sparse"]], b["per_user"][b["sparse"]])
             per_seed.append(
                 f"seed {seed}: {t_all['diff']:+.4f} (t p={t_all['t_p']:.3g}), users <{FEW}: {t_sp['diff']:+.4f} "
                 f"(t p={t_sp['t_p']:.3g}, n={t_sp['n']})"
@@ -200,7 +223,7 @@ def summarise(runs: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
             pooled["sa"].append(a["per_user"][a["sparse"]])
             pooled["sb"].append(b["per_user"][b["sparse"]])
         t_all = paired(np.concatenate(pooled["a"]), np.concatenate(pooled["b"]))
-        t_sp = paired(np.concatenate(pooled["sa"]), np.concatenate(pooled["sb"]))
+        t_sp = paired_bucket(np.concatenate(pooled["sa"]), np.concatenate(pooled["sb"]))
         lines.append(
             f"{social} - {base}, test NDCG@20 per user: " + "; ".join(per_seed)
             + (
@@ -220,8 +243,9 @@ def main() -> None:
     import pickle
     import tempfile
 
-    dump = Path(tempfile.gettempdir()) / f"social_topn_{'-'.join(map(str, args.seeds))}.pkl"
-    dump.write_bytes(pickle.dumps(runs))  # the per-user results, should the summary need redoing
+    if not args.smoke:  # a smoke run writes only under $FUSIONREC_BENCH_OUT
+        dump = Path(tempfile.gettempdir()) / f"social_topn_{'-'.join(map(str, args.seeds))}.pkl"
+        dump.write_bytes(pickle.dumps(runs))  # the per-user results, should the summary need redoing
     version = library_version("fusionrec")
     records = []
     names = [n for n in next(iter(runs.values())) if n != "MostPopular"]
@@ -232,7 +256,7 @@ def main() -> None:
         else:
             metrics = {m: mean_spread([r[name]["metrics"][m] for r in runs.values()]) for m in METRICS}
         records.append(
-            Record("fusionrec", version, name, "filmtrust (implicit)",
+            Record("fusionrec", version, name, "filmtrust (implicit)" if args.data_dir else "synthetic (implicit)",
                    f"random 80/10/10 seeds {','.join(map(str, args.seeds))}", first["params"], metrics,
                    float(np.mean([r[name]["fit"] for r in runs.values()])),
                    float(np.mean([r[name]["predict"] for r in runs.values()])), first["mem"])

@@ -82,6 +82,8 @@ OUTPUTS = {
     "topn_implicit.py": "results/topn_implicit_quick.json",
     "explain_faithfulness.py": "results/explain_faithfulness.md",
     "fairness_curve.py": "results/fairness_curve_quick.md",
+    "filmtrust_social.py": "results/filmtrust_social.json",
+    "social_topn.py": "results/social_topn_quick.json",
 }
 SMOKE.update({script: ["--smoke"] for script in OUTPUTS})
 
