@@ -456,6 +456,17 @@ def dataset_random811(name: str, data_dir: Path | None, seed: int, smoke: bool =
     return ds, split
 
 
+def ml100k_fold(data_dir: Path | None, fold: int, smoke: bool = False) -> Any:
+    """ML-100K's official fold ``u<fold>`` (``smoke``: its :func:`shrink` slice, or without ``data_dir`` a random
+    8:1:1 split of the synthetic ratings, its valid part unused)."""
+    from fusionrec.data.datasets.movielens import load_ml100k_fold
+
+    if smoke and data_dir is None:
+        return random811(smoke_dataset().interactions, fold, "synthetic ratings")
+    split = load_ml100k_fold(data_dir / "ml-100k", fold)
+    return shrink(split) if smoke else split
+
+
 # ---------------------------------------------------------------------------------------------------- tuning
 def _extend(values: list[Any], best: Any) -> Any | None:
     """The next value beyond the edge ``best`` of a numeric axis (geometric step, or arithmetic through 0)."""

@@ -11,7 +11,7 @@ On u1 a WeightedBlend (non-negative least squares + intercept) of BayesianFM wit
 SVD++ (when fusionrec.models.mf.svd exists), two more FM chains (rank 20 without side features, rank 32)
 and the bias baseline is learned on a seeded 10% of u1.base; the members are then refitted on all of u1.base.
 
-Run: python benchmarks/ml100k_fm.py [--data-dir ../shared/data] [--quick]
+Run: python benchmarks/ml100k_fm.py [--data-dir ../shared/data] [--quick | --smoke]
 """
 
 from __future__ import annotations
@@ -28,21 +28,34 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # myfm draws a tqdm bar
 
 import numpy as np
 import scipy.sparse as sps
-from _common import PeakRSS, Record, library_version, parse_args, timed, write_results
+from _common import (
+    PeakRSS,
+    Record,
+    have_peer,
+    library_version,
+    ml100k_fold,
+    parse_args,
+    smoke_dataset,
+    timed,
+    write_results,
+)
 
 from fusionrec.data import Interactions
-from fusionrec.data.datasets.movielens import load_ml100k, load_ml100k_fold
+from fusionrec.data.datasets.movielens import load_ml100k
 from fusionrec.evaluation import evaluate_ratings
 from fusionrec.models import SideInfo
 
 AGE_EDGES = [18, 25, 35, 45, 50, 56]  # the ML-1M age buckets
+DATASET = "ml-100k"  #: "synthetic" in a smoke run without the data directory
 
 
 def side_info(dataset: Any, train: Interactions) -> SideInfo:
-    """User demographics (age bucket, gender, occupation one-hot) and item genre flags, aligned to the fold."""
+    """User demographics (age bucket, gender, occupation one-hot; the synthetic dataset's profile columns one-hot)
+    and item genre flags, aligned to the fold."""
     profile, _ = dataset.user_modalities["profile"].align(train.user_ids)
-    parts = [np.eye(len(AGE_EDGES) + 1)[np.digitize(profile["age"].to_numpy(), AGE_EDGES)]]
-    for col in ("gender", "occupation"):
+    ml = "age" in profile
+    parts = [np.eye(len(AGE_EDGES) + 1)[np.digitize(profile["age"].to_numpy(), AGE_EDGES)]] if ml else []
+    for col in ("gender", "occupation") if ml else profile.columns:
         values = profile[col].astype(str).to_numpy()
         parts.append((values[:, None] == np.unique(values)[None, :]).astype(np.float64))
     genres, _ = dataset.item_modalities["genres"].align(train.item_ids)
@@ -107,7 +120,7 @@ def fusionrec_record(
             metrics = evaluate_ratings(model, test)
     metrics.pop("n", None)
     rec = Record(
-        "fusionrec", library_version("fusionrec"), name, "ml-100k", split, params, metrics,
+        "fusionrec", library_version("fusionrec"), name, DATASET, split, params, metrics,
         t_fit["seconds"], t_pred["seconds"], mem.delta_mb,
     )  # fmt: skip
     print(
@@ -118,30 +131,34 @@ def fusionrec_record(
 
 def main() -> None:
     args = parse_args(__doc__ or "", fixed_splits="uses ML-100K's official u1..u5 folds")
-    root = args.data_dir / "ml-100k"
+    global DATASET
     folds = [1] if args.quick else [1, 2, 3, 4, 5]
-    rank, n_iter, burn = 10, (120 if args.quick else 300), (30 if args.quick else 50)
+    rank, n_iter, burn = 10, (10 if args.smoke else 120 if args.quick else 300), (5 if args.smoke else 30 if args.quick else 50)
     fm_params = {
         "n_factors": rank, "epochs": n_iter, "n_burn_in": burn, "seed": 0, "implicit_feedback": "both",
         "user_features": "all", "item_features": "all",
     }  # fmt: skip
-    dataset = load_ml100k(root)
+    dataset = smoke_dataset() if args.data_dir is None else load_ml100k(args.data_dir / "ml-100k")
+    DATASET = dataset.name if args.data_dir is None else DATASET
+    peer = have_peer("myfm", args.smoke)
     records: list[Record] = []
     ratios: list[float] = []
     from fusionrec.models.mf.fm import BayesianFM
 
     for fold in folds:
-        split = load_ml100k_fold(root, fold)
+        split = ml100k_fold(args.data_dir, fold, args.smoke)
         name = f"u{fold}"
         side = side_info(dataset, split.train)
         if fold == folds[0]:  # compile the numba kernels outside the timed runs
             BayesianFM(n_factors=2, epochs=3, n_burn_in=1, implicit_feedback="both").fit(split.train, side)
         rec = fusionrec_record("BayesianFM", BayesianFM(**fm_params), split.train, split.test, side, name, fm_params)
         records.append(rec)
+        if not peer:
+            continue
         with PeakRSS() as mem:
             metrics, fit_s, pred_s = run_myfm(split.train, split.test, side, rank, n_iter, burn, seed=0)
         records.append(
-            Record("myfm", library_version("myfm"), "MyFMRegressor", "ml-100k", name,
+            Record("myfm", library_version("myfm"), "MyFMRegressor", DATASET, name,
                    {"rank": rank, "n_iter": n_iter, "n_kept_samples": n_iter - burn, "relation_blocks": True},
                    metrics, fit_s, pred_s, mem.delta_mb)
         )  # fmt: skip
@@ -151,7 +168,7 @@ def main() -> None:
     # ------------------------------------------------------------------ blend on u1
     from fusionrec.ensemble import WeightedBlend
 
-    split = load_ml100k_fold(root, 1)
+    split = ml100k_fold(args.data_dir, 1, args.smoke)
     side = side_info(dataset, split.train)
     members: list[dict[str, Any]] = [
         {"name": "BayesianFM", "params": fm_params},
@@ -166,7 +183,7 @@ def main() -> None:
     blend = WeightedBlend(**blend_params)  # type: ignore[arg-type]
     rec = fusionrec_record("WeightedBlend", blend, split.train, split.test, side, "u1", blend_params)
     names = [
-        m["name"] + (f"(rank {m['params']['rank']}{', no side' if m['params'].get('user_features') is None else ''})"
+        m["name"] + (f"(rank {m['params']['n_factors']}{', no side' if m['params'].get('user_features') is None else ''})"
                      if m["name"] == "BayesianFM" else "")
         for m in members
     ]  # fmt: skip

@@ -14,7 +14,7 @@ rating's timestamp), and a learned blend: those five, flipped SVD++ (SVD++ on th
 fitted on 90% of the fold's base, non-negative least-squares weights + intercept on the other 10%, members
 refitted on the whole base (its "fit s" covers both rounds).
 
-Run: python benchmarks/ml100k_ratings.py [--data-dir ../shared/data] [--quick]   (--quick: fold u1 only)
+Run: python benchmarks/ml100k_ratings.py [--data-dir ../shared/data] [--quick | --smoke]   (--quick: fold u1 only)
 """
 
 from __future__ import annotations
@@ -27,10 +27,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _common import PeakRSS, Record, library_version, parse_args, write_results
+from _common import (
+    PeakRSS,
+    Record,
+    have_peer,
+    library_version,
+    ml100k_fold,
+    parse_args,
+    write_results,
+)
 
 from fusionrec.data import Interactions
-from fusionrec.data.datasets.movielens import load_ml100k_fold
 from fusionrec.models import BiasBaseline, Recommender
 
 
@@ -264,10 +271,13 @@ def warm_up(train: Interactions) -> None:
 # ---------------------------------------------------------------------------------------------- main
 def main() -> None:
     args = parse_args(__doc__ or "", fixed_splits="uses ML-100K's official u1..u5 folds")
-    root = args.data_dir / "ml-100k"
     folds = [1] if args.quick else [1, 2, 3, 4, 5]
+    if args.smoke:  # the tuned settings at 2 epochs: seconds in all
+        for params in (*TUNED.values(), SUGGESTED):
+            params["epochs"] = 2
     ours = fusionrec_models()
-    theirs = surprise_models()
+    peer = have_peer("surprise", args.smoke)
+    theirs = surprise_models() if peer else {}
     records: list[Record] = []
     pairs: dict[str, list[tuple[float, float]]] = {name: [] for name in ours}  # (fit ratio, RMSE diff)
     tuned_rmse: dict[str, list[float]] = {}
@@ -275,21 +285,24 @@ def main() -> None:
 
     def add(lib: str, ver: str, model: str, split: str, params: dict, m: dict, fit: float, pred: float, mem: float,
             notes: str = "") -> Record:  # fmt: skip
-        rec = Record(lib, ver, model, "ml-100k", split, params, m, round(fit, 4), round(pred, 4), mem, notes)
+        rec = Record(lib, ver, model, dataset, split, params, m, round(fit, 4), round(pred, 4), mem, notes)
         records.append(rec)
         print(f"{split} {lib:9s} {model:28s} RMSE={m['RMSE']:.4f} MAE={m['MAE']:.4f} fit={fit:.2f}s", flush=True)
         return rec
 
+    dataset = "ml-100k" if args.data_dir else "synthetic"
     for fold in folds:
-        split = load_ml100k_fold(root, fold)
+        split = ml100k_fold(args.data_dir, fold, args.smoke)
         name = f"u{fold}"
         train, test = split.train, split.test
         if fold == folds[0]:
             warm_up(train)
-        trainset, testset = surprise_data(train, test)
         for key, (cls, params) in ours.items():
             _, m, fit_s, pred_s, mem = run_fusionrec(cls(**params), train, test)
             rec = add("fusionrec", fr_version, key, name, params, m, fit_s, pred_s, mem)
+            if not peer:
+                continue
+            trainset, testset = surprise_data(train, test)
             sname, factory, sparams = theirs[key]
             sm, sfit, spred, smem = run_surprise(sname, factory, sparams, trainset, testset)
             ratio, diff = sfit / fit_s, m["RMSE"] - sm["RMSE"]
@@ -335,7 +348,7 @@ def main() -> None:
                 continue
             metrics = {k: float(np.mean([r.metrics[k] for r in rs])) for k in ("RMSE", "MAE")}
             records.append(
-                Record(lib, rs[0].library_version, model, "ml-100k", f"mean u1-u{len(folds)}", rs[0].params, metrics,
+                Record(lib, rs[0].library_version, model, dataset, f"mean u1-u{len(folds)}", rs[0].params, metrics,
                        round(float(np.mean([r.fit_seconds or 0 for r in rs])), 4),
                        round(float(np.mean([r.predict_seconds or 0 for r in rs])), 4),
                        float(np.mean([r.peak_memory_mb or 0 for r in rs])))

@@ -84,6 +84,8 @@ OUTPUTS = {
     "fairness_curve.py": "results/fairness_curve_quick.md",
     "filmtrust_social.py": "results/filmtrust_social.json",
     "social_topn.py": "results/social_topn_quick.json",
+    "ml100k_ratings.py": "results/ml100k_ratings.json",
+    "ml100k_fm.py": "results/ml100k_fm.json",
 }
 SMOKE.update({script: ["--smoke"] for script in OUTPUTS})
 
