@@ -60,7 +60,7 @@ def create_app(settings: ServingSettings, engine: ServingEngine | None = None) -
     from fusionrec.serving.http import BodyLimit, install_error_handlers
     from fusionrec.serving.openapi import bundle_schema
     from fusionrec.serving.routes import items, ops, recommend, users, web
-    from fusionrec.serving.store import open_store
+    from fusionrec.serving.store import StoreUnavailableError, open_store
 
     if engine is None:
         engine = ServingEngine(
@@ -72,9 +72,16 @@ def create_app(settings: ServingSettings, engine: ServingEngine | None = None) -
         )
     eng = engine
     metrics = Metrics()
+
+    def stored_events() -> float:
+        try:
+            return float(eng.store.count())
+        except StoreUnavailableError:  # the store is down: /metrics keeps answering (NaN), like the other reads
+            return float("nan")
+
     metrics.add_gauges(
         lambda: {
-            "fusionrec_events_stored": ("Events in the store.", float(eng.store.count())),
+            "fusionrec_events_stored": ("Events in the store (NaN while it is unavailable).", stored_events()),
             "fusionrec_users": ("Users known (bundle + online).", float(eng.state.catalogue.n_known_users)),
             "fusionrec_items": ("Items known (bundle + online).", float(eng.state.n_items)),
             "fusionrec_retrains_total": ("Retrains run.", float(eng.retrain_status["runs"])),

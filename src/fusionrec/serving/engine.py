@@ -23,6 +23,7 @@ from fusionrec.serving.online import OnlineModel
 from fusionrec.serving.placement import FOLD_CHUNK
 from fusionrec.serving.retrain import CONTENT_KEY, TEXT_KEY, forget_from_store, prepare_retrain, replay, retrain_bundle
 from fusionrec.serving.rules import id_key
+from fusionrec.serving.store import StoreUnavailableError
 
 if TYPE_CHECKING:
     from fusionrec.serving.store import Event, EventStore
@@ -187,13 +188,17 @@ class ServingEngine:
 
         Returns False when one is already running.  The data are built and validated before anything starts:
         when that fails, no retrain starts, :attr:`retrain_status` is ``failed`` with the reason in
-        ``last_error``, and :class:`RetrainError` is raised (also when a waited-for retrain fails).
+        ``last_error``, and :class:`RetrainError` is raised (also when a waited-for retrain fails);
+        :class:`~fusionrec.serving.store.StoreUnavailableError` when the store cannot be read (HTTP 503).
         """
         with self.write_lock:
             if self._retrain_thread is not None and self._retrain_thread.is_alive():
                 return False
             try:
                 job = prepare_retrain(self.state, self.store, self.retrain_params)
+            except StoreUnavailableError as exc:  # the store is down: 503 and retry, not a bad request
+                self._failed(exc)
+                raise
             except (FusionRecError, ValueError, OverflowError) as exc:
                 self._failed(exc)
                 raise RetrainError(f"the retrain cannot start: {exc}") from exc
