@@ -8,7 +8,7 @@ observed cells: fusionrec alpha=9 since it uses c = 1 + alpha*r, implicit alpha=
 c = alpha*r), in the same process, one after the other; then every test user is ranked over all
 items (train masked) by fusionrec.evaluation.evaluate_ranking in bounded batches.
 
-Run: python benchmarks/scale_als.py [--quick] [--iterations 15] [--batch-size 256] [--no-eval-peer]
+Run: python benchmarks/scale_als.py [--quick | --smoke] [--iterations 15] [--batch-size 256] [--no-eval-peer]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import scipy.sparse as sp
-from _common import PeakRSS, Record, library_version, parse_args, timed, write_results
+from _common import PeakRSS, Record, have_peer, library_version, parse_args, timed, write_results
 
 from fusionrec.data import IdMap, Interactions
 from fusionrec.evaluation import evaluate_ranking
@@ -115,7 +115,12 @@ def extra(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     args = parse_args(__doc__ or "", extra)
     warnings.filterwarnings("ignore", module="implicit")
-    n_users, n_items, nnz = (20_000, 5_000, 2_000_000) if args.quick else (200_000, 50_000, 20_000_000)
+    if args.smoke:  # tiny, 2 iterations: seconds
+        (n_users, n_items, nnz), args.iterations = (2_000, 500, 50_000), 2
+    elif args.quick:
+        n_users, n_items, nnz = 20_000, 5_000, 2_000_000
+    else:
+        n_users, n_items, nnz = 200_000, 50_000, 20_000_000
     t0 = time.perf_counter()
     matrix = power_law_csr(n_users, n_items, nnz, SEED)
     full = Interactions(matrix, IdMap(np.arange(n_users)), IdMap(np.arange(n_items)), explicit=False)
@@ -129,9 +134,6 @@ def main() -> None:
         f"generated {train.nnz + test.nnz} interactions in {gen_s:.1f}s; train {train.nnz}, test {test.nnz}", flush=True
     )
 
-    from implicit.cpu.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
-
     iters = args.iterations
     ALS(n_factors=4, epochs=1).fit(train.select(np.arange(min(train.nnz, 1000))))  # numba cache warm-up
 
@@ -139,17 +141,23 @@ def main() -> None:
     with PeakRSS() as fr_mem, timed() as fr_t:
         fr.fit(train)
     release_memory()
-    imp = AlternatingLeastSquares(
-        factors=FACTORS, regularization=REG, alpha=CONFIDENCE, iterations=iters, use_cg=True, random_state=SEED
-    )
-    with PeakRSS() as imp_mem, timed() as imp_t, threadpool_limits(1, "blas"):
-        imp.fit(train.matrix, show_progress=False)
-    release_memory()
-    print(
-        f"fit  fusionrec {fr_t['seconds']:.1f}s peak +{fr_mem.delta_mb}MB | implicit {imp_t['seconds']:.1f}s "
-        f"peak +{imp_mem.delta_mb}MB | ratio fusionrec/implicit {fr_t['seconds'] / imp_t['seconds']:.2f}",
-        flush=True,
-    )
+    imp_s, peer_ran = float("nan"), have_peer("implicit", args.smoke)
+    if peer_ran:
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        imp = AlternatingLeastSquares(
+            factors=FACTORS, regularization=REG, alpha=CONFIDENCE, iterations=iters, use_cg=True, random_state=SEED
+        )
+        with PeakRSS() as imp_mem, timed() as imp_t, threadpool_limits(1, "blas"):
+            imp.fit(train.matrix, show_progress=False)
+        release_memory()
+        imp_s = imp_t["seconds"]
+        print(
+            f"fit  fusionrec {fr_t['seconds']:.1f}s peak +{fr_mem.delta_mb}MB | implicit {imp_s:.1f}s "
+            f"peak +{imp_mem.delta_mb}MB | ratio fusionrec/implicit {fr_t['seconds'] / imp_s:.2f}",
+            flush=True,
+        )
     bound_mb = args.batch_size * n_items * 16 / 1e6  # evaluate_ranking's documented bound for float32 scores
     eval_users = np.unique(test.row_indices())
     n_test_users = len(eval_users)
@@ -158,13 +166,14 @@ def main() -> None:
     runs: list[tuple[str, str, Recommender, float, float]] = [
         ("fusionrec", library_version("fusionrec"), fr, fr_t["seconds"], fr_mem.delta_mb)
     ]
-    peer = FactorAdapter(np.asarray(imp.user_factors), np.asarray(imp.item_factors))
-    runs.append(("implicit", library_version("implicit"), peer, imp_t["seconds"], imp_mem.delta_mb))
+    if peer_ran:
+        peer = FactorAdapter(np.asarray(imp.user_factors), np.asarray(imp.item_factors))
+        runs.append(("implicit", library_version("implicit"), peer, imp_s, imp_mem.delta_mb))
     records = []
     for lib, version, model, fit_s, fit_mb in runs:
         metrics: dict[str, float] = {
             "fit s/iter": fit_s / iters,
-            "fit ratio vs implicit": fit_s / imp_t["seconds"],
+            "fit ratio vs implicit": fit_s / imp_s,
             "score bound MB": bound_mb,
         }
         eval_s = None

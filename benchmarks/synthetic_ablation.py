@@ -16,7 +16,7 @@ the cold test items) and a warm per-user 8:1:1 split (all items ranked, train + 
 top-N: training entries binarised, every test interaction relevant.  The notes compare, per model and split,
 the "alone" NDCG@20 and the drop when the modality is removed with the planted ``c_m`` (Spearman rank
 correlation).
-Run: python benchmarks/synthetic_ablation.py [--quick]
+Run: python benchmarks/synthetic_ablation.py [--quick | --smoke]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _common import PeakRSS, Record, library_version, parse_args, timed, write_results
+from _common import SMOKE_ITEMS, SMOKE_USERS, PeakRSS, Record, library_version, parse_args, timed, write_results
 
 from fusionrec.data import Split
 from fusionrec.evaluation import evaluate_ranking
@@ -47,7 +47,7 @@ def _spearman(a: list[float], b: list[float]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _make(model: str, variant: str, mods: list[str], quick: bool) -> Any:
+def _make(model: str, variant: str, mods: list[str], quick: bool, smoke: bool = False) -> Any:
     from fusionrec.models.content import ContentKNN
     from fusionrec.models.fusion.model import DeepFusion
     from fusionrec.models.graph import GraphFusion
@@ -55,20 +55,21 @@ def _make(model: str, variant: str, mods: list[str], quick: bool) -> Any:
     if model == "DeepFusion":
         alone = variant.startswith("only ")
         return DeepFusion(
-            modalities=mods, item_ids=not alone, fusion="attention", n_factors=32, epochs=8 if quick else 15,
+            modalities=mods, item_ids=not alone, fusion="attention", n_factors=32, epochs=1 if smoke else 8 if quick else 15,
             batch_size=256, patience=3, seed=0,
         )  # fmt: skip
     if model == "GraphFusion":
-        return GraphFusion(modalities=mods, n_factors=32, epochs=10 if quick else 25, knn_k=10, batch_size=1024, seed=0)
+        epochs = 1 if smoke else 10 if quick else 25
+        return GraphFusion(modalities=mods, n_factors=32, epochs=epochs, knn_k=10, batch_size=1024, seed=0)
     return ContentKNN(modalities=mods, weighting="none")
 
 
-def _variants(model: str) -> list[tuple[str, list[str]]]:
-    out = [("all", MODALITIES)]
-    out += [(f"- {m}", [x for x in MODALITIES if x != m]) for m in MODALITIES]
+def _variants(model: str, modalities: list[str] = MODALITIES) -> list[tuple[str, list[str]]]:
+    out = [("all", modalities)]
+    out += [(f"- {m}", [x for x in modalities if x != m]) for m in modalities]
     if model != "ContentKNN":
         out.append(("behaviour only", []))
-    out += [(f"only {m}", [m]) for m in MODALITIES]
+    out += [(f"only {m}", [m]) for m in modalities]
     return out
 
 
@@ -78,14 +79,17 @@ def main() -> None:
     from fusionrec.data.splits import cold_items_split, per_user_split
     from fusionrec.features.pipeline import build_side_info
 
-    n_users, n_items = (300, 200) if args.quick else (600, 400)
-    ds = make_synthetic(n_users=n_users, n_items=n_items, seed=0, with_social=False, signal=SIGNAL)
+    n_users, n_items = (SMOKE_USERS, SMOKE_ITEMS) if args.smoke else (300, 200) if args.quick else (600, 400)
+    # a smoke run leaves out images and audio (their encoders take most of its time)
+    modalities = [m for m in MODALITIES if m not in ("image", "audio")] if args.smoke else MODALITIES
+    media = {"with_images": not args.smoke, "with_audio": not args.smoke}
+    ds = make_synthetic(n_users=n_users, n_items=n_items, seed=0, with_social=False, signal=SIGNAL, **media)
     truth = ds.meta["truth"]
     encoders = {"title": None, "profile": None}
     side, _ = build_side_info(ds, encoders=encoders, cache=False)  # type: ignore[arg-type]
     side = SideInfo(
-        item_features={m: side.item_features[m] for m in MODALITIES},
-        item_present={m: side.item_present[m] for m in MODALITIES},
+        item_features={m: side.item_features[m] for m in modalities},
+        item_present={m: side.item_present[m] for m in modalities},
     )
     dataset = f"synthetic({n_users}x{n_items}, seed 0)"
     splits: dict[str, tuple[Split, np.ndarray | None]] = {}
@@ -107,8 +111,8 @@ def main() -> None:
         )
         for model in ("DeepFusion", "GraphFusion", "ContentKNN"):
             scores: dict[str, float] = {}
-            for variant, mods in _variants(model):
-                est = _make(model, variant, mods, args.quick)
+            for variant, mods in _variants(model, modalities)[: 2 if args.smoke else None]:
+                est = _make(model, variant, mods, args.quick, args.smoke)
                 with PeakRSS() as mem, timed() as t:
                     if model == "DeepFusion":
                         est.fit(train, side, valid=valid)
@@ -137,7 +141,7 @@ def main() -> None:
         + " | drop when removed: " + " / ".join(MODALITIES) + " | Spearman(c, alone) | Spearman(c, drop) |",
         "|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
-    for (model, split_name), s in table.items():
+    for (model, split_name), s in table.items() if not args.smoke else ():  # a smoke run has two variants
         alone = [s[f"only {m}"] for m in MODALITIES]
         drop = [s["all"] - s[f"- {m}"] for m in MODALITIES]
         lines.append(

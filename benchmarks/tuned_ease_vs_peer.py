@@ -10,7 +10,7 @@ cornac EASE with ``posB=True``).  Tuning seconds cover every trial's fit and val
 shared cores, both sides timed in the same run).
 
 Run: python benchmarks/tuned_ease_vs_peer.py [--data-dir ../shared/data] [--trials 20] [--families als,ease]
-     [--quick]  (writes benchmarks/results/tuned_als.md; --families als,ease adds EASE vs cornac EASE)
+     [--quick | --smoke]  (writes benchmarks/results/tuned_als.md; --families als,ease adds EASE vs cornac EASE)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS_DIR, benchmark_split, library_version, machine, parse_args
+from _common import RESULTS_DIR, benchmark_split, have_peer, library_version, machine, parse_args
 from _tuning import TunedSide, test_scores, tpe_tune
 from topn_implicit import cornac_ease, implicit_als
 
@@ -74,19 +74,21 @@ def _fmt_params(p: dict[str, Any]) -> str:
 def main() -> None:
     args = parse_args(__doc__ or "", _extra)
     warnings.filterwarnings("ignore", module="implicit")
-    trials = 4 if args.quick else int(args.trials)
-    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    trials = 2 if args.smoke else 4 if args.quick else int(args.trials)
+    families = ["als", "ease"] if args.smoke else [f.strip() for f in args.families.split(",") if f.strip()]
     unknown = set(families) - set(SPACES)
     if unknown:
         raise SystemExit(f"unknown families {sorted(unknown)}; choose from {sorted(SPACES)}")
     versions = {lib: library_version(lib) for lib in ("fusionrec", "implicit", "cornac", "optuna")}
     rows: list[tuple[str, str, TunedSide, dict[str, float], int]] = []
     for seed in args.seeds:
-        raw = benchmark_split(SPLIT, args.data_dir, seed)
+        raw = benchmark_split(SPLIT, args.data_dir, seed, smoke=args.smoke)
         split = Split(raw.train.binarize(), raw.test.binarize(), raw.valid.binarize(), name=raw.name)
         ALS(n_factors=4, epochs=1).fit(split.train)  # warm numba's caches outside the timed trials
         for family in families:
             for lib, label, build in BUILDERS[family]:
+                if lib != "fusionrec" and not have_peer(lib, args.smoke):
+                    continue
                 side = tpe_tune(
                     f"{lib} {label}", lambda p, b=build, t=split.train: b(p, t), SPACES[family], split,
                     n_trials=trials, seed=SEED, fixed=FIXED[family],
@@ -128,6 +130,7 @@ def main() -> None:
   setting; refit on train only; test with train and valid masked, all items ranked, binary relevance.
 """
     out = RESULTS_DIR / ("tuned_als_quick.md" if args.quick else "tuned_als.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"\nwritten {out}")
 

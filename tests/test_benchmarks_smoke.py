@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,42 +76,47 @@ def test_serving_benchmark_smoke(script: str, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ every other script
-#: script -> its output under FUSIONREC_BENCH_OUT: ``--smoke`` runs it on a tiny slice of the real data, or on the
-#: built-in synthetic dataset when the data directory is absent (benchmarks/_common.py), peers skipped when missing
+#: script -> (its output under FUSIONREC_BENCH_OUT, a metric that must be finite in one of its rows): ``--smoke``
+#: runs it on a tiny slice of the real data, or on the built-in synthetic dataset when the data directory is absent
+#: (benchmarks/_common.py), peers skipped when missing
 OUTPUTS = {
-    "baselines.py": "results/baselines.json",
-    "topn_implicit.py": "results/topn_implicit_quick.json",
-    "explain_faithfulness.py": "results/explain_faithfulness.md",
-    "fairness_curve.py": "results/fairness_curve_quick.md",
-    "filmtrust_social.py": "results/filmtrust_social.json",
-    "social_topn.py": "results/social_topn_quick.json",
-    "ml100k_ratings.py": "results/ml100k_ratings.json",
-    "ml100k_fm.py": "results/ml100k_fm.json",
+    "baselines.py": ("results/baselines.json", "NDCG@20"),
+    "topn_implicit.py": ("results/topn_implicit_quick.json", "NDCG@20"),
+    "explain_faithfulness.py": ("results/explain_faithfulness.md", "mean drop, cited removed"),
+    "fairness_curve.py": ("results/fairness_curve_quick.md", "NDCG@10"),
+    "filmtrust_social.py": ("results/filmtrust_social.json", "RMSE"),
+    "social_topn.py": ("results/social_topn_quick.json", "NDCG@20"),
+    "ml100k_ratings.py": ("results/ml100k_ratings.json", "RMSE"),
+    "ml100k_fm.py": ("results/ml100k_fm.json", "RMSE"),
+    "synthetic_ablation.py": ("results/synthetic_ablation.json", "NDCG@20"),
+    "scale_als.py": ("results/scale_als_quick.json", "NDCG@20"),
+    "tuned_ease_vs_peer.py": ("results/tuned_als_quick.md", "test NDCG@20"),
 }
 SMOKE.update({script: ["--smoke"] for script in OUTPUTS})
 
 
-def _metric_rows(path: Path) -> list[dict[str, float]]:
-    """The metric rows of a results file: write_results' records, or the numeric cells of a markdown table."""
+def _metric_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a results file: write_results' records' metrics, or the rows of its markdown tables by header."""
     if path.suffix == ".json":
-        data = json.loads(path.read_text())
-        return [r["metrics"] for r in data["records"]]
-    rows = []
+        return [r["metrics"] for r in json.loads(path.read_text())["records"]]
+    rows, header = [], None
     for line in path.read_text().splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
-        nums = {}
-        for i, cell in enumerate(cells):
-            try:
-                nums[str(i)] = float(cell.split()[0].rstrip("%"))
-            except (ValueError, IndexError):
-                continue
-        if nums:
-            rows.append(nums)
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+        elif not set(line) <= set("|-: "):
+            rows.append(dict(zip(header, cells)))
     return rows
 
 
-def _finite(row: dict[str, float]) -> bool:
-    return any(isinstance(v, int | float) and math.isfinite(v) for v in row.values())
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(str(value).strip("*%")))
+    except ValueError:
+        return False
 
 
 @pytest.mark.parametrize("script", sorted(OUTPUTS))
@@ -118,10 +124,11 @@ def test_benchmark_smoke(script: str, tmp_path: Path) -> None:
     """``--smoke`` runs to the end and writes a row with a finite metric, only under FUSIONREC_BENCH_OUT."""
     res = _run(script, tmp_path)
     assert res.returncode == 0, (res.stdout[-2000:], res.stderr[-3000:])
-    out = tmp_path / OUTPUTS[script]
+    name, metric = OUTPUTS[script]
+    out = tmp_path / name
     assert out.is_file(), sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     rows = _metric_rows(out)
-    assert rows and any(_finite(r) for r in rows), rows
+    assert any(_finite(r.get(metric)) for r in rows), (metric, rows[:5])
 
 
 def test_smoke_refuses_to_write_over_committed_results() -> None:
