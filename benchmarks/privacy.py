@@ -22,7 +22,8 @@ Rows:
   simulation row of that setting (Ray) unless ``--no-flower``.
 - MostPopular as the non-personalised reference.
 
-Run: python benchmarks/privacy.py [--data-dir ../shared/data] [--quick] [--no-flower]
+Run: python benchmarks/privacy.py [--data-dir ../shared/data] [--quick | --smoke] [--no-flower]
+(--smoke: one setting per row, epsilon 3 and infinity, 1 epoch, no Flower row)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import pandas as pd
-from _common import benchmark_split, parse_args
+from _common import RESULTS_DIR, benchmark_split, parse_args, smoke_dataset
 
 from fusionrec.evaluation import evaluate_ranking
 from fusionrec.models.base import Recommender, SideInfo
@@ -51,7 +52,7 @@ from fusionrec.models.mf.bpr import BPR
 from fusionrec.models.private import DPMF
 
 SPLIT = "ml-latest-small.random811"
-OUT = Path(__file__).resolve().parent / "results" / "privacy.md"
+OUT = RESULTS_DIR / "privacy.md"
 EPSILONS = [1.0, 3.0, 8.0, math.inf]
 
 
@@ -61,7 +62,12 @@ def ndcg(model: Recommender, train: Any, test: Any, exclude: list[Any] | None = 
     return float(res.metrics["NDCG@20"])
 
 
-def genres(data_dir: Path, train: Any) -> SideInfo:
+def genres(data_dir: Path | None, train: Any) -> SideInfo:
+    """The genre multi-hot of movies.csv (of the synthetic dataset without ``data_dir``) for the training items."""
+    if data_dir is None:
+        labels, _ = smoke_dataset().item_modalities["genres"].align(train.item_ids)
+        x = pd.Series(["|".join(g or []) for g in labels]).str.get_dummies("|").to_numpy(np.float32)
+        return SideInfo(item_features={"genres": x})
     movies = pd.read_csv(data_dir / "ml-latest-small" / "movies.csv")
     onehot = movies.set_index("movieId")["genres"].str.get_dummies("|")
     x = onehot.reindex(train.item_ids.ids.astype(int)).fillna(0).to_numpy(np.float32)
@@ -92,8 +98,10 @@ def main() -> None:
         extra=lambda p: p.add_argument("--no-flower", action="store_true", help="skip the Flower simulation row"),
         fixed_splits="uses the committed random811 split",
     )
-    quick = bool(args.quick)
-    split = benchmark_split(SPLIT, args.data_dir)
+    quick, smoke = bool(args.quick), bool(args.smoke)
+    epsilons = [3.0, math.inf] if smoke else EPSILONS
+    args.no_flower = args.no_flower or smoke  # a Ray start alone takes longer than a smoke run
+    split = benchmark_split(SPLIT, args.data_dir, smoke=smoke)
     train, valid, test = split.train.binarize(), split.valid, split.test
     side = genres(args.data_dir, train)
     print(f"{SPLIT}: {train.n_users} users, {train.n_items} items, {train.nnz} train interactions", flush=True)
@@ -103,11 +111,11 @@ def main() -> None:
     rows.append(("reference", "MostPopular", "-", ndcg(pop, train, valid), ndcg(pop, train, test, [valid]), "-", 0.0))
 
     # ---------------------------------------------------------------- DP-SGD: DPMF
-    epochs = 4 if quick else 10
+    epochs = 1 if smoke else 4 if quick else 10
     mf_grid = [{"lr": lr, "max_grad_norm": c} for lr in (0.001, 0.003, 0.01) for c in (0.2, 1.0)]
     if quick:
-        mf_grid = mf_grid[2:4]
-    for eps in EPSILONS:
+        mf_grid = mf_grid[3:4] if smoke else mf_grid[2:4]
+    for eps in epsilons:
         print(f"DPMF epsilon={eps}", flush=True)
         private = math.isfinite(eps)
 
@@ -124,11 +132,11 @@ def main() -> None:
         rows.append(("DP-SGD", "DPMF", label, best["valid"], best["test"], str(best["params"]), best["fit_s"]))
 
     # ---------------------------------------------------------------- DP-SGD: DeepFusion
-    df_epochs = 2 if quick else 5
-    df_grid = [{"lr": 0.005}, {"lr": 0.02}]
+    df_epochs = 1 if smoke else 2 if quick else 5
+    df_grid = [{"lr": 0.02}] if smoke else [{"lr": 0.005}, {"lr": 0.02}]
     # infinity twice: the DP-SGD loop with no noise and no clipping (same sampling, negatives over all items), and
     # DeepFusion's ordinary training (its own minibatches; negatives from warm items only)
-    for eps in [*EPSILONS[:-1], "no-noise", "ordinary"]:
+    for eps in [*epsilons[:-1], "no-noise", "ordinary"]:
         print(f"DeepFusion epsilon={eps}", flush=True)
         if eps == "ordinary":
             dp: dict[str, Any] = {"private": False}
@@ -151,14 +159,14 @@ def main() -> None:
         rows.append(("DP-SGD", "DeepFusion", label, best["valid"], best["test"], str(best["params"]), best["fit_s"]))
 
     # ---------------------------------------------------------------- federated vs centralised
-    rounds_list = [5, 10] if quick else [5, 10, 20, 40]
+    rounds_list = [2] if smoke else [5, 10] if quick else [5, 10, 20, 40]
     base = {"n_factors": 32, "reg": 0.001, "seed": 0}
     lr = 0.05
     print("FedMF: server step on valid at 20 rounds (10 when quick)", flush=True)
-    pick_rounds = 10 if quick else 20
+    pick_rounds = 2 if smoke else 10 if quick else 20
     fed_best = tuned(
         lambda **p: FedMF(rounds=pick_rounds, local_lr=lr, **base, **p),
-        [{"server_lr": s} for s in ((1.0, 30.0) if quick else (10.0, 30.0, 100.0))],
+        [{"server_lr": s} for s in ((30.0,) if smoke else (1.0, 30.0) if quick else (10.0, 30.0, 100.0))],
         train,
         valid,
         test,

@@ -16,7 +16,8 @@ Configurations: ``single`` = this process without Ray, compute threads limited t
 cluster is started once; its start-up time is printed apart.  Scoring uses 8 user shards in both Ray
 configurations.  Nothing is tuned: there is no model quality here, only time.
 
-Run: python benchmarks/ray_scaling.py [--data-dir ../shared/data] [--quick] [--repeats 3] [--json out.json]
+Run: python benchmarks/ray_scaling.py [--data-dir ../shared/data] [--quick | --smoke] [--repeats 3] [--json out.json]
+(--smoke: score-ease on the smoke slice, once; tables and JSON under $FUSIONREC_BENCH_OUT/results)
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _common import RESULTS_DIR, add_smoke, benchmark_split, check_smoke  # noqa: E402
 
 
 def _args() -> argparse.Namespace:
@@ -49,8 +53,15 @@ def _args() -> argparse.Namespace:
     p.add_argument("--items", type=int, default=10_000, help="synthetic items for score-als")
     p.add_argument("--only", default="extract,score-ease,score-als", help="comma-separated workloads")
     p.add_argument("--json", default=None, help="also write the raw measurements to this JSON file")
+    add_smoke(p)
     a = p.parse_args()
-    if a.quick:
+    check_smoke(p, a)
+    a.scratch = None
+    if a.smoke:  # no MiniLM (its weights load in every worker); synthetic data when the data dir is absent
+        a.users, a.items, a.repeats, a.only = 500, 200, 1, "score-ease"
+        a.json, a.scratch = a.json or str(RESULTS_DIR / "ray_scaling_smoke.json"), RESULTS_DIR
+        a.data_dir = a.data_dir if Path(a.data_dir).is_dir() else None
+    elif a.quick:
         a.texts, a.users, a.items, a.repeats = 300, 5000, 2000, 1
     return a
 
@@ -184,7 +195,9 @@ def bench_scoring(name: str, model: Any, args: argparse.Namespace, address: str)
     from fusionrec.distributed import ScoringStats, batch_recommend_ray
 
     res: dict[str, Any] = {"users": len(model.user_id_values_), "items": int(model.n_items_), "configs": {}}
-    tmp = Path(tempfile.mkdtemp(prefix="ray-scaling-"))
+    if args.scratch:
+        Path(args.scratch).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="ray-scaling-", dir=args.scratch))
     t = time.perf_counter()
     saved = model.save(tmp / "model")
     res["save_s"] = time.perf_counter() - t
@@ -289,10 +302,10 @@ def main() -> None:
         if "extract" in only:
             results["workloads"]["extract"] = bench_extract(args, address)
         if "score-ease" in only:
-            from fusionrec.data.datasets import load_benchmark_split
             from fusionrec.models.linear import EASE
 
-            split = load_benchmark_split("ml-latest-small.random811", Path(args.data_dir))
+            data_dir = None if args.data_dir is None else Path(args.data_dir)
+            split = benchmark_split("ml-latest-small.random811", data_dir, smoke=args.smoke)
             t = time.perf_counter()
             ease = EASE(reg=500.0).fit(split.train)
             results["ease_fit_s"] = time.perf_counter() - t
@@ -322,7 +335,10 @@ def main() -> None:
                 extra[f"{name}.{key}"] = r[key]
     print("\n" + json.dumps(extra, default=str))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    if args.smoke:
+        (RESULTS_DIR / "ray_scaling_smoke.md").write_text(_table(results) + "\n\n" + _stages(results) + "\n")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@ results into a temporary folder (``FUSIONREC_BENCH_OUT``), so that a contract ch
 seen the day it is made (issue 21: the load benchmark's planted model stopped declaring the factor contract and the
 table went stale without anyone noticing).
 
-Covered: the serving benchmarks (load, ingestion, fuzzing), which need no peer library.  The load smoke also checks
-that the service retrieved through the ANN index (the planted model declares the factor contract).
+Covered: the serving benchmarks (load, ingestion, fuzzing, soak), which need no peer library.  The load smoke also
+checks that the service retrieved through the ANN index (the planted model declares the factor contract).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ SMOKE = {
     "serving_load.py": ["--smoke"],
     "serving_ingest.py": ["--quick"],
     "serving_fuzz.py": ["--quick"],
+    "serving_soak.py": ["--smoke"],
 }
 NEEDS = {"serving_fuzz.py": "schemathesis", "serving_load.py": "faiss"}
 
@@ -69,7 +70,7 @@ def test_the_load_benchmark_model_declares_the_factor_contract() -> None:
     assert decl.has_factors
 
 
-@pytest.mark.parametrize("script", ["serving_ingest.py", "serving_fuzz.py"])
+@pytest.mark.parametrize("script", ["serving_ingest.py", "serving_fuzz.py", "serving_soak.py"])
 def test_serving_benchmark_smoke(script: str, tmp_path: Path) -> None:
     res = _run(script, tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -91,6 +92,8 @@ OUTPUTS = {
     "synthetic_ablation.py": ("results/synthetic_ablation.json", "NDCG@20"),
     "scale_als.py": ("results/scale_als_quick.json", "NDCG@20"),
     "tuned_ease_vs_peer.py": ("results/tuned_als_quick.md", "test NDCG@20"),
+    "privacy.py": ("results/privacy.md", "test NDCG@20"),
+    "ray_scaling.py": ("results/ray_scaling_smoke.md", "Ray, 2 workers"),
 }
 SMOKE.update({script: ["--smoke"] for script in OUTPUTS})
 
@@ -113,8 +116,9 @@ def _metric_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _finite(value: Any) -> bool:
+    """A number (a cell's first word: ``0.53 s (0.5-0.6)``, ``**0.2102**``) that is finite."""
     try:
-        return math.isfinite(float(str(value).strip("*%")))
+        return math.isfinite(float(str(value).split(" ")[0].strip("*%")))
     except ValueError:
         return False
 
