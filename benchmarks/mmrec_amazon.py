@@ -10,8 +10,9 @@ beside the table where the issue quotes them (Baby: Recall@20 .0992, NDCG@20 .04
 Models: fusionrec GraphFusion (LightGCN on the user-item graph + per-modality item kNN graphs, the FREEDOM /
 LATTICE family), VBPR, CEASE (EASE + feature Gram), and the pure-CF ALS and EASE for reference.
 
-When no dataset is present the script says so and writes nothing (the table stays as last measured).
-Run: python benchmarks/mmrec_amazon.py [--data-dir ../shared/data] [--quick] [--names baby sports clothing]
+When no dataset is present the script says so and writes nothing (the table stays as last measured); ``--smoke``
+then writes the smoke-size synthetic dataset in MMRec's format under $FUSIONREC_BENCH_OUT and runs on that.
+Run: python benchmarks/mmrec_amazon.py [--data-dir ../shared/data] [--quick | --smoke] [--names baby sports clothing]
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PeakRSS, Record, library_version, parse_args, timed, write_results
+from _common import (
+    RESULTS_DIR,
+    PeakRSS,
+    Record,
+    library_version,
+    parse_args,
+    random811,
+    smoke_dataset,
+    timed,
+    write_results,
+)
 
 from fusionrec.data import Interactions
 from fusionrec.evaluation import evaluate_ranking
@@ -48,7 +59,37 @@ def find(data_dir: Path, name: str) -> Path | None:
     return None
 
 
-def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
+def write_smoke_mmrec(root: Path, name: str = "synthetic") -> Path:
+    """The smoke-size synthetic dataset in MMRec's format (``<name>.inter`` with x_label from the random811 rule;
+    ``image_feat.npy`` / ``text_feat.npy``: noisy views of the planted item factors) in ``root / name``."""
+    import numpy as np
+    import pandas as pd
+
+    ds = smoke_dataset()
+    split = random811(ds.interactions, 0, name)
+    rows = []
+    for label, part in enumerate((split.train, split.valid, split.test)):
+        rows.append(pd.DataFrame({"userID": part.row_indices(), "itemID": part.matrix.indices, "x_label": label}))
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.concat(rows).to_csv(folder / f"{name}.inter", sep="\t", index=False)
+    q = ds.meta["truth"].item_factors
+    rng = np.random.default_rng(0)
+    for kind, width in (("image", 32), ("text", 16)):
+        view = q @ rng.standard_normal((q.shape[1], width)) + 0.5 * rng.standard_normal((q.shape[0], width))
+        np.save(folder / f"{kind}_feat.npy", view.astype(np.float32))
+    return folder
+
+
+def grids(quick: bool, smoke: bool = False) -> dict[str, list[dict[str, Any]]]:
+    if smoke:
+        return {
+            "ALS": grid(n_factors=[8], reg=[1.0], alpha=[10.0], epochs=[2]),
+            "EASE": grid(reg=[300.0]),
+            "CEASE": grid(reg=[300.0], side_weight=[50.0]),
+            "VBPR": grid(n_factors=[8], content_factors=[8], lr=[0.01], epochs=[1]),
+            "GraphFusion": grid(n_factors=[8], knn_k=[10], epochs=[1], lr=[5e-3]),
+        }
     if quick:
         return {
             "ALS": grid(n_factors=[64], reg=[1.0], alpha=[10.0]),
@@ -82,15 +123,18 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
     from fusionrec.data.datasets.mmrec import load_mmrec
 
-    found = {n: find(args.data_dir, n) for n in args.names}
+    found = {n: find(args.data_dir, n) if args.data_dir else None for n in args.names}
     present = {n: p for n, p in found.items() if p is not None}
+    if not present and args.smoke:
+        print("smoke: no MMRec dataset, the synthetic one written in MMRec's format", flush=True)
+        present = {"synthetic": write_smoke_mmrec(RESULTS_DIR / "mmrec_smoke")}
     if not present:
         print(
             f"no MMRec dataset ({', '.join(args.names)}) under {args.data_dir}: put <name>/<name>.inter with "
             "image_feat.npy and text_feat.npy there (MMRec's processed Amazon files); nothing measured"
         )
         return
-    spaces = grids(args.quick)
+    spaces = grids(args.quick, args.smoke)
     version = library_version("fusionrec")
     records: list[Record] = []
     for name, root in present.items():

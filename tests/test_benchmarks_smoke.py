@@ -94,6 +94,8 @@ OUTPUTS = {
     "tuned_ease_vs_peer.py": ("results/tuned_als_quick.md", "test NDCG@20"),
     "privacy.py": ("results/privacy.md", "test NDCG@20"),
     "ray_scaling.py": ("results/ray_scaling_smoke.md", "Ray, 2 workers"),
+    "mmrec_amazon.py": ("results/mmrec_amazon_quick.json", "Recall@20"),
+    "tiktok.py": ("results/tiktok.json", "published NDCG@20"),
 }
 SMOKE.update({script: ["--smoke"] for script in OUTPUTS})
 
