@@ -63,6 +63,7 @@ PAPERS: dict[str, str] = {
     "ContentKRR": "Kernel ridge regression from content to EASE-smoothed histories (fusionrec; EASE: Steck 2019).",
     "DeepFusion": "Per-modality towers and early / late / attention fusion as surveyed in Baltrušaitis, Ahuja & "
     "Morency, *Multimodal machine learning: a survey and taxonomy*, TPAMI 2019.",
+    "FineTunedTwoTower": "Two-tower retrieval with a sampled softmax as in Yi et al., *Sampling-bias-corrected neural modeling for large corpus item recommendations*, RecSys 2019, with pretrained encoders fine-tuned in the loop as in Yuan et al., *Where to go next for recommender systems? ID- vs. modality-based recommender models revisited*, SIGIR 2023; LoRA adapters of Hu et al., ICLR 2022.",
     "GraphFusion": "He et al., *LightGCN*, SIGIR 2020, with modality item graphs as in Zhang et al., *Mining latent "
     "structures for multimedia recommendation* (LATTICE), MM 2021.",
     "GraphEASE": "Steck, EASE, WWW 2019, with the frozen modality kNN item graph of Zhou & Shen, *A tale of two "

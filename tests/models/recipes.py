@@ -86,6 +86,11 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
         {"n_factors": 6, "hidden": 12, "epochs": 2, "batch_size": 64, "seed": 0},
         {"n_factors": 6, "hidden": 12, "epochs": 1, "batch_size": 64, "seed": 0, "fusion": "gated", "loss": "mse"},
     ],
+    # the real MiniLM / EfficientNet-Lite0 packages, on the synthetic 32x32 images at a small input side
+    "FineTunedTwoTower": [
+        {"tune": "last", "tune_layers": 2, "n_factors": 6, "epochs": 2, "batch_size": 16, "image_size": 64, "seed": 0},
+        {"tune": "lora", "lora_rank": 2, "n_factors": 6, "epochs": 1, "batch_size": 16, "image_size": 64, "seed": 0},
+    ],
     "GraphFusion": [{**_TORCH, "knn_k": 3}],
     "LightGCN": [{**_TORCH}],
     "SASRec": [
@@ -110,6 +115,7 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
 TORCH_MODELS = {
     "DeepFusion",
     "GraphFusion",
+    "FineTunedTwoTower",
     "LightGCN",
     "SASRec",
     "GRU4Rec",
@@ -148,6 +154,7 @@ class ContractData:
     texts: list[str]
 
 
+    images: list[str | None]
 @functools.cache
 def contract_data() -> ContractData:
     from fusionrec.data.datasets import load_dataset
@@ -177,7 +184,8 @@ def contract_data() -> ContractData:
     )
     assert train.user_ids.ids[FORGET_USER] == FORGET_RAW and train.shape == (N_USERS, N_ITEMS)
     texts = [str(t) for t in ds.item_modalities["text"].data]
-    return ContractData(train=train, untimed=untimed, side=side, texts=texts)
+    images, _ = ds.item_modalities["image"].align(items)
+    return ContractData(train=train, untimed=untimed, side=side, texts=texts, images=list(images))
 
 
 def build(name: str, variant: int = 0, **override: Any) -> Recommender:
@@ -194,7 +202,7 @@ def fit_model(model: Recommender, *, timed: bool = True) -> Recommender:
     # an ensemble needs what its members need (a sequential member: timestamps), which its class cannot declare
     needs_times = "timestamps" in decl.fit_inputs or "models" in model.get_params()
     train = data.train if timed or needs_times else data.untimed
-    return model.fit(train, **decl.fit_kwargs(side=data.side, texts=data.texts))
+    return model.fit(train, **decl.fit_kwargs(side=data.side, texts=data.texts, images=data.images))
 
 
 def fit(name: str, variant: int = 0, *, timed: bool = True) -> Recommender:

@@ -40,10 +40,22 @@ LOG_WEIGHTS = {("ALS", "reg"): 30.0, ("PMF", "reg_user"): 20.0, ("PMF", "reg_ite
 #: parameters whose large edge is more work (10x is capped so that the sweep stays small)
 WORK = {"epochs", "rounds", "local_epochs", "n_burn_in", "max_kept_samples", "cg_steps", "max_sampled"}
 #: size-like parameters whose large edge is capped too
-SIZE = {"n_factors", "hidden", "content_factors", "text_vocab", "text_len", "max_len", "channels", "k", "knn_k"}
+SIZE = {
+    "n_factors",
+    "hidden",
+    "content_factors",
+    "text_vocab",
+    "text_len",
+    "max_len",
+    "channels",
+    "k",
+    "knn_k",
+    "image_size",
+}
 #: models whose fits take seconds: their sweeps are slow
 SLOW_MODELS = {
     "DeepFusion",
+    "FineTunedTwoTower",
     "GraphFusion",
     "SocialLightGCN",
     "SASRec",

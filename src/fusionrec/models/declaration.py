@@ -15,7 +15,7 @@ Every :class:`~fusionrec.models.base.Recommender` subclass declares, with class 
 ``fit_inputs``
     What ``fit`` takes besides the training interactions: ``"side"`` (:class:`SideInfo`), ``"valid"`` (validation
     interactions, for early stopping or blending), ``"timestamps"`` (the training interactions must carry them),
-    ``"texts"`` (raw item texts).  ``uses_side_info = True`` adds ``"side"``.
+    ``"texts"`` (raw item texts), ``"images"`` (raw item images: paths or arrays).  ``uses_side_info = True`` adds ``"side"``.
 ``can_fold_in`` / ``can_batch_fold_in`` / ``can_add_items`` / ``has_factors`` / ``uses_friends``
     Cold start and serving: ``fold_in_user``, ``fold_in_users`` (many at once), ``add_items`` from content,
     ``factors()``/``add_item_vectors`` (:mod:`fusionrec.models.factors`), friends in ``fold_in_user``.
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 #: what ``fit`` may take besides the training interactions
-FIT_INPUTS = frozenset({"side", "valid", "timestamps", "texts"})
+FIT_INPUTS = frozenset({"side", "valid", "timestamps", "texts", "images"})
 #: the explanation methods a model may implement
 EXPLANATION_HOOKS = frozenset({"item_contributions", "score_parts"})
 

@@ -43,6 +43,7 @@ MODELS: dict[str, str] = {
     "VBPR": "fusionrec.models.vbpr:VBPR",
     "ContentKRR": "fusionrec.models.krr:ContentKRR",
     "DeepFusion": "fusionrec.models.fusion.model:DeepFusion",
+    "FineTunedTwoTower": "fusionrec.models.fusion.finetune:FineTunedTwoTower",
     "GraphFusion": "fusionrec.models.graph:GraphFusion",
     "LightGCN": "fusionrec.models.lightgcn:LightGCN",
     "GraphEASE": "fusionrec.models.graph_ease:GraphEASE",
