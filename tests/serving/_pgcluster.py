@@ -28,7 +28,8 @@ def _bindir() -> Path | None:
     return Path(dirs[-1]) if dirs and Path(dirs[-1], "initdb").is_file() else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -62,7 +63,7 @@ class Cluster:
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         os.chmod(self.root, 0o700)
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-N", "-E", "UTF8")
         self.start()
 

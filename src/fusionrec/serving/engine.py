@@ -103,7 +103,13 @@ class ServingEngine:
             state.require_items([e.item for e in events])
             state.check_values([e.value for e in events])
             seqs = self.store.append(events)
-            state.apply_events([Ev(e.user, e.item, e.value, e.timestamp, s) for e, s in zip(events, seqs)])
+            if seqs and seqs[0] != state.applied_seq + 1:
+                # another process stored events since this one last synced (or a forgotten user's events left a
+                # hole): catch up from the store in order, these events included; applying only these would move
+                # the position past the others and this process would never see them
+                replay(state, self.store)
+            else:
+                state.apply_events([Ev(e.user, e.item, e.value, e.timestamp, s) for e, s in zip(events, seqs)])
             return seqs
 
     def post_item(
