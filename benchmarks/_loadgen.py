@@ -85,6 +85,8 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
         if name.strip().lower() == b"content-length":
             length = int(value.strip())
     if length is None:
+        if status in (204, 304) or 100 <= status < 200:  # no body by definition (uvicorn sends no length)
+            return status
         raise HttpError("response without Content-Length")
     await reader.readexactly(length)
     return status
@@ -100,11 +102,14 @@ async def run_open_loop(
     connections: int = 64,
     timeout: float = 10.0,
     on_tick: Callable[[], None] | None = None,
+    on_result: Callable[[int, int, float, float], None] | None = None,
 ) -> tuple[list[float], int, float]:
     """Issue requests at ``rate``/s for ``seconds`` (at most ``max_requests``), spread round-robin over ``ports``.
 
     Returns (latencies in ms from each request's due time, error count, elapsed seconds).  A status >= 400, a
-    transport error or a request slower than ``timeout`` counts as an error.  ``on_tick`` runs about every 2 s.
+    transport error or a request slower than ``timeout`` counts as an error.  ``on_tick`` runs about every 2 s;
+    ``on_result(j, status, due seconds from the start, latency ms)`` after each request (status 0: transport error
+    or timeout).
     """
     pools = [_Pool(p, max(1, connections // len(ports))) for p in ports]
     lat: list[float] = []
@@ -115,6 +120,7 @@ async def run_open_loop(
         pool = pools[j % len(pools)]
         ok = False
         conn = None
+        status = 0
         try:
             async with asyncio.timeout(timeout):
                 conn = await pool.acquire()
@@ -127,7 +133,10 @@ async def run_open_loop(
         finally:
             if conn is not None:
                 pool.release(conn, ok)
-        lat.append((time.perf_counter() - due) * 1000)
+        ms = (time.perf_counter() - due) * 1000
+        lat.append(ms)
+        if on_result is not None:
+            on_result(j, status, due - start, ms)
 
     tasks = []
     start = time.perf_counter()

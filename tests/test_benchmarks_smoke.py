@@ -30,7 +30,7 @@ SMOKE = {
     "serving_fuzz.py": ["--quick"],
     "serving_soak.py": ["--smoke"],
 }
-NEEDS = {"serving_fuzz.py": "schemathesis", "serving_load.py": "faiss"}
+NEEDS = {"serving_fuzz.py": "schemathesis", "serving_load.py": "faiss", "finetune.py": "peft"}
 
 
 def _run(script: str, tmp_path: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -96,6 +96,7 @@ OUTPUTS = {
     "ray_scaling.py": ("results/ray_scaling_smoke.md", "Ray, 2 workers"),
     "mmrec_amazon.py": ("results/mmrec_amazon_quick.json", "Recall@20"),
     "tiktok.py": ("results/tiktok.json", "published NDCG@20"),
+    "finetune.py": ("results/finetune_smoke.json", "NDCG@20"),
 }
 SMOKE.update({script: ["--smoke"] for script in OUTPUTS})
 
