@@ -80,8 +80,15 @@ def train_bundle(
         side = _side_for(dataset, train)
     if on_read is not None:
         on_read(describe_training(source_label, train, dataset, side))
+    raw: dict[str, Any] = {}
+    decl = type(estimator).declaration()
+    if dataset is not None and {"texts", "images"} & decl.fit_inputs:  # models that encode raw content themselves
+        from fusionrec.data.documents import dataset_documents
+
+        texts, images = dataset_documents(dataset, train.item_ids)
+        raw = decl.fit_kwargs(texts=texts, images=images)
     try:
-        fitted = estimator.fit(train, side)
+        fitted = estimator.fit(train, side, **raw)
     except ConfigError as exc:
         # the model says what it lacks (content, image features, trust links); add where the CLI takes them from
         if side is None or not (side.item_features or side.user_features) or side.social is None:

@@ -72,7 +72,8 @@ def add_item(
                 name = used[0]
                 d = np.asarray(state.side.item_features[name]).shape[1]
                 given = {name: np.zeros((1, d), np.float32)}
-            placed = cast("ItemColdStart", model).add_items(given)  # declared can_add_items
+            own = raw_inputs(state, content, text)  # models that encode raw content themselves get it too
+            placed = cast("ItemColdStart", model).add_items(given, **own)  # declared can_add_items
         elif state.is_factor:
             factor_model = cast("FactorModel", model)  # declared has_factors
             f = factor_model.factors()
@@ -95,6 +96,22 @@ def add_item(
         if state.index is not None:
             state.index.add(state.augmented()[1][i : i + 1])
         return i
+
+
+def raw_inputs(state: OnlineState, content: Mapping[str, Any] | None, text: str | None) -> dict[str, Any]:
+    """``texts=`` / ``images=`` for ``add_items`` of a model that declares them in ``fit_inputs`` (it encodes raw
+    content itself): the posted content written as at training (:func:`fusionrec.data.documents.item_documents`,
+    the bundle's modality kinds), else the posted ``text``; ``{}`` for the other models."""
+    if not {"texts", "images"} & state.declared.fit_inputs:
+        return {}
+    from fusionrec.data.documents import item_documents
+
+    kinds = {} if state.side is None else dict(state.side.item_kinds)
+    values = {k: [v] for k, v in (content or {}).items() if k in kinds}
+    texts, images = item_documents(values, kinds)
+    if (texts is None or texts[0] is None) and text:
+        texts = [text]
+    return state.declared.fit_kwargs(texts=texts, images=images)
 
 
 def model_item_modalities(state: OnlineState) -> list[str]:
