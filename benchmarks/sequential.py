@@ -1,4 +1,5 @@
-"""Next-item recommendation: fusionrec SASRec, content SASRec, GRU4Rec, CNNLSTM vs RecBole SASRec and GRU4Rec.
+"""Next-item recommendation: fusionrec SASRec, BERT4Rec, content SASRec, GRU4Rec, CNNLSTM vs RecBole SASRec,
+BERT4Rec and GRU4Rec.
 
 Data: ml-latest-small and ml-100k, every rating an implicit 1, split leave-last-out by
 ``fusionrec.data.splits.leave_last_out`` (each user's latest interaction is test, the one before it valid; equal
@@ -29,7 +30,16 @@ environment (``--recbole-python``, default .bench/recbole-venv/bin/python, made 
 written as RecBole atomic files whose timestamp is the interaction's rank in the user's time order (so RecBole's
 leave-one-out "TO" split is exactly ours).
 
-Run: python benchmarks/sequential.py [--data-dir ../shared/data] [--epochs 30] [--threads 2] [--quick]
+* ``fusionrec SASRec every-prefix`` / ``fusionrec GRU4Rec every-prefix``: the same models with
+  ``every_prefix=True`` (RecBole's augmentation: every prefix of every sequence a training example), the learning
+  rate chosen for the windows row (grid of one: the prefix rows cost ~40x a windows epoch).
+
+RecBole's cost (profiled on ml-100k, SASRec, 1 thread): its train loader yields an epoch's 48 batches in 0.23
+CPU-s and ``Trainer.fit(valid_data=None)`` runs no validation, so its ~230+ CPU-s per epoch are the network itself:
+every prefix (97k per epoch) is its own length-50 sequence, i.e. 4.9M Transformer positions per epoch with a
+256-wide GELU feed-forward block and dropout 0.5 on every activation; backward is ~60% of it.
+
+Run: python benchmarks/sequential.py [--data-dir ../shared/data] [--epochs 30] [--threads 2] [--quick] [--smoke]
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ HERE = Path(__file__).resolve().parent
 RECBOLE_GRIDS = {
     "SASRec": [{"learning_rate": 0.001}, {"learning_rate": 0.005}],
     "GRU4Rec": [{"learning_rate": 0.001}, {"learning_rate": 0.005}],
+    "BERT4Rec": [{"learning_rate": 0.001}, {"learning_rate": 0.005}],
 }
 OUR_LRS = [0.001, 0.005]
 EASE_REGS = [1000.0, 5000.0, 20000.0]
@@ -162,7 +173,7 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     import argparse
 
-    from _common import machine
+    from _common import OUT, SMOKE_ITEMS, SMOKE_USERS, add_smoke, check_smoke, machine, shrink, smoke_dataset
 
     from fusionrec.data import Interactions
     from fusionrec.data.datasets import load_dataset
@@ -172,7 +183,7 @@ def main() -> None:
     from fusionrec.models import Recommender
     from fusionrec.models.baselines import MostPopular
     from fusionrec.models.linear import EASE
-    from fusionrec.models.sequential import CNNLSTM, GRU4Rec, SASRec
+    from fusionrec.models.sequential import CNNLSTM, BERT4Rec, GRU4Rec, SASRec
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -203,9 +214,13 @@ def main() -> None:
         help="combine result files of runs over parts of the grid: per dataset and model the row with the best "
         "valid NDCG@10 is kept; writes --out and prints the table",
     )  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="2 epochs, ml-100k only (smoke test)")
-    parser.add_argument("--out", default=str(HERE / "results" / "sequential.json"))
+    parser.add_argument("--quick", action="store_true", help="2 epochs, ml-100k only")
+    add_smoke(parser)
+    parser.add_argument("--out", default=None, help="results JSON (default: results/sequential.json)")
     args = parser.parse_args()
+    check_smoke(parser, args)
+    args.out = args.out or str(OUT / "results" / "sequential.json")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     if args.merge:
         merged = merge_results([json.loads(Path(p).read_text()) for p in args.merge])
         Path(args.out).write_text(json.dumps(merged, indent=1))
@@ -215,6 +230,9 @@ def main() -> None:
         args.epochs, args.datasets = 2, "ml-100k"
     data_dir = Path(args.data_dir)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.smoke:  # seconds: 1 epoch, a tiny slice (or the synthetic data), no peer, no content rows
+        args.epochs, args.lrs = 1, "0.005"
+        skip |= {"fusionrec SASRec+content", "fusionrec CNNLSTM", *(f"RecBole {m}" for m in RECBOLE_GRIDS)}
     E, T = int(args.epochs), int(args.threads)
     our_lrs = OUR_LRS if args.grid == 2 else [0.005]
     recbole_grids = {k: v if args.grid == 2 else v[1:] for k, v in RECBOLE_GRIDS.items()}
@@ -250,15 +268,22 @@ def main() -> None:
         return m
 
     def run(ds_name: str) -> None:
-        ds = load_dataset(ds_name, data_dir=data_dir)
-        split = leave_last_out(ds.interactions.binarize())
+        if args.smoke:
+            have_data = (data_dir / ds_name).is_dir()
+            ds = load_dataset(ds_name, data_dir=data_dir) if have_data else smoke_dataset()
+            split = shrink(leave_last_out(ds.interactions.binarize()), SMOKE_USERS, SMOKE_ITEMS)
+        else:
+            ds = load_dataset(ds_name, data_dir=data_dir)
+            split = leave_last_out(ds.interactions.binarize())
         train, valid, test = split.train, split.valid, split.test
         assert valid is not None
         history = Interactions.concat([train, valid])
         print(f"\n## {ds_name}: {train.n_users} users, {train.n_items} items, train {train.nnz}", flush=True)
-        side, _ = build_side_info(ds, encoders={"release_date": None, "links": None}, cache=True)
-        content = {k: side.item_features[k].shape[1] for k in side.item_features}
-        print(f"content modalities: {content}", flush=True)
+        side = None
+        if "fusionrec SASRec+content" not in skip:
+            side, _ = build_side_info(ds, encoders={"release_date": None, "links": None}, cache=True)
+            content = {k: side.item_features[k].shape[1] for k in side.item_features}
+            print(f"content modalities: {content}", flush=True)
         rows: dict[str, dict[str, Any]] = {}
 
         def record(
@@ -307,11 +332,18 @@ def main() -> None:
             record(label, "fusionrec", p, v, test_m, fit_s, {"grid_fit_s": fits, "fit_cpu_s": fit_cpu})
             return p
 
-        common: dict[str, Any] = {"epochs": E, "threads": T, "max_len": MAX_LEN, "seed": 0, "device": args.device}
-        p_sas = ours("fusionrec SASRec", lambda **p: SASRec(**common, **p), [{"lr": lr} for lr in our_lrs])
+        max_len = 10 if args.smoke else MAX_LEN
+        common: dict[str, Any] = {"epochs": E, "threads": T, "max_len": max_len, "seed": 0, "device": args.device}
+        lr_grid = [{"lr": lr} for lr in our_lrs]
+        p_sas = ours("fusionrec SASRec", lambda **p: SASRec(**common, **p), lr_grid)
         if p_sas:
             ours("fusionrec SASRec+content", lambda **p: SASRec(**common, use_content=True, **p), [p_sas], side)
-        p_gru = ours("fusionrec GRU4Rec", lambda **p: GRU4Rec(**common, **p), [{"lr": lr} for lr in our_lrs])
+        # every prefix of every sequence (RecBole's augmentation) at the windows row's learning rate
+        prefixes = {**common, "every_prefix": True}
+        ours("fusionrec SASRec every-prefix", lambda **p: SASRec(**prefixes, **p), [p_sas or lr_grid[-1]])
+        ours("fusionrec BERT4Rec", lambda **p: BERT4Rec(**common, **p), lr_grid)
+        p_gru = ours("fusionrec GRU4Rec", lambda **p: GRU4Rec(**common, **p), lr_grid)
+        ours("fusionrec GRU4Rec every-prefix", lambda **p: GRU4Rec(**prefixes, **p), [p_gru or lr_grid[-1]])
         if ds_name == "ml-latest-small" and "fusionrec CNNLSTM" not in skip:
             images = poster_side(data_dir, train)
             ours("fusionrec CNNLSTM", lambda **p: CNNLSTM(**common, **p), [p_gru or {"lr": 0.005}], images)

@@ -29,8 +29,9 @@ SMOKE = {
     "serving_ingest.py": ["--quick"],
     "serving_fuzz.py": ["--quick"],
     "serving_soak.py": ["--smoke"],
+    "sequential.py": ["--smoke", "--threads", "1"],
 }
-NEEDS = {"serving_fuzz.py": "schemathesis", "serving_load.py": "faiss", "finetune.py": "peft"}
+NEEDS = {"serving_fuzz.py": "schemathesis", "serving_load.py": "faiss", "finetune.py": "peft", "sequential.py": "torch"}
 
 
 def _run(script: str, tmp_path: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -146,3 +147,14 @@ def test_smoke_refuses_to_write_over_committed_results() -> None:
         text=True, timeout=120,
     )  # fmt: skip
     assert res.returncode == 2 and "FUSIONREC_BENCH_OUT" in res.stderr, res.stderr
+
+
+def test_sequential_smoke(tmp_path: Path) -> None:
+    """fusionrec's sequence models (windows, every prefix, BERT4Rec) on a tiny slice; RecBole is not run."""
+    res = _run("sequential.py", tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "results" / "sequential.json").read_text())
+    rows = next(iter(out["datasets"].values()))
+    for label in ("fusionrec SASRec", "fusionrec SASRec every-prefix", "fusionrec BERT4Rec", "fusionrec GRU4Rec"):
+        assert 0.0 <= rows[label]["test"]["NDCG@10"] <= 1.0 and rows[label]["fit_s"] > 0, label
+    assert not any(r["lib"] == "recbole" for r in rows.values())

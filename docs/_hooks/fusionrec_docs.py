@@ -71,6 +71,8 @@ PAPERS: dict[str, str] = {
     "LightGCN": "He, Deng, Wang, Li, Zhang & Wang, *LightGCN: simplifying and powering graph convolution network for "
     "recommendation*, SIGIR 2020.",
     "SASRec": "Kang & McAuley, *Self-attentive sequential recommendation*, ICDM 2018.",
+    "BERT4Rec": "Sun, Liu, Wu, Pei, Lin, Ou & Jiang, *BERT4Rec: sequential recommendation with bidirectional encoder "
+    "representations from transformer*, CIKM 2019.",
     "GRU4Rec": "Hidasi, Karatzoglou, Baltrunas & Tikk, *Session-based recommendations with recurrent neural "
     "networks*, ICLR 2016.",
     "CNNLSTM": "A CNN image tower concatenated with an LSTM over the sequence (fusionrec).",

@@ -1,4 +1,4 @@
-"""Sequential recommenders (fusionrec.models.sequential): SASRec, GRU4Rec and the content-aware SASRec.
+"""Sequential recommenders (fusionrec.models.sequential): SASRec, BERT4Rec, GRU4Rec and the content-aware SASRec.
 
 The planted pattern: every user walks the catalogue in steps of one (item ``i`` is followed by ``i + 1``, modulo
 the catalogue), starting anywhere; a sequence model learns the step, popularity cannot.
@@ -19,7 +19,7 @@ from fusionrec.evaluation import evaluate_ranking
 from fusionrec.models import Recommender, SideInfo, load_model, make_model
 from fusionrec.models.baselines import MostPopular
 from fusionrec.models.declaration import undeclared_state
-from fusionrec.models.sequential import CNNLSTM, GRU4Rec, SASRec, user_sequences
+from fusionrec.models.sequential import CNNLSTM, BERT4Rec, GRU4Rec, SASRec, user_sequences
 
 from ..conftest import make_interactions
 from .contract import RecommenderContract
@@ -66,6 +66,11 @@ def gru4rec(**kw: object) -> GRU4Rec:
     return GRU4Rec(**{"n_factors": 32, "epochs": 40, "lr": 0.005, "dropout": 0.1, "seed": 0, **kw})  # type: ignore[arg-type]
 
 
+def bert4rec(**kw: object) -> BERT4Rec:
+    # one window per user here (sequences shorter than max_len): small batches give the cloze task enough steps
+    return BERT4Rec(**{"n_factors": 32, "epochs": 60, "batch_size": 16, "lr": 0.005, "dropout": 0.1, "seed": 0, **kw})  # type: ignore[arg-type]
+
+
 def hit_rate(model: Recommender, nxt: np.ndarray, k: int = 5) -> float:
     top, _ = model.recommend(np.arange(N_USERS), k=k, exclude_seen=False)
     return float(np.mean([nxt[u] in top[u] for u in range(N_USERS)]))
@@ -78,6 +83,14 @@ class TestSASRecContract(RecommenderContract):
 
     def make_model(self) -> Recommender:
         return SASRec(n_factors=8, epochs=2, max_len=10)
+
+
+class TestBERT4RecContract(RecommenderContract):
+    implicit = True
+    fold_in_overlap = 0.2
+
+    def make_model(self) -> Recommender:
+        return BERT4Rec(n_factors=8, epochs=2, max_len=10)
 
 
 class TestGRU4RecContract(RecommenderContract):
@@ -113,7 +126,10 @@ class TestCNNLSTMContract(RecommenderContract):
 
 
 # ---------------------------------------------------------------------- learning the next item
-@pytest.mark.parametrize("factory", [sasrec, gru4rec], ids=["SASRec", "GRU4Rec"])
+@pytest.mark.parametrize(
+    "factory", [sasrec, gru4rec, bert4rec, lambda: sasrec(every_prefix=True, epochs=10)],
+    ids=["SASRec", "GRU4Rec", "BERT4Rec", "SASRec-every-prefix"],
+)  # fmt: skip
 def test_learns_the_next_item_that_popularity_cannot(factory) -> None:  # type: ignore[no-untyped-def]
     train, nxt = walk_data()
     assert hit_rate(factory().fit(train), nxt) >= 0.8
@@ -179,7 +195,7 @@ def test_sequences_ordered_by_time_then_item_index() -> None:
 def test_no_timestamps_is_a_clear_error() -> None:
     train, _ = walk_data()
     bare = Interactions(train.matrix, train.user_ids, train.item_ids, None, False)
-    for model in (SASRec(epochs=1), GRU4Rec(epochs=1)):
+    for model in (SASRec(epochs=1), GRU4Rec(epochs=1), BERT4Rec(epochs=1)):
         with pytest.raises(DataError, match="no timestamps"):
             model.fit(bare)
 
@@ -187,6 +203,12 @@ def test_no_timestamps_is_a_clear_error() -> None:
 def test_bad_params() -> None:
     with pytest.raises(ConfigError, match="divisible by n_heads"):
         SASRec(n_factors=10, n_heads=3, epochs=1).fit(walk_data()[0])
+    with pytest.raises(ConfigError, match="BERT4Rec: n_factors=9 must be divisible by n_heads=2"):
+        BERT4Rec(n_factors=9, epochs=1).fit(walk_data()[0])
+    with pytest.raises(ConfigError, match="mask_prob"):
+        make_model("BERT4Rec", mask_prob=1.0)
+    with pytest.raises(ConfigError, match="every_prefix"):
+        make_model("GRU4Rec", every_prefix="yes")
     with pytest.raises(ConfigError, match="dropout"):
         make_model("SASRec", dropout=1.0)
     with pytest.raises(ConfigError, match="max_len"):
@@ -194,7 +216,7 @@ def test_bad_params() -> None:
 
 
 # ---------------------------------------------------------------------- persistence and determinism
-@pytest.mark.parametrize("factory", [sasrec, gru4rec], ids=["SASRec", "GRU4Rec"])
+@pytest.mark.parametrize("factory", [sasrec, gru4rec, bert4rec], ids=["SASRec", "GRU4Rec", "BERT4Rec"])
 def test_saved_model_folds_in_like_the_original(factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train, _ = walk_data()
     model = factory(epochs=5).fit(train)
@@ -407,6 +429,7 @@ def odd_data() -> tuple[Interactions, SideInfo]:
 
 ODD = {
     "SASRec": lambda: SASRec(n_factors=8, max_len=6, epochs=1, use_content=True),
+    "BERT4Rec": lambda: BERT4Rec(n_factors=8, max_len=6, epochs=1),
     "GRU4Rec": lambda: GRU4Rec(n_factors=8, max_len=6, epochs=1),
     "CNNLSTM": lambda: CNNLSTM(n_factors=8, max_len=6, epochs=1),
 }
@@ -472,7 +495,7 @@ def test_forget_user_leaves_no_trace_of_the_sequence_in_the_saved_files(name: st
     np.testing.assert_array_equal(loaded.score(others), before)
 
 
-@pytest.mark.parametrize("cls", [SASRec, GRU4Rec, CNNLSTM])
+@pytest.mark.parametrize("cls", [SASRec, GRU4Rec, CNNLSTM, BERT4Rec])
 def test_weight_decay_is_now_reg(cls: type) -> None:
     with pytest.warns(FutureWarning, match="'weight_decay' was renamed 'reg'"):
         model = cls(weight_decay=0.01)
@@ -481,3 +504,86 @@ def test_weight_decay_is_now_reg(cls: type) -> None:
         model.set_params(weight_decay=0.02)
     assert model.reg == 0.02
     assert cls.upgrade_params({"weight_decay": 0.03}) == {"reg": 0.03}
+
+
+# ---------------------------------------------------------------------- every prefix (RecBole's augmentation)
+def test_every_prefix_makes_one_example_per_step_with_its_last_max_len_predecessors() -> None:
+    from fusionrec.models.sequential import _prefix_examples
+
+    seqs = [np.array([3, 1, 2, 0]), np.array([5]), np.array([4, 6])]
+    inputs, targets = _prefix_examples(seqs, 2)  # stored as item + 1, left-padded; the target in the last column
+    assert len(inputs) == sum(len(s) - 1 for s in seqs) == 4
+    assert inputs.tolist() == [[0, 4], [4, 2], [2, 3], [0, 5]]
+    assert targets[:, -1].tolist() == [2, 3, 1, 7] and not targets[:, :-1].any()
+    # on real-sized data: one example per training step of every user (len - 1 each), every input a true prefix
+    train, _ = walk_data()
+    seqs = user_sequences(train)
+    inputs, targets = _prefix_examples(seqs, 5)
+    assert len(inputs) == train.nnz - train.n_users
+    row = 0
+    for s in seqs:
+        for t in range(1, len(s)):
+            tail = s[max(0, t - 5) : t] + 1
+            assert inputs[row, 5 - len(tail) :].tolist() == tail.tolist() and targets[row, -1] == s[t] + 1
+            row += 1
+    assert _prefix_examples([np.array([1])], 3)[0].shape == (0, 3)
+
+
+def test_every_prefix_changes_training_only() -> None:
+    train, _ = walk_data()
+    windows, prefixes = sasrec(epochs=2).fit(train), sasrec(epochs=2, every_prefix=True).fit(train)
+    assert windows.sequences_.tolist() == prefixes.sequences_.tolist()
+    assert not np.allclose(windows.user_vectors_, prefixes.user_vectors_)
+    assert make_model("GRU4Rec", every_prefix=True).get_params()["every_prefix"] is True
+
+
+# ---------------------------------------------------------------------- BERT4Rec: masking and inference
+def test_bert4rec_masks_items_and_always_the_last_one() -> None:
+    import torch
+
+    model = BERT4Rec(mask_prob=0.5, max_len=6)
+    model.n_items_ = 9  # the [MASK] token is n_items + 1 = 10 in the item + 1 encoding
+    seq = torch.tensor([[0, 0, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]] * 50)
+    inputs, targets = model._batch(seq, seq.clone(), np.random.default_rng(0))
+    masked = inputs == 10
+    assert masked[:, -1].all() and not masked[seq == 0].any() and (inputs[seq == 0] == 0).all()
+    assert (targets[masked] == seq[masked]).all() and (targets[~masked] == 0).all()
+    assert (inputs[~masked] == seq[~masked]).all()
+    rate = float(masked[:, :-1][seq[:, :-1] > 0].float().mean())
+    assert 0.4 < rate < 0.6  # mask_prob of the other items
+    none = BERT4Rec(mask_prob=0.0, max_len=6)
+    none.n_items_ = 9
+    assert (none._batch(seq, seq.clone(), np.random.default_rng(0))[0] == 10).sum() == len(seq)  # the last only
+
+
+def test_bert4rec_scores_the_masked_position_after_the_last_items_and_reads_both_directions() -> None:
+    import torch
+
+    train, _ = walk_data()
+    model = bert4rec(epochs=5, max_len=8).fit(train)
+    n = N_ITEMS
+    inputs = model._net_input(model.sequences_[:3])
+    assert inputs.shape == (3, 8) and (inputs[:, -1] == n + 1).all()
+    np.testing.assert_array_equal(inputs[:, :-1], model.sequences_[:3, 1:])  # the last max_len - 1 items
+    net = model._network()
+    with torch.no_grad():
+        table = net.table(None)
+        hidden = net(torch.from_numpy(inputs), table)
+        np.testing.assert_allclose(model.user_vectors_[:3], hidden[:, -1].numpy(), rtol=1e-5, atol=1e-5)
+        # the output bias is the item vectors' last column, matched by a constant 1 in the user vectors
+        assert model.item_vectors_.shape == (n, 33) and np.all(model.user_vectors_[:, -1] == 1)
+        np.testing.assert_allclose(model.item_vectors_[:, -1], net.out_bias[1 : n + 1].numpy())
+        # bidirectional: changing the last item moves the hidden state of the first position (SASRec's is causal)
+        other = inputs.copy()
+        other[:, -2] = other[:, -2] % n + 1
+        moved = net(torch.from_numpy(other), table)
+        assert not torch.allclose(hidden[:, -8], moved[:, -8])
+    causal = sasrec(epochs=1, max_len=8).fit(train)
+    seq = causal.sequences_[:3].copy()
+    net = causal._network()
+    with torch.no_grad():
+        table = net.table(None)
+        changed = seq.copy()
+        changed[:, -1] = changed[:, -1] % n + 1
+        a, b = net(torch.from_numpy(seq), table), net(torch.from_numpy(changed), table)
+        torch.testing.assert_close(a[:, :-1], b[:, :-1])

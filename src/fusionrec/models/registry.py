@@ -49,6 +49,7 @@ MODELS: dict[str, str] = {
     "GraphEASE": "fusionrec.models.graph_ease:GraphEASE",
     # sequential next-item models (sequential.py; issue 12)
     "SASRec": "fusionrec.models.sequential:SASRec",
+    "BERT4Rec": "fusionrec.models.sequential:BERT4Rec",
     "GRU4Rec": "fusionrec.models.sequential:GRU4Rec",
     "CNNLSTM": "fusionrec.models.sequential:CNNLSTM",
     # social rating models (social.py; trust links from SideInfo.social)
