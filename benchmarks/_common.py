@@ -14,9 +14,10 @@ by the rule of ``../shared/data/README.md`` (:func:`benchmark_split`).
 
 ``--smoke`` (every benchmark; tests/test_benchmarks_smoke.py runs them, marker ``benchsmoke``) is a run of seconds:
 the script's ``--quick`` settings with tiny grids, on a tiny slice of the real data (:func:`shrink`: the
-:data:`SMOKE_ITEMS` most interacted items and the :data:`SMOKE_USERS` most active users on them) or, when the data
-directory is absent, on the built-in synthetic dataset (:func:`smoke_dataset`); peers whose package is missing are
-skipped (:func:`have_peer`), and results go only under ``$FUSIONREC_BENCH_OUT``, never over the committed ones.
+:data:`SMOKE_ITEMS` most interacted items and :data:`SMOKE_USERS` random users with interactions on them) or, when
+the data directory is absent, on the built-in synthetic dataset (:func:`smoke_dataset`); peers whose package is
+missing are skipped (:func:`have_peer`), and results go only under ``$FUSIONREC_BENCH_OUT``, never over the
+committed ones.
 
 Fairness helpers shared by the benchmarks: :func:`tune` (grid search on valid whose grid extends itself when
 the chosen value sits at an edge), :func:`paired` (paired t-test and Wilcoxon over the per-user metric
@@ -131,9 +132,10 @@ def have_peer(module: str, smoke: bool, install: str = "scripts/bench_setup.sh")
     return True
 
 
-def shrink(split: Any, n_users: int = SMOKE_USERS, n_items: int = SMOKE_ITEMS) -> Any:
-    """A tiny copy of ``split``: the ``n_items`` items with the most interactions over all parts and the ``n_users``
-    most active users on them; raw ids and content keys are unchanged (cold items stay cold)."""
+def shrink(split: Any, n_users: int = SMOKE_USERS, n_items: int = SMOKE_ITEMS, seed: int = 0) -> Any:
+    """A tiny copy of ``split``: the ``n_items`` items with the most interactions over all parts and ``n_users``
+    users drawn at random (``seed``) among those with training and test interactions on them, so light and heavy
+    users both stay; raw ids and content keys are unchanged (cold items stay cold)."""
     import numpy as np
 
     from fusionrec.data import IdMap, Interactions, Split
@@ -142,10 +144,13 @@ def shrink(split: Any, n_users: int = SMOKE_USERS, n_items: int = SMOKE_ITEMS) -
     items = np.sort(np.argsort(-sum(p.item_counts() for p in parts.values()), kind="stable")[:n_items])
     keep_item = np.zeros(split.train.n_items, bool)
     keep_item[items] = True
-    per_user = sum(
-        np.bincount(p.row_indices()[keep_item[p.matrix.indices]], minlength=p.n_users) for p in parts.values()
-    )
-    users = np.sort(np.argsort(-per_user, kind="stable")[:n_users])
+
+    def kept(p: Any) -> np.ndarray:
+        return np.bincount(p.row_indices()[keep_item[p.matrix.indices]], minlength=p.n_users)
+
+    eligible = np.flatnonzero((kept(split.train) > 0) & (kept(split.test) > 0))
+    rng = np.random.default_rng(seed)
+    users = np.sort(rng.choice(eligible, min(n_users, len(eligible)), replace=False))
     keep_user = np.zeros(split.train.n_users, bool)
     keep_user[users] = True
     umap, imap = IdMap(split.train.user_ids.to_id(users)), IdMap(split.train.item_ids.to_id(items))

@@ -9,7 +9,7 @@ Features: text = title + genres + tags (TF-IDF, and MiniLM all-MiniLM-L6-v2), po
 and the weight-free colour / edge / texture descriptors).  Image and MiniLM rows go through the feature
 cache, so reruns skip the encoders.  The dense features (MiniLM, EfficientNet, descriptors) are standardised per
 dimension (``PostProcess(method="standard")``, unsupervised, over all items) before the cosine; TF-IDF is used as is.
-Run: python benchmarks/content_coldstart.py [--data-dir ../shared/data] [--quick]
+Run: python benchmarks/content_coldstart.py [--data-dir ../shared/data] [--quick | --smoke]
 """
 
 from __future__ import annotations
@@ -22,7 +22,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _common import SPLIT_SEED, PeakRSS, Record, benchmark_split, library_version, parse_args, timed, write_results
+from _common import (
+    SPLIT_SEED,
+    PeakRSS,
+    Record,
+    benchmark_split,
+    library_version,
+    parse_args,
+    shrink_dataset,
+    smoke_dataset,
+    timed,
+    write_results,
+)
 
 from fusionrec.data import Interactions
 from fusionrec.evaluation import evaluate_ranking
@@ -35,8 +46,10 @@ WEIGHTINGS = ("rating", "centered", "none")
 
 
 def load_features(
-    data_dir: Path, quick: bool, seed: int = SPLIT_SEED
+    data_dir: Path | None, quick: bool, seed: int = SPLIT_SEED, smoke: bool = False
 ) -> tuple[object, dict[str, np.ndarray], dict[str, float]]:
+    """The split and its four item features; a smoke run encodes only the items of its slice, or without
+    ``data_dir`` the synthetic dataset's titles, genres and images."""
     from fusionrec.data import Modality
     from fusionrec.data.datasets import load_ml_posters
     from fusionrec.features import (
@@ -48,15 +61,21 @@ def load_features(
         encode_modality,
     )
 
-    split = benchmark_split(SPLIT, data_dir, seed)
-    # tags from training pairs only: a cold item's tags were written by the users whose held-out interactions
-    # are the test (the committed table before this fix used every tag, a leak)
-    ds = load_ml_posters(data_dir, train=split.train)
+    split = benchmark_split(SPLIT, data_dir, seed, smoke=smoke)
+    if data_dir is None:
+        ds = smoke_dataset(with_images=True)
+        ds.item_modalities["poster"] = ds.item_modalities["image"]
+    else:
+        # tags from training pairs only: a cold item's tags were written by the users whose held-out interactions
+        # are the test (the committed table before this fix used every tag, a leak)
+        ds = load_ml_posters(data_dir, train=split.train)
+        if smoke:
+            ds = shrink_dataset(ds, split.train.user_ids, split.train.item_ids)
     item_ids = ds.item_ids
     assert split.train.item_ids == item_ids
     title, _ = ds.item_modalities["title"].align(item_ids)
     genres, _ = ds.item_modalities["genres"].align(item_ids)
-    tags, _ = ds.item_modalities["tags"].align(item_ids)
+    tags = ds.item_modalities["tags"].align(item_ids)[0] if "tags" in ds.item_modalities else [None] * len(title)
     texts = [
         " ".join([t or "", " ".join(g or []), (tg or "").replace(" | ", " ")]).strip()
         for t, g, tg in zip(title, genres, tags)
@@ -66,7 +85,7 @@ def load_features(
     feats: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     encoders = {
-        "tfidf": (text_mod, TfidfEncoder(max_features=8192, min_df=2)),
+        "tfidf": (text_mod, TfidfEncoder(max_features=8192, min_df=1 if smoke else 2)),
         "minilm": (text_mod, SentenceEncoder(batch_size=64, max_length=128)),
         "efficientnet": (poster, EfficientNetEncoder(batch_size=32)),
         "colour": (poster, ImageDescriptorEncoder()),
@@ -97,7 +116,7 @@ def main() -> None:
     torch.set_num_threads(2)
     if len(args.seeds) != 1:
         raise SystemExit("content_coldstart runs one split seed at a time (--seed N)")
-    split, feats, enc_seconds = load_features(args.data_dir, args.quick, args.seeds[0])
+    split, feats, enc_seconds = load_features(args.data_dir, args.quick, args.seeds[0], smoke=args.smoke)
     train, valid, test = split.train, split.valid, split.test
     valid_items = np.flatnonzero(valid.item_counts() > 0)
     test_items = np.flatnonzero(test.item_counts() > 0)
@@ -170,7 +189,7 @@ def main() -> None:
                 "fusionrec",
                 version,
                 label,
-                "ml-posters",
+                "ml-posters" if args.data_dir else "synthetic",
                 SPLIT,
                 best,
                 metrics,

@@ -16,7 +16,7 @@ CEASE tune the poster's weight on valid).
 The table and notes go to ``benchmarks/results/posters_coldstart_learned.md`` (the shared RESULTS.md is merged by
 the lead).
 
-Run: python benchmarks/posters_coldstart.py [--data-dir ../shared/data] [--seed 2026,1,2] [--quick] [--models ...]
+Run: python benchmarks/posters_coldstart.py [--data-dir ../shared/data] [--seed 2026,1,2] [--quick | --smoke] [--models ...]
 """
 
 from __future__ import annotations
@@ -82,7 +82,20 @@ def random_model(p: dict[str, Any], train: Interactions, feats: dict[str, np.nda
     return Random(seed=SEED).fit(train)
 
 
-def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
+def grids(quick: bool, smoke: bool = False) -> dict[str, list[dict[str, Any]]]:
+    if smoke:  # one setting per family, a few epochs: seconds
+        spaces = {
+            "HybridMF": grid(n_factors=[8], lr=[0.05], reg_item=[1e-5], reg_user=[1e-5], epochs=[2],
+                             item_identity=[True]),
+            "VBPR": grid(n_factors=[8], content_factors=[8], lr=[0.05], epochs=[2]),
+            "ContentKNN": grid(modality_weights=[None]),
+            "CEASE": grid(reg=[10000.0], side_weight=[50.0], poster_weight=[0.5]),
+            "CEASE-W": grid(reg=[10000.0], side_weight=[50.0], genre_weight=[0.5], poster_weight=[0.25]),
+            "ContentKRR": grid(gamma=[1.0], reg=[1.0], ease_weight=[2.0], ease_reg=[300.0], poster_weight=[0.0]),
+            "Random": [{}],
+        }  # fmt: skip
+        spaces["LightFM"] = spaces["HybridMF"]
+        return spaces
     if quick:
         spaces = {
             "HybridMF": grid(n_factors=[32], lr=[0.05], reg_item=[1e-5], reg_user=[1e-5], epochs=[5],
@@ -115,8 +128,8 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
 
 
 def run_seed(args: Any, seed: int, spaces: dict[str, list[dict[str, Any]]], entries: list[Any]) -> dict[str, Any]:
-    split = benchmark_split(SPLIT, args.data_dir, seed)
-    feats, _ = load_features(args.data_dir, split)
+    split = benchmark_split(SPLIT, args.data_dir, seed, smoke=args.smoke)
+    feats, _ = load_features(args.data_dir, split, smoke=args.smoke)
     train, valid, test = split.train.binarize(), split.valid.binarize(), split.test.binarize()
     train_valid = Interactions.concat([train, valid])
     valid_items = np.flatnonzero(valid.item_counts() > 0)
@@ -159,7 +172,7 @@ def main() -> None:
         "--models", default="", help="comma-separated rows to run, by the first word of their label (default: all)",
     ))  # fmt: skip
     warnings.filterwarnings("ignore", module="lightfm")
-    spaces = grids(args.quick)
+    spaces = grids(args.quick, args.smoke)
     versions = {"fusionrec": library_version("fusionrec"), "lightfm": library_version("lightfm")}
     entries: list[tuple[str, str, str, Callable[..., Recommender]]] = [
         ("fusionrec", "Random", "Random", random_model),
@@ -232,7 +245,8 @@ def main() -> None:
             "valid NDCG@20": float(np.mean([r["valid"] for r in rs])),
         }
         records.append(
-            Record(rs[0]["lib"], versions[rs[0]["lib"]], label, "ml-posters", f"{SPLIT} seeds {args.seed}",
+            Record(rs[0]["lib"], versions[rs[0]["lib"]], label, "ml-posters" if args.data_dir else "synthetic",
+                   f"{SPLIT} seeds {args.seed}",
                    {str(s): runs[s][label]["params"] for s in args.seeds}, metrics,
                    float(np.mean([r["fit"] for r in rs])), float(np.mean([r["predict"] for r in rs])),
                    max(r["mem"] for r in rs))

@@ -30,7 +30,7 @@ users, per seed and pooled over seeds, overall and for users with <= 20 training
 activity (training interactions <= 20 / 21-100 / > 100) and item popularity (Recall@20 pooled over the test
 pairs whose item has <= 5 / 6-30 / > 30 training interactions).
 
-Run: python benchmarks/posters_topn.py [--data-dir ../shared/data] [--seed 2026,1,2] [--quick]
+Run: python benchmarks/posters_topn.py [--data-dir ../shared/data] [--seed 2026,1,2] [--quick | --smoke]
         [--models EASE,CEASE-W,ActivityCEASE] [--results NAME]
 
 ``--models`` runs only those grid families (tuned fusionrec EASE, the reference, always runs); the table and notes
@@ -66,6 +66,8 @@ from _common import (
     mean_spread,
     paired,
     parse_args,
+    shrink_dataset,
+    smoke_dataset,
     timed,
     tune,
     user_buckets,
@@ -121,8 +123,11 @@ def item_texts(ds: Any, ids: Any) -> tuple[list[str], list[str], list[list[str]]
     return docs, words, [list(g or []) for g in genres]
 
 
-def load_features(data_dir: Path, split: Any, dim: int = DIM) -> tuple[dict[str, np.ndarray], float]:
-    """``{"text", "poster", "words", "genres"}`` item features for ``split`` (tags from its training pairs)."""
+def load_features(
+    data_dir: Path | None, split: Any, dim: int = DIM, smoke: bool = False
+) -> tuple[dict[str, np.ndarray], float]:
+    """``{"text", "poster", "words", "genres"}`` item features for ``split`` (tags from its training pairs); a smoke
+    run encodes only the items of its slice, or without ``data_dir`` the synthetic dataset's titles and images."""
     from sklearn.decomposition import PCA
 
     from fusionrec.data import Modality
@@ -130,7 +135,13 @@ def load_features(data_dir: Path, split: Any, dim: int = DIM) -> tuple[dict[str,
     from fusionrec.features import EfficientNetEncoder, PostProcess, SentenceEncoder, TfidfEncoder, encode_modality
 
     start = time.perf_counter()
-    ds = load_ml_posters(data_dir, train=split.train)
+    if data_dir is None:
+        ds = smoke_dataset(with_images=True)
+        ds.item_modalities["poster"] = ds.item_modalities["image"]
+    else:
+        ds = load_ml_posters(data_dir, train=split.train)
+        if smoke:
+            ds = shrink_dataset(ds, split.train.user_ids, split.train.item_ids)
     ids = ds.item_ids
     if split.train.item_ids != ids:
         raise SystemExit("split and dataset item maps differ")
@@ -255,7 +266,8 @@ def fr_hybrid(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarra
 
 
 def fr_vbpr(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
-    return VBPR(seed=SEED, modalities=MODALITIES, epochs=VBPR_EPOCHS, **p).fit(train, SideInfo(item_features=feats))
+    p = {"epochs": VBPR_EPOCHS, **p}  # a grid may set epochs (smoke runs)
+    return VBPR(seed=SEED, modalities=MODALITIES, **p).fit(train, SideInfo(item_features=feats))
 
 
 def implicit_als(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndarray]) -> Recommender:
@@ -324,13 +336,31 @@ def cornac_vbpr(p: dict[str, Any], train: Interactions, feats: dict[str, np.ndar
     image = ImageModality(features=content, ids=list(range(train.n_items)), normalized=False)
     image.build(id_map=ds.iid_map)
     ds.add_modalities(item_image=image)
-    m = cornac_vbpr_module.VBPR(verbose=False, seed=SEED, use_gpu=False, n_epochs=VBPR_EPOCHS, **p)
+    p = {"n_epochs": VBPR_EPOCHS, **p}  # a grid may set n_epochs (smoke runs)
+    m = cornac_vbpr_module.VBPR(verbose=False, seed=SEED, use_gpu=False, **p)
     m.fit(ds)
     return adapt(lambda u: np.vstack([m.score(int(x)) for x in u]), train)
 
 
 # ---------------------------------------------------------------------------------------- grids
-def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
+def grids(quick: bool, smoke: bool = False) -> dict[str, list[dict[str, Any]]]:
+    if smoke:  # one setting per family, a few epochs: seconds
+        return {
+            "ALS": grid(n_factors=[8], reg=[10.0], alpha=[5.0]),
+            "iALS": grid(n_factors=[8], regularization=[10.0], alpha=[5.0]),
+            "BPR": grid(n_factors=[8], lr=[0.05], reg=[0.001], epochs=[2]),
+            "EASE": grid(reg=[300.0]),
+            "cornacEASE": grid(reg=[300.0], posB=[True]),
+            "CEASE": grid(reg=[300.0], side_weight=[50.0], poster_weight=[0.25]),
+            "CEASE-W": grid(reg=[300.0], side_weight=[50.0], genre_weight=[0.5], poster_weight=[0.25]),
+            "ActivityCEASE": grid(reg=[300.0], side_weight=[50.0], genre_weight=[0.5], poster_weight=[0.25],
+                                  user_power=[0.5], history_idf=[0.1], sparse_max=[0]),
+            "ActivityEASE": grid(reg=[300.0], user_power=[0.5], history_idf=[0.1], sparse_max=[0]),
+            "HybridMF": grid(n_factors=[8], lr=[0.05], reg_item=[0.0], reg_user=[1e-5], epochs=[2]),
+            "VBPR": grid(n_factors=[8], content_factors=[8], lr=[0.05], epochs=[2]),
+            "cornacVBPR": grid(k=[8], k2=[8], learning_rate=[0.005], lambda_w=[0.01], n_epochs=[2]),
+            "RRF3": grid(k=[60.0], weights=[[2.0, 1.0, 1.0]]),
+        }  # fmt: skip
     if quick:
         return {
             "ALS": grid(n_factors=[64], reg=[10.0], alpha=[5.0]),
@@ -405,8 +435,8 @@ def run_seed(
     args: Any, seed: int, spaces: dict[str, list[dict[str, Any]]], entries: list[Any]
 ) -> dict[str, dict[str, Any]]:
     """Tune, refit and test every entry on one split seed; returns ``{label: result}``."""
-    split = benchmark_split(SPLIT, args.data_dir, seed)
-    feats, feat_s = load_features(args.data_dir, split)
+    split = benchmark_split(SPLIT, args.data_dir, seed, smoke=args.smoke)
+    feats, feat_s = load_features(args.data_dir, split, smoke=args.smoke)
     train, valid, test = split.train.binarize(), split.valid.binarize(), split.test.binarize()
     print(f"seed {seed}: {split.summary()} (features {feat_s:.0f}s)", flush=True)
     out: dict[str, dict[str, Any]] = {}
@@ -578,7 +608,7 @@ def main() -> None:
     args = parse_args(__doc__ or "", extra=_options)
     warnings.filterwarnings("ignore", module="implicit")
     warnings.filterwarnings("ignore", module="lightfm")
-    spaces = grids(args.quick)
+    spaces = grids(args.quick, args.smoke)
     versions = {
         "fusionrec": library_version("fusionrec"),
         "implicit": library_version("implicit"),
@@ -610,7 +640,7 @@ def main() -> None:
             metrics[f"R@20 {b}"] = float(np.nanmean([r["items"][b] for r in rs]))
         params = {str(s): runs[s][label]["params"] for s in args.seeds}
         records.append(
-            Record(rs[0]["lib"], versions[rs[0]["lib"]], label, "ml-posters", f"{SPLIT} seeds {args.seed}", params,
+            Record(rs[0]["lib"], versions[rs[0]["lib"]], label, "ml-posters" if args.data_dir else "synthetic", f"{SPLIT} seeds {args.seed}", params,
                    metrics, float(np.mean([r["fit"] for r in rs])), float(np.mean([r["predict"] for r in rs])),
                    max(r["mem"] for r in rs))
         )  # fmt: skip

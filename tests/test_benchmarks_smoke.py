@@ -96,6 +96,10 @@ OUTPUTS = {
     "privacy.py": ("results/privacy.md", "test NDCG@20"),
     "ray_scaling.py": ("results/ray_scaling_smoke.md", "Ray, 2 workers"),
     "mmrec_amazon.py": ("results/mmrec_amazon_quick.json", "Recall@20"),
+    "posters_topn.py": ("results/posters_topn_quick.json", "NDCG@20"),
+    "posters_coldstart.py": ("results/posters_coldstart_learned_quick.json", "NDCG@20"),
+    "content_coldstart.py": ("results/content_coldstart.json", "NDCG@20"),
+    "coldstart_modalities.py": ("results/coldstart_modalities_smoke.md", "NDCG@20"),
     "tiktok.py": ("results/tiktok.json", "published NDCG@20"),
     "finetune.py": ("results/finetune_smoke.json", "NDCG@20"),
 }
@@ -158,3 +162,43 @@ def test_sequential_smoke(tmp_path: Path) -> None:
     for label in ("fusionrec SASRec", "fusionrec SASRec every-prefix", "fusionrec BERT4Rec", "fusionrec GRU4Rec"):
         assert 0.0 <= rows[label]["test"]["NDCG@10"] <= 1.0 and rows[label]["fit_s"] > 0, label
     assert not any(r["lib"] == "recbole" for r in rows.values())
+
+
+#: imports of these peers fail in the run below, as in CI (scripts/test.sh installs no peer)
+BLOCK_PEERS = """
+import importlib.abc, sys
+class _Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"implicit", "cornac", "surprise", "myfm", "lightfm"}:
+            raise ImportError(f"{name} blocked by the test")
+sys.meta_path.insert(0, _Block())
+"""
+
+
+def test_smoke_skips_absent_peers(tmp_path: Path) -> None:
+    """With its peer missing a smoke run still finishes, with the fusionrec rows only."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCK_PEERS)
+    env = {**os.environ, "FUSIONREC_BENCH_OUT": str(tmp_path), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(site)}
+    res = subprocess.run(
+        [sys.executable, str(BENCH / "scale_als.py"), "--smoke"], cwd=BENCH.parent, env=env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "peer implicit not installed" in res.stdout
+    records = json.loads((tmp_path / "results" / "scale_als_quick.json").read_text())["records"]
+    assert [r["library"] for r in records] == ["fusionrec"]
+    assert _finite(records[0]["metrics"]["NDCG@20"])
+
+
+def test_have_peer_stops_a_full_run_without_its_peer() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(BENCH))
+    assert _common.have_peer("json", smoke=False)
+    assert not _common.have_peer("no_such_peer_module", smoke=True)
+    with pytest.raises(SystemExit, match="no_such_peer_module"):
+        _common.have_peer("no_such_peer_module", smoke=False)
