@@ -202,3 +202,19 @@ def test_have_peer_stops_a_full_run_without_its_peer() -> None:
     assert not _common.have_peer("no_such_peer_module", smoke=True)
     with pytest.raises(SystemExit, match="no_such_peer_module"):
         _common.have_peer("no_such_peer_module", smoke=False)
+
+
+def test_compare_results_names_each_changed_metric(tmp_path: Path) -> None:
+    """benchmarks/compare_results.py (the tool that shows a refactoring left a table unchanged) on two runs."""
+    rec = {"library": "fusionrec", "model": "EASE", "dataset": "d", "split": "s", "params": {"reg": 1.0}}
+    before = {"records": [{**rec, "metrics": {"NDCG@20": 0.25, "Recall@20": 0.5}}]}
+    after = {"records": [{**rec, "metrics": {"NDCG@20": 0.25, "Recall@20": 0.4}}]}
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    (tmp_path / "after.json").write_text(json.dumps(after))
+    res = subprocess.run(
+        [sys.executable, str(BENCH / "compare_results.py"), str(tmp_path / "before.json"), str(tmp_path / "after.json")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "Recall@20: 0.5000 -> 0.4000" in res.stdout
+    assert "1 metrics equal to 4 decimals, 1 different" in res.stdout
