@@ -11,21 +11,23 @@ only (posters_topn.item_texts; cold items carry title and genres), and the item'
 Models (each tuned on valid by NDCG@20, fit on train, train masked; the epochs are chosen on valid too, from the
 per-epoch valid NDCG@20 of one fit through ``epoch_callback``):
 
-* ``FineTunedTwoTower tune=<last|lora>``: MiniLM + EfficientNet-Lite0 item tower fine-tuned end to end with the
-  sampled-softmax loss (top ``tune_layers`` layers, or LoRA adapters on them); the tuning mode is a grid axis.
-* ``FineTunedTwoTower tune=frozen``: the same model and loss, with the encoders frozen (only projections and
-  embeddings train) -- the "frozen features" row; it gets the larger learning-rate grid (it is cheap).
+* ``FineTunedTwoTower (frozen)``: the encoders frozen (only projections and embeddings train) -- the "frozen
+  features" row; it is cheap, so its grid (learning rate x item-id embedding on/off, up to 10 epochs) chooses the
+  settings the two rows share.
+* ``FineTunedTwoTower (fine-tuned)``: the same model with the frozen row's chosen learning rate and item-id choice,
+  fine-tuned end to end with the sampled-softmax loss: the top layer of each encoder (``tune="last"``,
+  ``tune_layers=1``; ``--modes last,lora`` makes LoRA adapters a grid value too), up to 4 epochs.
 * the TF-IDF-based content models: ContentKNN on TF-IDF words + genres, and CEASE-W (CEASE on TF-IDF words +
   genres + EfficientNet poster PCs, posters_topn's row); the one better on valid is "the best TF-IDF model".
 
-Testing: random811 fits on train and tests ranking all items with train and valid masked; coldstart-items refits
-the chosen setting on train + valid and ranks the cold test items only (train + valid masked), as
-posters_coldstart.py does.  Paired t-test / Wilcoxon over per-user NDCG@20, per seed and pooled.  The frozen
-lower layers of MiniLM / EfficientNet are encoded once per run and content (the model's in-process cache); their
-time is reported as "encode s", and "fit s" is the tower training up to the chosen epoch.
+Testing: every row is the fit on train (for the towers: stopped at the epoch chosen on valid), tested with train and
+valid masked: random811 ranks all items, coldstart-items only the cold test items (no train or valid interaction).
+Paired t-test / Wilcoxon over per-user NDCG@20, pooled over seeds.  The frozen lower layers of MiniLM /
+EfficientNet are encoded once per content and kept in ``benchmarks/.cache/finetune`` (the model's in-process cache
+serves every fit); their time is "encode s", and "fit s" is the tower training up to the chosen epoch.
 
 Run: python benchmarks/finetune.py [--data-dir ../shared/data] [--seed 2026,1,2] [--quick] [--smoke]
-        [--modes last,lora] [--splits random811,coldstart-items]
+        [--modes last[,lora]] [--splits random811,coldstart-items]
 """
 
 from __future__ import annotations
@@ -177,7 +179,14 @@ def run_split(args: Any, split_name: str, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     # ---- the two towers: grid over the tuning mode / learning rate, epochs from the per-epoch valid curve
-    for label, space in (("frozen", args.frozen_grid), ("fine-tuned", args.tuned_grid)):
+    # the frozen model's grid chooses the settings the two share (lr, item ids); the fine-tuned grid then adds what
+    # is its own (the tuning mode), all on valid
+    for label in ("frozen", "fine-tuned"):
+        if label == "frozen":
+            space = args.frozen_grid
+        else:
+            shared = {k: v for k, v in out["frozen"]["params"].items() if k not in ("tune", "epochs")}
+            space = [{**shared, "tune": m} for m in args.modes]
         fits: dict[str, dict[str, Any]] = {}
 
         def score(p: dict[str, Any], fits: dict[str, dict[str, Any]] = fits, label: str = label) -> float:
@@ -237,15 +246,19 @@ def _print(split: str, label: str, r: dict[str, Any]) -> None:
 def configure(args: Any) -> None:
     args.modes = [m.strip() for m in args.modes_arg.split(",") if m.strip()]
     args.splits = [s.strip() for s in args.splits_arg.split(",") if s.strip()]
-    args.tower = {"tune_layers": 1, "text_len": 32, "image_size": 224, "n_factors": 64, "batch_size": 256,
-                  "encoder_lr": 1e-4, "item_ids": True, "id_dropout": 0.5}  # fmt: skip
+    args.tower = {"tune_layers": 1, "text_len": 32, "image_size": 224, "n_factors": 64, "batch_size": 128,
+                  "encoder_lr": 1e-4, "id_dropout": 0.5}  # fmt: skip
     args.epochs, args.epochs_frozen = 4, 10  # the frozen tower is cheap: it gets more epochs to choose from
     if args.smoke:
         args.tower.update(image_size=64, n_factors=16, batch_size=64)
         args.epochs = args.epochs_frozen = 2
     quick = args.quick or args.smoke
-    args.frozen_grid = [{"tune": "frozen", "lr": lr} for lr in ([3e-3] if quick else [1e-3, 3e-3, 1e-2])]
-    args.tuned_grid = [{"tune": m, "lr": 3e-3} for m in args.modes]
+    args.frozen_grid = [
+        {"tune": "frozen", "lr": lr, "item_ids": ids}
+        for lr in ([3e-3] if quick else [1e-3, 3e-3, 1e-2])
+        for ids in ([True] if quick else [True, False])
+    ]
+    args.tuned_grid = [{"tune": m, "lr": "frozen's", "item_ids": "frozen's"} for m in args.modes]
     args.knn_grid = [{"genre_weight": w} for w in ([0.5] if quick else [0.25, 0.5, 1.0])]
     # CEASE-W as in posters_topn (random811) and posters_coldstart (cold items need a large reg); edges extend
     regs = {"random811": [30.0, 100.0, 300.0], "coldstart-items": [3000.0, 10000.0, 30000.0]}
@@ -262,7 +275,7 @@ def configure(args: Any) -> None:
 def main() -> None:
     def extra(p: Any) -> None:
         p.add_argument("--modes", dest="modes_arg", default="last", help="fine-tuning modes to tune over")
-        p.add_argument("--splits", dest="splits_arg", default="random811,coldstart-items")
+        p.add_argument("--splits", dest="splits_arg", default="coldstart-items,random811")
 
     args = parse_args(__doc__ or "", extra=extra)
     configure(args)
@@ -270,12 +283,24 @@ def main() -> None:
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    runs = {(s, seed): run_split(args, s, seed) for s in args.splits for seed in args.seeds}
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
+    for s in args.splits:
+        for seed in args.seeds:
+            runs[(s, seed)] = run_split(args, s, seed)
+            report(args, runs, t0)  # after every split seed: the section always holds what has finished
+
+
+def report(args: Any, runs: dict[tuple[str, int], dict[str, Any]], t0: float) -> None:
+    """Summarise the finished (split, seed) runs: paired tests, the table, the RESULTS.md section."""
     lines: list[str] = []
     records = []
     version = library_version("fusionrec")
-    for s in args.splits:
-        rs = [runs[(s, seed)] for seed in args.seeds]
+    done = {s: [seed for seed in args.seeds if (s, seed) in runs] for s in args.splits}
+    for s, seeds in done.items():
+        if not seeds:
+            lines.append(f"{s}: not run yet (seeds {args.seed} planned).")
+            continue
+        rs = [runs[(s, seed)] for seed in seeds]
         for label, other, target in (("fine-tuned", "frozen", 0.05), ("fine-tuned", "best TF-IDF", 0.0)):
             gains = [r[label]["metrics"]["NDCG@20"] / max(r[other]["metrics"]["NDCG@20"], 1e-12) - 1 for r in rs]
             t = paired(np.concatenate([r[label]["per_user"] for r in rs]),
@@ -283,23 +308,24 @@ def main() -> None:
             met = np.mean(gains) >= target and t["t_p"] < 0.05 and t["diff"] > 0
             per_seed = ", ".join(f"{g:+.1%}" for g in gains)
             which = "" if other != "best TF-IDF" else " (" + ", ".join(r[other]["which"].split()[0] for r in rs) + ")"
-            lines.append(f"{s}: fine-tuned vs {other}{which}: {np.mean(gains):+.1%} NDCG@20 (per seed {per_seed}; "
-                         f"pooled paired t p={t['t_p']:.3g}, Wilcoxon p={t['wilcoxon_p']:.3g}, {t['n']} user rows); "
-                         f"target {'>= +5%' if target else '> 0'} -> {'met' if met else 'NOT met'}.")  # fmt: skip
+            lines.append(f"{s} (seeds {','.join(map(str, seeds))}): fine-tuned vs {other}{which}: "
+                         f"{np.mean(gains):+.1%} NDCG@20 (per seed {per_seed}; pooled paired t p={t['t_p']:.3g}, "
+                         f"Wilcoxon p={t['wilcoxon_p']:.3g}, {t['n']} user rows); target "
+                         f"{'>= +5%' if target else '> 0'} -> {'met' if met else 'NOT met'}.")  # fmt: skip
         labels = [k for k in rs[0] if k != "best TF-IDF"]
         for label in labels:
             vals = [r[label]["metrics"]["NDCG@20"] for r in rs]
             shown = f"FineTunedTwoTower ({label})" if label in ("frozen", "fine-tuned") else label
             records.append(Record(
-                "fusionrec", version, shown, "ml-posters", f"{s} seeds {args.seed}",
-                {str(seed): runs[(s, seed)][label]["params"] for seed in args.seeds},
+                "fusionrec", version, shown, "ml-posters", f"{s} seeds {','.join(map(str, seeds))}",
+                {str(seed): runs[(s, seed)][label]["params"] for seed in seeds},
                 {"NDCG@20": float(np.mean(vals)), "± NDCG@20": mean_spread(vals).split("± ")[-1],
                  "Recall@20": float(np.mean([r[label]["metrics"]["Recall@20"] for r in rs])),
                  "valid NDCG@20": float(np.mean([r[label]["valid"] for r in rs])),
                  "encode s": float(np.mean([r[label]["encode"] for r in rs]))},
                 float(np.mean([r[label]["fit"] for r in rs])), 0.0, max(r[label]["mem"] for r in rs),
             ))  # fmt: skip
-        for seed in args.seeds:
+        for seed in seeds:
             r = runs[(s, seed)]
             lines.append(f"{s} seed {seed}: chosen on valid: fine-tuned {r['fine-tuned']['params']}, frozen "
                          f"{r['frozen']['params']}, best TF-IDF {r['best TF-IDF']['which']} "
@@ -309,7 +335,7 @@ def main() -> None:
     ext = sorted({f"{k}: {n}" for r in runs.values() for k, v in r.items() for n in v["notes"]})
     flags = " --smoke" if args.smoke else " --quick" if args.quick else ""
     flags += f" --modes {','.join(args.modes)}" if args.modes != ["last"] else ""
-    flags += f" --splits {','.join(args.splits)}" if args.splits != ["random811", "coldstart-items"] else ""
+    flags += f" --splits {','.join(args.splits)}" if args.splits != ["coldstart-items", "random811"] else ""
     write_results(
         NAME + ("_smoke" if args.smoke else "_quick" if args.quick else ""),
         records,
@@ -319,15 +345,16 @@ def main() -> None:
         notes="\n\n".join(
             [
                 *lines,
-                f"Means over the split seeds {args.seed} (± = half the range). random811: fit on train, all items ranked, "
-                "train + valid masked. coldstart-items: the chosen setting refitted on train + valid, only the cold test "
-                "items ranked. Every setting chosen on valid NDCG@20 (the epochs from the per-epoch valid curve of one "
-                f"fit of {args.epochs} epochs). Tower settings held fixed: {args.tower}. Grids: frozen "
-                f"{args.frozen_grid}; fine-tuned {args.tuned_grid}; ContentKNN {args.knn_grid}; CEASE-W "
-                f"{args.cease_grid}. 'encode s' is the one-off frozen lower-layer encoding (MiniLM hidden states below "
-                "the tuned layer, EfficientNet feature maps below the tuned head, or the pooled outputs for frozen), "
-                "shared by every fit on that content; 'fit s' is the tower training to the chosen epoch on 1 torch "
-                "thread; peak MB is the RSS growth during the test fit and evaluation. "
+                f"Means over the split seeds {args.seed} (± = half the range). Every row is fitted on train and "
+                "tested with train + valid masked: random811 ranks all items, coldstart-items only the cold test "
+                "items. Every setting chosen on valid NDCG@20, the epochs from the per-epoch valid curve of one fit "
+                f"(fine-tuned up to {args.epochs} epochs, frozen up to {args.epochs_frozen}). Tower settings held "
+                f"fixed: {args.tower}. Grids: frozen {args.frozen_grid}; fine-tuned {args.tuned_grid}; ContentKNN "
+                f"{args.knn_grid}; CEASE-W {args.cease_grid}. 'encode s' is the one-off frozen lower-layer encoding "
+                "(MiniLM hidden states below the tuned layer and EfficientNet feature maps below the tuned head; the "
+                "frozen rows pool them), shared by every fit on that content (a cached file is read in ~0 s); 'fit s' "
+                "is the tower training to the chosen epoch on 1 torch thread; peak MB is the RSS growth during that "
+                "fit (towers) or the fit (TF-IDF models). "
                 f"Grid extensions: {'; '.join(ext) or 'none'}. Whole run {time.perf_counter() - t0:.0f}s, on 2 cores "
                 "shared with other jobs.",
             ]

@@ -330,8 +330,19 @@ def text_bottom(
                 mask[rows, : h.shape[1]] = m.cpu().numpy()
         return hidden, mask
 
+    def pooled() -> tuple[np.ndarray, np.ndarray]:  # the frozen outputs: the pretrained top layer on the cut-1 states
+        hidden, mask = text_bottom(texts, 1, text_len, device, memo=memo, cache_dir=cache_dir)
+        top = TextTop([_minilm(device)[0].auto_model.encoder.layer[-1]])
+        out = np.zeros((len(hidden), TEXT_DIM), np.float32)
+        with torch.inference_mode():
+            for s in range(0, len(hidden), 256):
+                h, m = torch.from_numpy(hidden[s : s + 256]), torch.from_numpy(mask[s : s + 256])
+                out[s : s + 256] = top(h.to(device), m.to(device)).cpu().numpy()
+        out[mask.sum(1) == 0] = 0.0
+        return out, np.zeros((len(hidden), 0), np.float32)
+
     key = ("text", _digest(texts), cut, int(text_len), device)
-    return _memo(key, compute, memo, cache_dir)  # type: ignore[no-any-return]
+    return _memo(key, pooled if cut is None and memo else compute, memo, cache_dir)  # type: ignore[no-any-return]
 
 
 def image_bottom(
