@@ -94,6 +94,18 @@ class _Dropping:
         return getattr(self._conn, name)
 
 
+def _eventually(call: Any, timeout: float = 10.0) -> Any:
+    """``call()`` once the store takes calls again (it fails at once during its reconnect backoff)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except StoreUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _events(user: str, n: int = 3) -> list[Event]:
     return [Event(user, f"i{j}", 1.0, 1_700_000_000 + j) for j in range(n)]
 
@@ -133,7 +145,9 @@ def test_connection_dropped_without_retries_is_a_typed_error_and_stores_nothing(
 
 
 @pytest.mark.slow
-def test_commit_lost_while_the_server_is_down_says_the_write_may_be_stored(cluster: Cluster, dsn: str) -> None:
+def test_commit_lost_while_the_server_is_down_says_the_write_may_be_stored(
+    cluster: Cluster, dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A commit whose answer is lost and whose outcome cannot be checked (the server went down) is a
     StoreUnavailableError that says the events may have been stored, never a silent success or a false 'nothing
     was stored'."""
@@ -166,8 +180,17 @@ def test_commit_lost_while_the_server_is_down_says_the_write_may_be_stored(clust
         store._conn = _Gone()
         with pytest.raises(StoreUnavailableError, match="may have been stored"):
             store.append(_events("u1", 1))
+        # while it is down, calls fail at once (no connection attempt each: a backoff of 0.2 s doubling to 2 s)
+        attempts = []
+        real = psycopg.connect
+        monkeypatch.setattr(psycopg, "connect", lambda *a, **k: attempts.append(1) or real(*a, **k))
+        t0 = time.monotonic()
+        for _ in range(200):
+            with pytest.raises(StoreUnavailableError, match="unavailable"):
+                store.count()
+        assert len(attempts) <= 2 and time.monotonic() - t0 < 5
         cluster.start()
-        assert store.count() == 1  # it was: the caller was told it may be
+        assert _eventually(store.count) == 1  # it was: the caller was told it may be
     finally:
         store.drop()
         store.close()
