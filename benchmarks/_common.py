@@ -132,10 +132,14 @@ def have_peer(module: str, smoke: bool, install: str = "scripts/bench_setup.sh")
     return True
 
 
-def shrink(split: Any, n_users: int = SMOKE_USERS, n_items: int = SMOKE_ITEMS, seed: int = 0) -> Any:
+def shrink(
+    split: Any, n_users: int = SMOKE_USERS, n_items: int = SMOKE_ITEMS, seed: int = 0, held: tuple[str, ...] = ("test",)
+) -> Any:
     """A tiny copy of ``split``: the ``n_items`` items with the most interactions over all parts and ``n_users``
     users drawn at random (``seed``) among those with training and test interactions on them, so light and heavy
-    users both stay; raw ids and content keys are unchanged (cold items stay cold)."""
+    users both stay; raw ids and content keys are unchanged (cold items stay cold).  ``held=("test", "valid")``
+    draws among users with training and test *or* validation interactions (a split where no user has both, as
+    TikTok's, would otherwise keep no validation part)."""
     import numpy as np
 
     from fusionrec.data import IdMap, Interactions, Split
@@ -148,7 +152,7 @@ def shrink(split: Any, n_users: int = SMOKE_USERS, n_items: int = SMOKE_ITEMS, s
     def kept(p: Any) -> np.ndarray:
         return np.bincount(p.row_indices()[keep_item[p.matrix.indices]], minlength=p.n_users)
 
-    eligible = np.flatnonzero((kept(split.train) > 0) & (kept(split.test) > 0))
+    eligible = np.flatnonzero((kept(split.train) > 0) & (sum(kept(parts[h]) for h in held if h in parts) > 0))
     rng = np.random.default_rng(seed)
     users = np.sort(rng.choice(eligible, min(n_users, len(eligible)), replace=False))
     keep_user = np.zeros(split.train.n_users, bool)

@@ -17,8 +17,10 @@ A row group scores the 340 test items with no training interaction: only those i
 against the test pairs that fall on them.  Paired tests over test users (t-test and Wilcoxon on NDCG@20) against
 tuned EASE.
 
-Run: python benchmarks/tiktok.py [--seed 0,1,2] [--quick] [--models EASE,GraphEASE,...]
-     (writes benchmarks/results/tiktok.json and tiktok.md; --quick: one seed, small grids, fewer epochs)
+Run: python benchmarks/tiktok.py [--seed 0,1,2] [--quick | --smoke] [--models EASE,GraphEASE,...]
+     (writes benchmarks/results/tiktok.json and tiktok.md; --quick: one seed, small grids, fewer epochs; --smoke:
+     seconds, the first setting of each grid on a tiny slice of the split, or on synthetic data without the data
+     directory, written under $FUSIONREC_BENCH_OUT only)
 """
 
 from __future__ import annotations
@@ -34,7 +36,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS_DIR, Record, library_version, machine, mean_spread, paired, parse_args, tune
+from _common import (
+    RESULTS_DIR,
+    Record,
+    dataset_random811,
+    library_version,
+    machine,
+    mean_spread,
+    paired,
+    parse_args,
+    shrink,
+    shrink_dataset,
+    tune,
+)
 
 from fusionrec.data.datasets import load_benchmark_split, load_dataset
 from fusionrec.evaluation.protocol import evaluate_ranking
@@ -65,14 +79,16 @@ PUBLISHED = {
 }
 
 
-def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
+def grids(quick: bool, smoke: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Grids on valid, each bracketing the optimum seen when exploring (``tune`` widens a choice at an edge).
 
     The torch models train at about 30 s per epoch on the 2 shared cores (batch 2048), so they get one setting,
-    a larger batch and few epochs: they are under-trained here, and reported as such.
+    a larger batch and few epochs: they are under-trained here, and reported as such.  ``smoke``: each grid's first
+    setting, one epoch.
     """
-    torch_kw = {"n_factors": 64, "epochs": 5 if quick else 10, "batch_size": 4096, "lr": 1e-2, "reg": 1e-4}
-    return {
+    torch_kw = {"n_factors": 64, "epochs": 1 if smoke else 5 if quick else 10, "batch_size": 4096, "lr": 1e-2,
+                "reg": 1e-4}  # fmt: skip
+    full = {
         "MostPopular": [{}],
         "EASE": [{"reg": r} for r in (15.0, 30.0, 60.0)],
         "CEASE": [{"reg": 30.0, "side_weight": w} for w in (10.0, 50.0)],
@@ -88,6 +104,7 @@ def grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
         "LightGCN": [{**torch_kw, "layers": 2}],
         "GraphFusion": [{**torch_kw, "layers": 2, "knn_k": 10}],
     }
+    return {k: v[:1] for k, v in full.items()} if smoke else full
 
 
 #: parameters read at scoring time, not by fit: a grid point differing only in them reuses the fitted model
@@ -127,8 +144,13 @@ def main() -> None:
     if args.quick:
         seeds = seeds[:1]
     names = [m.strip() for m in args.models.split(",") if m.strip()]
-    ds = load_dataset("tiktok", args.data_dir)
-    split = load_benchmark_split(SPLIT, args.data_dir)
+    if args.smoke and args.data_dir is None:  # no data: the synthetic dataset, split 8:1:1
+        ds, split = dataset_random811("tiktok", None, 0, smoke=True)
+    else:
+        ds, split = load_dataset("tiktok", args.data_dir), load_benchmark_split(SPLIT, args.data_dir)
+        if args.smoke:  # the most active users on the most interacted items, with their features
+            split = shrink(split, held=("test", "valid"))  # no user has both here
+            ds = shrink_dataset(ds, split.train.user_ids, split.train.item_ids)
     side, _ = build_side_info(ds, cache=False)
     train_counts = split.train.item_counts()
     test_items = np.unique(split.test.matrix.indices)
@@ -139,7 +161,7 @@ def main() -> None:
     per_user: dict[str, np.ndarray] = {}
     rows: list[dict[str, Any]] = []
     for name in names:
-        grid = grids(args.quick)[name]
+        grid = grids(args.quick, args.smoke)[name]
         print(f"{name}: tuning on valid over {len(grid)} settings", flush=True)
         tune_seed = seeds[0] if name in SEEDED else None
         kept: dict[str, Any] = {}  # the best fit so far (the chosen setting is not refitted for the first seed)
@@ -159,7 +181,7 @@ def main() -> None:
                 kept.update(valid=value, key=json.dumps(p, sort_keys=True), model=model, secs=secs)
             return value
 
-        best, best_valid, notes = tune(grid, score, max_extensions=1 if args.quick else 2)
+        best, best_valid, notes = tune(grid, score, max_extensions=0 if args.smoke else 1 if args.quick else 2)
         run_seeds = seeds if name in SEEDED else [None]
         results = []
         for seed in run_seeds:
@@ -213,17 +235,44 @@ def main() -> None:
                     notes="; ".join(notes),
                 )
             )
-        if "EASE" in per_user:
+        if (
+            "EASE" in per_user and not args.smoke
+        ):  # a smoke run's few users make no test (and scipy's exact one is slow)
             for row in rows:
-                if row["model"] != "EASE":
+                if row["model"] != "EASE" and "vs EASE" not in row:  # each row once, not again after every model
                     row["vs EASE"] = paired(per_user[row["model"]], per_user["EASE"])
-        write(args, rows, records, seeds, len(cold), users)  # after every model, so a cut run keeps its rows
+        write(
+            args, rows, records, seeds, len(cold), users, split.train.n_items
+        )  # after every model, so a cut run keeps its rows
+
+
+#: the peers' records (MMRec, cornac VBPR), written by benchmarks/mmrec_peers.py and shown beside fusionrec's rows
+PEERS = RESULTS_DIR / "tiktok_peers.json"
+
+
+def peer_records() -> list[dict[str, Any]]:
+    """The peer rows of ``PEERS`` (not fusionrec's reference rows), each with tuned EASE's NDCG@20 for the ratio."""
+    if not PEERS.is_file():
+        return []
+    records = json.loads(PEERS.read_text())["records"]
+    ease = next((r["metrics"]["published NDCG@20"] for r in records if r["model"] == "EASE"), float("nan"))
+    out = [r for r in records if r["library"] != "fusionrec"]
+    for r in out:
+        r["metrics"]["ease NDCG@20"] = ease
+    return out
 
 
 def write(
-    args: Any, rows: list[dict[str, Any]], records: list[Record], seeds: list[int], n_cold: int, users: Any
+    args: Any,
+    rows: list[dict[str, Any]],
+    records: list[Record],
+    seeds: list[int],
+    n_cold: int,
+    users: Any,
+    n_items: int,
 ) -> None:
-    cmd = "python benchmarks/tiktok.py" + (" --quick" if args.quick else "") + f" --seed {','.join(map(str, seeds))}"
+    mode = " --smoke" if args.smoke else " --quick" if args.quick else ""
+    cmd = "python benchmarks/tiktok.py" + mode + f" --seed {','.join(map(str, seeds))}"
     if args.models != ",".join(grids(False)):
         cmd += f" --models {args.models}"
     if args.results != "tiktok":
@@ -248,7 +297,7 @@ def write(
         "",
         f"`{cmd}` — run {payload['run_at']} on {mach['cpu']}, {mach['cores']} cores. Seeds {seeds} are training "
         "seeds (the split is fixed); models without training randomness run once. Each setting chosen by NDCG@20 on "
-        f"valid (train masked), refitted on train, tested once; {len(users)} test users, all 6,710 items ranked.",
+        f"valid (train masked), refitted on train, tested once; {len(users)} test users, all {n_items:,} items ranked.",
         "",
         "## Test, both protocols (mean ± half-range over seeds)",
         "",
@@ -264,13 +313,24 @@ def write(
     for r in rows:
         vs = r.get("vs EASE")
         rel = ""
-        if vs is not None and ease is not None:
-            base = float(np.mean(ease["published NDCG"]))
+        base = float(np.mean(ease["published NDCG"])) if ease is not None else 0.0
+        if vs is not None and base > 0:
             rel = f"{100 * vs['diff'] / base:+.1f}% (p {vs['t_p']:.1g} / {vs['wilcoxon_p']:.1g})"
         lines.append(
             f"| fusionrec {r['model']} | `{json.dumps(r['params'])}` | {r['valid']:.4f} | {ms(r['ours Recall'])} | "
             f"{ms(r['ours NDCG'])} | {ms(r['ours Precision'])} | {ms(r['published Recall'])} | "
             f"{ms(r['published NDCG'])} | {ms(r['published Precision'])} | {rel} |"
+        )
+    peers = [] if args.smoke else peer_records()
+    for p in peers:
+        m = p["metrics"]
+        vs = m.get("NDCG@20 vs EASE (diff)")
+        rel = f"{100 * vs / m['ease NDCG@20']:+.1f}% (p {m['NDCG@20 vs EASE (t p)']:.1g} / " if vs is not None else ""
+        rel += f"{m['NDCG@20 vs EASE (Wilcoxon p)']:.1g})" if vs is not None else ""
+        lines.append(
+            f"| {p['library']} {p['model']} (peer run here, {PEERS.name}) | `{json.dumps(p['params'])}` | "
+            f"{m['valid NDCG@20']:.4f} | {m['Recall@20']:.4f} | {m['NDCG@20']:.4f} | {m['Precision@20']:.4f} | "
+            f"{m['published Recall@20']:.4f} | {m['published NDCG@20']:.4f} | {m['published Precision@20']:.4f} | {rel} |"
         )
     for name, (rec, ndcg, prec) in PUBLISHED.items():
         lines.append(f"| {name} (published, chosen on test) | | | | | | {rec:.4f} | {ndcg:.4f} | {prec:.4f} | |")
@@ -284,6 +344,12 @@ def write(
     for r in rows:
         lines.append(
             f"| fusionrec {r['model']} | {ms(r['cold Recall'])} | {ms(r['cold NDCG'])} | {ms(r['cold Precision'])} |"
+        )
+    for p in peers:
+        m = p["metrics"]
+        lines.append(
+            f"| {p['library']} {p['model']} (peer run here) | {m['cold Recall@20']:.4f} | {m['cold NDCG@20']:.4f} | "
+            f"{m['cold Precision@20']:.4f} |"
         )
     notes = [f"- {r['model']}: {n}" for r in rows for n in r["notes"]]
     if notes:

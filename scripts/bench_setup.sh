@@ -16,6 +16,24 @@ if [ ! -x .bench/recbole-venv/bin/python ]; then
   .bench/recbole-venv/bin/python -m pip install -q numpy scipy pandas tqdm colorlog colorama scikit-learn pyyaml \
     tensorboard texttable psutil tabulate plotly thop
 fi
+# MMRec (enoche/MMRec, for mmrec_peers.py: FREEDOM, BM3, LGMRec, LATTICE on TikTok) is a research repository, not a
+# package: its code is fetched at a pinned commit into .bench/MMRec (never committed) and run in its own venv (it
+# pins torch 1.11 / numpy 1.21; it runs on torch 2.13 and current numpy / scipy with the two shims in mmrec_peers.py)
+MMREC_COMMIT="e775373b3ab1354a92165b0885ce4ab3dc4d7497"
+if [ ! -d .bench/MMRec/src ]; then
+  mkdir -p .bench/MMRec
+  if ! git clone -q --bare https://github.com/enoche/MMRec .bench/MMRec.git 2>/dev/null; then
+    echo "MMRec: could not clone github.com/enoche/MMRec; put its source (commit $MMREC_COMMIT) in .bench/MMRec" >&2
+  else
+    git --git-dir=.bench/MMRec.git archive "$MMREC_COMMIT" | tar -x -C .bench/MMRec
+    rm -rf .bench/MMRec.git
+  fi
+fi
+if [ ! -x .bench/mmrec-venv/bin/python ]; then
+  python -m venv .bench/mmrec-venv
+  .bench/mmrec-venv/bin/python -m pip install -q "torch==2.13.0"
+  .bench/mmrec-venv/bin/python -m pip install -q numpy scipy pandas pyyaml matplotlib
+fi
 # LightFM 1.17 ships no wheel, and its setup.py sets __builtins__.__LIGHTFM_SETUP__, which fails when a PEP 517
 # backend runs it (__builtins__ is then a dict); current pip has no legacy path, and `pip download` of the sdist
 # fails too (it prepares the metadata, running that setup.py). So the sdist is taken from the index pip is
