@@ -89,7 +89,7 @@ def describe_model(name: str) -> ModelInfo:
         name=name,
         family=model_family(MODELS[name].partition(":")[0]),
         summary=doc.split("\n\n")[0].replace("\n", " "),
-        uses_content=decl.uses_side_info,
+        uses_content=decl.uses_side_info or bool({"texts", "images"} & decl.fit_inputs),
         predicts_ratings=decl.predicts_ratings,
         cold_start=", ".join(cold) or "no",
         params=tuple(params),
