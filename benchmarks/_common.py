@@ -451,6 +451,20 @@ def random811(full: Any, seed: int, name: str) -> Any:
     return Split(part[0], part[2], part[1], name=f"{name}@seed{seed}", meta={"seed": seed})
 
 
+def posters_dataset(data_dir: Path | None, split: Any, smoke: bool = False) -> Any:
+    """ml-posters with user tags from ``split``'s training pairs only (a cold item's tags were written by the users
+    whose held-out interactions are the test); ``smoke``: restricted to the split's slice, or without ``data_dir``
+    the synthetic dataset with its images as ``poster``."""
+    from fusionrec.data.datasets import load_ml_posters
+
+    if data_dir is None:
+        ds = smoke_dataset(with_images=True)
+        ds.item_modalities["poster"] = ds.item_modalities["image"]
+        return ds
+    ds = load_ml_posters(data_dir, train=split.train)
+    return shrink_dataset(ds, split.train.user_ids, split.train.item_ids) if smoke else ds
+
+
 def dataset_random811(name: str, data_dir: Path | None, seed: int, smoke: bool = False) -> tuple[Any, Any]:
     """``(dataset, split)``: the registered dataset ``name`` split by :func:`random811` (for datasets without a
     committed split file, e.g. FilmTrust); ``smoke``: both shrunk (:func:`shrink`, :func:`shrink_dataset`), or the

@@ -29,8 +29,7 @@ from _common import (
     benchmark_split,
     library_version,
     parse_args,
-    shrink_dataset,
-    smoke_dataset,
+    posters_dataset,
     timed,
     write_results,
 )
@@ -51,7 +50,6 @@ def load_features(
     """The split and its four item features; a smoke run encodes only the items of its slice, or without
     ``data_dir`` the synthetic dataset's titles, genres and images."""
     from fusionrec.data import Modality
-    from fusionrec.data.datasets import load_ml_posters
     from fusionrec.features import (
         EfficientNetEncoder,
         ImageDescriptorEncoder,
@@ -62,15 +60,8 @@ def load_features(
     )
 
     split = benchmark_split(SPLIT, data_dir, seed, smoke=smoke)
-    if data_dir is None:
-        ds = smoke_dataset(with_images=True)
-        ds.item_modalities["poster"] = ds.item_modalities["image"]
-    else:
-        # tags from training pairs only: a cold item's tags were written by the users whose held-out interactions
-        # are the test (the committed table before this fix used every tag, a leak)
-        ds = load_ml_posters(data_dir, train=split.train)
-        if smoke:
-            ds = shrink_dataset(ds, split.train.user_ids, split.train.item_ids)
+    # tags from training pairs only (the committed table before this fix used every tag, a leak)
+    ds = posters_dataset(data_dir, split, smoke)
     item_ids = ds.item_ids
     assert split.train.item_ids == item_ids
     title, _ = ds.item_modalities["title"].align(item_ids)

@@ -83,18 +83,10 @@ def random_model(p: dict[str, Any], train: Interactions, feats: dict[str, np.nda
 
 
 def grids(quick: bool, smoke: bool = False) -> dict[str, list[dict[str, Any]]]:
-    if smoke:  # one setting per family, a few epochs: seconds
-        spaces = {
-            "HybridMF": grid(n_factors=[8], lr=[0.05], reg_item=[1e-5], reg_user=[1e-5], epochs=[2],
-                             item_identity=[True]),
-            "VBPR": grid(n_factors=[8], content_factors=[8], lr=[0.05], epochs=[2]),
-            "ContentKNN": grid(modality_weights=[None]),
-            "CEASE": grid(reg=[10000.0], side_weight=[50.0], poster_weight=[0.5]),
-            "CEASE-W": grid(reg=[10000.0], side_weight=[50.0], genre_weight=[0.5], poster_weight=[0.25]),
-            "ContentKRR": grid(gamma=[1.0], reg=[1.0], ease_weight=[2.0], ease_reg=[300.0], poster_weight=[0.0]),
-            "Random": [{}],
-        }  # fmt: skip
-        spaces["LightFM"] = spaces["HybridMF"]
+    if smoke:  # the quick grids with a few factors and epochs: seconds
+        spaces = grids(quick=True)
+        spaces["HybridMF"] = spaces["LightFM"] = [{**p, "n_factors": 8, "epochs": 2} for p in spaces["HybridMF"]]
+        spaces["VBPR"] = [{**p, "n_factors": 8, "content_factors": 8, "epochs": 2} for p in spaces["VBPR"]]
         return spaces
     if quick:
         spaces = {

@@ -66,8 +66,7 @@ from _common import (
     mean_spread,
     paired,
     parse_args,
-    shrink_dataset,
-    smoke_dataset,
+    posters_dataset,
     timed,
     tune,
     user_buckets,
@@ -131,17 +130,10 @@ def load_features(
     from sklearn.decomposition import PCA
 
     from fusionrec.data import Modality
-    from fusionrec.data.datasets import load_ml_posters
     from fusionrec.features import EfficientNetEncoder, PostProcess, SentenceEncoder, TfidfEncoder, encode_modality
 
     start = time.perf_counter()
-    if data_dir is None:
-        ds = smoke_dataset(with_images=True)
-        ds.item_modalities["poster"] = ds.item_modalities["image"]
-    else:
-        ds = load_ml_posters(data_dir, train=split.train)
-        if smoke:
-            ds = shrink_dataset(ds, split.train.user_ids, split.train.item_ids)
+    ds = posters_dataset(data_dir, split, smoke)
     ids = ds.item_ids
     if split.train.item_ids != ids:
         raise SystemExit("split and dataset item maps differ")
