@@ -28,6 +28,7 @@ item popularity) and :func:`mean_spread` (mean and spread over seeds).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -111,11 +112,30 @@ def add_smoke(parser: argparse.ArgumentParser) -> None:
 
 def check_smoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """A smoke run implies ``--quick`` and writes only under ``$FUSIONREC_BENCH_OUT``."""
+    global SMOKE
     if not args.smoke:
         return
     if OUT == HERE:
         parser.error("--smoke writes only under $FUSIONREC_BENCH_OUT: set it to a scratch folder")
-    args.quick = True
+    args.quick, SMOKE = True, True
+
+
+#: set by :func:`check_smoke` in a smoke run
+SMOKE = False
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap back to the OS, so the next :class:`PeakRSS` base is honest (skipped in
+    a smoke run: a full collection of a heap holding torch and transformers takes about a second, and a smoke
+    run's memory figures mean nothing)."""
+    import ctypes
+    import gc
+
+    if SMOKE:
+        return
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def have_peer(module: str, smoke: bool, install: str = "scripts/bench_setup.sh") -> bool:

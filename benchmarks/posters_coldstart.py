@@ -40,6 +40,7 @@ from _common import (
     mean_spread,
     paired,
     parse_args,
+    release_memory,
     timed,
     tune,
     write_results,
@@ -55,7 +56,6 @@ from posters_topn import (
     grid,
     lightfm_model,
     load_features,
-    release_memory,
 )
 
 from fusionrec.data import Interactions

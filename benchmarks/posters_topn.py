@@ -40,7 +40,6 @@ benchmarks/RESULTS.md is merged by the lead) and the records to ``benchmarks/res
 
 from __future__ import annotations
 
-import gc
 import itertools
 import sys
 import time
@@ -67,6 +66,7 @@ from _common import (
     paired,
     parse_args,
     posters_dataset,
+    release_memory,
     timed,
     tune,
     user_buckets,
@@ -178,16 +178,6 @@ def adapt(fn: Callable[[np.ndarray], np.ndarray], train: Interactions) -> Recomm
     m = ScoreAdapter(fn)
     m.n_users_, m.n_items_, m.seen_ = train.n_users, train.n_items, train.matrix
     return m
-
-
-def release_memory() -> None:
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def hybrid_feature_matrix(feats: dict[str, np.ndarray], identity: bool) -> sp.csr_matrix:
@@ -350,7 +340,7 @@ def grids(quick: bool, smoke: bool = False) -> dict[str, list[dict[str, Any]]]:
             "ActivityEASE": grid(reg=[300.0], user_power=[0.5], history_idf=[0.1], sparse_max=[0]),
             "HybridMF": grid(n_factors=[8], lr=[0.05], reg_item=[0.0], reg_user=[1e-5], epochs=[2]),
             "VBPR": grid(n_factors=[8], content_factors=[8], lr=[0.05], epochs=[2]),
-            "cornacVBPR": grid(k=[8], k2=[8], learning_rate=[0.005], lambda_w=[0.01], n_epochs=[2]),
+            "cornacVBPR": grid(k=[8], k2=[8], learning_rate=[0.005], lambda_w=[0.01], n_epochs=[2], batch_size=[2000]),
             "RRF3": grid(k=[60.0], weights=[[2.0, 1.0, 1.0]]),
         }  # fmt: skip
     if quick:

@@ -14,7 +14,6 @@ Run: python benchmarks/scale_als.py [--quick | --smoke] [--iterations 15] [--bat
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import time
 import warnings
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import scipy.sparse as sp
-from _common import PeakRSS, Record, have_peer, library_version, parse_args, timed, write_results
+from _common import PeakRSS, Record, have_peer, library_version, parse_args, release_memory, timed, write_results
 
 from fusionrec.data import IdMap, Interactions
 from fusionrec.evaluation import evaluate_ranking
@@ -77,17 +76,6 @@ def leave_one_out(full: Interactions, seed: int) -> tuple[Interactions, Interact
     mask = np.zeros(full.nnz, dtype=bool)
     mask[pos] = True
     return full.select(~mask), full.select(mask)
-
-
-def release_memory() -> None:
-    """Collect garbage and hand freed heap back to the OS, so the next PeakRSS base is honest."""
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class FactorAdapter(Recommender):

@@ -16,7 +16,6 @@ Run: python benchmarks/topn_implicit.py [--data-dir ../shared/data] [--seed 2026
 from __future__ import annotations
 
 import argparse
-import gc
 import itertools
 import json
 import sys
@@ -38,6 +37,7 @@ from _common import (
     have_peer,
     library_version,
     parse_args,
+    release_memory,
     timed,
     tune,
     write_results,
@@ -96,17 +96,6 @@ class ScoreAdapter(Recommender):
         assert self.fn is not None
         s = np.asarray(self.fn(np.asarray(users, dtype=np.int64)), dtype=np.float32)
         return s if items is None else s[:, items]
-
-
-def release_memory() -> None:
-    """Collect garbage and hand freed heap back to the OS, so the next PeakRSS base is honest."""
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _dense(x: Any) -> np.ndarray:
