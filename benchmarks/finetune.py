@@ -32,6 +32,7 @@ Run: python benchmarks/finetune.py [--data-dir ../shared/data] [--seed 2026,1,2]
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -66,6 +67,7 @@ NAME = "finetune"
 #: the frozen lower-layer outputs, on disk between runs (keyed by content, cut and input size)
 CACHE = Path(__file__).resolve().parent / ".cache" / "finetune"
 SEED = 0  # model seed
+TFIDF_ROWS = ("ContentKNN", "CEASE-W")
 METRICS = ["NDCG@20", "± NDCG@20", "Recall@20", "valid NDCG@20"]
 
 
@@ -288,6 +290,11 @@ def main() -> None:
         for seed in args.seeds:
             runs[(s, seed)] = run_split(args, s, seed)
             report(args, runs, t0)  # after every split seed: the section always holds what has finished
+            if args.cache is not None:  # the per-user rows, to re-read the run without rerunning it
+                dump = {f"{k[0]}@{k[1]}": {m: {"per_user": np.asarray(v["per_user"]).tolist(), "users":
+                        np.asarray(v["users"]).tolist(), "metrics": v["metrics"], "params": v["params"]}
+                        for m, v in r.items()} for k, r in runs.items()}  # fmt: skip
+                (args.cache / "runs.json").write_text(json.dumps(dump, default=str))
 
 
 def report(args: Any, runs: dict[tuple[str, int], dict[str, Any]], t0: float) -> None:
@@ -301,17 +308,20 @@ def report(args: Any, runs: dict[tuple[str, int], dict[str, Any]], t0: float) ->
             lines.append(f"{s}: not run yet (seeds {args.seed} planned).")
             continue
         rs = [runs[(s, seed)] for seed in seeds]
-        for label, other, target in (("fine-tuned", "frozen", 0.05), ("fine-tuned", "best TF-IDF", 0.0)):
+        others = [("frozen", 0.05), ("best TF-IDF", 0.0)] + [(k, 0.0) for k in rs[0] if k.startswith(TFIDF_ROWS)]
+        for (other, target), label in zip(others, ["fine-tuned"] * len(others), strict=True):
             gains = [r[label]["metrics"]["NDCG@20"] / max(r[other]["metrics"]["NDCG@20"], 1e-12) - 1 for r in rs]
             t = paired(np.concatenate([r[label]["per_user"] for r in rs]),
                        np.concatenate([r[other]["per_user"] for r in rs]))  # fmt: skip
             met = np.mean(gains) >= target and t["t_p"] < 0.05 and t["diff"] > 0
             per_seed = ", ".join(f"{g:+.1%}" for g in gains)
-            which = "" if other != "best TF-IDF" else " (" + ", ".join(r[other]["which"].split()[0] for r in rs) + ")"
+            which = "" if other != "best TF-IDF" else " (chosen on valid: " + ", ".join(
+                r[other]["which"].split()[0] for r in rs) + ")"  # fmt: skip
             lines.append(f"{s} (seeds {','.join(map(str, seeds))}): fine-tuned vs {other}{which}: "
                          f"{np.mean(gains):+.1%} NDCG@20 (per seed {per_seed}; pooled paired t p={t['t_p']:.3g}, "
-                         f"Wilcoxon p={t['wilcoxon_p']:.3g}, {t['n']} user rows); target "
-                         f"{'>= +5%' if target else '> 0'} -> {'met' if met else 'NOT met'}.")  # fmt: skip
+                         f"Wilcoxon p={t['wilcoxon_p']:.3g}, {t['n']} user rows)"
+                         + (f"; target {'>= +5%' if target else '> 0'} -> {'met' if met else 'NOT met'}."
+                            if other == "frozen" or (other == "best TF-IDF" and s == "coldstart-items") else "."))  # fmt: skip
         labels = [k for k in rs[0] if k != "best TF-IDF"]
         for label in labels:
             vals = [r[label]["metrics"]["NDCG@20"] for r in rs]

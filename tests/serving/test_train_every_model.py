@@ -13,7 +13,13 @@ from fusionrec.models.registry import available_models, get_model_class
 pytest.importorskip("torch")
 
 ENSEMBLE_MEMBERS = {"models": [{"name": "ALS", "params": {"epochs": 2}}, {"name": "ContentKNN"}]}
-FAST = {"SVDpp": {"epochs": 2}, "TimeSVDpp": {"epochs": 2}, "NMF": {"epochs": 5}, "DeepFusion": {"epochs": 2}}
+FAST = {
+    "SVDpp": {"epochs": 2},
+    "TimeSVDpp": {"epochs": 2},
+    "NMF": {"epochs": 5},
+    "DeepFusion": {"epochs": 2},
+    "FineTunedTwoTower": {"epochs": 1, "image_size": 64, "n_factors": 8},
+}
 
 
 @pytest.fixture(scope="module")
