@@ -100,6 +100,7 @@ FIT_INPUT_WORDS = {
     "valid": "validation interactions (early stopping or blending)",
     "timestamps": "timestamps on the training interactions",
     "texts": "raw item texts",
+    "images": "raw item images (file paths or arrays)",
 }
 HOOK_WORDS = {
     "item_contributions": "cites the user's history items whose contributions sum to the score",
