@@ -286,8 +286,8 @@ def main() -> None:
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     runs: dict[tuple[str, int], dict[str, Any]] = {}
-    for s in args.splits:
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed by seed: a run cut short still covers both splits
+        for s in args.splits:
             runs[(s, seed)] = run_split(args, s, seed)
             report(args, runs, t0)  # after every split seed: the section always holds what has finished
             if args.cache is not None:  # the per-user rows, to re-read the run without rerunning it
