@@ -62,6 +62,7 @@ MMREC_GRIDS: dict[str, dict[str, list[Any]]] = {
 def mmrec_worker(job_path: str) -> None:
     """Run inside .bench/mmrec-venv: train every setting of one MMRec model, keep the best valid epoch's scores."""
     import logging
+    import signal
     import types
 
     import numpy as np
@@ -123,6 +124,13 @@ def mmrec_worker(job_path: str) -> None:
                 self.best_epoch = self.epoch
             return 0.0, {}
 
+    class DeadlineError(Exception):
+        """Raised by SIGTERM between two statements of the training loop."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise DeadlineError
+
+    signal.signal(signal.SIGTERM, on_term)
     keys = list(job["grid"])
     log = []
     best = -1.0
@@ -135,16 +143,23 @@ def mmrec_worker(job_path: str) -> None:
         model = get_model(name)(config, train_data).to(config["device"])
         trainer = Capturing(config, model)
         t0 = time.perf_counter()
-        valid_score, _, _ = trainer.fit(train_data, valid_data=valid_data, test_data=capture, saved=False,
-                                        verbose=False)  # fmt: skip
-        entry = {"setting": setting, "valid NDCG@20 (MMRec)": float(valid_score), "best_epoch": trainer.best_epoch,
-                 "epochs_run": trainer.epoch + 1, "seconds": time.perf_counter() - t0}  # fmt: skip
+        stopped = False
+        try:
+            trainer.fit(train_data, valid_data=valid_data, test_data=capture, saved=False, verbose=False)
+        except DeadlineError:  # SIGTERM (a wall-clock budget): keep the best valid epoch so far, run no further setting
+            stopped = True
+        valid_score = float(trainer.best_valid_score)
+        entry = {"setting": setting, "valid NDCG@20 (MMRec)": valid_score, "best_epoch": trainer.best_epoch,
+                 "epochs_run": trainer.epoch + 1, "seconds": time.perf_counter() - t0,
+                 "stopped_by_deadline": stopped}  # fmt: skip
         log.append(entry)
         print(json.dumps(entry), flush=True)
-        if valid_score > best:
+        if valid_score > best and trainer.scores is not None:
             best = valid_score
             np.save(out / f"{name}_scores.npy", trainer.scores)
         (out / f"{name}_log.json").write_text(json.dumps(log, indent=1))
+        if stopped:
+            break
 
 
 def prepare_mmrec_data(split: Any, side: Any) -> None:
@@ -340,7 +355,9 @@ def main() -> None:
                 split, side, args, fixed, lambda m: float(evaluate(m, split, split.valid).metrics[f"NDCG@{K}"])
             )
             top = run["log"][0]
-            notes = "; ".join(f"{json.dumps(e['setting'])}: valid {e['valid NDCG@20']:.4f}" for e in run["log"])
+            notes = f"{len(run['log'])} of the {len(VBPR_LRS) * len(VBPR_EPOCHS)} lr x epochs points run; " + "; ".join(
+                f"{json.dumps(e['setting'])}: valid {e['valid NDCG@20']:.4f}" for e in run["log"]
+            )
             rows.append({"library": "cornac", "model": "VBPR", "params": top["setting"],
                          "seconds": sum(e["seconds"] for e in run["log"]), "notes": notes,
                          **metrics(fixed(np.load(run["scores"])))})  # fmt: skip
@@ -353,7 +370,7 @@ def main() -> None:
             size = len(list(itertools.product(*MMREC_GRIDS[name].values())))
             notes = f"{len(run['log'])} of the {size} settings of its grid run; " + "; ".join(
                 f"{json.dumps(e['setting'])}: valid {e['valid NDCG@20 (MMRec)']:.4f} (best epoch {e['best_epoch']} "
-                f"of {e['epochs_run']})"
+                f"of {e['epochs_run']}{', stopped by the wall-clock deadline' if e.get('stopped_by_deadline') else ''})"
                 for e in run["log"]
             )
             rows.append({"library": "MMRec", "model": name, "params": top["setting"],
