@@ -58,7 +58,8 @@ def parse_args(
     fixed_splits: str | None = None,
 ) -> argparse.Namespace:
     """The shared options; ``fixed_splits`` (why) marks a benchmark whose splits no seed can redraw."""
-    parser = argparse.ArgumentParser(description=description)
+    # "resolve": a script that still declares its own --smoke (serving_load) keeps it
+    parser = argparse.ArgumentParser(description=description, conflict_handler="resolve")
     parser.add_argument(
         "--data-dir",
         default=os.environ.get("FUSIONREC_DATA_DIR", str(HERE.parent.parent / "shared" / "data")),
