@@ -81,6 +81,7 @@ def soak(base: str, seconds: float, rate: float, retrain_every: float, pool: int
     kinds: dict[int, str] = {}
     posted_users: set[str] = set()
     posted_items: list[str] = []
+    posting: dict[int, str] = {}  # request number -> the item it posts
     retrain_due = [retrain_every]
     t0 = time.perf_counter()
 
@@ -115,8 +116,7 @@ def soak(base: str, seconds: float, rate: float, retrain_every: float, pool: int
             return "DELETE", f"/users/{user}", None, None
         kinds[j] = "item"
         item = f"soak-item-{rng.integers(pool)}"
-        if item not in posted_items:
-            posted_items.append(item)
+        posting[j] = item
         return "POST", "/items", None, {"item": item, "title": f"Soak item {item}"}
 
     results: list[tuple[str, int, float, float]] = []
@@ -124,6 +124,9 @@ def soak(base: str, seconds: float, rate: float, retrain_every: float, pool: int
 
     def on_result(j: int, status: int, due: float, ms: float) -> None:
         results.append((kinds.pop(j), status, due, ms))
+        item = posting.pop(j, None)
+        if item is not None and status in EXPECTED["item"] and item not in posted_items:
+            posted_items.append(item)  # events name an item only once its post was answered
 
     def tick() -> None:
         rss, fds = sample(pid)
