@@ -341,7 +341,8 @@ def main() -> None:
         # every prefix of every sequence (RecBole's augmentation) at the windows row's learning rate
         prefixes = {**common, "every_prefix": True}
         ours("fusionrec SASRec every-prefix", lambda **p: SASRec(**prefixes, **p), [p_sas or lr_grid[-1]])
-        ours("fusionrec BERT4Rec", lambda **p: BERT4Rec(**common, **p), lr_grid)
+        p_bert = ours("fusionrec BERT4Rec", lambda **p: BERT4Rec(**common, **p), lr_grid)
+        ours("fusionrec BERT4Rec every-prefix", lambda **p: BERT4Rec(**prefixes, **p), [p_bert or lr_grid[-1]])
         p_gru = ours("fusionrec GRU4Rec", lambda **p: GRU4Rec(**common, **p), lr_grid)
         ours("fusionrec GRU4Rec every-prefix", lambda **p: GRU4Rec(**prefixes, **p), [p_gru or lr_grid[-1]])
         if ds_name == "ml-latest-small" and "fusionrec CNNLSTM" not in skip:

@@ -535,6 +535,12 @@ def test_every_prefix_changes_training_only() -> None:
     assert windows.sequences_.tolist() == prefixes.sequences_.tolist()
     assert not np.allclose(windows.user_vectors_, prefixes.user_vectors_)
     assert make_model("GRU4Rec", every_prefix=True).get_params()["every_prefix"] is True
+    # BERT4Rec: the max_len items ending at every step (the step's item last, where the mask always goes)
+    bert = BERT4Rec(max_len=4, every_prefix=True)
+    windows, same = bert._examples(user_sequences(train))
+    assert windows is same and len(windows) == train.nnz - train.n_users
+    first = user_sequences(train)[0] + 1
+    assert windows[0].tolist() == [0, 0, *first[:2]] and windows[3].tolist() == first[1:5].tolist()
 
 
 # ---------------------------------------------------------------------- BERT4Rec: masking and inference
