@@ -195,7 +195,7 @@ def shrink(
 
 def shrink_dataset(ds: Any, user_ids: Any, item_ids: Any) -> Any:
     """``ds`` restricted to the raw ids of ``user_ids`` / ``item_ids`` (IdMaps, e.g. a :func:`shrink` split's):
-    interactions, every modality and the social graph."""
+    interactions (without timestamps; the split holds those), every modality and the social graph."""
     import numpy as np
 
     from fusionrec.data import Dataset, IdMap, Interactions, Modality
