@@ -8,7 +8,8 @@ load smoke also checks that the service retrieved through the ANN index (the pla
 contract).  The others run ``--smoke`` (benchmarks/_common.py: a tiny slice of the real data, or the built-in
 synthetic dataset when the data directory is absent, so none skips in CI; peers skipped when not installed) and
 must write a row with a finite metric (:data:`OUTPUTS`).  The whole marker takes about 9.5 minutes run serially on
-the 2 shared cores at load 12-15 (the 18 ``--smoke`` scripts of OUTPUTS: 280 s wall, 100 CPU seconds).
+the 2 shared cores at load 12-15 (18 of the OUTPUTS scripts, all but tiktok and finetune: 280 s wall, 100 CPU
+seconds).
 """
 
 from __future__ import annotations
