@@ -250,10 +250,13 @@ def configure(args: Any) -> None:
     args.splits = [s.strip() for s in args.splits_arg.split(",") if s.strip()]
     args.tower = {"tune_layers": 1, "text_len": 32, "image_size": 224, "n_factors": 64, "batch_size": 128,
                   "encoder_lr": 1e-4, "id_dropout": 0.5}  # fmt: skip
-    args.epochs, args.epochs_frozen = 4, 10  # the frozen tower is cheap: it gets more epochs to choose from
+    # the frozen tower is cheap: it gets more epochs to choose from
+    args.epochs, args.epochs_frozen = args.epochs or 4, 10
+    args.name = NAME + (f"_epochs{args.epochs}" if args.epochs != 4 else "")
     if args.smoke:
         args.tower.update(image_size=64, n_factors=16, batch_size=64)
         args.epochs = args.epochs_frozen = 2
+        args.name = NAME
     quick = args.quick or args.smoke
     args.frozen_grid = [
         {"tune": "frozen", "lr": lr, "item_ids": ids}
@@ -278,6 +281,7 @@ def main() -> None:
     def extra(p: Any) -> None:
         p.add_argument("--modes", dest="modes_arg", default="last", help="fine-tuning modes to tune over")
         p.add_argument("--splits", dest="splits_arg", default="coldstart-items,random811")
+        p.add_argument("--epochs", type=int, default=None, help="most epochs of the fine-tuned row (default 4)")
 
     args = parse_args(__doc__ or "", extra=extra)
     configure(args)
@@ -294,7 +298,7 @@ def main() -> None:
                 dump = {f"{k[0]}@{k[1]}": {m: {"per_user": np.asarray(v["per_user"]).tolist(), "users":
                         np.asarray(v["users"]).tolist(), "metrics": v["metrics"], "params": v["params"]}
                         for m, v in r.items()} for k, r in runs.items()}  # fmt: skip
-                (args.cache / "runs.json").write_text(json.dumps(dump, default=str))
+                (args.cache / f"{args.name}_runs.json").write_text(json.dumps(dump, default=str))
 
 
 def report(args: Any, runs: dict[tuple[str, int], dict[str, Any]], t0: float) -> None:
@@ -344,10 +348,11 @@ def report(args: Any, runs: dict[tuple[str, int], dict[str, Any]], t0: float) ->
         print(line, flush=True)
     ext = sorted({f"{k}: {n}" for r in runs.values() for k, v in r.items() for n in v["notes"]})
     flags = " --smoke" if args.smoke else " --quick" if args.quick else ""
+    flags += f" --epochs {args.epochs}" if args.epochs != 4 else ""
     flags += f" --modes {','.join(args.modes)}" if args.modes != ["last"] else ""
     flags += f" --splits {','.join(args.splits)}" if args.splits != ["coldstart-items", "random811"] else ""
     write_results(
-        NAME + ("_smoke" if args.smoke else "_quick" if args.quick else ""),
+        args.name + ("_smoke" if args.smoke else "_quick" if args.quick else ""),
         records,
         metric_columns=[*METRICS, "encode s"],
         title="Fine-tuned MiniLM + EfficientNet-Lite0 inside the recommender vs frozen features vs TF-IDF (ml-posters)",
