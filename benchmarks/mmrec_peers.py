@@ -132,10 +132,16 @@ def mmrec_worker(job_path: str) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     keys = list(job["grid"])
-    log = []
-    best = -1.0
+    log_path = out / f"{name}_log.json"
+    # resume: the settings an earlier (stopped) run finished are kept, with their best scores, and not run again
+    log = json.loads(log_path.read_text()) if job.get("resume") and log_path.is_file() else []
+    done = [e["setting"] for e in log if not e.get("stopped_by_deadline")]
+    log = [e for e in log if not e.get("stopped_by_deadline")]
+    best = max((e["valid NDCG@20 (MMRec)"] for e in log), default=-1.0)
     for values in itertools.product(*(job["grid"][k] for k in keys)):
         setting = dict(zip(keys, values))
+        if setting in done:
+            continue
         for k, v in setting.items():
             config[k] = v
         init_seed(job["seed"])
@@ -157,7 +163,7 @@ def mmrec_worker(job_path: str) -> None:
         if valid_score > best and trainer.scores is not None:
             best = valid_score
             np.save(out / f"{name}_scores.npy", trainer.scores)
-        (out / f"{name}_log.json").write_text(json.dumps(log, indent=1))
+        log_path.write_text(json.dumps(log, indent=1))
         if stopped:
             break
 
@@ -193,9 +199,10 @@ def run_mmrec(name: str, args: Any) -> dict[str, Any]:
     out = WORK / "runs" / name
     out.mkdir(parents=True, exist_ok=True)
     scores, log_path = out / f"{name}_scores.npy", out / f"{name}_log.json"
-    if not (args.reuse and scores.exists() and log_path.exists()):
+    resume = name in args.resume.split(",")
+    if resume or not (args.reuse and scores.exists() and log_path.exists()):
         job = {"model": name, "out": str(out), "epochs": args.epochs, "stopping_step": args.stopping_step,
-               "seed": 999, "threads": args.threads, "grid": MMREC_GRIDS[name]}  # fmt: skip
+               "seed": 999, "threads": args.threads, "grid": MMREC_GRIDS[name], "resume": resume}  # fmt: skip
         if args.quick:  # the first setting only
             job["grid"] = {k: v[:1] for k, v in MMREC_GRIDS[name].items()}
         (out / "job.json").write_text(json.dumps(job))
@@ -307,6 +314,8 @@ def main() -> None:
         p.add_argument("--threads", type=int, default=1, help="torch threads of the peers")
         p.add_argument("--mmrec-python", default=str(ROOT / ".bench" / "mmrec-venv" / "bin" / "python"))
         p.add_argument("--reuse", action="store_true", help="rank the MMRec scores left by an earlier run")
+        p.add_argument("--resume", default="", help="MMRec models (comma separated) whose grid an earlier run left "
+                       "unfinished: train the settings it did not finish, keep those it did")  # fmt: skip
         p.add_argument("--results", default="tiktok_peers", help="results name under benchmarks/results/")
 
     args = parse_args("TikTok peers: MMRec and cornac VBPR ranked by fusionrec's evaluator", extra)
@@ -362,7 +371,11 @@ def main() -> None:
                          "seconds": sum(e["seconds"] for e in run["log"]), "notes": notes,
                          **metrics(fixed(np.load(run["scores"])))})  # fmt: skip
         else:
-            if args.reuse and not (WORK / "runs" / name / f"{name}_log.json").is_file():
+            if (
+                args.reuse
+                and name not in args.resume.split(",")
+                and not (WORK / "runs" / name / f"{name}_log.json").is_file()
+            ):
                 missing[name] = "no setting finished (see its log under .bench/mmrec-data/runs)"
                 continue
             run = run_mmrec(name, args)
@@ -383,10 +396,10 @@ def main() -> None:
 
 
 def write(args: Any, rows: list[dict[str, Any]], missing: dict[str, str]) -> None:
-    """results/<name>.json (one record per row, the benchmarks' format) and results/<name>.md."""
+    """results/<name>.json (one record per row, the benchmarks' format) and its table, results/<name>.md."""
     cmd = "python benchmarks/mmrec_peers.py" + (" --quick" if args.quick else "")
     cmd += f" --models {args.models} --epochs {args.epochs} --stopping-step {args.stopping_step}"
-    mach = machine()
+    cmd += (" --reuse" if args.reuse else "") + (f" --resume {args.resume}" if args.resume else "")
     ref = {r["model"]: r for r in rows if r["library"] == "fusionrec"}
     records = []
     versions = {"fusionrec": library_version("fusionrec"), "cornac": library_version("cornac"),
@@ -396,7 +409,6 @@ def write(args: Any, rows: list[dict[str, Any]], missing: dict[str, str]) -> Non
         for base in ("GraphEASE", "EASE"):
             if base in ref and r["model"] != base:
                 test = paired(r["per_user"], ref[base]["per_user"])
-                r[f"vs {base}"] = test
                 metrics[f"NDCG@20 vs {base} (diff)"] = test["diff"]
                 metrics[f"NDCG@20 vs {base} (t p)"] = test["t_p"]
                 metrics[f"NDCG@20 vs {base} (Wilcoxon p)"] = test["wilcoxon_p"]
@@ -404,50 +416,72 @@ def write(args: Any, rows: list[dict[str, Any]], missing: dict[str, str]) -> Non
                               dataset="tiktok", split="tiktok.diffmm", params=r["params"], metrics=metrics,
                               fit_seconds=r["seconds"], notes=r["notes"]).__dict__)  # fmt: skip
     payload = {"benchmark": args.results, "run_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "machine": mach, "command": cmd, "records": records}  # fmt: skip
+               "machine": machine(), "command": cmd, "epochs": args.epochs, "stopping_step": args.stopping_step,
+               "missing": missing, "records": records}  # fmt: skip
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{args.results}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    render(args.results)
 
-    def rel(r: dict[str, Any], base: str) -> str:
-        t = r.get(f"vs {base}")
-        if t is None:
-            return ""
-        return f"{100 * t['diff'] / ref[base]['published NDCG@20']:+.1f}% (p {t['t_p']:.1g} / {t['wilcoxon_p']:.1g})"
+
+def render(name: str) -> None:
+    """results/<name>.md from results/<name>.json alone (``--render`` redraws it without running anything)."""
+    from tiktok import PUBLISHED
+
+    payload = json.loads((RESULTS_DIR / f"{name}.json").read_text())
+    recs, mach = payload["records"], payload["machine"]
+    ge = next((r["metrics"]["published NDCG@20"] for r in recs if r["model"] == "GraphEASE"), None)
+
+    def tests(m: dict[str, Any], base: str) -> str:
+        return f"(p {m[f'NDCG@20 vs {base} (t p)']:.1g} / {m[f'NDCG@20 vs {base} (Wilcoxon p)']:.1g})"
+
+    def over(m: dict[str, Any]) -> str:  # GraphEASE's gain over this row, the direction of the issue's target
+        d = m.get("NDCG@20 vs GraphEASE (diff)")
+        return "" if d is None or not ge else f"{100 * -d / m['published NDCG@20']:+.1f}% {tests(m, 'GraphEASE')}"
+
+    def vs_ease(m: dict[str, Any]) -> str:
+        d = m.get("NDCG@20 vs EASE (diff)")
+        ease = next((r["metrics"]["published NDCG@20"] for r in recs if r["model"] == "EASE"), None)
+        return "" if d is None or not ease else f"{100 * d / ease:+.1f}% {tests(m, 'EASE')}"
 
     lines = [
         "# TikTok (DiffMM split): MMRec and cornac peers ranked by fusionrec's evaluator",
         "",
-        f"`{cmd}` — run {payload['run_at']} on {mach['cpu']}, {mach['cores']} cores shared with other jobs. "
-        "Every row is ranked by the same code (`fusionrec.evaluation.evaluate_ranking`, all 6,710 items, train "
-        "masked; ours also masks validation items, which on this split changes nothing). MMRec models: each "
-        f"setting of the model's own grid (configs/model/*.yaml) trained by MMRec's trainer for at most "
-        f"{args.epochs} epochs with its early stopping (patience {args.stopping_step} epochs) on valid NDCG@20; "
-        "the setting with the best valid NDCG@20 kept (MMRec's own quick_start would pick it by test Recall@20). "
-        "Image features in MMRec's vision slot, audio in its text slot. VBPR: cornac's documented Tradesy "
-        "setting (k 10, k2 20, batch 100, lambda_w 1), image+audio concatenated, lr and epochs chosen on valid. "
-        "fusionrec rows: refitted at the settings `tiktok.py` chose on valid (results/tiktok_graphease.json).",
+        f"`{payload['command']}` — run {payload['run_at']} on {mach['cpu']}, {mach['cores']} cores shared with "
+        "other jobs. Every row is ranked by the same code (`fusionrec.evaluation.evaluate_ranking`, all 6,710 "
+        "items, train masked; ours also masks validation items, which on this split changes nothing, so one set of "
+        "columns). MMRec models: each setting of the model's own grid (configs/model/*.yaml) trained by MMRec's "
+        f"trainer for at most {payload['epochs']} epochs with its early stopping (patience "
+        f"{payload['stopping_step']} epochs) on valid NDCG@20, the scores of its best valid epoch kept; the setting "
+        "with the best valid NDCG@20 kept (MMRec's own quick_start would pick it by test Recall@20). Image "
+        "features in MMRec's vision slot, audio in its text slot. VBPR: the setting of cornac's VBPR example "
+        "(k 10, k2 20, batch 100, lambda_w 1), image+audio concatenated, lr and epochs chosen on valid. fusionrec "
+        "rows: refitted at the settings `tiktok.py` chose on valid (results/tiktok_graphease.json). Paired tests "
+        "over the 6,130 test users (t-test / Wilcoxon on NDCG@20).",
         "",
         "| model | chosen on valid | valid NDCG@20 | Recall@20 | NDCG@20 | Precision@20 | cold-item NDCG@20 | "
-        "NDCG@20 vs GraphEASE (paired t p / Wilcoxon p) | NDCG@20 vs tuned EASE |",
+        "GraphEASE's NDCG@20 over this row | NDCG@20 vs tuned EASE |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for r in recs:
+        m = r["metrics"]
         lines.append(
-            f"| {r['library']} {r['model']} | `{json.dumps(r['params'])}` | {r['valid NDCG@20']:.4f} | "
-            f"{r['published Recall@20']:.4f} | {r['published NDCG@20']:.4f} | {r['published Precision@20']:.4f} | "
-            f"{r['cold NDCG@20']:.4f} | {rel(r, 'GraphEASE')} | {rel(r, 'EASE')} |"
+            f"| {r['library']} {r['model']} | `{json.dumps(r['params'])}` | {m['valid NDCG@20']:.4f} | "
+            f"{m['published Recall@20']:.4f} | {m['published NDCG@20']:.4f} | {m['published Precision@20']:.4f} | "
+            f"{m['cold NDCG@20']:.4f} | {over(m)} | {vs_ease(m)} |"
         )
-    from tiktok import PUBLISHED
-
-    for name, (rec, ndcg, prec) in PUBLISHED.items():
-        if name in {"VBPR", "LATTICE", "BM3", "LightGCN", "DiffMM"}:
-            lines.append(f"| {name} (published, chosen on test) | | | {rec:.4f} | {ndcg:.4f} | {prec:.4f} | | | |")
+    for model, (rec, ndcg, prec) in PUBLISHED.items():
+        if model in {"VBPR", "LATTICE", "BM3", "LightGCN", "DiffMM"}:
+            lines.append(f"| {model} (published, chosen on test) | | | {rec:.4f} | {ndcg:.4f} | {prec:.4f} | | | |")
     lines += ["", "Settings tried (valid NDCG@20 as MMRec's evaluator reports it, 4 decimals):", ""]
-    lines += [f"- {r['library']} {r['model']}: {r['notes']}" for r in rows if r["notes"]]
-    lines += [f"- MMRec {name}: not in the table: {why}" for name, why in missing.items()]
-    (RESULTS_DIR / f"{args.results}.md").write_text("\n".join(lines) + "\n")
+    lines += [f"- {r['library']} {r['model']}: {r['notes']}" for r in recs if r["notes"]]
+    lines += [f"- MMRec {m}: not in the table: {why}" for m, why in payload.get("missing", {}).items()]
+    (RESULTS_DIR / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
 
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--render":
+    render(sys.argv[2])
+    sys.exit(0)
 
 if __name__ == "__main__":
     main()

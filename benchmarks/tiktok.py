@@ -99,7 +99,7 @@ def grids(quick: bool, smoke: bool = False) -> dict[str, list[dict[str, Any]]]:
             {"reg": 30.0, "graph_weight": w, "propagation": p, "knn_k": 10, "popularity": g}
             for w in ((10.0,) if quick else (5.0, 10.0))
             for p in (2.0, 4.0)
-            for g in (0.0, 0.01, 0.02, 0.04)
+            for g in (0.0, 0.01, 0.02, 0.03, 0.04)
         ],
         "LightGCN": [{**torch_kw, "layers": 2}],
         "GraphFusion": [{**torch_kw, "layers": 2, "knn_k": 10}],
