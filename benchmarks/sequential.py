@@ -32,7 +32,7 @@ leave-one-out "TO" split is exactly ours).
 
 * ``fusionrec SASRec every-prefix`` / ``fusionrec GRU4Rec every-prefix``: the same models with
   ``every_prefix=True`` (RecBole's augmentation: every prefix of every sequence a training example), the learning
-  rate chosen for the windows row (grid of one: the prefix rows cost ~40x a windows epoch).
+  rate chosen for the windows row (grid of one: a prefix epoch costs ~10x (SASRec, GRU4Rec) to ~40x (BERT4Rec) a windows epoch).
 
 RecBole's cost (profiled on ml-100k, SASRec, 1 thread): its train loader yields an epoch's 48 batches in 0.23
 CPU-s and ``Trainer.fit(valid_data=None)`` runs no validation, so its ~230+ CPU-s per epoch are the network itself:
