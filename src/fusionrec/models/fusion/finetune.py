@@ -606,7 +606,7 @@ class FineTunedTwoTower(FactorMixin, NetStateRecommender):
             if encoder:
                 groups.append({"params": encoder, "lr": float(self.encoder_lr), "weight_decay": 0.0})
             opt = torch.optim.Adam(groups)
-            seen = sp.csr_matrix(train.matrix, dtype=np.float32)
+            seen = sp.csr_matrix(train.matrix, dtype=np.float32, copy=True)  # binarised: never the caller's data
             seen.data[:] = 1.0
             by_item = seen.tocsc()
             warm = np.flatnonzero(np.diff(by_item.indptr) > 0)
