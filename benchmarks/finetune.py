@@ -333,7 +333,7 @@ def report(args: Any, runs: dict[tuple[str, int], dict[str, Any]], t0: float) ->
             records.append(Record(
                 "fusionrec", version, shown, "ml-posters", f"{s} seeds {','.join(map(str, seeds))}",
                 {str(seed): runs[(s, seed)][label]["params"] for seed in seeds},
-                {"NDCG@20": float(np.mean(vals)), "± NDCG@20": mean_spread(vals).split("± ")[-1],
+                {"NDCG@20": float(np.mean(vals)), "± NDCG@20": mean_spread(vals).split("± ")[-1] if len(vals) > 1 else "",
                  "Recall@20": float(np.mean([r[label]["metrics"]["Recall@20"] for r in rs])),
                  "valid NDCG@20": float(np.mean([r[label]["valid"] for r in rs])),
                  "encode s": float(np.mean([r[label]["encode"] for r in rs]))},
