@@ -115,8 +115,8 @@ RECIPES: dict[str, list[dict[str, Any]]] = {
 
 TORCH_MODELS = {
     "DeepFusion",
-    "GraphFusion",
     "FineTunedTwoTower",
+    "GraphFusion",
     "LightGCN",
     "SASRec",
     "BERT4Rec",
@@ -154,9 +154,9 @@ class ContractData:
     untimed: Interactions  # the same without timestamps
     side: SideInfo
     texts: list[str]
-
-
     images: list[str | None]
+
+
 @functools.cache
 def contract_data() -> ContractData:
     from fusionrec.data.datasets import load_dataset

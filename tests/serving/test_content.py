@@ -123,7 +123,9 @@ def test_post_item_with_raw_content_is_placed_by_content(content_client: Any) ->
     assert ex["content"]["modality"] in ("title", "genres") and ex["content"]["words"]
     assert set(ex["content"]["words"]) <= {*WORDS["Horror"].split(), "Horror"}
     parts = ex["attribution"]["parts"]  # HybridMF: the score split exactly by modality, placed item included
-    assert {"title", "genres"} <= set(parts) and abs(sum(parts.values()) - ex["score"]) < 1e-4 * max(1, abs(ex["score"]))
+    assert {"title", "genres"} <= set(parts) and abs(sum(parts.values()) - ex["score"]) < 1e-4 * max(
+        1, abs(ex["score"])
+    )
     bad = content_client.post("/items", json={"item": "x", "content": {"colour": "red"}}, headers=KEY)
     assert bad.status_code == 422 and "colour" in bad.json()["detail"][0]["msg"]
 

@@ -100,9 +100,7 @@ MODELS = {
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
-def test_new_item_from_text_and_image_is_served_by_its_content(
-    model: str, own_files: Path, tmp_path: Path
-) -> None:
+def test_new_item_from_text_and_image_is_served_by_its_content(model: str, own_files: Path, tmp_path: Path) -> None:
     bundle = _train(own_files, tmp_path / model.lower(), model, *MODELS[model])
     content = tmp_path / "uploads"
     content.mkdir()
@@ -157,6 +155,7 @@ def test_train_from_files_errors_are_one_line(own_files: Path, tmp_path: Path) -
     res = CliRunner().invoke(app, ["train", "--items", str(own_files / "items.csv"), "--out", str(tmp_path / "b")])
     assert res.exit_code == 2 and "--interactions" in res.output
     res = CliRunner().invoke(
-        app, ["train", "--interactions", str(own_files / "ratings.csv"), "--model", "VBPR", "--out", str(tmp_path / "v")]
+        app,
+        ["train", "--interactions", str(own_files / "ratings.csv"), "--model", "VBPR", "--out", str(tmp_path / "v")],
     )
     assert res.exit_code == 2 and "--items" in res.output  # a content model without content says what to add
