@@ -334,7 +334,7 @@ def test_postgres_delete_user(pg_store: EventStore) -> None:
 
 
 def test_postgres_delete_user_is_one_transaction(pg_store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import fusionrec.serving.store as store_mod
+    import fusionrec.serving.store_postgres as store_mod  # PostgresStore's module (split from store.py)
 
     pg_store.append([Event("gone", "i1", 1.0, 1)])
     monkeypatch.setattr(store_mod, "user_key", lambda user: (_ for _ in ()).throw(RuntimeError("boom")))
