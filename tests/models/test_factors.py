@@ -204,3 +204,23 @@ def test_removing_a_declaration_is_caught() -> None:
     undeclared = type("Undeclared", (type(model),), {"item_state": {"implicit_factors_": COLUMNS}})
     model.__class__ = undeclared
     assert "implicit_factors_: axis 0 has n_items_ entries" in undeclared_state(model)
+
+
+def test_confidence_fold_in_keeps_the_item_gram_only_while_the_item_factors_are_the_same() -> None:
+    """Serving folds a user in for every posted event: the O(n_items d^2) gram is computed once per item array, and
+    a replaced item array (fit, add_items) is never answered with the old gram."""
+    als = ALS(n_factors=4, epochs=3, reg=1.0, seed=0).fit(make_interactions(seed=1, explicit=False))
+    items, values = np.array([0, 3, 5]), np.ones(3, np.float32)
+
+    def expected() -> np.ndarray:
+        return confidence_fold_in(als.item_factors_, items, values, reg=als.reg, alpha=als.alpha)
+
+    u = int(als.fold_in_user(items, values)[0])
+    np.testing.assert_allclose(als.user_factors_[u], expected(), rtol=1e-5, atol=1e-6)
+    first = als._item_gram(als.item_factors_)
+    assert als._item_gram(als.item_factors_) is first  # reused for the next user
+    als.item_factors_ = als.item_factors_ * 2.0  # a new array, as fit and add_items assign
+    u = int(als.fold_in_user(items, values)[0])
+    np.testing.assert_allclose(als.user_factors_[u], expected(), rtol=1e-5, atol=1e-6)
+    y = als.item_factors_.astype(np.float64)
+    np.testing.assert_allclose(als._item_gram(als.item_factors_), y.T @ y)

@@ -252,7 +252,7 @@ class ALS(FactorMixin, Recommender):
         conf = confidence_matrix(sp.csr_matrix(matrix), self.alpha, self.binarize)
         Y = self.item_factors_
         out = np.zeros((conf.shape[0], Y.shape[1]), dtype=np.float32)
-        A0 = _gram(Y) + self.reg * np.eye(Y.shape[1])
+        A0 = self._item_gram(Y) + self.reg * np.eye(Y.shape[1])  # kept across fold-ins (one per served event)
         als_cholesky_sweep(conf.indptr, conf.indices, conf.data, Y, A0, out)
         return out
 
