@@ -272,3 +272,23 @@ def test_batch_fold_in_is_fold_in_of_each_in_turn(make: Callable[[], Recommender
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     np.testing.assert_array_equal(many.score(np.array(placed)), one.score(np.array(placed)))
     assert len(many.fold_in_users([])) == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("row", [None, 0, 3, 6])
+def test_append_seen_row_matches_stacking(row):
+    """The one-pass row replacement equals slicing and stacking, for the first, a middle, the last and a new row,
+    with duplicate and unsorted items in the new row, and leaves the input matrix untouched."""
+    from fusionrec.models.coldstart import append_seen_row
+
+    seen = sp.random(7, 20, density=0.3, format="csr", dtype=np.float32, random_state=4)
+    before = seen.copy()
+    items, values = np.array([9, 2, 9, 15]), np.array([1.0, 2.0, 0.5, 3.0])
+    new = sp.csr_matrix((values.astype(np.float32), items, [0, 4]), shape=(1, 20))
+    new.sum_duplicates()
+    expect = sp.vstack([seen, new] if row is None else [seen[:row], new, seen[row + 1 :]], format="csr")
+    got = append_seen_row(seen, items, values, row)
+    assert got.shape == expect.shape
+    np.testing.assert_array_equal(got.toarray(), expect.toarray())
+    got.has_sorted_indices = False  # recompute: the flag must hold for real
+    assert got.indices.tolist() == sp.csr_matrix(got.toarray()).indices.tolist()
+    np.testing.assert_array_equal(seen.toarray(), before.toarray())

@@ -157,17 +157,30 @@ def grow_seen(seen: sp.csr_matrix, n_users: int, n_items: int) -> sp.csr_matrix:
 
 
 def append_seen_row(seen: sp.csr_matrix, items: np.ndarray, values: np.ndarray, row: int | None) -> sp.csr_matrix:
-    """``seen`` with ``row`` replaced by (or, when ``None``, a new last row holding) ``items`` / ``values``."""
+    """``seen`` with ``row`` replaced by (or, when ``None``, a new last row holding) ``items`` / ``values``.
+
+    A new matrix (readers may hold ``seen``), built in one pass over its arrays: the served write path calls this
+    once per event, so slicing and stacking (four copies of every stored interaction) would be its cost.
+    """
     seen = sp.csr_matrix(seen)
     new = sp.csr_matrix(
         (values.astype(seen.dtype), items.astype(np.int32), np.array([0, len(items)])), shape=(1, seen.shape[1])
     )
-    new.sum_duplicates()
+    new.sum_duplicates()  # sorted, unique
     if row is None:
-        out = sp.vstack([seen, new], format="csr")
+        lo = hi = int(seen.indptr[-1])
+        indptr = np.concatenate([seen.indptr, [lo + new.nnz]])
+        n_rows = seen.shape[0] + 1
     else:
-        out = sp.vstack([seen[:row], new, seen[row + 1 :]], format="csr")
-    out.sort_indices()
+        lo, hi = int(seen.indptr[row]), int(seen.indptr[row + 1])
+        indptr = seen.indptr.copy()
+        indptr[row + 1 :] += new.nnz - (hi - lo)
+        n_rows = seen.shape[0]
+    indices = np.concatenate([seen.indices[:lo], new.indices.astype(seen.indices.dtype), seen.indices[hi:]])
+    data = np.concatenate([seen.data[:lo], new.data, seen.data[hi:]])
+    out = sp.csr_matrix((data, indices, indptr), shape=(n_rows, seen.shape[1]))
+    if not seen.has_sorted_indices:
+        out.sort_indices()
     return out
 
 
