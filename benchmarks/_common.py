@@ -396,19 +396,39 @@ def write_results(
     section = "\n".join(lines) + "\n"
 
     start_tag, end_tag = f"<!-- begin {name} -->", f"<!-- end {name} -->"
-    text = (
-        RESULTS_MD.read_text()
-        if RESULTS_MD.exists()
-        else "# Benchmark results\n\nEach section is rewritten by its benchmark script.\n"
-    )
     block = f"{start_tag}\n{section}{end_tag}"
-    if start_tag in text and end_tag in text:
-        before, rest = text.split(start_tag, 1)
-        _, after = rest.split(end_tag, 1)
-        text = before + block + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    RESULTS_MD.write_text(text)
+    with _results_lock():  # benchmarks finishing at once must not drop each other's sections
+        text = (
+            RESULTS_MD.read_text()
+            if RESULTS_MD.exists()
+            else "# Benchmark results\n\nEach section is rewritten by its benchmark script.\n"
+        )
+        if start_tag in text and end_tag in text:
+            before, rest = text.split(start_tag, 1)
+            _, after = rest.split(end_tag, 1)
+            text = before + block + after
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        tmp = RESULTS_MD.with_name(f".{RESULTS_MD.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, RESULTS_MD)  # readers see the old or the new file, never half of one
+
+
+@contextmanager
+def _results_lock() -> Iterator[None]:
+    """An exclusive lock on ``RESULTS.md``'s read-modify-write, held across processes (POSIX ``flock``)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: one benchmark at a time is the user's business
+        yield
+        return
+    RESULTS_MD.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS_MD.with_name(".RESULTS.md.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------------------------------------------- splits
