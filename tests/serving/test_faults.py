@@ -113,3 +113,41 @@ def test_disk_full_during_a_retrain_keeps_the_old_bundle(
         r = client.post("/admin/retrain", params={"wait": True}, headers=KEY)
         assert r.status_code == 202, r.text
     assert "n1" in [str(x) for x in load_bundle(tiny_bundle).user_ids.ids.tolist()]
+
+
+class _BrokenReads:
+    """A proxy of a sqlite3 connection whose queries fail as on a damaged database file while ``broken`` is set."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.broken = False
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if self.broken and sql.lstrip().upper().startswith("SELECT"):
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_store_that_cannot_be_read_answers_503_and_keeps_serving(tiny_bundle: Path) -> None:
+    """A store whose reads fail (a damaged or vanished file) gives the typed StoreUnavailableError: a DELETE that must
+    read first answers 503 with Retry-After and deletes nothing, /metrics and /recommend keep answering, and all works
+    again once the store reads."""
+    from fusionrec.serving.store import StoreUnavailableError
+
+    for client in make_client(tiny_bundle, api_key="secret"):
+        store = client.app.state.engine.store
+        proxy = _BrokenReads(store._conn)
+        store._conn = proxy
+        proxy.broken = True
+        with pytest.raises(StoreUnavailableError, match="cannot be read"):
+            store.events_since(0)
+        r = client.delete("/users/nobody-known", headers=KEY)
+        assert r.status_code == 503 and r.headers["Retry-After"], r.text
+        m = client.get("/metrics")
+        assert m.status_code == 200 and "fusionrec_events_stored NaN" in m.text
+        assert client.get("/health").status_code == 200
+        proxy.broken = False
+        assert client.delete("/users/nobody-known", headers=KEY).status_code == 404

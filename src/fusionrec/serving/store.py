@@ -128,6 +128,18 @@ class SQLiteStore(EventStore):
                 raise
             return ids
 
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """All rows of one query; a database that cannot be read (a file gone, corrupt or locked past the busy
+        timeout) raises :class:`StoreUnavailableError` (HTTP 503), as a failed write does."""
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+                raise StoreUnavailableError(
+                    f"the event store cannot be read ({type(exc).__name__}: {exc}); nothing was changed; retry in a "
+                    "few seconds, and check the database file if it persists"
+                ) from exc
+
     def append(self, events: Sequence[Event]) -> list[int]:
         rows = _normalise(events)
         if not rows:
@@ -140,8 +152,7 @@ class SQLiteStore(EventStore):
         if limit is not None:
             sql += " LIMIT ?"
             args += (int(limit),)
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+        rows = self._read(sql, args)
         return [Event(u, i, v, t, s) for s, u, i, v, t in rows]
 
     def history(self, users: Sequence[str]) -> dict[str, list[Event]]:
@@ -149,11 +160,9 @@ class SQLiteStore(EventStore):
         if not out:
             return out
         marks = ",".join("?" * len(out))
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT seq, user_id, item_id, value, ts FROM events WHERE user_id IN ({marks}) ORDER BY seq",
-                tuple(out),
-            ).fetchall()
+        rows = self._read(
+            f"SELECT seq, user_id, item_id, value, ts FROM events WHERE user_id IN ({marks}) ORDER BY seq", tuple(out)
+        )
         for s, u, i, v, t in rows:
             out[u].append(Event(u, i, v, t, s))
         return out
@@ -190,25 +199,19 @@ class SQLiteStore(EventStore):
                 raise
 
     def links(self) -> list[StoredLink]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT user_id, friend_id, weight, seq FROM links ORDER BY user_id, seq, friend_id"
-            ).fetchall()
+        rows = self._read("SELECT user_id, friend_id, weight, seq FROM links ORDER BY user_id, seq, friend_id")
         return [StoredLink(u, f, float(w), int(s)) for u, f, w, s in rows]
 
     def items(self) -> list[StoredItem]:
-        with self._lock:
-            rows = self._conn.execute("SELECT item_id, meta, features, seq FROM items ORDER BY seq").fetchall()
+        rows = self._read("SELECT item_id, meta, features, seq FROM items ORDER BY seq")
         return [StoredItem(i, json.loads(m), None if f is None else json.loads(f), s) for i, m, f, s in rows]
 
     def users(self) -> list[StoredUser]:
-        with self._lock:
-            rows = self._conn.execute("SELECT user_id, attributes, seq FROM users ORDER BY seq").fetchall()
+        rows = self._read("SELECT user_id, attributes, seq FROM users ORDER BY seq")
         return [StoredUser(u, json.loads(a), s) for u, a, s in rows]
 
     def count(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        return int(self._read("SELECT COUNT(*) FROM events")[0][0])
 
     def delete_user(self, user: str) -> int:
         with self._lock:
@@ -229,19 +232,16 @@ class SQLiteStore(EventStore):
                 raise
             # the write-ahead log still holds the deleted rows' old pages: copy it into the database (zeroed pages)
             # and empty it (best effort: a reader in another process may hold it; the next checkpoint does it)
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(n)
 
     def forgotten_since(self, seq: int = 0) -> list[Forgotten]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT seq, user_key, after_seq FROM forgotten WHERE seq > ? ORDER BY seq", (int(seq),)
-            ).fetchall()
+        rows = self._read("SELECT seq, user_key, after_seq FROM forgotten WHERE seq > ? ORDER BY seq", (int(seq),))
         return [Forgotten(k, int(a), int(s)) for s, k, a in rows]
 
     def last_seq(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+        return int(self._read("SELECT COALESCE(MAX(seq), 0) FROM events")[0][0])
 
     def close(self) -> None:
         with self._lock:
