@@ -203,3 +203,81 @@ def test_max_length_must_leave_room_for_text() -> None:
     _minilm()
     with pytest.raises(ConfigError, match="max_length"):
         SentenceEncoder(max_length=4, prefix="query: passage: ").transform(["some text"])
+
+
+class _DigitTokenizer:
+    """A stand-in tokenizer: each word ``"17"`` is the id 117; ``[CLS]`` = 1 and ``[SEP]`` = 2 around a text."""
+
+    model_max_length = 512
+
+    def __call__(self, texts, add_special_tokens=True, **_):
+        def ids(text: str) -> list[int]:
+            body = [100 + int(w) for w in text.split() if w.isdigit()] or ([5] if text == "a" else [])
+            return [1, *body, 2] if add_special_tokens else body
+
+        return {"input_ids": ids(texts) if isinstance(texts, str) else [ids(t) for t in texts]}
+
+
+def _starts(max_windows, n_tokens: int = 80, max_length: int = 12) -> list[int]:
+    """The first text token of every window of one text of ``n_tokens`` tokens (window width max_length - 2)."""
+    enc = SentenceEncoder(max_length=max_length, max_windows=max_windows)
+    windows, owner, weight = enc._windows(_DigitTokenizer(), [" ".join(map(str, range(n_tokens)))])
+    assert all(w[0] == 1 and w[-1] == 2 for w in windows) and set(owner.tolist()) == {0}
+    assert weight.tolist() == [float(len(w) - 2) for w in windows]
+    return [w[1] - 100 for w in windows]
+
+
+def test_window_budget_spreads_first_last_and_between() -> None:
+    from fusionrec.features.text import _spread
+
+    assert _spread(8, 3) == [0, 4, 7] and _spread(8, 2) == [0, 7] and _spread(8, 1) == [0]
+    assert _spread(3, 5) == [0, 1, 2] and _spread(8, 8) == list(range(8))
+    for n in range(1, 40):
+        for k in range(1, n + 1):
+            got = _spread(n, k)
+            assert len(got) == k and got[0] == 0 and all(np.diff(got) > 0)
+            assert k == 1 or got[-1] == n - 1
+            gaps = np.diff(got)
+            assert k < 3 or gaps.max() - gaps.min() <= 1  # evenly spaced
+    # 80 tokens in windows of 10: 8 windows starting at 0, 10, ..., 70
+    assert _starts(None) == list(range(0, 80, 10)) == _starts(8) == _starts(20)
+    assert _starts(3) == [0, 40, 70] == _starts(3)  # deterministic
+    assert _starts(2) == [0, 70] and _starts(1) == [0]
+    assert _starts(2, n_tokens=75) == [0, 70]  # the last window is the short tail (5 tokens, weight 5)
+    assert _starts(3, n_tokens=15) == [0, 10]  # a text of fewer windows than the budget is unchanged
+
+
+def test_window_budget_options() -> None:
+    assert SentenceEncoder().cache_key() == SentenceEncoder(max_windows=None).cache_key()
+    keys = {SentenceEncoder(max_windows=k).cache_key() for k in (None, 1, 2, 3)}
+    keys.add(SentenceEncoder(max_windows=3, runtime="int8").cache_key())
+    assert len(keys) == 5
+    for bad in (0, -2, 2.5, "3", True):
+        with pytest.raises(ConfigError, match="max_windows"):
+            SentenceEncoder(max_windows=bad)
+    with pytest.raises(ConfigError, match="long_texts='average'"):
+        SentenceEncoder(max_windows=3, long_texts="truncate").fit(["x"])
+    with pytest.raises(ConfigError, match="max_windows"):
+        SentenceEncoder(model="multilingual-e5-small", max_windows=3).fit(["x"])
+
+
+@pytest.mark.pretrained
+def test_window_budget_encodes_the_chosen_windows() -> None:
+    """max_windows=None and a budget above the window count give the exact vectors; a budget of 2 the token-weighted
+    mean of the first and last window, each encoded alone by sentence-transformers."""
+    _minilm()
+    rng = np.random.default_rng(3)
+    docs = [" ".join(rng.choice(WORDS, size=n)) for n in (140, 12)]
+    exact = SentenceEncoder(max_length=32).transform(docs)
+    np.testing.assert_allclose(SentenceEncoder(max_length=32, max_windows=5).transform(docs), exact, atol=1e-6)
+    enc = SentenceEncoder(max_length=32, max_windows=2)
+    got = enc.transform(docs)
+    np.testing.assert_allclose(got[1], exact[1], atol=1e-6)  # one window: nothing to choose
+    words = docs[0].split()
+    windows = [" ".join(words[s : s + 30]) for s in range(0, len(words), 30)]
+    assert len(windows) == 5
+    picked = [windows[0], windows[-1]]
+    vecs = enc._load().encode(picked, convert_to_numpy=True)
+    ref = vecs[0] * 30 + vecs[1] * len(windows[-1].split())
+    assert float(ref @ got[0]) / float(np.linalg.norm(ref)) > 0.9999
+    assert float(exact[0] @ got[0]) < 0.9999  # the middle windows did count in the exact vector
