@@ -80,6 +80,8 @@ def mmrec_worker(job_path: str) -> None:
         setattr(stub, name, None)
     sys.modules["utils.data_utils"] = stub
     sys.modules["lmdb"] = types.ModuleType("lmdb")
+    if not torch.cuda.is_available():  # LATTICE moves its modality graphs with a hard-coded .cuda(): stay on the CPU
+        torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
     src = MMREC / "src"
     sys.path.insert(0, str(src))
     os.chdir(src)
@@ -194,6 +196,12 @@ if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--mmrec-wor
 
 
 # ---------------------------------------------------------------------------------------------- orchestration
+def counts(entry: dict[str, Any], stopping_step: int) -> bool:
+    """Whether a setting's log entry is a result: it stopped on its own (early stopping or the epoch cap), or the
+    wall-clock deadline stopped it after at least ``stopping_step`` epochs (a timing run of a few epochs is not)."""
+    return not entry.get("stopped_by_deadline") or entry["epochs_run"] >= stopping_step
+
+
 def run_mmrec(name: str, args: Any) -> dict[str, Any]:
     """Train one MMRec model's grid in .bench/mmrec-venv (a subprocess, niced); return its log (best setting first)."""
     out = WORK / "runs" / name
@@ -220,7 +228,14 @@ def run_mmrec(name: str, args: Any) -> dict[str, Any]:
             flush=True,
         )
         with open(out / "stdout.log", "w") as sink:
-            subprocess.run(cmd, check=True, stdout=sink, stderr=subprocess.STDOUT)
+            worker = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
+            try:
+                worker.wait(timeout=args.budget_s or None)
+            except subprocess.TimeoutExpired:  # SIGTERM: the worker keeps the best valid epoch so far and stops
+                worker.terminate()
+                worker.wait()
+        if worker.returncode:
+            raise subprocess.CalledProcessError(worker.returncode, cmd)
     log = json.loads(log_path.read_text())
     return {"log": sorted(log, key=lambda e: -e["valid NDCG@20 (MMRec)"]), "scores": scores}
 
@@ -316,6 +331,8 @@ def main() -> None:
         p.add_argument("--reuse", action="store_true", help="rank the MMRec scores left by an earlier run")
         p.add_argument("--resume", default="", help="MMRec models (comma separated) whose grid an earlier run left "
                        "unfinished: train the settings it did not finish, keep those it did")  # fmt: skip
+        p.add_argument("--budget-s", type=float, default=0.0, help="wall-clock seconds per MMRec model's grid run "
+                       "(0: none); at the budget the running setting stops, keeping its best valid epoch")  # fmt: skip
         p.add_argument("--results", default="tiktok_peers", help="results name under benchmarks/results/")
 
     args = parse_args("TikTok peers: MMRec and cornac VBPR ranked by fusionrec's evaluator", extra)
@@ -379,6 +396,15 @@ def main() -> None:
                 missing[name] = "no setting finished (see its log under .bench/mmrec-data/runs)"
                 continue
             run = run_mmrec(name, args)
+            if not any(counts(e, args.stopping_step) for e in run["log"]):
+                missing[name] = "no setting ran long enough for its early stopping to act: " + "; ".join(
+                    f"{json.dumps(e['setting'])} ran {e['epochs_run']} epochs in {e['seconds']:.0f} s of the shared "
+                    f"cores (valid {e['valid NDCG@20 (MMRec)']:.4f} at epoch {e['best_epoch']}) before the wall-clock "
+                    "deadline stopped it"
+                    for e in run["log"]
+                )
+                write(args, rows, missing)
+                continue
             top = run["log"][0]
             size = len(list(itertools.product(*MMREC_GRIDS[name].values())))
             notes = f"{len(run['log'])} of the {size} settings of its grid run; " + "; ".join(
@@ -399,6 +425,7 @@ def write(args: Any, rows: list[dict[str, Any]], missing: dict[str, str]) -> Non
     """results/<name>.json (one record per row, the benchmarks' format) and its table, results/<name>.md."""
     cmd = "python benchmarks/mmrec_peers.py" + (" --quick" if args.quick else "")
     cmd += f" --models {args.models} --epochs {args.epochs} --stopping-step {args.stopping_step}"
+    cmd += f" --budget-s {args.budget_s:g}" if args.budget_s else ""
     cmd += (" --reuse" if args.reuse else "") + (f" --resume {args.resume}" if args.resume else "")
     ref = {r["model"]: r for r in rows if r["library"] == "fusionrec"}
     records = []
