@@ -154,6 +154,241 @@ def recbole_worker(config_path: str) -> None:
     np.savez(job["out"], **out)
 
 
+# ---------------------------------------------------------------------- shared by both modes
+def metrics(model: Any, train: Any, held: Any, exclude: list[Any], per_user: bool = False) -> dict[str, Any]:
+    """NDCG@10 and HR@10 of ``model`` on ``held`` by the one evaluator, ``train`` (and ``exclude``) masked;
+    ``per_user``: also the per-user NDCG@10 list (aligned with the evaluated users, for paired tests)."""
+    from fusionrec.evaluation import evaluate_ranking
+
+    r = evaluate_ranking(model, train, held, k=10, metrics=("ndcg", "hit_rate"), exclude=[train, *exclude])
+    out: dict[str, Any] = {"NDCG@10": float(r.metrics["NDCG@10"]), "HR@10": float(r.metrics["HitRate@10"])}
+    if per_user:
+        out["users"] = np.asarray(r.users).tolist()
+        out["per_user_NDCG@10"] = np.round(np.asarray(r.per_user["NDCG@10"], dtype=float), 6).tolist()
+    return out
+
+
+def fixed(scores: np.ndarray, train: Any) -> Any:
+    """A fixed score matrix (a peer's full-sort scores) as a Recommender, so the one evaluator ranks it."""
+    from fusionrec.models import Recommender
+
+    class Scores(Recommender):
+        def __init__(self, scores: np.ndarray | None = None) -> None:
+            self.scores = scores
+
+        def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
+            assert self.scores is not None
+            s = self.scores[np.asarray(users, dtype=np.int64)]
+            return s if items is None else s[:, items]
+
+    m = Scores(np.nan_to_num(scores, neginf=-1e30))
+    m.n_users_, m.n_items_, m.seen_ = train.n_users, train.n_items, train.matrix
+    return m
+
+
+def run_recbole(
+    python: str,
+    tmp: Path,
+    name: str,
+    model: str,
+    params: dict[str, Any],
+    epochs: int,
+    threads: int,
+    seed: int,
+    train: Any,
+    device: str = "cpu",
+) -> Any:
+    """One RecBole fit in its own environment on the atomic files ``tmp/name`` (:func:`write_atomic`); its
+    full-sort valid / test scores, fit times and own metrics (``np.load`` of the worker's output), or None when the
+    worker failed (its output printed)."""
+    job: dict[str, Any] = {
+        "data_path": str(tmp), "dataset": name, "model": model, "params": params, "epochs": epochs,
+        "threads": threads, "seed": seed, "n_users": train.n_users, "n_items": train.n_items, "device": device,
+        "checkpoint_dir": str(tmp / "ckpt"), "out": str(tmp / "out.npz"),
+    }  # fmt: skip
+    cfg = tmp / "job.json"
+    cfg.write_text(json.dumps(job))
+    proc = subprocess.run(
+        [python, str(Path(__file__).resolve()), "--recbole-worker", str(cfg)],
+        capture_output=True, text=True, cwd=tmp,
+        env={**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
+    )  # fmt: skip
+    if proc.returncode:
+        print(proc.stdout[-3000:], proc.stderr[-6000:], flush=True)
+        print(f"RecBole {model} failed (exit {proc.returncode})", flush=True)
+        return None
+    return np.load(job["out"])
+
+
+#: equal budgets for the head-to-head (``--equal``): RecBole 1.2.1's documented defaults (properties/model/*.yaml,
+#: overall.yaml: hidden 64, 2 layers, 2 heads, max_len 50, train batch 2048; SASRec dropout 0.5, BERT4Rec 0.2 and
+#: mask ratio 0.2) on both sides, and fusionrec on every prefix as RecBole trains
+EQUAL_BUDGET: dict[str, dict[str, Any]] = {
+    "SASRec": {"n_factors": 64, "n_layers": 2, "n_heads": 2, "dropout": 0.5, "batch_size": 2048, "every_prefix": True},
+    "BERT4Rec": {
+        "n_factors": 64, "n_layers": 2, "n_heads": 2, "dropout": 0.2, "mask_prob": 0.2, "batch_size": 2048,
+        "every_prefix": True,
+    },
+}  # fmt: skip
+
+
+def equal_epochs(args: Any, data_dir: Path) -> dict[str, Any]:
+    """fusionrec vs RecBole at equal epochs and budgets (:data:`EQUAL_BUDGET`), per dataset and model: the same
+    learning-rate grid on both sides (seed 0; each library's rate chosen on valid NDCG@10, a choice at the grid's
+    edge widens the grid on both sides), then the other seeds at the chosen rates.  Each of our fits is followed by
+    RecBole's (interleaved, so the fit-time ratio of a pair is measured under the same load).  The summary holds
+    test NDCG@10 mean ± half-range over seeds, a paired test over users of the seed-mean per-user test NDCG@10,
+    and the fit CPU ratio ours / RecBole per pair."""
+    sys.path.insert(0, str(HERE))
+    from _common import SMOKE_ITEMS, SMOKE_USERS, _extend, machine, mean_spread, paired, shrink, smoke_dataset
+
+    from fusionrec.data import Interactions
+    from fusionrec.data.datasets import load_dataset
+    from fusionrec.data.splits import leave_last_out
+    from fusionrec.models.sequential import BERT4Rec, SASRec
+
+    classes = {"SASRec": SASRec, "BERT4Rec": BERT4Rec}
+    E, T = int(args.epochs), int(args.threads)
+    lrs = [float(x) for x in (args.lrs or "0.001,0.003").split(",")]
+    seeds = [int(x) for x in args.seeds.split(",")]
+    extra = json.loads(args.our_options) if args.our_options else {}
+    results: dict[str, Any] = {
+        "mode": "equal", "epochs": E, "threads": T, "lrs": lrs, "seeds": seeds, "budget": EQUAL_BUDGET,
+        "our_options": extra, "max_len": MAX_LEN, "machine": machine(), "datasets": {},
+    }  # fmt: skip
+
+    def save() -> None:
+        Path(args.out).write_text(json.dumps(results, indent=1))
+
+    def one_model(ds_name: str, name: str, tmp: str, split: Any, history: Any, model_name: str) -> None:
+        train, valid, test = split.train, split.valid, split.test
+        out_ds: dict[str, Any] = results["datasets"][ds_name]
+        trials: list[dict[str, Any]] = []
+        out_ds[model_name] = {"trials": trials}
+
+        def ours(lr: float, seed: int) -> dict[str, Any]:
+            params = {**EQUAL_BUDGET[model_name], **extra, "max_len": MAX_LEN, "epochs": E, "lr": lr}
+            model = classes[model_name](**params, threads=T, seed=seed)
+            t0, c0 = time.perf_counter(), time.process_time()
+            model.fit(train)
+            fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
+            v = metrics(model, train, valid, [])
+            model.refresh_histories(history)
+            t = metrics(model, train, test, [valid], per_user=True)
+            return {"fit_s": fit_s, "fit_cpu_s": fit_cpu, "valid": v, "test": t}
+
+        def theirs(lr: float, seed: int) -> dict[str, Any] | None:
+            o = run_recbole(args.recbole_python, Path(tmp), name, model_name, {"learning_rate": lr}, E, T, seed, train)
+            if o is None:
+                return None
+            v = metrics(fixed(o["valid_scores"], train), train, valid, [])
+            t = metrics(fixed(o["test_scores"], train), train, test, [valid], per_user=True)
+            return {
+                "fit_s": float(o["fit_seconds"]), "fit_cpu_s": float(o["fit_cpu_seconds"]), "valid": v,
+                "test": t, "recbole_own_test": json.loads(str(o["test_recbole"])),
+            }  # fmt: skip
+
+        def pair(lr_ours: float, lr_theirs: float, seed: int) -> None:
+            for lib, fn, lr in (("fusionrec", ours, lr_ours), ("recbole", theirs, lr_theirs)):
+                if lib in args.equal_skip:
+                    continue
+                r = fn(lr, seed)
+                if r is None:
+                    continue
+                trials.append({"lib": lib, "lr": lr, "seed": seed, **r})
+                print(
+                    f"  {ds_name} {model_name} {lib:9s} lr={lr:g} seed={seed}: valid NDCG@10 "
+                    f"{r['valid']['NDCG@10']:.4f} test {r['test']['NDCG@10']:.4f} fit CPU {r['fit_cpu_s']:.1f}s "
+                    f"(wall {r['fit_s']:.1f}s)",
+                    flush=True,
+                )
+                save()
+
+        def chosen(lib: str) -> float | None:
+            grid = [t for t in trials if t["lib"] == lib and t["seed"] == seeds[0]]
+            return max(grid, key=lambda t: t["valid"]["NDCG@10"])["lr"] if grid else None
+
+        grid = list(lrs)
+        for lr in grid:
+            pair(lr, lr, seeds[0])
+        for _ in range(int(args.widen)):  # a choice at the edge: the next rate on both sides
+            new = [_extend(grid, c) for c in {chosen("fusionrec"), chosen("recbole")} if c is not None]
+            new = sorted({float(f"{x:.6g}") for x in new if x is not None} - set(grid))
+            if not new:
+                break
+            for lr in new:
+                print(f"  {model_name}: a choice at the grid edge {grid}; widened with lr={lr:g}", flush=True)
+                grid.append(lr)
+                pair(lr, lr, seeds[0])
+        lr_o, lr_r = chosen("fusionrec") or grid[0], chosen("recbole") or grid[0]
+        for seed in seeds[1:]:
+            pair(lr_o, lr_r, seed)
+        out_ds[model_name]["summary"] = summarize(trials, {"fusionrec": lr_o, "recbole": lr_r}, paired,
+                                                  mean_spread)  # fmt: skip
+        save()
+        print(json.dumps(out_ds[model_name]["summary"], indent=1), flush=True)
+
+    for ds_name in [x.strip() for x in args.datasets.split(",") if x.strip()]:
+        if args.smoke:
+            have = (data_dir / ds_name).is_dir()
+            ds = load_dataset(ds_name, data_dir=data_dir) if have else smoke_dataset()
+            split = shrink(leave_last_out(ds.interactions.binarize()), SMOKE_USERS, SMOKE_ITEMS)
+        else:
+            split = leave_last_out(load_dataset(ds_name, data_dir=data_dir).interactions.binarize())
+        train, valid, test = split.train, split.valid, split.test
+        assert valid is not None
+        history = Interactions.concat([train, valid])
+        print(f"\n## {ds_name}: {train.n_users} users, {train.n_items} items, train {train.nnz}", flush=True)
+        results["datasets"].setdefault(ds_name, {})
+        with tempfile.TemporaryDirectory(prefix="recbole-") as tmp:
+            name = ds_name.replace("-", "_")
+            write_atomic(Path(tmp), name, train, valid, test)
+            for model_name in [x.strip() for x in args.models.split(",") if x.strip()]:
+                one_model(ds_name, name, tmp, split, history, model_name)
+    return results
+
+
+def summarize(trials: list[dict[str, Any]], lr: dict[str, float], paired: Any, mean_spread: Any) -> dict[str, Any]:
+    """Per library at its chosen rate: test NDCG@10 / HR@10 over seeds, valid NDCG@10 by rate (first seed), fit CPU;
+    the paired test over users (seed-mean per-user test NDCG@10, users both sides evaluated) and fit CPU ratios."""
+    out: dict[str, Any] = {}
+    per_user: dict[str, dict[int, float]] = {}
+    by_seed: dict[str, dict[int, float]] = {}
+    for lib in ("fusionrec", "recbole"):
+        runs = [t for t in trials if t["lib"] == lib and t["lr"] == lr[lib]]
+        if not runs:
+            continue
+        first = min(t["seed"] for t in trials if t["lib"] == lib)
+        ndcg = [t["test"]["NDCG@10"] for t in runs]
+        out[lib] = {
+            "lr": lr[lib],
+            "valid_by_lr": {str(t["lr"]): round(t["valid"]["NDCG@10"], 4) for t in trials
+                            if t["lib"] == lib and t["seed"] == first},
+            "seeds": [t["seed"] for t in runs],
+            "valid_NDCG@10": mean_spread([t["valid"]["NDCG@10"] for t in runs]),
+            "test_NDCG@10": mean_spread(ndcg),
+            "test_HR@10": mean_spread([t["test"]["HR@10"] for t in runs]),
+            "test_NDCG@10_mean": float(np.mean(ndcg)),
+            "fit_cpu_s": [round(t["fit_cpu_s"], 1) for t in runs],
+        }  # fmt: skip
+        sums: dict[int, list[float]] = {}
+        for t in runs:
+            for u, x in zip(t["test"]["users"], t["test"]["per_user_NDCG@10"], strict=True):
+                sums.setdefault(int(u), []).append(float(x))
+        per_user[lib] = {u: float(np.mean(v)) for u, v in sums.items()}
+        by_seed[lib] = {t["seed"]: t["fit_cpu_s"] for t in runs}
+    if len(per_user) == 2:
+        users = sorted(set(per_user["fusionrec"]) & set(per_user["recbole"]))
+        a = np.array([per_user["fusionrec"][u] for u in users])
+        b = np.array([per_user["recbole"][u] for u in users])
+        out["paired_ours_minus_recbole"] = paired(a, b)
+        ratios = [
+            by_seed["fusionrec"][s] / by_seed["recbole"][s] for s in by_seed["fusionrec"] if s in by_seed["recbole"]
+        ]
+        out["fit_cpu_ratio_ours_over_recbole"] = [round(r, 3) for r in ratios]
+    return out
+
+
 # ---------------------------------------------------------------------- the benchmark
 def write_atomic(path: Path, name: str, train: Any, valid: Any, test: Any) -> None:
     """``<path>/<name>/<name>.inter``: every interaction with its rank in the user's time order as timestamp."""
@@ -178,9 +413,7 @@ def main() -> None:
     from fusionrec.data import Interactions
     from fusionrec.data.datasets import load_dataset
     from fusionrec.data.splits import leave_last_out
-    from fusionrec.evaluation import evaluate_ranking
     from fusionrec.features import build_side_info
-    from fusionrec.models import Recommender
     from fusionrec.models.baselines import MostPopular
     from fusionrec.models.linear import EASE
     from fusionrec.models.sequential import CNNLSTM, BERT4Rec, GRU4Rec, SASRec
@@ -214,6 +447,17 @@ def main() -> None:
         help="combine result files of runs over parts of the grid: per dataset and model the row with the best "
         "valid NDCG@10 is kept; writes --out and prints the table",
     )  # fmt: skip
+    parser.add_argument(
+        "--equal", action="store_true",
+        help="fusionrec vs RecBole SASRec / BERT4Rec at equal epochs and budgets (RecBole's defaults), the same lr "
+        "grid (--lrs, default 0.001,0.003) chosen on valid and widened at an edge, --seeds at the chosen rates, "
+        "a paired test over users, interleaved fits",
+    )  # fmt: skip
+    parser.add_argument("--models", default="SASRec,BERT4Rec", help="--equal: the models")
+    parser.add_argument("--seeds", default="0,1,2", help="--equal: training seeds (the first one picks the lr)")
+    parser.add_argument("--widen", type=int, default=1, help="--equal: grid extensions at an edge")
+    parser.add_argument("--our-options", default="", help="--equal: JSON of fusionrec parameters to override")
+    parser.add_argument("--equal-skip", default="", help="--equal: a library to leave out (fusionrec, recbole)")
     parser.add_argument("--quick", action="store_true", help="2 epochs, ml-100k only")
     add_smoke(parser)
     parser.add_argument("--out", default=None, help="results JSON (default: results/sequential.json)")
@@ -229,6 +473,9 @@ def main() -> None:
     if args.quick:
         args.epochs, args.datasets = 2, "ml-100k"
     data_dir = Path(args.data_dir)
+    if args.equal:
+        table_equal(equal_epochs(args, data_dir))
+        return
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if args.smoke:  # seconds: 1 epoch, a tiny slice (or the synthetic data), no peer, no content rows
         args.epochs, args.lrs = 1, "0.005"
@@ -244,28 +491,6 @@ def main() -> None:
         "epochs": E, "threads": T, "grid": args.grid, "lrs": our_lrs, "device": args.device, "machine": machine(),
         "datasets": {},
     }  # fmt: skip
-
-    def metrics(
-        model: Recommender, train: Interactions, held: Interactions, exclude: list[Interactions]
-    ) -> dict[str, float]:
-        r = evaluate_ranking(model, train, held, k=10, metrics=("ndcg", "hit_rate"), exclude=[train, *exclude])
-        return {"NDCG@10": float(r.metrics["NDCG@10"]), "HR@10": float(r.metrics["HitRate@10"])}
-
-    class Scores(Recommender):
-        """Fixed score matrix (a peer's full-sort scores) so the one evaluator ranks it."""
-
-        def __init__(self, scores: np.ndarray | None = None) -> None:
-            self.scores = scores
-
-        def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
-            assert self.scores is not None
-            s = self.scores[np.asarray(users, dtype=np.int64)]
-            return s if items is None else s[:, items]
-
-    def fixed(scores: np.ndarray, train: Interactions) -> Recommender:
-        m = Scores(np.nan_to_num(scores, neginf=-1e30))
-        m.n_users_, m.n_items_, m.seen_ = train.n_users, train.n_items, train.matrix
-        return m
 
     def run(ds_name: str) -> None:
         if args.smoke:
@@ -360,24 +585,9 @@ def main() -> None:
                 best_r: tuple[float, dict[str, Any], dict[str, Any]] | None = None
                 fits = []
                 for p in grid:
-                    job: dict[str, Any] = {
-                            "data_path": tmp, "dataset": name, "model": model_name, "params": p, "epochs": E,
-                            "threads": T, "seed": 0, "n_users": train.n_users, "n_items": train.n_items,
-                            "device": args.device,
-                            "checkpoint_dir": str(Path(tmp) / "ckpt"), "out": str(Path(tmp) / "out.npz"),
-                        }  # fmt: skip
-                    cfg = Path(tmp) / "job.json"
-                    cfg.write_text(json.dumps(job))
-                    proc = subprocess.run(
-                            [args.recbole_python, str(Path(__file__).resolve()), "--recbole-worker", str(cfg)],
-                            capture_output=True, text=True, cwd=tmp,
-                            env={**os.environ, "OMP_NUM_THREADS": str(T), "MKL_NUM_THREADS": str(T)},
-                        )  # fmt: skip
-                    if proc.returncode:
-                        print(proc.stdout[-3000:], proc.stderr[-6000:], flush=True)
-                        print(f"RecBole {model_name} failed (exit {proc.returncode})", flush=True)
+                    out = run_recbole(args.recbole_python, Path(tmp), name, model_name, p, E, T, 0, train, args.device)
+                    if out is None:
                         continue
-                    out = np.load(job["out"])
                     fit_s = float(out["fit_seconds"])
                     fits.append(fit_s)
                     v = metrics(fixed(out["valid_scores"], train), train, valid, [])
@@ -445,6 +655,27 @@ def main() -> None:
         run(name)
 
     print("\n" + table(results), flush=True)
+
+
+def table_equal(results: dict[str, Any]) -> None:
+    """Print the ``--equal`` summary as a Markdown table."""
+    print("| dataset | model | lib | lr (valid NDCG@10 by lr) | test NDCG@10 | test HR@10 | fit CPU s | paired p |")
+    print("| --- | --- | --- | --- | ---: | ---: | ---: | ---: |")
+    for ds_name, models in results["datasets"].items():
+        for model_name, r in models.items():
+            s = r.get("summary", {})
+            p = s.get("paired_ours_minus_recbole", {})
+            for lib in ("fusionrec", "recbole"):
+                if lib not in s:
+                    continue
+                x = s[lib]
+                pv = f"t {p['t_p']:.3g}, W {p['wilcoxon_p']:.3g}" if p and lib == "fusionrec" else ""
+                print(
+                    f"| {ds_name} | {model_name} | {lib} | {x['lr']:g} ({x['valid_by_lr']}) | {x['test_NDCG@10']} "
+                    f"| {x['test_HR@10']} | {x['fit_cpu_s']} | {pv} |"
+                )
+            if "fit_cpu_ratio_ours_over_recbole" in s:
+                print(f"fit CPU ratio ours / RecBole ({ds_name} {model_name}): {s['fit_cpu_ratio_ours_over_recbole']}")
 
 
 def merge_results(parts: list[dict[str, Any]]) -> dict[str, Any]:
