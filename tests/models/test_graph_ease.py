@@ -119,3 +119,56 @@ def test_add_items_from_content() -> None:
 def test_needs_item_features() -> None:
     with pytest.raises(DataError, match="pass side="):
         GraphEASE().fit(make_interactions(seed=3, explicit=False))
+
+
+def test_dropout_is_edlae_closed_form() -> None:
+    """dropout p: the diagonal penalty reg + p/(1-p) diag(G) of EDLAE (Steck 2020), diag(B) = 0 kept."""
+    train = make_interactions(seed=5, explicit=False)
+    side = _side(train.n_items, seed=1)
+    reg, w, k, p = 7.0, 3.0, 4, 0.3
+    model = GraphEASE(reg=reg, graph_weight=w, propagation=0.0, knn_k=k, dropout=p).fit(train, side)
+    S = modality_graph(side.item_features, k).toarray()
+    X = (train.matrix.toarray() > 0).astype(np.float64)
+    n = X.shape[1]
+    G = X.T @ X + w * (np.eye(n) + S)
+    P = np.linalg.inv(G + np.diag(reg + p / (1 - p) * np.diag(G)))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    np.testing.assert_allclose(model.weights_, B, atol=1e-5)
+    plain = GraphEASE(reg=reg, graph_weight=w, propagation=0.0, knn_k=k).fit(train, side)
+    assert np.abs(plain.weights_ - model.weights_).max() > 1e-3
+
+
+def _with_cold_item(item: int, like: int) -> tuple[Interactions, SideInfo]:
+    train = make_interactions(seed=3, explicit=False)
+    m = train.matrix.tolil()
+    m[:, item] = 0
+    side = _side(train.n_items)
+    for x in side.item_features.values():
+        x[item] = x[like] + 0.1
+    return Interactions(m.tocsr(), user_ids=train.user_ids, item_ids=train.item_ids), side
+
+
+def test_cold_columns_are_the_content_regression_of_warm_columns() -> None:
+    from fusionrec.models.krr import content_kernel
+
+    cold, side = _with_cold_item(1, like=0)
+    kw = {"reg": 10.0, "graph_weight": 2.0, "propagation": 1.0, "knn_k": 3}
+    tie = GraphEASE(**kw).fit(cold, side)
+    model = GraphEASE(**kw, cold_reg=0.5, cold_gamma=3.0, cold_history=2.0).fit(cold, side)
+    n = cold.n_items
+    warm = np.flatnonzero(np.asarray((cold.matrix > 0).sum(axis=0)).ravel() > 0)
+    assert 1 not in warm
+    np.testing.assert_allclose(np.delete(model.weights_, 1, axis=1), np.delete(tie.weights_, 1, axis=1))
+    F = np.hstack([x / np.linalg.norm(x, axis=1, keepdims=True) for _, x in sorted(side.item_features.items())])
+    K = content_kernel(F[warm], F[warm], 3.0) + 0.5 * np.eye(len(warm))
+    T = tie.weights_[:, warm].astype(np.float64) + 2.0 * np.eye(n)[:, warm]
+    expected = T @ np.linalg.solve(K, content_kernel(F[warm], F[[1]], 3.0))
+    np.testing.assert_allclose(model.weights_[:, 1], expected.ravel(), atol=1e-4)
+    assert np.abs(model.weights_[:, 1] - tie.weights_[:, 1]).max() > 1e-3
+    # a served new item with the same content gets the same column
+    new = model.add_items({name: x[[1]] for name, x in side.item_features.items()})
+    np.testing.assert_allclose(model.weights_[:n, new[0]], model.weights_[:n, 1], atol=1e-5)
+    # an item without content gets nothing
+    empty = model.add_items({name: np.zeros((1, x.shape[1]), np.float32) for name, x in side.item_features.items()})
+    assert (model.weights_[:, empty[0]] == 0).all()

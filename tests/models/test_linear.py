@@ -226,3 +226,21 @@ def test_an_undeclared_per_user_array_is_found() -> None:
     model = EASE(reg=20.0).fit(make_interactions(n_users=61, n_items=43, seed=4, explicit=False))
     model.user_norms_ = np.ones(61, np.float32)
     assert undeclared_state(model) == ["user_norms_: axis 0 has n_users_ entries"]
+
+
+def test_ease_dropout_is_the_edlae_diagonal_penalty() -> None:
+    """EASE(dropout=p): P = (G + diag(reg + p/(1-p) diag G))^-1, B = -P / diag(P), diag(B) = 0 (Steck 2020);
+    p = 0 is EASE."""
+    train = make_interactions(seed=1, explicit=False)
+    X = (train.matrix.toarray() > 0).astype(np.float64)
+    G = X.T @ X
+    reg, p = 5.0, 0.4
+    P = np.linalg.inv(G + np.diag(reg + p / (1 - p) * np.diag(G)))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    np.testing.assert_allclose(EASE(reg=reg, dropout=p).fit(train).weights_, B, atol=1e-5)
+    assert np.abs(EASE(reg=reg).fit(train).weights_ - B).max() > 1e-3
+    with pytest.raises(ConfigError, match="dropout"):
+        EASE(dropout=1.0).fit(train)
+    with pytest.raises(ConfigError, match="dropout"):
+        ease_solve(G.copy(), reg, dropout=-0.1)

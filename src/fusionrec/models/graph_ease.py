@@ -10,7 +10,8 @@ Shapes: ``U`` users, ``I`` items, ``M`` modalities, ``k`` neighbours.
 * Tie: the Gram matrix gets the graph as pseudo-users (as CEASE adds content rows),
   ``G = X^T X + graph_weight (I + S)`` (``I + S`` is positive semi-definite: the eigenvalues of ``S`` lie in
   ``[-1, 1]``), and ``B`` is EASE's closed form of ``G`` (:func:`~fusionrec.models.linear.ease_solve`).
-  Items with no training interaction get weights from their content neighbours.
+  Items with no training interaction get weights from their content neighbours.  ``dropout = p`` replaces the
+  uniform penalty by EDLAE's emphasised-dropout penalty ``reg + p / (1 - p) diag(G)`` (Steck 2020; ``ease_solve``).
 * Smooth: the scores are propagated one step over the graph, ``W = B (I + propagation S)`` (FREEDOM's frozen item
   graph convolution ``h = e + S e``, applied to the item-item weights).
 * Prior: ``s_ui = x_u W_:i + popularity * pop_i`` with ``pop_i`` the item's training count over the largest.  The
@@ -19,7 +20,15 @@ Shapes: ``U`` users, ``I`` items, ``M`` modalities, ``k`` neighbours.
   items per user) it adds about 3% NDCG@20 on valid.  :meth:`item_contributions` splits the prior evenly over the
   history, so the contributions still sum to the score.
 
-``graph_weight = propagation = popularity = 0`` is exactly :class:`~fusionrec.models.linear.EASE`.  Training is one dense
+* Cold items (``cold_reg > 0``): the column of an item with no training interaction comes from its content alone,
+  by kernel ridge regression of the warm items' columns (ContentKRR's regression, :func:`~fusionrec.models.krr.content_kernel`):
+  ``W_:c = T (K_WW + cold_reg I)^{-1} k_W(f_c)`` with ``T = (W + cold_history I)_:W`` over the warm items ``W``
+  and ``K = exp(cold_gamma (cos - 1))`` on the modality features (weighted by ``modality_weights``).  The graph
+  tie alone gives a cold item a column from its few graph neighbours; the regression learns from every warm item
+  which content predicts which column, and the history term lets a user's own items vote for content like theirs.
+  :meth:`add_items` gives a new item the same column.
+
+``graph_weight = propagation = popularity = dropout = cold_reg = 0`` is exactly :class:`~fusionrec.models.linear.EASE`.  Training is one dense
 ``I x I`` solve (about ``3 * 8 I^2`` bytes, as EASE) and ``O(I k M)`` for the graphs; no epochs, no seed.
 
 Defaults (the stated procedure): chosen by NDCG@20 on the validation part of TikTok's DiffMM split
@@ -41,7 +50,15 @@ import scipy.sparse as sp
 from fusionrec._similarity import normalize_rows
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import DataError
-from fusionrec.models._params import BOOL, MODALITY_NAMES, MODALITY_WEIGHTS, NONNEGATIVE, POSITIVE, POSITIVE_INT
+from fusionrec.models._params import (
+    BOOL,
+    MODALITY_NAMES,
+    MODALITY_WEIGHTS,
+    NONNEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+)
 from fusionrec.models.base import SideInfo
 from fusionrec.models.coldstart import grow_seen, new_item_count
 from fusionrec.models.declaration import ROWS, Indexed
@@ -82,6 +99,15 @@ class GraphEASE(LinearItemModel):
         How many co-interactions one unit of graph edge is worth in the Gram matrix (0: no tie).
     propagation
         Weight of the one-step graph smoothing of the weights, ``W = B (I + propagation S)`` (0: none).
+    dropout
+        EDLAE's input-dropout probability in the diagonal penalty (0: EASE's uniform ``reg``).
+    cold_reg
+        Ridge penalty of the cold items' content regression (0: no regression; cold items keep the graph tie's
+        columns and :meth:`add_items` averages the content neighbours' columns).
+    cold_gamma
+        Kernel sharpness of that regression (larger: more local).
+    cold_history
+        Weight of the history itself in the regressed targets ``T = (W + cold_history I)_:W``.
     popularity
         Weight of the popularity prior added to every score (0: none).  Read at scoring time.
     knn_k
@@ -110,6 +136,10 @@ class GraphEASE(LinearItemModel):
         "propagation": ("float", 0.0, 10.0),
         "popularity": ("float", 0.0, 0.1),
         "knn_k": ("int", 3, 40, "log"),
+        "dropout": ("float", 0.0, 0.6),
+        "cold_reg": ("float", 0.01, 10.0, "log"),
+        "cold_gamma": ("float", 0.5, 32.0, "log"),
+        "cold_history": ("float", 0.0, 10.0),
     }
 
     uses_side_info = True
@@ -123,6 +153,10 @@ class GraphEASE(LinearItemModel):
         "propagation": [*NONNEGATIVE],
         "popularity": [*NONNEGATIVE],
         "knn_k": [*POSITIVE_INT],
+        "dropout": [Interval(float, 0.0, 1.0, closed="left")],
+        "cold_reg": [*NONNEGATIVE],
+        "cold_gamma": [*POSITIVE],
+        "cold_history": [*NONNEGATIVE],
         "modalities": [*MODALITY_NAMES],
         "modality_weights": [*MODALITY_WEIGHTS],
         "binarize": [*BOOL],
@@ -137,6 +171,10 @@ class GraphEASE(LinearItemModel):
         propagation: float = 4.0,
         popularity: float = 0.03,
         knn_k: int = 10,
+        dropout: float = 0.0,
+        cold_reg: float = 0.0,
+        cold_gamma: float = 4.0,
+        cold_history: float = 1.0,
         modalities: list[str] | None = None,
         modality_weights: dict[str, float] | None = None,
         binarize: bool = True,
@@ -147,6 +185,10 @@ class GraphEASE(LinearItemModel):
         self.propagation = propagation
         self.popularity = popularity
         self.knn_k = knn_k
+        self.dropout = dropout
+        self.cold_reg = cold_reg
+        self.cold_gamma = cold_gamma
+        self.cold_history = cold_history
         self.modalities = modalities
         self.modality_weights = modality_weights
         self.binarize = binarize
@@ -190,13 +232,52 @@ class GraphEASE(LinearItemModel):
         if float(self.graph_weight) > 0:
             gram += float(self.graph_weight) * S.toarray()
             gram[np.diag_indices(n)] += float(self.graph_weight)
-        B = ease_solve(gram, float(self.reg))
+        B = ease_solve(gram, float(self.reg), dropout=float(self.dropout))
+        del gram
         if float(self.propagation) > 0:
             B += float(self.propagation) * np.asarray((S @ B.T).T)  # B S (S is symmetric)
         self.weights_ = B.astype(np.float32)
+        del B
         self.modalities_ = np.array(list(feats), dtype=str)
         self.feature_dims_ = np.array([x.shape[1] for x in feats.values()], dtype=np.int64)
         self.item_features_ = np.hstack([normalize_rows(x) for x in feats.values()]).astype(np.float32)
+        if float(self.cold_reg) > 0:
+            cold = np.flatnonzero((counts == 0) & (np.abs(self.item_features_).sum(axis=1) > 0))
+            if len(cold):
+                self.weights_[:, cold] = self._content_columns(self.item_features_[cold])
+
+    def _kernel_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows laid out as ``item_features_`` with each modality block scaled by ``sqrt(w_m)`` (``float64``), so
+        that their cosine is the ``modality_weights``-weighted mean of the modalities' cosines."""
+        out = np.asarray(rows, np.float64).copy()
+        if self.modality_weights is not None:
+            offset = 0
+            for name, d in zip(self.modalities_.tolist(), self.feature_dims_.tolist(), strict=True):
+                out[:, offset : offset + d] *= np.sqrt(max(float(self.modality_weights.get(name, 1.0)), 0.0))
+                offset += d
+        return out
+
+    def _content_columns(self, rows: np.ndarray) -> np.ndarray:
+        """Columns of ``W`` (``float32 [I, m]``) for items with feature ``rows`` (``item_features_`` layout), by
+        kernel ridge regression of the warm items' columns ``(W + cold_history I)_:W`` on their content (module
+        notes); one Cholesky of the warm items' kernel, ``O(W^3)``."""
+        from scipy.linalg import cho_factor, cho_solve
+
+        from fusionrec.models.krr import content_kernel
+
+        warm = np.flatnonzero(self.item_pop_ > 0)
+        base = self._kernel_rows(self.item_features_[warm])
+        K = content_kernel(base, base, float(self.cold_gamma))
+        K[np.diag_indices(len(warm))] += float(self.cold_reg)
+        alpha = cho_solve(
+            cho_factor(K, lower=True, check_finite=False),
+            content_kernel(base, self._kernel_rows(rows), float(self.cold_gamma)),
+            check_finite=False,
+        )  # [W, m]
+        del K
+        cols = self.weights_[:, warm].astype(np.float64) @ alpha
+        cols[warm] += float(self.cold_history) * alpha
+        return cols.astype(np.float32)
 
     def score(self, users: np.ndarray, items: np.ndarray | None = None) -> np.ndarray:
         """Scores ``x_u W + popularity * pop`` (``float32 [U, I]``)."""
@@ -222,7 +303,9 @@ class GraphEASE(LinearItemModel):
     def add_items(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """Append new items from their content alone (``{modality: float [m, d_m]}``) and return their indices.
 
-        A new item's column of ``W`` is the mean of its ``knn_k`` most cosine-similar existing items' columns in
+        With ``cold_reg > 0`` a new item's column of ``W`` is the content regression of the fit's cold items
+        (module notes; one ``O(W^3)`` Cholesky per call, ``W`` the warm items); a modality left out counts as
+        missing, and an item with no usable modality gets a zero column.  Otherwise its column is the mean of its ``knn_k`` most cosine-similar existing items' columns in
         each modality given, averaged over those modalities with ``modality_weights``: the propagation step of
         the graph, with the new item as a node whose edges are its neighbours.  Its row is zero (a new item in a
         history adds nothing until the next fit), and it joins no other item's neighbour list.  A modality left out
@@ -252,15 +335,21 @@ class GraphEASE(LinearItemModel):
                 cols[:, r] += w * self.weights_[:, nb[r]].mean(axis=1)
                 wsum[r] += w
         cols = np.divide(cols, wsum[None, :], out=np.zeros_like(cols), where=wsum[None, :] > 0)
-        weights = np.zeros((n, n), np.float32)
-        weights[:start, :start] = self.weights_
-        weights[:start, start:] = cols
-        self.weights_ = weights
         new_feats = [
             normalize_rows(np.nan_to_num(np.asarray(features.get(name, np.zeros((m, d))), np.float32)))
             for name, d in zip(names, self.feature_dims_.tolist(), strict=True)
         ]
-        self.item_features_ = np.vstack([self.item_features_, np.hstack(new_feats).astype(np.float32)])
+        new_rows = np.hstack(new_feats).astype(np.float32)
+        if float(self.cold_reg) > 0:
+            usable = wsum > 0
+            cols = np.zeros((start, m), np.float32)
+            if usable.any():
+                cols[:, usable] = self._content_columns(new_rows[usable])
+        weights = np.zeros((n, n), np.float32)
+        weights[:start, :start] = self.weights_
+        weights[:start, start:] = cols
+        self.weights_ = weights
+        self.item_features_ = np.vstack([self.item_features_, new_rows])
         self.item_pop_ = np.concatenate([self.item_pop_, np.zeros(m, np.float32)])
         self.n_items_ = n
         self.seen_ = grow_seen(self.seen_, self.n_users_, n)

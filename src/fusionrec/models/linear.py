@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from fusionrec.data.interactions import Interactions
 from fusionrec.errors import ConfigError, DataError
-from fusionrec.models._params import BOOL, MODALITY_NAMES, MODALITY_WEIGHTS, NONNEGATIVE, POSITIVE
+from fusionrec.models._params import BOOL, MODALITY_NAMES, MODALITY_WEIGHTS, NONNEGATIVE, POSITIVE, Interval
 from fusionrec.models.base import Recommender, SideInfo
 from fusionrec.models.coldstart import HistoryFoldIn
 from fusionrec.models.declaration import SQUARE, Indexed
@@ -64,22 +64,33 @@ def ease_solve(
     content: np.ndarray | None = None,
     side_weight: float = 0.0,
     columns: np.ndarray | None = None,
+    dropout: float = 0.0,
 ) -> np.ndarray:
-    """The EASE closed form (Steck 2019), written once for EASE, CEASE, ActivityCEASE and ContentKRR.
+    """The EASE closed form (Steck 2019), written once for EASE, CEASE, ActivityCEASE, ContentKRR and GraphEASE.
 
     ``P = (gram + side_weight C C^T + reg I)^{-1}`` and ``B_ij = -P_ij / P_jj`` with ``B_jj = 0``: the item-item
     weights minimising ``|X - X B|^2 + reg |B|^2`` subject to ``diag(B) = 0`` when ``gram = X^T X``.  ``content``
     (``C``, ``float64 [I, D]``) adds each content dimension as a pseudo-user weighted ``side_weight`` (CEASE,
     Jeunen et al. 2020); ``columns`` keeps only those columns of ``B`` (ContentKRR's warm items).
 
+    ``dropout = p`` (``0 <= p < 1``) is EDLAE's emphasised-dropout penalty (Steck 2020, "Autoencoders that don't
+    overfit towards the identity"): the diagonal penalty becomes ``reg + p / (1 - p) * diag(gram)`` (``gram`` as
+    given, before ``content``), the closed form of denoising with input dropout ``p``, with ``diag(B) = 0`` kept;
+    it penalises popular items' weights more than rare ones'.  ``p = 0`` is the uniform ``reg`` exactly.
+
     ``gram`` (``float64 [I, I]``) is overwritten: without ``columns`` the result ``float64 [I, I]`` is written into
     its memory, so the solve holds two dense ``I x I`` matrices at a time; with ``columns`` the result is
     ``float64 [I, len(columns)]``.
     """
     n = gram.shape[0]
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"ease_solve: dropout must be in [0, 1), got {dropout}")
+    diag = np.diag(gram) * (dropout / (1.0 - dropout)) if dropout > 0 else None
     if side_weight > 0 and content is not None:
         gram += side_weight * (content @ content.T)
     gram[np.diag_indices(n)] += reg
+    if diag is not None:
+        gram[np.diag_indices(n)] += diag
     P = np.linalg.inv(gram)
     if columns is None:
         B = np.divide(P, -np.diag(P)[None, :], out=gram)  # -P_ij / P_jj, exactly
@@ -140,6 +151,9 @@ class EASE(LinearItemModel):
     ----------
     reg
         L2 penalty ``reg`` (Steck uses a few hundred on the binarised data).
+    dropout
+        EDLAE's emphasised-dropout penalty (Steck 2020): the diagonal penalty is ``reg + dropout / (1 - dropout)
+        * diag(X^T X)`` (:func:`ease_solve`); 0 (default) is EASE.  Only :class:`EASE` itself reads it.
     binarize
         Use ``x_ui = 1`` for every stored entry (default) instead of its value.
     max_memory_gb
@@ -154,16 +168,21 @@ class EASE(LinearItemModel):
     #: tuning ranges (:mod:`fusionrec.tuning`): name -> (kind, low, high[, "log"]) or ("categorical", [choices])
     _search_space: ClassVar[dict[str, tuple[Any, ...]]] = {
         "reg": ("float", 1.0, 1e4, "log"),
+        "dropout": ("float", 0.0, 0.6),
     }
 
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
         "reg": [*POSITIVE],
+        "dropout": [Interval(float, 0.0, 1.0, closed="left")],
         "binarize": [*BOOL],
         "max_memory_gb": [*POSITIVE],
     }
 
-    def __init__(self, *, reg: float = 500.0, binarize: bool = True, max_memory_gb: float = 8.0) -> None:
+    def __init__(
+        self, *, reg: float = 500.0, dropout: float = 0.0, binarize: bool = True, max_memory_gb: float = 8.0
+    ) -> None:
         self.reg = reg
+        self.dropout = dropout
         self.binarize = binarize
         self.max_memory_gb = max_memory_gb
 
@@ -176,7 +195,8 @@ class EASE(LinearItemModel):
         )  # fmt: skip
         X = self._input(train.matrix)
         content, side_weight = self._side_content(train, side)
-        B = ease_solve(ease_gram(X), float(self.reg), content=content, side_weight=side_weight)
+        dropout = float(self.dropout) if "dropout" in self.param_names() else 0.0  # subclasses without the knob
+        B = ease_solve(ease_gram(X), float(self.reg), content=content, side_weight=side_weight, dropout=dropout)
         self.weights_ = B.astype(np.float32)
 
     def _side_content(self, train: Interactions, side: SideInfo | None) -> tuple[np.ndarray | None, float]:
