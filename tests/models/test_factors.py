@@ -25,9 +25,9 @@ FACTOR_MODELS = {
     "LightGCN", "DeepFusion", "SocialMF", "SoRec", "TrustSVD", "SocialBPR", "SocialLightGCN", "DPMF", "FedMF",
     "FineTunedTwoTower",
 }  # fmt: skip
-#: TimeSVD++ scores at a time, DeepFusion's and FineTunedTwoTower's users are an embedding table (no fold-in yet),
-#: UserKNN scores from fitted neighbour lists
-NO_USER_COLD_START = {"TimeSVDpp", "DeepFusion", "FineTunedTwoTower", "UserKNN"}
+#: TimeSVD++ scores at a time, DeepFusion's users are an embedding table (no fold-in yet), UserKNN scores from fitted
+#: neighbour lists
+NO_USER_COLD_START = {"TimeSVDpp", "DeepFusion", "UserKNN"}
 
 
 @pytest.mark.parametrize("name", sorted(set(available_models()) - ENSEMBLES))

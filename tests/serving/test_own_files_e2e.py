@@ -104,6 +104,15 @@ SPACE_ITEM = {
     },
 }
 
+
+def _space_content(tmp_path: Path) -> Path:
+    """A served content root holding SPACE_ITEM's poster (``poster.png``, the space topic's colour)."""
+    content = tmp_path / "uploads"
+    content.mkdir()
+    _png(content / "poster.png", TOPICS["space"][1], seed=999)
+    return content
+
+
 MODELS = {
     "HybridMF": ("n_factors=16", "epochs=40", "seed=0"),
     "GraphFusion": ("n_factors=16", "epochs=60", "seed=0"),
@@ -113,10 +122,7 @@ MODELS = {
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_new_item_from_text_and_image_is_served_by_its_content(model: str, own_files: Path, tmp_path: Path) -> None:
     bundle = _train(own_files, tmp_path / model.lower(), model, *MODELS[model])
-    content = tmp_path / "uploads"
-    content.mkdir()
-    _png(content / "poster.png", TOPICS["space"][1], seed=999)
-    for client in _client(bundle, content):
+    for client in _client(bundle, _space_content(tmp_path)):
         r = client.post("/items", json=SPACE_ITEM, headers=KEY)
         assert r.status_code == 201, r.text
 

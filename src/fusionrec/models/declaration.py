@@ -44,6 +44,7 @@ __all__ = [
     "COLUMNS",
     "EXPLANATION_HOOKS",
     "FIT_INPUTS",
+    "RAW_CONTENT",
     "ROWS",
     "SQUARE",
     "Declaration",
@@ -54,6 +55,8 @@ __all__ = [
 
 #: what ``fit`` may take besides the training interactions
 FIT_INPUTS = frozenset({"side", "valid", "timestamps", "texts", "images"})
+#: the fit inputs that are raw item content (the model encodes it itself)
+RAW_CONTENT = frozenset({"texts", "images"})
 #: the explanation methods a model may implement
 EXPLANATION_HOOKS = frozenset({"item_contributions", "score_parts"})
 
@@ -100,6 +103,12 @@ class Declaration:
     @property
     def uses_side_info(self) -> bool:
         return "side" in self.fit_inputs
+
+    @property
+    def raw_content(self) -> frozenset[str]:
+        """The raw item content ``fit`` reads (``"texts"`` / ``"images"``): such a model encodes it itself, so
+        serving keeps every item's raw content for a retrain."""
+        return self.fit_inputs & RAW_CONTENT
 
     def fit_kwargs(self, **available: Any) -> dict[str, Any]:
         """The keyword arguments of ``available`` (``side=``, ``valid=``, ``texts=``) that this model's ``fit``

@@ -5,12 +5,16 @@ Layout of a bundle directory (written by :func:`fusionrec._storage.write_dir`: a
     bundle.json    format version, training fingerprint, metadata columns, side-information layout, store position,
                    sha256 over itself and serving.npz, checksum of model/
     serving.npz    user_ids, item_ids (int64 or unicode, never object), meta.<column> (unicode), side.<array>,
-                   timestamps (int64 seconds aligned with the model's training rows ``seen_``, when train had them)
+                   timestamps (int64 seconds aligned with the model's training rows ``seen_``, when train had them),
+                   documents.<kind>.data / .ends (the items' raw texts and image files, for models that read them)
     model/         the model as saved by Recommender.save (manifest.json + arrays.npz, itself checksummed)
 
 The side information (features by modality, presence, social links, fitted encoders, raw kinds) is stored with
 :func:`fusionrec.features.side_to_state`, so that serving can encode a new item's raw content with the encoders
-the model was trained with, and a retrain can refit a content-aware model with ``fit(train, side)``.
+the model was trained with, and a retrain can refit a content-aware model with ``fit(train, side)``.  A model that
+encodes raw content itself (``fit_inputs`` with ``"texts"`` / ``"images"``) has the items' documents and images
+stored too (:class:`~fusionrec.data.documents.ItemDocuments`: text, and the bytes of each image file), which a
+retrain refits it with.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from fusionrec.data.documents import ItemDocuments
 from fusionrec.data.idmap import IdMap
 from fusionrec.data.side import SideInfo
 from fusionrec.errors import BundleError, ConfigError, FusionRecError, IncompatibleBundleError
@@ -43,6 +48,8 @@ MANIFEST = "bundle.json"
 ARRAYS = "serving.npz"
 MODEL_DIR = "model"
 SIDE_PREFIX = "side."
+#: the items' raw content in serving.npz (:meth:`ItemDocuments.to_arrays`)
+DOCUMENTS_PREFIX = "documents."
 #: the training timestamps in serving.npz (aligned with the model's ``seen_``)
 TIMESTAMPS = "timestamps"
 #: the modality name of dense features given to ``save_bundle(item_features=...)`` (and of format-1 bundles)
@@ -77,6 +84,9 @@ class Bundle:
         The training interactions' timestamps (int64 seconds) aligned with ``model.seen_.data``, or ``None`` when
         the training data had none: a retrain of a time-aware model (``fit_inputs`` holds ``"timestamps"``) keeps
         the order of every training history.
+    documents
+        The items' raw texts and images aligned with ``item_ids`` for a model that reads them (declared
+        ``fit_inputs`` with ``"texts"`` / ``"images"``), else ``None``.
     """
 
     model: Recommender
@@ -90,6 +100,7 @@ class Bundle:
     extra: dict[str, Any] = field(default_factory=dict)
     side: SideInfo | None = None
     timestamps: np.ndarray | None = None
+    documents: ItemDocuments | None = None
 
     @property
     def model_name(self) -> str:
@@ -157,6 +168,7 @@ def save_bundle(
     store_seq: int = 0,
     item_features: np.ndarray | None = None,
     extra: Mapping[str, Any] | None = None,
+    documents: ItemDocuments | None = None,
 ) -> Path:
     """Write a serving bundle for ``model`` fitted on ``train`` into directory ``path`` (atomically).
 
@@ -177,6 +189,9 @@ def save_bundle(
         Last event-store sequence number included in ``train`` (used when retraining from a store).
     item_features
         Shorthand for ``side`` with one dense item modality named ``"features"`` (ignored when ``side`` is given).
+    documents
+        The items' raw texts / images the model was fitted with (aligned with ``train``), for a model that reads
+        them: a retrain refits it with them.  Only the kinds the model declares in ``fit_inputs`` are stored.
     """
     from fusionrec._storage import write_dir
     from fusionrec.features import side_to_state
@@ -203,6 +218,11 @@ def save_bundle(
         _check_side(side, train.n_users, train.n_items)
         side_meta, side_arrays = side_to_state(side, prefix=SIDE_PREFIX)
         arrays.update(side_arrays)
+    doc_kinds = None
+    if documents is not None:
+        documents = _declared_documents(model, documents, train.n_items)
+        doc_kinds, doc_arrays = documents.to_arrays(DOCUMENTS_PREFIX)
+        arrays.update(doc_arrays)
     manifest = {
         "format_version": BUNDLE_FORMAT_VERSION,
         "kind": "fusionrec-serving-bundle",
@@ -218,6 +238,8 @@ def save_bundle(
         "created": time.time(),
         "extra": dict(extra or {}),
     }
+    if doc_kinds:
+        manifest["documents"] = doc_kinds
     return write_dir(
         path, manifest, arrays, children={MODEL_DIR: model.save}, manifest_name=MANIFEST, arrays_name=ARRAYS
     )
@@ -277,6 +299,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
             raise BundleError(f"{apath} lacks metadata column {name!r} named in {MANIFEST}")
         values = col.tolist()
         item_meta[name] = [v.split(MULTI_SEP) if v else [] for v in values] if name in multi else values
+    documents = _read_documents(manifest, arrays, root, len(item_ids))
     side = _read_side(manifest, arrays, root)
     if side is not None:
         try:
@@ -295,6 +318,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Bundle:
         extra=dict(manifest.get("extra", {})),
         side=side,
         timestamps=timestamps,
+        documents=documents,
     )
 
 
@@ -312,6 +336,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "store_seq": (int,),
     "created": (int, float),
     "extra": (dict,),
+    "documents": (list, type(None)),
 }
 
 
@@ -327,7 +352,7 @@ def _check_manifest(manifest: Mapping[str, Any], root: Path) -> None:
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if ok and name in ("n_users", "n_items", "store_seq"):
             ok = value >= 0
-        if ok and name in ("meta_columns", "multi_columns"):
+        if ok and name in ("meta_columns", "multi_columns", "documents") and value is not None:
             ok = all(isinstance(v, str) for v in value)
         if not ok:
             want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
@@ -382,6 +407,35 @@ def _check_finite_model(model: Recommender, root: Path) -> None:
                 f"{root}: the model's {name} factors hold NaN or infinite values (a diverged fit); train it again "
                 "(e.g. with a smaller learning rate or more regularization)"
             )
+
+
+def _declared_documents(model: Recommender, documents: ItemDocuments, n_items: int) -> ItemDocuments:
+    """``documents`` with only the kinds ``model`` declares in ``fit_inputs``; ``ConfigError`` unless aligned with
+    the ``n_items`` training items."""
+    if documents.n_items != n_items and not documents.empty:
+        raise ConfigError(
+            f"documents hold {documents.n_items} items' content for {n_items} items; align them with train.item_ids"
+        )
+    reads = type(model).declaration().fit_inputs
+    return ItemDocuments(documents.texts if "texts" in reads else None, documents.images if "images" in reads else None)
+
+
+def _read_documents(
+    manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray], root: Path, n_items: int
+) -> ItemDocuments | None:
+    kinds = manifest.get("documents")
+    if not kinds:
+        return None
+    try:
+        documents = ItemDocuments.from_arrays(kinds, arrays, DOCUMENTS_PREFIX)
+    except (KeyError, ValueError) as exc:
+        raise BundleError(f"the items' raw content in {root} cannot be read ({exc}); write the bundle again") from exc
+    if documents.n_items != n_items:
+        raise BundleError(
+            f"{root}: the items' raw content covers {documents.n_items} items but the id map holds {n_items}; "
+            "write the bundle again"
+        )
+    return documents
 
 
 def _read_side(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray], root: Path) -> SideInfo | None:

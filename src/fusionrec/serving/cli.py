@@ -81,12 +81,14 @@ def train_bundle(
     if on_read is not None:
         on_read(describe_training(source_label, train, dataset, side))
     raw: dict[str, Any] = {}
+    documents = None
     decl = type(estimator).declaration()
-    if dataset is not None and {"texts", "images"} & decl.fit_inputs:  # models that encode raw content themselves
-        from fusionrec.data.documents import dataset_documents
+    if dataset is not None and decl.raw_content:  # models that encode raw content themselves
+        from fusionrec.data.documents import ItemDocuments, dataset_documents
 
         texts, images = dataset_documents(dataset, train.item_ids)
         raw = decl.fit_kwargs(texts=texts, images=images)
+        documents = ItemDocuments.of(raw.get("texts"), raw.get("images"))  # kept: a retrain refits with them
     try:
         fitted = estimator.fit(train, side, **raw)
     except ConfigError as exc:
@@ -99,7 +101,7 @@ def train_bundle(
         raise
     # the display title: ``title_column``, else a title/name column, else the shortest text column (never a review)
     meta = item_meta_from_dataset(dataset, train.item_ids, title_column=title_column) if dataset is not None else None
-    return save_bundle(out, fitted, train, meta, side=side, extra={"source": source_label})
+    return save_bundle(out, fitted, train, meta, side=side, extra={"source": source_label}, documents=documents)
 
 
 def describe_training(source: str, train: Any, dataset: Any = None, side: Any = None) -> list[str]:

@@ -11,7 +11,8 @@ A new item is placed at once, by what the model declares (:mod:`fusionrec.models
 * otherwise the item is a *proxy*: its score for a user is the similarity-weighted mean of its neighbours' scores
   (:func:`fusionrec.serving.ranking.extend_scores`).
 
-The side information grows with every item (``side.append_items``) so that a retrain still sees the content.
+The side information grows with every item (``side.append_items``), and so do the raw texts / images of a model that
+encodes them itself (``state.documents``), so that a retrain still sees the content.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def add_item(
         nbrs, weights = neighbours(state, rows, text or meta_text(meta))
         expected = state.n_items
         model = state.model
+        own = raw_inputs(state, content, text)  # models that encode raw content themselves get it too
         if state.can_add_content and (_any_content(rows) or not state.is_factor):
             assert state.side is not None
             used = model_item_modalities(state)
@@ -72,7 +74,6 @@ def add_item(
                 name = used[0]
                 d = np.asarray(state.side.item_features[name]).shape[1]
                 given = {name: np.zeros((1, d), np.float32)}
-            own = raw_inputs(state, content, text)  # models that encode raw content themselves get it too
             placed = cast("ItemColdStart", model).add_items(given, **own)  # declared can_add_items
         elif state.is_factor:
             factor_model = cast("FactorModel", model)  # declared has_factors
@@ -89,6 +90,8 @@ def add_item(
                 f"{expected}; retrain the bundle (POST /admin/retrain) and restart"
             )
         i = state.catalogue.add_item(raw, meta)
+        if state.documents is not None:  # kept in step with the catalogue: a retrain refits with every item's
+            state.documents.append(own.get("texts"), own.get("images"), 1)
         if state.side is not None and state.side.item_features:
             state.side.append_items({k: v for k, v in rows.items() if k in state.side.item_features}, 1)
         state.popularity = np.append(state.popularity, 0.0)
@@ -102,7 +105,7 @@ def raw_inputs(state: OnlineState, content: Mapping[str, Any] | None, text: str 
     """``texts=`` / ``images=`` for ``add_items`` of a model that declares them in ``fit_inputs`` (it encodes raw
     content itself): the posted content written as at training (:func:`fusionrec.data.documents.item_documents`,
     the bundle's modality kinds), else the posted ``text``; ``{}`` for the other models."""
-    if not {"texts", "images"} & state.declared.fit_inputs:
+    if not state.declared.raw_content:
         return {}
     from fusionrec.data.documents import item_documents
 

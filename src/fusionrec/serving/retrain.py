@@ -3,7 +3,9 @@ data plus everything stored (one idea of the serving engine).
 
 The store holds what was posted, already checked at the edge (:mod:`fusionrec.serving.rules`): links without
 self-links, zero weights or repeats, ids in their canonical form.  A retrain fits the model with exactly the inputs
-its class declares (``Declaration.fit_kwargs``): the side information only for models that take it.
+its class declares (``Declaration.fit_kwargs``): the side information only for models that take it, the items' raw
+texts / images (the bundle's :class:`~fusionrec.data.documents.ItemDocuments`, grown by every posted item) only for
+models that encode them themselves.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from fusionrec.errors import FusionRecError
+from fusionrec.errors import ConfigError, FusionRecError
 from fusionrec.serving.catalogue import meta_text
 from fusionrec.serving.online import OnlineModel
 from fusionrec.serving.rules import id_key
 
 if TYPE_CHECKING:
+    from fusionrec.data.documents import ItemDocuments
     from fusionrec.data.side import SideInfo
+    from fusionrec.models.declaration import Declaration
     from fusionrec.serving.store import EventStore
 
 __all__ = ["CONTENT_KEY", "TEXT_KEY", "forget_from_store", "prepare_retrain", "replay", "retrain_bundle", "sync_links"]
@@ -171,6 +175,8 @@ def prepare_retrain(state: OnlineModel, store: EventStore, params: Mapping[str, 
         side = state.side
         side_rows_src = None if side is None else side.take_items(np.arange(state.n_items))
         gone = sorted(u for u in state.catalogue.forgotten if u < state.n_base_users)
+        documents = None if state.documents is None else state.documents.copy()
+        n_catalogue = state.n_items
     events = [e for e in store.events_since(state.bundle.store_seq) if e.seq <= upto]
     links = store.links()
     known_items = {id_key(x): i for i, x in enumerate(item_raw)}
@@ -216,12 +222,37 @@ def prepare_retrain(state: OnlineModel, store: EventStore, params: Mapping[str, 
     estimator = state.model.clone(**dict(params or {}))
     new_meta = {k: [col[r] for r in rows] for k, col in meta.items()}
     extra = state.bundle.extra
+    decl = type(estimator).declaration()
+    new_docs = _documents_for_retrain(decl, documents, rows, n_catalogue)
+    raw = {} if new_docs is None else new_docs.fit_kwargs()
 
     def fit_and_save(path: str | Path) -> Path:
-        model = estimator.fit(train, **type(estimator).declaration().fit_kwargs(side=new_side))
-        return save_bundle(path, model, train, new_meta, side=new_side, store_seq=upto, extra=extra)
+        model = estimator.fit(train, **decl.fit_kwargs(side=new_side, **raw))
+        return save_bundle(path, model, train, new_meta, side=new_side, store_seq=upto, extra=extra, documents=new_docs)
 
     return fit_and_save
+
+
+def _documents_for_retrain(
+    decl: Declaration, documents: ItemDocuments | None, rows: np.ndarray, n_catalogue: int
+) -> ItemDocuments | None:
+    """The raw content of the retrain's items (``rows`` of the catalogue) for a model that encodes it itself; ``None``
+    for the other models.  ``ConfigError`` when the bundle holds none (written before bundles kept it) or it is
+    out of step with the catalogue."""
+    if not decl.raw_content:
+        return None
+    if documents is None or documents.empty:
+        raise ConfigError(
+            f"{decl.name} refits from the items' raw {' and '.join(sorted(decl.raw_content))}, which this bundle "
+            "does not hold (it was written before bundles kept them); write it again with `fusionrec train` (or "
+            "save_bundle(..., documents=ItemDocuments.of(texts, images))) and serve that one"
+        )
+    if documents.n_items != n_catalogue:
+        raise FusionRecError(
+            f"the items' raw content covers {documents.n_items} items but the catalogue holds {n_catalogue}; "
+            "restart the service from its bundle"
+        )
+    return documents.take(rows)
 
 
 def _retrain_timestamps(frame: Any, events: Sequence[Any], created: float) -> np.ndarray:

@@ -28,6 +28,7 @@ from fusionrec.serving.catalogue import Catalogue
 from fusionrec.serving.rules import clean_social
 
 if TYPE_CHECKING:
+    from fusionrec.data.documents import ItemDocuments
     from fusionrec.data.side import SideInfo
     from fusionrec.models.declaration import Declaration
     from fusionrec.models.factors import FactorModel
@@ -53,6 +54,9 @@ class OnlineState:
         self.side: SideInfo | None = bundle.side
         if self.side is not None and self.side.social is not None:  # the training graph under the links rule
             self.side.social = clean_social(self.side.social)
+        #: every item's raw texts / images for a model that encodes them itself (``declared.raw_content``), grown by
+        #: each new item (:func:`fusionrec.serving.items.add_item`) so that a retrain refits with them; else ``None``
+        self.documents: ItemDocuments | None = None if bundle.documents is None else bundle.documents.copy()
         self.lock = threading.RLock()
         self.catalogue = Catalogue(bundle.user_ids, bundle.item_ids, bundle.item_meta)
         decl = self.declared

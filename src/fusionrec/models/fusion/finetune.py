@@ -60,7 +60,7 @@ from fusionrec.errors import BundleError, ConfigError, DataError, NotFittedError
 from fusionrec.models._netstate import NetStateRecommender
 from fusionrec.models._params import BOOL, NONNEGATIVE, POSITIVE, POSITIVE_INT, SEED, Interval, Options
 from fusionrec.models.base import _EPOCH_CALLBACK, SideInfo
-from fusionrec.models.factors import FactorMixin, FactorSpec
+from fusionrec.models.factors import FactorFoldIn, FactorSpec
 from fusionrec.models.graph import torch_threads
 
 __all__ = ["TUNE_MODES", "FineTunedTwoTower"]
@@ -75,6 +75,8 @@ IMAGE_DIM = 1280
 TEXT_LORA_TARGETS = ["query", "key", "value", "dense"]
 IMAGE_LORA_TARGETS = ["_expand_conv", "_project_conv", "_conv_head"]
 _NET = "tower."
+#: L2 weight of a folded-in user's vector (the pairwise fold-in; ``reg`` is the fit's weight decay, often 0)
+FOLD_IN_REG = 0.01
 #: frozen lower-layer outputs of recent fits, by (what, content hash, cut): a benchmark or a tuning loop refitting
 #: on the same catalogue encodes it once
 _BOTTOM_CACHE: OrderedDict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = OrderedDict()
@@ -414,15 +416,17 @@ def image_bottom(
 
 
 # ---------------------------------------------------------------------------------------------- the model
-class FineTunedTwoTower(FactorMixin, NetStateRecommender):
+class FineTunedTwoTower(FactorFoldIn, NetStateRecommender):
     """A two-tower recommender whose item tower fine-tunes pretrained MiniLM (text) and EfficientNet-Lite0 (image)
     encoders with the recommendation loss (module notes: the design, the loss, what is cached and saved).
 
-    ``fit(train, texts=..., images=...)`` takes one raw text (str or ``None``) and one image (a file path, an array
-    or ``None``) per training item; at least one of them.  ``fusionrec train`` builds them from a dataset's item
+    ``fit(train, texts=..., images=...)`` takes one raw text (str or ``None``) and one image (a file path, the bytes
+    of an image file, an array or ``None``) per training item; at least one of them.  ``fusionrec train`` builds them from a dataset's item
     content (text and label columns joined into one document, the first image column).  Items without training
     interactions and items added later by :meth:`add_items` (raw texts and images) are scored from their content
-    alone, through the fine-tuned towers.
+    alone, through the fine-tuned towers.  A new user is folded in from their history (:meth:`fold_in_user`) against
+    the fixed item vectors by the convex pairwise log-loss (:class:`~fusionrec.models.factors.FactorFoldIn`), L2
+    weight :data:`FOLD_IN_REG`.
 
     Parameters
     ----------
@@ -471,8 +475,10 @@ class FineTunedTwoTower(FactorMixin, NetStateRecommender):
         "tune": ("categorical", list(TUNE_MODES)),
     }
     _net_prefix = _NET
-    #: user_factors_ / item_vectors_ are declared by factor_spec; the saved tower weights have no user or item axis
-    factor_spec = FactorSpec(user="user_factors_", item="item_vectors_")
+    #: user_factors_ / item_vectors_ are declared by factor_spec; the saved tower weights have no user or item axis.
+    #: A new user is folded in against the fixed item vectors by the pairwise log-loss (the convex surrogate of the
+    #: sampled softmax the users were trained with; FactorFoldIn), L2 weight FOLD_IN_REG
+    factor_spec = FactorSpec(user="user_factors_", item="item_vectors_", fold_in="pairwise", regularization=FOLD_IN_REG)
     fit_inputs: ClassVar[frozenset[str]] = frozenset({"texts", "images"})
     can_add_items: ClassVar[bool] = True
     _param_constraints: ClassVar[dict[str, list[Any]]] = {
