@@ -304,3 +304,17 @@ def test_a_journal_file_study_is_resumed_too(tmp_path: Path, data: tuple[Any, An
     with pytest.raises(ConfigError, match="not understood"):
         tuning.make_storage("tuning", tmp_path)
     assert tuning.make_storage(str(tmp_path / "t.db"), tmp_path)[1] == f"sqlite:///{tmp_path / 't.db'}"
+
+
+def test_a_model_reading_raw_texts_is_tuned_with_them(tmp_path: Path, data: tuple[Any, Any]) -> None:
+    pytest.importorskip("torch")
+    dataset, split = data
+    fixed = {"n_factors": 4, "hidden": 8, "epochs": 1, "text_tower": "cnn", "text_len": 8, "seed": 0}
+    cfg = {
+        **CONFIG,
+        "models": [{"name": "DeepFusion", "params": fixed}],
+        "tune": {"models": ["DeepFusion"], "space": {"DeepFusion": {"lr": ["float", 1e-3, 1e-2, "log"]}}},
+    }
+    result = tuning.tune(cfg, n_trials=2, storage="memory", out=tmp_path, dataset=dataset, split=split)
+    assert [r["state"] for r in result.models[0].trials] == ["COMPLETE", "COMPLETE"]
+    assert result.models[0].test  # refitted with the texts and tested

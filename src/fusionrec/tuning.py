@@ -332,7 +332,7 @@ def _n_finished(study: Any) -> int:
 
 def _make_objective(
     spec: ModelSpec, space: dict[str, Dimension], fixed: dict[str, Any], split: Split, side: SideInfo | None,
-    metric: str, k: int, prune: bool,
+    metric: str, k: int, prune: bool, raw: dict[str, Any] | None = None,
 ) -> Callable[[Any], float]:  # fmt: skip
     """The Optuna objective of one model: suggest, fit on train, score on valid (pruning after each epoch)."""
     from fusionrec.evaluation.experiment import fit_model
@@ -358,7 +358,7 @@ def _make_objective(
 
         try:
             with epoch_callback(on_epoch):
-                fit_model(model, split.train, side=side, valid=split.valid)
+                fit_model(model, split.train, side=side, valid=split.valid, raw=raw)
         except _TRIAL_ERRORS as exc:
             trial.set_user_attr("error", str(exc))
             raise
@@ -571,6 +571,11 @@ def tune(
 
             say("encoding side information")
             side = _side_info(dataset, split)
+        raw = None
+        if any(_needs_raw(s.name) for s in specs):
+            from fusionrec.evaluation.experiment import raw_content
+
+            raw = raw_content(dataset, split)  # the items' texts / images, for models that encode them themselves
         _valid_scorer(split, metric_name, metric_k)  # no valid part: say so before any trial
         tuned: list[ModelTuning] = []
         for spec in specs:
@@ -581,7 +586,7 @@ def tune(
             todo = max(0, n_trials - done)
             study = _load_study(name, store, seed + done, prune)  # resumed: new random points
             say(f"tuning {spec.display}: {done} finished trials in {name!r}, running {todo} more")
-            objective = _make_objective(spec, space, fixed, split, side, metric_name, metric_k, prune)
+            objective = _make_objective(spec, space, fixed, split, side, metric_name, metric_k, prune, raw)
             if todo:
                 if ray_address is not None:
                     _run_ray(name, storage_url, objective, todo, timeout, n_jobs, seed + done, ray_address, prune)
@@ -629,6 +634,16 @@ def tune(
 
         log_tuning(tr, tracking_uri=tracking_uri)
     return tr
+
+
+def _needs_raw(name: str) -> bool:
+    """Whether the model encodes the items' raw texts / images itself (declared ``raw_content``)."""
+    from fusionrec.models.registry import get_model_class
+
+    try:
+        return bool(get_model_class(name).declaration().raw_content)
+    except ImportError:
+        return False
 
 
 def _needs_side(name: str) -> bool:

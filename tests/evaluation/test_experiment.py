@@ -170,3 +170,21 @@ def test_config_with_social_links_and_no_content(tmp_path: Path) -> None:
     result = run_experiment(load_config(tmp_path / "exp.json"))
     assert [m.label for m in result.models] == ["SocialMF"]
     assert result.models[0].ratings is not None and np.isfinite(result.models[0].ratings["RMSE"])
+
+
+def test_a_model_reading_raw_texts_gets_the_items_documents() -> None:
+    """DeepFusion with a text tower encodes the items' raw texts itself: an experiment gives them to it (it failed
+    with 'needs fit(train, side, texts=...)' before)."""
+    pytest.importorskip("torch")
+    params = {"n_factors": 4, "hidden": 8, "epochs": 1, "text_tower": "cnn", "text_len": 8, "seed": 0}
+    cfg = ExperimentConfig.from_dict(
+        {
+            "name": "raw",
+            "dataset": {"name": "synthetic", "params": {"n_users": 60, "n_items": 40}},
+            "split": {"strategy": "random"},
+            "models": [{"name": "DeepFusion", "params": params}],
+            "k": [5],
+        }
+    )
+    result = run_experiment(cfg)
+    assert result.failed == {} and [m.label for m in result.models] == ["DeepFusion"]

@@ -404,11 +404,29 @@ class ExperimentResult:
 
 
 def fit_model(
-    model: Recommender, train: Interactions, *, side: SideInfo | None = None, valid: Interactions | None = None
+    model: Recommender,
+    train: Interactions,
+    *,
+    side: SideInfo | None = None,
+    valid: Interactions | None = None,
+    raw: Mapping[str, Any] | None = None,
 ) -> Recommender:
-    """Fit ``model`` on ``train`` with the inputs its class declares it takes (``fit_inputs``: ``side``, ``valid``);
-    the others are not passed.  What experiments and tuning fit with."""
-    return model.fit(train, **type(model).declaration().fit_kwargs(side=side, valid=valid))
+    """Fit ``model`` on ``train`` with the inputs its class declares it takes (``fit_inputs``: ``side``, ``valid``,
+    and the items' raw ``texts`` / ``images`` from ``raw``, :func:`raw_content`); the others are not passed.  What
+    experiments and tuning fit with."""
+    return model.fit(train, **type(model).declaration().fit_kwargs(side=side, valid=valid, **dict(raw or {})))
+
+
+def raw_content(dataset: Dataset | None, split: Split) -> dict[str, Any]:
+    """``{"texts": ..., "images": ...}`` of the split's training items from the dataset's item modalities
+    (:func:`fusionrec.data.documents.dataset_documents`: one document and one image per item, as ``fusionrec train``
+    gives them), for the models that encode raw content themselves; ``{}`` without a dataset."""
+    if dataset is None or not dataset.item_modalities:
+        return {}
+    from fusionrec.data.documents import dataset_documents
+
+    texts, images = dataset_documents(dataset, split.train.item_ids)
+    return {k: v for k, v in (("texts", texts), ("images", images)) if v is not None}
 
 
 def build_dataset_and_split(
@@ -491,11 +509,12 @@ def run_experiment(
         with progress_enabled(verbose):
             return run_experiment(config, data_dir=data_dir, on_event=on_event, dataset=dataset, split=split, side=side)
     say = on_event or (lambda _msg: None)
-    needs_side = False
+    needs_side = needs_raw = False
     models: list[tuple[ModelSpec, Recommender]] = []
     for spec in config.models:  # bad model names fail before any data is loaded
         model = make_model(spec.name, **spec.params)
         needs_side |= type(model).declaration().uses_side_info
+        needs_raw |= bool(type(model).declaration().raw_content)
         models.append((spec, model))
     if split is None:
         dataset, split = build_dataset_and_split(config, data_dir)
@@ -503,6 +522,7 @@ def run_experiment(
     if needs_side and side is None:
         say("encoding side information")
         side = _side_info(dataset, split)
+    raw = raw_content(dataset, split) if needs_raw else {}
     exclude = [split.train] + ([split.valid] if split.valid is not None else [])
     candidates = None
     if split.cold == "items" and "test_items" in split.meta:
@@ -513,7 +533,7 @@ def run_experiment(
         say(f"fitting {spec.display}")
         t0 = time.perf_counter()
         try:
-            fit_model(model, split.train, side=side, valid=split.valid)
+            fit_model(model, split.train, side=side, valid=split.valid, raw=raw)
         except Exception as exc:  # one broken model must not sink the whole report
             from fusionrec.errors import FusionRecError
 
