@@ -52,7 +52,8 @@ PAPERS: dict[str, str] = {
     "ALS": "Hu, Koren & Volinsky, *Collaborative filtering for implicit feedback datasets*, ICDM 2008.",
     "BPR": "Rendle, Freudenthaler, Gantner & Schmidt-Thieme, *BPR: Bayesian personalized ranking from implicit "
     "feedback*, UAI 2009.",
-    "EASE": "Steck, *Embarrassingly shallow autoencoders for sparse data*, WWW 2019.",
+    "EASE": "Steck, *Embarrassingly shallow autoencoders for sparse data*, WWW 2019; its ``dropout`` penalty: Steck, "
+    "*Autoencoders that don't overfit towards the identity* (EDLAE), NeurIPS 2020.",
     "CEASE": "Jeunen, Van Balen & Goethals, *Closed-form models for collaborative filtering with side-information*, "
     "RecSys 2020.",
     "ActivityCEASE": "Jeunen, Van Balen & Goethals, RecSys 2020 (CEASE), with a user-degree-weighted Gram (fusionrec).",
@@ -67,7 +68,8 @@ PAPERS: dict[str, str] = {
     "GraphFusion": "He et al., *LightGCN*, SIGIR 2020, with modality item graphs as in Zhang et al., *Mining latent "
     "structures for multimedia recommendation* (LATTICE), MM 2021.",
     "GraphEASE": "Steck, EASE, WWW 2019, with the frozen modality kNN item graph of Zhou & Shen, *A tale of two "
-    "graphs: freezing and denoising graph structures for multimodal recommendation* (FREEDOM), MM 2023.",
+    "graphs: freezing and denoising graph structures for multimodal recommendation* (FREEDOM), MM 2023, and "
+    "EDLAE's dropout penalty (Steck, NeurIPS 2020).",
     "LightGCN": "He, Deng, Wang, Li, Zhang & Wang, *LightGCN: simplifying and powering graph convolution network for "
     "recommendation*, SIGIR 2020.",
     "SASRec": "Kang & McAuley, *Self-attentive sequential recommendation*, ICDM 2018.",
