@@ -54,6 +54,7 @@ from _common import (
 )
 
 from fusionrec.data.datasets import load_benchmark_split, load_dataset
+from fusionrec.errors import ConfigError
 from fusionrec.evaluation.protocol import evaluate_ranking
 from fusionrec.features import build_side_info
 from fusionrec.models import make_model
@@ -188,7 +189,11 @@ def main() -> None:
             if last.get("key") == fit_key:
                 model, secs = last["model"].set_params(**p), last["secs"]
             else:
-                model, secs = fit(name, p, split, side, tune_seed)
+                try:
+                    model, secs = fit(name, p, split, side, tune_seed)
+                except ConfigError as err:  # an edge extension beyond the parameter's range (dropout 1): no setting
+                    print(f"    {p}: {err}", flush=True)
+                    return -float("inf")
                 last.update(key=fit_key, model=model, secs=secs)
             value = float(evaluate(model, split, split.valid).metrics[f"NDCG@{K}"])
             if value > kept.get("valid", -1.0):
