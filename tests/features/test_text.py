@@ -281,3 +281,14 @@ def test_window_budget_encodes_the_chosen_windows() -> None:
     ref = vecs[0] * 30 + vecs[1] * len(windows[-1].split())
     assert float(ref @ got[0]) / float(np.linalg.norm(ref)) > 0.9999
     assert float(exact[0] @ got[0]) < 0.9999  # the middle windows did count in the exact vector
+
+
+def test_fast_preset_for_long_texts() -> None:
+    from fusionrec.features import available_encoders, make_encoder
+
+    fast = make_encoder("minilm-fast")
+    assert isinstance(fast, SentenceEncoder) and "minilm-fast" in available_encoders()
+    assert (fast.runtime, fast.max_windows, fast.long_texts) == ("int8", 3, "average")
+    assert make_encoder("minilm").max_windows is None  # the exact encoder stays the default
+    assert make_encoder("minilm-fast", max_windows=5).max_windows == 5
+    assert fast.cache_key() != make_encoder("minilm").cache_key()

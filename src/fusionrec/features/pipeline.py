@@ -46,6 +46,9 @@ ENCODERS: dict[str, str] = {
 }
 _ALIASES = {
     "minilm": ("sentence", {}),
+    # the fast preset for long texts (issue 22): int8 Linear layers and at most 3 evenly spread windows per text;
+    # faster, not equal: SentenceEncoder's max_windows says what it costs
+    "minilm-fast": ("sentence", {"runtime": "int8", "max_windows": 3}),
     "e5": ("sentence", {"model": "multilingual-e5-small"}),
     "efficientnet": ("efficientnet-lite0", {}),
     "colour": ("image-descriptors", {}),
