@@ -131,3 +131,25 @@ def test_fit_needs_raw_content_and_reuses_the_frozen_bottoms(monkeypatch: pytest
     monkeypatch.setattr(finetune, "_efficientnet", no_encoder)
     second = _fit(tune="frozen")  # the same content: the cached bottoms, no encoder call
     np.testing.assert_allclose(second.item_vectors_, first.item_vectors_, atol=1e-6)
+
+
+def test_a_new_user_is_folded_in_against_the_fixed_item_vectors(tuned: FineTunedTwoTower) -> None:
+    """The pairwise fold-in (FactorFoldIn, the shared fold_in_vector) of a user's history: item vectors untouched,
+    the user's items ranked above the others, the same vector as the shared math with the declared L2 weight."""
+    import copy
+
+    from fusionrec.models._foldin import fold_in_vector
+
+    model = copy.deepcopy(tuned)
+    items_before = model.item_vectors_.copy()
+    history = model.seen_[0].indices
+    (u,) = model.fold_in_user(history)
+    assert u == tuned.n_users_ and model.n_users_ == tuned.n_users_ + 1 and type(model).declaration().can_fold_in
+    np.testing.assert_array_equal(model.item_vectors_, items_before)
+    scores = model.score(np.array([u]))[0]
+    others = np.setdiff1d(np.arange(model.n_items_), history)
+    assert scores[history].mean() > scores[others].mean()
+    observed = np.flatnonzero(np.diff(tuned.seen_.tocsc().indptr) > 0)
+    zero_bias = np.zeros(model.n_items_, np.float32)
+    expected = fold_in_vector(items_before, zero_bias, history, reg=finetune.FOLD_IN_REG, negatives=observed, seed=0)
+    np.testing.assert_allclose(model.user_factors_[u], expected, rtol=1e-5, atol=1e-6)
