@@ -55,12 +55,19 @@ SPLIT = "ml-posters.coldstart-items"
 WEIGHTINGS = ("rating", "centered", "none")
 METRICS = [
     "docs",
+    "timed docs",
     "tokens/doc",
-    "windows",
+    "windows/doc",
     "median s",
     "speed-up vs before",
+    "speed-up vs exact",
     "cos min",
     "cos mean",
+    "top-10 overlap",
+    "excerpt hit@1",
+    "excerpt MRR",
+    "MRR diff",
+    "MRR wilcoxon p",
     "NDCG@20",
     "Recall@20",
     "valid NDCG@20",
@@ -145,8 +152,11 @@ def st_windows(model, docs: list[str], width: int = 254) -> np.ndarray:
     return normalize_rows(out.astype(np.float32))
 
 
-def downstream(data_dir: Path, seed: int, records: list[Record], version: str) -> None:
-    """ContentKNN on the cold items with float32 vs int8 MiniLM text features; paired test over test users."""
+def downstream(data_dir: Path, seed: int, records: list[Record], version: str) -> int:
+    """ContentKNN on the cold items with float32 vs int8 MiniLM text features; paired test over test users.
+
+    Returns how many item documents are longer than 3 windows of 128 tokens (those a window budget would change).
+    """
     from fusionrec.data import Interactions, Modality
     from fusionrec.data.datasets import load_ml_posters
     from fusionrec.evaluation import evaluate_ranking
@@ -165,6 +175,8 @@ def downstream(data_dir: Path, seed: int, records: list[Record], version: str) -
         for t, g, tg in zip(title, genres, tags)
     ]
     mod = Modality("text", item_ids, texts)
+    tokenizer = SentenceEncoder()._load().tokenizer
+    n_long = sum(len(t) > 3 * 126 for t in tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"])
     train, valid, test = split.train, split.valid, split.test
     valid_items = np.flatnonzero(valid.item_counts() > 0)
     test_items = np.flatnonzero(test.item_counts() > 0)
@@ -207,6 +219,118 @@ def downstream(data_dir: Path, seed: int, records: list[Record], version: str) -
             )
         )
         print(f"seed {seed} {runtime:6s} N@20={metrics['NDCG@20']:.4f} valid={best_score:.4f} {best}", flush=True)
+    return int(n_long)
+
+
+def neighbour_overlap(x: np.ndarray, ref: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per document: the share of its ``k`` nearest documents (cosine, itself excluded) that ``x`` and ``ref`` agree on."""
+
+    k = min(k, len(x) - 1)
+
+    def top(v: np.ndarray) -> np.ndarray:
+        sims = v @ v.T
+        np.fill_diagonal(sims, -np.inf)
+        return np.argsort(-sims, axis=1, kind="stable")[:, :k]
+
+    a, b = top(x), top(ref)
+    return np.array([len(set(r) & set(s)) / k for r, s in zip(a, b)])
+
+
+def excerpts(docs: list[str], per_doc: int, chars: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """``per_doc`` passages of about ``chars`` characters from each document at seeded random places (word bounds)."""
+    rng = np.random.default_rng(seed)
+    queries, owner = [], []
+    for j, doc in enumerate(docs):
+        for _ in range(per_doc):
+            start = int(rng.integers(0, max(len(doc) - chars, 1)))
+            start = doc.find(" ", start) + 1 if start else 0
+            end = doc.rfind(" ", start, start + chars)
+            queries.append(doc[start : end if end > start else start + chars])
+            owner.append(j)
+    return queries, np.asarray(owner)
+
+
+def reciprocal_ranks(queries: np.ndarray, owner: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """1 / rank of each query's own document among all documents by cosine (ties count against it)."""
+    sims = queries @ docs.T
+    own = sims[np.arange(len(owner)), owner]
+    return 1.0 / (1.0 + np.sum(sims >= own[:, None], axis=1) - 1)
+
+
+def knobs(model_name: str, docs: list[str], repeats: int) -> list[tuple[str, float]]:
+    """Same-run ratios of the encoder's other knobs, interleaved and repeated: batch size, threads, grad mode.
+
+    Returns ``(what, ratio)`` rows; a ratio > 1 means the first setting is faster than the second.
+    """
+    import torch
+
+    from fusionrec.features import SentenceEncoder
+
+    def encoder(bs: int) -> SentenceEncoder:
+        return SentenceEncoder(model=model_name, batch_size=bs, max_length=256)
+
+    def threads(n: int, fn):
+        def run(d: list[str]) -> None:
+            torch.set_num_threads(n)
+            try:
+                fn(d)
+            finally:
+                torch.set_num_threads(2)
+
+        return run
+
+    model = encoder(64)._load()
+    batch = model.tokenizer(docs[:2], padding="max_length", truncation=True, max_length=256, return_tensors="pt")
+    feats = {k: v for k, v in batch.items()}
+
+    def forward(mode):
+        def run(_: list[str]) -> None:
+            with mode():
+                model(dict(feats))
+
+        return run
+
+    cases = {
+        "batch 16": encoder(16).transform,
+        "batch 64": encoder(64).transform,
+        "1 thread": threads(1, encoder(64).transform),
+        "forward inference_mode": forward(torch.inference_mode),
+        "forward no_grad": forward(torch.no_grad),
+        "forward with grad": forward(torch.enable_grad),
+    }
+    for fn in cases.values():
+        fn(docs[:1])
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    names = list(cases)
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            start = time.perf_counter()
+            cases[name](docs)
+            times[name].append(time.perf_counter() - start)
+    t = {k: np.asarray(v) for k, v in times.items()}
+    ratio = lambda a, b: float(np.median(t[b] / t[a]))  # paired per repeat
+    return [
+        ("batch 64 vs batch 16", ratio("batch 64", "batch 16")),
+        ("2 threads vs 1 thread (batch 64)", ratio("batch 64", "1 thread")),
+        (
+            "inference_mode vs no_grad (one forward of 2 x 256 tokens)",
+            ratio("forward inference_mode", "forward no_grad"),
+        ),
+        ("inference_mode vs grad enabled", ratio("forward inference_mode", "forward with grad")),
+    ]
+
+
+def padding_share(tokenizer, docs: list[str], batch: int = 64, width: int = 254) -> tuple[float, float]:
+    """Padded tokens / real tokens of the windows in batches of ``batch``: length-sorted vs in document order."""
+    lengths = []
+    for ids in tokenizer(docs, add_special_tokens=False, verbose=False)["input_ids"]:
+        lengths += [len(ids[s : s + width]) + 2 for s in range(0, max(len(ids), 1), width)]
+
+    def padded(ls: list[int]) -> int:
+        return sum(max(ls[s : s + batch]) * len(ls[s : s + batch]) for s in range(0, len(ls), batch))
+
+    real = sum(lengths)
+    return padded(sorted(lengths, reverse=True)) / real - 1, padded(lengths) / real - 1
 
 
 def main() -> None:
@@ -220,28 +344,33 @@ def main() -> None:
     torch.set_num_threads(2)
     from fusionrec.features import SentenceEncoder
 
-    n_docs, chars = (3, 1500) if args.smoke else (30, 8000) if args.quick else (100, 8000)
+    # quick: 30 documents timed, quality over 60 (the other 30 encoded once, untimed)
+    n_docs, n_timed, chars = (6, 3, 1500) if args.smoke else (60, 30, 8000) if args.quick else (100, 100, 8000)
     repeats = 1 if args.smoke else args.repeats
     docs = corpus(n_docs, chars)
+    timed = docs[:n_timed]
     version = library_version("fusionrec")
     old = before_module(args.before)
     new = SentenceEncoder(batch_size=64, max_length=256)
     model = new._load()
     n_tokens = [len(t) for t in model.tokenizer(docs, add_special_tokens=False, verbose=False)["input_ids"]]
-    n_windows = sum(-(-n // 254) for n in n_tokens)
+    doc_windows = np.array([max(-(-n // 254), 1) for n in n_tokens])
 
     variants = {}
+    budgets: dict[str, int | None] = {}
     if old is not None:
         before = old.SentenceEncoder(batch_size=64, max_length=256)
         variants[f"SentenceEncoder before ({args.before})"] = before.transform
     else:
         print(f"no commit {args.before} in git: the float32 path of this version is the reference", flush=True)
     variants["sentence-transformers encode, all windows in one call"] = lambda d: st_windows(model, d)
-    encoders = {
-        "SentenceEncoder runtime=torch (default)": new,
-        "SentenceEncoder runtime=int8": SentenceEncoder(batch_size=64, max_length=256, runtime="int8"),
-        "SentenceEncoder runtime=int8, max_length=128": SentenceEncoder(batch_size=64, max_length=128, runtime="int8"),
-    }
+    exact_name = "SentenceEncoder runtime=torch (default, exact)"
+    encoders = {exact_name: new, "SentenceEncoder runtime=int8": SentenceEncoder(runtime="int8")}
+    for runtime, k in (("torch", 3), ("int8", 3), ("int8", 2)):
+        encoders[f"SentenceEncoder runtime={runtime}, max_windows={k}"] = SentenceEncoder(
+            runtime=runtime, max_windows=k
+        )
+        budgets[f"SentenceEncoder runtime={runtime}, max_windows={k}"] = k
     variants.update({k: e.transform for k, e in encoders.items()})
     for fn in variants.values():
         fn(docs[:1])  # load and quantise outside the timed part
@@ -251,7 +380,7 @@ def main() -> None:
     chunk_seconds: dict[str, list[float]] = {k: [] for k in variants}
     parts: dict[str, list[np.ndarray]] = {k: [] for k in variants}
     names = list(variants)
-    chunks = [docs[s : s + CHUNK] for s in range(0, len(docs), CHUNK)]
+    chunks = [timed[s : s + CHUNK] for s in range(0, len(timed), CHUNK)]
     for r in range(repeats):
         for c, chunk in enumerate(chunks):
             turn = (r + c) % len(names)
@@ -264,23 +393,40 @@ def main() -> None:
         for name in names:
             seconds[name].append(float(np.sum(chunk_seconds[name][-len(chunks) :])))
             print(f"round {r} {name:55s} {seconds[name][-1]:7.1f}s", flush=True)
+    if n_docs > n_timed:
+        for name in names:  # quality only: the rest of the corpus, once, untimed
+            parts[name].append(variants[name](docs[n_timed:]))
+        print(f"encoded the other {n_docs - n_timed} documents for the quality columns", flush=True)
     vectors = {k: np.concatenate(v) for k, v in parts.items()}
-    ref_name = names[0] if old is not None else "SentenceEncoder runtime=torch (default)"
-    ref = vectors[ref_name]
-    ref_chunks = np.asarray(chunk_seconds[ref_name])
+    ref = vectors[exact_name]
+    before_chunks = np.asarray(chunk_seconds[names[0] if old is not None else exact_name])
+    exact_chunks = np.asarray(chunk_seconds[exact_name])
+    queries, owner = excerpts(docs, per_doc=3, chars=600, seed=0)
+    q = new.transform(queries)  # every variant's documents are searched with the same exact query vectors
+    rr_ref = reciprocal_ranks(q, owner, ref)
     records: list[Record] = []
     for name in names:
         cos = np.sum(vectors[name] * ref, axis=1)
         med = float(np.median(seconds[name]))
+        k = budgets.get(name)
+        rr = reciprocal_ranks(q, owner, vectors[name])
         metrics = {
             "docs": float(n_docs),
+            "timed docs": float(n_timed),
             "tokens/doc": float(np.mean(n_tokens)),
-            "windows": float(n_windows),
+            "windows/doc": float(np.mean(doc_windows if k is None else np.minimum(doc_windows, k))),
             "median s": med,
-            "speed-up vs before": float(np.median(ref_chunks / np.asarray(chunk_seconds[name]))),
+            "speed-up vs before": float(np.median(before_chunks / np.asarray(chunk_seconds[name]))),
+            "speed-up vs exact": float(np.median(exact_chunks / np.asarray(chunk_seconds[name]))),
             "cos min": float(cos.min()),
             "cos mean": float(cos.mean()),
+            "top-10 overlap": float(neighbour_overlap(vectors[name], ref).mean()),
+            "excerpt hit@1": float(np.mean(rr == 1.0)),
+            "excerpt MRR": float(rr.mean()),
         }
+        if name != exact_name:
+            test_p = paired(rr, rr_ref)
+            metrics.update({"MRR diff": test_p["diff"], "MRR wilcoxon p": test_p["wilcoxon_p"]})
         records.append(
             Record(
                 "sentence-transformers" if name.startswith("sentence-transformers") else "fusionrec",
@@ -288,7 +434,7 @@ def main() -> None:
                 name,
                 f"{n_docs} docs x {chars} chars",
                 "-",
-                {},
+                {} if k is None else {"max_windows": k},
                 metrics,
                 None,
                 med,
@@ -296,24 +442,59 @@ def main() -> None:
                 "rounds: " + ", ".join(f"{s:.1f}" for s in seconds[name]),
             )
         )
-        print(f"{name:50s} median {med:7.1f}s speed-up {metrics['speed-up vs before']:5.2f} cos {cos.min():.4f}")
+        print(
+            f"{name:50s} median {med:7.1f}s x{metrics['speed-up vs before']:5.2f} cos {cos.min():.4f} "
+            f"knn {metrics['top-10 overlap']:.3f} mrr {metrics['excerpt MRR']:.3f}",
+            flush=True,
+        )
 
+    knob_rows: list[tuple[str, float]] = []
+    if not args.smoke:
+        knob_rows = knobs(new.model, timed[:8], repeats=max(repeats, 3))
+        for what, ratio in knob_rows:
+            print(f"knob {what}: {ratio:.2f}x", flush=True)
+    sorted_pad, unsorted_pad = padding_share(model.tokenizer, docs)
+
+    n_long: list[int] = []
     if args.data_dir is not None and not args.smoke:
         with PeakRSS():
             for seed in args.seeds:
-                downstream(args.data_dir, seed, records, version)
+                n_long.append(downstream(args.data_dir, seed, records, version))
     else:
         print("smoke: the downstream ContentKNN comparison is skipped", flush=True)
 
     seeds = ",".join(map(str, args.seeds))
     timing = {r.model: r.metrics for r in records if "speed-up vs before" in r.metrics}
-    best = max(timing, key=lambda k: timing[k]["speed-up vs before"] if timing[k]["cos min"] > 0.97 else 0.0)
+    int8 = timing["SentenceEncoder runtime=int8"]
+    fast = [n for n, m in timing.items() if m["speed-up vs before"] >= 3]
+    by_cos = [n for n in fast if timing[n]["cos min"] >= 0.97]
+    by_knn = [n for n in fast if timing[n]["top-10 overlap"] >= int8["top-10 overlap"]]
+    by_mrr = [n for n in fast if timing[n].get("MRR wilcoxon p", 0.0) >= 0.05 or timing[n].get("MRR diff", -1) >= 0]
+
+    def listed(ns: list[str]) -> str:
+        return "; ".join(f"{n} ({timing[n]['speed-up vs before']:.2f}x)" for n in ns) or "none"
+
     verdict = (
-        f"Target (issue 22): at least 3x faster than before at equal quality: "
-        f"{'met' if timing[best]['speed-up vs before'] >= 3 else 'not met'}. The fastest variant with every document's "
-        f"cosine above 0.97 is {best}: {timing[best]['speed-up vs before']:.2f}x (cosine min "
-        f"{timing[best]['cos min']:.3f})."
+        "Target (issue 22): at least 3x faster than before at equal quality. Variants at 3x or more: "
+        f"{listed(fast)}. Of those, (a) every document's cosine to the exact vectors >= 0.97 (the bar int8 was "
+        f"accepted at): {listed(by_cos)}; (b) top-10 neighbour overlap at least int8's "
+        f"({int8['top-10 overlap']:.3f}): {listed(by_knn)}; (c) excerpt-retrieval MRR not worse than the exact "
+        f"vectors (Wilcoxon p >= 0.05 or no loss): {listed(by_mrr)}. "
     )
+    equal = [
+        n
+        for n, m in timing.items()
+        if m["cos min"] >= 0.97
+        and m["top-10 overlap"] >= int8["top-10 overlap"]
+        and (m.get("MRR wilcoxon p", 1.0) >= 0.05 or m.get("MRR diff", 0.0) >= 0)
+    ]
+    top = max(equal, key=lambda n: timing[n]["speed-up vs before"])
+    met = [n for n in equal if timing[n]["speed-up vs before"] >= 3]
+    verdict += (
+        f"{'Met' if met else 'Not met'} by all three: the fastest variant that passes (a), (b) and (c) is {top} at "
+        f"{timing[top]['speed-up vs before']:.2f}x."
+    )
+    knob_text = "; ".join(f"{w} {r:.2f}x" for w, r in knob_rows)
     write_results(
         "long_text",
         records,
@@ -322,14 +503,24 @@ def main() -> None:
         command=f"python benchmarks/long_text.py --data-dir ../shared/data --seed {seeds} --repeats {args.repeats}"
         + (" --quick" if args.quick else ""),
         notes=(
-            f"Timing rows: torch on 2 threads; {repeats} rounds, each encoding all documents in chunks of {CHUNK} that "
-            "every variant encodes back to back (order rotated), so load changes on the shared machine hit all alike; "
-            "median s = median round total (each round in the json), speed-up = median over chunks and rounds of "
-            "the reference's time / the row's time on the same chunk; cosine per document to the reference "
-            f"({ref_name}). Corpus: installed distributions' descriptions as prose (module docstring). "
-            "Downstream rows: ContentKNN on the cold test items with MiniLM (max_length 128) features from each "
-            "runtime; diff / p: paired over test users against float32 on the same split seed (users share the "
-            "same few cold items, so these p-values overstate independence). " + verdict
+            f"Timing rows: torch on 2 threads; {repeats} rounds over the first {n_timed} documents, each in chunks of "
+            f"{CHUNK} that every variant encodes back to back (order rotated), so load changes on the shared machine "
+            "hit all alike; median s = median round total (each round in the json), speed-up = median over chunks "
+            "and rounds of the reference's time / the row's time on the same chunk. Quality columns over all "
+            f"{n_docs} documents against the exact float32 vectors ({exact_name}): cosine per document; top-10 "
+            "overlap = mean share of each document's 10 cosine neighbours in the corpus that the row and the exact "
+            "vectors agree on; excerpt hit@1 / MRR = 3 passages of 600 characters per document at seeded random "
+            "places, encoded exactly, searched among all documents (a passage in a skipped window is what a window "
+            "budget can lose); MRR diff / p: paired over the passages against the exact vectors. Corpus: installed "
+            "distributions' descriptions as prose (module docstring). Knobs (same-run ratios, interleaved, "
+            f"{max(repeats, 3)} repeats, 8 documents): {knob_text or 'not run'}. Length-sorted batches: padding "
+            f"{sorted_pad:.1%} of the real tokens vs {unsorted_pad:.1%} in document order (batches of 64; these "
+            "documents are full 254-token windows but for each one's tail). Downstream rows: ContentKNN on the cold "
+            "test items with MiniLM (max_length 128) features from each runtime; diff / p: paired over test users "
+            "against float32 on the same split seed (users share the same few cold items, so these p-values "
+            "overstate independence); ml-posters documents are short (median 9 tokens; longer than 3 windows of 128 "
+            f"tokens, per seed: {', '.join(map(str, n_long)) or 'not run'} of 2,943), so a window budget of 3 leaves "
+            "those features unchanged and is not a downstream row. " + verdict
         ),
     )
 

@@ -314,8 +314,8 @@ class SentenceEncoder(Encoder):
         encoded, so a text of ``n > k`` windows costs about ``k / n`` of the exact one; the price is that the
         skipped windows' words no longer count.  That is cheap when a document keeps to one subject throughout
         and costly when it does not: on 8,000-character documents that each run through several package
-        descriptions (8 windows), 3 windows with ``runtime="int8"`` were 3.5x faster than the exact float32
-        path but the cosine to the exact vectors fell to 0.77 at worst, only 68% of each document's 10 nearest
+        descriptions (8 windows), 3 windows with ``runtime="int8"`` were 3.4x faster than every window in
+        float32 but the cosine to the exact vectors fell to 0.77 at worst, only 68% of each document's 10 nearest
         documents stayed the same, and a 600-character passage found its own document with an MRR of 0.69
         instead of 0.87 (``benchmarks/long_text.py``).  Hence not the default.  Texts of at most ``k`` windows
         are unchanged (short item texts such as titles, genres and tags never reach a budget of 3).  Only with
