@@ -47,7 +47,8 @@ def test_registry_name() -> None:
 def test_zero_graph_is_ease() -> None:
     train = make_interactions(seed=3, explicit=False)
     side = _side(train.n_items)
-    ours = GraphEASE(reg=15.0, graph_weight=0.0, propagation=0.0, popularity=0.0).fit(train, side)
+    ours = GraphEASE(reg=15.0, graph_weight=0.0, propagation=0.0, popularity=0.0, dropout=0.0, cold_reg=0.0)
+    ours.fit(train, side)
     ease = EASE(reg=15.0).fit(train)
     np.testing.assert_allclose(ours.weights_, ease.weights_, atol=1e-6)
     np.testing.assert_allclose(ours.score(np.arange(5)), ease.score(np.arange(5)), atol=1e-5)
@@ -73,7 +74,7 @@ def test_closed_form_matches_dense_algebra() -> None:
     train = make_interactions(seed=5, explicit=False)
     side = _side(train.n_items, seed=1)
     reg, w, p, k = 7.0, 3.0, 2.0, 4
-    model = GraphEASE(reg=reg, graph_weight=w, propagation=p, knn_k=k).fit(train, side)
+    model = GraphEASE(reg=reg, graph_weight=w, propagation=p, knn_k=k, dropout=0.0, cold_reg=0.0).fit(train, side)
     S = (knn_graph(side.item_features["audio"], k).toarray() + knn_graph(side.item_features["image"], k).toarray()) / 2
     np.testing.assert_allclose(modality_graph(side.item_features, k).toarray(), S, atol=1e-6)
     X = (train.matrix.toarray() > 0).astype(np.float64)
@@ -83,7 +84,7 @@ def test_closed_form_matches_dense_algebra() -> None:
     np.fill_diagonal(B, 0.0)
     np.testing.assert_allclose(model.weights_, B @ (np.eye(n) + p * S), atol=1e-5)
     # the graph changes the model: without it the weights differ (so the test above can fail)
-    plain = GraphEASE(reg=reg, graph_weight=0.0, propagation=0.0, knn_k=k).fit(train, side)
+    plain = GraphEASE(reg=reg, graph_weight=0.0, propagation=0.0, knn_k=k, dropout=0.0, cold_reg=0.0).fit(train, side)
     assert np.abs(plain.weights_ - model.weights_).max() > 1e-3
 
 
@@ -97,7 +98,7 @@ def test_cold_item_is_ranked_by_its_content_neighbours() -> None:
     side = _side(train.n_items)
     for x in side.item_features.values():
         x[1] = x[0]
-    model = GraphEASE(reg=10.0, graph_weight=2.0, propagation=1.0, knn_k=3).fit(cold, side)
+    model = GraphEASE(reg=10.0, graph_weight=2.0, propagation=1.0, knn_k=3, cold_reg=0.0).fit(cold, side)
     assert np.abs(model.weights_[:, 1]).sum() > 0
     assert np.abs(EASE(reg=10.0).fit(cold).weights_[:, 1]).sum() == 0
 
@@ -105,7 +106,7 @@ def test_cold_item_is_ranked_by_its_content_neighbours() -> None:
 def test_add_items_from_content() -> None:
     train = make_interactions(seed=3, explicit=False)
     side = _side(train.n_items)
-    model = GraphEASE(reg=10.0, knn_k=1).fit(train, side)
+    model = GraphEASE(reg=10.0, knn_k=1, cold_reg=0.0).fit(train, side)  # the neighbours' path (cold_reg 0)
     copy_of = 4
     new = model.add_items({name: x[[copy_of]] for name, x in side.item_features.items()})
     assert new.tolist() == [train.n_items] and model.weights_.shape == (train.n_items + 1,) * 2
@@ -126,7 +127,7 @@ def test_dropout_is_edlae_closed_form() -> None:
     train = make_interactions(seed=5, explicit=False)
     side = _side(train.n_items, seed=1)
     reg, w, k, p = 7.0, 3.0, 4, 0.3
-    model = GraphEASE(reg=reg, graph_weight=w, propagation=0.0, knn_k=k, dropout=p).fit(train, side)
+    model = GraphEASE(reg=reg, graph_weight=w, propagation=0.0, knn_k=k, dropout=p, cold_reg=0.0).fit(train, side)
     S = modality_graph(side.item_features, k).toarray()
     X = (train.matrix.toarray() > 0).astype(np.float64)
     n = X.shape[1]
@@ -135,7 +136,7 @@ def test_dropout_is_edlae_closed_form() -> None:
     B = -P / np.diag(P)[None, :]
     np.fill_diagonal(B, 0.0)
     np.testing.assert_allclose(model.weights_, B, atol=1e-5)
-    plain = GraphEASE(reg=reg, graph_weight=w, propagation=0.0, knn_k=k).fit(train, side)
+    plain = GraphEASE(reg=reg, graph_weight=w, propagation=0.0, knn_k=k, dropout=0.0, cold_reg=0.0).fit(train, side)
     assert np.abs(plain.weights_ - model.weights_).max() > 1e-3
 
 
@@ -154,7 +155,7 @@ def test_cold_columns_are_the_content_regression_of_warm_columns() -> None:
 
     cold, side = _with_cold_item(1, like=0)
     kw = {"reg": 10.0, "graph_weight": 2.0, "propagation": 1.0, "knn_k": 3}
-    tie = GraphEASE(**kw).fit(cold, side)
+    tie = GraphEASE(**kw, cold_reg=0.0).fit(cold, side)
     model = GraphEASE(**kw, cold_reg=0.5, cold_gamma=3.0, cold_history=2.0).fit(cold, side)
     n = cold.n_items
     warm = np.flatnonzero(np.asarray((cold.matrix > 0).sum(axis=0)).ravel() > 0)
