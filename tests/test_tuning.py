@@ -51,7 +51,7 @@ def test_every_declared_search_space_is_valid() -> None:
         for dim in space.values():
             assert dim.kind in ("int", "float", "categorical")
     assert declared >= 15
-    assert set(tuning.search_space("EASE")) == {"reg"}
+    assert set(tuning.search_space("EASE")) == {"reg", "dropout"}
     assert tuning.search_space("ALS")["reg"].log
 
 
