@@ -34,6 +34,11 @@ leave-one-out "TO" split is exactly ours).
   ``every_prefix=True`` (RecBole's augmentation: every prefix of every sequence a training example), the learning
   rate chosen for the windows row (grid of one: a prefix epoch costs ~10x (SASRec, GRU4Rec) to ~40x (BERT4Rec) a windows epoch).
 
+``--equal``: the head-to-head of issue 22 at equal epochs and RecBole's default budgets on both sides
+(:data:`EQUAL_BUDGET`: hidden 64, 2 layers, 2 heads, ``max_len`` 50, batch 2048, RecBole's dropout, fusionrec on
+every prefix), the same ``--lrs`` grid chosen on valid per library (widened at an edge, ``--widen``), ``--seeds`` at
+the chosen rates, our fit and RecBole's alternating, per-user test NDCG@10 kept for a paired test over users.
+
 RecBole's cost (profiled on ml-100k, SASRec, 1 thread): its train loader yields an epoch's 48 batches in 0.23
 CPU-s and ``Trainer.fit(valid_data=None)`` runs no validation, so its ~230+ CPU-s per epoch are the network itself:
 every prefix (97k per epoch) is its own length-50 sequence, i.e. 4.9M Transformer positions per epoch with a
