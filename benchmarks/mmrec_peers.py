@@ -21,7 +21,8 @@ fusionrec's models (train masked; ours: validation items masked too; the 340 col
 the per-user NDCG@20 is compared with GraphEASE and EASE refitted at their settings chosen on valid (read from
 ``results/tiktok_graphease.json``), paired t-test and Wilcoxon.
 
-Run: python benchmarks/mmrec_peers.py [--models FREEDOM,LGMRec,BM3,LATTICE,VBPR] [--epochs 100] [--reuse] [--quick]
+Run: python benchmarks/mmrec_peers.py [--models FREEDOM,LGMRec,BM3,LATTICE,VBPR] [--epochs 100] [--budget-s S]
+     [--reuse] [--resume MODELS] [--quick]
      (writes benchmarks/results/tiktok_peers.json and tiktok_peers.md, whose rows tiktok.py shows beside its own;
      the MMRec data, logs and score matrices go to .bench/mmrec-data, never committed; ``--reuse`` ranks the scores
      an earlier (possibly interrupted) run left there instead of training again)
@@ -478,7 +479,9 @@ def render(name: str) -> None:
         "items, train masked; ours also masks validation items, which on this split changes nothing, so one set of "
         "columns). MMRec models: each setting of the model's own grid (configs/model/*.yaml) trained by MMRec's "
         f"trainer for at most {payload['epochs']} epochs with its early stopping (patience "
-        f"{payload['stopping_step']} epochs) on valid NDCG@20, the scores of its best valid epoch kept; the setting "
+        f"{payload['stopping_step']} epochs) on valid NDCG@20 (MMRec's own default: 1000 epochs, patience 20; the cap "
+        "is what the shared cores allow), the scores of its best valid epoch kept; a setting still training at the "
+        "wall-clock budget of its run was stopped there, keeping its best valid epoch so far; the setting "
         "with the best valid NDCG@20 kept (MMRec's own quick_start would pick it by test Recall@20). Image "
         "features in MMRec's vision slot, audio in its text slot. VBPR: the setting of cornac's VBPR example "
         "(k 10, k2 20, batch 100, lambda_w 1), image+audio concatenated, lr and epochs chosen on valid. fusionrec "
