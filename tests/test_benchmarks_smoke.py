@@ -3,7 +3,8 @@ results into a temporary folder (``FUSIONREC_BENCH_OUT``), so that a contract ch
 seen the day it is made (issue 21: the load benchmark's planted model stopped declaring the factor contract and the
 table went stale without anyone noticing).
 
-Covered: every script in benchmarks/.  The serving ones (load, ingestion, fuzzing, soak) need no peer library; the
+Covered: every script in benchmarks/ but ``mmrec_peers.py``, which only drives peers living in ``.bench/`` (MMRec,
+cornac VBPR) and whose own logic (grid budget, rows kept) tests/test_mmrec_peers.py checks with a stand-in worker.  The serving ones (load, ingestion, fuzzing, soak) need no peer library; the
 load smoke also checks that the service retrieved through the ANN index (the planted model declares the factor
 contract).  The others run ``--smoke`` (benchmarks/_common.py: a tiny slice of the real data, or the built-in
 synthetic dataset when the data directory is absent, so none skips in CI; peers skipped when not installed) and
