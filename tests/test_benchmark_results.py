@@ -26,9 +26,7 @@ for round_ in range(12):
 def test_concurrent_writers_lose_no_section(tmp_path):
     env = {**os.environ, "FUSIONREC_BENCH_OUT": str(tmp_path)}
     names = [f"w{k}" for k in range(6)]
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER.format(bench=str(BENCH), name=n)], env=env) for n in names
-    ]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER.format(bench=str(BENCH), name=n)], env=env) for n in names]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     text = (tmp_path / "RESULTS.md").read_text()
     for n in names:

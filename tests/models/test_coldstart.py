@@ -260,7 +260,11 @@ def test_batch_fold_in_is_fold_in_of_each_in_turn(make: Callable[[], Recommender
     side = SideInfo(item_features={"text": genre_features(genre_of(np.arange(train.n_items)), 3)})
     one, many = make().fit(train, side), make().fit(train, side)
     assert type(one).declaration().can_batch_fold_in
-    histories = [(np.array([3, 1, 3]), np.array([4.0, 2.0, 1.0])), (np.array([], np.int64), None), (np.array([5]), None)]
+    histories = [
+        (np.array([3, 1, 3]), np.array([4.0, 2.0, 1.0])),
+        (np.array([], np.int64), None),
+        (np.array([5]), None),
+    ]
     placed = [int(one.fold_in_user(i, v)[0]) for i, v in histories]  # type: ignore[attr-defined]
     np.testing.assert_array_equal(many.fold_in_users(histories), placed)  # type: ignore[attr-defined]
     a, b = one._get_state(), many._get_state()

@@ -150,6 +150,7 @@ def test_cease_errors() -> None:
 
 # ------------------------------------------------------------------------------------------- shared closed form
 
+
 def test_one_closed_form_serves_every_column_subset() -> None:
     train = make_interactions(seed=6, explicit=False)
     X = history_matrix(train.matrix, True)
@@ -163,6 +164,7 @@ def test_one_closed_form_serves_every_column_subset() -> None:
 
 
 # ------------------------------------------------------------------------------------------- declarations
+
 
 def _declared_models() -> dict[str, tuple[Any, bool]]:
     """Engineer-A models in each configuration whose learned state differs (orientation, mode, solutions), and
