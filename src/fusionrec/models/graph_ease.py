@@ -335,11 +335,13 @@ class GraphEASE(LinearItemModel):
                 raise DataError(f"add_items: {name!r} must be [{m}, {d}], got {x.shape}")
             ok = np.abs(x).sum(1) > 0
             w = 1.0 if self.modality_weights is None else float(self.modality_weights.get(name, 1.0))
+            wsum[ok] += w
+            if float(self.cold_reg) > 0:  # the columns come from the content regression below
+                continue
             sims = normalize_rows(x) @ base.T
             nb = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]  # [m, k]
             for r in np.flatnonzero(ok):
                 cols[:, r] += w * self.weights_[:, nb[r]].mean(axis=1)
-                wsum[r] += w
         cols = np.divide(cols, wsum[None, :], out=np.zeros_like(cols), where=wsum[None, :] > 0)
         new_feats = [
             normalize_rows(np.nan_to_num(np.asarray(features.get(name, np.zeros((m, d))), np.float32)))
